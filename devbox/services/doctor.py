@@ -1,0 +1,148 @@
+"""Host readiness checks: each returns OK/FAIL with the fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from devbox.config import Config
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    needed: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _cap_eff() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("CapEff:"):
+            return int(line.split()[1], 16)
+    return 0
+
+
+CAP_NET_ADMIN = 12
+CAP_SYS_ADMIN = 21
+
+
+def check_privileges() -> Check:
+    caps = _cap_eff()
+    have = all(caps & (1 << c) for c in (CAP_NET_ADMIN, CAP_SYS_ADMIN))
+    who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+    if have:
+        return Check("privileges", True, f"{who} with CAP_NET_ADMIN and CAP_SYS_ADMIN")
+    return Check("privileges", False, f"{who} lacks CAP_NET_ADMIN/CAP_SYS_ADMIN",
+                 "run devbox as root (sudo devbox ...)")
+
+
+def kernel_has(feature: str) -> bool:
+    """Whether the running kernel has ``feature`` (a CONFIG_ name without prefix), built in or
+    as a loadable module."""
+    module = {"MACVLAN": "macvlan", "OVERLAY_FS": "overlay", "VLAN_8021Q": "8021q",
+              "VETH": "veth"}.get(feature, feature.lower())
+    if Path(f"/sys/module/{module}").exists():
+        return True
+    if feature == "OVERLAY_FS" and "overlay" in Path("/proc/filesystems").read_text():
+        return True
+    release = os.uname().release
+    for name in ("modules.builtin", "modules.dep"):
+        path = Path(f"/lib/modules/{release}/{name}")
+        if path.exists() and f"/{module}.ko" in path.read_text():
+            return True
+    config_gz = Path("/proc/config.gz")
+    if config_gz.exists():
+        import gzip
+
+        text = gzip.decompress(config_gz.read_bytes()).decode(errors="replace")
+        return f"CONFIG_{feature}=y" in text or f"CONFIG_{feature}=m" in text
+    boot = Path(f"/boot/config-{release}")
+    if boot.exists():
+        text = boot.read_text(errors="replace")
+        return f"CONFIG_{feature}=y" in text or f"CONFIG_{feature}=m" in text
+    return False
+
+
+def check_kernel() -> list[Check]:
+    out = []
+    for feature, what in (("MACVLAN", "macvlan"), ("OVERLAY_FS", "overlayfs"), ("VETH", "veth")):
+        ok = kernel_has(feature)
+        out.append(Check(f"kernel {what}", ok, "supported" if ok else "missing",
+                         "" if ok else f"use a kernel with CONFIG_{feature} (or modprobe it)"))
+    vlan = kernel_has("VLAN_8021Q")
+    out.append(Check("kernel 802.1Q VLAN", vlan, "supported" if vlan else "missing",
+                     "" if vlan else "modprobe 8021q, or use a kernel with CONFIG_VLAN_8021Q "
+                     "(needed only for --vlan)", needed=False))
+    return out
+
+
+def check_program(program: str, package: str) -> Check:
+    found = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
+    if found:
+        return Check(program, True, found)
+    return Check(program, False, "not installed", f"apt-get install -y {package}")
+
+
+def check_root_writable(root: Path) -> Check:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
+            pass
+    except OSError as err:
+        return Check("root writable", False, f"{root}: {err.strerror}",
+                     f"create {root} and make it writable, or set 'root' (DEVBOX_ROOT)")
+    return Check("root writable", True, str(root))
+
+
+def check_docker() -> Check:
+    from devbox.adapters import docker_engine
+
+    try:
+        version = docker_engine.engine_version()
+    except Exception as err:  # noqa: BLE001 - any failure is 'not reachable'
+        return Check("docker engine", False, f"not reachable: {err}",
+                     "apt-get install -y docker.io && systemctl start docker "
+                     "(or run 'dockerd &')")
+    return Check("docker engine", True, f"version {version}")
+
+
+def check_parent(cfg: Config) -> Check:
+    from devbox.services import lab
+
+    return lab.check_parent(cfg)
+
+
+def check_registry(cfg: Config) -> Check | None:
+    address = cfg["registry.address"]
+    if not address:
+        return None
+    from devbox.services import registry
+
+    return registry.check_reachable(cfg)
+
+
+def run_checks(cfg: Config) -> list[Check]:
+    checks: list[Check] = [check_docker(), check_privileges()]
+    checks += check_kernel()
+    checks.append(check_parent(cfg))
+    checks.append(check_program("dnsmasq", "dnsmasq-base"))
+    checks.append(check_program("debootstrap", "debootstrap"))
+    checks.append(check_root_writable(cfg.root))
+    extra: list[Callable[[Config], Check | None]] = [check_registry]
+    for fn in extra:
+        try:
+            result = fn(cfg)
+        except ImportError:
+            result = None
+        if result is not None:
+            checks.append(result)
+    return checks
