@@ -94,3 +94,15 @@ def run(
                 hint=f"command: {quoted}" + (f"; log: {log.path}" if log.path else ""),
             )
     return result
+
+
+def run_interactive(argv: Sequence[str]) -> int:
+    """Run a command attached to this terminal; return its exit code."""
+    return subprocess.run(list(argv), check=False).returncode
+
+
+def replace_process(argv: Sequence[str]) -> None:
+    """Hand the terminal over to ``argv`` (exec); does not return."""
+    import os
+
+    os.execvp(argv[0], list(argv))

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import typer
 
+from devbox.cli.dockeruser import access, lifecycle, listing, make
+
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+app.command("make-dev-container")(make.make_dev_container)
+app.command("make-os-container")(make.make_os_container)
+app.command("start-dev-container")(lifecycle.start_dev_container)
+app.command("stop")(lifecycle.stop)
+app.command("list-containers")(listing.list_containers)
+app.command("remove-dev-container")(lifecycle.remove_dev_container)
+app.command("ssh")(access.ssh)
+app.command("exec")(access.exec_cmd)
+app.command("logs")(access.logs)
 
 # The most used dockeruser commands, also reachable at top level (devbox make-dev-container).
-TOP_LEVEL: tuple[str, ...] = ()
+TOP_LEVEL: tuple[str, ...] = ("make-dev-container", "start-dev-container", "list-containers",
+                              "remove-dev-container", "ssh")
 
 
 def register_top_level(root: typer.Typer) -> None:
     for info in app.registered_commands:
-        name = info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
-        if name in TOP_LEVEL:
+        if info.name in TOP_LEVEL:
             root.registered_commands.append(info)

@@ -1,0 +1,155 @@
+"""SSH through paramiko: devbox's key pair, host keys learnt through a trusted channel, and
+connections that never auto-accept an unknown host key (docker-py's ``RejectPolicy`` rule).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devbox.errors import NotReadyError, OperationFailed
+
+if TYPE_CHECKING:
+    import paramiko
+
+SocketFactory = Callable[[str, int, float], socket.socket]
+
+
+def ensure_keypair(private_path: Path) -> str:
+    """Create an ed25519 key pair at ``private_path`` (+ ``.pub``) unless present; return the
+    public key line."""
+    pub_path = private_path.with_suffix(".pub")
+    if private_path.exists() and pub_path.exists():
+        return pub_path.read_text().strip()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_bytes = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode() + " devbox"
+    private_path.touch(mode=0o600)
+    private_path.write_bytes(private_bytes)
+    pub_path.write_text(public + "\n")
+    return public
+
+
+def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def wait_for_banner(host: str, port: int = 22, timeout: float = 30.0,
+                    connect: SocketFactory = tcp_connect) -> float:
+    """Wait until an SSH server answers with its banner; return the seconds it took."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    last = "no answer"
+    attempt = 0
+    while time.monotonic() < deadline and attempt < 10_000:
+        attempt += 1
+        try:
+            with connect(host, port, min(2.0, max(0.1, deadline - time.monotonic()))) as sock:
+                sock.settimeout(min(2.0, max(0.1, deadline - time.monotonic())))
+                banner = sock.recv(64)
+                if banner.startswith(b"SSH-"):
+                    return time.monotonic() - t0
+                last = f"unexpected banner {banner[:20]!r}"
+        except OSError as err:
+            last = err.strerror or str(err)
+        time.sleep(0.05)
+    raise OperationFailed(f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
+                          hint="check the container's log (devbox dockeruser logs NAME) and "
+                               "'systemctl status ssh' inside it (devbox dockeruser exec)")
+
+
+def record_host_keys(known_hosts: Path, names: list[str], key_lines: list[str]) -> None:
+    """Record the host's public keys (``ssh-ed25519 AAAA...`` lines, learnt through the Docker
+    API, not from the network) for every name; replaces older entries for those names."""
+    import paramiko
+
+    known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    hk = paramiko.HostKeys()
+    if known_hosts.exists():
+        hk.load(str(known_hosts))
+    for name in names:
+        if name in hk:
+            del hk[name]
+    for line in key_lines:
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        key = paramiko.PKey.from_type_string(parts[0], _b64(parts[1]))
+        for name in names:
+            hk.add(name, parts[0], key)
+    hk.save(str(known_hosts))
+
+
+def forget_host(known_hosts: Path, names: list[str]) -> None:
+    import paramiko
+
+    if not known_hosts.exists():
+        return
+    hk = paramiko.HostKeys(str(known_hosts))
+    for name in names:
+        if name in hk:
+            del hk[name]
+    hk.save(str(known_hosts))
+
+
+def _b64(text: str) -> bytes:
+    import base64
+
+    return base64.b64decode(text)
+
+
+@dataclass
+class CommandResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+
+def connect(host: str, user: str, key_path: Path, known_hosts: Path, port: int = 22,
+            timeout: float = 10.0, sock: socket.socket | None = None) -> paramiko.SSHClient:
+    """Open an SSH session; an unknown or changed host key is refused, never accepted."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    if known_hosts.exists():
+        client.load_host_keys(str(known_hosts))
+    try:
+        client.connect(host, port=port, username=user, key_filename=str(key_path),
+                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                       look_for_keys=False, allow_agent=False, sock=sock)  # type: ignore[arg-type]
+    except paramiko.BadHostKeyException as err:
+        raise OperationFailed(f"host key of {host} changed: refusing to connect",
+                              hint=f"if the container was rebuilt, run make again; known hosts: "
+                                   f"{known_hosts}") from err
+    except paramiko.SSHException as err:
+        if "not found in known_hosts" in str(err):
+            raise OperationFailed(f"host key of {host} is unknown: refusing to connect",
+                                  hint=f"devbox records it at make time in {known_hosts}") from err
+        raise OperationFailed(f"ssh to {user}@{host}: {err}") from err
+    except OSError as err:
+        raise NotReadyError(f"ssh to {user}@{host}:{port}: {err.strerror or err}") from err
+    return client
+
+
+def run(client: paramiko.SSHClient, command: str, timeout: float = 600.0) -> CommandResult:
+    t0 = time.monotonic()
+    _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
+    out = stdout.read().decode(errors="replace")
+    err = stderr.read().decode(errors="replace")
+    code = stdout.channel.recv_exit_status()
+    return CommandResult(code, out, err, time.monotonic() - t0)

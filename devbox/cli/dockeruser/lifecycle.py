@@ -1,0 +1,55 @@
+"""``start-dev-container``, ``stop``, ``remove-dev-container``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from devbox.cli import state
+from devbox.cli.dockeruser.make import render_summary
+
+
+def start_dev_container(
+    name: Annotated[str, typer.Argument(help="Container to start.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Start a stopped dev container and wait until it has its (same) IP and sshd answers."""
+    from devbox.progress import reporter_for
+    from devbox.services import containers
+
+    result = containers.start(state.config(), name, reporter_for(state.ui(), f"start {name}"))
+    render_summary(result, as_json, "container")
+
+
+def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> None:
+    """Stop a dev container cleanly (systemd shuts down; the lease is kept for the restart)."""
+    from devbox.services import containers
+
+    containers.stop(state.config(), name)
+    state.ui().success(f"stopped {name}")
+
+
+def remove_dev_container(
+    name: Annotated[str, typer.Argument(help="Container to remove.")],
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete its /opt tree on the "
+                                        "host (your data!).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Remove even if its Perforce workspace "
+                                        "has opened files.")] = False,
+) -> None:
+    """Remove a dev container: release its lease, remove it, its interface and SSH config entry.
+    Its /opt stays on the host unless --purge."""
+    from devbox.services import containers
+
+    cfg = state.config()
+    if not yes:
+        what = "and DELETE its /opt" if purge else "(its /opt is kept)"
+        if not typer.confirm(f"Remove container {name} {what}?", default=False):
+            raise typer.Abort()
+    result = containers.remove(cfg, name, purge=purge, force=force)
+    if result.purged:
+        state.ui().success(f"removed {name} and its /opt")
+    else:
+        kept = f"; /opt kept at {result.opt_kept}" if result.opt_kept else ""
+        state.ui().success(f"removed {name}{kept}")

@@ -1,0 +1,79 @@
+"""``devbox dockeruser make-dev-container`` and ``make-os-container``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from devbox.cli import state
+
+if TYPE_CHECKING:
+    from devbox.services.containers import MakeResult
+
+
+def render_summary(result: MakeResult, as_json: bool, title: str) -> None:
+    ui = state.ui()
+    if as_json:
+        ui.json(result.to_dict())
+        return
+    for warning in result.warnings:
+        ui.warning(warning)
+    ui.success(f"{title} {result.name} is ready in {result.seconds:.1f}s")
+    rows = [
+        ["name", result.name], ["IP", result.ip], ["MAC", result.mac], ["image", result.image],
+        ["ssh", result.ssh_command], ["/opt", result.opt_dir], ["log", result.log],
+    ]
+    if result.revision:
+        rows.insert(4, ["revision", result.revision])
+    ui.table(None, ["", ""], rows)
+
+
+def make_dev_container(
+    name: Annotated[str, typer.Argument(help="Container name: lowercase letters, digits, '-'.")],
+    branch: Annotated[str, typer.Option("--branch", "-b", help="Branch to check out into /opt; "
+                                        "also picks the image, /opt seed and license.")],
+    image: Annotated[str | None, typer.Option(help="Image to run (default: from the branch "
+                                              "map, else the 'image' setting).")] = None,
+    parent: Annotated[str | None, typer.Option(
+        help="Host NIC for the LAN interface (default: setting 'parent', else the lab).")] = None,
+    vlan: Annotated[int | None, typer.Option(help="802.1Q VLAN id on the parent.")] = None,
+    opt_seed: Annotated[str | None, typer.Option("--opt-seed", help="Tarball, directory or "
+                                                 "http(s) URL to extract into /opt.")] = None,
+    no_checkout: Annotated[bool, typer.Option("--no-checkout",
+                                              help="Skip the branch checkout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Make a full-VM-style dev container for a branch: /opt from the host, systemd, sshd, its
+    own MAC and DHCP address on the LAN, your SSH keys, the branch's license and sources.
+
+    Example: devbox make-dev-container alice-main --branch main
+    """
+    from devbox.container_plan import MakeOptions
+    from devbox.progress import reporter_for
+    from devbox.services import containers
+
+    cfg = state.config()
+    opts = MakeOptions(name=name, branch=branch, kind="dev", image=image, parent=parent,
+                       vlan=vlan, opt_seed=opt_seed, checkout=not no_checkout)
+    result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
+    render_summary(result, as_json, "dev container")
+
+
+def make_os_container(
+    name: Annotated[str, typer.Argument(help="Container name: lowercase letters, digits, '-'.")],
+    os_name: Annotated[str, typer.Option("--os", help="Base OS, e.g. debian-12.")] = "debian-12",
+    parent: Annotated[str | None, typer.Option(help="Host NIC for the LAN interface.")] = None,
+    vlan: Annotated[int | None, typer.Option(help="802.1Q VLAN id on the parent.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Make a vanilla OS container (the 'os' image): same LAN, SSH and /opt, no checkout."""
+    from devbox.container_plan import MakeOptions
+    from devbox.progress import reporter_for
+    from devbox.services import containers, images
+
+    cfg = state.config()
+    opts = MakeOptions(name=name, branch="-", kind="os", image=images.os_image_for(os_name),
+                       parent=parent, vlan=vlan, checkout=False)
+    result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
+    render_summary(result, as_json, "OS container")

@@ -1,0 +1,85 @@
+"""Pure planning for dev/os containers: labels, authorized keys, summary. No I/O here."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from dataclasses import dataclass, field
+
+from devbox import __version__, labels
+from devbox.errors import UserError
+
+
+@dataclass(frozen=True)
+class MakeOptions:
+    name: str
+    branch: str
+    kind: str = "dev"  # dev | os | combo | clone
+    image: str | None = None
+    parent: str | None = None
+    vlan: int | None = None
+    opt_seed: str | None = None
+    checkout: bool = True
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+def parse_label_setting(text: str) -> dict[str, str]:
+    """``"a=1,b=2"`` -> ``{"a": "1", "b": "2"}`` (the ``labels`` setting)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"setting 'labels': '{item}' is not key=value",
+                            hint="example: DEVBOX_LABELS=team=infra,owner=alice")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def created_by() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def container_labels(opts: MakeOptions, image: str, parent: str, mac: str, ifname: str,
+                     opt_dir: str, extra: dict[str, str]) -> dict[str, str]:
+    out = {
+        labels.ROLE: "dockeruser",
+        labels.KIND: opts.kind,
+        labels.BRANCH: opts.branch,
+        labels.IMAGE: image,
+        labels.OPT_DIR: opt_dir,
+        labels.CREATED_BY: created_by(),
+        labels.DEVBOX_VERSION: __version__,
+    }
+    out.update(labels.net_labels(mode="dhcp", parent=parent, vlan=opts.vlan, mac=mac,
+                                 ifname=ifname))
+    out.update(extra)
+    out.update(opts.extra_labels)
+    return out
+
+
+def authorized_keys(key_texts: list[str]) -> str:
+    """One line per distinct public key, comments kept, blanks and comment lines dropped."""
+    seen: set[str] = set()
+    lines: list[str] = []
+    for text in key_texts:
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            ident = f"{parts[0]} {parts[1]}"
+            if ident in seen:
+                continue
+            seen.add(ident)
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def ssh_command(name: str) -> str:
+    return f"ssh {name}"

@@ -1,0 +1,78 @@
+"""The dockeruser role's data maps: licenses per branch, /opt seeds per image and branch.
+
+Both are TOML lists matched in file order with shell-style globs; pure lookups, no I/O beyond
+reading the file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from devbox.errors import UserError
+from devbox.resources import role_dir
+
+
+def _load(path: Path, key: str) -> list[dict[str, object]]:
+    if not path.exists():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: not valid TOML: {err}") from None
+    entries = data.get(key, [])
+    if not isinstance(entries, list):
+        raise UserError(f"{path}: '{key}' must be a list of tables ([[{key}]])")
+    return entries
+
+
+@dataclass(frozen=True)
+class LicenseRule:
+    branches: str  # glob
+    file: Path  # on the host
+    target: str  # path inside the container
+
+
+def license_for(branch: str, path: Path | None = None) -> LicenseRule | None:
+    """The license mapped to ``branch`` (first matching glob), or None."""
+    path = path or role_dir("dockeruser") / "licenses.toml"
+    for i, entry in enumerate(_load(path, "license")):
+        try:
+            pattern, file, target = str(entry["branches"]), str(entry["file"]), str(entry["target"])
+        except KeyError as err:
+            raise UserError(f"{path}: license entry {i + 1} lacks {err}") from None
+        if not target.startswith("/"):
+            raise UserError(f"{path}: license entry {i + 1}: target must be an absolute path")
+        if fnmatch.fnmatchcase(branch, pattern):
+            source = Path(file) if Path(file).is_absolute() else path.parent / file
+            return LicenseRule(pattern, source, target)
+    return None
+
+
+@dataclass(frozen=True)
+class Seed:
+    match: str
+    source: str  # tarball path, directory, or http(s) URL
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("http://", "https://"))
+
+
+def seed_for(image: str, branch: str, path: Path | None = None) -> Seed | None:
+    """The /opt seed for ``image`` and ``branch``: first entry whose ``match`` glob matches
+    ``"<image>:<branch>"``."""
+    path = path or role_dir("dockeruser") / "opt-seeds.toml"
+    key = f"{image}:{branch}"
+    for i, entry in enumerate(_load(path, "seed")):
+        try:
+            pattern, source = str(entry["match"]), str(entry["source"])
+        except KeyError as err:
+            raise UserError(f"{path}: seed entry {i + 1} lacks {err}") from None
+        if fnmatch.fnmatchcase(key, pattern):
+            if not source.startswith(("http://", "https://", "/")):
+                source = str(path.parent / source)
+            return Seed(pattern, source)
+    return None

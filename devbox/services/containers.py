@@ -1,0 +1,609 @@
+"""Dev and OS containers: make, start, stop, list, remove, exec.
+
+``make`` is the old make-dev-container as named steps, each logged to
+``<root>/logs/<name>.log``, shown as progress and undone in reverse when a later step fails.
+User data in /opt is never deleted by an undo: only a tree this very make created is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devbox import container_plan, labels
+from devbox.adapters import docker_containers as dc
+from devbox.adapters import seed_fetch, ssh
+from devbox.config import Config
+from devbox.container_plan import MakeOptions
+from devbox.errors import NotReadyError, OperationFailed, UserError
+from devbox.locks import name_lock
+from devbox.naming import validate_name
+from devbox.oplog import OpLog
+from devbox.paths import Layout
+from devbox.resources import role_dir
+from devbox.steps import Reporter, Step, StepContext, run_steps
+
+DEV_USER = "dev"
+HOST_KEY_FILES = ("/etc/ssh/ssh_host_ed25519_key.pub", "/etc/ssh/ssh_host_ecdsa_key.pub",
+                  "/etc/ssh/ssh_host_rsa_key.pub")
+
+
+@dataclass
+class MakeResult:
+    name: str
+    ip: str
+    mac: str
+    image: str
+    ssh_command: str
+    opt_dir: str
+    log: str
+    seconds: float
+    durations: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
+    revision: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- state file
+
+
+def _state_path(layout: Layout, name: str) -> Path:
+    return layout.container_dir(name) / "state.json"
+
+
+def read_state(layout: Layout, name: str) -> dict[str, Any]:
+    try:
+        data = json.loads(_state_path(layout, name).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_state(layout: Layout, name: str, **values: Any) -> None:
+    path = _state_path(layout, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = read_state(layout, name)
+    data.update(values)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def clear_state(layout: Layout, name: str) -> None:
+    _state_path(layout, name).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- keys and paths
+
+
+def devbox_key(layout: Layout) -> Path:
+    return layout.ssh / "id_ed25519"
+
+
+def known_hosts(layout: Layout) -> Path:
+    return layout.ssh / "known_hosts"
+
+
+def _home(cfg: Config) -> Path:
+    return Path(cfg.environ.get("HOME") or Path.home())
+
+
+def _caller_public_keys(cfg: Config) -> list[str]:
+    ssh_dir = _home(cfg) / ".ssh"
+    return [p.read_text() for p in sorted(ssh_dir.glob("id_*.pub")) if p.is_file()]
+
+
+def _team_public_keys() -> list[str]:
+    return [p.read_text() for p in sorted((role_dir("dockeruser") / "ssh").glob("*.pub"))]
+
+
+def _resolve_image(cfg: Config, opts: MakeOptions) -> str:
+    from devbox.services import images
+
+    wanted = opts.image
+    if wanted is None and opts.kind == "dev":
+        wanted = _branch_image(opts.branch)
+    return images.resolve_ref(cfg, wanted or (cfg["image"] if opts.kind == "dev" else "os"))
+
+
+def _branch_image(branch: str) -> str | None:
+    try:
+        from devbox import branches
+    except ImportError:
+        return None
+    try:
+        entry = branches.resolve(branch)
+    except UserError:
+        return None
+    return getattr(entry, "image", None) or None
+
+
+# ---------------------------------------------------------------- make
+
+
+class _Maker:
+    """Holds what the steps of one make share."""
+
+    def __init__(self, cfg: Config, opts: MakeOptions, log: OpLog) -> None:
+        self.cfg = cfg
+        self.opts = opts
+        self.log = log
+        self.layout = Layout(cfg.root)
+        self.name = opts.name
+        self.opt_dir = self.layout.opt_dir(opts.name)
+        self.image = ""
+        self.ip = ""
+        self.mac = ""
+        self.warnings: list[str] = []
+        self.revision: str | None = None
+        self.parent = ""
+
+    # 1
+    def prepare_opt(self, ctx: StepContext) -> None:
+        existed = self.opt_dir.exists()
+        self.opt_dir.mkdir(parents=True, exist_ok=True)
+        if not existed:
+            ctx.undo(f"remove {self.opt_dir} (created by this make)",
+                     lambda: shutil.rmtree(self.layout.container_dir(self.name),
+                                           ignore_errors=True))
+        source = self.opts.opt_seed
+        if source is None:
+            from devbox.rolemaps import seed_for
+
+            seed = seed_for(Path(self.image_hint()).name, self.opts.branch)
+            source = seed.source if seed else None
+        if source is None:
+            ctx.skip("no /opt seed mapped for this image and branch")
+        marker = self.layout.container_dir(self.name) / ".seeded"
+        if marker.exists() and marker.read_text().strip() == source:
+            ctx.skip(f"already extracted from {source}")
+        ctx.info(f"extracting {source} into {self.opt_dir}")
+        count = seed_fetch.unpack(source, self.opt_dir,
+                                  lambda done, total: ctx.progress(done, total, "bytes"))
+        marker.write_text(source + "\n")
+        ctx.note = f"{count} entries from {source}"
+
+    def image_hint(self) -> str:
+        return self.opts.image or _branch_image(self.opts.branch) or str(self.cfg["image"])
+
+    # 2
+    def ensure_image(self, ctx: StepContext) -> None:
+        from devbox.services import images
+
+        self.image = _resolve_image(self.cfg, self.opts)
+        pulled = images.ensure_present(self.cfg, self.image, self.log, ctx.progress)
+        ctx.note = "pulled" if pulled else "present"
+
+    # 3
+    def create_container(self, ctx: StepContext) -> None:
+        from devbox import macs
+        from devbox.services import network
+        from devbox.vmstyle import systemd_run_kwargs
+
+        self.parent = network.resolve_parent(self.cfg, self.opts.parent)
+        self.mac = macs.mac_for_name(self.name)
+        extra = container_plan.parse_label_setting(self.cfg["labels"])
+        lbls = container_plan.container_labels(self.opts, self.image, self.parent, self.mac,
+                                               self.cfg["ifname"], str(self.opt_dir), extra)
+        kwargs = systemd_run_kwargs(name=self.name, image=self.image, opt_dir=self.opt_dir,
+                                    labels=lbls)
+        ctx.undo(f"remove container {self.name}", lambda: dc.remove(self.name))
+        dc.create(kwargs)
+        dc.start(self.name)
+        ctx.info(f"container {self.name} started from {self.image}")
+
+    # 4
+    def attach_network(self, ctx: StepContext) -> None:
+        from devbox.services import daemon, network
+
+        ctx.undo(f"release the lease and remove {self.name}'s LAN interface",
+                 lambda: network.detach(self.cfg, self.name, log=self.log))
+        att = network.attach(self.cfg, self.name, parent=self.opts.parent, vlan=self.opts.vlan,
+                             mac=self.mac, dhcp=True, log=self.log)
+        self.ip, self.mac = att.ip, att.mac
+        ctx.note = f"{att.ip} on {att.parent}"
+        try:
+            daemon.ensure_running(self.cfg)
+        except Exception as err:  # noqa: BLE001 - the lease is bound; renewals need the daemon
+            self.warnings.append(f"devbox daemon not running ({err}): the lease will not be "
+                                 "renewed until 'devbox common daemon' runs")
+
+    # 5
+    def wait_for_ssh(self, ctx: StepContext) -> None:
+        keys = self._host_keys(timeout=float(self.cfg["ssh_timeout"]))
+        ssh.record_host_keys(known_hosts(self.layout), [self.name, self.ip], keys)
+        ctx.undo("forget the host key", lambda: ssh.forget_host(known_hosts(self.layout),
+                                                               [self.name, self.ip]))
+        seconds = ssh.wait_for_banner(self.ip, 22, timeout=float(self.cfg["ssh_timeout"]),
+                                      connect=self._connector())
+        ctx.note = f"sshd answered after {seconds:.2f}s"
+
+    def _connector(self) -> ssh.SocketFactory:
+        from devbox.services import network
+
+        return network.host_connector(self.cfg, self.name)
+
+    def _host_keys(self, timeout: float) -> list[str]:
+        """Host keys read through the Docker API (a trusted channel), so the first SSH
+        connection is already checked: nothing is ever accepted on first use."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = []
+            for path in HOST_KEY_FILES:
+                data = dc.read_file(self.name, path)
+                if data:
+                    found.append(data.decode().strip())
+            if found:
+                return found
+            state = dc.inspect(self.name)
+            if state is None or not state.running:
+                raise OperationFailed(f"container {self.name} stopped while booting",
+                                      hint=f"docker logs {self.name}")
+            time.sleep(0.1)
+        raise OperationFailed(f"{self.name} has no SSH host keys after {timeout:.0f}s",
+                              hint="is openssh-server in the image and enabled?")
+
+    # 6
+    def install_keys(self, ctx: StepContext) -> None:
+        public = ssh.ensure_keypair(devbox_key(self.layout))
+        text = container_plan.authorized_keys([public, *_caller_public_keys(self.cfg),
+                                               *_team_public_keys()])
+        uid, gid = self._user_ids(DEV_USER)
+        home = f"/home/{DEV_USER}"
+        code, out = dc.exec_run(self.name, ["install", "-d", "-m", "700", "-o", str(uid),
+                                            "-g", str(gid), f"{home}/.ssh"])
+        if code != 0:
+            raise OperationFailed(f"cannot create {home}/.ssh in {self.name}: "
+                                  f"{out.decode(errors='replace').strip()}")
+        dc.put_files(self.name, {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid,
+                                                                  gid)})
+        ctx.note = f"{len(text.splitlines())} key(s)"
+
+    def _user_ids(self, user: str) -> tuple[int, int]:
+        code, out = dc.exec_run(self.name, ["id", "-u", user])
+        code2, out2 = dc.exec_run(self.name, ["id", "-g", user])
+        if code or code2:
+            raise OperationFailed(f"image {self.image} has no '{user}' user",
+                                  hint="build it with 'devbox containerauthor build-image dev'")
+        return int(out.strip()), int(out2.strip())
+
+    # 7
+    def install_license(self, ctx: StepContext) -> None:
+        from devbox.rolemaps import license_for
+
+        rule = license_for(self.opts.branch)
+        if rule is None:
+            self.warnings.append(f"no license mapped for branch '{self.opts.branch}' "
+                                 "(roles/dockeruser/licenses.toml)")
+            ctx.skip("no license mapped for this branch")
+        if not rule.file.is_file():
+            raise UserError(f"license file {rule.file} (for branch {self.opts.branch}) is missing")
+        parent = str(Path(rule.target).parent)
+        dc.exec_run(self.name, ["mkdir", "-p", parent])
+        dc.put_files(self.name, {rule.target: (rule.file.read_bytes(), 0o644, 0, 0)})
+        ctx.note = f"{rule.file.name} -> {rule.target}"
+
+    # 8
+    def checkout(self, ctx: StepContext) -> None:
+        if not self.opts.checkout:
+            ctx.skip("--no-checkout")
+        from devbox.services import checkout
+
+        result = checkout.checkout(self.cfg, self.name, self.opts.branch, self.opt_dir,
+                                   update=False, log=self.log,
+                                   progress=lambda done, total, detail="": ctx.progress(
+                                       done, total, detail))
+        self.revision = str(getattr(result, "revision", "") or "") or None
+        ctx.note = f"{getattr(result, 'vcs', '')} {self.revision or ''}".strip()
+
+    # 9
+    def write_ssh_config(self, ctx: StepContext) -> None:
+        from devbox import sshconfig
+
+        entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
+                                    known_hosts(self.layout),
+                                    proxy_command=self._proxy_command())
+        home = _home(self.cfg)
+        ctx.undo("remove the SSH config entry", lambda: sshconfig.remove_entry(home, self.name))
+        path = sshconfig.write_entry(home, entry)
+        ctx.note = str(path)
+
+    def _proxy_command(self) -> str | None:
+        from devbox.services import network
+
+        if network.host_reaches_directly(self.cfg, self.parent):
+            return None
+        return f"devbox common net connect {self.name} %p"
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("prepare /opt", self.prepare_opt),
+            Step("image", self.ensure_image),
+            Step("start container", self.create_container),
+            Step("attach LAN (DHCP)", self.attach_network),
+            Step("wait for sshd", self.wait_for_ssh),
+            Step("install SSH keys", self.install_keys),
+            Step("install license", self.install_license),
+            Step("check out branch", self.checkout),
+            Step("SSH config entry", self.write_ssh_config),
+        ]
+
+
+def _converge(cfg: Config, name: str, log: OpLog) -> None:
+    """Before a make: finish off what an interrupted or killed make of ``name`` left behind."""
+    layout = Layout(cfg.root)
+    existing = dc.inspect(name)
+    state = read_state(layout, name)
+    if existing is not None and existing.labels.get(labels.ROLE) is None:
+        raise UserError(f"a container named '{name}' exists and was not made by devbox",
+                        hint="pick another name, or remove it with docker rm")
+    if existing is not None and state.get("ready"):
+        raise UserError(f"container '{name}' already exists",
+                        hint=f"start it with 'devbox dockeruser start-dev-container {name}' or "
+                             f"remove it with 'devbox dockeruser remove-dev-container {name}'")
+    if existing is not None:
+        log.write(f"cleaning up a half-made '{name}' left by an interrupted make")
+        from devbox.services import network
+
+        try:
+            network.detach(cfg, name, log=log)
+        except Exception as err:  # noqa: BLE001 - best effort; the container goes anyway
+            log.write(f"detach during cleanup failed: {err}")
+        dc.remove(name)
+
+
+def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None) -> MakeResult:
+    validate_name(opts.name)
+    _validate_branch(opts.branch)
+    layout = Layout(cfg.root)
+    log_path = layout.container_log(opts.name)
+    with name_lock(layout.locks, opts.name, "making"), OpLog(log_path) as log:
+        _converge(cfg, opts.name, log)
+        maker = _Maker(cfg, opts, log)
+        title = f"make-{opts.kind}-container {opts.name}"
+        result = run_steps(title, maker.steps(), log, reporter)
+        write_state(layout, opts.name, ready=True, kind=opts.kind, branch=opts.branch,
+                    image=maker.image, ip=maker.ip, mac=maker.mac, revision=maker.revision,
+                    made=time.time())
+        for warning in maker.warnings:
+            log.write(f"warning: {warning}")
+    return MakeResult(
+        name=opts.name, ip=maker.ip, mac=maker.mac, image=maker.image,
+        ssh_command=container_plan.ssh_command(opts.name), opt_dir=str(maker.opt_dir),
+        log=str(log_path), seconds=result.seconds, durations=result.durations,
+        warnings=maker.warnings, revision=maker.revision,
+    )
+
+
+def _validate_branch(branch: str) -> None:
+    try:
+        from devbox.branches import validate_branch_name
+    except ImportError:
+        validate_branch_name = None
+    if validate_branch_name is not None:
+        validate_branch_name(branch)
+        return
+    if not branch or branch.startswith("-") or any(c.isspace() or ord(c) < 32 for c in branch):
+        raise UserError(f"invalid branch name {branch!r}")
+
+
+# ---------------------------------------------------------------- the other commands
+
+
+@dataclass
+class ContainerRow:
+    name: str
+    kind: str
+    branch: str
+    state: str
+    ip: str
+    mac: str
+    image: str
+    created: str
+    opt_bytes: int | None
+    clone_of: str = ""
+    product: str = ""
+    release: str = ""
+    patches: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_containers(cfg: Config, include_stopped: bool = True,
+                    with_size: bool = True) -> list[ContainerRow]:
+    from devbox.services import network
+
+    states = dc.list_labeled(labels.ROLE, all_states=include_stopped)
+    addresses = {a.container: a for a in network.show(cfg)}
+    layout = Layout(cfg.root)
+    rows = []
+    for st in sorted(states, key=lambda s: s.name):
+        lb = st.labels
+        att = addresses.get(st.name)
+        opt = Path(lb.get(labels.OPT_DIR) or layout.opt_dir(st.name))
+        rows.append(ContainerRow(
+            name=st.name, kind=lb.get(labels.KIND, "dev"), branch=lb.get(labels.BRANCH, ""),
+            state=st.status, ip=(att.ip if att and att.ip else ""),
+            mac=lb.get(labels.MAC, ""), image=lb.get(labels.IMAGE, st.image),
+            created=st.created[:19].replace("T", " "),
+            opt_bytes=seed_fetch.du_bytes(opt) if with_size and opt.exists() else None,
+            clone_of=lb.get(labels.CLONE_OF, ""), product=lb.get(labels.PRODUCT, ""),
+            release=lb.get(labels.RELEASE, ""), patches=lb.get(labels.PATCHES, ""),
+        ))
+    return rows
+
+
+def _require_devbox_container(name: str) -> dc.ContainerState:
+    validate_name(name)
+    st = dc.inspect(name)
+    if st is None:
+        raise UserError(f"no container named '{name}'",
+                        hint="list them with 'devbox dockeruser list-containers'")
+    if st.labels.get(labels.ROLE) is None:
+        raise UserError(f"container '{name}' was not made by devbox")
+    return st
+
+
+def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResult:
+    from devbox.services import daemon, network
+
+    st = _require_devbox_container(name)
+    layout = Layout(cfg.root)
+    with name_lock(layout.locks, name, "starting"), OpLog(layout.container_log(name)) as log:
+        t0 = time.monotonic()
+        ip = ""
+
+        def do_start(ctx: StepContext) -> None:
+            if st.running:
+                ctx.skip("already running")
+            dc.start(name)
+
+        def do_net(ctx: StepContext) -> None:
+            nonlocal ip
+            daemon.ensure_running(cfg)
+            att = network.wait_attached(cfg, name, timeout=float(cfg["dhcp_timeout"]) + 20,
+                                        log=log)
+            ip = att.ip
+            ctx.note = ip
+
+        def do_ssh(ctx: StepContext) -> None:
+            seconds = ssh.wait_for_banner(ip, 22, timeout=float(cfg["ssh_timeout"]),
+                                          connect=network.host_connector(cfg, name))
+            ctx.note = f"sshd answered after {seconds:.2f}s"
+
+        result = run_steps(f"start-dev-container {name}",
+                           [Step("start container", do_start), Step("LAN address", do_net),
+                            Step("wait for sshd", do_ssh)], log, reporter)
+        state = read_state(layout, name)
+        if state.get("ip") and state["ip"] != ip:
+            log.write(f"note: address changed from {state['ip']} to {ip}")
+        write_state(layout, name, ip=ip)
+    return MakeResult(name=name, ip=ip, mac=st.labels.get(labels.MAC, ""),
+                      image=st.labels.get(labels.IMAGE, st.image),
+                      ssh_command=container_plan.ssh_command(name),
+                      opt_dir=st.labels.get(labels.OPT_DIR, ""),
+                      log=str(layout.container_log(name)),
+                      seconds=time.monotonic() - t0, durations=result.durations)
+
+
+def stop(cfg: Config, name: str) -> None:
+    st = _require_devbox_container(name)
+    layout = Layout(cfg.root)
+    with name_lock(layout.locks, name, "stopping"), OpLog(layout.container_log(name)) as log:
+        if not st.running:
+            raise UserError(f"container '{name}' is not running")
+        t0 = time.monotonic()
+        dc.stop(name)
+        log.write(f"stopped in {time.monotonic() - t0:.2f}s")
+
+
+@dataclass
+class RemoveResult:
+    name: str
+    opt_kept: str | None
+    purged: bool
+    removed_container: bool
+
+
+def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> RemoveResult:
+    from devbox import sshconfig
+    from devbox.services import network
+
+    validate_name(name)
+    layout = Layout(cfg.root)
+    st = dc.inspect(name)
+    if st is not None and st.labels.get(labels.ROLE) is None:
+        raise UserError(f"container '{name}' was not made by devbox; not removing it")
+    if st is None and not layout.container_dir(name).exists():
+        raise UserError(f"no container named '{name}'",
+                        hint="list them with 'devbox dockeruser list-containers'")
+    with name_lock(layout.locks, name, "removing"), OpLog(layout.container_log(name)) as log:
+        _remove_workspace(cfg, name, force, log)
+        try:
+            network.detach(cfg, name, log=log)
+        except UserError as err:
+            log.write(f"detach: {err}")
+        removed = dc.remove(name) if st is not None else False
+        sshconfig.remove_entry(_home(cfg), name)
+        state = read_state(layout, name)
+        names = [name] + ([state["ip"]] if state.get("ip") else [])
+        ssh.forget_host(known_hosts(layout), names)
+        clear_state(layout, name)
+        log.write(f"removed container {name}" + ("; purging its /opt" if purge else
+                                                 f"; kept {layout.opt_dir(name)}"))
+    if purge:
+        if layout.container_dir(name).exists():
+            shutil.rmtree(layout.container_dir(name))
+        return RemoveResult(name, None, True, removed)
+    opt = layout.opt_dir(name)
+    return RemoveResult(name, str(opt) if opt.exists() else None, False, removed)
+
+
+def _remove_workspace(cfg: Config, name: str, force: bool, log: OpLog) -> None:
+    try:
+        from devbox.services import checkout
+    except ImportError:
+        return
+    remover = getattr(checkout, "remove_workspace", None)
+    if remover is not None:
+        remover(cfg, name, force=force, log=log)
+
+
+def exec_in(cfg: Config, name: str, argv: list[str], user: str = "root") -> int:
+    import sys
+
+    st = _require_devbox_container(name)
+    if not st.running:
+        raise UserError(f"container '{name}' is not running",
+                        hint=f"start it: devbox dockeruser start-dev-container {name}")
+    code, _ = dc.exec_run(name, argv, user=user,
+                          on_output=lambda chunk: (sys.stdout.buffer.write(chunk),
+                                                   sys.stdout.flush()) and None)
+    return code
+
+
+def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
+    """The system ssh command line that reaches ``name`` as the dev user."""
+    from devbox.services import network
+
+    st = _require_devbox_container(name)
+    if not st.running:
+        raise UserError(f"container '{name}' is not running",
+                        hint=f"start it: devbox dockeruser start-dev-container {name}")
+    layout = Layout(cfg.root)
+    ip = read_state(layout, name).get("ip") or ""
+    att = {a.container: a for a in network.show(cfg, name)}.get(name)
+    if att is not None and att.ip:
+        ip = att.ip
+    if not ip:
+        raise NotReadyError(f"container '{name}' has no LAN address yet",
+                            hint="is the devbox daemon running? devbox common daemon")
+    argv = ["ssh", "-i", str(devbox_key(layout)), "-o", "IdentitiesOnly=yes",
+            "-o", f"UserKnownHostsFile={known_hosts(layout)}", "-o", "StrictHostKeyChecking=yes",
+            "-o", f"HostKeyAlias={name}"]
+    if not network.host_reaches_directly(cfg, st.labels.get(labels.PARENT, "")):
+        argv += ["-o", f"ProxyCommand=devbox common net connect {name} %p"]
+    argv += [f"{DEV_USER}@{ip}"]
+    if command:
+        argv += ["--", *command]
+    return argv
+
+
+def log_path(cfg: Config, name: str) -> Path:
+    validate_name(name)
+    path = Layout(cfg.root).container_log(name)
+    if not path.exists():
+        raise UserError(f"no devbox log for '{name}' ({path})")
+    return path
+
+
+def environ_home(cfg: Config) -> Path:
+    return _home(cfg)
+

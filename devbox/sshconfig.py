@@ -1,0 +1,87 @@
+"""The SSH config entries devbox writes so ``ssh NAME`` and IDEs connect without extra flags.
+
+Entries live in ``~/.ssh/config.d/devbox`` (one ``Host`` block per container, between markers),
+included from the top of ``~/.ssh/config``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+INCLUDE_LINE = "Include config.d/devbox"
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    name: str
+    address: str
+    user: str
+    identity_file: Path
+    known_hosts: Path
+    proxy_command: str | None = None
+
+    def render(self) -> str:
+        lines = [
+            f"# >>> devbox {self.name}",
+            f"Host {self.name}",
+            f"    HostName {self.address}",
+            f"    User {self.user}",
+            f"    IdentityFile {self.identity_file}",
+            "    IdentitiesOnly yes",
+            f"    UserKnownHostsFile {self.known_hosts}",
+            "    StrictHostKeyChecking yes",
+        ]
+        if self.proxy_command:
+            lines.append(f"    ProxyCommand {self.proxy_command}")
+        lines.append(f"# <<< devbox {self.name}")
+        return "\n".join(lines) + "\n"
+
+
+def _block_re(name: str) -> re.Pattern[str]:
+    return re.compile(rf"# >>> devbox {re.escape(name)}\n.*?# <<< devbox {re.escape(name)}\n",
+                      re.DOTALL)
+
+
+def upsert(text: str, entry: HostEntry) -> str:
+    """Return ``text`` with the entry for ``entry.name`` replaced or appended."""
+    pattern = _block_re(entry.name)
+    if pattern.search(text):
+        return pattern.sub(lambda _m: entry.render(), text)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return text + entry.render()
+
+
+def remove(text: str, name: str) -> str:
+    return _block_re(name).sub("", text)
+
+
+def ensure_include(text: str) -> str:
+    """``Include`` must come before any Host block to apply to every host."""
+    if any(line.strip() == INCLUDE_LINE for line in text.splitlines()):
+        return text
+    return f"{INCLUDE_LINE}\n" + text
+
+
+def write_entry(home: Path, entry: HostEntry) -> Path:
+    ssh_dir = home / ".ssh"
+    (ssh_dir / "config.d").mkdir(parents=True, exist_ok=True, mode=0o700)
+    ssh_dir.chmod(0o700)
+    devbox_file = ssh_dir / "config.d" / "devbox"
+    old = devbox_file.read_text() if devbox_file.exists() else ""
+    devbox_file.write_text(upsert(old, entry))
+    main = ssh_dir / "config"
+    current = main.read_text() if main.exists() else ""
+    updated = ensure_include(current)
+    if updated != current:
+        main.write_text(updated)
+        main.chmod(0o600)
+    return devbox_file
+
+
+def remove_entry(home: Path, name: str) -> None:
+    devbox_file = home / ".ssh" / "config.d" / "devbox"
+    if devbox_file.exists():
+        devbox_file.write_text(remove(devbox_file.read_text(), name))

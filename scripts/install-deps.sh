@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what devbox needs on a Debian 12 host (as root): Debian packages and a venv with devbox.
+# Idempotent; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  docker.io          # the Docker engine devbox drives through the docker SDK
+  dnsmasq-base       # DHCP server of the built-in lab LAN
+  debootstrap        # builds Debian/Ubuntu base images from scratch
+  busybox-static     # tiny test images; the pipework-style baseline's udhcpc
+  iproute2 git openssh-client ca-certificates
+  python3 python3-venv python3-dev gcc
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -x .venv/bin/devbox ]]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+ln -sf "$PWD/.venv/bin/devbox" /usr/local/bin/devbox

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from devbox import container_plan, labels
+from devbox.container_plan import MakeOptions
+from devbox.errors import UserError
+
+
+def test_labels_carry_everything_list_needs() -> None:
+    opts = MakeOptions(name="alice-main", branch="main", vlan=42)
+    lb = container_plan.container_labels(opts, "devbox/dev:latest", "dbx-lab0",
+                                         "0a:00:00:00:00:01", "lan0", "/opt/containers/a/opt",
+                                         {"devbox.test-run": "x"})
+    assert lb[labels.ROLE] == "dockeruser"
+    assert lb[labels.KIND] == "dev"
+    assert lb[labels.BRANCH] == "main"
+    assert lb[labels.IMAGE] == "devbox/dev:latest"
+    assert lb[labels.PARENT] == "dbx-lab0"
+    assert lb[labels.VLAN] == "42"
+    assert lb[labels.MAC] == "0a:00:00:00:00:01"
+    assert lb[labels.NET] == "dhcp"
+    assert "@" in lb[labels.CREATED_BY]
+    assert lb["devbox.test-run"] == "x"
+
+
+def test_no_vlan_label_without_vlan() -> None:
+    lb = container_plan.container_labels(MakeOptions(name="a", branch="b"), "i", "p", "m", "l",
+                                         "/o", {})
+    assert labels.VLAN not in lb
+
+
+def test_label_setting_parsing() -> None:
+    assert container_plan.parse_label_setting("") == {}
+    assert container_plan.parse_label_setting("a=1, b = x=y") == {"a": "1", "b": "x=y"}
+    with pytest.raises(UserError, match="key=value"):
+        container_plan.parse_label_setting("novalue")
+
+
+def test_authorized_keys_dedupes_and_drops_comments() -> None:
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIabc alice@laptop"
+    text = container_plan.authorized_keys([key, "# team\n\n" + key.replace("alice", "again"),
+                                           "ssh-rsa AAAAB3Nza bob", "garbage"])
+    assert text.splitlines() == [key, "ssh-rsa AAAAB3Nza bob"]
