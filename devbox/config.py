@@ -107,6 +107,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Empty: the lab LAN uplink."),
     Setting("dhcp_timeout", "float", 10.0, "Seconds to wait for a DHCP lease before failing."),
     Setting("ifname", "str", "lan0", "Name of the LAN interface inside containers."),
+    Setting("shim_address", "str", "",
+            "Host-side address (CIDR, e.g. 192.168.1.250/24) for a macvlan shim on a real "
+            "'parent', so the host reaches its containers' LAN addresses. Empty: connections "
+            "to containers are opened inside their network namespace instead."),
+    Setting("labels", "str", "",
+            "Extra labels for every container devbox makes, as key=value,key=value."),
+    Setting("ssh_timeout", "float", 60.0,
+            "Seconds to wait for a new container's sshd to answer."),
+    Setting("image", "str", "dev", "Image a dev container runs when neither --image nor the "
+            "branch map names one."),
     Setting("lab.name", "str", "devbox-lab",
             "Network namespace holding the lab LAN's DHCP server."),
     Setting("lab.uplink", "str", "dbx-lab0",
@@ -126,6 +136,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Registry blob storage on the host; survives down/up."),
     Setting("registry.image", "str", "",
             "Registry image to run; empty: build devbox/registry from the Debian base."),
+    Setting("registry.name", "str", "devbox-registry",
+            "Container name of the registry server this host runs."),
+    Setting("registry.network", "str", "devbox-registry",
+            "Docker network (user-defined bridge) the registry container sits on; its port "
+            "is published on the host."),
+    Setting("registry.tls", "bool", True,
+            "Serve the registry over TLS with devbox's own CA (off: plain HTTP, insecure)."),
     Setting("mirror.debian", "str", "http://deb.debian.org/debian",
             "Debian mirror for debootstrap."),
     Setting("mirror.ubuntu", "str", "http://archive.ubuntu.com/ubuntu",
@@ -140,6 +157,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("p4.charset", "str", "", "Perforce charset (P4CHARSET); empty: server default."),
     Setting("p4.options", "str", "allwrite clobber nocompress unlocked nomodtime rmdir",
             "Options of per-container Perforce workspaces."),
+    Setting("branches.map", "str", "",
+            "Branch map file (TOML); empty: roles/dockeruser/branches.toml."),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -26,7 +26,7 @@ class UI:
         if self._err is None:
             from rich.console import Console
 
-            self._err = Console(stderr=True, highlight=False, no_color=_no_color())
+            self._err = Console(stderr=True, highlight=False, no_color=_no_color(), emoji=False)
         return self._err
 
     @property
@@ -34,7 +34,7 @@ class UI:
         if self._out is None:
             from rich.console import Console
 
-            self._out = Console(highlight=False, no_color=_no_color())
+            self._out = Console(highlight=False, no_color=_no_color(), emoji=False)
         return self._out
 
     @property

@@ -35,9 +35,13 @@ class LicenseRule:
     target: str  # path inside the container
 
 
-def license_for(branch: str, path: Path | None = None) -> LicenseRule | None:
-    """The license mapped to ``branch`` (first matching glob), or None."""
+def license_for(branch: str, path: Path | None = None,
+                name: str | None = None) -> LicenseRule | None:
+    """The license for ``branch``: the entry called ``name`` when the branch map names one
+    (``"none"``: no license), else the first entry whose ``branches`` glob matches."""
     path = path or role_dir("dockeruser") / "licenses.toml"
+    if name == "none":
+        return None
     for i, entry in enumerate(_load(path, "license")):
         try:
             pattern, file, target = str(entry["branches"]), str(entry["file"]), str(entry["target"])
@@ -45,9 +49,13 @@ def license_for(branch: str, path: Path | None = None) -> LicenseRule | None:
             raise UserError(f"{path}: license entry {i + 1} lacks {err}") from None
         if not target.startswith("/"):
             raise UserError(f"{path}: license entry {i + 1}: target must be an absolute path")
-        if fnmatch.fnmatchcase(branch, pattern):
+        matched = (entry.get("name") == name) if name else fnmatch.fnmatchcase(branch, pattern)
+        if matched:
             source = Path(file) if Path(file).is_absolute() else path.parent / file
             return LicenseRule(pattern, source, target)
+    if name:
+        raise UserError(f"the branch map names license '{name}', which {path} does not define",
+                        hint="add a [[license]] entry with that name, or fix branches.toml")
     return None
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from devbox.errors import DevboxError, Interrupted, StepFailed
 from devbox.oplog import OpLog
@@ -46,7 +46,7 @@ class StepSkipped(Exception):
 class _Undo:
     step: str
     description: str
-    func: Callable[[], None]
+    func: Callable[[], object]
 
 
 @dataclass
@@ -60,14 +60,14 @@ class StepContext:
     def info(self, message: str) -> None:
         self.log.write(f"[{self.name}] {message}")
 
-    def undo(self, description: str, func: Callable[[], None]) -> None:
+    def undo(self, description: str, func: Callable[[], object]) -> None:
         """Register how to undo what this step just made. Runs only if a later step fails."""
         self.undos.append(_Undo(self.name, description, func))
 
     def progress(self, completed: float, total: float | None = None, detail: str = "") -> None:
         self.reporter.progress(self.name, completed, total, detail)
 
-    def skip(self, reason: str) -> None:
+    def skip(self, reason: str) -> NoReturn:
         """End the step now, as done (for example: already extracted)."""
         self.note = f"skipped: {reason}"
         raise StepSkipped(reason)
@@ -151,9 +151,11 @@ def run_steps(
                 problems = rollback(undos, log, rep)
                 log.write(f"== {title}: rolled back {len(undos)} change(s)"
                           + (f", {len(problems)} undo(s) failed" if problems else ""))
-                hint_parts = [f"log: {log.path}"] if log.path else []
+                hint_parts = []
                 if isinstance(err, DevboxError) and err.hint:
-                    hint_parts.insert(0, err.hint)
+                    hint_parts.append(err.hint)
+                if log.path and not any(str(log.path) in part for part in hint_parts):
+                    hint_parts.append(f"log: {log.path}")
                 if problems:
                     hint_parts.append("could not undo: " + "; ".join(problems))
                 hint = "; ".join(hint_parts) or None

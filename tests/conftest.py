@@ -17,6 +17,9 @@ os.environ["DEVBOX_TEST_RUN_ID"] = RUN_ID
 
 pytest_plugins = [
     "tests.fixtures.engine",
+    "tests.fixtures.lab",
+    "tests.fixtures.images",
+    "tests.fixtures.devcontainers",
 ]
 
 

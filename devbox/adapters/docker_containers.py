@@ -125,14 +125,18 @@ def exec_run(name: str, argv: list[str], user: str = "root",
     return int(code if code is not None else -1), b"".join(chunks)
 
 
-def put_files(name: str, files: dict[str, tuple[bytes, int, int, int]]) -> None:
-    """Write files into the container: ``{abs path: (data, mode, uid, gid)}``.
-
-    Parent directories must exist (create them with exec_run first when needed).
-    """
+def put_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
+              dirs: dict[str, tuple[int, int, int]] | None = None) -> None:
+    """Write files into the container: ``{abs path: (data, mode, uid, gid)}``, after creating
+    ``dirs`` (``{abs path: (mode, uid, gid)}``), in one archive upload."""
     buf = io.BytesIO()
     now = int(time.time())
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, (mode, uid, gid) in (dirs or {}).items():
+            info = tarfile.TarInfo(str(PurePosixPath(path)).lstrip("/"))
+            info.type = tarfile.DIRTYPE
+            info.mode, info.uid, info.gid, info.mtime = mode, uid, gid, now
+            tar.addfile(info)
         for path, (data, mode, uid, gid) in files.items():
             info = tarfile.TarInfo(str(PurePosixPath(path)).lstrip("/"))
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), mode, uid, gid, now

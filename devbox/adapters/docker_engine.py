@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
@@ -75,3 +76,329 @@ def container_pid(name: str) -> int:
         raise UserError(f"container {name} is not running",
                         hint=f"start it first (docker start {name})")
     return int(state["Pid"])
+
+
+# --- images (containerauthor / registry) ----------------------------------------------------
+
+
+def image_attrs(ref: str) -> dict[str, Any] | None:
+    """``docker image inspect`` of ``ref``, or None when there is no such image."""
+    import docker
+
+    with translate(f"inspect image {ref}"):
+        try:
+            return dict(client().api.inspect_image(ref))
+        except docker.errors.ImageNotFound:
+            return None
+
+
+def image_labels(ref: str) -> dict[str, str] | None:
+    attrs = image_attrs(ref)
+    if attrs is None:
+        return None
+    return dict((attrs.get("Config") or {}).get("Labels") or {})
+
+
+def import_rootfs(chunks: Iterator[bytes], repository: str, tag: str,
+                  changes: list[str]) -> str:
+    """Import a rootfs tar stream as ``repository:tag``; returns the image id."""
+    import json
+
+    with translate(f"import {repository}:{tag}"):
+        raw = client().api.import_image(src=chunks, repository=repository, tag=tag,
+                                        changes=changes, stream_src=True)
+    text = raw if isinstance(raw, str) else json.dumps(raw)
+    for line in text.splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("error"):
+            raise OperationFailed(f"import {repository}:{tag}: {doc['error']}")
+    attrs = image_attrs(f"{repository}:{tag}")
+    if attrs is None:
+        raise OperationFailed(f"import {repository}:{tag}: the engine did not create the image")
+    return str(attrs["Id"])
+
+
+def tag_image(image: str, ref: str) -> None:
+    repo, _, tag = ref.rpartition(":")
+    if not repo or "/" in tag:
+        repo, tag = ref, "latest"
+    with translate(f"tag {image} as {ref}"):
+        client().api.tag(image, repo, tag)
+
+
+def remove_image(ref: str, force: bool = False) -> bool:
+    """Remove an image (or one tag of it); False when it did not exist."""
+    import docker
+
+    with translate(f"remove image {ref}"):
+        try:
+            client().api.remove_image(ref, force=force, noprune=False)
+        except docker.errors.ImageNotFound:
+            return False
+    return True
+
+
+def list_images_labelled(label: str) -> list[dict[str, Any]]:
+    """Local images carrying ``label`` (``key`` or ``key=value``), as the engine lists them."""
+    with translate("list images"):
+        return list(client().api.images(filters={"label": label}))
+
+
+def build_stream(context_tar: Any, tag: str, on_event: Any,
+                 labels: dict[str, str] | None = None, nocache: bool = False,
+                 pull: bool = False, network_mode: str = "host") -> str:
+    """Build from an uncompressed tar build context; each decoded event goes to ``on_event``.
+
+    RUN steps use the host's network by default (like debootstrap does), so builds do not
+    depend on Docker's default bridge. Returns the image id. Build errors raise
+    OperationFailed with the engine's message.
+    """
+    image_id = ""
+    with translate(f"build {tag}"):
+        events = client().api.build(fileobj=context_tar, custom_context=True, tag=tag, rm=True,
+                                    forcerm=True, decode=True, labels=labels, nocache=nocache,
+                                    pull=pull, network_mode=network_mode)
+        for event in events:
+            on_event(event)
+            if "error" in event:
+                detail = event.get("errorDetail", {}).get("message") or event["error"]
+                raise OperationFailed(f"build {tag}: {str(detail).strip()}")
+            aux = event.get("aux")
+            if isinstance(aux, dict) and aux.get("ID"):
+                image_id = str(aux["ID"])
+    if not image_id:
+        attrs = image_attrs(tag)
+        if attrs is None:
+            raise OperationFailed(f"build {tag}: the engine produced no image")
+        image_id = str(attrs["Id"])
+    return image_id
+
+
+def stored_auth(repository: str) -> dict[str, str] | None:
+    """Credentials for the registry of ``repository`` from the docker config as it is *now*
+    (the cached client read it when it was made; a login since then would be missed)."""
+    from docker import auth
+
+    registry, _name = auth.resolve_repository_name(repository)
+    found = auth.resolve_authconfig(auth.load_config(), registry)
+    if not found or not found.get("Username"):
+        return None
+    return {"username": str(found["Username"]), "password": str(found.get("Password", ""))}
+
+
+def push_stream(repository: str, tag: str, on_event: Any,
+                auth_config: dict[str, str] | None = None) -> str:
+    """Push ``repository:tag``; returns the manifest digest the registry reported."""
+    digest = ""
+    auth_config = auth_config or stored_auth(repository)
+    with translate(f"push {repository}:{tag}"):
+        events = client().api.push(repository, tag=tag, stream=True, decode=True,
+                                   auth_config=auth_config)
+        for event in events:
+            on_event(event)
+            if "error" in event:
+                detail = event.get("errorDetail", {}).get("message") or event["error"]
+                raise OperationFailed(f"push {repository}:{tag}: {str(detail).strip()}",
+                                      hint="log in with 'devbox registryserver user add' or "
+                                           "check the registry with 'devbox registryserver status'")
+            aux = event.get("aux")
+            if isinstance(aux, dict) and aux.get("Digest"):
+                digest = str(aux["Digest"])
+    return digest
+
+
+def pull_stream(repository: str, tag: str, on_event: Any,
+                auth_config: dict[str, str] | None = None) -> str:
+    """Pull ``repository:tag``; returns the image id."""
+    auth_config = auth_config or stored_auth(repository)
+    with translate(f"pull {repository}:{tag}"):
+        events = client().api.pull(repository, tag=tag, stream=True, decode=True,
+                                   auth_config=auth_config)
+        for event in events:
+            on_event(event)
+            if "error" in event:
+                detail = event.get("errorDetail", {}).get("message") or event["error"]
+                raise OperationFailed(f"pull {repository}:{tag}: {str(detail).strip()}")
+    attrs = image_attrs(f"{repository}:{tag}")
+    if attrs is None:
+        raise OperationFailed(f"pull {repository}:{tag}: the engine has no image afterwards")
+    return str(attrs["Id"])
+
+
+def login(registry: str, username: str, password: str) -> None:
+    """Log the engine in (the daemon checks the credentials against the registry)."""
+    with translate(f"log in to {registry}"):
+        client().login(username=username, password=password, registry=registry, reauth=True)
+
+
+# --- containers, small and generic (registry server, one-shot jobs) ---------------------------
+
+
+def container_attrs(name: str) -> dict[str, Any] | None:
+    """``docker inspect`` of a container, or None when there is none by that name."""
+    import docker
+
+    with translate(f"inspect container {name}"):
+        try:
+            return dict(client().api.inspect_container(name))
+        except docker.errors.NotFound:
+            return None
+
+
+def run_container(kwargs: dict[str, Any]) -> str:
+    """``containers.run(**kwargs)`` (detached); returns the container id."""
+    with translate(f"run container {kwargs.get('name', '')}"):
+        ctr = client().containers.run(**kwargs)
+    return str(ctr.id)
+
+
+def start_container(name: str) -> None:
+    with translate(f"start container {name}"):
+        client().api.start(name)
+
+
+def stop_container(name: str, timeout: int = 20) -> None:
+    with translate(f"stop container {name}"):
+        client().api.stop(name, timeout=timeout)
+
+
+def restart_container(name: str, timeout: int = 20) -> None:
+    with translate(f"restart container {name}"):
+        client().api.restart(name, timeout=timeout)
+
+
+def remove_container(name: str, force: bool = True) -> bool:
+    """Remove a container (and its anonymous volumes); False when there was none."""
+    import docker
+
+    with translate(f"remove container {name}"):
+        try:
+            client().api.remove_container(name, force=force, v=True)
+        except docker.errors.NotFound:
+            return False
+    return True
+
+
+def wait_container(name: str, timeout: float) -> tuple[int, str]:
+    """Wait for a container to exit; returns (exit code, its output)."""
+    import requests
+
+    with translate(f"wait for container {name}"):
+        try:
+            result = client().api.wait(name, timeout=timeout)
+        except requests.exceptions.ReadTimeout as err:
+            raise OperationFailed(f"container {name} still running after {timeout:.0f}s") from err
+        logs = client().api.logs(name, stdout=True, stderr=True)
+    text = logs.decode(errors="replace") if isinstance(logs, bytes) else str(logs)
+    return int(result.get("StatusCode", -1)), text
+
+
+def container_logs(name: str, tail: int = 50) -> str:
+    with translate(f"logs of container {name}"):
+        logs = client().api.logs(name, stdout=True, stderr=True, tail=tail)
+    return logs.decode(errors="replace") if isinstance(logs, bytes) else str(logs)
+
+
+def _docker_config_path() -> Path:
+    import os
+
+    base = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return Path(base) / "config.json"
+
+
+def save_login(registry: str, username: str, password: str) -> Path:
+    """Store the credentials the way ``docker login`` does (config.json ``auths``, mode 0600),
+    so later devbox runs and the docker CLI push/pull with them."""
+    import base64
+    import json
+    import os
+
+    path = _docker_config_path()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = {}
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    data.setdefault("auths", {})[registry] = {"auth": token}
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    tmp.replace(path)
+    return path
+
+
+def forget_login(registry: str, username: str | None = None) -> bool:
+    """Drop stored credentials for ``registry`` (only ``username``'s when given)."""
+    import base64
+    import json
+
+    path = _docker_config_path()
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    entry = (data.get("auths") or {}).get(registry)
+    if not entry:
+        return False
+    if username is not None:
+        try:
+            stored = base64.b64decode(entry.get("auth", "")).decode().split(":", 1)[0]
+        except ValueError:
+            stored = ""
+        if stored != username:
+            return False
+    del data["auths"][registry]
+    path.write_text(json.dumps(data, indent=2))
+    reset_client()
+    return True
+
+
+# --- networks ---------------------------------------------------------------------------------
+
+
+def network_attrs(name: str) -> dict[str, Any] | None:
+    import docker
+
+    with translate(f"inspect network {name}"):
+        try:
+            return dict(client().api.inspect_network(name))
+        except docker.errors.NotFound:
+            return None
+
+
+def ensure_network(name: str, labels: dict[str, str] | None = None) -> tuple[dict[str, Any], bool]:
+    """A user-defined bridge network ``name`` (Docker makes its own bridge device, never on a
+    host NIC); returns (its attrs, whether it was created now)."""
+    attrs = network_attrs(name)
+    if attrs is not None:
+        return attrs, False
+    with translate(f"create network {name}"):
+        client().api.create_network(name, driver="bridge", labels=labels or {},
+                                    check_duplicate=True)
+    attrs = network_attrs(name)
+    if attrs is None:
+        raise OperationFailed(f"network {name} vanished right after it was created")
+    return attrs, True
+
+
+def network_gateway(attrs: dict[str, Any]) -> str:
+    for conf in (attrs.get("IPAM") or {}).get("Config") or []:
+        if conf.get("Gateway"):
+            return str(conf["Gateway"]).split("/")[0]
+    return ""
+
+
+def remove_network(name: str) -> bool:
+    import docker
+
+    with translate(f"remove network {name}"):
+        try:
+            client().api.remove_network(name)
+        except docker.errors.NotFound:
+            return False
+    return True

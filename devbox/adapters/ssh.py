@@ -43,6 +43,19 @@ def ensure_keypair(private_path: Path) -> str:
     return public
 
 
+def generate_host_key(comment: str) -> tuple[bytes, str]:
+    """A fresh ed25519 SSH host key: (OpenSSH private key bytes, public key line)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH).decode()
+    return private, f"{public} root@{comment}"
+
+
 def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
     return socket.create_connection((host, port), timeout=timeout)
 

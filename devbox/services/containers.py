@@ -8,11 +8,13 @@ User data in /opt is never deleted by an undo: only a tree this very make create
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devbox import container_plan, labels
 from devbox.adapters import docker_containers as dc
@@ -27,7 +29,11 @@ from devbox.paths import Layout
 from devbox.resources import role_dir
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
+if TYPE_CHECKING:
+    from devbox.branches import Branch
+
 DEV_USER = "dev"
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
 HOST_KEY_FILES = ("/etc/ssh/ssh_host_ed25519_key.pub", "/etc/ssh/ssh_host_ecdsa_key.pub",
                   "/etc/ssh/ssh_host_rsa_key.pub")
 
@@ -103,25 +109,14 @@ def _team_public_keys() -> list[str]:
     return [p.read_text() for p in sorted((role_dir("dockeruser") / "ssh").glob("*.pub"))]
 
 
-def _resolve_image(cfg: Config, opts: MakeOptions) -> str:
-    from devbox.services import images
-
-    wanted = opts.image
-    if wanted is None and opts.kind == "dev":
-        wanted = _branch_image(opts.branch)
-    return images.resolve_ref(cfg, wanted or (cfg["image"] if opts.kind == "dev" else "os"))
-
-
-def _branch_image(branch: str) -> str | None:
-    try:
-        from devbox import branches
-    except ImportError:
+def resolve_branch(cfg: Config, opts: MakeOptions) -> Branch | None:
+    """The branch map entry for a dev container's branch (UserError with close matches when
+    unknown); None for kinds without a branch (os)."""
+    if opts.kind == "os":
         return None
-    try:
-        entry = branches.resolve(branch)
-    except UserError:
-        return None
-    return getattr(entry, "image", None) or None
+    from devbox import branches
+
+    return branches.for_config(cfg).resolve(opts.branch)
 
 
 # ---------------------------------------------------------------- make
@@ -130,9 +125,14 @@ def _branch_image(branch: str) -> str | None:
 class _Maker:
     """Holds what the steps of one make share."""
 
-    def __init__(self, cfg: Config, opts: MakeOptions, log: OpLog) -> None:
+    def __init__(self, cfg: Config, opts: MakeOptions, log: OpLog,
+                 password: Callable[[], str] | None = None) -> None:
         self.cfg = cfg
         self.opts = opts
+        self.branch = resolve_branch(cfg, opts)
+        self.password = password
+        self.image_name = (opts.image or (self.branch.image if self.branch else "")
+                           or str(cfg["image"] if opts.kind != "os" else "os"))
         self.log = log
         self.layout = Layout(cfg.root)
         self.name = opts.name
@@ -143,40 +143,46 @@ class _Maker:
         self.warnings: list[str] = []
         self.revision: str | None = None
         self.parent = ""
+        self.created_opt = False
+        self.host_keys: list[str] = []
 
     # 1
     def prepare_opt(self, ctx: StepContext) -> None:
         existed = self.opt_dir.exists()
+        self.created_opt = not existed
         self.opt_dir.mkdir(parents=True, exist_ok=True)
         if not existed:
             ctx.undo(f"remove {self.opt_dir} (created by this make)",
                      lambda: shutil.rmtree(self.layout.container_dir(self.name),
                                            ignore_errors=True))
         source = self.opts.opt_seed
+        if source is None and self.branch is not None and self.branch.opt_seed:
+            source = self.branch.opt_seed
+            if not source.startswith(("/", "http://", "https://")):
+                source = str(role_dir("dockeruser") / source)
         if source is None:
             from devbox.rolemaps import seed_for
 
-            seed = seed_for(Path(self.image_hint()).name, self.opts.branch)
+            image_short = self.image_name.rsplit("/", 1)[-1].split(":", 1)[0]
+            seed = seed_for(image_short, self.opts.branch)
             source = seed.source if seed else None
         if source is None:
             ctx.skip("no /opt seed mapped for this image and branch")
         marker = self.layout.container_dir(self.name) / ".seeded"
         if marker.exists() and marker.read_text().strip() == source:
             ctx.skip(f"already extracted from {source}")
+        assert source is not None
         ctx.info(f"extracting {source} into {self.opt_dir}")
         count = seed_fetch.unpack(source, self.opt_dir,
                                   lambda done, total: ctx.progress(done, total, "bytes"))
         marker.write_text(source + "\n")
         ctx.note = f"{count} entries from {source}"
 
-    def image_hint(self) -> str:
-        return self.opts.image or _branch_image(self.opts.branch) or str(self.cfg["image"])
-
     # 2
     def ensure_image(self, ctx: StepContext) -> None:
         from devbox.services import images
 
-        self.image = _resolve_image(self.cfg, self.opts)
+        self.image = images.resolve_ref(self.cfg, self.image_name)
         pulled = images.ensure_present(self.cfg, self.image, self.log, ctx.progress)
         ctx.note = "pulled" if pulled else "present"
 
@@ -195,6 +201,13 @@ class _Maker:
                                     labels=lbls)
         ctx.undo(f"remove container {self.name}", lambda: dc.remove(self.name))
         dc.create(kwargs)
+        # The SSH host key is made here and put in before the first boot: devbox knows it
+        # without asking the network (nothing is accepted on first use) and sshd starts
+        # without generating keys.
+        private, public = ssh.generate_host_key(self.name)
+        dc.put_files(self.name, {HOST_KEY: (private, 0o600, 0, 0),
+                                 HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0)})
+        self.host_keys = [public]
         dc.start(self.name)
         ctx.info(f"container {self.name} started from {self.image}")
 
@@ -206,6 +219,8 @@ class _Maker:
                  lambda: network.detach(self.cfg, self.name, log=self.log))
         att = network.attach(self.cfg, self.name, parent=self.opts.parent, vlan=self.opts.vlan,
                              mac=self.mac, dhcp=True, log=self.log)
+        if not att.ip:
+            raise OperationFailed(f"{self.name} got no LAN address")
         self.ip, self.mac = att.ip, att.mac
         ctx.note = f"{att.ip} on {att.parent}"
         try:
@@ -216,7 +231,7 @@ class _Maker:
 
     # 5
     def wait_for_ssh(self, ctx: StepContext) -> None:
-        keys = self._host_keys(timeout=float(self.cfg["ssh_timeout"]))
+        keys = self.host_keys or self._host_keys(timeout=float(self.cfg["ssh_timeout"]))
         ssh.record_host_keys(known_hosts(self.layout), [self.name, self.ip], keys)
         ctx.undo("forget the host key", lambda: ssh.forget_host(known_hosts(self.layout),
                                                                [self.name, self.ip]))
@@ -255,29 +270,34 @@ class _Maker:
         text = container_plan.authorized_keys([public, *_caller_public_keys(self.cfg),
                                                *_team_public_keys()])
         uid, gid = self._user_ids(DEV_USER)
+        if self.created_opt:
+            # a new /opt belongs to the dev user (an existing one keeps its owners)
+            _chown_tree(self.opt_dir, uid, gid)
         home = f"/home/{DEV_USER}"
-        code, out = dc.exec_run(self.name, ["install", "-d", "-m", "700", "-o", str(uid),
-                                            "-g", str(gid), f"{home}/.ssh"])
-        if code != 0:
-            raise OperationFailed(f"cannot create {home}/.ssh in {self.name}: "
-                                  f"{out.decode(errors='replace').strip()}")
-        dc.put_files(self.name, {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid,
-                                                                  gid)})
+        dc.put_files(self.name,
+                     {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
+                     dirs={f"{home}/.ssh": (0o700, uid, gid)})
         ctx.note = f"{len(text.splitlines())} key(s)"
 
     def _user_ids(self, user: str) -> tuple[int, int]:
-        code, out = dc.exec_run(self.name, ["id", "-u", user])
-        code2, out2 = dc.exec_run(self.name, ["id", "-g", user])
-        if code or code2:
+        _code, out = dc.exec_run(self.name, ["id", user])
+        ids = dict(part.split("=", 1) for part in out.decode(errors="replace").split()
+                   if "=" in part)
+        try:
+            return int(ids["uid"].split("(")[0]), int(ids["gid"].split("(")[0])
+        except (KeyError, ValueError):
             raise OperationFailed(f"image {self.image} has no '{user}' user",
-                                  hint="build it with 'devbox containerauthor build-image dev'")
-        return int(out.strip()), int(out2.strip())
+                                  hint="build it with 'devbox containerauthor build-image dev'"
+                                  ) from None
 
     # 7
     def install_license(self, ctx: StepContext) -> None:
         from devbox.rolemaps import license_for
 
-        rule = license_for(self.opts.branch)
+        if self.opts.kind == "os":
+            ctx.skip("OS containers get no license")
+        named = self.branch.license if self.branch is not None else None
+        rule = license_for(self.opts.branch, name=named or None)
         if rule is None:
             self.warnings.append(f"no license mapped for branch '{self.opts.branch}' "
                                  "(roles/dockeruser/licenses.toml)")
@@ -295,10 +315,11 @@ class _Maker:
             ctx.skip("--no-checkout")
         from devbox.services import checkout
 
+        ctx.undo("remove the checkout workspace",
+                 lambda: checkout.remove_workspace(self.cfg, self.name, force=True, log=self.log))
         result = checkout.checkout(self.cfg, self.name, self.opts.branch, self.opt_dir,
-                                   update=False, log=self.log,
-                                   progress=lambda done, total, detail="": ctx.progress(
-                                       done, total, detail))
+                                   update=False, log=self.log, progress=ctx.progress,
+                                   password=self.password, owner=self._user_ids(DEV_USER))
         self.revision = str(getattr(result, "revision", "") or "") or None
         ctx.note = f"{getattr(result, 'vcs', '')} {self.revision or ''}".strip()
 
@@ -335,6 +356,13 @@ class _Maker:
         ]
 
 
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    os.lchown(top, uid, gid)
+    for root, dirs, files in os.walk(top):
+        for entry in (*dirs, *files):
+            os.lchown(os.path.join(root, entry), uid, gid)
+
+
 def _converge(cfg: Config, name: str, log: OpLog) -> None:
     """Before a make: finish off what an interrupted or killed make of ``name`` left behind."""
     layout = Layout(cfg.root)
@@ -358,16 +386,27 @@ def _converge(cfg: Config, name: str, log: OpLog) -> None:
         dc.remove(name)
 
 
-def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None) -> MakeResult:
+def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
+         extra_steps: tuple[Step, ...] = (),
+         password: Callable[[], str] | None = None) -> MakeResult:
+    """Make a dev (or OS) container; see the module docstring.
+
+    ``extra_steps`` run after the checkout, before the SSH config entry (combos apply their
+    patches there); they are undone with the rest on failure. ``password`` is asked for only
+    when a Perforce login is needed."""
     validate_name(opts.name)
-    _validate_branch(opts.branch)
+    if opts.kind != "os":
+        _validate_branch(opts.branch)
+    resolve_branch(cfg, opts)  # an unknown branch fails before anything is made
     layout = Layout(cfg.root)
     log_path = layout.container_log(opts.name)
     with name_lock(layout.locks, opts.name, "making"), OpLog(log_path) as log:
         _converge(cfg, opts.name, log)
-        maker = _Maker(cfg, opts, log)
+        maker = _Maker(cfg, opts, log, password)
         title = f"make-{opts.kind}-container {opts.name}"
-        result = run_steps(title, maker.steps(), log, reporter)
+        steps = maker.steps()
+        steps[-1:-1] = list(extra_steps)
+        result = run_steps(title, steps, log, reporter)
         write_state(layout, opts.name, ready=True, kind=opts.kind, branch=opts.branch,
                     image=maker.image, ip=maker.ip, mac=maker.mac, revision=maker.revision,
                     made=time.time())
@@ -382,15 +421,9 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None) -> Ma
 
 
 def _validate_branch(branch: str) -> None:
-    try:
-        from devbox.branches import validate_branch_name
-    except ImportError:
-        validate_branch_name = None
-    if validate_branch_name is not None:
-        validate_branch_name(branch)
-        return
-    if not branch or branch.startswith("-") or any(c.isspace() or ord(c) < 32 for c in branch):
-        raise UserError(f"invalid branch name {branch!r}")
+    from devbox.branches import validate_branch_name
+
+    validate_branch_name(branch)
 
 
 # ---------------------------------------------------------------- the other commands
@@ -461,6 +494,11 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
         ip = ""
 
         def do_start(ctx: StepContext) -> None:
+            # a clone's /opt overlay is not mounted again after a host reboot by anyone else
+            from devbox.services import clone
+
+            if clone.ensure_mounted_before_start(cfg, name, st.running):
+                ctx.info("mounted the clone's /opt overlay again")
             if st.running:
                 ctx.skip("already running")
             dc.start(name)
@@ -470,6 +508,8 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
             daemon.ensure_running(cfg)
             att = network.wait_attached(cfg, name, timeout=float(cfg["dhcp_timeout"]) + 20,
                                         log=log)
+            if not att.ip:
+                raise OperationFailed(f"{name} got no LAN address")
             ip = att.ip
             ctx.note = ip
 
@@ -536,6 +576,11 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         names = [name] + ([state["ip"]] if state.get("ip") else [])
         ssh.forget_host(known_hosts(layout), names)
         clear_state(layout, name)
+        # a clone's /opt is an overlay mount: unmount it (and with --purge drop its upper
+        # layer and any snapshot nothing uses any more) -- devbox.services.clone
+        from devbox.services import clone
+
+        clone.release_storage(cfg, name, purge=purge, log=log)
         log.write(f"removed container {name}" + ("; purging its /opt" if purge else
                                                  f"; kept {layout.opt_dir(name)}"))
     if purge:

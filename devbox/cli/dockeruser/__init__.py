@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from devbox.cli.dockeruser import access, lifecycle, listing, make
+from devbox.cli.dockeruser import (
+    access,
+    branches,
+    checkout,
+    clone,
+    lifecycle,
+    listing,
+    make,
+    prune,
+    runon,
+)
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 app.command("make-dev-container")(make.make_dev_container)
@@ -16,6 +26,11 @@ app.command("remove-dev-container")(lifecycle.remove_dev_container)
 app.command("ssh")(access.ssh)
 app.command("exec")(access.exec_cmd)
 app.command("logs")(access.logs)
+app.command("clone")(clone.clone)
+app.command("run-on", cls=runon.SplitAtDashDash)(runon.run_on)
+app.command("prune-combos")(prune.prune_combos)
+app.command("branches")(branches.branches)
+app.command("checkout")(checkout.checkout)
 
 # The most used dockeruser commands, also reachable at top level (devbox make-dev-container).
 TOP_LEVEL: tuple[str, ...] = ("make-dev-container", "start-dev-container", "list-containers",

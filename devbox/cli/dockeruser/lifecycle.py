@@ -31,7 +31,10 @@ def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> Non
 
 
 def remove_dev_container(
-    name: Annotated[str, typer.Argument(help="Container to remove.")],
+    name: Annotated[str | None, typer.Argument(help="Container to remove.")] = None,
+    clones_of: Annotated[str | None, typer.Option(
+        "--clones-of", help="Remove every clone of this container instead (their overlays, "
+                            "upper layers, and the snapshot once unused).")] = None,
     purge: Annotated[bool, typer.Option("--purge", help="Also delete its /opt tree on the "
                                         "host (your data!).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -43,6 +46,13 @@ def remove_dev_container(
     from devbox.services import containers
 
     cfg = state.config()
+    if clones_of is not None:
+        _remove_clones(clones_of, name, yes)
+        return
+    if name is None:
+        from devbox.errors import UserError
+
+        raise UserError("which container?", hint="remove-dev-container NAME, or --clones-of SRC")
     if not yes:
         what = "and DELETE its /opt" if purge else "(its /opt is kept)"
         if not typer.confirm(f"Remove container {name} {what}?", default=False):
@@ -53,3 +63,29 @@ def remove_dev_container(
     else:
         kept = f"; /opt kept at {result.opt_kept}" if result.opt_kept else ""
         state.ui().success(f"removed {name}{kept}")
+
+
+def _remove_clones(source: str, name: str | None, yes: bool) -> None:
+    from devbox.errors import ExitCode, UserError
+    from devbox.services import clone
+
+    if name is not None:
+        raise UserError("give either NAME or --clones-of, not both")
+    cfg = state.config()
+    names = clone.clones_of(source)
+    if not yes and names:
+        if not typer.confirm(f"Remove {len(names)} clone(s) of {source} ({', '.join(names)}) "
+                             "and what they wrote in /opt?", default=False):
+            raise typer.Abort()
+    result = clone.remove_clones(cfg, source)
+    ui = state.ui()
+    if not result.removed and not result.failed:
+        ui.info(f"{source} has no clones")
+    for removed in result.removed:
+        ui.success(f"removed {removed}")
+    for snap in result.snapshots_removed:
+        ui.success(f"removed snapshot {snap}")
+    for failed, error in result.failed.items():
+        ui.error(f"{failed}: {error}")
+    if result.failed:
+        raise typer.Exit(int(ExitCode.FAILED))

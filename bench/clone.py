@@ -1,0 +1,297 @@
+"""Benchmark: ``devbox dockeruser clone SRC --count N`` against the old way, in the same run.
+
+Baseline (what the old scripts did): ``docker commit`` of SRC, then for each clone, one after
+the other: ``cp -a`` of SRC's /opt, ``docker run`` of the committed systemd image with that copy
+at /opt, a macvlan made on the host and moved into the container (the pipework way), busybox
+``udhcpc`` in the container's netns for an address, and a loop until sshd answers.
+
+devbox: ``clone.clone(cfg, SRC, N)`` until every clone is SSH-ready with its own DHCP address.
+
+Both run on a private lab LAN (netns + veth + dnsmasq) that this script brings up and takes
+down; nothing touches a real interface. Prints wall time, extra disk, and the ratios.
+
+    sudo .venv/bin/python -m bench.clone                 # 20 clones, 1 GiB in /opt
+    sudo .venv/bin/python -m bench.clone --count 3 --opt-mb 50 --skip-baseline   # quick try
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Outcome:
+    label: str
+    seconds: float
+    extra_disk: int
+    ready: int
+    addresses: int
+    detail: str = ""
+
+
+def _free_octet() -> int:
+    from devbox.adapters import netlink
+
+    used: set[int] = set()
+    for li in netlink.links():
+        for address, _plen in netlink.addresses(li.name):
+            ip = ipaddress.IPv4Address(address)
+            if str(ip).startswith("10.216."):
+                used.add(int(str(ip).split(".")[2]))
+    for _ in range(200):
+        octet = secrets.randbelow(250) + 3
+        if octet not in used:
+            return octet
+    raise SystemExit("no free 10.216.x.0/24 subnet for the bench lab")
+
+
+def _environ(root: Path, home: Path, tag: str, octet: int) -> dict[str, str]:
+    return {
+        "DEVBOX_ROOT": str(root),
+        "HOME": str(home),
+        "DEVBOX_LAB_NAME": f"dbxbench{tag}",
+        "DEVBOX_LAB_UPLINK": f"dbb{tag}",
+        "DEVBOX_LAB_SUBNET": f"10.216.{octet}.0/24",
+        "DEVBOX_PARENT": "",
+        "DEVBOX_DHCP_TIMEOUT": "20",
+        "DEVBOX_SSH_TIMEOUT": "120",
+        "DEVBOX_LABELS": f"devbox.bench=clone-{tag}",
+        "NO_COLOR": "1",
+    }
+
+
+def _write_opt(opt: Path, megabytes: int) -> None:
+    data = opt / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    chunk = os.urandom(MB)
+    # a few files, like event data: one big, several medium
+    sizes = [megabytes // 2] + [megabytes // 2 // 8] * 8
+    for index, size in enumerate(sizes):
+        with (data / f"events-{index}.bin").open("wb") as fh:
+            for _ in range(size):
+                fh.write(chunk)
+    os.sync()
+
+
+def _size_rw(names: list[str]) -> int:
+    from devbox.adapters.docker_engine import client
+
+    wanted = set(names)
+    total = 0
+    for c in client().api.containers(all=True, size=True):
+        if c["Names"] and c["Names"][0].lstrip("/") in wanted:
+            total += int(c.get("SizeRw") or 0)
+    return total
+
+
+def _image_own_size(ref: str) -> int:
+    from devbox.adapters.docker_engine import client
+
+    api = client().api
+    attrs = api.inspect_image(ref)
+    parent = attrs.get("Parent") or ""
+    own = int(attrs.get("Size", 0)) - (int(api.inspect_image(parent).get("Size", 0)) if parent
+                                       else 0)
+    return max(own, 0)
+
+
+# ---------------------------------------------------------------- baseline
+
+
+def _udhcpc(pid: int, ifname: str, log: Any) -> tuple[str, int]:
+    """busybox udhcpc in the container's netns (pipework's way); the address it got."""
+    from devbox.adapters import netns, process
+
+    busybox = process.require("busybox", "busybox-static")
+    result = process.run([busybox, "udhcpc", "-f", "-q", "-n", "-i", ifname, "-t", "10", "-T",
+                          "1", "-s", "/bin/true"], log=log,
+                         preexec=netns.preexec(netns.pid_path(pid)), timeout=30)
+    text = (result.stdout or "") + (result.stderr or "")
+    m = re.search(r"lease of (\d+\.\d+\.\d+\.\d+) obtained", text)
+    if not m:
+        raise RuntimeError(f"udhcpc got no lease: {text[-300:]}")
+    return m.group(1), 24
+
+
+def baseline(cfg: Any, src: str, count: int, work: Path) -> tuple[Outcome, Callable[[], None]]:
+    from devbox import macs
+    from devbox.adapters import docker_containers as dc
+    from devbox.adapters import mounts, netlink, netns, process, snapshots, ssh
+    from devbox.oplog import OpLog
+    from devbox.paths import Layout
+    from devbox.services import lab, network
+    from devbox.vmstyle import systemd_run_kwargs
+
+    layout = Layout(cfg.root)
+    parent = lab.default_parent(cfg)
+    src_opt = layout.opt_dir(src)
+    log = OpLog(work / "baseline.log")
+    names = [f"{src}-b{i}" for i in range(1, count + 1)]
+    image_repo, image_tag = "devbox-bench-baseline", src
+    copies = [work / "baseline" / n for n in names]
+
+    def cleanup() -> None:
+        for name in names:
+            dc.remove(name)
+        shutil.rmtree(work / "baseline", ignore_errors=True)
+        snapshots.remove_image(f"{image_repo}:{image_tag}")
+
+    t0 = time.monotonic()
+    with snapshots.paused(src, True):
+        snapshots.commit(src, image_repo, image_tag, {})
+    ips = set()
+    for name, copy in zip(names, copies, strict=True):
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        process.run(["cp", "-a", str(src_opt), str(copy)], log=log)
+        kwargs = systemd_run_kwargs(name=name, image=f"{image_repo}:{image_tag}", opt_dir=copy,
+                                    labels={"devbox.bench": "baseline"})
+        dc.create(kwargs)
+        dc.start(name)
+        st = dc.inspect(name)
+        assert st is not None
+        tmp = f"mvb{secrets.token_hex(3)}"
+        netlink.create_macvlan(parent, tmp, macs.derive_mac(name, "baseline"))
+        netlink.move_to_pid(tmp, st.pid)
+        netlink.rename_up(tmp, "eth1", netns.pid_path(st.pid))
+        ip, plen = _udhcpc(st.pid, "eth1", log)
+        netlink.add_address("eth1", ip, plen, netns.pid_path(st.pid))
+        ssh.wait_for_banner(ip, 22, timeout=120, connect=network.host_connector(cfg, name))
+        ips.add(ip)
+    seconds = time.monotonic() - t0
+    disk = sum(mounts.disk_usage(c) for c in copies) + _size_rw(names)
+    return Outcome("baseline (commit + sequential cp -a / docker run / macvlan+udhcpc)",
+                   seconds, disk, len(names), len(ips)), cleanup
+
+
+# ---------------------------------------------------------------- devbox
+
+
+def devbox_clone(cfg: Any, src: str, count: int, jobs: int | None) -> tuple[Outcome,
+                                                                             Callable[[], None]]:
+    from devbox.adapters import mounts
+    from devbox.paths import Layout
+    from devbox.services import clone
+
+    layout = Layout(cfg.root)
+    t0 = time.monotonic()
+    run = clone.clone(cfg, src, count, jobs=jobs)
+    seconds = time.monotonic() - t0
+    ok = [c for c in run.clones if c.ok]
+    names = [c.name for c in ok]
+    disk = (mounts.disk_usage(clone.snapshot_dir(layout, run.snapshot))
+            + sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
+            + _size_rw(names) + _image_own_size(run.image))
+    failed = "; ".join(f"{c.name}: {c.error}" for c in run.clones if not c.ok)
+    detail = (f"freeze {run.freeze_seconds:.2f}s, /opt snapshot by {run.snapshot_method}"
+              + (f"; FAILED: {failed}" if failed else ""))
+    return (Outcome(f"devbox clone --count {count}", seconds, disk, len(ok),
+                    len({c.ip for c in ok}), detail),
+            lambda: clone.remove_clones(cfg, src) and None)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=20, help="clones to make (default 20)")
+    parser.add_argument("--opt-mb", type=int, default=1024,
+                        help="MB of data in SRC's /opt (default 1024)")
+    parser.add_argument("--jobs", type=int, default=None, help="devbox clone --jobs")
+    parser.add_argument("--image", default="devbox/dev:latest", help="dev image for SRC")
+    parser.add_argument("--skip-baseline", action="store_true", help="only devbox clone")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where roots and copies go (default: a temp dir in /var/tmp)")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("the clone benchmark needs root (netns, macvlan, mounts)", file=sys.stderr)
+        return 2
+    if args.count < 1 or args.count > 100 or args.opt_mb < 1:
+        print("--count 1..100 and --opt-mb >= 1", file=sys.stderr)
+        return 2
+
+    from devbox import config
+    from devbox.adapters import docker_containers as dc
+    from devbox.adapters import mounts
+    from devbox.container_plan import MakeOptions
+    from devbox.errors import DevboxError
+    from devbox.paths import Layout
+    from devbox.services import containers, daemon, lab
+
+    work = Path(tempfile.mkdtemp(prefix="devbox-bench-clone-", dir=args.workdir or "/var/tmp"))
+    tag = secrets.token_hex(2)
+    env = _environ(work / "root", work / "home", tag, _free_octet())
+    (work / "home").mkdir()
+    cfg = config.load(environ=env, files=())
+    src = f"bench{tag}src"
+    results: list[Outcome] = []
+    try:
+        lab.up(cfg)
+        print(f"lab {env['DEVBOX_LAB_NAME']} up on {env['DEVBOX_LAB_SUBNET']}; making {src} "
+              f"with {args.opt_mb} MB in /opt ...", flush=True)
+        containers.make(cfg, MakeOptions(name=src, branch="main", image=args.image,
+                                         checkout=False))
+        _write_opt(Layout(cfg.root).opt_dir(src), args.opt_mb)
+        if not args.skip_baseline:
+            print(f"baseline: {args.count} clones, one after the other ...", flush=True)
+            outcome, cleanup = baseline(cfg, src, args.count, work)
+            results.append(outcome)
+            cleanup()
+        print(f"devbox: clone --count {args.count} ...", flush=True)
+        outcome, cleanup = devbox_clone(cfg, src, args.count, args.jobs)
+        results.append(outcome)
+        cleanup()
+    except DevboxError as err:
+        print(f"error: {err}" + (f"\nhint: {err.hint}" if err.hint else ""), file=sys.stderr)
+        return 1
+    finally:
+        try:
+            if dc.inspect(src) is not None:
+                containers.remove(cfg, src, purge=True)
+        except DevboxError as err:
+            print(f"cleanup of {src}: {err}", file=sys.stderr)
+            dc.remove(src)
+        for m in mounts.overlay_mounts_under(work):
+            mounts.unmount(Path(m.target))
+        try:
+            daemon.stop(cfg)
+        finally:
+            lab.down(cfg)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    print(f"{'':70} {'seconds':>8} {'extra disk':>12} {'ready':>6} {'IPs':>4}")
+    for r in results:
+        print(f"{r.label:70} {r.seconds:8.2f} {r.extra_disk / MB:9.1f} MB {r.ready:6d} "
+              f"{r.addresses:4d}")
+        if r.detail:
+            print(f"    {r.detail}")
+    if len(results) == 2:
+        base, ours = results
+        print(f"\nspeed-up: {base.seconds / max(ours.seconds, 1e-6):.1f}x "
+              f"(target >= 5x); devbox {ours.seconds:.2f}s (target <= 8s for 20)")
+        ratio = base.extra_disk / max(ours.extra_disk, 1)
+        print(f"extra disk: baseline {base.extra_disk / MB:.0f} MB, devbox "
+              f"{ours.extra_disk / MB:.0f} MB (ratio {ratio:.1f}x; target <= 50 MB beyond "
+              "what the clones write, reachable only where /opt snapshots are reflinks: "
+              "XFS/btrfs)")
+    return 0 if all(r.ready == args.count for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,417 @@
+"""Perforce, through P4Python. Thin: mirrors P4Python and translates ``P4Exception``.
+
+One client workspace per container, named ``<prefix>-<host>-<container>``. Its Root is the
+container's host /opt directory and its AltRoots hold ``/opt``, so the same workspace works on
+the host and inside the container. Sync reports files and bytes from P4Python's output handler.
+
+The P4 object comes from a factory (default ``P4.P4``) so tests can hand in a fake that keeps
+P4Python's API shape. Passwords go to the server through ``run_login`` (the P4 API's input,
+never argv), are registered with :func:`devbox.oplog.register_secret` before anything could log
+them, and the ticket lands in the user's P4TICKETS file.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
+from devbox.oplog import NULL_LOG, OpLog, redact, register_secret
+
+Progress = Callable[[float, float | None, str], None]
+PasswordProvider = Callable[[], str]
+P4Factory = Callable[[], Any]
+
+SETTINGS_HINT = ("set p4.port / p4.user (DEVBOX_P4_PORT, DEVBOX_P4_USER) or P4PORT / P4USER "
+                 "/ P4CONFIG")
+_NAME_PART = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _p4_module() -> Any:
+    try:
+        import P4
+    except ImportError as err:
+        raise NotReadyError("P4Python is not installed",
+                            hint="pip install p4python (it is a devbox dependency)") from err
+    return P4
+
+
+def default_factory() -> Any:
+    """A real ``P4.P4()``. Tests replace this (or pass ``factory=``) with a fake."""
+    return _p4_module().P4()
+
+
+@dataclass(frozen=True)
+class P4Settings:
+    port: str = ""
+    user: str = ""
+    charset: str = ""
+    client_prefix: str = "devbox"
+    options: str = "allwrite clobber nocompress unlocked nomodtime rmdir"
+    ticket_file: str = ""  # empty: the P4 API's default ($P4TICKETS or ~/.p4tickets)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> P4Settings:
+        env: Mapping[str, str] = cfg.environ
+        return cls(
+            port=cfg["p4.port"] or env.get("P4PORT", ""),
+            user=cfg["p4.user"] or env.get("P4USER", ""),
+            charset=cfg["p4.charset"] or env.get("P4CHARSET", ""),
+            client_prefix=cfg["p4.client_prefix"],
+            options=cfg["p4.options"],
+            ticket_file=env.get("P4TICKETS", ""),
+        )
+
+
+def workspace_name(prefix: str, container: str, host: str | None = None) -> str:
+    """``<prefix>-<host>-<container>``: one Perforce client workspace per container."""
+    short = (host or socket.gethostname()).split(".")[0]
+    parts = [_NAME_PART.sub("-", p).strip("-") for p in (prefix, short, container)]
+    return "-".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    workspace: str
+    change: int  # the changelist the workspace is synced to
+    revision: str  # what was synced: "@<change>" or "@<label>"
+    files: int  # files updated/added/deleted by this sync
+    bytes: int
+    total_files: int  # what the server announced (0 when it did not)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    change: int
+    files: int  # files opened by the unshelve
+    conflicts: tuple[str, ...] = field(default_factory=tuple)  # files still needing resolve
+
+
+def _first_line(messages: Sequence[Any]) -> str:
+    for msg in messages:
+        text = str(msg).strip()
+        if text:
+            return text.splitlines()[0]
+    return ""
+
+
+def _classify(text: str, what: str, port: str) -> DevboxError:
+    low = text.lower()
+    if "connect to server failed" in low or "tcp connect" in low or "connection refused" in low:
+        return NotReadyError(f"{what}: cannot reach the Perforce server {port or '(P4PORT unset)'}"
+                             f": {text}", hint=SETTINGS_HINT)
+    if ("password invalid" in low or "p4passwd" in low or "session has expired" in low
+            or ("doesn't exist" in low and "user" in low) or "please login" in low
+            or ("ticket" in low and "invalid" in low)):
+        return UserError(f"{what}: Perforce login failed: {text}",
+                         hint="check p4.user and the password (p4 login), then retry")
+    if ("no such file" in low or "nonexistent depot" in low or "unknown depot" in low
+            or "not under" in low or "not in client view" in low or "must refer to" in low):
+        return UserError(f"{what}: unknown depot path: {text}",
+                         hint="check depot/view of this branch in roles/dockeruser/branches.toml")
+    return OperationFailed(f"{what}: Perforce: {text}")
+
+
+class _SyncHandler:
+    """Builds a P4.OutputHandler subclass instance that counts files and bytes."""
+
+    @staticmethod
+    def make(p4mod: Any, progress: Progress | None, log: OpLog) -> Any:
+        base = p4mod.OutputHandler
+
+        class Handler(base):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                base.__init__(self)
+                self.files = 0
+                self.bytes = 0
+                self.total_files = 0
+                self.total_bytes = 0
+
+            def outputStat(self, stat: dict[str, Any]) -> int:
+                if "totalFileCount" in stat:
+                    self.total_files = int(stat.get("totalFileCount") or 0)
+                    self.total_bytes = int(stat.get("totalFileSize") or 0)
+                if "depotFile" in stat:
+                    self.files += 1
+                    self.bytes += int(stat.get("fileSize") or 0)
+                    if self.files <= 200 or self.files % 1000 == 0:
+                        log.write(f"  {stat.get('action', '?')} {stat.get('depotFile')}"
+                                  f"#{stat.get('rev', '?')}")
+                    if progress is not None:
+                        progress(float(self.files), float(self.total_files) or None,
+                                 f"{self.files} files, {_human(self.bytes)}")
+                return int(base.HANDLED)
+
+            def outputMessage(self, message: Any) -> int:
+                return int(base.REPORT)
+
+        return Handler()
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+class P4Session:
+    """A connected, logged-in P4 object and the workspace operations devbox needs."""
+
+    def __init__(self, settings: P4Settings, *, factory: P4Factory | None = None,
+                 log: OpLog = NULL_LOG, password: PasswordProvider | None = None) -> None:
+        self.settings = settings
+        self.log = log
+        self._password = password
+        self._factory = factory or default_factory
+        self._mod = _p4_module()
+        self.p4: Any = None
+        self._roots: dict[str, str] = {}
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _translate(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except self._mod.P4Exception as err:
+            errors = list(getattr(err, "errors", None) or (self.p4.errors if self.p4 else []))
+            warnings = list(getattr(err, "warnings", None) or [])
+            text = redact(_first_line(errors) or _first_line(warnings) or str(err))
+            self.log.write(f"p4: {what} failed: {text}")
+            raise _classify(text, what, self.settings.port) from None
+
+    def connect(self) -> P4Session:
+        p4 = self._factory()
+        s = self.settings
+        if s.port:
+            p4.port = s.port
+        if s.user:
+            p4.user = s.user
+        if s.charset:
+            p4.charset = s.charset
+        if s.ticket_file:
+            p4.ticket_file = s.ticket_file
+        p4.prog = "devbox"
+        p4.exception_level = 2
+        self.p4 = p4
+        self.log.write(f"p4: connecting to {p4.port or '(P4PORT)'} as {p4.user or '(P4USER)'}")
+        with self._translate("connect"):
+            p4.connect()
+        try:
+            self.login()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        if self.p4 is not None and self.p4.connected():
+            self.p4.disconnect()
+
+    def __enter__(self) -> P4Session:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def login(self) -> None:
+        """Use a valid ticket if there is one; otherwise ask for the password and log in."""
+        p4 = self.p4
+        try:
+            p4.run_login("-s")
+            self.log.write(f"p4: using the ticket of {p4.user} from {p4.ticket_file}")
+            return
+        except self._mod.P4Exception as err:
+            text = _first_line(list(getattr(err, "errors", None) or [])) or str(err)
+            if "not necessary" in text:  # no password set for this user
+                self.log.write(f"p4: {p4.user} needs no login")
+                return
+        if self._password is None:
+            raise UserError(f"not logged in to Perforce as {p4.user} on {p4.port}",
+                            hint="run 'p4 login' first, or give the password "
+                                 "(interactively or with --password-stdin)")
+        secret = self._password()
+        register_secret(secret)
+        if not secret:
+            raise UserError("empty Perforce password", hint="give the password of "
+                            f"{p4.user} on {p4.port}")
+        p4.password = secret
+        with self._translate("login"):
+            p4.run_login()
+        self.log.write(f"p4: logged in as {p4.user}; ticket stored in {p4.ticket_file}")
+
+    # -- workspaces ---------------------------------------------------------------------------
+
+    def _use_client(self, name: str) -> Any:
+        """Make ``name`` the current workspace, working from inside its Root.
+
+        The workspace has AltRoots /opt (the container's view). Perforce picks the root that
+        holds the current directory, so a devbox run from somewhere under the host's /opt
+        would otherwise write into the host's /opt: we always work from inside Root.
+        """
+        p4 = self.p4
+        if name not in self._roots:
+            with self._translate(f"client -o {name}"):
+                self._roots[name] = str(p4.fetch_client(name).get("Root", ""))
+        p4.client = name
+        root = self._roots[name]
+        if root and Path(root).is_dir():
+            p4.cwd = root
+        return p4
+
+    def head_change(self, path: str, client: str | None = None) -> int:
+        """Newest submitted changelist under ``path`` (``//depot/x/...@label`` works too).
+
+        A ``//<client>/...`` path needs ``client``: the workspace whose view it goes through.
+        """
+        if client is not None:
+            self._use_client(client)
+        with self._translate(f"changes {path}"):
+            rows = self.p4.run_changes("-m1", "-s", "submitted", path)
+        if not rows:
+            raise UserError(f"unknown depot path: no submitted changes under {path}",
+                            hint="check depot/ref of this branch in roles/dockeruser/branches.toml")
+        return int(rows[0]["change"])
+
+    def workspace_exists(self, name: str) -> bool:
+        with self._translate(f"clients -e {name}"):
+            rows = self.p4.run_clients("-e", name)
+        return any(r.get("client") == name for r in rows)
+
+    def save_workspace(self, name: str, root: Path, view: Sequence[str], *,
+                       alt_root: str = "/opt", description: str = "") -> bool:
+        """Create or update the workspace; returns True when it was created."""
+        existed = self.workspace_exists(name)
+        with self._translate(f"client {name}"):
+            spec = self.p4.fetch_client(name)
+            owner = spec.get("Owner", "")
+            if existed and owner and self.p4.user and owner != self.p4.user:
+                raise UserError(f"Perforce workspace {name} belongs to {owner}",
+                                hint="remove it (p4 client -d) or use another container name")
+            spec["Root"] = str(root)
+            spec["AltRoots"] = [alt_root]
+            spec["Host"] = ""
+            spec["Options"] = self.settings.options
+            spec["Description"] = description or f"devbox workspace {name}"
+            spec["View"] = list(view)
+            self.p4.save_client(spec)
+        self._roots[name] = str(root)
+        self.log.write(f"p4: {'updated' if existed else 'created'} workspace {name} "
+                       f"(root {root}, alt root {alt_root}, {len(view)} view line(s))")
+        return not existed
+
+    def sync(self, name: str, revision: str, *, progress: Progress | None = None) -> SyncResult:
+        """Sync ``//<name>/...<revision>`` (``@123`` or ``@label``) with progress.
+
+        The result's ``change`` is the changelist synced to (for a label: its newest change).
+        """
+        p4 = self._use_client(name)
+        handler = _SyncHandler.make(self._mod, progress, self.log)
+        spec = f"//{name}/...{revision}"
+        self.log.write(f"p4: sync {spec}")
+        with self._translate(f"sync {spec}"), p4.at_exception_level(p4.RAISE_ERRORS), \
+                p4.using_handler(handler):
+            p4.run_sync(spec)
+        for warning in p4.warnings:
+            self.log.write(f"p4: {redact(str(warning))}")
+        number = revision[1:] if revision.startswith("@") else ""
+        change = int(number) if number.isdigit() else self.head_change(spec)
+        self.log.write(f"p4: synced {name} to change {change}: {handler.files} file(s), "
+                       f"{_human(handler.bytes)}")
+        return SyncResult(workspace=name, change=change, revision=revision, files=handler.files,
+                          bytes=handler.bytes, total_files=handler.total_files)
+
+    def forget_have(self, name: str) -> None:
+        """Empty the workspace's have list without touching any file (``sync -k ...#none``).
+
+        For a workspace that outlived its files (a remade container): the next sync then
+        writes every file again instead of believing they are there.
+        """
+        p4 = self._use_client(name)
+        with self._translate(f"sync -k {name}"), p4.at_exception_level(p4.RAISE_ERRORS):
+            p4.run_sync("-k", f"//{name}/...#none")
+        self.log.write(f"p4: cleared the have list of {name} (files untouched)")
+
+    def have_count(self, name: str) -> int:
+        p4 = self._use_client(name)
+        with self._translate(f"have {name}"), p4.at_exception_level(p4.RAISE_ERRORS):
+            return len(p4.run_have(f"//{name}/..."))
+
+    def opened(self, name: str) -> list[str]:
+        p4 = self._use_client(name)
+        with self._translate(f"opened {name}"), p4.at_exception_level(p4.RAISE_ERRORS):
+            rows = p4.run_opened(f"//{name}/...")
+        return [str(r.get("depotFile") or r.get("clientFile")) for r in rows]
+
+    def apply_changes(self, name: str, changes: Sequence[int]) -> list[ApplyResult]:
+        """Unshelve each shelved changelist into the workspace, auto-merge, report conflicts."""
+        p4 = self._use_client(name)
+        results: list[ApplyResult] = []
+        for change in changes:
+            with self._translate(f"describe {change}"):
+                desc = p4.run_describe("-s", "-S", str(change))
+            info = desc[0] if desc else {}
+            status = info.get("status", "")
+            if status == "submitted":
+                raise UserError(f"change {change} is already submitted; only shelved changes "
+                                "can be applied", hint="sync a newer revision instead")
+            with self._translate(f"unshelve {change}"), p4.at_exception_level(p4.RAISE_ERRORS):
+                rows = p4.run_unshelve("-s", str(change))
+            opened = [r for r in rows if isinstance(r, dict) and "depotFile" in r]
+            with self._translate(f"resolve {change}"), p4.at_exception_level(p4.RAISE_ERRORS):
+                p4.run_resolve("-am")
+                pending = p4.run_resolve("-n")
+            conflicts = tuple(sorted({str(r.get("clientFile") or r.get("fromFile"))
+                                      for r in pending if isinstance(r, dict)}))
+            self.log.write(f"p4: unshelved {change}: {len(opened)} file(s), "
+                           f"{len(conflicts)} conflict(s)")
+            results.append(ApplyResult(change, len(opened), conflicts))
+        return results
+
+    def delete_workspace(self, name: str, *, force: bool = False) -> bool:
+        """Delete the workspace (never its files). Refuses with opened files unless ``force``.
+
+        With ``force``, opened files are reverted with ``-k`` (the files in /opt stay as they
+        are) and empty pending changelists are deleted; shelved work is never deleted.
+        Returns False when there was no such workspace.
+        """
+        if not self.workspace_exists(name):
+            return False
+        p4 = self.p4
+        opened = self.opened(name)
+        if opened and not force:
+            raise UserError(f"Perforce workspace {name} has {len(opened)} opened file(s), "
+                            f"e.g. {opened[0]}",
+                            hint="submit, shelve or revert them, or use --force (reverts with "
+                                 "-k: the files in /opt are kept)")
+        self._use_client(name)
+        with p4.at_exception_level(p4.RAISE_ERRORS):
+            if opened:
+                with self._translate(f"revert -k {name}"):
+                    p4.run_revert("-k", f"//{name}/...")
+                self.log.write(f"p4: reverted {len(opened)} opened file(s) in {name} (-k)")
+            with self._translate(f"changes {name}"):
+                pending = p4.run_changes("-s", "pending", "-c", name)
+            for row in pending:
+                number = str(row.get("change"))
+                with self._translate(f"describe {number}"):
+                    desc = p4.run_describe("-s", "-S", number)
+                info = desc[0] if desc else {}
+                if "shelved" in info or info.get("depotFile"):
+                    raise UserError(f"Perforce workspace {name} has shelved change {number}",
+                                    hint=f"delete it (p4 shelve -d -c {number}) or move it to "
+                                         "another workspace first")
+                with self._translate(f"change -d {number}"):  # empty: nothing is lost
+                    p4.run_change("-d", number)
+            with self._translate(f"client -d {name}"):
+                p4.delete_client(name)
+        self.log.write(f"p4: deleted workspace {name}")
+        return True

@@ -1,0 +1,17 @@
+"""Start a long-running helper (the daemon) detached from the calling process."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def detached(argv: Sequence[str], output: Path, env: Mapping[str, str]) -> int:
+    """Start ``argv`` in its own session, output appended to ``output``; returns its PID."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("ab") as out:
+        proc = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            env=dict(env), start_new_session=True, close_fds=True)
+    return proc.pid

@@ -1,0 +1,38 @@
+"""``devbox common daemon``: keep leases and re-plumb containers (foreground)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from devbox.cli import state
+
+
+def daemon(
+    install: Annotated[bool, typer.Option(
+        "--install", help="Install (and start, under systemd) the systemd unit instead of "
+                          "running in the foreground.")] = False,
+    unit_dir: Annotated[Path, typer.Option(
+        "--unit-dir", help="Where --install writes devbox-daemon.service.")]
+    = Path("/etc/systemd/system"),
+) -> None:
+    """Watch Docker events, own every DHCP lease and re-plumb devbox-networked containers.
+
+    Runs in the foreground until stopped (Ctrl-C or SIGTERM); leases stay valid and on disk,
+    and the next daemon adopts them. With --install, writes a systemd unit instead.
+    """
+    from devbox.services import daemon as svc
+
+    cfg = state.config()
+    ui = state.ui()
+    if install:
+        path, started = svc.install(cfg, unit_dir)
+        ui.success(f"wrote {path}" + (" and started it" if started else ""))
+        if not started:
+            ui.info(f"systemd is not running here (or --unit-dir is not the system one): "
+                    f"enable it later with 'systemctl enable --now {svc.UNIT_NAME}'")
+        return
+    ui.info(f"devbox daemon: watching Docker events; log {svc.log_file(cfg)}")
+    svc.run_foreground(cfg)

@@ -1,0 +1,74 @@
+"""``devbox registryserver user add|remove``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from devbox.cli import state
+
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Add or remove registry users (htpasswd, bcrypt).")
+
+
+def _read_password(user: str, from_stdin: bool) -> str:
+    from devbox.errors import UserError
+
+    if from_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+        if not password:
+            raise UserError("no password on stdin", hint="echo the password into the command, "
+                                                          "or run it on a terminal to be asked")
+        return password
+    import getpass
+
+    first = getpass.getpass(f"password for {user}: ")
+    second = getpass.getpass("again: ")
+    if first != second:
+        raise UserError("the passwords differ")
+    return first
+
+
+@app.command("add")
+def add(
+    user: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password "
+                                                 "from stdin (default when stdin is not a "
+                                                 "terminal).")] = False,
+    no_login: Annotated[bool, typer.Option("--no-login", help="Do not log the Docker engine "
+                                           "in as this user.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Add a user (or set a new password). The password is asked for, or read from stdin —
+    never from the command line — and never logged. Logs the engine in as USER."""
+    from devbox.oplog import register_secret
+    from devbox.services import registry
+
+    password = _read_password(user, password_stdin)
+    register_secret(password)
+    result = registry.user_add(state.config(), user, password, login=not no_login)
+    ui = state.ui()
+    if as_json:
+        ui.json(result)
+    else:
+        verb = "updated" if result["updated"] else "added"
+        login = f"; engine logged in to {result['address']}" if result["logged_in"] else ""
+        ui.success(f"{verb} registry user {user}{login}")
+
+
+@app.command("remove")
+def remove(
+    user: Annotated[str, typer.Argument(help="User name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Remove a user; the registry is restarted so it takes effect at once."""
+    from devbox.services import registry
+
+    result = registry.user_remove(state.config(), user)
+    if as_json:
+        state.ui().json(result)
+    else:
+        state.ui().success(f"removed registry user {user}")

@@ -1,0 +1,590 @@
+"""``devbox dockeruser clone``: freeze a container once, then make N unique clones in parallel.
+
+Freeze (SRC paused briefly, so its root filesystem and /opt are one consistent moment):
+``docker commit`` of SRC into a local image, and one snapshot of its /opt under
+``<root>/snapshots/<id>/opt`` (reflink where the filesystem shares blocks, else one plain copy).
+Then a small derived image layer removes what no clone may inherit (the sysprep plan in
+:mod:`devbox.clone_plan`); every clone shares it.
+
+Each clone, through the same step machinery as make-dev-container (logged, undone on failure):
+its /opt is an overlay (snapshot as lower, ``<root>/<clone>/opt-upper`` as upper) mounted at
+``Layout.opt_dir(clone)``; its container is created from the snapshot image and given its own
+hostname files and fresh SSH host keys *before* it first boots; then its own MAC (derived from
+its name), its own DHCP lease, an ARP clash check, sshd. A clone that fails is rolled back; the
+others stay.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devbox import clone_plan, container_plan, hostkeys, labels
+from devbox.adapters import docker_containers as dc
+from devbox.adapters import mounts, snapshots, ssh
+from devbox.config import Config
+from devbox.container_plan import MakeOptions
+from devbox.errors import DevboxError, OperationFailed, UserError
+from devbox.locks import name_lock
+from devbox.naming import validate_name
+from devbox.oplog import NULL_LOG, OpLog
+from devbox.paths import Layout
+from devbox.steps import Reporter, Step, StepContext, run_steps
+
+CLONE_FILE = "clone.json"
+SNAPSHOT_FILE = "snapshot.json"
+_FILES_LOCK = threading.Lock()  # known_hosts and ~/.ssh/config.d/devbox are shared files
+
+
+@dataclass
+class CloneResult:
+    name: str
+    ok: bool
+    ip: str = ""
+    mac: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    hint: str = ""
+    log: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CloneRun:
+    source: str
+    snapshot: str
+    image: str
+    snapshot_method: str
+    freeze_seconds: float
+    seconds: float
+    clones: list[CloneResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CloneResult]:
+        return [c for c in self.clones if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["clones"] = [c.to_dict() for c in self.clones]
+        return data
+
+
+# ---------------------------------------------------------------- paths
+
+
+@dataclass(frozen=True)
+class ClonePaths:
+    layout: Layout
+    name: str
+    snapshot: str
+
+    @property
+    def dir(self) -> Path:
+        return self.layout.container_dir(self.name)
+
+    @property
+    def record(self) -> Path:
+        return self.dir / CLONE_FILE
+
+    def overlay(self) -> mounts.OverlaySpec:
+        return mounts.OverlaySpec(lower=snapshot_opt(self.layout, self.snapshot),
+                                  upper=self.dir / "opt-upper", work=self.dir / "opt-work",
+                                  merged=self.layout.opt_dir(self.name))
+
+
+def snapshot_dir(layout: Layout, snap_id: str) -> Path:
+    return layout.snapshots / snap_id
+
+
+def snapshot_opt(layout: Layout, snap_id: str) -> Path:
+    return snapshot_dir(layout, snap_id) / "opt"
+
+
+def _call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
+    """An undo that calls ``fn(*args)`` and drops its result."""
+
+    def run() -> None:
+        fn(*args)
+
+    return run
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def clone_records(layout: Layout) -> dict[str, dict[str, Any]]:
+    """``{clone name: its clone.json}`` for every clone directory under the root."""
+    out: dict[str, dict[str, Any]] = {}
+    if not layout.root.is_dir():
+        return out
+    for record in layout.root.glob(f"*/{CLONE_FILE}"):
+        data = _read_json(record)
+        if data.get("snapshot"):
+            out[record.parent.name] = data
+    return out
+
+
+# ---------------------------------------------------------------- freeze
+
+
+@dataclass
+class Frozen:
+    snap_id: str
+    image: str
+    method: str
+    seconds: float
+    source_labels: dict[str, str]
+
+
+def _existing_names(layout: Layout) -> set[str]:
+    names = {st.name for st in dc.list_labeled(labels.ROLE)}
+    if layout.root.is_dir():
+        names |= {p.name for p in layout.root.iterdir() if p.is_dir()}
+    return names
+
+
+def _source(name: str) -> dc.ContainerState:
+    validate_name(name, "source container name")
+    st = dc.inspect(name)
+    if st is None:
+        raise UserError(f"no container named '{name}'",
+                        hint="list them with 'devbox dockeruser list-containers'")
+    if st.labels.get(labels.ROLE) is None:
+        raise UserError(f"container '{name}' was not made by devbox; devbox clones only its own")
+    return st
+
+
+def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = None) -> Frozen:
+    """Commit SRC's root filesystem and snapshot its /opt, SRC paused for just that long."""
+    layout = Layout(cfg.root)
+    st = _source(source)
+    src_opt = Path(st.labels.get(labels.OPT_DIR) or layout.opt_dir(source))
+    if not src_opt.is_dir():
+        raise UserError(f"{source} has no /opt on the host ({src_opt})")
+    snap_id = clone_plan.snapshot_id(source, time.time(), str(id(log)))
+    raw = clone_plan.snapshot_raw_image(snap_id)
+    image = clone_plan.snapshot_image(snap_id)
+    sdir = snapshot_dir(layout, snap_id)
+    snap_labels = {labels.ROLE: "snapshot", labels.SNAPSHOT: snap_id, labels.CLONE_OF: source}
+    test_run = st.labels.get(labels.TEST_RUN)
+    if test_run:
+        snap_labels[labels.TEST_RUN] = test_run
+    method = ""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysprep")
+    building: list[Future[str]] = []
+
+    def do_freeze(ctx: StepContext) -> None:
+        nonlocal method
+        repo, _, tag = raw.rpartition(":")
+        ctx.undo(f"remove {sdir}", _call(mounts.remove_tree, sdir))
+        ctx.undo(f"remove image {raw}", _call(snapshots.remove_image, raw))
+        ctx.undo(f"remove image {image}", _call(_remove_built, building, image))
+        t0 = time.monotonic()
+        with snapshots.paused(source, st.running):
+            snapshots.commit(source, repo, tag, snap_labels)
+            # the sysprep layer builds while /opt is copied
+            building.append(pool.submit(snapshots.build_derived,
+                                        clone_plan.sysprep_dockerfile(raw), {}, image,
+                                        snap_labels))
+            method = mounts.snapshot_copy(src_opt, snapshot_opt(layout, snap_id), log=log)
+        ctx.note = f"{source} paused {time.monotonic() - t0:.2f}s; /opt by {method}"
+
+    def do_sysprep(ctx: StepContext) -> None:
+        building[0].result()
+        snapshots.remove_image(raw)  # the tag only: its layers live on under the derived image
+        _write_json(sdir / SNAPSHOT_FILE, {"id": snap_id, "source": source, "image": image,
+                                           "method": method, "created": time.time(),
+                                           "source_image": st.image})
+        ctx.note = image
+
+    try:
+        result = run_steps(f"freeze {source}", [Step("commit + /opt snapshot", do_freeze),
+                                                Step("sysprep layer", do_sysprep)], log,
+                           reporter)
+    finally:
+        pool.shutdown(wait=True)
+    return Frozen(snap_id, image, method, result.seconds, dict(st.labels))
+
+
+def _remove_built(building: list[Future[str]], image: str) -> None:
+    """Undo of the sysprep build: wait for it to end (bounded), then remove its image."""
+    for future in building:
+        try:
+            future.result(timeout=300)
+        except Exception:  # noqa: BLE001 - failed builds leave nothing to remove but the tag
+            pass
+    snapshots.remove_image(image)
+
+
+# ---------------------------------------------------------------- one clone
+
+
+def _connector(cfg: Config, name: str) -> ssh.SocketFactory:
+    from devbox.services import network
+
+    return network.host_connector(cfg, name)
+
+
+class _CloneMaker:
+    def __init__(self, cfg: Config, name: str, source: str, frozen: Frozen, log: OpLog) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.source = source
+        self.frozen = frozen
+        self.log = log
+        self.layout = Layout(cfg.root)
+        self.paths = ClonePaths(self.layout, name, frozen.snap_id)
+        self.ip = ""
+        self.mac = ""
+        self.pid = 0
+        src = frozen.source_labels
+        self.parent = src.get(labels.PARENT) or None
+        vlan = src.get(labels.VLAN)
+        self.vlan = int(vlan) if vlan else None
+        self.ifname = src.get(labels.IFNAME) or str(cfg["ifname"])
+        self.keys: dict[str, tuple[bytes, bytes]] = {}
+
+    def mount_opt(self, ctx: StepContext) -> None:
+        if self.paths.dir.exists():
+            raise UserError(f"{self.paths.dir} already exists; not reusing it for clone "
+                            f"{self.name}", hint="remove it or pick another --prefix")
+        spec = self.paths.overlay()
+        ctx.undo(f"remove {self.paths.dir} (made by this clone)",
+                 lambda: mounts.remove_tree(self.paths.dir))
+        self.paths.dir.mkdir(parents=True)
+        _write_json(self.paths.record, {"snapshot": self.frozen.snap_id, "source": self.source,
+                                        "created": time.time()})
+        ctx.undo(f"unmount {spec.merged}", _call(mounts.unmount, spec.merged, self.log))
+        mounts.mount_overlay(spec, self.log)
+        ctx.note = f"overlay on {spec.lower}"
+
+    def create(self, ctx: StepContext) -> None:
+        from devbox import macs
+        from devbox.vmstyle import systemd_run_kwargs
+
+        self.mac = macs.derive_mac(self.name)
+        extra = {labels.CLONE_OF: self.source, labels.SNAPSHOT: self.frozen.snap_id}
+        test_run = self.frozen.source_labels.get(labels.TEST_RUN)
+        if test_run:
+            extra[labels.TEST_RUN] = test_run
+        src = self.frozen.source_labels
+        opts = MakeOptions(name=self.name, branch=src.get(labels.BRANCH, "-"), kind="clone",
+                           image=self.frozen.image, parent=self.parent, vlan=self.vlan,
+                           checkout=False, extra_labels=extra)
+        lbls = container_plan.container_labels(
+            opts, self.frozen.image, self.parent or "", self.mac, self.ifname,
+            str(self.layout.opt_dir(self.name)),
+            container_plan.parse_label_setting(str(self.cfg["labels"])))
+        for key in (labels.PRODUCT, labels.RELEASE, labels.PATCHES, labels.REVISION):
+            if src.get(key):
+                lbls[key] = src[key]
+        if not self.parent:
+            lbls.pop(labels.PARENT, None)
+        kwargs = systemd_run_kwargs(name=self.name, image=self.frozen.image,
+                                    opt_dir=self.layout.opt_dir(self.name), labels=lbls)
+        ctx.undo(f"remove container {self.name}", _call(dc.remove, self.name))
+        dc.create(kwargs)
+        # unique before first boot: hostname files and fresh SSH host keys
+        self.keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, self.name)
+        files = clone_plan.clone_files(self.name, self.keys)
+        dc.put_files(self.name, {p: (data, mode, 0, 0) for p, (data, mode) in files.items()})
+        ctx.note = f"MAC {self.mac}, new host keys"
+
+    def boot(self, ctx: StepContext) -> None:
+        dc.start(self.name)
+        st = dc.inspect(self.name)
+        if st is None or not st.running:
+            raise OperationFailed(f"clone {self.name} exited right after start",
+                                  hint=f"docker logs {self.name}")
+        self.pid = st.pid
+
+    def attach(self, ctx: StepContext) -> None:
+        from devbox.services import network
+
+        ctx.undo(f"release the lease and remove {self.name}'s LAN interface",
+                 _call(network.detach, self.cfg, self.name))
+        att = network.attach(self.cfg, self.name, parent=self.parent, vlan=self.vlan,
+                             ifname=self.ifname, mac=self.mac, dhcp=True)
+        if not att.ip:
+            raise OperationFailed(f"{self.name} got no DHCP address")
+        self.ip, self.mac, self.ifname = att.ip, att.mac, att.ifname
+        ctx.note = f"{att.ip} on {att.parent}"
+
+    def arp_check(self, ctx: StepContext) -> None:
+        from devbox.adapters import arp, netns
+
+        def probe() -> str | None:
+            return arp.probe(self.ifname, self.mac, self.ip, timeout=0.3, probes=2)
+
+        # the daemon may re-plumb the interface right after our attach (it reacts to the
+        # container's start event): retry, bounded, while the interface is briefly gone/down
+        deadline = time.monotonic() + 8.0
+        while True:
+            try:
+                other = netns.run_in(netns.pid_path(self.pid), probe, timeout=10)
+                break
+            except OSError as err:
+                if err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO) \
+                        or time.monotonic() > deadline:
+                    raise OperationFailed(f"ARP check of {self.ip} on {self.name}: "
+                                          f"{err.strerror or err}") from err
+                ctx.info(f"interface not ready ({err.strerror}); probing again")
+                time.sleep(0.2)
+        if other:
+            raise OperationFailed(f"address {self.ip} of {self.name} is also used by {other}: "
+                                  "not marking the clone ready",
+                                  hint="check the DHCP server's range and static addresses")
+        ctx.note = f"{self.ip} is ours alone"
+
+    def wait_ssh(self, ctx: StepContext) -> None:
+        from devbox.services.containers import HOST_KEY_FILES, known_hosts
+
+        timeout = float(self.cfg["ssh_timeout"])
+        seconds = ssh.wait_for_banner(self.ip, 22, timeout=timeout,
+                                      connect=_connector(self.cfg, self.name))
+        # host keys read through the Docker API (trusted channel): the ones we put there
+        found = []
+        for path in HOST_KEY_FILES:
+            data = dc.read_file(self.name, path)
+            if data:
+                found.append(data.decode().strip())
+        expected = {pub.decode().split()[1] for _priv, pub in self.keys.values()}
+        if not found or {line.split()[1] for line in found} != expected:
+            raise OperationFailed(f"{self.name}'s SSH host keys are not the ones devbox made "
+                                  "for it", hint="does the image regenerate host keys at boot?")
+        kh = known_hosts(self.layout)
+        with _FILES_LOCK:
+            ssh.record_host_keys(kh, [self.name, self.ip], found)
+        ctx.undo("forget the host key", lambda: _forget(kh, [self.name, self.ip]))
+        ctx.note = f"sshd answered after {seconds:.2f}s"
+
+    def ssh_config(self, ctx: StepContext) -> None:
+        from devbox import sshconfig
+        from devbox.services import network
+        from devbox.services.containers import DEV_USER, devbox_key, environ_home, known_hosts
+
+        proxy = None if network.host_reaches_directly(self.cfg, self.parent) else \
+            f"devbox common net connect {self.name} %p"
+        entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
+                                    known_hosts(self.layout), proxy_command=proxy)
+        home = environ_home(self.cfg)
+        ctx.undo("remove the SSH config entry", lambda: _remove_ssh_entry(home, self.name))
+        with _FILES_LOCK:
+            sshconfig.write_entry(home, entry)
+
+    def steps(self) -> list[Step]:
+        return [
+            Step("/opt overlay", self.mount_opt),
+            Step("create + sysprep", self.create),
+            Step("boot", self.boot),
+            Step("attach LAN (DHCP)", self.attach),
+            Step("ARP check", self.arp_check),
+            Step("wait for sshd", self.wait_ssh),
+            Step("SSH config entry", self.ssh_config),
+        ]
+
+
+def _forget(known: Path, names: list[str]) -> None:
+    with _FILES_LOCK:
+        ssh.forget_host(known, names)
+
+
+def _remove_ssh_entry(home: Path, name: str) -> None:
+    from devbox import sshconfig
+
+    with _FILES_LOCK:
+        sshconfig.remove_entry(home, name)
+
+
+def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
+             reporter: Reporter | None = None) -> CloneResult:
+    """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
+    for a DevboxError: the result says what went wrong)."""
+    from devbox.services.containers import write_state
+
+    layout = Layout(cfg.root)
+    log_path = layout.container_log(name)
+    t0 = time.monotonic()
+    try:
+        validate_name(name, "clone name")
+        with name_lock(layout.locks, name, "cloning"), OpLog(log_path) as log:
+            if dc.inspect(name) is not None:
+                raise UserError(f"a container named '{name}' already exists")
+            maker = _CloneMaker(cfg, name, source, frozen, log)
+            run_steps(f"clone {source} -> {name}", maker.steps(), log, reporter)
+            write_state(layout, name, ready=True, kind="clone", branch=frozen.source_labels.get(
+                labels.BRANCH, ""), image=frozen.image, ip=maker.ip, mac=maker.mac,
+                source=source, snapshot=frozen.snap_id, made=time.time())
+    except DevboxError as err:
+        return CloneResult(name, False, seconds=time.monotonic() - t0, error=str(err),
+                           hint=err.hint or "", log=str(log_path))
+    return CloneResult(name, True, ip=maker.ip, mac=maker.mac, seconds=time.monotonic() - t0,
+                       log=str(log_path))
+
+
+# ---------------------------------------------------------------- the command
+
+
+def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
+          jobs: int | None = None,
+          reporter_for: Callable[[str], Reporter] | None = None) -> CloneRun:
+    """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
+
+    ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze").
+    """
+    layout = Layout(cfg.root)
+    t0 = time.monotonic()
+    _source(source)
+    names = clone_plan.clone_names(source, count, _existing_names(layout), prefix)
+    workers = clone_plan.check_jobs(jobs, count)
+    with OpLog(layout.container_log(source)) as log:
+        log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
+        frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
+    results: list[CloneResult] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clone") as pool:
+        futures = [pool.submit(make_one, cfg, name, source, frozen,
+                               reporter_for(name) if reporter_for else None) for name in names]
+        results = [f.result() for f in futures]
+    if not any(r.ok for r in results):
+        # nothing uses the snapshot: do not leave it behind
+        gc_snapshots(cfg, only=[frozen.snap_id])
+    return CloneRun(source=source, snapshot=frozen.snap_id, image=frozen.image,
+                    snapshot_method=frozen.method, freeze_seconds=frozen.seconds,
+                    seconds=time.monotonic() - t0, clones=results)
+
+
+# ---------------------------------------------------------------- removal and reboot
+
+
+def clones_of(source: str) -> list[str]:
+    validate_name(source, "source container name")
+    return sorted(st.name for st in dc.list_labeled(f"{labels.CLONE_OF}={source}")
+                  if st.labels.get(labels.KIND) == "clone")
+
+
+def release_storage(cfg: Config, name: str, purge: bool, log: OpLog = NULL_LOG) -> bool:
+    """After clone ``name``'s container is gone: unmount its /opt overlay; with ``purge`` also
+    remove its upper layer and directory, then snapshots nothing uses any more. Returns whether
+    ``name`` was a clone with storage here."""
+    layout = Layout(cfg.root)
+    paths_dir = layout.container_dir(name)
+    record = _read_json(paths_dir / CLONE_FILE)
+    if not record.get("snapshot"):
+        return False
+    paths = ClonePaths(layout, name, str(record["snapshot"]))
+    mounts.unmount(paths.overlay().merged, log)
+    if purge:
+        mounts.remove_tree(paths.dir)
+        gc_snapshots(cfg)
+    return True
+
+
+def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
+    """Remove snapshots (image + /opt copy) no container and no clone directory uses."""
+    layout = Layout(cfg.root)
+    wanted = set(only) if only is not None else None
+    used = {str(r.get("snapshot")) for r in clone_records(layout).values()}
+    removed = []
+    candidates: set[str] = set()
+    if layout.snapshots.is_dir():
+        candidates |= {p.name for p in layout.snapshots.iterdir() if p.is_dir()}
+    for img in snapshots.images_labelled(f"{labels.ROLE}=snapshot"):
+        snap = ((img.get("Labels") or {}).get(labels.SNAPSHOT))
+        if snap:
+            candidates.add(str(snap))
+    for snap in sorted(candidates):
+        if wanted is not None and snap not in wanted:
+            continue
+        if snap in used or snapshots.containers_using(f"{labels.SNAPSHOT}={snap}"):
+            continue
+        snapshots.remove_image(clone_plan.snapshot_image(snap))
+        snapshots.remove_image(clone_plan.snapshot_raw_image(snap))
+        mounts.remove_tree(snapshot_dir(layout, snap))
+        removed.append(snap)
+    return removed
+
+
+@dataclass
+class RemoveClonesResult:
+    source: str
+    removed: list[str]
+    snapshots_removed: list[str]
+    failed: dict[str, str]
+
+
+def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
+    """Remove every clone of ``source``: container, lease, interface, SSH entry, overlay mount,
+    upper layer; then the snapshot(s) no longer used."""
+    from devbox.services import containers
+
+    names = clones_of(source)
+    layout = Layout(cfg.root)
+    names += [n for n, r in clone_records(layout).items()
+              if r.get("source") == source and n not in names and dc.inspect(n) is None]
+    before = set(_snapshot_ids(layout))
+    removed, failed = [], {}
+    for name in names:
+        try:
+            if dc.inspect(name) is not None or (layout.container_dir(name) / "state.json").exists():
+                containers.remove(cfg, name, purge=True)
+            else:
+                release_storage(cfg, name, purge=True)
+            removed.append(name)
+        except DevboxError as err:
+            failed[name] = str(err)
+    gc_snapshots(cfg)
+    snaps = sorted(before - set(_snapshot_ids(layout)))
+    return RemoveClonesResult(source, removed, snaps, failed)
+
+
+def _snapshot_ids(layout: Layout) -> list[str]:
+    if not layout.snapshots.is_dir():
+        return []
+    return [p.name for p in layout.snapshots.iterdir() if p.is_dir()]
+
+
+def restore_mounts(cfg: Config, names: Iterable[str] | None = None) -> list[str]:
+    """Mount the /opt overlay of every clone (or of ``names``) that is not mounted, e.g. after a
+    host reboot. Idempotent; returns the clones mounted now. Call it before starting a clone."""
+    layout = Layout(cfg.root)
+    wanted = set(names) if names is not None else None
+    done = []
+    for name, record in sorted(clone_records(layout).items()):
+        if wanted is not None and name not in wanted:
+            continue
+        spec = ClonePaths(layout, name, str(record["snapshot"])).overlay()
+        if mounts.mount_overlay(spec):
+            done.append(name)
+    return done
+
+
+def ensure_mounted_before_start(cfg: Config, name: str, running: bool) -> bool:
+    """For start-dev-container: mount clone ``name``'s overlay if needed. A clone that dockerd
+    already started (restart policy, at boot) before its /opt was mounted sees an empty /opt:
+    restart it so it gets the overlay. Returns whether anything was mounted."""
+    mounted = restore_mounts(cfg, [name])
+    if mounted and running:
+        dc.stop(name)
+        dc.start(name)
+    return bool(mounted)

@@ -1,0 +1,426 @@
+"""``devbox common daemon``: owns every lease and re-plumbs containers on every start.
+
+One process (pid file and lock under ``<root>/run/``). A thread follows Docker's event stream
+(and reconnects, bounded back-off, when dockerd restarts); one worker thread applies what
+happens, so a container is never handled twice at once:
+
+- start of a container with a record or the ``devbox.net`` label: plumb again (same MAC, the
+  persisted lease re-requested, so the same address comes back);
+- die: stop its DHCP client (no release; the lease waits for its next start);
+- destroy: DHCPRELEASE from a throw-away netns, forget the record.
+
+On start-up, on SIGHUP, after a reconnect and every ``RECONCILE_EVERY`` seconds it reconciles
+records with Docker (:func:`devbox.leases.plan_reconcile`): it adopts running containers' leases
+(a REQUEST for the persisted lease, no new discovery), re-plumbs restarted ones and cleans up
+containers removed while it was down.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devbox import labels as L
+from devbox.config import Config
+from devbox.errors import DevboxError, NotReadyError, OperationFailed
+from devbox.leases import Action, ContainerView, NicRecord, NicState, plan_reconcile
+from devbox.oplog import OpLog
+from devbox.paths import Layout
+
+if TYPE_CHECKING:
+    from devbox.adapters.dhcp import DhcpSession
+    from devbox.adapters.docker_net import ContainerFacts
+
+RECONCILE_EVERY = 15.0
+UNIT_NAME = "devbox-daemon.service"
+
+
+def pid_file(cfg: Config) -> Path:
+    return Layout(cfg.root).run / "daemon.pid"
+
+
+def lock_file(cfg: Config) -> Path:
+    return Layout(cfg.root).run / "daemon.lock"
+
+
+def log_file(cfg: Config) -> Path:
+    return Layout(cfg.root).logs / "daemon.log"
+
+
+def running_pid(cfg: Config) -> int | None:
+    """PID of the daemon serving this root, or None. The daemon holds ``daemon.lock``."""
+    path = lock_file(cfg)
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # held: a daemon runs
+        else:
+            return None
+    finally:
+        os.close(fd)
+    try:
+        text = pid_file(cfg).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
+    """Start the daemon detached if it is not running; return its PID."""
+    from devbox.adapters import spawn
+
+    pid = running_pid(cfg)
+    if pid is not None:
+        return pid
+    layout = Layout(cfg.root)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **dict(cfg.environ)}
+    spawn.detached([sys.executable, "-m", "devbox", "--root", str(cfg.root), "common",
+                    "daemon"], output=layout.logs / "daemon.out", env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = running_pid(cfg)
+        if pid is not None:
+            return pid
+        time.sleep(0.05)
+    raise OperationFailed("devbox daemon did not start",
+                          hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}")
+
+
+def stop(cfg: Config, timeout: float = 15.0) -> int | None:
+    """Stop a running daemon (SIGTERM to its pid-file PID); its leases stay valid."""
+    pid = running_pid(cfg)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running_pid(cfg) is not None:
+        time.sleep(0.05)
+    return pid
+
+
+def render_unit(cfg: Config, exec_start: list[str]) -> str:
+    from devbox.adapters import templates
+
+    return templates.render("devbox-daemon.service.j2", {
+        "exec_start": " ".join(exec_start), "root": str(cfg.root),
+        "pid_file": str(pid_file(cfg)),
+    })
+
+
+def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[Path, bool]:
+    """Write the systemd unit; enable and start it when systemd runs. (path, started)."""
+    import shutil
+
+    from devbox.adapters import process
+
+    devbox_bin = shutil.which("devbox") or str(Path(sys.executable).parent / "devbox")
+    text = render_unit(cfg, [devbox_bin, "--root", str(cfg.root), "common", "daemon"])
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    path = unit_dir / UNIT_NAME
+    path.write_text(text)
+    if Path("/run/systemd/system").is_dir() and unit_dir == Path("/etc/systemd/system"):
+        systemctl = process.require("systemctl", "systemd")
+        process.run([systemctl, "daemon-reload"])
+        process.run([systemctl, "enable", "--now", UNIT_NAME])
+        return path, True
+    return path, False
+
+
+@dataclass
+class _Held:
+    session: DhcpSession | None
+    owner_fd: int
+    pid: int
+
+
+class Daemon:
+    def __init__(self, cfg: Config) -> None:
+        from devbox.services import network
+
+        self.cfg = cfg
+        self.st = network.store(cfg)
+        self.log = OpLog(log_file(cfg))
+        self.held: dict[str, _Held] = {}
+        self.tasks: queue.Queue[tuple[str, ...]] = queue.Queue()
+        self.stopping = threading.Event()
+        self._lock_fd: int | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def _acquire(self) -> None:
+        path = lock_file(self.cfg)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise NotReadyError(f"a devbox daemon already runs for {self.cfg.root} "
+                                f"(pid {running_pid(self.cfg)})",
+                                hint="stop it first, or use it as is") from None
+        self._lock_fd = fd
+        pid_file(self.cfg).write_text(f"{os.getpid()}\n")
+
+    def _release(self) -> None:
+        pid_file(self.cfg).unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def run(self, ready: threading.Event | None = None) -> None:
+        self._acquire()
+        try:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGHUP, lambda *_: self.tasks.put(("reconcile",)))
+                signal.signal(signal.SIGTERM, lambda *_: self.shutdown())
+                signal.signal(signal.SIGINT, lambda *_: self.shutdown())
+            self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
+            watcher = threading.Thread(target=self._watch, name="docker events", daemon=True)
+            watcher.start()
+            self._safe(self.reconcile)
+            if ready is not None:
+                ready.set()
+            next_reconcile = time.monotonic() + RECONCILE_EVERY
+            while not self.stopping.is_set():
+                try:
+                    task = self.tasks.get(timeout=max(0.1, next_reconcile - time.monotonic()))
+                except queue.Empty:
+                    task = ("reconcile",)
+                if task[0] == "stop":
+                    break
+                if task[0] == "reconcile":
+                    next_reconcile = time.monotonic() + RECONCILE_EVERY
+                    if not lock_file(self.cfg).exists():
+                        # <root> was removed under us (a deleted test root): nothing to keep
+                        self.log.write(f"{self.cfg.root} is gone; stopping")
+                        break
+                    self._safe(self.reconcile)
+                elif task[0] == "event":
+                    _, action, name, cid = task
+                    self._safe(lambda a=action, n=name, c=cid: self.on_event(a, n, c))
+        finally:
+            for key in list(self.held):
+                self._let_go(key)
+            self.log.write("daemon stopped; leases stay valid and on disk")
+            self._release()
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        self.tasks.put(("stop",))
+
+    def _safe(self, fn: Any) -> None:
+        try:
+            fn()
+        except DevboxError as err:
+            self.log.write(f"error: {err.message}" + (f" ({err.hint})" if err.hint else ""))
+        except Exception as err:  # noqa: BLE001 - the daemon must keep running
+            self.log.write(f"internal error: {type(err).__name__}: {err}")
+
+    def _watch(self) -> None:
+        from devbox.adapters import docker_net
+
+        backoff = 0.2
+        first = True
+        while not self.stopping.is_set():
+            try:
+                stream = docker_net.events()
+                if not first:
+                    self.log.write("reconnected to Docker events")
+                    self.tasks.put(("reconcile",))
+                first = False
+                backoff = 0.2
+                for ev in stream:
+                    if self.stopping.is_set():
+                        return
+                    action = str(ev.get("Action") or ev.get("status") or "")
+                    actor = ev.get("Actor") or {}
+                    name = str((actor.get("Attributes") or {}).get("name") or "")
+                    cid = str(actor.get("ID") or ev.get("id") or "")
+                    if action in {"start", "die", "destroy"} and name:
+                        self.tasks.put(("event", action, name, cid))
+                self.log.write("Docker event stream ended")
+            except Exception as err:  # noqa: BLE001 - dockerd went away: retry, bounded
+                if first:
+                    self.log.write(f"Docker not reachable: {err}")
+                first = False
+            if self.stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, 5.0)
+
+    # --- work -----------------------------------------------------------------------------
+
+    def _let_go(self, key: str) -> None:
+        held = self.held.pop(key, None)
+        if held is None:
+            return
+        if held.session is not None:
+            held.session.stop(release=False)
+        os.close(held.owner_fd)
+
+    def _hold(self, key: str) -> int | None:
+        fd = self.st.try_owner(key)
+        if fd is None:
+            self.log.write(f"{key}: lease busy (a devbox command holds it); retry later")
+        return fd
+
+    def on_event(self, action: str, name: str, cid: str) -> None:
+        from devbox.adapters import docker_net
+
+        if action == "start":
+            facts = docker_net.inspect(name)
+            if facts is None or not facts.running:
+                return
+            records = [r for r in self.st.for_container(name)]
+            if any(r.container_id == facts.id for r in records) or L.is_networked(facts.labels):
+                self.reconcile(only=name)
+        elif action == "die":
+            for rec in self.st.for_container(name):
+                if rec.container_id and cid and rec.container_id != cid:
+                    continue
+                self._let_go(rec.key)
+                if rec.state not in (NicState.DETACHING.value, NicState.STOPPED.value):
+                    rec.state = NicState.STOPPED.value
+                    self.st.save(rec)
+                self.log.write(f"{rec.key}: container stopped; lease kept for its next start")
+        elif action == "destroy":
+            self.reconcile(only=name)
+
+    def reconcile(self, only: str | None = None) -> None:
+        from devbox.adapters import docker_net
+        from devbox.services import network
+
+        records = self.st.all()
+        if only is not None:
+            records = [r for r in records if r.container == only]
+            facts_one = docker_net.inspect(only)
+            containers = [facts_one] if facts_one is not None else []
+        else:
+            containers = docker_net.all_containers()
+        by_name = {c.name: c for c in containers}
+        views = [ContainerView(c.name, c.id, c.running, c.pid, L.is_networked(c.labels))
+                 for c in containers]
+        present = {}
+        for one in records:
+            running = by_name.get(one.container)
+            if running is not None and running.running and running.pid == one.pid:
+                present[one.key] = network._interface_matches(one, running.pid)
+        recs = {r.key: r for r in records}
+        # let go of what was detached meanwhile
+        for key in list(self.held):
+            known = recs.get(key)
+            if (only is None or key.startswith(f"{only}.")) and (
+                    known is None or known.state == NicState.DETACHING.value):
+                self._let_go(key)
+        for action, key in plan_reconcile(records, views, present):
+            if action == Action.PLUMB:
+                self._safe(lambda k=key: self._plumb_labelled(by_name[k]))
+                continue
+            rec = recs[key]
+            ctr = by_name.get(rec.container)
+            if action == Action.ADOPT:
+                assert ctr is not None
+                self._safe(lambda r=rec, c=ctr: self._adopt(r, c))
+            elif action == Action.REPLUMB:
+                assert ctr is not None
+                self._safe(lambda r=rec, c=ctr: self._replumb(r, c))
+            elif action == Action.PAUSE:
+                self._let_go(key)
+                if rec.state != NicState.STOPPED.value:
+                    rec.state = NicState.STOPPED.value
+                    self.st.save(rec)
+            elif action == Action.CLEANUP:
+                self._safe(lambda r=rec: self._cleanup(r))
+
+    def _adopt(self, rec: NicRecord, ctr: ContainerFacts) -> None:
+        from devbox.services import network
+
+        held = self.held.get(rec.key)
+        if held is not None and held.pid == ctr.pid and (
+                held.session is None or held.session.alive):
+            return
+        self._let_go(rec.key)
+        fd = self._hold(rec.key)
+        if fd is None:
+            return
+        session = None
+        if rec.mode == "dhcp":
+            fresh = self.st.load_key(rec.key) or rec
+            session = network.new_session(self.cfg, fresh, ctr.pid,
+                                          on_lease=network.persist_on_lease(self.st, fresh))
+            session.start()
+            self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
+        self.held[rec.key] = _Held(session, fd, ctr.pid)
+
+    def _replumb(self, rec: NicRecord, ctr: ContainerFacts) -> None:
+        self._let_go(rec.key)
+        self._plumb(rec.spec(), ctr, rec)
+
+    def _plumb_labelled(self, ctr: ContainerFacts) -> None:
+        from devbox.services import network
+
+        lab = ctr.labels
+        mode = lab.get(L.NET, "dhcp")
+        spec = network.build_spec(
+            self.cfg, ctr.name, parent=lab.get(L.NET_PARENT) or None,
+            vlan=int(lab[L.NET_VLAN]) if lab.get(L.NET_VLAN) else None,
+            ifname=lab.get(L.NET_IFNAME) or None, mac=lab.get(L.NET_MAC) or None,
+            ip=lab.get(L.NET_IP) if mode == "static" else None,
+            gateway=lab.get(L.NET_GATEWAY) if mode == "static" else None,
+            mtu=int(lab[L.NET_MTU]) if lab.get(L.NET_MTU) else None)
+        self._plumb(spec, ctr, None)
+
+    def _plumb(self, spec: Any, ctr: ContainerFacts, previous: NicRecord | None) -> None:
+        from devbox.services import network
+
+        try:
+            lock = self.st.container_lock(ctr.name, timeout=0.5)
+            lock.__enter__()
+        except OperationFailed:
+            self.log.write(f"{ctr.name}: busy (a devbox command works on it); retry later")
+            return
+        try:
+            fd = self._hold(spec.key)
+            if fd is None:
+                return
+            try:
+                t0 = time.monotonic()
+                rec, session = network.plumb(self.cfg, spec, ctr, previous=previous,
+                                             keep_session=True)
+            except BaseException:
+                os.close(fd)
+                raise
+            self.held[spec.key] = _Held(session, fd, ctr.pid)
+            self.log.write(f"{spec.key}: plumbed {rec.mac} {rec.ip}/{rec.prefixlen} "
+                           f"in {time.monotonic() - t0:.2f}s (pid {ctr.pid})")
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _cleanup(self, rec: NicRecord) -> None:
+        from devbox.adapters import docker_net
+        from devbox.services import network
+
+        self._let_go(rec.key)
+        with self.st.owner(rec.key, timeout=5.0):
+            if docker_net.inspect(rec.container) is None:
+                network.release_offline(self.cfg, rec, self.log)
+            # else: a new container took the name (and so the MAC and client id): its lease
+            # is the same identity, so only the old record goes
+            self.st.delete(rec.key)
+        self.log.write(f"{rec.key}: container removed; lease released, record removed")
+
+
+def run_foreground(cfg: Config) -> None:
+    Daemon(cfg).run()

@@ -1,0 +1,363 @@
+"""Dev images: render ``roles/containerauthor/images/<name>`` through ``templates/Dockerfile.j2``,
+build with the engine (layer cache on), list, publish to the private registry, pull back.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devbox import __version__
+from devbox import image_plan as plan
+from devbox.bootstrap_plan import LABEL_PREFIX, split_tag
+from devbox.config import Config
+from devbox.errors import OperationFailed, UserError
+from devbox.oplog import NULL_LOG, OpLog
+from devbox.paths import Layout
+from devbox.resources import role_dir, templates_dir
+from devbox.steps import Reporter, Step, StepContext, run_steps
+
+ProgressFn = Callable[[float, float | None, str], None]
+
+
+@dataclass
+class ImageBuild:
+    name: str
+    tag: str
+    tags: list[str]
+    digest: str
+    image_id: str = ""
+    skipped: bool = False
+    netwait: bool = False
+    seconds: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class Publish:
+    name: str
+    ref: str
+    registry: str
+    digest: str
+    layers: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def images_dir() -> Path:
+    return role_dir("containerauthor") / "images"
+
+
+def netwait_dir() -> Path:
+    return role_dir("common") / "netwait"
+
+
+def shared_files_dir() -> Path:
+    return role_dir("containerauthor") / "files"
+
+
+def load(name: str, definitions: Path | None = None) -> plan.ImageDef:
+    return plan.load_image(definitions or images_dir(), name)
+
+
+def _registry(cfg: Config) -> str:
+    from devbox.services import registry
+
+    return registry.registry_address(cfg)
+
+
+def render_context(image: plan.ImageDef, base_ref: str, family: str,
+                   image_dir: Path | None = None) -> dict[str, bytes]:
+    """Every file of the build context (path -> bytes), Dockerfile included."""
+    from devbox.adapters import templates
+
+    src_dir = image_dir or images_dir() / image.name
+    nw_dir = netwait_dir()
+    netwait_present = all((nw_dir / f).is_file() for f in plan.NETWAIT_FILES)
+    ctx = plan.dockerfile_context(image, base_ref, family, netwait_present)
+    files: dict[str, bytes] = {
+        "Dockerfile": templates.render("Dockerfile.j2", ctx, [templates_dir()]).encode(),
+    }
+    if image.ssh:
+        files[plan.SSH_HOSTKEYS_UNIT] = (shared_files_dir() / plan.SSH_HOSTKEYS_UNIT).read_bytes()
+    if ctx["netwait"]:
+        for name in plan.NETWAIT_FILES:
+            files[name] = (nw_dir / name).read_bytes()
+    for spec in image.files:
+        path = src_dir / "files" / spec.src
+        if not path.is_file():
+            raise UserError(f"image {image.name}: file {spec.src} not found in {src_dir}/files")
+        files[f"files/{spec.src}"] = path.read_bytes()
+    return files
+
+
+def context_tar(files: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(files):
+            info = tarfile.TarInfo(path)
+            info.size = len(files[path])
+            info.mode = 0o755 if path.endswith("devbox-net-wait") else 0o644
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(files[path]))
+    buf.seek(0)
+    return buf
+
+
+def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = False,
+                reporter: Reporter | None = None, log: OpLog | None = None,
+                definitions: Path | None = None, tag_registry: bool = True) -> ImageBuild:
+    """Build ``devbox/<name>:latest`` from ``<definitions>/<name>/image.toml`` (default: the
+    containerauthor images); skipped when an image from the same inputs exists."""
+    from devbox.adapters import docker_engine
+    from devbox.services import bases
+
+    image = load(name, definitions)
+    image_dir = (definitions or images_dir()) / image.name
+    base = bases.load(image.base)
+    own_log = log is None
+    oplog = log or OpLog(Layout(cfg.root).host_log)
+    registry = _registry(cfg) if tag_registry else ""
+    tags = plan.image_tags(image, registry)
+    result = ImageBuild(image.name, image.tag, tags, "")
+    state: dict[str, Any] = {}
+    t0 = time.monotonic()
+
+    def check_base(ctx: StepContext) -> None:
+        attrs = docker_engine.image_attrs(base.tag)
+        if attrs is None:
+            raise UserError(f"base image {base.tag} is missing",
+                            hint=f"build it first: devbox containerauthor build-base {base.name}")
+        state["base_id"] = str(attrs["Id"])
+        ctx.info(f"base {base.tag} = {state['base_id'][:19]}")
+
+    def render(ctx: StepContext) -> None:
+        files = render_context(image, base.tag, base.family, image_dir)
+        state["files"] = files
+        result.netwait = plan.NETWAIT_FILES[0] in files
+        if image.netwait and not result.netwait:
+            ctx.info(f"network-wait helper not found in {netwait_dir()}: image built without it")
+        result.digest = plan.context_digest(files, state["base_id"])
+        ctx.info(f"context: {len(files)} file(s), inputs digest {result.digest}")
+        labels = docker_engine.image_labels(image.tag)
+        if not force and not nocache and labels is not None and \
+                labels.get(f"{LABEL_PREFIX}inputs-digest") == result.digest:
+            result.skipped = True
+            result.image_id = str((docker_engine.image_attrs(image.tag) or {}).get("Id", ""))
+            ctx.skip(f"{image.tag} is up to date (same inputs)")
+
+    def build(ctx: StepContext) -> None:
+        if result.skipped:
+            ctx.skip("up to date")
+        previous = docker_engine.image_attrs(image.tag)
+        built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        labels = plan.image_labels(image, base.name, base.tag, result.digest, built_at,
+                                   __version__)
+
+        def on_event(event: dict[str, Any]) -> None:
+            text = str(event.get("stream") or event.get("status") or "").rstrip()
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                oplog.write(f"  | {line}")
+                step = plan.build_step(line)
+                if step is not None:
+                    ctx.progress(step[0] - 1, step[1], step[2][:50])
+
+        result.image_id = docker_engine.build_stream(context_tar(state["files"]), image.tag,
+                                                     on_event, labels=labels, nocache=nocache)
+        if previous is not None and previous.get("Id") != result.image_id:
+            prev_id = str(previous["Id"])
+            state["previous"] = prev_id
+            ctx.undo(f"restore {image.tag}", lambda: docker_engine.tag_image(prev_id, image.tag))
+        elif previous is None:
+            ctx.undo(f"remove {image.tag}", lambda: _remove(image.tag))
+
+    def tag(ctx: StepContext) -> None:
+        for extra in tags[1:]:
+            docker_engine.tag_image(image.tag, extra)
+            ctx.info(f"tagged {extra}")
+        previous = state.get("previous")
+        if previous:
+            # the image this build replaced: drop it unless containers or tags still use it
+            try:
+                docker_engine.remove_image(previous)
+                ctx.info(f"removed the previous {image.tag} ({previous[:19]})")
+            except OperationFailed as err:
+                ctx.info(f"kept the previous image {previous[:19]}: {err}")
+        if len(tags) == 1 and not previous:
+            ctx.skip("no registry configured")
+
+    steps = [Step("check base image", check_base), Step("render build context", render),
+             Step(f"build {image.tag}", build), Step("tag", tag)]
+    try:
+        res = run_steps(f"build-image {image.name}", steps, oplog, reporter)
+    finally:
+        if own_log:
+            oplog.close()
+    result.seconds = time.monotonic() - t0
+    result.steps = res.durations
+    return result
+
+
+def _remove(ref: str) -> None:
+    from devbox.adapters import docker_engine
+
+    docker_engine.remove_image(ref)
+
+
+def list_images(cfg: Config) -> list[dict[str, Any]]:
+    """Local devbox images (bases and images) with their labels."""
+    from devbox.adapters import docker_engine
+
+    rows: list[dict[str, Any]] = []
+    for img in docker_engine.list_images_labelled(f"{LABEL_PREFIX}kind"):
+        labels = dict(img.get("Labels") or {})
+        tags = sorted(t for t in (img.get("RepoTags") or []) if t != "<none>:<none>")
+        rows.append({
+            "id": str(img.get("Id", ""))[:19],
+            "tags": tags,
+            "kind": labels.get(f"{LABEL_PREFIX}kind", ""),
+            "name": labels.get(f"{LABEL_PREFIX}name") or labels.get(f"{LABEL_PREFIX}base", ""),
+            "built": labels.get(f"{LABEL_PREFIX}time", ""),
+            "version": labels.get(f"{LABEL_PREFIX}version", ""),
+            "size_mb": round(int(img.get("Size", 0)) / 1e6, 1),
+            "labels": {k: v for k, v in sorted(labels.items()) if k.startswith(LABEL_PREFIX)},
+        })
+    rows.sort(key=lambda r: (r["kind"] != "base", r["tags"][0] if r["tags"] else r["id"]))
+    return rows
+
+
+def _layer_events(progress: ProgressFn | None, log: OpLog) -> tuple[plan.LayerProgress,
+                                                                   Callable[[dict[str, Any]],
+                                                                            None]]:
+    layers = plan.LayerProgress()
+    last: dict[str, str] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        if layers.update(event):
+            layer = str(event.get("id"))
+            status = str(event.get("status"))
+            if last.get(layer) != status:
+                last[layer] = status
+                log.write(f"  | {layer}: {status}")
+            cur, tot = layers.totals
+            if progress is not None:
+                progress(cur, tot or None, f"{layer[:12]} {status}; {layers.summary()}")
+        elif event.get("status"):
+            log.write(f"  | {event['status']}")
+
+    return layers, on_event
+
+
+def publish(cfg: Config, name: str, reporter: Reporter | None = None,
+            log: OpLog | None = None) -> Publish:
+    """Push ``devbox/<name>:latest`` to the configured registry, with per-layer progress."""
+    from devbox.adapters import docker_engine
+
+    registry = _registry(cfg)
+    if not registry:
+        raise UserError("no registry configured",
+                        hint="set registry.address (DEVBOX_REGISTRY_ADDRESS) or run "
+                             "'devbox registryserver up'")
+    local = plan.image_ref(name)
+    remote = plan.image_ref(name, registry)
+    own_log = log is None
+    oplog = log or OpLog(Layout(cfg.root).host_log)
+    out = Publish(name, remote, registry, "", 0, 0.0)
+    t0 = time.monotonic()
+
+    def check(ctx: StepContext) -> None:
+        if docker_engine.image_attrs(local) is None:
+            raise UserError(f"image {local} not found locally",
+                            hint=f"build it first: devbox containerauthor build-image {name}")
+        docker_engine.tag_image(local, remote)
+        ctx.info(f"tagged {remote}")
+
+    def push(ctx: StepContext) -> None:
+        layers, on_event = _layer_events(ctx.progress, oplog)
+        repo, tag = split_tag(remote)
+        out.digest = docker_engine.push_stream(repo, tag, on_event)
+        out.layers = len(layers.layers)
+        if not out.digest:
+            raise OperationFailed(f"push {remote}: the registry reported no digest")
+        ctx.info(f"pushed {remote} {out.digest} ({layers.summary()})")
+
+    try:
+        run_steps(f"publish {name}", [Step("check image", check),
+                                      Step(f"push to {registry}", push)], oplog, reporter)
+    finally:
+        if own_log:
+            oplog.close()
+    out.seconds = time.monotonic() - t0
+    return out
+
+
+def ensure_image(cfg: Config, image: str, progress: ProgressFn | None = None,
+                 log: OpLog | None = None) -> str:
+    """The local reference of ``image`` (``dev`` or a full ref), pulled from the configured
+    registry (with per-layer progress) unless it is already present. Returns the local ref."""
+    from devbox.adapters import docker_engine
+
+    oplog = log or NULL_LOG
+    local = plan.image_ref(image)
+    if docker_engine.image_attrs(local) is not None:
+        return local
+    registry = _registry(cfg)
+    if not registry:
+        raise UserError(f"image {local} is not here and no registry is configured",
+                        hint=f"build it: devbox containerauthor build-image {image}, or set "
+                             "registry.address")
+    remote = plan.image_ref(image, registry)
+    _layers, on_event = _layer_events(progress, oplog)
+    repo, tag = split_tag(remote)
+    oplog.write(f"pulling {remote}")
+    image_id = docker_engine.pull_stream(repo, tag, on_event)
+    docker_engine.tag_image(image_id, local)
+    return local
+
+
+def resolve_ref(cfg: Config, image: str) -> str:
+    """The local reference for an image name: ``dev`` -> ``devbox/dev:latest``; a full
+    reference (``repo/name:tag``, ``REG:PORT/devbox/dev:latest``) is kept as given."""
+    return plan.image_ref(image)
+
+
+def ensure_present(cfg: Config, ref: str, log: OpLog | None = None,
+                   progress: ProgressFn | None = None) -> bool:
+    """Make sure image ``ref`` is in the engine, pulling it from the configured registry with
+    per-layer progress when it is not. True when it was pulled."""
+    from devbox.adapters import docker_engine
+
+    local = plan.image_ref(ref)
+    if docker_engine.image_attrs(local) is not None:
+        return False
+    ensure_image(cfg, ref, progress=progress, log=log)
+    return True
+
+
+def os_image_for(os_name: str) -> str:
+    """The image name of the vanilla OS image for base ``os_name`` (``debian-12`` -> ``os``).
+
+    An image definition ``os-<base>`` wins; else ``os`` when its base is ``os_name``.
+    """
+    defs = {d.name: d for d in plan.list_image_defs(images_dir())}
+    specific = f"os-{os_name}"
+    if specific in defs:
+        return specific
+    if "os" in defs and defs["os"].base == os_name:
+        return "os"
+    have = sorted({d.base for n, d in defs.items() if n == "os" or n.startswith("os-")})
+    raise UserError(f"no OS image for {os_name!r}",
+                    hint=f"OS images exist for: {', '.join(have) or 'none'}; add "
+                         f"roles/containerauthor/images/os-{os_name}/image.toml")

@@ -1,0 +1,332 @@
+"""The lab LAN: a network namespace with dnsmasq, joined to the host by a veth pair.
+
+``up`` is idempotent (it only makes what is missing and restarts a dead dnsmasq), ``down``
+removes exactly what ``up`` made: the dnsmasq process (by its pid file), the host shim, the
+veth pair and the namespace. The lease file stays, so known names get their addresses back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from devbox.config import Config
+from devbox.errors import NotReadyError, OperationFailed
+from devbox.labplan import DnsmasqLease, LabPlan, parse_leases, plan
+from devbox.oplog import OpLog
+from devbox.paths import Layout
+from devbox.services.doctor import Check
+from devbox.steps import Reporter, Step, StepContext, run_steps
+
+
+@dataclass
+class LabStatus:
+    name: str
+    up: bool
+    uplink: str
+    uplink_present: bool
+    shim: str
+    shim_address: str
+    subnet: str
+    gateway: str
+    range: str
+    dnsmasq_pid: int | None
+    dnsmasq_alive: bool
+    ping_check: bool
+    lease_file: str
+    leases: list[DnsmasqLease] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["leases"] = [lease.to_dict() for lease in self.leases]
+        return data
+
+
+def default_parent(cfg: Config) -> str:
+    """The macvlan parent devbox uses: the ``parent`` setting, else the lab uplink."""
+    return str(cfg["parent"] or cfg["lab.uplink"])
+
+
+def _log(cfg: Config) -> OpLog:
+    return OpLog(Layout(cfg.root).host_log)
+
+
+# --- dnsmasq process -----------------------------------------------------------------------
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _netns_inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def dnsmasq_pid(p: LabPlan) -> int | None:
+    """PID from the lab's pid file, only if that process is dnsmasq inside the lab netns."""
+    from devbox.adapters import netns
+
+    pid = _read_pid(p.pid_file)
+    if pid is None:
+        return None
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+    if comm != "dnsmasq":
+        return None
+    ns = _netns_inode(netns.named_path(p.name))
+    if ns is None or _netns_inode(netns.pid_path(pid)) != ns:
+        return None
+    return pid
+
+
+def _start_dnsmasq(p: LabPlan, log: OpLog) -> int:
+    from devbox.adapters import netns, process, templates
+
+    binary = process.require("dnsmasq", "dnsmasq-base")
+    p.dir.mkdir(parents=True, exist_ok=True)
+    p.conf_file.write_text(templates.render("dnsmasq.conf.j2", p.template_context()))
+    p.pid_file.unlink(missing_ok=True)
+    p.lease_file.touch(exist_ok=True)
+    # dnsmasq daemonizes; its first process exits only after the daemon has started (or failed)
+    process.run([binary, f"--conf-file={p.conf_file}"], log=log, timeout=30,
+                preexec=netns.preexec(netns.named_path(p.name)))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        pid = dnsmasq_pid(p)
+        if pid is not None:
+            return pid
+        time.sleep(0.05)
+    raise OperationFailed("dnsmasq started but wrote no pid file",
+                          hint=f"see {p.log_file}")
+
+
+def _stop_pid(pid: int, timeout: float = 5.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            return
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split(") ", 1)[1].startswith("Z"):
+                    return
+        except OSError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+
+
+def _stop_dnsmasq(p: LabPlan) -> None:
+    pid = dnsmasq_pid(p)
+    if pid is not None:
+        _stop_pid(pid)
+    p.pid_file.unlink(missing_ok=True)
+
+
+def _no_forwarding() -> None:
+    """(Run inside the lab netns.) Turn IPv4/IPv6 forwarding off."""
+    for path in ("/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"):
+        try:
+            Path(path).write_text("0\n")
+        except FileNotFoundError:
+            continue
+
+
+# --- up / down / status --------------------------------------------------------------------
+
+
+def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = None) -> LabStatus:
+    """Bring the lab up (idempotent). With ``vlans``, add tagged segments (needs 802.1Q)."""
+    from devbox.adapters import netlink, netns, process
+    from devbox.services.doctor import kernel_has
+
+    p = plan(cfg, vlans)
+    if vlans and not kernel_has("VLAN_8021Q"):
+        raise NotReadyError(
+            f"lab VLAN {', '.join(str(v) for v in vlans)}: this kernel has no 802.1Q VLAN "
+            "support (CONFIG_VLAN_8021Q)",
+            hint="modprobe 8021q, or use a kernel built with CONFIG_VLAN_8021Q; "
+                 "the untagged lab works without it")
+    process.require("dnsmasq", "dnsmasq-base")
+    log = _log(cfg)
+    ns_path = netns.named_path(p.name)
+
+    def make_netns(ctx: StepContext) -> None:
+        if netns.exists(p.name):
+            ctx.skip("exists")
+        netns.create(p.name)
+        ctx.undo(f"remove netns {p.name}", lambda: netns.remove(p.name))
+
+    def make_veth(ctx: StepContext) -> None:
+        host = netlink.get_link(p.uplink)
+        if host is not None:
+            if host.kind != "veth":
+                raise OperationFailed(
+                    f"lab.uplink {p.uplink} exists and is not a veth (it is "
+                    f"{host.kind or 'a physical NIC'})",
+                    hint="set lab.uplink to an unused interface name")
+            if netlink.get_link(p.ns_ifname, ns_path) is not None:
+                if not host.up:
+                    netlink.set_up(p.uplink)
+                ctx.skip("exists")
+            netlink.delete_link(p.uplink)  # half a pair from an interrupted run
+        netlink.create_veth(p.uplink, p.ns_ifname, p.name)
+        ctx.undo(f"delete veth {p.uplink}", lambda: netlink.discard(p.uplink))
+
+    def address_ns(ctx: StepContext) -> None:
+        # the lab never routes: no forwarding inside its namespace, whatever it inherited
+        netns.run_in(ns_path, _no_forwarding)
+        netlink.add_address(p.ns_ifname, p.gateway, p.prefixlen, ns_path)
+        for seg in p.vlans:
+            if netlink.get_link(seg.interface, ns_path) is None:
+                netlink.create_vlan(p.ns_ifname, seg.interface, seg.vid, ns_path)
+            netlink.add_address(seg.interface, seg.gateway,
+                                int(seg.subnet.split("/")[1]), ns_path)
+
+    def make_shim(ctx: StepContext) -> None:
+        shim = netlink.get_link(p.shim)
+        if shim is None:
+            netlink.create_macvlan(p.uplink, p.shim, up=True)
+            ctx.undo(f"delete shim {p.shim}", lambda: netlink.discard(p.shim))
+        elif not shim.up:
+            netlink.set_up(p.shim)
+        netlink.add_address(p.shim, p.shim_address, p.prefixlen)
+
+    def start_dnsmasq(ctx: StepContext) -> None:
+        pid = dnsmasq_pid(p)
+        if pid is not None:
+            ctx.skip(f"running (pid {pid})")
+        pid = _start_dnsmasq(p, log)
+        ctx.info(f"dnsmasq pid {pid}")
+        ctx.undo(f"stop dnsmasq (pid {pid})", lambda: _stop_dnsmasq(p))
+
+    def save_state(ctx: StepContext) -> None:
+        p.state_file.write_text(json.dumps({
+            "name": p.name, "uplink": p.uplink, "shim": p.shim, "subnet": p.subnet,
+            "vlans": [s.vid for s in p.vlans]}, indent=2) + "\n")
+
+    run_steps(f"lab up {p.name}", [
+        Step("network namespace", make_netns),
+        Step("veth uplink", make_veth),
+        Step("lab address", address_ns),
+        Step("host shim", make_shim),
+        Step("dnsmasq", start_dnsmasq),
+        Step("state", save_state),
+    ], log, reporter)
+    return status(cfg)
+
+
+def down(cfg: Config) -> list[str]:
+    """Remove the lab's dnsmasq, shim, veth and namespace. Returns what was removed."""
+    from devbox.adapters import netlink, netns
+
+    p = plan(cfg)
+    log = _log(cfg)
+    removed: list[str] = []
+    pid = dnsmasq_pid(p)
+    if pid is not None:
+        _stop_pid(pid)
+        removed.append(f"dnsmasq (pid {pid})")
+    p.pid_file.unlink(missing_ok=True)
+    shim = netlink.get_link(p.shim)
+    if shim is not None and shim.kind == "macvlan":
+        netlink.delete_link(p.shim)
+        removed.append(f"shim {p.shim}")
+    uplink = netlink.get_link(p.uplink)
+    if uplink is not None and uplink.kind == "veth":
+        netlink.delete_link(p.uplink)
+        removed.append(f"veth {p.uplink}")
+    if netns.exists(p.name):
+        netns.remove(p.name)
+        removed.append(f"netns {p.name}")
+    p.state_file.unlink(missing_ok=True)
+    log.write(f"lab down {p.name}: removed " + (", ".join(removed) or "nothing"))
+    return removed
+
+
+def status(cfg: Config) -> LabStatus:
+    from devbox.adapters import netlink, netns
+
+    p = plan(cfg)
+    pid = dnsmasq_pid(p)
+    pid_any = _read_pid(p.pid_file) if pid is None else pid
+    try:
+        leases = parse_leases(p.lease_file.read_text())
+    except OSError:
+        leases = []
+    uplink = netlink.get_link(p.uplink)
+    return LabStatus(
+        name=p.name,
+        up=netns.exists(p.name) and uplink is not None and pid is not None,
+        uplink=p.uplink,
+        uplink_present=uplink is not None,
+        shim=p.shim,
+        shim_address=f"{p.shim_address}/{p.prefixlen}",
+        subnet=p.subnet,
+        gateway=p.gateway,
+        range=f"{p.range_start}-{p.range_end}",
+        dnsmasq_pid=pid_any,
+        dnsmasq_alive=pid is not None,
+        ping_check=p.ping_check,
+        lease_file=str(p.lease_file),
+        leases=leases,
+    )
+
+
+def is_up(cfg: Config) -> bool:
+    from devbox.adapters import netlink, netns
+
+    p = plan(cfg)
+    return (netns.exists(p.name) and netlink.get_link(p.uplink) is not None
+            and dnsmasq_pid(p) is not None)
+
+
+def check_parent(cfg: Config) -> Check:
+    """Doctor check: the configured parent exists and is up, or (no parent set) the lab is up."""
+    from devbox.adapters import netlink
+
+    parent = str(cfg["parent"])
+    if parent:
+        try:
+            link = netlink.get_link(parent)
+        except Exception as err:  # noqa: BLE001 - any failure is a failed check
+            return Check("LAN parent", False, f"{parent}: {err}", "run devbox as root")
+        if link is None:
+            return Check("LAN parent", False, f"interface {parent} does not exist",
+                         "set 'parent' (DEVBOX_PARENT) to an existing NIC, or leave it empty "
+                         "and run 'devbox common lab up'")
+        if not link.up:
+            return Check("LAN parent", False, f"interface {parent} is down",
+                         f"bring {parent} up, or choose another 'parent'")
+        return Check("LAN parent", True, f"{parent} is up")
+    try:
+        st = status(cfg)
+    except Exception as err:  # noqa: BLE001
+        return Check("LAN parent", False, f"lab state unreadable: {err}",
+                     "run 'devbox common lab up' as root")
+    if st.up:
+        return Check("LAN parent", True,
+                     f"lab LAN {st.name} is up (uplink {st.uplink}, dnsmasq pid "
+                     f"{st.dnsmasq_pid})")
+    missing = "dnsmasq not running" if st.uplink_present else f"uplink {st.uplink} missing"
+    return Check("LAN parent", False, f"no 'parent' set and the lab LAN is down ({missing})",
+                 "run 'devbox common lab up', or set 'parent' to your LAN NIC")

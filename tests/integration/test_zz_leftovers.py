@@ -1,0 +1,60 @@
+"""Runs last (see conftest): nothing this run made may be left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RUN_ID
+from tests.fixtures.engine import TEST_LABEL
+
+pytestmark = [pytest.mark.integration, pytest.mark.leftovers]
+
+
+def _cmdlines(program: str | None) -> list[tuple[int, str]]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            if (program and f"({program})" not in stat) or stat.split(") ", 1)[1][0] == "Z":
+                continue
+            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        out.append((int(entry), cmd))
+    return out
+
+
+def test_no_network_namespace_left() -> None:
+    from devbox.adapters import netns
+
+    assert [n for n in netns.names() if RUN_ID in n] == []
+
+
+def test_no_veth_or_macvlan_left() -> None:
+    from devbox.adapters import netlink
+
+    links = netlink.links()
+    ours = {li.index for li in links if RUN_ID in li.name}
+    left = [(li.name, li.kind) for li in links if li.index in ours or li.link in ours]
+    assert left == []
+
+
+def test_no_dnsmasq_or_daemon_left() -> None:
+    assert [c for c in _cmdlines("dnsmasq") if RUN_ID in c[1]] == []
+    assert [c for c in _cmdlines(None) if RUN_ID in c[1] and "common daemon" in c[1]] == []
+
+
+def test_no_container_left() -> None:
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        left = client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"})
+    except docker.errors.DockerException:
+        pytest.skip("no Docker engine to ask")
+    assert [c.name for c in left] == []

@@ -1,0 +1,62 @@
+"""Data files of the networking part: the daemon's systemd unit and the in-image net-wait."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from devbox import config
+from devbox.resources import role_dir
+
+NETWAIT = role_dir("common") / "netwait"
+
+
+def test_daemon_unit_renders() -> None:
+    from devbox.services import daemon
+
+    cfg = config.load(environ={"DEVBOX_ROOT": "/srv/dbx"}, files=())
+    text = daemon.render_unit(cfg, ["/usr/bin/devbox", "--root", "/srv/dbx", "common",
+                                    "daemon"])
+    assert "ExecStart=/usr/bin/devbox --root /srv/dbx common daemon" in text.splitlines()
+    assert "Environment=DEVBOX_ROOT=/srv/dbx" in text.splitlines()
+    assert "Requires=docker.service" in text and "WantedBy=multi-user.target" in text
+
+
+def test_daemon_install_writes_unit(tmp_path: Path) -> None:
+    from devbox.services import daemon
+
+    cfg = config.load(environ={"DEVBOX_ROOT": str(tmp_path / "root")}, files=())
+    path, started = daemon.install(cfg, tmp_path / "units")
+    assert path == tmp_path / "units" / "devbox-daemon.service" and not started
+    assert "common daemon" in path.read_text()
+
+
+def test_netwait_files_exist_and_unit_orders_before_ssh() -> None:
+    script = NETWAIT / "devbox-net-wait"
+    unit = (NETWAIT / "devbox-net-wait.service").read_text()
+    assert script.stat().st_mode & 0o111
+    assert script.read_text().startswith("#!/bin/sh")
+    assert "Before=network-online.target ssh.service sshd.service" in unit
+    assert "ExecStart=/usr/local/sbin/devbox-net-wait" in unit
+
+
+@pytest.mark.parametrize("shell", ["sh", "busybox"])
+def test_netwait_script_is_bounded(shell: str) -> None:
+    if not shutil.which(shell):
+        pytest.skip(f"{shell} not installed")
+    argv = [shell] + (["sh"] if shell == "busybox" else []) + [str(NETWAIT / "devbox-net-wait")]
+    ok = subprocess.run([*argv, "lo", "2"], capture_output=True, text=True, timeout=30,
+                        check=False)
+    assert ok.returncode == 0, ok.stderr
+    t0 = time.monotonic()
+    missing = subprocess.run([*argv, "dbxnosuch0", "1"], capture_output=True, text=True,
+                             timeout=30, check=False)
+    assert missing.returncode == 1 and "no address on dbxnosuch0" in missing.stderr
+    assert time.monotonic() - t0 < 10
+    bad = subprocess.run([*argv, "lo", "soon"], capture_output=True, text=True, timeout=30,
+                         check=False)
+    assert bad.returncode == 2

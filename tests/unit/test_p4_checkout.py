@@ -1,0 +1,347 @@
+"""Perforce checkout through the adapter, against the fake at the P4Python boundary.
+
+Also: connection errors from the real P4Python library (no server needed for those), and the
+fake's API shape checked against the real ``P4`` module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import P4
+import pytest
+
+from devbox.adapters import p4 as p4adapter
+from devbox.config import Config
+from devbox.config import load as load_config
+from devbox.errors import NotReadyError, UserError
+from devbox.oplog import OpLog
+from devbox.services import checkout as service
+from tests.fakes.p4fake import FakeP4, FakeServer, factory_for
+
+PORT = "fake.example.com:1666"
+PASSWORD = "s3cr3t-Pa55-word"
+
+MAP = """
+[[branch]]
+name = "main"
+vcs = "p4"
+depot = "//depot/main"
+view = [
+  "//depot/main/... //{{ client }}/{{ path }}/...",
+  "-//depot/main/generated/... //{{ client }}/{{ path }}/generated/...",
+]
+image = "img:main"
+
+[[branch]]
+name = "rel/*"
+vcs = "p4"
+depot = "//depot/{{ branch }}"
+
+[[branch]]
+name = "nowhere"
+vcs = "p4"
+depot = "//depot/nothing-here"
+
+[[branch]]
+name = "nodepot"
+vcs = "p4"
+depot = "//nodepot/main"
+view = ["//nodepot/main/... //{{ client }}/src/..."]
+"""
+
+
+@pytest.fixture
+def server() -> FakeServer:
+    srv = FakeServer(PORT)
+    srv.add_user("alice", PASSWORD)
+    srv.submit({"//depot/main/a.c": b"int a;\n", "//depot/main/lib/b.h": b"#define B\n",
+                "//depot/main/generated/big.bin": b"x" * 1000})
+    srv.submit({"//depot/rel/1.0/r.txt": b"release\n"})
+    return srv
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, Any]:
+    map_path = tmp_path / "branches.toml"
+    map_path.write_text(MAP)
+    root = tmp_path / "root"
+    return {
+        "cfg": load_config(environ={
+            "DEVBOX_ROOT": str(root), "DEVBOX_P4_PORT": PORT, "DEVBOX_P4_USER": "alice",
+            "DEVBOX_BRANCHES_MAP": str(map_path), "P4TICKETS": str(tmp_path / "tickets"),
+        }, files=()),
+        "root": root,
+        "tickets": tmp_path / "tickets",
+        "log": OpLog(root / "logs" / "c1.log"),
+    }
+
+
+def _co(env: dict[str, Any], server: FakeServer, branch: str = "main", *,
+        update: bool = False, password: Callable[[], str] | None = lambda: PASSWORD,
+        progress: Any = None, name: str = "c1") -> service.CheckoutResult:
+    cfg: Config = env["cfg"]
+    return service.checkout(cfg, name, branch, env["root"] / name / "opt", update=update,
+                            log=env["log"], progress=progress, password=password,
+                            p4_factory=factory_for(server))
+
+
+def test_checkout_creates_workspace_syncs_and_records(env: dict[str, Any],
+                                                      server: FakeServer) -> None:
+    events: list[tuple[float, float | None, str]] = []
+    result = _co(env, server, progress=lambda d, t, s: events.append((d, t, s)))
+    opt = env["root"] / "c1" / "opt"
+    assert (opt / "src" / "a.c").read_bytes() == b"int a;\n"
+    assert (opt / "src" / "lib" / "b.h").exists()
+    assert not (opt / "src" / "generated").exists()  # excluded by the view
+    name = p4adapter.workspace_name("devbox", "c1")
+    assert name == f"devbox-{socket.gethostname().split('.')[0]}-c1"
+    spec = server.clients[name]
+    assert spec["Root"] == str(opt)
+    assert spec["AltRoots"] == ["/opt"]
+    assert spec["Options"] == env["cfg"]["p4.options"]
+    assert spec["View"][0] == f"//depot/main/... //{name}/src/..."
+    assert result.revision == "1" and result.vcs == "p4" and result.workspace == name
+    assert (result.files, result.transferred) == (2, 2)
+    assert result.container_path == "/opt/src"
+    # progress came from the output handler: files and bytes, with the announced total
+    assert events[-1][0] == 2 and events[-1][1] == 2
+    assert "2 files" in events[-1][2]
+    record = json.loads((env["root"] / "c1" / "checkout.json").read_text())
+    assert record["revision"] == "1" and record["branch"] == "main"
+    assert record["path"] == str(opt / "src")
+    log = (env["root"] / "logs" / "c1.log").read_text()
+    assert "is at p4 1" in log
+    # logged in with the password; the ticket is in the user's P4TICKETS file
+    assert server.logins == ["alice"]
+    assert f"{PORT}=alice:" in env["tickets"].read_text()
+    assert PASSWORD not in env["tickets"].read_text()
+
+
+def test_second_run_uses_ticket_and_update_syncs_new_change(env: dict[str, Any],
+                                                            server: FakeServer) -> None:
+    _co(env, server)
+    same = _co(env, server, password=None)  # no --update: the record, no network
+    assert same.revision == "1"
+    change = server.submit({"//depot/main/a.c": b"int a = 2;\n", "//depot/main/lib/b.h": None,
+                            "//depot/main/new.txt": b"new\n"})
+    updated = _co(env, server, update=True, password=None)  # the ticket is reused
+    opt = env["root"] / "c1" / "opt" / "src"
+    assert updated.revision == str(change)
+    assert (opt / "a.c").read_bytes() == b"int a = 2;\n"
+    assert not (opt / "lib").exists()  # deleted, and rmdir removed the empty directory
+    assert (opt / "new.txt").exists()
+    assert updated.transferred == 3 and updated.files == 2
+    assert server.logins == ["alice"]
+    assert updated.history[-1]["revision"] == "1"
+    again = _co(env, server, update=True, password=None)
+    assert again.transferred == 0 and again.revision == str(change)
+
+
+def test_glob_branch_renders_depot(env: dict[str, Any], server: FakeServer) -> None:
+    result = _co(env, server, "rel/1.0", name="c2")
+    assert result.source == "//depot/rel/1.0"
+    assert (env["root"] / "c2" / "opt" / "src" / "r.txt").read_text() == "release\n"
+
+
+def test_other_branch_already_checked_out_is_refused(env: dict[str, Any],
+                                                     server: FakeServer) -> None:
+    _co(env, server)
+    with pytest.raises(UserError, match="has branch 'main' checked out"):
+        _co(env, server, "rel/1.0")
+
+
+def test_not_logged_in_without_password_source(env: dict[str, Any], server: FakeServer) -> None:
+    with pytest.raises(UserError, match="not logged in to Perforce") as err:
+        _co(env, server, password=None)
+    assert "--password-stdin" in (err.value.hint or "")
+
+
+def test_bad_password(env: dict[str, Any], server: FakeServer) -> None:
+    with pytest.raises(UserError, match="Perforce login failed: Password invalid"):
+        _co(env, server, password=lambda: "wrong-password")
+    assert not server.clients
+
+
+def test_bad_port_fake(env: dict[str, Any], server: FakeServer) -> None:
+    cfg = env["cfg"].with_overrides({"p4.port": "elsewhere:1666"})
+    with pytest.raises(NotReadyError, match="cannot reach the Perforce server elsewhere:1666"):
+        service.checkout(cfg, "c1", "main", env["root"] / "c1" / "opt", log=env["log"],
+                         p4_factory=factory_for(server))
+
+
+def test_bad_port_real_p4python() -> None:
+    """The real library against a closed local port: the same one-line error."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends
+    session = p4adapter.P4Session(p4adapter.P4Settings(port=f"127.0.0.1:{port}", user="x"))
+    with pytest.raises(NotReadyError) as err:
+        session.connect()
+    assert "cannot reach the Perforce server" in err.value.message
+    assert "\n" not in err.value.message
+
+
+def test_unknown_depot_path(env: dict[str, Any], server: FakeServer) -> None:
+    with pytest.raises(UserError, match="unknown depot path"):
+        _co(env, server, "nowhere")
+    with pytest.raises(UserError, match="unknown depot path"):
+        _co(env, server, "nodepot")
+    assert not server.clients
+    assert not (env["root"] / "c1" / "checkout.json").exists()
+
+
+def test_failed_sync_removes_new_workspace(env: dict[str, Any], server: FakeServer) -> None:
+    opt = env["root"] / "c1" / "opt" / "src"
+    opt.mkdir(parents=True)
+    (opt / "a.c").write_text("mine\n")  # a writable file in the way
+    cfg = env["cfg"].with_overrides({"p4.options": "noallwrite noclobber nocompress unlocked "
+                                                   "nomodtime normdir"})
+    with pytest.raises(Exception, match="clobber"):
+        service.checkout(cfg, "c1", "main", env["root"] / "c1" / "opt", log=env["log"],
+                         password=lambda: PASSWORD, p4_factory=factory_for(server))
+    assert not server.clients  # rolled back
+    assert (opt / "a.c").read_text() == "mine\n"  # user data untouched
+
+
+def test_remove_workspace_refuses_opened_files_unless_force(env: dict[str, Any],
+                                                            server: FakeServer) -> None:
+    result = _co(env, server)
+    p4 = FakeP4(server)
+    p4.port, p4.user, p4.client, p4.ticket_file = PORT, "alice", result.workspace, str(
+        env["tickets"])
+    p4.connect()
+    p4.run_edit(f"//{result.workspace}/src/a.c")
+    (Path(result.path) / "a.c").write_text("edited\n")
+    kwargs = {"log": env["log"], "p4_factory": factory_for(server)}
+    with pytest.raises(UserError, match="1 opened file"):
+        service.remove_workspace(env["cfg"], "c1", **kwargs)
+    assert result.workspace in server.clients
+    assert service.remove_workspace(env["cfg"], "c1", force=True, **kwargs) is True
+    assert result.workspace not in server.clients
+    assert (Path(result.path) / "a.c").read_text() == "edited\n"  # files in /opt kept
+    assert service.remove_workspace(env["cfg"], "c1", **kwargs) is False  # already gone
+    assert service.remove_workspace(env["cfg"], "nothing", **kwargs) is False
+
+
+def test_apply_shelved_changes_reports_conflicts(env: dict[str, Any],
+                                                 server: FakeServer) -> None:
+    result = _co(env, server)
+    clean = server.shelve({"//depot/main/a.c": b"int a = 3;\n",
+                           "//depot/main/added.txt": b"added\n"})
+    clash = server.shelve({"//depot/main/a.c": b"int a = 4;\n"})
+    kwargs = {"log": env["log"], "p4_factory": factory_for(server)}
+    first = service.apply_changes(env["cfg"], "c1", [clean], **kwargs)
+    assert first[0].files == 2 and first[0].conflicts == ()
+    assert (Path(result.path) / "a.c").read_bytes() == b"int a = 3;\n"
+    assert (Path(result.path) / "added.txt").exists()
+    second = service.apply_changes(env["cfg"], "c1", [clash], **kwargs)
+    assert second[0].conflicts == (str(Path(result.path) / "a.c"),)
+    with pytest.raises(UserError, match="already submitted"):
+        service.apply_changes(env["cfg"], "c1", [1], **kwargs)
+
+
+def test_p4_errors_are_one_line(env: dict[str, Any], server: FakeServer) -> None:
+    p4 = FakeP4(server)
+    p4.port = PORT
+    p4.user = "alice"
+    p4.connect()
+    with pytest.raises(P4.P4Exception) as err:
+        p4.run_changes("-m1")
+    assert "P4PASSWD" in str(err.value)
+    classified = p4adapter._classify(str(err.value), "changes", PORT)
+    assert isinstance(classified, UserError) and "\n" not in classified.message
+
+
+# -- the fake keeps P4Python's shape --------------------------------------------------------------
+
+ADAPTER_USES = ("connect", "connected", "disconnect", "run_login", "run_changes", "run_clients",
+                "fetch_client", "save_client", "delete_client", "run_sync", "run_have",
+                "run_opened", "run_describe", "run_unshelve", "run_resolve", "run_revert",
+                "run_change", "at_exception_level", "using_handler")
+
+
+@pytest.mark.parametrize("name", ADAPTER_USES)
+def test_fake_has_what_real_p4_has(name: str) -> None:
+    real = P4.P4()
+    fake = FakeP4(FakeServer())
+    assert callable(getattr(real, name)), name
+    assert callable(getattr(fake, name)), name
+
+
+def test_fake_constants_and_attributes_match_real() -> None:
+    real = P4.P4()
+    fake = FakeP4(FakeServer())
+    for const in ("RAISE_ALL", "RAISE_ERROR", "RAISE_ERRORS", "RAISE_NONE"):
+        assert getattr(fake, const) == getattr(real, const)
+    for attr in ("port", "user", "client", "password", "charset", "ticket_file", "prog",
+                 "exception_level", "tagged", "handler", "errors", "warnings", "messages",
+                 "cwd", "input"):
+        assert hasattr(real, attr), attr
+        assert hasattr(fake, attr), attr
+    assert fake.exception_level == real.exception_level == 2
+
+
+def test_fake_exception_levels_like_p4python(server: FakeServer) -> None:
+    p4 = FakeP4(server)
+    p4.port, p4.user = PORT, "bob"
+    server.add_user("bob")  # no password
+    p4.connect()
+    p4.client = "ws"
+    with pytest.raises(P4.P4Exception):
+        p4.fetch_client("ws")  # fine: returns the template...
+        p4.run_opened()  # ...but a warning raises at level 2
+    with p4.at_exception_level(p4.RAISE_ERRORS):
+        assert p4.run_changes("-m1", "//depot/none/...") == []
+    assert p4.exception_level == 2
+    spec = p4.fetch_client("ws")
+    assert isinstance(spec, P4.Spec) and spec._root == spec["Root"]
+
+
+def test_workspace_that_outlived_its_files_is_synced_again(env: dict[str, Any],
+                                                           server: FakeServer) -> None:
+    """A container made again under the same name: its old workspace must not fool the sync."""
+    import shutil
+
+    first = _co(env, server)
+    shutil.rmtree(env["root"] / "c1")  # container and its /opt gone; the workspace stayed
+    again = _co(env, server, password=None)
+    assert again.workspace == first.workspace
+    assert (Path(again.path) / "a.c").read_bytes() == b"int a;\n"
+    assert again.transferred == 2
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_owner_gets_the_checkout(env: dict[str, Any], server: FakeServer) -> None:
+    result = service.checkout(env["cfg"], "c1", "main", env["root"] / "c1" / "opt",
+                              log=env["log"], password=lambda: PASSWORD,
+                              p4_factory=factory_for(server), owner=(12345, 23456))
+    for path in [Path(result.path), *Path(result.path).rglob("*")]:
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == (12345, 23456), path
+    assert (env["root"] / "c1").stat().st_uid == 0  # only the checkout changes hands
+
+
+def test_sync_writes_under_root_even_when_run_from_an_alt_root(
+        tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Perforce picks the root holding the current directory; devbox must always use Root."""
+    alt = tmp_path / "alt"  # stands in for the host's /opt
+    (alt / "elsewhere").mkdir(parents=True)
+    root = tmp_path / "root" / "c1" / "opt"
+    root.mkdir(parents=True)
+    monkeypatch.chdir(alt / "elsewhere")
+    settings = p4adapter.P4Settings(port=PORT, user="alice",
+                                    ticket_file=str(tmp_path / "tickets"))
+    with p4adapter.P4Session(settings, factory=factory_for(server),
+                             password=lambda: PASSWORD) as session:
+        session.save_workspace("ws1", root, ["//depot/main/... //ws1/src/..."],
+                               alt_root=str(alt))
+        result = session.sync("ws1", "@1")
+    assert result.files == 3
+    assert (root / "src" / "a.c").exists()
+    assert not (alt / "src").exists()
