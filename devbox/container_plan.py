@@ -44,13 +44,14 @@ def created_by() -> str:
 
 
 def container_labels(opts: MakeOptions, image: str, parent: str, mac: str, ifname: str,
-                     opt_dir: str, extra: dict[str, str]) -> dict[str, str]:
+                     opt_dir: str, extra: dict[str, str], root: str = "") -> dict[str, str]:
     out = {
         labels.ROLE: "dockeruser",
         labels.KIND: opts.kind,
         labels.BRANCH: opts.branch,
         labels.IMAGE: image,
         labels.OPT_DIR: opt_dir,
+        labels.ROOT: root,
         labels.CREATED_BY: created_by(),
         labels.DEVBOX_VERSION: __version__,
     }

@@ -35,8 +35,15 @@ def net_labels(*, mode: str = "dhcp", parent: str | None = None, vlan: int | Non
     return out
 
 
-def is_networked(labels: Mapping[str, str] | None) -> bool:
-    return bool(labels) and (labels or {}).get(NET, "") in {"dhcp", "static"}
+def is_networked(labels: Mapping[str, str] | None, root: str | None = None) -> bool:
+    """Whether a container is devbox-networked (and, given ``root``, belongs to the devbox
+    root that path names: a container labelled with another root is that root's daemon's)."""
+    if not labels or labels.get(NET, "") not in {"dhcp", "static"}:
+        return False
+    return root is None or labels.get(ROOT, root) == root
+
+
+ROOT = "devbox.root"  # the devbox root (state dir) that made the container
 
 
 # ---- what devbox-made containers carry besides the network labels (owned by services/containers)

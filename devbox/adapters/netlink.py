@@ -247,6 +247,67 @@ def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = Non
     in_netns(netns, work)
 
 
+def create_macvlan_in_pid(lower: str, tmp: str, pid: int, mac: str, mtu: int) -> None:
+    """Create macvlan ``tmp`` (bridge mode, ``mac``, ``mtu``) on ``lower`` in the host and move
+    it into the netns of ``pid`` (one netlink session). Nothing is left in the host on error."""
+    with _ipr() as ipr:
+        pidx = _index(ipr, lower)
+        call(f"create macvlan {tmp} on {lower}", lambda: ipr.link(
+            "add", ifname=tmp, kind="macvlan", link=pidx, macvlan_mode="bridge", address=mac,
+            mtu=mtu))
+        try:
+            idx = _index(ipr, tmp)
+            call(f"move {tmp} into the network namespace of pid {pid}",
+                 lambda: ipr.link("set", index=idx, net_ns_pid=pid))
+        except BaseException:
+            try:
+                ipr.link("del", index=_index(ipr, tmp))
+            except Exception:  # noqa: BLE001 - already moved or gone
+                pass
+            raise
+
+
+def _delete_index(ipr: Any, index: int, name: str) -> None:
+    call(f"delete {name}", lambda: ipr.link("del", index=index))
+
+
+def place_in_netns(netns: Path | str, tmp: str, ifname: str, busy_wait: float,
+                   replace_stale: Callable[[LinkInfo], bool]) -> str:
+    """Inside ``netns``: remove a stale ``ifname`` if ``replace_stale(info)`` allows (else
+    fail), rename ``tmp`` to ``ifname`` and bring it up. While the kernel still holds the MAC
+    for an old interface (EBUSY/EADDRINUSE on up), retry for ``busy_wait`` seconds.
+    Returns "" or a note about what was cleaned up."""
+
+    def work() -> str:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        note = ""
+        with _ipr() as ipr:
+            try:
+                stale = [_info(m) for m in ipr.link("get", ifname=ifname)]
+            except NetlinkError:
+                stale = []
+            for info in stale:
+                if not replace_stale(info):
+                    raise NetlinkFailed(f"an interface {ifname} ({info.kind or 'physical'}) "
+                                        "not made by devbox is in the way", errno.EEXIST)
+                _delete_index(ipr, info.index, ifname)
+                note = f"removed stale {ifname} ({info.mac})"
+            idx = _index(ipr, tmp)
+            call(f"rename {tmp} to {ifname}", lambda: ipr.link("set", index=idx, ifname=ifname))
+            deadline = time.monotonic() + busy_wait
+            while True:
+                try:
+                    call(f"bring up {ifname}", lambda: ipr.link("set", index=idx, state="up"))
+                    return note
+                except NetlinkFailed as err:
+                    if err.code not in BUSY_ERRNOS or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.1)
+
+    return nsmod.run_in(netns, work)
+
+
 def move_to_pid(name: str, pid: int) -> None:
     with _ipr() as ipr:
         idx = _index(ipr, name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -295,12 +296,20 @@ class _CloneMaker:
         lbls = container_plan.container_labels(
             opts, self.frozen.image, self.parent or "", self.mac, self.ifname,
             str(self.layout.opt_dir(self.name)),
-            container_plan.parse_label_setting(str(self.cfg["labels"])))
+            container_plan.parse_label_setting(str(self.cfg["labels"])), root=str(self.cfg.root))
         for key in (labels.PRODUCT, labels.RELEASE, labels.PATCHES, labels.REVISION):
             if src.get(key):
                 lbls[key] = src[key]
         if not self.parent:
             lbls.pop(labels.PARENT, None)
+        # docker commit copies SRC's labels into the snapshot image and a container inherits
+        # its image's labels: blank every devbox label of SRC's this clone does not set itself
+        # (a static devbox.net.ip of SRC must not reach a clone)
+        from devbox.adapters.docker_engine import image_labels
+
+        for key in image_labels(self.frozen.image) or {}:
+            if key.startswith(labels.PREFIX) and key not in lbls:
+                lbls[key] = ""
         kwargs = systemd_run_kwargs(name=self.name, image=self.frozen.image,
                                     opt_dir=self.layout.opt_dir(self.name), labels=lbls)
         ctx.undo(f"remove container {self.name}", _call(dc.remove, self.name))
@@ -332,17 +341,15 @@ class _CloneMaker:
         ctx.note = f"{att.ip} on {att.parent}"
 
     def arp_check(self, ctx: StepContext) -> None:
-        from devbox.adapters import arp, netns
-
         def probe() -> str | None:
-            return arp.probe(self.ifname, self.mac, self.ip, timeout=0.3, probes=2)
+            return address_clash(self.pid, self.ifname, self.mac, self.ip)
 
         # the daemon may re-plumb the interface right after our attach (it reacts to the
         # container's start event): retry, bounded, while the interface is briefly gone/down
         deadline = time.monotonic() + 8.0
         while True:
             try:
-                other = netns.run_in(netns.pid_path(self.pid), probe, timeout=10)
+                other = probe()
                 break
             except OSError as err:
                 if err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO) \
@@ -405,6 +412,15 @@ class _CloneMaker:
         ]
 
 
+def address_clash(pid: int, ifname: str, mac: str, ip: str, timeout: float = 0.3) -> str | None:
+    """ARP-probe ``ip`` from interface ``ifname`` (MAC ``mac``) in the netns of ``pid``: the MAC
+    of another host answering for it, else None (RFC 5227 probe: sender address 0.0.0.0)."""
+    from devbox.adapters import arp, netns
+
+    return netns.run_in(netns.pid_path(pid),
+                        lambda: arp.probe(ifname, mac, ip, timeout=timeout, probes=2), timeout=10)
+
+
 def _forget(known: Path, names: list[str]) -> None:
     with _FILES_LOCK:
         ssh.forget_host(known, names)
@@ -417,8 +433,26 @@ def _remove_ssh_entry(home: Path, name: str) -> None:
         sshconfig.remove_entry(home, name)
 
 
+def _cancellable(steps: list[Step], cancel: threading.Event | None) -> list[Step]:
+    """Steps that end (as an interrupt, so everything done is undone) once ``cancel`` is set:
+    Ctrl-C reaches only the main thread, the clones run in workers."""
+    if cancel is None:
+        return steps
+
+    def wrap(step: Step) -> Step:
+        def run(ctx: StepContext) -> None:
+            if cancel.is_set():
+                raise KeyboardInterrupt
+            step.run(ctx)
+
+        return Step(step.name, run)
+
+    return [wrap(s) for s in steps]
+
+
 def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
-             reporter: Reporter | None = None) -> CloneResult:
+             reporter: Reporter | None = None,
+             cancel: threading.Event | None = None) -> CloneResult:
     """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
     for a DevboxError: the result says what went wrong)."""
     from devbox.services.containers import write_state
@@ -432,7 +466,8 @@ def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
             if dc.inspect(name) is not None:
                 raise UserError(f"a container named '{name}' already exists")
             maker = _CloneMaker(cfg, name, source, frozen, log)
-            run_steps(f"clone {source} -> {name}", maker.steps(), log, reporter)
+            run_steps(f"clone {source} -> {name}", _cancellable(maker.steps(), cancel), log,
+                      reporter)
             write_state(layout, name, ready=True, kind="clone", branch=frozen.source_labels.get(
                 labels.BRANCH, ""), image=frozen.image, ip=maker.ip, mac=maker.mac,
                 source=source, snapshot=frozen.snap_id, made=time.time())
@@ -457,18 +492,35 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     t0 = time.monotonic()
     _source(source)
     names = clone_plan.clone_names(source, count, _existing_names(layout), prefix)
-    workers = clone_plan.check_jobs(jobs, count)
+    workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
     with OpLog(layout.container_log(source)) as log:
         log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
         frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
     results: list[CloneResult] = []
+    cancel = threading.Event()
+    interrupted = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clone") as pool:
         futures = [pool.submit(make_one, cfg, name, source, frozen,
-                               reporter_for(name) if reporter_for else None) for name in names]
-        results = [f.result() for f in futures]
+                               reporter_for(name) if reporter_for else None, cancel)
+                   for name in names]
+        for future in futures:
+            while True:
+                try:
+                    results.append(future.result())
+                    break
+                except KeyboardInterrupt:
+                    # stop the clones still in progress (each rolls back), keep finished ones
+                    interrupted = True
+                    cancel.set()
     if not any(r.ok for r in results):
         # nothing uses the snapshot: do not leave it behind
         gc_snapshots(cfg, only=[frozen.snap_id])
+    if interrupted:
+        from devbox.errors import Interrupted
+
+        kept = [r.name for r in results if r.ok]
+        raise Interrupted(f"clone of {source} interrupted; unfinished clones rolled back",
+                          hint=("kept the finished ones: " + ", ".join(kept)) if kept else None)
     return CloneRun(source=source, snapshot=frozen.snap_id, image=frozen.image,
                     snapshot_method=frozen.method, freeze_seconds=frozen.seconds,
                     seconds=time.monotonic() - t0, clones=results)

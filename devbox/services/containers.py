@@ -196,7 +196,8 @@ class _Maker:
         self.mac = macs.mac_for_name(self.name)
         extra = container_plan.parse_label_setting(self.cfg["labels"])
         lbls = container_plan.container_labels(self.opts, self.image, self.parent, self.mac,
-                                               self.cfg["ifname"], str(self.opt_dir), extra)
+                                               self.cfg["ifname"], str(self.opt_dir), extra,
+                                               root=str(self.cfg.root))
         kwargs = systemd_run_kwargs(name=self.name, image=self.image, opt_dir=self.opt_dir,
                                     labels=lbls)
         ctx.undo(f"remove container {self.name}", lambda: dc.remove(self.name))

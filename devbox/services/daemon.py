@@ -188,6 +188,8 @@ class Daemon:
                 signal.signal(signal.SIGTERM, lambda *_: self.shutdown())
                 signal.signal(signal.SIGINT, lambda *_: self.shutdown())
             self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
+            self._safe(self._restore_lab)
+            self._safe(self._restore_clone_mounts)
             watcher = threading.Thread(target=self._watch, name="docker events", daemon=True)
             watcher.start()
             self._safe(self.reconcile)
@@ -216,6 +218,49 @@ class Daemon:
                 self._let_go(key)
             self.log.write("daemon stopped; leases stay valid and on disk")
             self._release()
+
+    def _restore_lab(self) -> None:
+        """After a host reboot the lab's namespace, veth and dnsmasq are gone but its state
+        file is not: bring the lab back (it was up and never taken down) before re-plumbing."""
+        from devbox.labplan import plan
+        from devbox.services import lab
+
+        if plan(self.cfg).state_file.exists() and not lab.is_up(self.cfg):
+            lab.up(self.cfg)
+            self.log.write(f"lab LAN {self.cfg['lab.name']} was down; brought it back up")
+
+    def _restore_clone_mounts(self) -> None:
+        """After a host reboot clones' /opt overlays are gone: mount them again, and restart a
+        clone dockerd already started (restart policy) so it sees its /opt."""
+        from devbox.adapters import docker_net
+        from devbox.services import clone
+
+        for name in clone.restore_mounts(self.cfg):
+            facts = docker_net.inspect(name)
+            self.log.write(f"{name}: mounted its /opt overlay again")
+            if facts is not None and facts.running:
+                from devbox.adapters import docker_containers as dc
+
+                dc.stop(name)
+                dc.start(name)
+                self.log.write(f"{name}: restarted so it sees its /opt")
+
+    def _made_by_a_command(self, name: str) -> bool:
+        """Whether a devbox command (make, start, remove, clone) holds ``name``'s lock: it
+        plumbs the interface itself, and the daemon adopts the lease afterwards."""
+        from devbox.paths import Layout
+
+        path = Layout(self.cfg.root).locks / f"{name}.lock"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def shutdown(self) -> None:
         self.stopping.set()
@@ -283,8 +328,16 @@ class Daemon:
             facts = docker_net.inspect(name)
             if facts is None or not facts.running:
                 return
+            if facts.labels.get(L.KIND) == "clone" and \
+                    L.is_networked(facts.labels, str(self.cfg.root)):
+                from devbox.services import clone
+
+                if clone.ensure_mounted_before_start(self.cfg, name, running=True):
+                    self.log.write(f"{name}: mounted its /opt overlay and restarted it")
+                    return
             records = [r for r in self.st.for_container(name)]
-            if any(r.container_id == facts.id for r in records) or L.is_networked(facts.labels):
+            mine = L.is_networked(facts.labels, str(self.cfg.root))
+            if any(r.container_id == facts.id for r in records) or mine:
                 self.reconcile(only=name)
         elif action == "die":
             for rec in self.st.for_container(name):
@@ -303,6 +356,13 @@ class Daemon:
         from devbox.services import network
 
         records = self.st.all()
+        # first (before asking Docker anything): let go of what a detach asked for, so a
+        # waiting 'net detach' / 'remove' gets the lease at once
+        detaching = {r.key for r in records if r.state == NicState.DETACHING.value}
+        known_keys = {r.key for r in records}
+        for key in list(self.held):
+            if key in detaching or key not in known_keys:
+                self._let_go(key)
         if only is not None:
             records = [r for r in records if r.container == only]
             facts_one = docker_net.inspect(only)
@@ -310,7 +370,8 @@ class Daemon:
         else:
             containers = docker_net.all_containers()
         by_name = {c.name: c for c in containers}
-        views = [ContainerView(c.name, c.id, c.running, c.pid, L.is_networked(c.labels))
+        root = str(self.cfg.root)
+        views = [ContainerView(c.name, c.id, c.running, c.pid, L.is_networked(c.labels, root))
                  for c in containers]
         present = {}
         for one in records:
@@ -370,6 +431,11 @@ class Daemon:
 
     def _plumb_labelled(self, ctr: ContainerFacts) -> None:
         from devbox.services import network
+
+        if self._made_by_a_command(ctr.name):
+            self.log.write(f"{ctr.name}: a devbox command is making it; it plumbs the LAN "
+                           "itself and hands the lease over")
+            return
 
         lab = ctr.labels
         mode = lab.get(L.NET, "dhcp")

@@ -172,59 +172,56 @@ def _clean_stale_host(lower: str, mac: str, log: OpLog) -> None:
             netlink.delete_link(li.name)
 
 
-def _bring_up_inside(netns_path: Path, tmp: str, ifname: str, lower: str, mac: str,
-                     log: OpLog) -> None:
-    """Rename and bring up; while an old interface with this MAC is still going away (the
-    kernel tears down a dead container's netns asynchronously) wait with a bound, then clean
-    up what we can see and try once more."""
-    from devbox.adapters import netlink
-
-    deadline = time.monotonic() + STALE_WAIT
-    cleaned = False
-    while True:
-        try:
-            netlink.rename_up(tmp if netlink.get_link(tmp, netns_path) else ifname, ifname,
-                              netns_path)
-            return
-        except DevboxError as err:
-            if not _is_busy(err):
-                raise
-            if time.monotonic() < deadline:
-                time.sleep(0.1)
-                continue
-            if cleaned:
-                raise OperationFailed(
-                    f"MAC {mac} is still in use on {lower} after {STALE_WAIT:g}s",
-                    hint="another interface holds this MAC; remove it or pass --mac") from err
-            _clean_stale_host(lower, mac, log)
-            cleaned = True
-
-
 def _plumb_link(cfg: Config, spec: NicSpec, facts: ContainerFacts, ctx: StepContext,
                 log: OpLog, parent_mtu: int | None = None) -> None:
+    """Macvlan on the parent (or its VLAN) in the host, moved into the container by PID,
+    renamed, MTU and MAC set, up. A stale devbox interface of the same name in the container
+    is replaced; while an old interface still holds the MAC (the kernel tears a dead
+    container's netns down asynchronously) it waits with a bound, then cleans up what it can
+    see in the host and tries once more."""
     from devbox.adapters import netlink, netns
 
     mtu = spec.mtu or parent_mtu or _check_parent(cfg, spec.parent)
     lower = _lower_for(spec, ctx)
     ns_path = netns.pid_path(facts.pid)
-    stale = netlink.get_link(spec.ifname, ns_path)
-    if stale is not None:
-        if stale.kind != "macvlan":
-            raise UserError(f"container {spec.container} already has an interface "
-                            f"{spec.ifname} ({stale.kind or 'physical'}) not made by devbox",
-                            hint="choose another --ifname")
-        log.write(f"removing stale {spec.ifname} ({stale.mac}) from {spec.container}")
-        netlink.delete_link(spec.ifname, ns_path)
-    tmp = "dbx" + secrets.token_hex(5)
-    netlink.create_macvlan(lower, tmp, mac=spec.mac, mtu=mtu)
-    ctx.undo(f"delete {tmp}", lambda: netlink.discard(tmp))
-    netlink.move_to_pid(tmp, facts.pid)
-    def undo_inside() -> None:
-        if not _delete_quiet(spec.ifname, ns_path):
-            _delete_quiet(tmp, ns_path)
 
-    ctx.undo(f"delete {spec.ifname} in {spec.container}", undo_inside)
-    _bring_up_inside(ns_path, tmp, spec.ifname, lower, spec.mac, log)
+    def stale_ok(info: netlink.LinkInfo) -> bool:
+        if info.kind != "macvlan":
+            return False
+        log.write(f"replacing stale {spec.ifname} ({info.mac}) in {spec.container}")
+        return True
+
+    for attempt in (1, 2):
+        tmp = "dbx" + secrets.token_hex(5)
+        netlink.create_macvlan_in_pid(lower, tmp, facts.pid, spec.mac, mtu)
+
+        def undo_inside(tmp: str = tmp) -> None:
+            if not _delete_quiet(spec.ifname, ns_path):
+                _delete_quiet(tmp, ns_path)
+
+        try:
+            netlink.place_in_netns(ns_path, tmp, spec.ifname, STALE_WAIT, stale_ok)
+        except netlink.NetlinkFailed as err:
+            undo_inside()
+            if err.code == errno.EEXIST and "not made by devbox" in err.message:
+                raise UserError(f"container {spec.container} already has an interface "
+                                f"{spec.ifname} not made by devbox",
+                                hint="choose another --ifname") from err
+            if not _is_busy(err) or attempt == 2:
+                if _is_busy(err):
+                    raise OperationFailed(
+                        f"MAC {spec.mac} is still in use on {lower} after "
+                        f"{2 * STALE_WAIT:g}s",
+                        hint="another interface holds this MAC; remove it or pass "
+                             "--mac") from err
+                raise
+            _clean_stale_host(lower, spec.mac, log)
+            continue
+        except BaseException:
+            undo_inside()
+            raise
+        ctx.undo(f"delete {spec.ifname} in {spec.container}", undo_inside)
+        return
 
 
 def _delete_quiet(name: str, ns_path: Path) -> bool:

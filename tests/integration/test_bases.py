@@ -27,12 +27,12 @@ def _closed_port() -> int:
 
 
 def test_build_base_debian_cached(debian_base: str, devbox_env: dict[str, str],
-                                  devbox_cli: Callable[..., Any], engine: Any) -> None:
+                                  devbox_run: Callable[..., Any], engine: Any) -> None:
     from devbox.services import bases
 
     # the fixture built it (or found it); the CLI must now skip it by its input digest
     t0 = time.monotonic()
-    res = devbox_cli("containerauthor", "build-base", "debian-12", "--json", env=devbox_env)
+    res = devbox_run("containerauthor", "build-base", "debian-12", "--json", env=devbox_env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["skipped"] is True
@@ -64,7 +64,7 @@ def test_build_base_debian_cached(debian_base: str, devbox_env: dict[str, str],
                                           ("centos-7", "mirror.centos"),
                                           ("debian-12", "mirror.debian")])
 def test_unreachable_mirror_fails_fast(base: str, setting: str, devbox_env: dict[str, str],
-                                       devbox_cli: Callable[..., Any], engine: Any) -> None:
+                                       devbox_run: Callable[..., Any], engine: Any) -> None:
     from devbox.services import bases
 
     port = _closed_port()
@@ -73,7 +73,7 @@ def test_unreachable_mirror_fails_fast(base: str, setting: str, devbox_env: dict
     tag = bases.load(base).tag
     before = [i.id for i in engine.images.list(name=tag.split(":")[0])]
     t0 = time.monotonic()
-    res = devbox_cli("containerauthor", "build-base", base, env=env, timeout=120)
+    res = devbox_run("containerauthor", "build-base", base, env=env, timeout=120)
     seconds = time.monotonic() - t0
     assert res.returncode == 4, res.stdout + res.stderr
     assert f"mirror {mirror} ({setting}) is unreachable" in res.stderr

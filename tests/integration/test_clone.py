@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,14 @@ from tests.fixtures.engine import TEST_LABEL
 from tests.fixtures.lab import LabEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def devbox_cli(*args: str, env: dict[str, str] | None = None,
+               timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``devbox ARGS`` as a user would (a subprocess, NO_COLOR)."""
+    full = {**os.environ, **(env or {}), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "devbox", *args], env=full,
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 MB = 1024 * 1024
 COUNT = 5
@@ -208,7 +218,7 @@ def _parent_size(engine: Any, image: dict[str, Any]) -> int:
     return int(engine.api.inspect_image(parent).get("Size", 0))
 
 
-def test_run_on_cli(cloned: Cloned, devbox_cli: Callable[..., Any]) -> None:
+def test_run_on_cli(cloned: Cloned) -> None:
     result = devbox_cli("dockeruser", "run-on", "--clones-of", cloned.src, "--json", "--",
                         "hostname", env=cloned.env)
     assert result.returncode == 0, result.stderr
@@ -221,7 +231,7 @@ def test_run_on_cli(cloned: Cloned, devbox_cli: Callable[..., Any]) -> None:
     assert cloned.names[0] in failing.stderr
 
 
-def test_list_groups_clones_under_source(cloned: Cloned, devbox_cli: Callable[..., Any]) -> None:
+def test_list_groups_clones_under_source(cloned: Cloned) -> None:
     result = devbox_cli("dockeruser", "list-containers", "--json", "--no-size", env=cloned.env)
     assert result.returncode == 0, result.stderr
     rows = [r for r in json.loads(result.stdout)
@@ -248,7 +258,7 @@ def test_restart_keeps_overlay_and_identity(cloned: Cloned) -> None:
     assert out.split()[1] == str(200 * MB).encode()
 
 
-def test_remove_clones_leaves_nothing(cloned: Cloned, devbox_cli: Callable[..., Any]) -> None:
+def test_remove_clones_leaves_nothing(cloned: Cloned) -> None:
     from devbox.services import network
 
     result = devbox_cli("dockeruser", "remove-dev-container", "--clones-of", cloned.src, "--yes",

@@ -221,3 +221,78 @@ def test_commit_and_sysprep_layer(os_like_image: str) -> None:
             dc.remove(name)
         snapshots.remove_image(image)
         snapshots.remove_image(raw)
+
+
+def test_arp_check_finds_an_address_in_use(lab: object, lab_container: object) -> None:
+    """The clone's ARP clash check: another host answering for an address is found (by its
+    MAC); a free address is not."""
+    from devbox.services import network
+
+    env = lab  # tests.fixtures.lab.LabEnv
+    cfg = env.cfg()  # type: ignore[attr-defined]
+    prefix = env.prefix  # type: ignore[attr-defined]
+    holder = lab_container()  # type: ignore[operator]
+    prober = lab_container()  # type: ignore[operator]
+    try:
+        held = network.attach(cfg, holder.name, ip=f"{prefix}61/24")
+        probe_if = network.attach(cfg, prober.name, ip=f"{prefix}62/24")
+        pid = dc.inspect(prober.name).pid  # type: ignore[union-attr]
+        assert clone.address_clash(pid, probe_if.ifname, probe_if.mac, f"{prefix}61") == held.mac
+        assert clone.address_clash(pid, probe_if.ifname, probe_if.mac, f"{prefix}63") is None
+    finally:
+        for ctr in (holder, prober):
+            try:
+                network.detach(cfg, ctr.name)
+            except Exception:  # noqa: BLE001 - the container goes anyway
+                pass
+
+
+@pytest.fixture
+def xfs_root(tmp_path: Path) -> Iterator[Path]:
+    """A small XFS (reflink=1) on a loop device: where a snapshot shares blocks with SRC."""
+    import shutil as sh
+    import subprocess
+
+    _need_root()
+    if not sh.which("mkfs.xfs"):
+        pytest.skip("mkfs.xfs missing: apt-get install -y xfsprogs")
+    image = tmp_path / "xfs.img"
+    with image.open("wb") as fh:
+        fh.truncate(1536 * MB)
+    subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], check=True)
+    dev = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    mnt = tmp_path / "xfs"
+    mnt.mkdir()
+    try:
+        subprocess.run(["mount", dev, str(mnt)], check=True)
+        try:
+            yield mnt
+        finally:
+            for m in mounts.overlay_mounts_under(mnt):
+                mounts.unmount(Path(m.target))
+            subprocess.run(["umount", str(mnt)], check=True)
+    finally:
+        subprocess.run(["losetup", "-d", dev], check=True)
+
+
+def test_reflink_snapshot_costs_no_data_blocks(xfs_root: Path) -> None:
+    layout = Layout(xfs_root / "root")
+    src_opt = layout.opt_dir("src")
+    src_opt.mkdir(parents=True)
+    _write_big(src_opt / "events.bin", 200 * MB)
+    assert mounts.reflink_supported(layout.snapshots)
+    before = mounts.fs_used_bytes(xfs_root)
+    assert mounts.snapshot_copy(src_opt, clone.snapshot_opt(layout, "s1")) == "reflink"
+    grown = mounts.fs_used_bytes(xfs_root) - before
+    assert grown < 10 * MB, f"a reflink snapshot of 200 MB took {grown / MB:.1f} MB"
+    # the snapshot is immutable for clones even when SRC rewrites its file in place
+    with (src_opt / "events.bin").open("r+b") as fh:
+        fh.write(b"changed by src")
+    with (clone.snapshot_opt(layout, "s1") / "events.bin").open("rb") as fh:
+        assert fh.read(14) != b"changed by src"
+    _fake_clone(layout, "c1", "s1")
+    assert clone.restore_mounts(_cfg(layout.root)) == ["c1"]
+    assert (layout.opt_dir("c1") / "events.bin").stat().st_size == 200 * MB
+    clone.release_storage(_cfg(layout.root), "c1", purge=True)
+    assert not clone.snapshot_dir(layout, "s1").exists()

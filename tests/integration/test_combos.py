@@ -4,10 +4,11 @@ file applied to a git checkout; prune-combos removing only long-stopped ones."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,14 @@ from tests.fixtures.lab import LabEnv
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def devbox_cli(*args: str, env: dict[str, str] | None = None,
+               timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``devbox ARGS`` as a user would (a subprocess, NO_COLOR)."""
+    full = {**os.environ, **(env or {}), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "devbox", *args], env=full,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
 def _env(lab: LabEnv) -> dict[str, str]:
     home = lab.root / "home"
     home.mkdir(exist_ok=True)
@@ -35,8 +44,7 @@ def _cfg(lab: LabEnv) -> Any:
     return config.load(environ=_env(lab), files=(), overrides={"image": "devbox/dev:latest"})
 
 
-def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str,
-                                                  devbox_cli: Callable[..., Any]) -> None:
+def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -> None:
     from devbox import combo_plan
     from devbox.services import combos, containers
 

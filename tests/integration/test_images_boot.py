@@ -24,9 +24,9 @@ BOOT_TIMEOUT = 60.0
 
 
 def test_build_image_dev(dev_image: str, devbox_env: dict[str, str],
-                         devbox_cli: Callable[..., Any], engine: Any) -> None:
+                         devbox_run: Callable[..., Any], engine: Any) -> None:
     t0 = time.monotonic()
-    res = devbox_cli("containerauthor", "build-image", "dev", "--json", env=devbox_env)
+    res = devbox_run("containerauthor", "build-image", "dev", "--json", env=devbox_env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["skipped"] is True and out["tag"] == dev_image == "devbox/dev:latest"
@@ -43,7 +43,7 @@ def test_build_image_dev(dev_image: str, devbox_env: dict[str, str],
                                  labels={TEST_LABEL: RUN_ID}, network_mode="none")
     assert keys.decode().strip() == "0"
 
-    res = devbox_cli("containerauthor", "list-images", "--json", env=devbox_env)
+    res = devbox_run("containerauthor", "list-images", "--json", env=devbox_env)
     assert res.returncode == 0, res.stderr
     rows = json.loads(res.stdout)
     tags = {t for r in rows for t in r["tags"]}

@@ -252,6 +252,10 @@ def test_attach_errors(lab: LabEnv, lab_container: Any, engine: Any,
     stopped.stop(timeout=1)
     stopped.reload()
     _assert_clean_failure(lab, stopped, [], 2, "is not running")
+    missing = devbox_cli(lab.full_env(), "common", "net", "attach", f"dbxt{RUN_ID}nosuch")
+    assert missing.returncode == 2 and "no container named" in missing.stderr
+    shown = devbox_cli(lab.full_env(), "common", "net", "show", f"dbxt{RUN_ID}nosuch")
+    assert shown.returncode == 2 and "no container named" in shown.stderr
 
 
 def test_attach_vlan_fails_clearly_without_8021q(lab: LabEnv, lab_container: Any) -> None:
@@ -473,3 +477,97 @@ def _running(client: Any, name: str) -> bool:
     except Exception:  # noqa: BLE001 - dockerd still starting
         return False
     return bool(ctr.attrs["State"]["Running"])
+
+
+def test_nak_restarts_discovery_at_once(lab: LabEnv, lab_container: Any) -> None:
+    """A lease the server refuses (INIT-REBOOT for an address on another network): dnsmasq
+    answers DHCPNAK and the client starts discovery again at once and binds."""
+    import copy
+
+    from devbox.services import network
+
+    cfg = lab.cfg()
+    ctr = lab_container()
+    att = network.attach(cfg, ctr.name)
+    rec = network.store(cfg).load(ctr.name, "lan0")
+    assert rec is not None and rec.dhcp_lease
+    bogus = copy.deepcopy(rec)
+    assert bogus.dhcp_lease is not None
+    bogus.dhcp_lease["ack"]["yiaddr"] = "192.0.2.77"
+    ctr.reload()
+    session = network.new_session(cfg, bogus, ctr.attrs["State"]["Pid"])
+    session.start()
+    try:
+        info = session.wait_bound(8.0)
+    finally:
+        session.stop(release=False)
+    assert info.ip == att.ip
+    log = (lab.root / "lab" / "dnsmasq.log").read_text()
+    assert f"DHCPNAK(lab0) 192.0.2.77 {rec.mac}" in log
+    network.detach(cfg, ctr.name)
+
+
+def test_host_reboot_brings_lab_back_and_same_ip(
+        lab_container: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """What a reboot leaves: lease file, records and lab state on disk; no namespace, veth,
+    shim or dnsmasq; containers restarted in new namespaces. The daemon restores the lab and
+    re-plumbs with the same address."""
+    from devbox.adapters import netlink, netns
+    from devbox.labplan import plan
+    from devbox.services import daemon as svc
+    from devbox.services import lab as labsvc
+    from devbox.services import network
+    from tests.fixtures.lab import lab_settings, teardown_lab
+
+    env = lab_settings("b", tmp_path_factory.mktemp(f"lab{RUN_ID}b"))
+    cfg = env.cfg()
+    try:
+        labsvc.up(cfg)
+        ctr = lab_container(restart=True)
+        ip = network.attach(cfg, ctr.name).ip
+        # "power off": everything in kernel memory goes, files stay
+        p = plan(cfg)
+        pid = labsvc.dnsmasq_pid(p)
+        assert pid is not None
+        import os
+        import signal
+
+        os.kill(pid, signal.SIGKILL)
+        netlink.delete_link(p.shim)
+        netlink.delete_link(p.uplink)
+        netns.remove(p.name)
+        assert p.state_file.exists() and not labsvc.is_up(cfg)
+        ctr.restart(timeout=1)  # a new netns, as after boot
+        svc.ensure_running(cfg)
+        assert wait_for("lab restored and container re-plumbed", lambda: ip_in(ctr) == ip,
+                        timeout=30)
+        assert labsvc.is_up(cfg)
+        network.detach(cfg, ctr.name)
+    finally:
+        teardown_lab(env)
+
+
+def test_stale_interface_holding_the_mac_is_cleaned_up(lab: LabEnv,
+                                                       lab_container: Any) -> None:
+    """A leftover host-side interface (a crashed attach) holds the container's MAC on the
+    parent: attach waits (bounded), removes it and succeeds instead of hanging."""
+    from devbox import macs
+    from devbox.adapters import netlink
+    from devbox.services import network
+
+    cfg = lab.cfg()
+    ctr = lab_container()
+    mac = macs.derive_mac(ctr.name)
+    netlink.create_macvlan(lab.uplink, "dbxdeadbeef00", mac=mac, up=True)
+    try:
+        t0 = time.monotonic()
+        att = network.attach(cfg, ctr.name)
+        waited = time.monotonic() - t0
+        assert att.mac == mac and att.ip and ip_in(ctr) == att.ip
+        assert netlink.get_link("dbxdeadbeef00") is None
+        assert waited < 30  # bounded: no "RTNETLINK busy" hang
+        log = (lab.root / "logs" / f"{ctr.name}.log").read_text()
+        assert "removing stale interface dbxdeadbeef00" in log
+        network.detach(cfg, ctr.name)
+    finally:
+        netlink.delete_link("dbxdeadbeef00")

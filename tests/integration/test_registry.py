@@ -86,7 +86,7 @@ def _test_image(cfg: Any, tmp_path: Path) -> tuple[str, str]:
 
 
 def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engine: Any,
-                             devbox_cli: Callable[..., Any], tmp_path: Path) -> None:
+                             devbox_run: Callable[..., Any], tmp_path: Path) -> None:
     from cryptography import x509
 
     from devbox.adapters import registry_api
@@ -99,7 +99,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
 
     def timed(label: str, *args: str, input: str | None = None) -> Any:
         t0 = time.monotonic()
-        res = devbox_cli(*args, env=env, input=input)
+        res = devbox_run(*args, env=env, input=input)
         timings[label] = time.monotonic() - t0
         return res
 
@@ -203,12 +203,12 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
 
 
 def test_user_add_rolls_back_when_login_fails(devbox_env: dict[str, str], engine: Any,
-                                              devbox_cli: Callable[..., Any]) -> None:
+                                              devbox_run: Callable[..., Any]) -> None:
     port = _free_port()  # nothing listens there
     env = {**devbox_env, "DEVBOX_REGISTRY_ADDRESS": f"127.0.0.1:{port}",
            "DEVBOX_REGISTRY_NAME": unique_name("noreg"),
            "DOCKER_CONFIG": str(Path(devbox_env["HOME"]) / ".docker")}
-    res = devbox_cli("registryserver", "user", "add", "bob", env=env, input=PASSWORD + "\n")
+    res = devbox_run("registryserver", "user", "add", "bob", env=env, input=PASSWORD + "\n")
     assert res.returncode == 4, res.stdout + res.stderr
     assert f"127.0.0.1:{port}" in res.stderr and "--no-login" in res.stderr
     htpasswd = Path(devbox_env["DEVBOX_ROOT"]) / "registry" / "auth" / "htpasswd"

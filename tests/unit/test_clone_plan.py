@@ -52,8 +52,9 @@ def test_bad_source_name() -> None:
 
 
 def test_jobs() -> None:
-    assert clone_plan.check_jobs(None, 20) == 8
-    assert clone_plan.check_jobs(None, 3) == 3
+    assert clone_plan.check_jobs(None, 20, cpus=2) == 4
+    assert clone_plan.check_jobs(None, 20, cpus=64) == 16
+    assert clone_plan.check_jobs(None, 3, cpus=8) == 3
     assert clone_plan.check_jobs(4, 20) == 4
     for bad in (0, 65):
         with pytest.raises(UserError):

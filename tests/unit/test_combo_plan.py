@@ -135,3 +135,32 @@ def test_stale_combos() -> None:
     assert combo_plan.stale_combos(states, now, 30 * day) == ["never-started", "old-stopped"]
     assert combo_plan.stale_combos(states, now, 1 * day) == [
         "never-started", "never-started-new", "old-stopped", "recent-stop"]
+
+
+def test_apply_step_unshelves_changelists_and_stops_on_conflicts(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from devbox import config
+    from devbox.adapters.p4 import ApplyResult
+    from devbox.errors import OperationFailed
+    from devbox.oplog import OpLog
+    from devbox.services import checkout, combos
+    from devbox.steps import run_steps
+
+    calls: list[list[int]] = []
+
+    def fake_apply(cfg: object, name: str, changes: list[int], **kw: object) -> list[ApplyResult]:
+        calls.append(list(changes))
+        return [ApplyResult(c, 2, ("//depot/main/a.c",) if c == 1250 else ()) for c in changes]
+
+    monkeypatch.setattr(checkout, "apply_changes", fake_apply)
+    cfg = config.load(environ={"DEVBOX_ROOT": str(tmp_path)}, files=())
+    ok = combos._apply_step(cfg, "acme-5-2-p1234", combo_plan.sorted_patches(["1234"]), {})
+    result = run_steps("combo", [ok], OpLog(None))
+    assert calls == [[1234]] and "1234" in result.notes["apply patches"]
+    bad = combos._apply_step(cfg, "x", combo_plan.sorted_patches(["1250", "1234"]), {})
+    from devbox.errors import StepFailed
+
+    with pytest.raises(StepFailed, match="1250") as info:
+        run_steps("combo", [bad], OpLog(None))
+    assert isinstance(info.value.__cause__, OperationFailed)
+    assert calls[-1] == [1234, 1250]

@@ -16,7 +16,7 @@ def clone(
         help="Clone names are PREFIX1, PREFIX2, ... (default: SOURCE-c1, SOURCE-c2, ...; "
              "numbering continues after existing clones).")] = None,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", help="Clones made at once (default: min(count, 8)).")] = None,
+        "--jobs", "-j", help="Clones made at once (default: 2 per CPU, at most 16).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Clone a container N times for peer testing.

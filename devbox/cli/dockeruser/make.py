@@ -53,6 +53,9 @@ def make_dev_container(
     patch: Annotated[list[str] | None, typer.Option(
         "--patch", help="With --product: a Perforce changelist to unshelve, or a patch file "
                         "name from roles/dockeruser/patches/; repeat for more.")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the Perforce password from stdin (asked for only when "
+                                 "there is no valid ticket; never logged).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a full-VM-style dev container for a branch: /opt from the host, systemd, sshd, its
@@ -100,7 +103,10 @@ def make_dev_container(
                         hint="example: devbox make-dev-container alice-main --branch main")
     opts = MakeOptions(name=name, branch=branch, kind="dev", image=image, parent=parent,
                        vlan=vlan, opt_seed=opt_seed, checkout=not no_checkout)
-    result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
+    from devbox.cli.dockeruser.checkout import password_provider
+
+    result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"),
+                             password=password_provider(password_stdin))
     render_summary(result, as_json, "dev container")
 
 
