@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.net_attach import UDHCPC_SCRIPT, Bench, run
+from bench.net_attach import UDHCPC_SCRIPT, Bench, baseline_attach
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,6 @@ def wait_ssh(ip: str, timeout: float = 60) -> None:
 
 
 def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path) -> float:
-    from devbox import macs
     from devbox.vmstyle import systemd_run_kwargs
 
     t0 = time.perf_counter()
@@ -58,19 +57,7 @@ def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path
                                 labels={"devbox.bench": "baseline"})
     image_ref = kwargs.pop("image")
     ctr = client.containers.run(image_ref, **kwargs)
-    ctr.reload()
-    pid = str(ctr.attrs["State"]["Pid"])
-    tmp = f"pw{secrets.token_hex(4)}"
-    mac = macs.derive_mac("pipework:" + name)
-    run(["ip", "link", "add", tmp, "link", bench.uplink, "address", mac, "type", "macvlan",
-         "mode", "bridge"])
-    run(["ip", "link", "set", tmp, "netns", pid])
-    run(["nsenter", "-t", pid, "-n", "ip", "link", "set", tmp, "name", "lan0"])
-    run(["nsenter", "-t", pid, "-n", "ip", "link", "set", "lan0", "up"])
-    run(["nsenter", "-t", pid, "-n", "busybox", "udhcpc", "-i", "lan0", "-q", "-n", "-f",
-         "-t", "10", "-T", "1", "-s", str(script), "-x", f"hostname:{name}"])
-    out = run(["nsenter", "-t", pid, "-n", "ip", "-4", "-o", "addr", "show", "lan0"])
-    ip = out.split()[3].split("/")[0]
+    ip = baseline_attach(bench, ctr, script)  # ip + nsenter + busybox udhcpc, as pipework did
     wait_ssh(ip)
     seconds = time.perf_counter() - t0
     ctr.remove(force=True)

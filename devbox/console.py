@@ -34,7 +34,9 @@ class UI:
         if self._out is None:
             from rich.console import Console
 
-            self._out = Console(highlight=False, no_color=_no_color(), emoji=False)
+            # piped output (scripts, logs) is not cut to 80 columns
+            width = None if sys.stdout.isatty() else 200
+            self._out = Console(highlight=False, no_color=_no_color(), emoji=False, width=width)
         return self._out
 
     @property
@@ -64,9 +66,10 @@ class UI:
         sys.stdout.flush()
 
     def table(self, title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+        """A table; columns all empty strings make a header-less key/value table."""
         from rich.table import Table
 
-        table = Table(title=title, show_lines=False)
+        table = Table(title=title, show_lines=False, show_header=any(columns))
         for col in columns:
             table.add_column(col)
         for row in rows:

@@ -51,6 +51,7 @@ def container_labels(opts: MakeOptions, image: str, parent: str, mac: str, ifnam
         labels.BRANCH: opts.branch,
         labels.IMAGE: image,
         labels.OPT_DIR: opt_dir,
+        labels.USER: login_user(opts.kind),
         labels.ROOT: root,
         labels.CREATED_BY: created_by(),
         labels.DEVBOX_VERSION: __version__,
@@ -80,6 +81,15 @@ def authorized_keys(key_texts: list[str]) -> str:
             seen.add(ident)
             lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def login_user(kind: str) -> str:
+    """Dev images have a 'dev' user with sudo; a vanilla OS container is reached as root."""
+    return "root" if kind == "os" else "dev"
+
+
+def home_of(user: str) -> str:
+    return "/root" if user == "root" else f"/home/{user}"
 
 
 def ssh_command(name: str) -> str:

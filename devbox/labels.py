@@ -56,6 +56,7 @@ OS = "devbox.os"
 CREATED_BY = "devbox.created-by"  # user@host
 DEVBOX_VERSION = "devbox.version"
 OPT_DIR = "devbox.opt"  # host path bind-mounted at /opt
+USER = "devbox.user"  # who SSH logs in as: dev (dev images) or root (vanilla OS images)
 REVISION = "devbox.revision"  # commit or changelist checked out at make time
 CLONE_OF = "devbox.clone-of"
 SNAPSHOT = "devbox.snapshot"

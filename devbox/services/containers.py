@@ -145,6 +145,7 @@ class _Maker:
         self.parent = ""
         self.created_opt = False
         self.host_keys: list[str] = []
+        self.user = container_plan.login_user(opts.kind)
 
     # 1
     def prepare_opt(self, ctx: StepContext) -> None:
@@ -270,11 +271,11 @@ class _Maker:
         public = ssh.ensure_keypair(devbox_key(self.layout))
         text = container_plan.authorized_keys([public, *_caller_public_keys(self.cfg),
                                                *_team_public_keys()])
-        uid, gid = self._user_ids(DEV_USER)
+        uid, gid = self._user_ids(self.user)
         if self.created_opt:
             # a new /opt belongs to the dev user (an existing one keeps its owners)
             _chown_tree(self.opt_dir, uid, gid)
-        home = f"/home/{DEV_USER}"
+        home = container_plan.home_of(self.user)
         dc.put_files(self.name,
                      {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
                      dirs={f"{home}/.ssh": (0o700, uid, gid)})
@@ -328,7 +329,7 @@ class _Maker:
     def write_ssh_config(self, ctx: StepContext) -> None:
         from devbox import sshconfig
 
-        entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
+        entry = sshconfig.HostEntry(self.name, self.ip, self.user, devbox_key(self.layout),
                                     known_hosts(self.layout),
                                     proxy_command=self._proxy_command())
         home = _home(self.cfg)
@@ -652,7 +653,7 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
             "-o", f"HostKeyAlias={name}"]
     if not network.host_reaches_directly(cfg, st.labels.get(labels.PARENT, "")):
         argv += ["-o", f"ProxyCommand=devbox common net connect {name} %p"]
-    argv += [f"{DEV_USER}@{ip}"]
+    argv += [f"{st.labels.get(labels.USER, DEV_USER)}@{ip}"]
     if command:
         argv += ["--", *command]
     return argv

@@ -316,8 +316,8 @@ def ensure_image(cfg: Config, image: str, progress: ProgressFn | None = None,
     registry = _registry(cfg)
     if not registry:
         raise UserError(f"image {local} is not here and no registry is configured",
-                        hint=f"build it: devbox containerauthor build-image {image}, or set "
-                             "registry.address")
+                        hint="build it: devbox containerauthor build-image "
+                             f"{_short_name(image)}, or set registry.address")
     remote = plan.image_ref(image, registry)
     _layers, on_event = _layer_events(progress, oplog)
     repo, tag = split_tag(remote)
@@ -361,3 +361,11 @@ def os_image_for(os_name: str) -> str:
     raise UserError(f"no OS image for {os_name!r}",
                     hint=f"OS images exist for: {', '.join(have) or 'none'}; add "
                          f"roles/containerauthor/images/os-{os_name}/image.toml")
+
+
+def _short_name(image: str) -> str:
+    """``devbox/os:latest`` -> ``os`` (the name build-image takes); others unchanged."""
+    repo = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    if repo.startswith("devbox/"):
+        return repo.split("/", 1)[1]
+    return image

@@ -273,3 +273,23 @@ def test_same_name_twice_at_once_second_fails_clearly(devenv: DevEnv) -> None:
         result = cli(devenv, "dockeruser", "make-dev-container", name, "--branch", "main")
     assert result.returncode == 2
     assert "already making" in result.stderr or "already" in result.stderr
+
+
+def test_make_os_container_logs_in_as_root(devenv: DevEnv, os_image: str, engine: Any) -> None:
+    name = devenv.name("os")
+    result = cli(devenv, "dockeruser", "make-os-container", name, "--os", "debian-12", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert engine.containers.get(name).labels["devbox.kind"] == "os"
+    from devbox.adapters import ssh
+
+    client = ssh.connect(summary["ip"], "root", devenv.root / "ssh" / "id_ed25519",
+                         devenv.root / "ssh" / "known_hosts")
+    try:
+        assert run(client, "whoami")[1] == "root"
+        assert run(client, "hostname")[1] == name
+        assert "bookworm" in run(client, "cat /etc/os-release")[1]
+    finally:
+        client.close()
+    via_cli = cli(devenv, "dockeruser", "ssh", name, "--", "whoami")
+    assert via_cli.returncode == 0 and via_cli.stdout.strip() == "root"
