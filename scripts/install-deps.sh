@@ -9,7 +9,9 @@ APT_PACKAGES=(
   dnsmasq-base       # DHCP server of the built-in lab LAN
   debootstrap        # builds Debian/Ubuntu base images from scratch
   busybox-static     # tiny test images; the pipework-style baseline's udhcpc
-  iproute2 git openssh-client ca-certificates
+  patch              # combos: patch files applied into /opt
+  xfsprogs           # tests: reflink /opt snapshots on a loop-mounted XFS
+  iproute2 util-linux git openssh-client ca-certificates
   python3 python3-venv python3-dev gcc
 )
 
