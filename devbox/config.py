@@ -127,6 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lab.lease_time", "str", "12h",
             "Lab DHCP lease time in dnsmasq syntax (2m is dnsmasq's minimum)."),
     Setting("lab.domain", "str", "lab", "DNS domain served on the lab LAN."),
+    Setting("lab.dnsmasq", "str", "dnsmasq",
+            "The lab's DHCP server program: a name looked up on PATH, or a path."),
     Setting("lab.ping_check", "bool", False,
             "Let the lab dnsmasq ping-check new addresses (costs ~3 s per new address)."),
     Setting("registry.address", "str", "",
@@ -159,6 +161,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Options of per-container Perforce workspaces."),
     Setting("branches.map", "str", "",
             "Branch map file (TOML); empty: roles/dockeruser/branches.toml."),
+    Setting("products.map", "str", "",
+            "Product release map for combos (TOML); empty: roles/dockeruser/products.toml."),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -85,6 +85,7 @@ class LabPlan:
     ping_check: bool
     dir: Path
     vlans: tuple[Segment, ...] = field(default=())
+    dnsmasq: str = "dnsmasq"  # program name or path
 
     @property
     def conf_file(self) -> Path:
@@ -185,6 +186,7 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
         ping_check=bool(cfg["lab.ping_check"]),
         dir=Layout(cfg.root).lab,
         vlans=tuple(segments),
+        dnsmasq=str(cfg["lab.dnsmasq"]),
     )
 
 

@@ -29,22 +29,28 @@ class ContainerState:
     created: str
     started_at: str
     finished_at: str
+    hostname: str = ""
+    restarting: bool = False
 
 
-def _state(attrs: dict[str, Any]) -> ContainerState:
-    st = attrs.get("State", {})
-    cfg = attrs.get("Config", {})
+def state_of(attrs: dict[str, Any]) -> ContainerState:
+    """A container's state from ``docker inspect`` attributes."""
+    st = attrs.get("State") or {}
+    cfg = attrs.get("Config") or {}
+    pid = int(st.get("Pid") or 0)
     return ContainerState(
-        name=attrs.get("Name", "").lstrip("/"),
-        id=attrs.get("Id", ""),
+        name=str(attrs.get("Name", "")).lstrip("/"),
+        id=str(attrs.get("Id", "")),
         status=st.get("Status", "unknown"),
-        running=bool(st.get("Running")),
-        pid=int(st.get("Pid") or 0),
+        running=bool(st.get("Running")) and pid > 0,
+        pid=pid,
         labels=dict(cfg.get("Labels") or {}),
         image=cfg.get("Image", ""),
         created=attrs.get("Created", ""),
         started_at=st.get("StartedAt", ""),
         finished_at=st.get("FinishedAt", ""),
+        hostname=str(cfg.get("Hostname") or ""),
+        restarting=bool(st.get("Restarting")),
     )
 
 
@@ -54,7 +60,7 @@ def inspect(name: str) -> ContainerState | None:
 
     with translate(f"inspect container {name}"):
         try:
-            return _state(client().api.inspect_container(name))
+            return state_of(client().api.inspect_container(name))
         except docker.errors.NotFound:
             return None
 
@@ -67,7 +73,7 @@ def list_labeled(label: str, all_states: bool = True) -> list[ContainerState]:
         out = []
         for summary in summaries:
             try:
-                out.append(_state(client().api.inspect_container(summary["Id"])))
+                out.append(state_of(client().api.inspect_container(summary["Id"])))
             except Exception:  # noqa: BLE001 - removed between list and inspect
                 continue
     return out

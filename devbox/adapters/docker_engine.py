@@ -66,21 +66,6 @@ def translate(what: str) -> Iterator[None]:
                             hint=ENGINE_HINT) from err
 
 
-def container_pid(name: str) -> int:
-    """PID of a running container's init, for entering its namespaces."""
-    with translate(f"container {name}"):
-        ctr = client().containers.get(name)
-        ctr.reload()
-    state: dict[str, Any] = ctr.attrs.get("State", {})
-    if not state.get("Running"):
-        raise UserError(f"container {name} is not running",
-                        hint=f"start it first (docker start {name})")
-    return int(state["Pid"])
-
-
-# --- images (containerauthor / registry) ----------------------------------------------------
-
-
 def image_attrs(ref: str) -> dict[str, Any] | None:
     """``docker image inspect`` of ``ref``, or None when there is no such image."""
     import docker
@@ -255,31 +240,9 @@ def run_container(kwargs: dict[str, Any]) -> str:
     return str(ctr.id)
 
 
-def start_container(name: str) -> None:
-    with translate(f"start container {name}"):
-        client().api.start(name)
-
-
-def stop_container(name: str, timeout: int = 20) -> None:
-    with translate(f"stop container {name}"):
-        client().api.stop(name, timeout=timeout)
-
-
 def restart_container(name: str, timeout: int = 20) -> None:
     with translate(f"restart container {name}"):
         client().api.restart(name, timeout=timeout)
-
-
-def remove_container(name: str, force: bool = True) -> bool:
-    """Remove a container (and its anonymous volumes); False when there was none."""
-    import docker
-
-    with translate(f"remove container {name}"):
-        try:
-            client().api.remove_container(name, force=force, v=True)
-        except docker.errors.NotFound:
-            return False
-    return True
 
 
 def wait_container(name: str, timeout: float) -> tuple[int, str]:

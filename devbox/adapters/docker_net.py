@@ -3,47 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
+from devbox.adapters import docker_containers
+from devbox.adapters.docker_containers import ContainerState, state_of
 from devbox.adapters.docker_engine import client, translate
 from devbox.errors import UserError
 
-
-@dataclass(frozen=True)
-class ContainerFacts:
-    name: str
-    id: str
-    running: bool
-    pid: int
-    hostname: str
-    labels: dict[str, str] = field(default_factory=dict)
-    restarting: bool = False
-
-
-def _facts(attrs: dict[str, Any]) -> ContainerFacts:
-    state = attrs.get("State") or {}
-    config = attrs.get("Config") or {}
-    return ContainerFacts(
-        name=str(attrs.get("Name", "")).lstrip("/"),
-        id=str(attrs.get("Id", "")),
-        running=bool(state.get("Running")) and int(state.get("Pid") or 0) > 0,
-        pid=int(state.get("Pid") or 0),
-        hostname=str(config.get("Hostname") or ""),
-        labels=dict(config.get("Labels") or {}),
-        restarting=bool(state.get("Restarting")),
-    )
-
-
-def inspect(name: str) -> ContainerFacts | None:
-    """Facts about container ``name`` (or id); None when there is no such container."""
-    import docker
-
-    with translate(f"inspect container {name}"):
-        try:
-            return _facts(client().api.inspect_container(name))
-        except docker.errors.NotFound:
-            return None
+# One container-state shape for all of devbox (docker_containers owns it).
+ContainerFacts = ContainerState
+inspect = docker_containers.inspect
 
 
 def require_running(name: str) -> ContainerFacts:
@@ -62,7 +31,7 @@ def all_containers() -> list[ContainerFacts]:
         out = []
         for summary in api.containers(all=True):
             try:
-                out.append(_facts(api.inspect_container(summary["Id"])))
+                out.append(state_of(api.inspect_container(summary["Id"])))
             except Exception:  # noqa: BLE001 - removed between list and inspect
                 continue
         return out

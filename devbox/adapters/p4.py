@@ -22,6 +22,7 @@ from typing import Any
 
 from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
 from devbox.oplog import NULL_LOG, OpLog, redact, register_secret
+from devbox.units import human_bytes
 
 Progress = Callable[[float, float | None, str], None]
 PasswordProvider = Callable[[], str]
@@ -144,22 +145,13 @@ class _SyncHandler:
                                   f"#{stat.get('rev', '?')}")
                     if progress is not None:
                         progress(float(self.files), float(self.total_files) or None,
-                                 f"{self.files} files, {_human(self.bytes)}")
+                                 f"{self.files} files, {human_bytes(self.bytes)}")
                 return int(base.HANDLED)
 
             def outputMessage(self, message: Any) -> int:
                 return int(base.REPORT)
 
         return Handler()
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 class P4Session:
@@ -325,7 +317,7 @@ class P4Session:
         number = revision[1:] if revision.startswith("@") else ""
         change = int(number) if number.isdigit() else self.head_change(spec)
         self.log.write(f"p4: synced {name} to change {change}: {handler.files} file(s), "
-                       f"{_human(handler.bytes)}")
+                       f"{human_bytes(handler.bytes)}")
         return SyncResult(workspace=name, change=change, revision=revision, files=handler.files,
                           bytes=handler.bytes, total_files=handler.total_files)
 

@@ -10,9 +10,9 @@ import io
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-from devbox.adapters.docker_engine import client, translate
+from devbox.adapters.docker_engine import client, image_attrs, remove_image, translate
+from devbox.adapters.docker_engine import list_images_labelled as images_labelled
 from devbox.errors import OperationFailed
 
 
@@ -76,29 +76,8 @@ def build_derived(dockerfile: str, files: dict[str, bytes], tag: str,
 
 
 def image_id(ref: str) -> str | None:
-    import docker
-
-    with translate(f"inspect image {ref}"):
-        try:
-            return str(client().api.inspect_image(ref)["Id"])
-        except docker.errors.ImageNotFound:
-            return None
-
-
-def remove_image(ref: str) -> bool:
-    import docker
-
-    with translate(f"remove image {ref}"):
-        try:
-            client().api.remove_image(ref, force=False, noprune=False)
-        except docker.errors.ImageNotFound:
-            return False
-    return True
-
-
-def images_labelled(label: str) -> list[dict[str, Any]]:
-    with translate("list images"):
-        return list(client().api.images(filters={"label": label}))
+    attrs = image_attrs(ref)
+    return str(attrs["Id"]) if attrs else None
 
 
 def containers_using(label: str) -> list[str]:
@@ -106,3 +85,7 @@ def containers_using(label: str) -> list[str]:
     with translate("list containers"):
         found = client().api.containers(all=True, filters={"label": label})
     return [str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")]
+
+
+__all__ = ["build_derived", "commit", "containers_using", "image_id", "images_labelled",
+           "paused", "remove_image"]

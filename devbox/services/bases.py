@@ -168,7 +168,7 @@ def build_base(cfg: Config, name: str, force: bool = False,
             ctx.undo(f"restore {base.tag}",
                      lambda: docker_engine.tag_image(str(previous["Id"]), base.tag))
         else:
-            ctx.undo(f"remove {base.tag}", lambda: _remove(base.tag))
+            ctx.undo(f"remove {base.tag}", lambda: docker_engine.remove_image(base.tag))
         for extra in tags[1:]:
             docker_engine.tag_image(result.image_id, extra)
         if previous is not None and previous.get("Id") != result.image_id:
@@ -197,10 +197,6 @@ def build_base(cfg: Config, name: str, force: bool = False,
     return result
 
 
-def _remove(ref: str) -> None:
-    from devbox.adapters import docker_engine
-
-    docker_engine.remove_image(ref)
 
 
 def list_bases() -> list[plan.BaseDef]:

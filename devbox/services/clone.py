@@ -389,13 +389,13 @@ class _CloneMaker:
     def ssh_config(self, ctx: StepContext) -> None:
         from devbox import sshconfig
         from devbox.services import network
-        from devbox.services.containers import DEV_USER, devbox_key, environ_home, known_hosts
+        from devbox.services.containers import DEV_USER, devbox_key, home_dir, known_hosts
 
         proxy = None if network.host_reaches_directly(self.cfg, self.parent) else \
             f"devbox common net connect {self.name} %p"
         entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
                                     known_hosts(self.layout), proxy_command=proxy)
-        home = environ_home(self.cfg)
+        home = home_dir(self.cfg)
         ctx.undo("remove the SSH config entry", lambda: _remove_ssh_entry(home, self.name))
         with _FILES_LOCK:
             sshconfig.write_entry(home, entry)

@@ -26,8 +26,10 @@ from devbox.steps import Reporter, Step, StepContext
 PATCH_SUFFIXES = (".patch", ".diff", "")
 
 
-def products_file() -> Path:
-    return role_dir("dockeruser") / "products.toml"
+def products_file(cfg: Config | None = None) -> Path:
+    """The product map the ``products.map`` setting names (default: the role's map)."""
+    configured = str(cfg["products.map"] or "") if cfg is not None else ""
+    return Path(configured).expanduser() if configured else role_dir("dockeruser") / "products.toml"
 
 
 def patches_dir() -> Path:
@@ -124,7 +126,7 @@ def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
     """Make the container for this combo, or start it when it exists already."""
     from devbox.services import containers
 
-    rel = combo_plan.resolve_release(load_releases(), product, release)
+    rel = combo_plan.resolve_release(load_releases(products_file(cfg)), product, release)
     refs = combo_plan.sorted_patches(patches)
     patches_text = ",".join(r.ident for r in refs)
     combo = name or combo_plan.combo_name(product, release, patches)

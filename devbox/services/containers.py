@@ -96,12 +96,13 @@ def known_hosts(layout: Layout) -> Path:
     return layout.ssh / "known_hosts"
 
 
-def _home(cfg: Config) -> Path:
+def home_dir(cfg: Config) -> Path:
+    """The caller's HOME (from the config's environment), where the SSH config entry goes."""
     return Path(cfg.environ.get("HOME") or Path.home())
 
 
 def _caller_public_keys(cfg: Config) -> list[str]:
-    ssh_dir = _home(cfg) / ".ssh"
+    ssh_dir = home_dir(cfg) / ".ssh"
     return [p.read_text() for p in sorted(ssh_dir.glob("id_*.pub")) if p.is_file()]
 
 
@@ -125,11 +126,11 @@ def resolve_branch(cfg: Config, opts: MakeOptions) -> Branch | None:
 class _Maker:
     """Holds what the steps of one make share."""
 
-    def __init__(self, cfg: Config, opts: MakeOptions, log: OpLog,
+    def __init__(self, cfg: Config, opts: MakeOptions, log: OpLog, branch: Branch | None,
                  password: Callable[[], str] | None = None) -> None:
         self.cfg = cfg
         self.opts = opts
-        self.branch = resolve_branch(cfg, opts)
+        self.branch = branch
         self.password = password
         self.image_name = (opts.image or (self.branch.image if self.branch else "")
                            or str(cfg["image"] if opts.kind != "os" else "os"))
@@ -146,6 +147,7 @@ class _Maker:
         self.created_opt = False
         self.host_keys: list[str] = []
         self.user = container_plan.login_user(opts.kind)
+        self._ids: dict[str, tuple[int, int]] = {}
 
     # 1
     def prepare_opt(self, ctx: StepContext) -> None:
@@ -282,6 +284,11 @@ class _Maker:
         ctx.note = f"{len(text.splitlines())} key(s)"
 
     def _user_ids(self, user: str) -> tuple[int, int]:
+        if user not in self._ids:
+            self._ids[user] = self._lookup_ids(user)
+        return self._ids[user]
+
+    def _lookup_ids(self, user: str) -> tuple[int, int]:
         _code, out = dc.exec_run(self.name, ["id", user])
         ids = dict(part.split("=", 1) for part in out.decode(errors="replace").split()
                    if "=" in part)
@@ -332,7 +339,7 @@ class _Maker:
         entry = sshconfig.HostEntry(self.name, self.ip, self.user, devbox_key(self.layout),
                                     known_hosts(self.layout),
                                     proxy_command=self._proxy_command())
-        home = _home(self.cfg)
+        home = home_dir(self.cfg)
         ctx.undo("remove the SSH config entry", lambda: sshconfig.remove_entry(home, self.name))
         path = sshconfig.write_entry(home, entry)
         ctx.note = str(path)
@@ -410,9 +417,7 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
     patches there); they are undone with the rest on failure. ``password`` is asked for only
     when a Perforce login is needed."""
     validate_name(opts.name)
-    if opts.kind != "os":
-        _validate_branch(opts.branch)
-    resolve_branch(cfg, opts)  # an unknown branch fails before anything is made
+    branch = resolve_branch(cfg, opts)  # a bad or unknown branch fails before anything is made
     import threading
 
     threading.Thread(target=_preload, name="preload", daemon=True).start()
@@ -420,7 +425,7 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
     log_path = layout.container_log(opts.name)
     with name_lock(layout.locks, opts.name, "making"), OpLog(log_path) as log:
         _converge(cfg, opts.name, log)
-        maker = _Maker(cfg, opts, log, password)
+        maker = _Maker(cfg, opts, log, branch, password)
         title = f"make-{opts.kind}-container {opts.name}"
         steps = maker.steps()
         steps[-1:-1] = list(extra_steps)
@@ -436,12 +441,6 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
         log=str(log_path), seconds=result.seconds, durations=result.durations,
         warnings=maker.warnings, revision=maker.revision,
     )
-
-
-def _validate_branch(branch: str) -> None:
-    from devbox.branches import validate_branch_name
-
-    validate_branch_name(branch)
 
 
 # ---------------------------------------------------------------- the other commands
@@ -472,7 +471,7 @@ def list_containers(cfg: Config, include_stopped: bool = True,
     from devbox.services import network
 
     states = dc.list_labeled(labels.ROLE, all_states=include_stopped)
-    addresses = {a.container: a for a in network.show(cfg)}
+    addresses = {r.container: r for r in network.store(cfg).all()}
     layout = Layout(cfg.root)
     rows = []
     for st in sorted(states, key=lambda s: s.name):
@@ -589,7 +588,7 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         except UserError as err:
             log.write(f"detach: {err}")
         removed = dc.remove(name) if st is not None else False
-        sshconfig.remove_entry(_home(cfg), name)
+        sshconfig.remove_entry(home_dir(cfg), name)
         state = read_state(layout, name)
         names = [name] + ([state["ip"]] if state.get("ip") else [])
         ssh.forget_host(known_hosts(layout), names)
@@ -666,7 +665,4 @@ def log_path(cfg: Config, name: str) -> Path:
         raise UserError(f"no devbox log for '{name}' ({path})")
     return path
 
-
-def environ_home(cfg: Config) -> Path:
-    return _home(cfg)
 

@@ -85,11 +85,12 @@ def check_kernel() -> list[Check]:
     return out
 
 
-def check_program(program: str, package: str) -> Check:
+def check_program(program: str, package: str, name: str | None = None) -> Check:
     found = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
     if found:
-        return Check(program, True, found)
-    return Check(program, False, "not installed", f"apt-get install -y {package}")
+        return Check(name or program, True, found)
+    return Check(name or program, False, f"{program}: not installed",
+                 f"apt-get install -y {package}")
 
 
 def check_root_writable(root: Path) -> Check:
@@ -134,7 +135,7 @@ def run_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = [check_docker(), check_privileges()]
     checks += check_kernel()
     checks.append(check_parent(cfg))
-    checks.append(check_program("dnsmasq", "dnsmasq-base"))
+    checks.append(check_program(str(cfg["lab.dnsmasq"]), "dnsmasq-base", name="dnsmasq"))
     checks.append(check_program("debootstrap", "debootstrap"))
     checks.append(check_root_writable(cfg.root))
     extra: list[Callable[[Config], Check | None]] = [check_registry]

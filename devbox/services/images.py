@@ -181,7 +181,7 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
             state["previous"] = prev_id
             ctx.undo(f"restore {image.tag}", lambda: docker_engine.tag_image(prev_id, image.tag))
         elif previous is None:
-            ctx.undo(f"remove {image.tag}", lambda: _remove(image.tag))
+            ctx.undo(f"remove {image.tag}", lambda: docker_engine.remove_image(image.tag))
 
     def tag(ctx: StepContext) -> None:
         for extra in tags[1:]:
@@ -210,10 +210,6 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
     return result
 
 
-def _remove(ref: str) -> None:
-    from devbox.adapters import docker_engine
-
-    docker_engine.remove_image(ref)
 
 
 def list_images(cfg: Config) -> list[dict[str, Any]]:

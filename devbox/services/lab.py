@@ -95,7 +95,7 @@ def dnsmasq_pid(p: LabPlan) -> int | None:
 def _start_dnsmasq(p: LabPlan, log: OpLog) -> int:
     from devbox.adapters import netns, process, templates
 
-    binary = process.require("dnsmasq", "dnsmasq-base")
+    binary = process.require(p.dnsmasq, "dnsmasq-base")
     p.dir.mkdir(parents=True, exist_ok=True)
     p.conf_file.write_text(templates.render("dnsmasq.conf.j2", p.template_context()))
     p.pid_file.unlink(missing_ok=True)
@@ -166,7 +166,7 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
             "support (CONFIG_VLAN_8021Q)",
             hint="modprobe 8021q, or use a kernel built with CONFIG_VLAN_8021Q; "
                  "the untagged lab works without it")
-    process.require("dnsmasq", "dnsmasq-base")
+    process.require(p.dnsmasq, "dnsmasq-base")
     log = _log(cfg)
     ns_path = netns.named_path(p.name)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from devbox import registry_plan as plan
+from devbox.adapters import docker_containers as dc
 from devbox.config import Config
 from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
 from devbox.oplog import OpLog, register_secret
@@ -308,19 +309,19 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
             labels = (attrs.get("Config") or {}).get("Labels") or {}
             if labels.get(CONFIG_LABEL) == config_id:
                 if not (attrs.get("State") or {}).get("Running"):
-                    docker_engine.start_container(name)
+                    dc.start(name)
                     ctx.skip("started the existing container")
                 ctx.skip("already running with this configuration")
             if labels.get(plan.ROLE_LABEL) != plan.ROLE:
                 raise UserError(f"a container named {name} exists and is not a devbox registry",
                                 hint="set registry.name to another name")
-            docker_engine.remove_container(name)
+            dc.remove(name)
             out.recreated = True
         kwargs = plan.run_kwargs(name=name, image=image, binary=binary, port=address.port,
                                  vols=vols, labels={CONFIG_LABEL: config_id,
                                                     **_test_label(cfg)},
                                  network=str(cfg["registry.network"]))
-        ctx.undo(f"remove container {name}", lambda: _remove_container(name))
+        ctx.undo(f"remove container {name}", lambda: dc.remove(name))
         docker_engine.run_container(kwargs)
         ctx.info(f"started {name} from {image} on port {address.port}")
 
@@ -356,12 +357,6 @@ def _file_digest(path: Path) -> str:
         return ""
 
 
-def _remove_container(name: str) -> None:
-    from devbox.adapters import docker_engine
-
-    docker_engine.remove_container(name)
-
-
 def _remove_network(name: str) -> None:
     from devbox.adapters import docker_engine
 
@@ -393,8 +388,8 @@ def down(cfg: Config) -> bool:
     if labels.get(plan.ROLE_LABEL) != plan.ROLE:
         raise UserError(f"container {name} is not a devbox registry; not touching it")
     with OpLog(Layout(cfg.root).host_log) as log:
-        docker_engine.stop_container(name, timeout=10)
-        docker_engine.remove_container(name)
+        dc.stop(name, timeout=10)
+        dc.remove(name)
         log.write(f"registryserver down: removed {name}; storage {cfg['registry.storage']} kept")
     return True
 
@@ -559,19 +554,19 @@ def gc(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
     def stop(ctx: StepContext) -> None:
         if not was_running:
             ctx.skip("registry not running")
-        docker_engine.stop_container(name, timeout=10)
-        ctx.undo(f"start {name} again", lambda: docker_engine.start_container(name))
+        dc.stop(name, timeout=10)
+        ctx.undo(f"start {name} again", lambda: dc.start(name))
 
     def collect(ctx: StepContext) -> None:
         job = f"{name}-gc"
-        docker_engine.remove_container(job)
+        dc.remove(job)
         kwargs = plan.gc_kwargs(name=job, image=image, binary=binary, vols=_volumes(cfg),
                                 labels=_test_label(cfg))
         docker_engine.run_container(kwargs)
         try:
             code, output = docker_engine.wait_container(job, timeout=1800)
         finally:
-            docker_engine.remove_container(job)
+            dc.remove(job)
         for line in output.splitlines():
             oplog.write(f"  | {line}")
         if code != 0:
@@ -585,7 +580,7 @@ def gc(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
     def start(ctx: StepContext) -> None:
         if not was_running:
             ctx.skip("registry was not running")
-        docker_engine.start_container(name)
+        dc.start(name)
         _wait_ready(cfg, name, str(serve_address(cfg)))
 
     try:

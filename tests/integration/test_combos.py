@@ -104,12 +104,9 @@ def _git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
-def _git_product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dev_image: str,
-                 content: str) -> None:
-    """A git repo holding devbox-example.conf, a branch and a product mapped to it."""
-    from devbox import branches as branches_mod
-    from devbox.services import combos
-
+def _git_product(tmp_path: Path, lab: LabEnv, dev_image: str, content: str) -> Any:
+    """A git repo holding devbox-example.conf, a branch and a product mapped to it; returns a
+    config whose branches.map and products.map settings point at those maps."""
     repo = tmp_path / "product.git"
     work = tmp_path / "work"
     work.mkdir()
@@ -125,19 +122,17 @@ def _git_product(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dev_image: str
     products = tmp_path / "products.toml"
     products.write_text(f'[[product]]\nname = "widget"\nrelease = "{RUN_ID}"\n'
                         f'image = "{dev_image}"\nbranch = "widget/{RUN_ID}"\n')
-    real_load = branches_mod.load
-    monkeypatch.setattr(branches_mod, "load", lambda path=None: real_load(path or branches))
-    monkeypatch.setattr(combos, "products_file", lambda: products)
+    return _cfg(lab).with_overrides({"branches.map": str(branches),
+                                     "products.map": str(products)})
 
 
-def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str,
+                                            tmp_path: Path) -> None:
     """A combo on a git branch with a patch file: the patch is in /opt, recorded in labels."""
     from devbox import combo_plan
     from devbox.services import combos, containers
 
-    _git_product(tmp_path, monkeypatch, dev_image, "log_level = info\n")
-    cfg = _cfg(lab)
+    cfg = _git_product(tmp_path, lab, dev_image, "log_level = info\n")
     name = combo_plan.combo_name("widget", RUN_ID, ["example-log-level"])
     try:
         result = combos.make_combo(cfg, "widget", RUN_ID, ["example-log-level"])
@@ -154,13 +149,12 @@ def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str, tmp_pat
 
 
 def test_patch_that_does_not_apply_rolls_the_combo_back(
-        lab: LabEnv, dev_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        lab: LabEnv, dev_image: str, tmp_path: Path) -> None:
     from devbox import combo_plan
     from devbox.errors import DevboxError
     from devbox.services import combos
 
-    _git_product(tmp_path, monkeypatch, dev_image, "log_level = warn\n")
-    cfg = _cfg(lab)
+    cfg = _git_product(tmp_path, lab, dev_image, "log_level = warn\n")
     name = combo_plan.combo_name("widget", RUN_ID, ["example-log-level"])
     with pytest.raises(DevboxError) as info:
         combos.make_combo(cfg, "widget", RUN_ID, ["example-log-level"])

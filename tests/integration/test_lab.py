@@ -131,15 +131,15 @@ def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
 
 
 def test_lab_up_without_dnsmasq_names_the_apt_command(
-        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    from devbox.adapters import netns, process
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from devbox.adapters import netns
     from devbox.services import lab
 
     env = lab_settings("n", tmp_path_factory.mktemp(f"lab{RUN_ID}n"))
     before = _links()
-    # dnsmasq is installed here: hide it from the lookup to see the missing-package path
-    monkeypatch.setattr(process.shutil, "which", lambda *a, **k: None)
+    # dnsmasq is installed here: point the setting at a program that is not
+    missing = str(env.root / "no-such-dir" / "dnsmasq")
     with pytest.raises(NotReadyError, match="dnsmasq is not installed") as err:
-        lab.up(env.cfg())
+        lab.up(env.cfg(**{"lab.dnsmasq": missing}))
     assert err.value.hint is not None and "apt-get install -y dnsmasq-base" in err.value.hint
     assert not netns.exists(env.name) and _links() == before

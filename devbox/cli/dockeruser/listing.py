@@ -7,17 +7,7 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
+from devbox.units import human_bytes
 
 
 def list_containers(
@@ -52,6 +42,6 @@ def list_containers(
         state.ui().json([r.to_dict() for r in ordered])
         return
     table = [[("  └ " if r.clone_of else "") + r.name, r.kind, r.branch or r.product, r.state,
-              r.ip or "-", r.mac, r.image, r.created, _size(r.opt_bytes)] for r in ordered]
+              r.ip or "-", r.mac, r.image, r.created, human_bytes(r.opt_bytes)] for r in ordered]
     state.ui().table(None, ["name", "kind", "branch", "state", "IP", "MAC", "image", "created",
                             "/opt"], table)
