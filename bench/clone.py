@@ -128,6 +128,21 @@ def _udhcpc(pid: int, ifname: str, log: Any) -> tuple[str, int]:
     return m.group(1), 24
 
 
+def _settle(limit: float = 120.0) -> None:
+    """Let the previous contender's disk work finish (dirty pages written back, deletions
+    discarded) so each one starts on a quiet machine; bounded by ``limit`` seconds."""
+    deadline = time.monotonic() + limit
+    os.sync()
+    while time.monotonic() < deadline:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            info = dict(line.split(":", 1) for line in fh)
+        pending_kb = sum(int(info.get(k, "0 kB").split()[0]) for k in ("Dirty", "Writeback"))
+        if pending_kb < 16 * 1024:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+
+
 def _fs_used(path: Path) -> int:
     from devbox.adapters import mounts
 
@@ -288,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="put the devbox root (SRC's /opt, snapshots, copies) on a loop-"
                              "mounted XFS with reflink=1, so /opt snapshots share blocks "
                              "(needs xfsprogs); the baseline's cp -a runs there too")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep devbox's logs (per-step durations) even when all went well")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where roots and copies go (default: a temp dir in /var/tmp)")
     args = parser.parse_args(argv)
@@ -335,9 +352,11 @@ def main(argv: list[str] | None = None) -> int:
                                          checkout=False))
         _write_opt(Layout(cfg.root).opt_dir(src), args.opt_mb)
         if not args.skip_baseline:
+            _settle()
             print(f"baseline: {args.count} clones, one after the other ...", flush=True)
             results.append(baseline(cfg, src, args.count, work, cleanups, fs_probe))
             run_cleanups()
+        _settle()
         print(f"devbox: clone --count {args.count} ...", flush=True)
         results.append(devbox_clone(cfg, src, args.count, args.jobs, cleanups, fs_probe))
         run_cleanups()
@@ -360,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             lab.down(cfg)
         failed = any(r.ready < args.count for r in results) or len(results) < (
             1 if args.skip_baseline else 2)
-        if failed and (work / "root" / "logs").is_dir():
+        if (failed or args.keep_logs) and (work / "root" / "logs").is_dir():
             kept = Path(tempfile.mkdtemp(prefix="devbox-bench-clone-logs-", dir="/var/tmp"))
             shutil.copytree(work / "root" / "logs", kept / "logs")
             print(f"logs kept in {kept}/logs", file=sys.stderr)

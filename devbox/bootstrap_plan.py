@@ -20,7 +20,7 @@ from typing import Any
 from devbox.errors import UserError
 
 # Bump when the rootfs preparation (prepare_actions) changes, so old bases rebuild.
-PREPARE_VERSION = "1"
+PREPARE_VERSION = "2"
 
 FAMILIES = ("debian", "rhel")
 RHEL_TOOLS = ("dnf", "yum")
@@ -228,6 +228,7 @@ class Prepare:
     clear_dirs: tuple[str, ...] = ()
     write: tuple[tuple[str, str], ...] = field(default=())
     mask_units: tuple[str, ...] = ()
+    mask_generators: tuple[str, ...] = ()
 
 
 # Units that cannot work in a container (no hardware, no tty, no kernel modules).
@@ -237,6 +238,16 @@ CONTAINER_MASKED_UNITS = (
     "sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
     "systemd-remount-fs.service", "systemd-modules-load.service", "kmod-static-nodes.service",
     "systemd-firstboot.service",
+)
+
+# Generators that look for disks, hibernation images or kernel command-line options a container
+# never has: each is one process on every boot (and every clone's first boot) for nothing.
+# fstab, getty, rc-local and sysv stay: users of a VM-style container may rely on them.
+CONTAINER_MASKED_GENERATORS = (
+    "systemd-cryptsetup-generator", "systemd-integritysetup-generator",
+    "systemd-veritysetup-generator", "systemd-gpt-auto-generator",
+    "systemd-hibernate-resume-generator", "systemd-debug-generator", "systemd-run-generator",
+    "systemd-system-update-generator",
 )
 
 
@@ -255,12 +266,14 @@ def prepare_actions(base: BaseDef) -> Prepare:
             write=(("etc/apt/apt.conf.d/90devbox-no-recommends",
                     'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'),),
             mask_units=CONTAINER_MASKED_UNITS,
+            mask_generators=CONTAINER_MASKED_GENERATORS,
         )
     return Prepare(
         truncate=("etc/machine-id",),
         remove=common_remove,
         clear_dirs=("var/cache/dnf", "var/cache/yum", "tmp"),
         mask_units=CONTAINER_MASKED_UNITS,
+        mask_generators=CONTAINER_MASKED_GENERATORS,
     )
 
 

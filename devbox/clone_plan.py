@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from devbox.errors import UserError
 from devbox.naming import MAX_LEN, validate_name
@@ -160,6 +161,36 @@ def find_argv(plan: SysprepPlan = SYSPREP) -> list[str]:
     # -exec rm rather than -delete: busybox' find has no -delete
     argv += [")", "-exec", "rm", "-rf", "--", "{}", "+"]
     return argv
+
+
+def walk_roots(plan: SysprepPlan = SYSPREP) -> list[str]:
+    """The directories whose trees hold every path ``plan.remove`` can match: each pattern's
+    literal directory prefix (``/var/log/*.log`` -> ``/var/log``), nested ones dropped."""
+    roots: set[str] = set()
+    for pattern in plan.remove:
+        literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        roots.add(literal.rsplit("/", 1)[0] or "/")
+    kept: list[str] = []
+    for root in sorted(roots):
+        if not any(root == k or root.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(root)
+    return kept
+
+
+def sysprep_removals(paths: Iterable[str], plan: SysprepPlan = SYSPREP) -> list[str]:
+    """Of ``paths`` (absolute, as they appear in the snapshot), those the sysprep removes: what
+    ``find ROOTS -depth ( -path P ... ) -exec rm -rf`` (:func:`find_argv`) would delete (``*``
+    matches ``/`` as in find's ``-path``), without the ones inside an already removed directory.
+    """
+    from fnmatch import fnmatchcase
+
+    matched = sorted(p for p in set(paths)
+                     if any(fnmatchcase(p, pattern) for pattern in plan.remove)
+                     and any(p == r or p.startswith(r.rstrip("/") + "/")
+                             for r in plan.search_roots))
+    chosen = set(matched)
+    return [p for p in matched
+            if not any(str(parent) in chosen for parent in PurePosixPath(p).parents)]
 
 
 def sysprep_dockerfile(base_image: str, plan: SysprepPlan = SYSPREP) -> str:

@@ -107,6 +107,15 @@ def prepare_rootfs(root: Path, plan: Prepare, log: OpLog = NULL_LOG) -> None:
         link.symlink_to("/dev/null")
     if plan.mask_units:
         log.write(f"  masked {len(plan.mask_units)} unit(s): {' '.join(plan.mask_units)}")
+    generators = _inside(root, "etc/systemd/system-generators")
+    for name in plan.mask_generators:
+        generators.mkdir(parents=True, exist_ok=True)
+        link = generators / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to("/dev/null")
+    if plan.mask_generators:
+        log.write(f"  masked {len(plan.mask_generators)} generator(s)")
 
 
 def tree_size(root: Path) -> int:

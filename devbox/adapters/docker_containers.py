@@ -153,6 +153,27 @@ def put_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
             raise OperationFailed(f"copy files into {name}: the engine refused the archive")
 
 
+def seed_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
+               remove: list[str] | None = None) -> str:
+    """Before a container's first start: write ``files`` (``{abs path: (data, mode, uid,
+    gid)}``) and delete ``remove`` (paths its image has). Returns how: ``"layer"`` (written
+    straight into its not yet mounted overlay2 layer, see :mod:`devbox.adapters.layers`) or
+    ``"archive"`` (an archive upload through the API; cannot delete, so ``remove`` must then be
+    empty)."""
+    from devbox.adapters import layers
+
+    with translate(f"inspect container {name}"):
+        attrs = client().api.inspect_container(name)
+    layer = layers.unmounted_container_layer(attrs)
+    if layer is not None and layers.edit(layer, files, remove or []):
+        return "layer"
+    if remove:
+        raise OperationFailed(f"cannot remove files from {name} before its first start: its "
+                              "storage is not an unmounted overlay2 layer")
+    put_files(name, files)
+    return "archive"
+
+
 def read_file(name: str, path: str, limit: int = 1 << 20) -> bytes | None:
     """A file's bytes from the container, or None when it does not exist."""
     import docker

@@ -5,7 +5,6 @@ no shell, no mount(8)), reflink-or-copy snapshots, and disk usage measured in al
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -24,7 +23,7 @@ FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 
 @cache
 def _libc() -> ctypes.CDLL:
-    lib = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    lib = ctypes.CDLL(None, use_errno=True)  # libc is loaded already
     lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                           ctypes.c_char_p]
     lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]

@@ -10,7 +10,6 @@ from anywhere (:func:`connect_in_netns`).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import socket
@@ -30,7 +29,7 @@ T = TypeVar("T")
 
 @cache
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    return ctypes.CDLL(None, use_errno=True)  # libc is loaded already
 
 
 def named_path(name: str) -> Path:

@@ -84,6 +84,62 @@ def wait_for_banner(host: str, port: int = 22, timeout: float = 30.0,
                                "'systemctl status ssh' inside it (devbox dockeruser exec)")
 
 
+def server_host_key(sock: socket.socket, key_types: list[str], timeout: float = 5.0) -> str:
+    """The host key (``type base64``) an SSH server on ``sock`` proves it holds in a key
+    exchange (no authentication), asking for one of ``key_types`` (e.g. ``ssh-ed25519``).
+    Closes ``sock``."""
+    import paramiko
+
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        options = transport.get_security_options()
+        options.key_types = [t for t in options.key_types if t in key_types] or key_types
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+        return f"{key.get_name()} {key.get_base64()}"
+    except (paramiko.SSHException, EOFError) as err:
+        raise OperationFailed(f"SSH key exchange failed: {err or type(err).__name__}") from err
+    finally:
+        transport.close()
+
+
+def wait_for_host_key(host: str, expected: list[str], port: int = 22, timeout: float = 30.0,
+                      connect: SocketFactory = tcp_connect) -> float:
+    """Wait until sshd answers and proves, in a key exchange on that same connection, that it
+    holds one of the ``expected`` host keys (``type base64 [comment]`` lines: the keys devbox put
+    in). Returns the seconds it took; a server with another key raises OperationFailed."""
+    wanted = {" ".join(line.split()[:2]) for line in expected if len(line.split()) >= 2}
+    types = sorted({w.split()[0] for w in wanted})
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    last = "no answer"
+    attempt = 0
+    while time.monotonic() < deadline and attempt < 10_000:
+        attempt += 1
+        left = max(0.1, deadline - time.monotonic())
+        try:
+            sock = connect(host, port, min(2.0, left))
+        except OSError as err:
+            last = err.strerror or str(err)
+            time.sleep(0.05)
+            continue
+        try:
+            got = server_host_key(sock, types, timeout=min(5.0, left))
+        except OperationFailed as err:  # sshd still starting (closed, no banner yet)
+            last = err.message
+            time.sleep(0.05)
+            continue
+        if got not in wanted:
+            raise OperationFailed(f"sshd on {host}:{port} holds another host key than the one "
+                                  f"devbox made ({got.split()[0]})",
+                                  hint="does the image make new host keys at boot?")
+        return time.monotonic() - t0
+    raise OperationFailed(f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
+                          hint="check the container's log (devbox dockeruser logs NAME) and "
+                               "'systemctl status ssh' inside it (devbox dockeruser exec)")
+
+
 def record_host_keys(known_hosts: Path, names: list[str], key_lines: list[str]) -> None:
     """Record the host's public keys (``ssh-ed25519 AAAA...`` lines, learnt through the Docker
     API, not from the network) for every name; replaces older entries for those names."""

@@ -156,6 +156,46 @@ class Frozen:
     method: str
     seconds: float
     source_labels: dict[str, str]
+    sysprep: str = "image"  # "layer": each clone's own layer; "image": a shared derived layer
+    removals: list[str] = field(default_factory=list)  # what each clone deletes ("layer")
+
+
+@dataclass(frozen=True)
+class Sysprep:
+    method: str  # "layer" or "image"
+    removals: list[str]
+
+
+def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
+                     method: str | None = None) -> Sysprep:
+    """Make snapshot image ``image`` from the plain commit ``raw`` and say how clones drop what
+    they must not inherit (:data:`devbox.clone_plan.SYSPREP`).
+
+    ``"layer"`` (overlay2, the default here): ``image`` is ``raw`` re-tagged, and the paths to
+    delete are listed once from its layers; each clone deletes them in its own layer before
+    first boot, with its own files (:func:`devbox.adapters.docker_containers.seed_files`).
+    ``"image"`` (any other storage driver, or asked for): a derived image whose one layer runs
+    the sysprep ``find`` (a build: a container start and a commit, about 2 s).
+    """
+    from devbox.adapters import layers
+    from devbox.adapters.docker_engine import image_attrs, tag_image
+
+    dirs = None
+    if method in (None, "layer"):
+        attrs = image_attrs(raw) or {}
+        dirs = layers.image_layer_dirs(attrs)
+        if dirs is None and method == "layer":
+            raise OperationFailed("the engine's storage is not overlay2 owned by root: "
+                                  "clones cannot be sysprepped in their own layers")
+    if dirs is not None:
+        removals = clone_plan.sysprep_removals(
+            layers.merged_paths(dirs, clone_plan.walk_roots()))
+        tag_image(raw, image)
+        snapshots.remove_image(raw)  # the tag only
+        return Sysprep("layer", removals)
+    snapshots.build_derived(clone_plan.sysprep_dockerfile(raw), {}, image, snap_labels)
+    snapshots.remove_image(raw)  # the tag only: its layers live on under the derived image
+    return Sysprep("image", [])
 
 
 def _existing_names(layout: Layout) -> set[str]:
@@ -193,42 +233,44 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
         snap_labels[labels.TEST_RUN] = test_run
     method = ""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysprep")
-    building: list[Future[str]] = []
+    prepping: list[Future[Sysprep]] = []
 
     def do_freeze(ctx: StepContext) -> None:
         nonlocal method
         repo, _, tag = raw.rpartition(":")
         ctx.undo(f"remove {sdir}", _call(mounts.remove_tree, sdir))
         ctx.undo(f"remove image {raw}", _call(snapshots.remove_image, raw))
-        ctx.undo(f"remove image {image}", _call(_remove_built, building, image))
+        ctx.undo(f"remove image {image}", _call(_remove_built, prepping, image))
         t0 = time.monotonic()
         with snapshots.paused(source, st.running):
             snapshots.commit(source, repo, tag, snap_labels)
-            # the sysprep layer builds while /opt is copied
-            building.append(pool.submit(snapshots.build_derived,
-                                        clone_plan.sysprep_dockerfile(raw), {}, image,
-                                        snap_labels))
+            log.write(f"committed {source} as {raw}")
+            # the sysprep is worked out while /opt is copied
+            prepping.append(pool.submit(sysprep_snapshot, raw, image, snap_labels))
             method = mounts.snapshot_copy(src_opt, snapshot_opt(layout, snap_id), log=log)
+            log.write(f"/opt snapshot made by {method}")
         ctx.note = f"{source} paused {time.monotonic() - t0:.2f}s; /opt by {method}"
 
     def do_sysprep(ctx: StepContext) -> None:
-        building[0].result()
-        snapshots.remove_image(raw)  # the tag only: its layers live on under the derived image
+        prep = prepping[0].result()
         _write_json(sdir / SNAPSHOT_FILE, {"id": snap_id, "source": source, "image": image,
                                            "method": method, "created": time.time(),
-                                           "source_image": st.image})
-        ctx.note = image
+                                           "source_image": st.image, "sysprep": prep.method,
+                                           "removals": prep.removals})
+        ctx.note = (f"{len(prep.removals)} path(s) each clone deletes in its own layer"
+                    if prep.method == "layer" else f"derived image {image}")
 
     try:
         result = run_steps(f"freeze {source}", [Step("commit + /opt snapshot", do_freeze),
-                                                Step("sysprep layer", do_sysprep)], log,
-                           reporter)
+                                                Step("sysprep", do_sysprep)], log, reporter)
     finally:
         pool.shutdown(wait=True)
-    return Frozen(snap_id, image, method, result.seconds, dict(st.labels))
+    prep = prepping[0].result()
+    return Frozen(snap_id, image, method, result.seconds, dict(st.labels), prep.method,
+                  prep.removals)
 
 
-def _remove_built(building: list[Future[str]], image: str) -> None:
+def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
     """Undo of the sysprep build: wait for it to end (bounded), then remove its image."""
     for future in building:
         try:
@@ -317,8 +359,10 @@ class _CloneMaker:
         # unique before first boot: hostname files and fresh SSH host keys
         self.keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, self.name)
         files = clone_plan.clone_files(self.name, self.keys)
-        dc.put_files(self.name, {p: (data, mode, 0, 0) for p, (data, mode) in files.items()})
-        ctx.note = f"MAC {self.mac}, new host keys"
+        how = dc.seed_files(self.name,
+                            {p: (data, mode, 0, 0) for p, (data, mode) in files.items()},
+                            remove=self.frozen.removals)
+        ctx.note = f"MAC {self.mac}, new host keys (by {how})"
 
     def boot(self, ctx: StepContext) -> None:
         dc.start(self.name)
@@ -365,26 +409,19 @@ class _CloneMaker:
         ctx.note = f"{self.ip} is ours alone"
 
     def wait_ssh(self, ctx: StepContext) -> None:
-        from devbox.services.containers import HOST_KEY_FILES, known_hosts
+        from devbox.services.containers import known_hosts
 
-        timeout = float(self.cfg["ssh_timeout"])
-        seconds = ssh.wait_for_banner(self.ip, 22, timeout=timeout,
-                                      connect=_connector(self.cfg, self.name))
-        # host keys read through the Docker API (trusted channel): the ones we put there
-        found = []
-        for path in HOST_KEY_FILES:
-            data = dc.read_file(self.name, path)
-            if data:
-                found.append(data.decode().strip())
-        expected = {pub.decode().split()[1] for _priv, pub in self.keys.values()}
-        if not found or {line.split()[1] for line in found} != expected:
-            raise OperationFailed(f"{self.name}'s SSH host keys are not the ones devbox made "
-                                  "for it", hint="does the image regenerate host keys at boot?")
+        # the keys devbox made and put in before first boot: sshd must prove it holds one of
+        # them (a key exchange), so the entry recorded below is what every later login checks
+        lines = [pub.decode().strip() for _priv, pub in self.keys.values()]
+        seconds = ssh.wait_for_host_key(self.ip, lines, 22,
+                                        timeout=float(self.cfg["ssh_timeout"]),
+                                        connect=_connector(self.cfg, self.name))
         kh = known_hosts(self.layout)
         with _FILES_LOCK:
-            ssh.record_host_keys(kh, [self.name, self.ip], found)
+            ssh.record_host_keys(kh, [self.name, self.ip], lines)
         ctx.undo("forget the host key", lambda: _forget(kh, [self.name, self.ip]))
-        ctx.note = f"sshd answered after {seconds:.2f}s"
+        ctx.note = f"sshd proved its host key after {seconds:.2f}s"
 
     def ssh_config(self, ctx: StepContext) -> None:
         from devbox import sshconfig

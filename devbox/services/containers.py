@@ -209,8 +209,8 @@ class _Maker:
         # without asking the network (nothing is accepted on first use) and sshd starts
         # without generating keys.
         private, public = ssh.generate_host_key(self.name)
-        dc.put_files(self.name, {HOST_KEY: (private, 0o600, 0, 0),
-                                 HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0)})
+        dc.seed_files(self.name, {HOST_KEY: (private, 0o600, 0, 0),
+                                  HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0)})
         self.host_keys = [public]
         dc.start(self.name)
         ctx.info(f"container {self.name} started from {self.image}")
@@ -239,9 +239,14 @@ class _Maker:
         ssh.record_host_keys(known_hosts(self.layout), [self.name, self.ip], keys)
         ctx.undo("forget the host key", lambda: ssh.forget_host(known_hosts(self.layout),
                                                                [self.name, self.ip]))
-        seconds = ssh.wait_for_banner(self.ip, 22, timeout=float(self.cfg["ssh_timeout"]),
-                                      connect=self._connector())
-        ctx.note = f"sshd answered after {seconds:.2f}s"
+        timeout = float(self.cfg["ssh_timeout"])
+        if self.host_keys:  # made by devbox: sshd must prove it holds that key
+            seconds = ssh.wait_for_host_key(self.ip, keys, 22, timeout=timeout,
+                                            connect=self._connector())
+            ctx.note = f"sshd proved its host key after {seconds:.2f}s"
+        else:
+            seconds = ssh.wait_for_banner(self.ip, 22, timeout=timeout, connect=self._connector())
+            ctx.note = f"sshd answered after {seconds:.2f}s"
 
     def _connector(self) -> ssh.SocketFactory:
         from devbox.services import network

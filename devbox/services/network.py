@@ -583,8 +583,12 @@ def host_connector(cfg: Config, container: str) -> Callable[[str, int, float], s
     container's netns. Failures raise OSError (as ``socket.create_connection`` does)."""
     from devbox.adapters import docker_net, netns
 
+    direct: dict[str, bool] = {}  # decided once per address: callers retry in tight loops
+
     def connect(host: str, port: int, timeout: float) -> socket.socket:
-        if reachable_directly(host):
+        if host not in direct:
+            direct[host] = reachable_directly(host)
+        if direct[host]:
             return socket.create_connection((host, port), timeout=timeout)
         facts = docker_net.inspect(container)
         if facts is None or not facts.running:

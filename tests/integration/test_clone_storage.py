@@ -171,9 +171,12 @@ def os_like_image(engine: object, busybox_image: str) -> Iterator[str]:
     snapshots.remove_image(tag)
 
 
-def test_commit_and_sysprep_layer(os_like_image: str) -> None:
+@pytest.mark.parametrize("method", ["layer", "image"])
+def test_commit_and_sysprep(os_like_image: str, method: str) -> None:
+    """Both ways a clone drops what it must not inherit give the same files: deleted in the
+    clone's own layer before first boot ("layer", overlay2) or in a derived image ("image")."""
     src = unique_name("src")
-    snap = clone_plan.snapshot_id(src, 1_800_000_000.0)
+    snap = clone_plan.snapshot_id(src, 1_800_000_000.0, method)
     raw, image = clone_plan.snapshot_raw_image(snap), clone_plan.snapshot_image(snap)
     created: list[str] = []
     try:
@@ -188,19 +191,26 @@ def test_commit_and_sysprep_layer(os_like_image: str) -> None:
             assert dc.inspect(src).status == "paused"  # type: ignore[union-attr]
             snapshots.commit(src, repo, tag, {TEST_LABEL: RUN_ID})
         assert dc.inspect(src).status == "running"  # type: ignore[union-attr]
-        snapshots.build_derived(clone_plan.sysprep_dockerfile(raw), {}, image,
-                                {TEST_LABEL: RUN_ID})
-        snapshots.remove_image(raw)
+        prep = clone.sysprep_snapshot(raw, image, {TEST_LABEL: RUN_ID}, method=method)
+        assert prep.method == method
         assert snapshots.image_id(raw) is None and snapshots.image_id(image)
+        if method == "layer":
+            assert "/etc/ssh/ssh_host_ed25519_key" in prep.removals
+            assert "/var/log/journal/abc" in prep.removals
+            assert "/var/lib/keep" not in prep.removals
+        else:
+            assert prep.removals == []
 
         peer = unique_name("peer")
         dc.create({"image": image, "name": peer, "labels": {TEST_LABEL: RUN_ID},
                    "detach": True, "hostname": peer})
         created.append(peer)
-        # before first boot: fresh identity files go in through the API
+        # before first boot: fresh identity files go in (and, "layer", the removals happen)
         keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, peer)
         files = clone_plan.clone_files(peer, keys)
-        dc.put_files(peer, {p: (d, m, 0, 0) for p, (d, m) in files.items()})
+        how = dc.seed_files(peer, {p: (d, m, 0, 0) for p, (d, m) in files.items()},
+                            remove=prep.removals)
+        assert how == "layer"  # this engine runs overlay2
 
         assert dc.read_file(peer, "/var/lib/state") == b"written-by-src\n"  # SRC's state
         assert dc.read_file(peer, "/var/lib/keep") == b"keep\n"

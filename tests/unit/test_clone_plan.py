@@ -153,3 +153,31 @@ def test_format_duration() -> None:
 def test_generated_names_are_valid_dns_labels() -> None:
     for name in clone_plan.clone_names("x" * 50, 20, []):
         assert validate_name(name) == name
+
+
+def test_walk_roots_are_the_literal_prefixes() -> None:
+    plan = clone_plan.SysprepPlan(remove=("/etc/ssh/ssh_host_*", "/var/log/*.log",
+                                          "/var/log/journal/*", "/var/lib/dhcp/*"),
+                                  empty=())
+    assert clone_plan.walk_roots(plan) == ["/etc/ssh", "/var/lib/dhcp", "/var/log"]
+
+
+def test_sysprep_removals_match_find_semantics() -> None:
+    paths = ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_rsa_key.pub", "/etc/ssh/sshd_config",
+             "/var/log/journal/abc", "/var/log/journal/abc/system.journal",
+             "/var/log/journal/abc-x", "/var/log/apt/history.log", "/var/log/dpkg.log",
+             "/var/lib/dhcp/dhclient.leases", "/var/lib/dhcp", "/var/lib/keep",
+             "/etc/machine-id", "/srv/var/log/x.log"]
+    got = clone_plan.sysprep_removals(paths)
+    # '*' crosses '/' as in find -path: a log in a subdirectory goes too
+    assert "/var/log/apt/history.log" in got and "/var/log/dpkg.log" in got
+    assert {"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_rsa_key.pub"} <= set(got)
+    # a removed directory goes as a whole: nothing listed inside it
+    assert "/var/log/journal/abc" in got and "/var/log/journal/abc-x" in got
+    assert "/var/log/journal/abc/system.journal" not in got
+    # the directory itself stays, its contents go; other files stay
+    assert "/var/lib/dhcp" not in got and "/var/lib/dhcp/dhclient.leases" in got
+    for kept in ("/etc/ssh/sshd_config", "/var/lib/keep", "/etc/machine-id",
+                 "/srv/var/log/x.log"):
+        assert kept not in got
+    assert got == sorted(got)

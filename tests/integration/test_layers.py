@@ -1,0 +1,97 @@
+"""Offline edits of overlay2-style layers (devbox.adapters.layers) checked by the real kernel:
+fake image layers on disk, devbox edits the upper layer, then overlayfs mounts them and the
+merged view must show exactly what an archive upload + ``rm -rf`` in the container would."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devbox.adapters import layers
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[layers.Layer, Path]]:
+    """Two image layers (top first: l0 over l1), an empty upper and a mount point."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mknod, trusted.* xattrs, mount)")
+    l0, l1 = tmp_path / "l0", tmp_path / "l1"
+    upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "merged"
+    for d in (l0, l1, upper, work, merged):
+        d.mkdir()
+    # bottom layer: an OS tree
+    (l1 / "etc/ssh").mkdir(parents=True)
+    os.chmod(l1 / "etc/ssh", 0o711)
+    os.chown(l1 / "etc/ssh", 0, 4242)
+    (l1 / "etc/ssh/ssh_host_rsa_key").write_text("old rsa\n")
+    (l1 / "etc/ssh/sshd_config").write_text("cfg\n")
+    (l1 / "var/log/journal/abc").mkdir(parents=True)
+    (l1 / "var/log/journal/abc/system.journal").write_text("j\n")
+    (l1 / "var/log/old.log").write_text("old\n")
+    (l1 / "var/lib/opaque").mkdir(parents=True)
+    (l1 / "var/lib/opaque/hidden").write_text("h\n")
+    (l1 / "srv").mkdir()
+    (l1 / "var/run").symlink_to("/run")
+    # top layer: deletes var/log/old.log (whiteout), replaces var/lib/opaque's contents
+    (l0 / "var/log").mkdir(parents=True)
+    os.mknod(l0 / "var/log/old.log", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    (l0 / "var/lib/opaque").mkdir(parents=True)
+    os.setxattr(l0 / "var/lib/opaque", layers.OPAQUE_XATTR, b"y")
+    (l0 / "var/lib/opaque/new").write_text("n\n")
+    layer = layers.Layer(upper, (l0, l1))
+    yield layer, merged
+    subprocess.run(["umount", str(merged)], check=False, capture_output=True)
+
+
+def _mount(layer: layers.Layer, merged: Path) -> None:
+    work = layer.upper.parent / "work"
+    lower = ":".join(str(p) for p in layer.lowers)
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={lower},upperdir={layer.upper},workdir={work}", str(merged)],
+                   check=True, capture_output=True)
+
+
+def test_merged_paths_follow_whiteouts_and_opaque_dirs(stack: tuple[layers.Layer, Path]) -> None:
+    layer, _merged = stack
+    seen = set(layers.merged_paths(layer.lowers, ["/etc", "/var"]))
+    assert {"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/sshd_config",
+            "/var/log/journal/abc/system.journal", "/var/lib/opaque/new", "/var/run"} <= seen
+    assert "/var/log/old.log" not in seen  # deleted by the top layer
+    assert "/var/lib/opaque/hidden" not in seen  # under an opaque directory
+    assert not any(p.startswith("/srv") for p in seen)  # outside the roots
+
+
+def test_edit_matches_what_the_kernel_shows(stack: tuple[layers.Layer, Path]) -> None:
+    layer, merged = stack
+    files = {"/etc/ssh/ssh_host_ed25519_key": (b"new key\n", 0o600, 0, 0),
+             "/etc/machine-id": (b"", 0o444, 0, 0),
+             "/var/lib/fresh/state": (b"s\n", 0o640, 0, 7)}
+    assert layers.edit(layer, files, ["/etc/ssh/ssh_host_rsa_key", "/var/log/journal/abc",
+                                      "/etc/ssh/ssh_host_ed25519_key"])
+    # the parent made in the upper layer keeps the image's owner and mode
+    st = os.lstat(layer.upper / "etc/ssh")
+    assert stat.S_IMODE(st.st_mode) == 0o711 and st.st_gid == 4242
+    _mount(layer, merged)
+    assert not (merged / "etc/ssh/ssh_host_rsa_key").exists()
+    assert (merged / "etc/ssh/sshd_config").read_text() == "cfg\n"
+    assert not (merged / "var/log/journal/abc").exists()
+    assert (merged / "var/log/journal").is_dir()
+    key = merged / "etc/ssh/ssh_host_ed25519_key"
+    assert key.read_bytes() == b"new key\n" and stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (merged / "etc/machine-id").read_bytes() == b""
+    fresh = (merged / "var/lib/fresh/state").stat()
+    assert stat.S_IMODE(fresh.st_mode) == 0o640 and fresh.st_gid == 7
+    assert stat.S_IMODE((merged / "etc/ssh").stat().st_mode) == 0o711
+
+
+def test_edit_refuses_a_path_through_a_symlink(stack: tuple[layers.Layer, Path]) -> None:
+    layer, _merged = stack
+    assert not layers.edit(layer, {"/var/run/x": (b"x", 0o644, 0, 0)})
+    assert list(layer.upper.iterdir()) == []  # nothing half-written
