@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 from devbox.errors import UserError
 from devbox.naming import MAX_LEN, validate_name
+from devbox.vmstyle import hosts_file
 
 MAX_COUNT = 200
 MAX_JOBS = 64
@@ -208,12 +209,6 @@ def host_key_path(kind: str) -> str:
     return f"/etc/ssh/ssh_host_{kind}_key"
 
 
-def hosts_file(name: str) -> str:
-    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
-            "::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
-
-
 def clone_files(name: str, host_keys: dict[str, tuple[bytes, bytes]],
                 plan: SysprepPlan = SYSPREP) -> dict[str, tuple[bytes, int]]:
     """The files one clone gets of its own before first boot: ``{path: (data, mode)}``.
@@ -223,7 +218,7 @@ def clone_files(name: str, host_keys: dict[str, tuple[bytes, bytes]],
     validate_name(name, "clone name")
     files: dict[str, tuple[bytes, int]] = {
         "/etc/hostname": (f"{name}\n".encode(), 0o644),
-        "/etc/hosts": (hosts_file(name).encode(), 0o644),
+        "/etc/hosts": (hosts_file(name).encode(), 0o644),  # the clone's own name
     }
     for path in plan.empty:
         files[path] = (b"", 0o444 if path == "/etc/machine-id" else 0o644)

@@ -20,6 +20,13 @@ Found on this host class (Docker 20.10, cgroup v1 "hybrid": per-controller v1 hi
 - ``stop_signal="SIGRTMIN+3"``: systemd's "halt" signal, so ``docker stop`` is a clean shutdown
   that takes well under a second instead of the 10 s SIGTERM-then-SIGKILL dance.
 - a TTY, so systemd's boot messages land in ``docker logs``.
+- for a container whose LAN interface devbox plumbs (``network_mode="none"``), Docker's
+  networking is switched off altogether (``network_disabled``): runc still gives the container
+  its own network namespace (loopback only, brought up by systemd), but the engine builds no
+  libnetwork sandbox for it, which costs two runs of the dockerd binary per start (about
+  140 ms of CPU: 20 clones on 2 cores boot ~1.5 s sooner). The engine then leaves
+  ``/etc/hosts`` and ``/etc/resolv.conf`` to the container, like a VM's own files: devbox puts
+  them in before the first boot (:func:`hosts_file`, :func:`resolv_conf`).
 """
 
 from __future__ import annotations
@@ -81,6 +88,35 @@ def systemd_run_kwargs(
     }
     if network_mode is not None:
         kwargs["network_mode"] = network_mode
+    if network_mode == "none":
+        kwargs["network_disabled"] = True  # see the module docstring
     if restart:
         kwargs["restart_policy"] = {"Name": restart}
     return kwargs
+
+
+def hosts_file(name: str) -> str:
+    """``/etc/hosts`` of a VM-style container named ``name`` (Debian's layout: the host name on
+    127.0.1.1, so it resolves without DNS)."""
+    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+
+
+def resolv_conf(host_text: str) -> str:
+    """A container's ``/etc/resolv.conf`` from the host's, as Docker makes it: the same search
+    domains and options, without name servers on the host's loopback (127.0.0.0/8, ::1),
+    which the container cannot reach."""
+    import ipaddress
+
+    out = []
+    for line in host_text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "nameserver" and len(fields) > 1:
+            try:
+                if ipaddress.ip_address(fields[1].split("%")[0]).is_loopback:
+                    continue
+            except ValueError:
+                continue
+        out.append(line)
+    return "\n".join(out).strip() + "\n"

@@ -30,3 +30,13 @@ if [[ ! -x .venv/bin/devbox ]]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 ln -sf "$PWD/.venv/bin/devbox" /usr/local/bin/devbox
+
+# Room for many VM-style containers: each systemd container holds ~7 inotify instances and the
+# kernel's default cap is 128 per user (about 18 containers); clone --count 20 needs more.
+want=1024
+have=$(cat /proc/sys/fs/inotify/max_user_instances)
+if (( have < want )); then
+  echo "fs.inotify.max_user_instances = $want" > /etc/sysctl.d/90-devbox.conf
+  echo "$want" > /proc/sys/fs/inotify/max_user_instances \
+    || echo "warning: could not raise fs.inotify.max_user_instances (have $have)" >&2
+fi

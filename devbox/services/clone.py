@@ -27,9 +27,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox import clone_plan, container_plan, hostkeys, labels
+from devbox import capacity, clone_plan, container_plan, hostkeys, labels
 from devbox.adapters import docker_containers as dc
-from devbox.adapters import mounts, snapshots, ssh
+from devbox.adapters import mounts, procfs, snapshots, ssh
 from devbox.config import Config
 from devbox.container_plan import MakeOptions
 from devbox.errors import DevboxError, OperationFailed, UserError
@@ -37,6 +37,7 @@ from devbox.locks import name_lock
 from devbox.naming import validate_name
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import Layout
+from devbox.services import containers
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 CLONE_FILE = "clone.json"
@@ -369,7 +370,7 @@ class _CloneMaker:
         st = dc.inspect(self.name)
         if st is None or not st.running:
             raise OperationFailed(f"clone {self.name} exited right after start",
-                                  hint=f"docker logs {self.name}")
+                                  hint=containers.exited_hint(self.name))
         self.pid = st.pid
 
     def attach(self, ctx: StepContext) -> None:
@@ -530,6 +531,8 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     _source(source)
     names = clone_plan.clone_names(source, count, _existing_names(layout), prefix)
     workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
+    # a clone the kernel would not let boot is refused now, before anything is made
+    capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")
     with OpLog(layout.container_log(source)) as log:
         log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
         frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)

@@ -208,9 +208,12 @@ class _Maker:
         # The SSH host key is made here and put in before the first boot: devbox knows it
         # without asking the network (nothing is accepted on first use) and sshd starts
         # without generating keys.
+        # The engine leaves /etc/hosts and /etc/resolv.conf to the container (vmstyle): they
+        # go in with the key, before the first boot.
         private, public = ssh.generate_host_key(self.name)
         dc.seed_files(self.name, {HOST_KEY: (private, 0o600, 0, 0),
-                                  HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0)})
+                                  HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0),
+                                  **vm_identity_files(self.name)})
         self.host_keys = [public]
         dc.start(self.name)
         ctx.info(f"container {self.name} started from {self.image}")
@@ -268,7 +271,7 @@ class _Maker:
             state = dc.inspect(self.name)
             if state is None or not state.running:
                 raise OperationFailed(f"container {self.name} stopped while booting",
-                                      hint=f"docker logs {self.name}")
+                                      hint=exited_hint(self.name))
             time.sleep(0.1)
         raise OperationFailed(f"{self.name} has no SSH host keys after {timeout:.0f}s",
                               hint="is openssh-server in the image and enabled?")
@@ -377,6 +380,31 @@ def _chown_tree(top: Path, uid: int, gid: int) -> None:
             os.lchown(os.path.join(root, entry), uid, gid)
 
 
+def vm_identity_files(name: str) -> dict[str, tuple[bytes, int, int, int]]:
+    """``/etc/hosts`` (its own name) and ``/etc/resolv.conf`` (the host's name servers, as
+    Docker would copy them) of a new VM-style container: ``{path: (data, mode, uid, gid)}``."""
+    from devbox.vmstyle import hosts_file, resolv_conf
+
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_text(errors="replace")
+    except OSError:
+        host_resolv = ""
+    return {"/etc/hosts": (hosts_file(name).encode(), 0o644, 0, 0),
+            "/etc/resolv.conf": (resolv_conf(host_resolv).encode(), 0o644, 0, 0)}
+
+
+def exited_hint(name: str) -> str:
+    """Why a systemd container may exit at once: most often the host ran out of inotify
+    instances (systemd then exits with status 255 and logs nothing)."""
+    from devbox import capacity
+    from devbox.adapters import procfs
+
+    room = procfs.inotify_room()
+    if room.containers == 0:
+        return f"the host is out of inotify instances ({room.describe()}): {capacity.FIX}"
+    return f"docker logs {name}"
+
+
 def _converge(cfg: Config, name: str, log: OpLog) -> None:
     """Before a make: finish off what an interrupted or killed make of ``name`` left behind."""
     layout = Layout(cfg.root)
@@ -430,6 +458,10 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
     log_path = layout.container_log(opts.name)
     with name_lock(layout.locks, opts.name, "making"), OpLog(log_path) as log:
         _converge(cfg, opts.name, log)
+        from devbox import capacity
+        from devbox.adapters import procfs
+
+        capacity.require_room(procfs.inotify_room(), 1, f"making {opts.name}")
         maker = _Maker(cfg, opts, log, branch, password)
         title = f"make-{opts.kind}-container {opts.name}"
         steps = maker.steps()

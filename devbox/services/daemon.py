@@ -285,6 +285,8 @@ class Daemon:
                 if not first:
                     self.log.write("reconnected to Docker events")
                     self.tasks.put(("reconcile",))
+                else:
+                    self.log.write("watching Docker events")
                 first = False
                 backoff = 0.2
                 for ev in stream:

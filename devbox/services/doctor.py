@@ -131,6 +131,19 @@ def check_registry(cfg: Config) -> Check | None:
     return registry.check_reachable(cfg)
 
 
+def check_inotify() -> Check:
+    """Room for VM-style containers: each systemd container holds inotify instances, capped
+    per user by the kernel (a stock host fits about 15-18 of them)."""
+    from devbox import capacity
+    from devbox.adapters import procfs
+
+    room = procfs.inotify_room()
+    ok = room.limit >= capacity.SUGGESTED_LIMIT or room.containers >= 20
+    return Check("inotify instances", ok, room.describe(),
+                 "" if ok else f"to run 20+ containers (e.g. clone --count 20): {capacity.FIX}",
+                 needed=room.containers == 0)
+
+
 def run_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = [check_docker(), check_privileges()]
     checks += check_kernel()
@@ -138,6 +151,7 @@ def run_checks(cfg: Config) -> list[Check]:
     checks.append(check_program(str(cfg["lab.dnsmasq"]), "dnsmasq-base", name="dnsmasq"))
     checks.append(check_program("debootstrap", "debootstrap"))
     checks.append(check_root_writable(cfg.root))
+    checks.append(check_inotify())
     extra: list[Callable[[Config], Check | None]] = [check_registry]
     for fn in extra:
         try:

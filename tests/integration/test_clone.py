@@ -139,6 +139,13 @@ def test_clones_are_distinct_machines(cloned: Cloned) -> None:
         keys.add(pub.split()[1])
         code, out = dc.exec_run(name, ["hostname"])
         hosts.add(out.strip().decode())
+        code, out = dc.exec_run(name, ["getent", "hosts", name])  # its own /etc/hosts
+        assert code == 0 and out.split()[0] == b"127.0.1.1", out
+        # nothing of SRC's journal or logs: its journal directory went in the sysprep
+        code, out = dc.exec_run(name, ["sh", "-c", "ls /var/log/journal; cat /etc/machine-id"])
+        if name != cloned.src:
+            journal_dirs, machine_id = out.split()[:-1], out.split()[-1]
+            assert all(d == machine_id for d in journal_dirs), out
     assert len(ids) == COUNT + 1, "machine-ids must differ from SRC's and each other's"
     assert len(keys) == COUNT + 1, "SSH host keys must differ"
     assert hosts == {cloned.src, *cloned.names}
@@ -256,6 +263,23 @@ def test_restart_keeps_overlay_and_identity(cloned: Cloned) -> None:
                                     "cat /etc/machine-id; wc -c < /opt/data/events.bin"])
     assert out.split()[0] == before.strip()
     assert out.split()[1] == str(200 * MB).encode()
+
+
+def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> None:
+    """Each systemd container holds inotify instances (capped per user): asking for more clones
+    than fit is refused with the fix, before anything is frozen or made."""
+    from devbox.adapters import procfs
+
+    room = procfs.inotify_room()
+    if room.containers >= 200:
+        pytest.skip(f"this host has room for {room.containers} containers")
+    layout = Layout(cloned.cfg.root)
+    snaps_before = sorted(p.name for p in layout.snapshots.iterdir())
+    result = devbox_cli("dockeruser", "clone", cloned.src, "--count", "200", env=cloned.env)
+    assert result.returncode == 2, result.stderr
+    assert "error:" in result.stderr and "fs.inotify.max_user_instances" in result.stderr
+    assert sorted(p.name for p in layout.snapshots.iterdir()) == snaps_before
+    assert dc.inspect(f"{cloned.src}-c{COUNT + 1}") is None
 
 
 def test_remove_clones_leaves_nothing(cloned: Cloned) -> None:

@@ -70,6 +70,11 @@ def test_make_dev_container_end_to_end(devenv: DevEnv, engine: Any) -> None:
         assert out in {"running", "degraded"}, out
         assert run(client, "id -un")[1] == "dev"
         assert run(client, "hostname")[1] == name
+        # the container's own /etc/hosts and /etc/resolv.conf (the engine leaves them to it)
+        assert run(client, f"getent hosts {name}")[1].split()[0] == "127.0.1.1"
+        resolv = run(client, "cat /etc/resolv.conf")[1]
+        assert "nameserver 127." not in resolv and "nameserver ::1" not in resolv
+        assert run(client, "cat /sys/class/net/lo/operstate")[1] in {"unknown", "up"}
         # /opt is the host's tree: the seed, the license and the checkout are there
         assert run(client, "cat /opt/src/README")[1] == "devbox test repository"
         assert "branch=main" in run(client, "cat /opt/product/license/license.lic")[1]

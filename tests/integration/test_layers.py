@@ -95,3 +95,4 @@ def test_edit_refuses_a_path_through_a_symlink(stack: tuple[layers.Layer, Path])
     layer, _merged = stack
     assert not layers.edit(layer, {"/var/run/x": (b"x", 0o644, 0, 0)})
     assert list(layer.upper.iterdir()) == []  # nothing half-written
+

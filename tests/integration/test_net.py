@@ -449,6 +449,11 @@ def test_same_ip_after_dockerd_restart(lab: LabEnv, private_dockerd: Any,
         att = network.attach(cfg, ctr.name)
         assert att.ip
         svc.ensure_running(cfg)
+        log_path = root_env_path(root_env) / "logs" / "daemon.log"
+        # the daemon must be watching before dockerd goes away, or there is nothing to
+        # reconnect (a daemon still starting simply connects once dockerd is back)
+        assert wait_for("daemon watching events", lambda: log_path.exists()
+                        and "watching Docker events" in log_path.read_text(), timeout=30)
         private_dockerd.stop()
         private_dockerd.start()
         assert wait_for("container restarted by dockerd",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devbox.vmstyle import systemd_run_kwargs
+from devbox.vmstyle import hosts_file, resolv_conf, systemd_run_kwargs
 
 
 def test_systemd_run_kwargs() -> None:
@@ -22,6 +22,7 @@ def test_systemd_run_kwargs() -> None:
     assert kw["stop_signal"] == "SIGRTMIN+3"
     assert kw["environment"]["container"] == "docker"
     assert kw["network_mode"] == "none"
+    assert kw["network_disabled"] is True  # devbox plumbs the LAN: no libnetwork sandbox
     assert kw["restart_policy"] == {"Name": "unless-stopped"}
     assert kw["labels"] == {"devbox.role": "dockeruser"}
     assert kw["detach"] is True and kw["tty"] is True
@@ -34,4 +35,21 @@ def test_defaults_and_options() -> None:
     kw = systemd_run_kwargs("x", "i", None, None, network_mode=None, restart="",
                             hostname="h", environment={"TZ": "UTC"})
     assert "network_mode" not in kw and "restart_policy" not in kw
+    assert "network_disabled" not in kw
+    assert "network_disabled" not in systemd_run_kwargs("x", "i", None, None, "bridge")
     assert kw["hostname"] == "h" and kw["environment"] == {"container": "docker", "TZ": "UTC"}
+
+
+def test_hosts_file_names_the_container() -> None:
+    text = hosts_file("alice-main")
+    assert "127.0.0.1\tlocalhost\n" in text and "127.0.1.1\talice-main\n" in text
+
+
+def test_resolv_conf_drops_loopback_name_servers() -> None:
+    host = ("# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.1.2.3\n"
+            "nameserver ::1\nnameserver fe80::1%eth0\noptions edns0\n")
+    got = resolv_conf(host)
+    assert "127.0.0.53" not in got and "::1\n" not in got
+    assert "nameserver 10.1.2.3\n" in got and "nameserver fe80::1%eth0\n" in got
+    assert "search corp.example\n" in got and "options edns0\n" in got
+    assert resolv_conf("") == "\n"
