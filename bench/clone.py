@@ -140,7 +140,26 @@ def _settle(limit: float = 120.0) -> None:
         if pending_kb < 16 * 1024:
             break
         time.sleep(0.2)
-    time.sleep(1.0)
+    # then until the disks are idle (no writes or discards, e.g. of deleted copies) for 1 s
+    last, quiet_since = _disk_activity(), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
+        time.sleep(0.2)
+        now = _disk_activity()
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+
+
+def _disk_activity() -> tuple[int, ...]:
+    """Sectors written and discarded so far, per whole disk (/proc/diskstats)."""
+    out = []
+    with open("/proc/diskstats", encoding="ascii") as fh:
+        for line in fh:
+            fields = line.split()
+            if len(fields) >= 14 and not fields[2][-1].isdigit():  # vda, sda: not partitions
+                out.append(int(fields[9]))  # sectors written
+                if len(fields) >= 17:
+                    out.append(int(fields[16]))  # sectors discarded
+    return tuple(out)
 
 
 def _fs_used(path: Path) -> int:
@@ -193,6 +212,7 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
         process.run(["cp", "-a", str(src_opt), str(copy)], log=log)
         kwargs = systemd_run_kwargs(name=name, image=f"{image_repo}:{image_tag}", opt_dir=copy,
                                     labels=neutral)
+        kwargs.pop("network_disabled", None)  # the old way: plain docker run --net=none
         dc.create(kwargs)
         dc.start(name)
         st = dc.inspect(name)

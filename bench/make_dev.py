@@ -55,6 +55,7 @@ def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path
     t0 = time.perf_counter()
     kwargs = systemd_run_kwargs(name=name, image=image, opt_dir=None,
                                 labels={"devbox.bench": "baseline"})
+    kwargs.pop("network_disabled", None)  # the old way: plain docker run --net=none
     image_ref = kwargs.pop("image")
     ctr = client.containers.run(image_ref, **kwargs)
     ip = baseline_attach(bench, ctr, script)  # ip + nsenter + busybox udhcpc, as pipework did
@@ -66,6 +67,8 @@ def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path
 
 STEP_RE = re.compile(r"\[(start container|attach LAN \(DHCP\)|wait for sshd)\] done in "
                      r"([0-9.]+)s")
+ANY_STEP_RE = re.compile(r"\[([^]]+)\] done in ([0-9.]+)s")
+STEP_TIMES: dict[str, list[float]] = {}
 
 
 def devbox_once(env: dict[str, str], name: str) -> tuple[float, float]:
@@ -80,6 +83,8 @@ def devbox_once(env: dict[str, str], name: str) -> tuple[float, float]:
     log = (Path(env["DEVBOX_ROOT"]) / "logs" / f"{name}.log").read_text()
     last_make = log[log.rindex(": 9 steps"):]
     boot = sum(float(m.group(2)) for m in STEP_RE.finditer(last_make))
+    for m in ANY_STEP_RE.finditer(last_make):
+        STEP_TIMES.setdefault(m.group(1), []).append(float(m.group(2)))
     subprocess.run([sys.executable, "-m", "devbox", "dockeruser", "remove-dev-container", name,
                     "--yes", "--purge"], env=env, capture_output=True, timeout=120, check=True)
     return seconds, boot
@@ -134,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
               f"   ratio {d / b:.2f}")
         print(f"  devbox, boot-to-SSH part (container + LAN + sshd):      {boot:.2f} s"
               f"   ratio {boot / b:.2f}")
+        print("  devbox steps (medians): " + ", ".join(
+            f"{step} {statistics.median(times):.2f}" for step, times in STEP_TIMES.items()))
         print(f"  raw: baseline {[round(x, 2) for x in base_times]}, devbox "
               f"{[round(x, 2) for x in dbx_times]}, boot {[round(x, 2) for x in boot_times]}")
     finally:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -135,6 +136,29 @@ def get_link(name: str, netns: Path | str | None = None) -> LinkInfo | None:
             return None
 
     return in_netns(netns, work)
+
+
+def route_link(ip: str) -> tuple[LinkInfo, bool] | None:
+    """The interface the kernel would send to ``ip`` from (a route lookup: nothing is sent),
+    and whether ``ip`` is on its link (no gateway); None when there is no route."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with _ipr() as ipr:
+        try:
+            routes = list(ipr.route("get", dst=ip))
+        except NetlinkError as err:
+            if err.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
+                return None
+            raise _translate(f"route lookup for {ip}", err) from err
+        for route in routes:
+            oif = route.get("RTA_OIF")
+            if oif is None:
+                continue
+            on_link = route.get("RTA_GATEWAY") is None and route.get("type", 1) == 1
+            index = int(oif)
+            for msg in call(f"look up interface {index}", partial(ipr.link, "get", index=index)):
+                return _info(msg), on_link
+    return None
 
 
 def _index(ipr: Any, name: str) -> int:

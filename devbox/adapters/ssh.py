@@ -141,43 +141,59 @@ def wait_for_host_key(host: str, expected: list[str], port: int = 22, timeout: f
 
 
 def record_host_keys(known_hosts: Path, names: list[str], key_lines: list[str]) -> None:
-    """Record the host's public keys (``ssh-ed25519 AAAA...`` lines, learnt through the Docker
-    API, not from the network) for every name; replaces older entries for those names."""
-    import paramiko
-
-    known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    hk = paramiko.HostKeys()
-    if known_hosts.exists():
-        hk.load(str(known_hosts))
-    for name in names:
-        if name in hk:
-            del hk[name]
+    """Record the host's public keys (``ssh-ed25519 AAAA...`` lines that devbox made or read
+    through the Docker API, not learnt from the network) for every name; replaces older entries
+    for those names."""
+    added = []
     for line in key_lines:
         parts = line.split()
         if len(parts) < 2:
             continue
-        key = paramiko.PKey.from_type_string(parts[0], _b64(parts[1]))
-        for name in names:
-            hk.add(name, parts[0], key)
-    hk.save(str(known_hosts))
+        _b64(parts[1])  # a broken key line fails here, not at the next login
+        added += [f"{name} {parts[0]} {parts[1]}" for name in names]
+    _rewrite_known_hosts(known_hosts, set(names), added)
 
 
 def forget_host(known_hosts: Path, names: list[str]) -> None:
-    import paramiko
+    if known_hosts.exists():
+        _rewrite_known_hosts(known_hosts, set(names), [])
 
-    if not known_hosts.exists():
-        return
-    hk = paramiko.HostKeys(str(known_hosts))
-    for name in names:
-        if name in hk:
-            del hk[name]
-    hk.save(str(known_hosts))
+
+def _rewrite_known_hosts(known_hosts: Path, drop: set[str], add: list[str]) -> None:
+    """Drop every entry for the names in ``drop`` from devbox's known_hosts (plain, unhashed
+    OpenSSH format), append ``add``; under a lock, replaced atomically."""
+    import fcntl
+    import os
+
+    known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock_fd = os.open(known_hosts.with_name(known_hosts.name + ".lock"),
+                      os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        old = known_hosts.read_text().splitlines() if known_hosts.exists() else []
+        kept = []
+        for line in old:
+            fields = line.split()
+            if not fields or fields[0].startswith(("#", "@")):
+                kept.append(line)
+                continue
+            hosts = fields[0].split(",")
+            left = [h for h in hosts if h not in drop]
+            if left:
+                kept.append(line if len(left) == len(hosts)
+                            else " ".join([",".join(left), *fields[1:]]))
+        tmp = known_hosts.with_name(f".{known_hosts.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(f"{line}\n" for line in [*kept, *add]))
+        tmp.chmod(0o600)
+        tmp.replace(known_hosts)
+    finally:
+        os.close(lock_fd)
 
 
 def _b64(text: str) -> bytes:
     import base64
 
-    return base64.b64decode(text)
+    return base64.b64decode(text, validate=True)
 
 
 @dataclass

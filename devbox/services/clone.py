@@ -159,6 +159,8 @@ class Frozen:
     source_labels: dict[str, str]
     sysprep: str = "image"  # "layer": each clone's own layer; "image": a shared derived layer
     removals: list[str] = field(default_factory=list)  # what each clone deletes ("layer")
+    image_labels: dict[str, str] = field(default_factory=dict)  # the snapshot image's labels
+    host_direct: bool | None = None  # the host reaches the LAN through a shim (None: ask)
 
 
 @dataclass(frozen=True)
@@ -267,8 +269,10 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
     finally:
         pool.shutdown(wait=True)
     prep = prepping[0].result()
+    from devbox.adapters.docker_engine import image_labels
+
     return Frozen(snap_id, image, method, result.seconds, dict(st.labels), prep.method,
-                  prep.removals)
+                  prep.removals, dict(image_labels(image) or {}))
 
 
 def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
@@ -348,9 +352,7 @@ class _CloneMaker:
         # docker commit copies SRC's labels into the snapshot image and a container inherits
         # its image's labels: blank every devbox label of SRC's this clone does not set itself
         # (a static devbox.net.ip of SRC must not reach a clone)
-        from devbox.adapters.docker_engine import image_labels
-
-        for key in image_labels(self.frozen.image) or {}:
+        for key in self.frozen.image_labels:
             if key.startswith(labels.PREFIX) and key not in lbls:
                 lbls[key] = ""
         kwargs = systemd_run_kwargs(name=self.name, image=self.frozen.image,
@@ -429,8 +431,10 @@ class _CloneMaker:
         from devbox.services import network
         from devbox.services.containers import DEV_USER, devbox_key, home_dir, known_hosts
 
-        proxy = None if network.host_reaches_directly(self.cfg, self.parent) else \
-            f"devbox common net connect {self.name} %p"
+        direct = self.frozen.host_direct
+        if direct is None:
+            direct = network.host_reaches_directly(self.cfg, self.parent)
+        proxy = None if direct else f"devbox common net connect {self.name} %p"
         entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
                                     known_hosts(self.layout), proxy_command=proxy)
         home = home_dir(self.cfg)
@@ -536,6 +540,11 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     with OpLog(layout.container_log(source)) as log:
         log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
         frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
+    from devbox.services import network
+
+    # the same for every clone: asked once
+    frozen.host_direct = network.host_reaches_directly(
+        cfg, frozen.source_labels.get(labels.PARENT) or None)
     results: list[CloneResult] = []
     cancel = threading.Event()
     interrupted = False

@@ -632,22 +632,21 @@ def wait_attached(cfg: Config, container: str, timeout: float,
 
 
 def reachable_directly(ip: str) -> bool:
-    """Whether the host has a route to ``ip`` through a devbox shim (so plain sockets work)."""
+    """Whether the host reaches ``ip`` on the link of a devbox shim (a macvlan that is up), so
+    plain sockets work: one route lookup in the kernel."""
     import ipaddress
 
     from devbox.adapters import netlink
 
     try:
-        addr = ipaddress.IPv4Address(ip)
+        ipaddress.IPv4Address(ip)
     except ValueError:
         return False
-    for li in netlink.links():
-        if li.kind != "macvlan" or not li.up:
-            continue
-        for a, plen in netlink.addresses(li.name):
-            if addr in ipaddress.IPv4Network(f"{a}/{plen}", strict=False) and str(addr) != a:
-                return True
-    return False
+    found = netlink.route_link(ip)
+    if found is None:
+        return False
+    link, on_link = found
+    return on_link and link.kind == "macvlan" and link.up
 
 
 def connect(cfg: Config, container: str, port: int = 22, timeout: float = 5.0,
