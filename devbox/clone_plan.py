@@ -1,8 +1,9 @@
 """Pure planning for clones: names, the sysprep plan, snapshot naming, ``--stopped-for`` durations.
 
 No I/O here. What virt-sysprep does for a VM clone, spelt out as data: which files a clone must
-not inherit from its source (removed once, in the snapshot's sysprep layer, so every clone shares
-it) and which files each clone gets of its own before it first boots.
+not inherit from its source (listed once per snapshot, deleted in each clone's own layer; or,
+with a storage driver other than overlay2, once in a derived image layer) and which files each
+clone gets of its own before it first boots.
 """
 
 from __future__ import annotations

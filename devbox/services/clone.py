@@ -3,15 +3,17 @@
 Freeze (SRC paused briefly, so its root filesystem and /opt are one consistent moment):
 ``docker commit`` of SRC into a local image, and one snapshot of its /opt under
 ``<root>/snapshots/<id>/opt`` (reflink where the filesystem shares blocks, else one plain copy).
-Then a small derived image layer removes what no clone may inherit (the sysprep plan in
-:mod:`devbox.clone_plan`); every clone shares it.
+What no clone may inherit (the sysprep plan in :mod:`devbox.clone_plan`) is listed once from
+the commit's layers; each clone deletes it in its own container layer before first boot
+(overlay2; with another storage driver a derived image layer deletes it for all, see
+:func:`sysprep_snapshot`).
 
 Each clone, through the same step machinery as make-dev-container (logged, undone on failure):
 its /opt is an overlay (snapshot as lower, ``<root>/<clone>/opt-upper`` as upper) mounted at
-``Layout.opt_dir(clone)``; its container is created from the snapshot image and given its own
-hostname files and fresh SSH host keys *before* it first boots; then its own MAC (derived from
-its name), its own DHCP lease, an ARP clash check, sshd. A clone that fails is rolled back; the
-others stay.
+``Layout.opt_dir(clone)``; its container is created from the snapshot image, loses what it must
+not inherit and gets its own hostname files and fresh SSH host keys *before* it first boots;
+then its own MAC (derived from its name), its own DHCP lease, an ARP clash check, and sshd
+proving the host key devbox made. A clone that fails is rolled back; the others stay.
 """
 
 from __future__ import annotations
@@ -276,7 +278,7 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
 
 
 def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
-    """Undo of the sysprep build: wait for it to end (bounded), then remove its image."""
+    """Undo of the sysprep: wait for it to end (bounded), then remove the snapshot image."""
     for future in building:
         try:
             future.result(timeout=300)
