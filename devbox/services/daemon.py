@@ -108,6 +108,10 @@ def stop(cfg: Config, timeout: float = 15.0) -> int | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and running_pid(cfg) is not None:
         time.sleep(0.05)
+    if running_pid(cfg) is not None:
+        raise OperationFailed(f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
+                              hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay "
+                                   "on disk)")
     return pid
 
 
@@ -154,7 +158,10 @@ class Daemon:
         self.st = network.store(cfg)
         self.log = OpLog(log_file(cfg))
         self.held: dict[str, _Held] = {}
-        self.tasks: queue.Queue[tuple[str, ...]] = queue.Queue()
+        # SimpleQueue: its put() is reentrant, so the signal handlers below may call it even
+        # when the signal lands while the main thread is inside put() (a Queue deadlocks there:
+        # a burst of SIGHUPs from commands notifying the daemon once hung it for good)
+        self.tasks: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
 
