@@ -407,10 +407,9 @@ def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> N
     """Every attach/detach pokes the daemon with SIGHUP; a burst of them (20 clones made at
     once) must not wedge it: afterwards it still stops on SIGTERM."""
     import signal
+    import threading
 
     from devbox.services import daemon as svc
-
-    import threading
 
     cfg = lab.cfg()
 
