@@ -192,8 +192,9 @@ class Daemon:
         try:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGHUP, lambda *_: self.tasks.put(("reconcile",)))
-                signal.signal(signal.SIGTERM, lambda *_: self.shutdown())
-                signal.signal(signal.SIGINT, lambda *_: self.shutdown())
+                # handlers only put on the (reentrant) queue; the loop below does the rest
+                signal.signal(signal.SIGTERM, lambda *_: self.tasks.put(("stop",)))
+                signal.signal(signal.SIGINT, lambda *_: self.tasks.put(("stop",)))
             self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
             self._safe(self._restore_lab)
             self._safe(self._restore_clone_mounts)
@@ -209,6 +210,7 @@ class Daemon:
                 except queue.Empty:
                     task = ("reconcile",)
                 if task[0] == "stop":
+                    self.stopping.set()
                     break
                 if task[0] == "reconcile":
                     next_reconcile = time.monotonic() + RECONCILE_EVERY
