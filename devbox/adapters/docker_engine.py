@@ -17,17 +17,30 @@ ENGINE_HINT = ("start the Docker engine: systemctl start docker (or 'dockerd &')
                "install it with apt-get install -y docker.io")
 
 
+# the oldest API version any engine still accepts unversioned-path pings with; only used to
+# ask /_ping which version the engine speaks
+_PROBE_VERSION = "1.24"
+
+
 @cache
 def client() -> docker.DockerClient:
+    """The engine's client, speaking the engine's own API version. The version comes from the
+    ``Api-Version`` header of ``/_ping``: docker-py's default probe asks ``/version``, which
+    makes dockerd run ``runc --version`` and ``docker-init --version`` on every devbox start."""
     import docker
 
     try:
-        cl = docker.from_env(timeout=120)
-        cl.ping()
+        probe = docker.from_env(version=_PROBE_VERSION, timeout=120)
+        response = probe.api.get(probe.api.base_url + "/_ping")
+        response.raise_for_status()
+        version = response.headers.get("Api-Version") or "auto"
+        probe.close()
+        return docker.from_env(version=version, timeout=120)
     except docker.errors.DockerException as err:
         raise NotReadyError(f"Docker engine not reachable: {_short(err)}",
                             hint=ENGINE_HINT) from err
-    return cl
+    except OSError as err:  # requests' connection errors are OSErrors
+        raise NotReadyError(f"Docker engine not reachable: {err}", hint=ENGINE_HINT) from err
 
 
 def reset_client() -> None:

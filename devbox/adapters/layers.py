@@ -145,6 +145,21 @@ def _lookup(layer: Layer, rel: PurePosixPath) -> os.stat_result | None:
     return None
 
 
+def parents_are_dirs(lowers: Iterable[Path], paths: Iterable[str]) -> bool:
+    """Whether every parent directory of ``paths`` is a plain directory (or missing) in the
+    layers ``lowers``, so :func:`edit` can write or delete them in a layer above."""
+    layer = Layer(Path("/nonexistent-devbox-upper"), tuple(lowers))
+    for path in paths:
+        for parent in PurePosixPath(path).parents:
+            rel = parent.relative_to("/")
+            if rel == PurePosixPath("."):
+                continue
+            found = _lookup(layer, rel)
+            if found is not None and not stat.S_ISDIR(found.st_mode):
+                return False
+    return True
+
+
 def _ensure_parents(layer: Layer, paths: Iterable[str]) -> bool:
     """Make the parent directories of ``paths`` in the upper layer with the owner, mode and
     times the layers below give them. False when a parent is not a plain directory there."""

@@ -192,9 +192,18 @@ def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
         if dirs is None and method == "layer":
             raise OperationFailed("the engine's storage is not overlay2 owned by root: "
                                   "clones cannot be sysprepped in their own layers")
+    removals: list[str] = []
     if dirs is not None:
         removals = clone_plan.sysprep_removals(
             layers.merged_paths(dirs, clone_plan.walk_roots()))
+        own = [*removals, *clone_plan.clone_files("x", {}),  # what each clone will write
+               *(clone_plan.host_key_path(kind) for kind in clone_plan.HOST_KEY_TYPES)]
+        if not layers.parents_are_dirs(dirs, own):  # e.g. /etc/ssh a symlink: the engine's way
+            if method == "layer":
+                raise OperationFailed("a directory on the way to a sysprep path is not a plain "
+                                      "directory in the image")
+            dirs = None
+    if dirs is not None:
         tag_image(raw, image)
         snapshots.remove_image(raw)  # the tag only
         return Sysprep("layer", removals)

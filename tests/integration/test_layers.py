@@ -96,3 +96,9 @@ def test_edit_refuses_a_path_through_a_symlink(stack: tuple[layers.Layer, Path])
     assert not layers.edit(layer, {"/var/run/x": (b"x", 0o644, 0, 0)})
     assert list(layer.upper.iterdir()) == []  # nothing half-written
 
+
+
+def test_parents_are_dirs_sees_symlinks_in_any_layer(stack: tuple[layers.Layer, Path]) -> None:
+    layer, _merged = stack
+    assert layers.parents_are_dirs(layer.lowers, ["/etc/ssh/ssh_host_ed25519_key", "/new/x"])
+    assert not layers.parents_are_dirs(layer.lowers, ["/var/run/utmp"])  # /var/run -> /run
