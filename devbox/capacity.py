@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devbox.errors import UserError
+from devbox.errors import NotReadyError
 
 # inotify instances root holds for one booted devbox dev container (measured on Debian 12)
 INSTANCES_PER_CONTAINER = 7
@@ -38,9 +38,9 @@ class InotifyRoom:
 
 
 def require_room(room: InotifyRoom, wanted: int, what: str) -> None:
-    """Refuse (before anything is made) to boot ``wanted`` containers the kernel would not let
-    start."""
+    """Refuse (before anything is made, as "host not ready") to boot ``wanted`` containers the
+    kernel would not let start."""
     if wanted > room.containers:
-        raise UserError(f"{what} needs {wanted} more systemd container(s) but this host has room "
-                        f"for about {room.containers} ({room.describe().split(': ')[0]})",
-                        hint=FIX)
+        raise NotReadyError(f"{what} needs {wanted} more systemd container(s) but this host has "
+                            f"room for about {room.containers} ({SYSCTL}={room.limit}, "
+                            f"{room.used} in use by root)", hint=FIX)

@@ -276,7 +276,7 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
     layout = Layout(cloned.cfg.root)
     snaps_before = sorted(p.name for p in layout.snapshots.iterdir())
     result = devbox_cli("dockeruser", "clone", cloned.src, "--count", "200", env=cloned.env)
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 3, result.stderr  # the host is not ready for that many
     assert "error:" in result.stderr and "fs.inotify.max_user_instances" in result.stderr
     assert sorted(p.name for p in layout.snapshots.iterdir()) == snaps_before
     assert dc.inspect(f"{cloned.src}-c{COUNT + 1}") is None

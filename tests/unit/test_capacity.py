@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from devbox import capacity
-from devbox.errors import UserError
+from devbox.errors import NotReadyError
 
 
 def test_room_counts_whole_containers() -> None:
@@ -20,7 +20,7 @@ def test_room_counts_whole_containers() -> None:
 def test_require_room_refuses_with_the_fix() -> None:
     room = capacity.InotifyRoom(128, 100)  # room for 4
     capacity.require_room(room, 4, "cloning src 4 time(s)")
-    with pytest.raises(UserError) as err:
+    with pytest.raises(NotReadyError) as err:
         capacity.require_room(room, 5, "cloning src 5 time(s)")
     assert "room for about 4" in str(err.value)
     assert err.value.hint and "fs.inotify.max_user_instances=1024" in err.value.hint
