@@ -5,13 +5,18 @@ the other: ``cp -a`` of SRC's /opt, ``docker run`` of the committed systemd imag
 at /opt, a macvlan made on the host and moved into the container (the pipework way), busybox
 ``udhcpc`` in the container's netns for an address, and a loop until sshd answers.
 
-devbox: ``clone.clone(cfg, SRC, N)`` until every clone is SSH-ready with its own DHCP address.
+devbox: ``clone.clone(cfg, SRC, N)`` until every clone is SSH-ready with its own DHCP address,
+``--reps`` times (the median counts; every run is printed).
 
 Both run on a private lab LAN (netns + veth + dnsmasq) that this script brings up and takes
-down; nothing touches a real interface. Prints wall time, extra disk, and the ratios.
+down; nothing touches a real interface. Before each contender the machine settles (dirty pages
+written back, disks idle), so neither pays for the other's disk work. Prints wall time, extra
+disk, and the ratios.
 
-    sudo .venv/bin/python -m bench.clone                 # 20 clones, 1 GiB in /opt
-    sudo .venv/bin/python -m bench.clone --count 3 --opt-mb 50 --skip-baseline   # quick try
+    sudo .venv/bin/python -m bench.clone                 # 20 clones, 1 GiB in /opt, 3 devbox runs
+    sudo .venv/bin/python -m bench.clone --xfs           # devbox root on a reflink XFS
+    sudo .venv/bin/python -m bench.clone --count 3 --opt-mb 50 --skip-baseline --reps 1
+    sudo .venv/bin/python -m bench.clone --skip-baseline --keep-logs   # per-step durations
 """
 
 from __future__ import annotations
