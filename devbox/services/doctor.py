@@ -131,6 +131,23 @@ def check_registry(cfg: Config) -> Check | None:
     return registry.check_reachable(cfg)
 
 
+def check_reflink(root: Path) -> Check:
+    """Whether clone snapshots of /opt share blocks (reflinks) under the root, or are one full
+    copy each (optional: clones work either way)."""
+    from devbox.adapters import mounts
+
+    try:
+        shared = mounts.reflink_supported(root)
+    except OSError as err:
+        return Check("clone snapshots", False, f"{root}: {err.strerror}", needed=False)
+    if shared:
+        return Check("clone snapshots", True, f"{root} shares blocks (reflink): a clone's /opt "
+                     "costs only what it writes")
+    return Check("clone snapshots", False, f"{root} has no reflinks: each clone run copies /opt "
+                 "once", f"for copy-free clones put {root} on XFS (mkfs.xfs -m reflink=1) or "
+                 "btrfs", needed=False)
+
+
 def check_inotify() -> Check:
     """Room for VM-style containers: each systemd container holds inotify instances, capped
     per user by the kernel (a stock host fits about 15-18 of them)."""
@@ -152,6 +169,7 @@ def run_checks(cfg: Config) -> list[Check]:
     checks.append(check_program("debootstrap", "debootstrap"))
     checks.append(check_root_writable(cfg.root))
     checks.append(check_inotify())
+    checks.append(check_reflink(cfg.root))
     extra: list[Callable[[Config], Check | None]] = [check_registry]
     for fn in extra:
         try:

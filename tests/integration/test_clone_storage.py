@@ -306,3 +306,15 @@ def test_reflink_snapshot_costs_no_data_blocks(xfs_root: Path) -> None:
     assert (layout.opt_dir("c1") / "events.bin").stat().st_size == 200 * MB
     clone.release_storage(_cfg(layout.root), "c1", purge=True)
     assert not clone.snapshot_dir(layout, "s1").exists()
+
+
+def test_doctor_says_whether_clone_snapshots_share_blocks(xfs_root: Path, tmp_path: Path) -> None:
+    from devbox.services import doctor
+
+    on_xfs = doctor.check_reflink(xfs_root / "root")
+    assert on_xfs.ok and "reflink" in on_xfs.detail
+    plain = tmp_path / "plain-root"  # the test's tmp dir: this host's ext4
+    if mounts.reflink_supported(plain):
+        pytest.skip("the temp directory's filesystem has reflinks too")
+    check = doctor.check_reflink(plain)
+    assert not check.ok and not check.needed and "XFS" in check.fix
