@@ -98,7 +98,7 @@ def server_host_key(sock: socket.socket, key_types: list[str], timeout: float = 
         transport.start_client(timeout=timeout)
         key = transport.get_remote_server_key()
         return f"{key.get_name()} {key.get_base64()}"
-    except (paramiko.SSHException, EOFError) as err:
+    except (paramiko.SSHException, EOFError, OSError) as err:  # e.g. reset while sshd starts
         raise OperationFailed(f"SSH key exchange failed: {err or type(err).__name__}") from err
     finally:
         transport.close()

@@ -162,7 +162,6 @@ class Frozen:
     sysprep: str = "image"  # "layer": each clone's own layer; "image": a shared derived layer
     removals: list[str] = field(default_factory=list)  # what each clone deletes ("layer")
     image_labels: dict[str, str] = field(default_factory=dict)  # the snapshot image's labels
-    host_direct: bool | None = None  # the host reaches the LAN through a shim (None: ask)
 
 
 @dataclass(frozen=True)
@@ -442,10 +441,9 @@ class _CloneMaker:
         from devbox.services import network
         from devbox.services.containers import DEV_USER, devbox_key, home_dir, known_hosts
 
-        direct = self.frozen.host_direct
-        if direct is None:
-            direct = network.host_reaches_directly(self.cfg, self.parent)
-        proxy = None if direct else f"devbox common net connect {self.name} %p"
+        # the same test devbox's own connections use (a route lookup for the clone's address)
+        proxy = None if network.reachable_directly(self.ip) else \
+            f"devbox common net connect {self.name} %p"
         entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
                                     known_hosts(self.layout), proxy_command=proxy)
         home = home_dir(self.cfg)
@@ -551,11 +549,6 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     with OpLog(layout.container_log(source)) as log:
         log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
         frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
-    from devbox.services import network
-
-    # the same for every clone: asked once
-    frozen.host_direct = network.host_reaches_directly(
-        cfg, frozen.source_labels.get(labels.PARENT) or None)
     results: list[CloneResult] = []
     cancel = threading.Event()
     interrupted = False

@@ -355,7 +355,7 @@ class _Maker:
     def _proxy_command(self) -> str | None:
         from devbox.services import network
 
-        if network.host_reaches_directly(self.cfg, self.parent):
+        if network.reachable_directly(self.ip):  # the same test devbox's own connections use
             return None
         return f"devbox common net connect {self.name} %p"
 
@@ -385,12 +385,18 @@ def vm_identity_files(name: str) -> dict[str, tuple[bytes, int, int, int]]:
     Docker would copy them) of a new VM-style container: ``{path: (data, mode, uid, gid)}``."""
     from devbox.vmstyle import hosts_file, resolv_conf
 
-    try:
-        host_resolv = Path("/etc/resolv.conf").read_text(errors="replace")
-    except OSError:
-        host_resolv = ""
+    text = ""
+    # /etc/resolv.conf, or on a systemd-resolved host (only its 127.0.0.53 stub there) the
+    # upstream servers it uses, as Docker does; a DHCP lease's servers replace them later
+    for source in (Path("/etc/resolv.conf"), Path("/run/systemd/resolve/resolv.conf")):
+        try:
+            text = resolv_conf(source.read_text(errors="replace"))
+        except OSError:
+            continue
+        if "nameserver" in text:
+            break
     return {"/etc/hosts": (hosts_file(name).encode(), 0o644, 0, 0),
-            "/etc/resolv.conf": (resolv_conf(host_resolv).encode(), 0o644, 0, 0)}
+            "/etc/resolv.conf": ((text or "\n").encode(), 0o644, 0, 0)}
 
 
 def exited_hint(name: str) -> str:
@@ -687,7 +693,7 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
     argv = ["ssh", "-i", str(devbox_key(layout)), "-o", "IdentitiesOnly=yes",
             "-o", f"UserKnownHostsFile={known_hosts(layout)}", "-o", "StrictHostKeyChecking=yes",
             "-o", f"HostKeyAlias={name}"]
-    if not network.host_reaches_directly(cfg, st.labels.get(labels.PARENT, "")):
+    if not network.reachable_directly(ip):
         argv += ["-o", f"ProxyCommand=devbox common net connect {name} %p"]
     argv += [f"{st.labels.get(labels.USER, DEV_USER)}@{ip}"]
     if command:

@@ -162,6 +162,7 @@ class Daemon:
         # when the signal lands while the main thread is inside put() (a Queue deadlocks there:
         # a burst of SIGHUPs from commands notifying the daemon once hung it for good)
         self.tasks: queue.SimpleQueue[tuple[str, ...]] = queue.SimpleQueue()
+        self._stop_requested = False
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
 
@@ -192,9 +193,10 @@ class Daemon:
         try:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGHUP, lambda *_: self.tasks.put(("reconcile",)))
-                # handlers only put on the (reentrant) queue; the loop below does the rest
-                signal.signal(signal.SIGTERM, lambda *_: self.tasks.put(("stop",)))
-                signal.signal(signal.SIGINT, lambda *_: self.tasks.put(("stop",)))
+                # handlers only set a flag and put on the (reentrant) queue: no lock is taken
+                # in a handler; the loop below sees the flag before any queued work
+                signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
+                signal.signal(signal.SIGINT, lambda *_: self._request_stop())
             self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
             self._safe(self._restore_lab)
             self._safe(self._restore_clone_mounts)
@@ -209,19 +211,27 @@ class Daemon:
                     task = self.tasks.get(timeout=max(0.1, next_reconcile - time.monotonic()))
                 except queue.Empty:
                     task = ("reconcile",)
-                if task[0] == "stop":
+                if task[0] == "stop" or self._stop_requested:
                     self.stopping.set()
                     break
                 if task[0] == "reconcile":
+                    # a burst of notifications (20 clones) queues many: this one run covers
+                    # every one already queued; the events among them follow, in order
+                    later = _drain(self.tasks)
+                    if any(t[0] == "stop" for t in later) or self._stop_requested:
+                        self.stopping.set()
+                        break
                     next_reconcile = time.monotonic() + RECONCILE_EVERY
                     if not lock_file(self.cfg).exists():
                         # <root> was removed under us (a deleted test root): nothing to keep
                         self.log.write(f"{self.cfg.root} is gone; stopping")
                         break
                     self._safe(self.reconcile)
+                    for other in later:
+                        if other[0] == "event":
+                            self._event(other)
                 elif task[0] == "event":
-                    _, action, name, cid = task
-                    self._safe(lambda a=action, n=name, c=cid: self.on_event(a, n, c))
+                    self._event(task)
         finally:
             for key in list(self.held):
                 self._let_go(key)
@@ -271,8 +281,13 @@ class Daemon:
             os.close(fd)
         return False
 
-    def shutdown(self) -> None:
-        self.stopping.set()
+    def _event(self, task: tuple[str, ...]) -> None:
+        _, action, name, cid = task
+        self._safe(lambda: self.on_event(action, name, cid))
+
+    def _request_stop(self) -> None:
+        """From a signal handler: a plain assignment and a reentrant put."""
+        self._stop_requested = True
         self.tasks.put(("stop",))
 
     def _safe(self, fn: Any) -> None:
@@ -497,6 +512,17 @@ class Daemon:
             # is the same identity, so only the old record goes
             self.st.delete(rec.key)
         self.log.write(f"{rec.key}: container removed; lease released, record removed")
+
+
+def _drain(tasks: queue.SimpleQueue[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Every task queued right now, in order (bounded: new ones may keep arriving)."""
+    out: list[tuple[str, ...]] = []
+    for _ in range(10_000):
+        try:
+            out.append(tasks.get_nowait())
+        except queue.Empty:
+            break
+    return out
 
 
 def run_foreground(cfg: Config) -> None:

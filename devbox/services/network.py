@@ -563,20 +563,6 @@ def resolve_parent(cfg: Config, parent: str | None = None) -> str:
     return parent or default_parent(cfg)
 
 
-def host_reaches_directly(cfg: Config, parent: str | None = None) -> bool:
-    """Whether the host has a shim on ``parent`` (default: the resolved parent), so plain
-    sockets reach containers' LAN addresses. False: use :func:`host_connector`'s fallback."""
-    from devbox.adapters import netlink
-    from devbox.labplan import shim_name
-
-    name = shim_name(resolve_parent(cfg, parent))
-    try:
-        link = netlink.get_link(name)
-        return link is not None and link.up and bool(netlink.addresses(name))
-    except DevboxError:
-        return False
-
-
 def host_connector(cfg: Config, container: str) -> Callable[[str, int, float], socket.socket]:
     """A socket factory ``(host, port, timeout) -> socket`` reaching ``container``: a plain
     TCP connection through the host shim when there is one, else a socket created inside the
