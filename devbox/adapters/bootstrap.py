@@ -98,24 +98,23 @@ def prepare_rootfs(root: Path, plan: Prepare, log: OpLog = NULL_LOG) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         log.write(f"  wrote /{rel}")
-    units = _inside(root, "etc/systemd/system")
-    units.mkdir(parents=True, exist_ok=True)
-    for unit in plan.mask_units:
-        link = units / unit
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to("/dev/null")
+    _mask(_inside(root, "etc/systemd/system"), plan.mask_units)
     if plan.mask_units:
         log.write(f"  masked {len(plan.mask_units)} unit(s): {' '.join(plan.mask_units)}")
-    generators = _inside(root, "etc/systemd/system-generators")
-    for name in plan.mask_generators:
-        generators.mkdir(parents=True, exist_ok=True)
-        link = generators / name
+    _mask(_inside(root, "etc/systemd/system-generators"), plan.mask_generators)
+    if plan.mask_generators:
+        log.write(f"  masked {len(plan.mask_generators)} generator(s)")
+
+
+def _mask(directory: Path, names: tuple[str, ...]) -> None:
+    """systemd's way to switch a unit or generator off: a link to /dev/null in ``directory``."""
+    if names:
+        directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        link = directory / name
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to("/dev/null")
-    if plan.mask_generators:
-        log.write(f"  masked {len(plan.mask_generators)} generator(s)")
 
 
 def tree_size(root: Path) -> int:

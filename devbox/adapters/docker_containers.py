@@ -161,9 +161,11 @@ def seed_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
     ``"archive"`` (an archive upload through the API; cannot delete, so ``remove`` must then be
     empty)."""
     from devbox.adapters import layers
+    from devbox.adapters.docker_engine import container_attrs
 
-    with translate(f"inspect container {name}"):
-        attrs = client().api.inspect_container(name)
+    attrs = container_attrs(name)
+    if attrs is None:
+        raise OperationFailed(f"copy files into {name}: no such container")
     layer = layers.unmounted_container_layer(attrs)
     if layer is not None and layers.edit(layer, files, remove or []):
         return "layer"

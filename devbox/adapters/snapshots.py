@@ -11,7 +11,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from devbox.adapters.docker_engine import client, image_attrs, remove_image, translate
+from devbox.adapters.docker_engine import build_stream, client, image_attrs, remove_image, translate
 from devbox.adapters.docker_engine import list_images_labelled as images_labelled
 from devbox.errors import OperationFailed
 
@@ -60,19 +60,8 @@ def build_derived(dockerfile: str, files: dict[str, bytes], tag: str,
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
-    image = ""
-    with translate(f"build {tag}"):
-        # no network: the sysprep layer needs none, and it must not depend on docker0
-        for event in client().api.build(fileobj=buf, custom_context=True, tag=tag, rm=True,
-                                        forcerm=True, decode=True, labels=labels,
-                                        network_mode="none"):
-            if "error" in event:
-                detail = event.get("errorDetail", {}).get("message") or event["error"]
-                raise OperationFailed(f"build {tag}: {str(detail).strip()}")
-            aux = event.get("aux")
-            if isinstance(aux, dict) and aux.get("ID"):
-                image = str(aux["ID"])
-    return image or (image_id(tag) or "")
+    # no network: the sysprep layer needs none, and it must not depend on docker0
+    return build_stream(buf, tag, lambda _event: None, labels=labels, network_mode="none")
 
 
 def image_id(ref: str) -> str | None:

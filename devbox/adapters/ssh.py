@@ -60,28 +60,49 @@ def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
     return socket.create_connection((host, port), timeout=timeout)
 
 
-def wait_for_banner(host: str, port: int = 22, timeout: float = 30.0,
-                    connect: SocketFactory = tcp_connect) -> float:
-    """Wait until an SSH server answers with its banner; return the seconds it took."""
+class _NotYet(Exception):
+    """sshd answered but not usefully yet (probe says why): try again."""
+
+
+def _until_sshd(host: str, port: int, timeout: float, connect: SocketFactory,
+                probe: Callable[[socket.socket, float], str | None]) -> tuple[float, str | None]:
+    """Connect to sshd until ``probe(sock, seconds_left)`` returns (bounded in time and tries):
+    (seconds it took, what probe returned). Refused connections, socket errors and _NotYet are
+    retried; the rest propagates."""
     t0 = time.monotonic()
     deadline = t0 + timeout
     last = "no answer"
-    attempt = 0
-    while time.monotonic() < deadline and attempt < 10_000:
-        attempt += 1
+    for _attempt in range(10_000):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
         try:
-            with connect(host, port, min(2.0, max(0.1, deadline - time.monotonic()))) as sock:
-                sock.settimeout(min(2.0, max(0.1, deadline - time.monotonic())))
-                banner = sock.recv(64)
-                if banner.startswith(b"SSH-"):
-                    return time.monotonic() - t0
-                last = f"unexpected banner {banner[:20]!r}"
+            sock = connect(host, port, min(2.0, max(0.1, left)))
         except OSError as err:
             last = err.strerror or str(err)
+        else:
+            try:
+                with sock:
+                    return time.monotonic() - t0, probe(sock, max(0.1, left))
+            except (OSError, _NotYet) as err:
+                last = getattr(err, "strerror", None) or str(err)
         time.sleep(0.05)
     raise OperationFailed(f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
                           hint="check the container's log (devbox dockeruser logs NAME) and "
                                "'systemctl status ssh' inside it (devbox dockeruser exec)")
+
+
+def wait_for_banner(host: str, port: int = 22, timeout: float = 30.0,
+                    connect: SocketFactory = tcp_connect) -> float:
+    """Wait until an SSH server answers with its banner; return the seconds it took."""
+
+    def banner(sock: socket.socket, left: float) -> None:
+        sock.settimeout(min(2.0, left))
+        data = sock.recv(64)
+        if not data.startswith(b"SSH-"):
+            raise _NotYet(f"unexpected banner {data[:20]!r}")
+
+    return _until_sshd(host, port, timeout, connect, banner)[0]
 
 
 def server_host_key(sock: socket.socket, key_types: list[str], timeout: float = 5.0) -> str:
@@ -111,33 +132,19 @@ def wait_for_host_key(host: str, expected: list[str], port: int = 22, timeout: f
     in). Returns the seconds it took; a server with another key raises OperationFailed."""
     wanted = {" ".join(line.split()[:2]) for line in expected if len(line.split()) >= 2}
     types = sorted({w.split()[0] for w in wanted})
-    t0 = time.monotonic()
-    deadline = t0 + timeout
-    last = "no answer"
-    attempt = 0
-    while time.monotonic() < deadline and attempt < 10_000:
-        attempt += 1
-        left = max(0.1, deadline - time.monotonic())
+
+    def key(sock: socket.socket, left: float) -> str:
         try:
-            sock = connect(host, port, min(2.0, left))
-        except OSError as err:
-            last = err.strerror or str(err)
-            time.sleep(0.05)
-            continue
-        try:
-            got = server_host_key(sock, types, timeout=min(5.0, left))
+            return server_host_key(sock, types, timeout=min(5.0, left))
         except OperationFailed as err:  # sshd still starting (closed, no banner yet)
-            last = err.message
-            time.sleep(0.05)
-            continue
-        if got not in wanted:
-            raise OperationFailed(f"sshd on {host}:{port} holds another host key than the one "
-                                  f"devbox made ({got.split()[0]})",
-                                  hint="does the image make new host keys at boot?")
-        return time.monotonic() - t0
-    raise OperationFailed(f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
-                          hint="check the container's log (devbox dockeruser logs NAME) and "
-                               "'systemctl status ssh' inside it (devbox dockeruser exec)")
+            raise _NotYet(err.message) from err
+
+    seconds, got = _until_sshd(host, port, timeout, connect, key)
+    if got not in wanted:
+        raise OperationFailed(f"sshd on {host}:{port} holds another host key than the one "
+                              f"devbox made ({str(got).split()[0]})",
+                              hint="does the image make new host keys at boot?")
+    return seconds
 
 
 def record_host_keys(known_hosts: Path, names: list[str], key_lines: list[str]) -> None:
