@@ -38,18 +38,27 @@ def all_containers() -> list[ContainerFacts]:
 
 
 def events(since: float | None = None) -> Iterator[dict[str, Any]]:
-    """Container start/die/destroy events, decoded; ends when dockerd goes away."""
+    """Container start/die/destroy events, decoded; ends when dockerd goes away. Connects now
+    (not at the first iteration), so a caller knows it is watching once this returns."""
     import docker
 
     filters = {"type": "container", "event": ["start", "die", "destroy"]}
     cl = docker.from_env(timeout=None)
-    stream = cl.api.events(decode=True, filters=filters,
-                           since=int(since) if since else None)
     try:
-        yield from stream
-    finally:
-        try:
-            stream.close()
-        except Exception:  # noqa: BLE001
-            pass
+        stream = cl.api.events(decode=True, filters=filters,
+                               since=int(since) if since else None)
+    except BaseException:
         cl.close()
+        raise
+
+    def iterate() -> Iterator[dict[str, Any]]:
+        try:
+            yield from stream
+        finally:
+            try:
+                stream.close()
+            except Exception:  # noqa: BLE001
+                pass
+            cl.close()
+
+    return iterate()
