@@ -65,7 +65,7 @@ class BaseDef:
 
 
 def validate_name(name: str, what: str = "name") -> str:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise UserError(f"invalid {what} {name!r}",
                         hint="use lowercase letters, digits, '.', '_' and '-'")
     return name

@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from devbox import limits
 from devbox.errors import UserError
+from devbox.limits import Limits
 
 VCS_KINDS = ("p4", "git")
 MAP_FILE = "branches.toml"
@@ -36,7 +38,7 @@ _GLOB_RE = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._/+*?\[\]!-]*$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/+-]*$")
 _URL_SCHEMES = ("file://", "ssh://", "https://", "http://", "git://")
 _KNOWN_KEYS = {"name", "vcs", "depot", "url", "ref", "view", "sparse", "depth", "path",
-               "image", "opt_seed", "license", "description"}
+               "image", "opt_seed", "license", "description", "memory", "cpus", "pids"}
 
 
 def _problem_in_name(name: str, what: str) -> str | None:
@@ -58,7 +60,7 @@ def _problem_in_name(name: str, what: str) -> str | None:
 def validate_branch_name(name: str) -> str:
     """Return ``name`` if it is a safe branch name, else raise a UserError saying why."""
     problem = _problem_in_name(name, "branch name")
-    if problem is None and not _BRANCH_RE.match(name):
+    if problem is None and not _BRANCH_RE.fullmatch(name):
         problem = (f"branch name '{name}' has characters other than letters, digits "
                    "and . _ / + -")
     if problem:
@@ -69,7 +71,7 @@ def validate_branch_name(name: str) -> str:
 def validate_ref(ref: str, what: str = "ref") -> str:
     """A git ref, Perforce changelist/label or revision, as one argv item: same rules."""
     problem = _problem_in_name(ref, what)
-    if problem is None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$", ref):
+    if problem is None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/+-]*", ref):
         problem = f"{what} '{ref}' has characters other than letters, digits and . _ / + -"
     if problem:
         raise UserError(problem, hint=f"fix the {what} in roles/dockeruser/{MAP_FILE}")
@@ -81,7 +83,7 @@ def validate_rel_path(path: str, what: str = "path") -> str:
     if path == ".":
         return path
     problem = _problem_in_name(path, what)
-    if problem is None and not _PATH_RE.match(path):
+    if problem is None and not _PATH_RE.fullmatch(path):
         problem = f"{what} '{path}' must be relative with letters, digits and . _ / + -"
     if problem:
         raise UserError(problem, hint=f"fix the {what} in roles/dockeruser/{MAP_FILE}")
@@ -118,6 +120,7 @@ class BranchEntry:
     opt_seed: str = ""
     license: str = ""
     description: str = ""
+    limits: Limits = field(default_factory=Limits)  # memory/cpus/pids of its containers
 
     @property
     def is_glob(self) -> bool:
@@ -127,6 +130,7 @@ class BranchEntry:
         data = asdict(self)
         data["view"] = list(self.view)
         data["sparse"] = list(self.sparse)
+        data["limits"] = self.limits.to_dict()
         return data
 
 
@@ -157,6 +161,10 @@ class Branch:
     @property
     def path(self) -> str:
         return self.entry.path
+
+    @property
+    def limits(self) -> Limits:
+        return self.entry.limits
 
 
 @dataclass(frozen=True)
@@ -203,7 +211,7 @@ def _entry(raw: Mapping[str, Any], where: str) -> BranchEntry:
     if not isinstance(name, str):
         raise UserError(f"{where}: every [[branch]] needs a name")
     problem = _problem_in_name(name, "branch pattern")
-    if problem is None and not _GLOB_RE.match(name):
+    if problem is None and not _GLOB_RE.fullmatch(name):
         problem = f"branch pattern '{name}' has unexpected characters"
     if problem:
         raise UserError(f"{where}: {problem}")
@@ -234,6 +242,7 @@ def _entry(raw: Mapping[str, Any], where: str) -> BranchEntry:
         sparse=_as_tuple(raw.get("sparse", []), "sparse", where), depth=depth,
         path=strings["path"], image=strings["image"], opt_seed=strings["opt_seed"],
         license=strings["license"], description=strings["description"],
+        limits=limits.from_table(raw, f"{where}: branch '{name}'"),
     )
 
 

@@ -48,7 +48,7 @@ def clone_names(source: str, count: int, existing: Iterable[str],
     taken = set(existing)
     highest = 0
     for name in taken:
-        m = pattern.match(name)
+        m = pattern.fullmatch(name)
         if m:
             highest = max(highest, int(m.group(1)))
     names: list[str] = []

@@ -10,10 +10,12 @@ import fnmatch
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from devbox import limits
 from devbox.errors import UserError
+from devbox.limits import Limits
 from devbox.naming import MAX_LEN, validate_name
 
 _PATCH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -42,7 +44,7 @@ def parse_patch(text: str) -> PatchRef:
         if int(raw) <= 0:
             raise UserError(f"invalid changelist {text!r}", hint="changelists are positive numbers")
         return PatchRef(str(int(raw)))
-    if not _PATCH_ID.match(raw) or ".." in raw:
+    if not _PATCH_ID.fullmatch(raw) or ".." in raw:
         raise UserError(f"invalid --patch {text!r}",
                         hint="a Perforce changelist number, or the name of a patch file in "
                              "roles/dockeruser/patches/ (letters, digits, '.', '_', '-')")
@@ -63,7 +65,7 @@ def _slug(text: str) -> str:
 
 
 def check_word(value: str, what: str) -> str:
-    if not _WORD.match(value or ""):
+    if not _WORD.fullmatch(value or ""):
         raise UserError(f"invalid {what} {value!r}",
                         hint="letters, digits, '.', '_' and '-' (at most 63)")
     return value
@@ -108,6 +110,7 @@ class Release:
     image: str
     branch: str
     description: str = ""
+    limits: Limits = field(default_factory=Limits)  # memory/cpus/pids of the entry
 
 
 def parse_products(text: str, source: str = "<memory>") -> list[Release]:
@@ -130,7 +133,7 @@ def parse_products(text: str, source: str = "<memory>") -> list[Release]:
         values = {k: str(raw[k]) for k in ("name", "release", "image", "branch")}
         check_word(values["name"], f"product name in {where}")
         out.append(Release(values["name"], values["release"], values["image"], values["branch"],
-                           str(raw.get("description", ""))))
+                           str(raw.get("description", "")), limits.from_table(raw, where)))
     return out
 
 
@@ -150,7 +153,8 @@ def resolve_release(releases: list[Release], product: str, release: str) -> Rele
                any(c in r.release for c in "*?[") and fnmatch.fnmatchcase(release, r.release)]
     for entry in [*exact, *globbed]:
         return Release(product, release, entry.image.replace("{release}", release),
-                       entry.branch.replace("{release}", release), entry.description)
+                       entry.branch.replace("{release}", release), entry.description,
+                       entry.limits)
     known_releases = ", ".join(sorted(r.release for r in candidates))
     raise UserError(f"product '{product}' has no release '{release}'",
                     hint=f"known releases: {known_releases}")
@@ -167,7 +171,7 @@ def parse_docker_time(text: str) -> float | None:
     """Docker's ``2026-11-23T03:50:24.123456789Z`` -> epoch seconds; None for the zero time."""
     from datetime import UTC, datetime
 
-    m = _DOCKER_TIME.match((text or "").strip())
+    m = _DOCKER_TIME.fullmatch((text or "").strip())
     if m is None or m.group(1).startswith("0001-"):
         return None
     base = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from devbox import __version__, labels
 from devbox.errors import UserError
+from devbox.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class MakeOptions:
     opt_seed: str | None = None
     checkout: bool = True
     extra_labels: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)  # flags (over a product map), over branch
 
 
 def parse_label_setting(text: str) -> dict[str, str]:

@@ -89,7 +89,7 @@ def parse_image(name: str, text: str, source: str = "") -> ImageDef:
             raise UserError(f"{where}: file dest {dest!r} must be an absolute path")
         files.append(FileSpec(src, dest, str(entry.get("mode", ""))))
     user = str(data.get("user", ""))
-    if user and not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", user):
+    if user and not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
         raise UserError(f"{where}: invalid user name {user!r}")
     labels = data.get("labels", {})
     if not isinstance(labels, dict):
@@ -137,11 +137,11 @@ NETWAIT_FILES = ("devbox-net-wait", "devbox-net-wait.service")
 def dockerfile_context(image: ImageDef, base_ref: str, family: str,
                        netwait_present: bool) -> dict[str, Any]:
     """What ``templates/Dockerfile.j2`` sees."""
-    if not re.match(r"^[A-Za-z0-9_.@-]+$", image.locale):
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]+", image.locale):
         raise UserError(f"image {image.name}: invalid locale {image.locale!r}")
-    if not re.match(r"^SIG[A-Z0-9+]+$", image.stop_signal):
+    if not re.fullmatch(r"SIG[A-Z0-9+]+", image.stop_signal):
         raise UserError(f"image {image.name}: invalid stop_signal {image.stop_signal!r}")
-    if not re.match(r"^[A-Za-z0-9_+/-]+$", image.timezone):
+    if not re.fullmatch(r"[A-Za-z0-9_+/-]+", image.timezone):
         raise UserError(f"image {image.name}: invalid timezone {image.timezone!r}")
     return {
         "name": image.name,
@@ -220,7 +220,7 @@ def image_tags(image: ImageDef, registry: str = "") -> list[str]:
 
 def build_step(line: str) -> tuple[int, int, str] | None:
     """``Step 3/12 : RUN ...`` -> (3, 12, 'RUN ...')."""
-    m = _STEP_RE.match(line.strip())
+    m = _STEP_RE.fullmatch(line.strip())
     if not m:
         return None
     return int(m.group(1)), int(m.group(2)), m.group(3)

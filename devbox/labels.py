@@ -40,10 +40,13 @@ def is_networked(labels: Mapping[str, str] | None, root: str | None = None) -> b
     root that path names: a container labelled with another root is that root's daemon's)."""
     if not labels or labels.get(NET, "") not in {"dhcp", "static"}:
         return False
-    return root is None or labels.get(ROOT, root) == root
+    # a container labelled by hand without devbox.root belongs to the default root's daemon
+    # only: with several roots on one engine, every daemon would otherwise claim it
+    return root is None or (labels.get(ROOT) or DEFAULT_ROOT) == root
 
 
 ROOT = "devbox.root"  # the devbox root (state dir) that made the container
+DEFAULT_ROOT = "/opt/containers"  # the 'root' setting's default (devbox/config.py)
 
 
 # ---- what devbox-made containers carry besides the network labels (owned by services/containers)
@@ -64,6 +67,9 @@ PRODUCT = "devbox.product"
 RELEASE = "devbox.release"
 PATCHES = "devbox.patches"
 TEST_RUN = "devbox.test-run"  # set by the test suite on what it creates
+LIMIT_MEMORY = "devbox.limits.memory"  # bytes (devbox/limits.py)
+LIMIT_CPUS = "devbox.limits.cpus"
+LIMIT_PIDS = "devbox.limits.pids"
 # compatibility names used by services/containers
 PARENT = NET_PARENT
 VLAN = NET_VLAN

@@ -30,7 +30,7 @@ def mac_for_name(name: str) -> str:
 def parse_mac(text: str) -> str:
     """Normalize a user-given MAC to ``aa:bb:cc:dd:ee:ff``; reject bad and multicast ones."""
     raw = text.strip().lower()
-    if not _MAC.match(raw):
+    if not _MAC.fullmatch(raw):
         raise UserError(f"'{text}' is not a MAC address",
                         hint="use six hex pairs like 02:42:ac:11:00:02, or leave --mac out "
                              "to derive one from the container name")

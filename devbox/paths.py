@@ -1,9 +1,23 @@
-"""Host-side layout under ``<root>`` (default ``/opt/containers``)."""
+"""Host-side layout under ``<root>`` (default ``/opt/containers``): the only place a host path
+of devbox's is named.
+
+Per-container state lives in its own subtree, ``<root>/containers/<name>/`` (``opt/``,
+``state.json``, clone and checkout records), so a container name can never alias one of
+devbox's own folders (``logs``, ``ssh``, ``pki``, ...). :data:`RESERVED` lists those folders;
+:mod:`devbox.migrate` moves per-container dirs of older roots (``<root>/<name>/``) into the
+subtree and sets the folders' modes (:data:`PRIVATE`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+# every name devbox itself uses directly under <root> (and "locks", under run/)
+RESERVED = frozenset({"containers", "logs", "lab", "leases", "run", "locks", "pki", "ssh",
+                      "snapshots", "registry", "home", "images", "tmp"})
+# folders of <root> other host users must not traverse (created/fixed 0700 by migrate.ensure)
+PRIVATE = ("containers", "ssh", "pki", "leases", "lab", "run", "logs", "snapshots")
 
 
 @dataclass(frozen=True)
@@ -21,11 +35,24 @@ class Layout:
     def host_log(self) -> Path:
         return self.logs / "devbox.log"
 
+    @property
+    def containers(self) -> Path:
+        return self.root / "containers"
+
     def container_dir(self, name: str) -> Path:
-        return self.root / name
+        return self.containers / name
 
     def opt_dir(self, name: str) -> Path:
-        return self.root / name / "opt"
+        return self.container_dir(name) / "opt"
+
+    def state_file(self, name: str) -> Path:
+        return self.container_dir(name) / "state.json"
+
+    def legacy_container_dir(self, name: str) -> Path:
+        """Where a root made before the ``containers/`` subtree kept ``name`` (see
+        :mod:`devbox.migrate`); never for a :data:`RESERVED` name."""
+        assert name not in RESERVED, name
+        return self.root / name
 
     @property
     def lab(self) -> Path:
@@ -44,6 +71,16 @@ class Layout:
         return self.root / "run" / "locks"
 
     @property
+    def paused(self) -> Path:
+        """Markers of the containers a clone holds paused (:mod:`devbox.services.pause_guard`)."""
+        return self.root / "run" / "paused"
+
+    def paused_marker(self, name: str) -> Path:
+        from urllib.parse import quote
+
+        return self.paused / f"{quote(name, safe='')}.json"
+
+    @property
     def pki(self) -> Path:
         return self.root / "pki"
 
@@ -54,3 +91,10 @@ class Layout:
     @property
     def snapshots(self) -> Path:
         return self.root / "snapshots"
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry"
+
+    def private_dirs(self) -> list[Path]:
+        return [self.root / folder for folder in PRIVATE]

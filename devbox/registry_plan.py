@@ -27,7 +27,7 @@ _USER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 def validate_user(user: str) -> str:
-    if not _USER_RE.match(user):
+    if not _USER_RE.fullmatch(user):
         raise UserError(f"invalid registry user name {user!r}",
                         hint="use lowercase letters, digits, '.', '_' and '-' (at most 64)")
     return user
@@ -100,7 +100,7 @@ class Address:
 
 
 def parse_address(text: str) -> Address:
-    m = re.match(r"^\[?([A-Za-z0-9.:-]+?)\]?:(\d{1,5})$", text.strip())
+    m = re.fullmatch(r"\[?([A-Za-z0-9.:-]+?)\]?:(\d{1,5})", text.strip())
     if not m or not 0 < int(m.group(2)) < 65536:
         raise UserError(f"invalid registry address {text!r}", hint="use HOST:PORT")
     return Address(m.group(1), int(m.group(2)))

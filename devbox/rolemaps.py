@@ -7,6 +7,7 @@ reading the file.
 from __future__ import annotations
 
 import fnmatch
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,10 +60,14 @@ def license_for(branch: str, path: Path | None = None,
     return None
 
 
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+
+
 @dataclass(frozen=True)
 class Seed:
     match: str
     source: str  # tarball path, directory, or http(s) URL
+    sha256: str = ""  # the tarball's, lowercase hex; checked before anything is extracted
 
     @property
     def is_url(self) -> bool:
@@ -79,8 +84,12 @@ def seed_for(image: str, branch: str, path: Path | None = None) -> Seed | None:
             pattern, source = str(entry["match"]), str(entry["source"])
         except KeyError as err:
             raise UserError(f"{path}: seed entry {i + 1} lacks {err}") from None
+        sha256 = entry.get("sha256", "")
+        if not isinstance(sha256, str) or (sha256 and not _SHA256_RE.fullmatch(sha256)):
+            raise UserError(f"{path}: seed entry {i + 1}: sha256 must be 64 hex digits",
+                            hint="the tarball's sha256 as sha256sum prints it")
         if fnmatch.fnmatchcase(key, pattern):
             if not source.startswith(("http://", "https://", "/")):
                 source = str(path.parent / source)
-            return Seed(pattern, source)
+            return Seed(pattern, source, sha256.lower())
     return None

@@ -10,11 +10,27 @@ Found on this host class (Docker 20.10, cgroup v1 "hybrid": per-controller v1 hi
   ``name=systemd`` hierarchy to create ``init.scope``; Docker's own cgroup mount is read-only
   for unprivileged containers, so without help PID 1 exits with "Failed to create
   /init.scope control group: Read-only file system".
-- ``cgroupns="host"`` plus a bind mount of the host's ``/sys/fs/cgroup``: systemd finds its own
-  cgroup (``/docker/<id>``) from ``/proc/self/cgroup`` and creates its units below it. (The
-  alternative, a private cgroup namespace, works only with ``CAP_SYS_ADMIN`` added, which is
-  broader than we want.) Docker 20.10 applies ``ro`` only to the top tmpfs of that bind, the
-  controller mounts below stay writable, so we say ``rw`` honestly.
+- **its own cgroups only.** systemd must create its units below its own cgroup, so that
+  subtree must be writable; nothing else may be. Docker's own cgroup mounts are read-only
+  for an unprivileged container and cannot be made writable without ``--privileged``
+  (moby#46763), and the container's cgroup is ``<cgroup_parent>/<id>``, an id Docker picks
+  at create time. So devbox names the parent, ``devbox/<name>``, and binds (cgroup v1)
+  ``/sys/fs/cgroup/systemd/devbox/<name>`` at the same path inside the container, writable,
+  on top of ``/sys/fs/cgroup/systemd/devbox-view/<name>`` (an empty cgroup, so
+  ``/sys/fs/cgroup/systemd`` is a cgroup mount as systemd requires). With the host's cgroup
+  namespace, ``/proc/self/cgroup`` says ``/devbox/<name>/<id>`` and that path exists, writable,
+  inside the container; the controllers (memory, pids, cpu, freezer, devices, ...) keep
+  Docker's read-only mounts of the container's own leaf. Only the named ``systemd``
+  hierarchy (no controller: no limit, no freezer lives there) is writable, and only its own
+  subtree: a container cannot see, freeze, limit or join a neighbour's cgroups, nor loosen
+  its own limits. The bind sources are plain binds (``volumes``), which Docker creates when
+  missing, so the same container boots after a reboot or a dockerd restart. (Proven by
+  ``tests/integration/test_hostile_tenant_cgroups.py``.) On a cgroup v2 host the same two
+  binds are made on the unified hierarchy (``devbox-view/<name>`` at ``/sys/fs/cgroup``,
+  ``devbox/<name>/ns`` at its own path); there the container's own leaf files are writable,
+  so devbox keeps its limits one level up, in ``devbox/<name>``, where the container cannot
+  reach (``adapters/cgroupfs.apply_outer_limits``). Written from the kernel's cgroup-v2 and
+  Docker's cgroup-parent documentation; this CI host is v1, where it is tested.
 - tmpfs on ``/run``, ``/run/lock`` and ``/tmp`` (systemd expects them to be fresh tmpfs).
 - ``container=docker`` in the environment so systemd knows it is in a container.
 - ``stop_signal="SIGRTMIN+3"``: systemd's "halt" signal, so ``docker stop`` is a clean shutdown
@@ -33,7 +49,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devbox.limits import Limits
 
 STOP_SIGNAL = "SIGRTMIN+3"
 STOP_TIMEOUT = 20
@@ -45,6 +64,35 @@ TMPFS: dict[str, str] = {
 }
 
 CGROUP_MOUNT = "/sys/fs/cgroup"
+CGROUP_V1 = "v1"  # legacy or hybrid host: per-controller hierarchies + name=systemd
+CGROUP_V2 = "v2"  # unified host: one cgroup2 hierarchy at /sys/fs/cgroup
+
+
+def cgroup_outer(name: str) -> str:
+    """Where devbox keeps a container's cgroups, relative to a hierarchy's root."""
+    return f"devbox/{name}"
+
+
+def cgroup_dirs(name: str) -> tuple[str, ...]:
+    """The cgroup directories (relative to each hierarchy root) devbox makes for ``name``,
+    deepest-last; all go when the container is removed."""
+    return (f"devbox-view/{name}", cgroup_outer(name))
+
+
+def cgroup_kwargs(name: str, mode: str = CGROUP_V1) -> dict[str, Any]:
+    """Docker kwargs that give a systemd container its own cgroup subtree, writable, and
+    nothing else (see the module docstring)."""
+    if mode == CGROUP_V2:
+        base, parent = CGROUP_MOUNT, f"/{cgroup_outer(name)}/ns"
+    else:
+        base, parent = f"{CGROUP_MOUNT}/systemd", f"/{cgroup_outer(name)}"
+    own = f"{base}{parent}"
+    return {
+        "cgroupns": "host",
+        "cgroup_parent": parent,
+        "volumes": {f"{base}/devbox-view/{name}": {"bind": base, "mode": "rw"},
+                    own: {"bind": own, "mode": "rw"}},
+    }
 
 
 def systemd_run_kwargs(
@@ -58,13 +106,16 @@ def systemd_run_kwargs(
     restart: str = "unless-stopped",
     environment: Mapping[str, str] | None = None,
     extra_volumes: Mapping[str, Mapping[str, str]] | None = None,
+    cgroup_mode: str = CGROUP_V1,
+    limits: Limits | None = None,
 ) -> dict[str, Any]:
     """Docker SDK ``containers.run``/``create`` kwargs for a container booting systemd as PID 1.
 
     ``opt_dir`` (host path) is bind-mounted at ``/opt``; ``network_mode`` is ``"none"`` for a
     container whose LAN interface devbox plumbs, ``"bridge"`` (or a network name) otherwise.
     """
-    volumes: dict[str, dict[str, str]] = {CGROUP_MOUNT: {"bind": CGROUP_MOUNT, "mode": "rw"}}
+    cgroups = cgroup_kwargs(name, cgroup_mode)
+    volumes: dict[str, dict[str, str]] = dict(cgroups.pop("volumes"))
     if opt_dir is not None:
         volumes[str(opt_dir)] = {"bind": "/opt", "mode": "rw"}
     for host, spec in (extra_volumes or {}).items():
@@ -79,7 +130,7 @@ def systemd_run_kwargs(
         "tty": True,
         "stdin_open": False,
         "privileged": False,
-        "cgroupns": "host",
+        **cgroups,
         "tmpfs": dict(TMPFS),
         "volumes": volumes,
         "environment": env,
@@ -92,6 +143,9 @@ def systemd_run_kwargs(
         kwargs["network_disabled"] = True  # see the module docstring
     if restart:
         kwargs["restart_policy"] = {"Name": restart}
+    if limits is not None:
+        kwargs.update(limits.docker_kwargs())
+        kwargs["labels"].update(limits.labels())
     return kwargs
 
 

@@ -191,7 +191,7 @@ def remove_tree(path: Path, log: OpLog = NULL_LOG) -> None:
     from devbox.adapters import process
 
     for point in sorted(_mounts_below(path), key=len, reverse=True):
-        process.run(["umount", "--lazy", point], log=log, check=False)
+        process.run(["umount", "--lazy", point], log=log, check=False, timeout=60)
     left = _mounts_below(path)
     if left:
         raise OperationFailed(f"not removing {path}: still mounted: {', '.join(left)}",

@@ -3,9 +3,12 @@
 A :class:`DhcpSession` is one ``AsyncDHCPClient`` on its own thread. The thread enters the
 container's network namespace first, so the client's raw socket and every netlink socket the
 hooks open live there. The hooks configure address, default route and ``resolv.conf`` in that
-namespace and send a gratuitous ARP after every bind. The lease is handed to ``on_lease`` at
-every bind/renew (the caller persists it) and can be given back (``lease=``) so a new session
-adopts it with a REQUEST (INIT-REBOOT) instead of starting over.
+namespace and send a gratuitous ARP after every bind. ``resolv.conf`` goes into the container's
+root through :class:`devbox.adapters.rootfs.RootDir` (opened once at start): a link the tenant
+planted there is never followed; that write is then skipped and the lease kept all the same.
+The lease is handed to ``on_lease`` at every bind/renew (the caller persists it) and can be
+given back (``lease=``) so a new session adopts it with a REQUEST (INIT-REBOOT) instead of
+starting over.
 
 pyroute2 restarts discovery at once on a NAK; its retransmission back-off is shortened here so
 a lost first packet costs one second, not four.
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from devbox.adapters import netns as nsmod
+from devbox.adapters.rootfs import RootDir
 from devbox.errors import OperationFailed
 
 LOG = logging.getLogger(__name__)
@@ -119,7 +123,7 @@ class DhcpSession:
         client_id: bytes,
         lease: dict[str, Any] | None = None,
         on_lease: Callable[[str, LeaseInfo | None], None] | None = None,
-        resolv_conf: Path | None = None,
+        container_root: Path | None = None,
         release_only: bool = False,
         name: str = "",
     ) -> None:
@@ -130,7 +134,8 @@ class DhcpSession:
         self.client_id = client_id
         self.initial = lease
         self.on_lease = on_lease
-        self.resolv_conf = resolv_conf
+        self.container_root = container_root  # /proc/PID/root: its /etc/resolv.conf is ours
+        self._root: RootDir | None = None
         self.release_only = release_only
         self.name = name or f"dhcp {hostname}/{ifname}"
         self.release_on_stop = False
@@ -146,6 +151,12 @@ class DhcpSession:
     # --- public ---------------------------------------------------------------------------
 
     def start(self) -> DhcpSession:
+        if self.container_root is not None:
+            try:  # now, while the caller knows the PID is the container's
+                self._root = RootDir.open(self.container_root, f"container {self.hostname}",
+                                          follow=True)
+            except OperationFailed as err:
+                LOG.error("%s: resolv.conf will not be written: %s", self.name, err.message)
         self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -186,6 +197,9 @@ class DhcpSession:
             nsmod.setns_current_thread(self.netns)
         except OSError as err:
             self.error = err
+            if self._root is not None:
+                self._root.close()
+                self._root = None
             self._ready.set()
             self._done.set()
             return
@@ -195,6 +209,9 @@ class DhcpSession:
             LOG.warning("%s: %r", self.name, err)
             self.error = err
         finally:
+            if self._root is not None:
+                self._root.close()
+                self._root = None
             self._ready.set()
             self._done.set()
 
@@ -273,8 +290,8 @@ class DhcpSession:
             await ipr.addr("replace", index=idx, address=info.ip, prefixlen=info.prefixlen)
             if info.gateway:
                 await ipr.route("replace", dst="0.0.0.0/0", gateway=info.gateway, oif=idx)
-        if self.resolv_conf is not None and info.dns:
-            self._write_resolv(self.resolv_conf, info)
+        if self._root is not None and info.dns:
+            self._write_resolv(self._root, info)
         self._announce(info.ip)
         if self._loop is not None:  # and once more a second later, off the critical path
             self._loop.call_later(1.0, self._announce, info.ip)
@@ -294,11 +311,16 @@ class DhcpSession:
         except OSError as err:
             LOG.warning("%s: gratuitous ARP: %r", self.name, err)
 
-    def _write_resolv(self, path: Path, info: LeaseInfo) -> None:
+    def _write_resolv(self, root: RootDir, info: LeaseInfo) -> None:
+        """The lease's name servers into the container's /etc/resolv.conf; a planted link
+        (there or on the way) is refused and logged, and the lease is kept all the same."""
         try:
-            path.write_text(resolv_conf_text(info.dns, info.domain))
+            root.write_file("/etc/resolv.conf", resolv_conf_text(info.dns, info.domain).encode(),
+                            0o644)
+        except OperationFailed as err:
+            LOG.error("%s: not writing resolv.conf: %s", self.name, err.message)
         except OSError as err:
-            LOG.info("%s: cannot write %s: %r", self.name, path, err)
+            LOG.info("%s: cannot write resolv.conf: %r", self.name, err)
 
     async def _unconfigure(self, lease: Any) -> None:
         from pyroute2.iproute.linux import AsyncIPRoute

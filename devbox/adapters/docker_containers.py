@@ -31,6 +31,7 @@ class ContainerState:
     finished_at: str
     hostname: str = ""
     restarting: bool = False
+    binds: tuple[str, ...] = ()  # HostConfig.Binds: "src:dst[:mode]"
 
 
 def state_of(attrs: dict[str, Any]) -> ContainerState:
@@ -51,6 +52,7 @@ def state_of(attrs: dict[str, Any]) -> ContainerState:
         finished_at=st.get("FinishedAt", ""),
         hostname=str(cfg.get("Hostname") or ""),
         restarting=bool(st.get("Restarting")),
+        binds=tuple((attrs.get("HostConfig") or {}).get("Binds") or ()),
     )
 
 
@@ -101,16 +103,21 @@ def remove(name: str) -> bool:
     """Force-remove a container (and its anonymous volumes). False when it did not exist."""
     import docker
 
+    from devbox.adapters import cgroupfs
+
     with translate(f"remove container {name}"):
         try:
             client().api.remove_container(name, force=True, v=True)
         except docker.errors.NotFound:
+            cgroupfs.remove_container_cgroups(name)  # a remove killed before it got there
             return False
     # removal is asynchronous in places: wait (bounded) until the name is free
     for _ in range(100):
         if inspect(name) is None:
-            return True
+            break
         time.sleep(0.05)
+    # Docker removes only the container's own leaf cgroups: drop devbox/<name> too
+    cgroupfs.remove_container_cgroups(name)
     return True
 
 

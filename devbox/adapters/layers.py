@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from devbox.adapters.rootfs import RootDir
+
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
 
@@ -160,7 +162,7 @@ def parents_are_dirs(lowers: Iterable[Path], paths: Iterable[str]) -> bool:
     return True
 
 
-def _ensure_parents(layer: Layer, paths: Iterable[str]) -> bool:
+def _ensure_parents(layer: Layer, root: RootDir, paths: Iterable[str]) -> bool:
     """Make the parent directories of ``paths`` in the upper layer with the owner, mode and
     times the layers below give them. False when a parent is not a plain directory there."""
     parents: dict[PurePosixPath, os.stat_result | None] = {}
@@ -174,47 +176,33 @@ def _ensure_parents(layer: Layer, paths: Iterable[str]) -> bool:
                 return False  # a symlink or a whiteout: only the engine resolves those
             parents[rel] = found
     for rel, found in sorted(parents.items(), key=lambda kv: len(kv[0].parts)):
-        target = layer.upper / rel
-        if target.is_dir():
-            continue
-        target.mkdir()
         if found is None:
-            os.chmod(target, 0o755)
-            continue
-        os.chown(target, found.st_uid, found.st_gid)
-        os.chmod(target, stat.S_IMODE(found.st_mode))
-        os.utime(target, ns=(found.st_atime_ns, found.st_mtime_ns))
-    return True
-
-
-def _clear(target: Path) -> None:
-    if target.is_symlink() or target.exists():
-        if target.is_dir() and not target.is_symlink():
-            import shutil
-
-            shutil.rmtree(target)
+            root.mkdir(rel, 0o755)
         else:
-            target.unlink()
+            root.mkdir(rel, stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid,
+                       times_ns=(found.st_atime_ns, found.st_mtime_ns))
+    return True
 
 
 def edit(layer: Layer, files: dict[str, tuple[bytes, int, int, int]],
          remove: Iterable[str] = ()) -> bool:
     """Delete ``remove`` (whiteouts) and write ``files`` (``{abs path: (data, mode, uid,
     gid)}``) in ``layer``'s upper directory. False, with nothing changed, when a parent
-    directory on the way is not a plain directory in the image."""
+    directory on the way is not a plain directory in the image.
+
+    Every write goes through :class:`devbox.adapters.rootfs.RootDir` on the upper directory:
+    nothing is followed there (a link in the layers below is shadowed, never written through;
+    the lower layers come from a ``docker commit`` of a tenant's container)."""
     gone = [p for p in remove if p not in files]
-    if not _ensure_parents(layer, [*files, *gone]):
-        return False
-    for path in gone:
-        target = layer.upper / PurePosixPath(path).relative_to("/")
-        _clear(target)
-        os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0))
-    for path, (data, mode, uid, gid) in files.items():
-        target = layer.upper / PurePosixPath(path).relative_to("/")
-        _clear(target)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            os.fchown(fh.fileno(), uid, gid)
-            os.fchmod(fh.fileno(), mode)
+    with RootDir.open(layer.upper, f"the container layer {layer.upper}") as root:
+        if not _ensure_parents(layer, root, [*files, *gone]):
+            return False
+        for path in gone:
+            root.remove(path)
+            root.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+        for path, (data, mode, uid, gid) in files.items():
+            st = root.lstat(path)
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                root.remove(path)
+            root.write_file(path, data, mode, uid, gid)
     return True

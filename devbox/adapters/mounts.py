@@ -18,6 +18,10 @@ from devbox.errors import NotReadyError, OperationFailed, UserError
 from devbox.oplog import NULL_LOG, OpLog
 
 MNT_DETACH = 2
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 
 
@@ -69,7 +73,8 @@ class MountInfo:
     target: str
     fstype: str
     source: str
-    options: str
+    options: str  # the file system's (super block) options
+    mount_options: str = ""  # this mount's own: rw, nosuid, nodev, ...
 
 
 def mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[MountInfo]:
@@ -82,7 +87,7 @@ def mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[MountInfo]:
         if len(lparts) < 5 or len(rparts) < 3:
             continue
         out.append(MountInfo(_unescape(lparts[4]), rparts[0], _unescape(rparts[1]),
-                             rparts[2]))
+                             rparts[2], lparts[5]))
     return out
 
 
@@ -115,7 +120,10 @@ def mount_overlay(spec: OverlaySpec, log: OpLog = NULL_LOG) -> bool:
     rc, err = 1, 0
     for opts in (f"{options},{FEATURES}", options):
         log.write(f"mount -t overlay overlay -o {opts} {spec.merged}")
-        rc = _libc().mount(b"overlay", str(spec.merged).encode(), b"overlay", 0, opts.encode())
+        # nosuid,nodev: a set-uid file or a device node a container put in its /opt is
+        # worth nothing, in the container and on the host
+        rc = _libc().mount(b"overlay", str(spec.merged).encode(), b"overlay",
+                           MS_NOSUID | MS_NODEV, opts.encode())
         err = ctypes.get_errno() if rc != 0 else 0
         if rc == 0 or err != errno.EINVAL:
             break
@@ -128,6 +136,45 @@ def mount_overlay(spec: OverlaySpec, log: OpLog = NULL_LOG) -> bool:
         raise OperationFailed(f"mount overlay on {spec.merged}: {os.strerror(err)}",
                               hint=f"options: {options}; see dmesg for overlayfs' reason")
     return True
+
+
+def ensure_nosuid(path: Path, log: OpLog = NULL_LOG) -> bool:
+    """Make ``path`` a mount of its own with ``nosuid,nodev`` (a bind onto itself), so every
+    tree below it (the containers' /opt trees) is nosuid,nodev on the host, and in each
+    container too: a bind mount of a directory below takes its flags. False when it was
+    already so."""
+    path.mkdir(parents=True, exist_ok=True)
+    target = str(path.resolve())
+    table = mounts()
+    here = [m for m in table if m.target == target]
+    if here and {"nosuid", "nodev"} <= set(here[-1].mount_options.split(",")):
+        return False
+    below = [m.target for m in table if m.target.startswith(target + "/")]
+    if not here and below:
+        # a bind made now would hide what is mounted below (a clone's /opt overlay): leave
+        # it until nothing is (the next reboot, or the last clone removed)
+        log.write(f"not making {target} nosuid,nodev yet: {len(below)} mount(s) below it")
+        return False
+    raw = target.encode()
+    lib = _libc()
+    if not here:
+        log.write(f"mount --bind {target} {target}")
+        if lib.mount(raw, raw, None, MS_BIND, None) != 0:
+            raise _mount_error(target, ctypes.get_errno())
+    log.write(f"mount -o remount,bind,nosuid,nodev {target}")
+    if lib.mount(None, raw, None, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, None) != 0:
+        err = ctypes.get_errno()
+        if not here:
+            lib.umount2(raw, MNT_DETACH)
+        raise _mount_error(target, err)
+    return True
+
+
+def _mount_error(target: str, err: int) -> Exception:
+    if err == errno.EPERM:
+        return NotReadyError(f"mounting {target} needs root (CAP_SYS_ADMIN)",
+                             hint="run devbox as root")
+    return OperationFailed(f"bind-mount {target} nosuid,nodev: {os.strerror(err)}")
 
 
 def unmount(path: Path, log: OpLog = NULL_LOG) -> bool:

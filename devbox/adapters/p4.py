@@ -12,6 +12,7 @@ them, and the ticket lands in the user's P4TICKETS file.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,8 +30,9 @@ PasswordProvider = Callable[[], str]
 P4Factory = Callable[[], Any]
 
 SETTINGS_HINT = ("set p4.port / p4.user (DEVBOX_P4_PORT, DEVBOX_P4_USER) or P4PORT / P4USER "
-                 "/ P4CONFIG")
+                 "(P4CONFIG files are not read)")
 _NAME_PART = re.compile(r"[^A-Za-z0-9._-]+")
+NEUTRAL_CWD = "/"  # under no workspace root, and no tenant can write a P4CONFIG file there
 
 
 def _p4_module() -> Any:
@@ -43,7 +45,13 @@ def _p4_module() -> Any:
 
 
 def default_factory() -> Any:
-    """A real ``P4.P4()``. Tests replace this (or pass ``factory=``) with a fake."""
+    """A real ``P4.P4()``. Tests replace this (or pass ``factory=``) with a fake.
+
+    P4CONFIG is dropped from the environment first: with it, the P4 API reads settings
+    (P4PORT, P4TICKETS, ...) from files found from the current directory upwards, which may
+    be a tree a container controls. Settings come from devbox's config or P4PORT/P4USER.
+    """
+    os.environ.pop("P4CONFIG", None)
     return _p4_module().P4()
 
 
@@ -165,7 +173,6 @@ class P4Session:
         self._factory = factory or default_factory
         self._mod = _p4_module()
         self.p4: Any = None
-        self._roots: dict[str, str] = {}
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -193,6 +200,7 @@ class P4Session:
             p4.ticket_file = s.ticket_file
         p4.prog = "devbox"
         p4.exception_level = 2
+        p4.cwd = NEUTRAL_CWD
         self.p4 = p4
         self.log.write(f"p4: connecting to {p4.port or '(P4PORT)'} as {p4.user or '(P4USER)'}")
         with self._translate("connect"):
@@ -243,20 +251,18 @@ class P4Session:
     # -- workspaces ---------------------------------------------------------------------------
 
     def _use_client(self, name: str) -> Any:
-        """Make ``name`` the current workspace, working from inside its Root.
+        """Make ``name`` the current workspace, working from a neutral directory (``/``).
 
         The workspace has AltRoots /opt (the container's view). Perforce picks the root that
         holds the current directory, so a devbox run from somewhere under the host's /opt
-        would otherwise write into the host's /opt: we always work from inside Root.
+        would otherwise write into the host's /opt; outside every root it uses Root. The
+        current directory is never the container's tree either: the P4 API looks for P4CONFIG
+        files from there upwards, and a tenant could plant one (P4PORT of its own server:
+        our ticket or password would go there).
         """
         p4 = self.p4
-        if name not in self._roots:
-            with self._translate(f"client -o {name}"):
-                self._roots[name] = str(p4.fetch_client(name).get("Root", ""))
         p4.client = name
-        root = self._roots[name]
-        if root and Path(root).is_dir():
-            p4.cwd = root
+        p4.cwd = NEUTRAL_CWD
         return p4
 
     def head_change(self, path: str, client: str | None = None) -> int:
@@ -295,7 +301,6 @@ class P4Session:
             spec["Description"] = description or f"devbox workspace {name}"
             spec["View"] = list(view)
             self.p4.save_client(spec)
-        self._roots[name] = str(root)
         self.log.write(f"p4: {'updated' if existed else 'created'} workspace {name} "
                        f"(root {root}, alt root {alt_root}, {len(view)} view line(s))")
         return not existed

@@ -1,8 +1,10 @@
 """A small PKI for the registry: a CA and a server certificate, with the ``cryptography`` package.
 
-Files (PEM) under ``<root>/pki/registry/``: ``ca.crt``, ``ca.key``, ``server.crt``,
-``server.key``. Keys are written 0600. The CA lives for 10 years, server certificates for 2;
-a server certificate is re-issued when its names change or it is about to expire.
+Files (PEM) under ``<root>/pki/registry/``: ``ca.crt``, ``ca.key``, and the server's own
+``server/server.crt`` and ``server/server.key`` in a directory of their own, which is all the
+registry container gets mounted: the CA key never enters a container. Keys are written 0600.
+The CA lives for 10 years, server certificates for 2; a server certificate is re-issued when
+its names change or it is about to expire.
 """
 
 from __future__ import annotations
@@ -34,12 +36,17 @@ class CertPaths:
         return self.dir / "ca.key"
 
     @property
+    def server_dir(self) -> Path:
+        """The server's certificate and key, and nothing else (what a server may mount)."""
+        return self.dir / "server"
+
+    @property
     def server_cert(self) -> Path:
-        return self.dir / "server.crt"
+        return self.server_dir / "server.crt"
 
     @property
     def server_key(self) -> Path:
-        return self.dir / "server.key"
+        return self.server_dir / "server.key"
 
 
 def host_names() -> list[str]:
@@ -61,10 +68,14 @@ def host_names() -> list[str]:
 
 
 def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` 0600 through a fresh file (never an existing link)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
+    tmp.replace(path)
 
 
 def _key() -> object:
@@ -125,6 +136,7 @@ def ensure_ca(paths: CertPaths, common_name: str = "devbox registry CA") -> bool
 
     _write_private(paths.ca_key, _pem_key(key))
     paths.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    os.chmod(paths.ca_cert, 0o644)
     return True
 
 
@@ -191,4 +203,7 @@ def ensure_server_cert(paths: CertPaths, names: list[str]) -> bool:
     )
     _write_private(paths.server_key, _pem_key(key))
     paths.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # an older devbox kept the server's files beside the CA's (and mounted that whole dir)
+    for old in (paths.dir / "server.crt", paths.dir / "server.key"):
+        old.unlink(missing_ok=True)
     return True

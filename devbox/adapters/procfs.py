@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from devbox.capacity import InotifyRoom
+from devbox.limits import HostSize
 
 PROC = Path("/proc")
 
@@ -52,3 +53,21 @@ def inotify_instances(uid: int = 0) -> int:
 def inotify_room() -> InotifyRoom:
     limit = read_int(PROC / "sys/fs/inotify/max_user_instances", default=128)
     return InotifyRoom(limit=limit, used=inotify_instances(0))
+
+
+def host_size() -> HostSize:
+    """The host's memory (MemTotal) and the CPUs this process may run on."""
+    memory = 0
+    try:
+        with open(PROC / "meminfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    memory = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        memory = 0
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except OSError:
+        cpus = os.cpu_count() or 1
+    return HostSize(memory=memory, cpus=cpus)

@@ -1,4 +1,9 @@
-"""The registry's v2 HTTP API, over TLS verified with devbox's CA, with basic auth."""
+"""The registry's v2 HTTP API, over TLS verified with devbox's CA, with basic auth.
+
+Credentials go only to the endpoint's own origin (scheme, host, port): a redirect elsewhere is
+followed without them, a redirect from https to http (or to any scheme but http/https) is
+refused.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import base64
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,19 +57,71 @@ def _context(ep: Endpoint) -> ssl.SSLContext | None:
     return ctx
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, carrying the Authorization header only within ``origin``."""
+
+    def __init__(self, ep: Endpoint, authorization: str) -> None:
+        super().__init__()
+        self.ep = ep
+        self.origin = _origin(ep.base)
+        self.authorization = authorization
+
+    def _check(self, req: urllib.request.Request, newurl: str) -> None:
+        old, new = _origin(req.full_url), _origin(urllib.parse.urljoin(req.full_url, newurl))
+        if new[0] not in ("http", "https") or (old[0] == "https" and new[0] != "https"):
+            raise OperationFailed(
+                f"registry {self.ep.address}: refused a redirect from {old[0]} to "
+                f"{new[0] or 'no scheme'}://{new[1]}",
+                hint="the registry (or something in between) redirects off TLS; check "
+                     "registry.address")
+
+    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                       headers: Any) -> Any:
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            self._check(req, location)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        self._check(req, newurl)
+        newreq = super().redirect_request(req, fp, code, msg, headers, newurl)
+        # the credentials were added unredirected: only the registry's own origin gets them
+        same_origin = _origin(urllib.parse.urljoin(req.full_url, newurl)) == self.origin
+        if newreq is not None and self.authorization and same_origin:
+            newreq.add_unredirected_header("Authorization", self.authorization)
+        return newreq
+
+
 def request(ep: Endpoint, path: str, method: str = "GET", timeout: float = 10.0,
             accept: str | None = None, auth: bool = True) -> Reply:
     """One API call. HTTP error statuses come back as a Reply; no answer raises."""
     headers = {"User-Agent": "devbox"}
     if accept:
         headers["Accept"] = accept
+    authorization = ""
     if auth and ep.user:
         token = base64.b64encode(f"{ep.user}:{ep.password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        authorization = f"Basic {token}"
     req = urllib.request.Request(ep.base + path, method=method, headers=headers)
+    if authorization:
+        req.add_unredirected_header("Authorization", authorization)
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=_context(ep)),
+                                         _Redirects(ep, authorization))
     try:
-        with urllib.request.urlopen(req, timeout=timeout,
-                                    context=_context(ep)) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             return Reply(resp.status, dict(resp.headers.items()), resp.read())
     except urllib.error.HTTPError as err:
         return Reply(err.code, dict(err.headers.items()) if err.headers else {}, err.read())
@@ -81,7 +139,7 @@ def ping(ep: Endpoint, timeout: float = 3.0) -> int:
 def _ok(ep: Endpoint, reply: Reply, what: str) -> Reply:
     if reply.status == 401:
         raise OperationFailed(f"registry {ep.address}: {what}: authentication failed")
-    if reply.status >= 400:
+    if reply.status >= 300:
         raise OperationFailed(f"registry {ep.address}: {what}: HTTP {reply.status}")
     return reply
 

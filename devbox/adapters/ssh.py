@@ -168,15 +168,12 @@ def forget_host(known_hosts: Path, names: list[str]) -> None:
 
 def _rewrite_known_hosts(known_hosts: Path, drop: set[str], add: list[str]) -> None:
     """Drop every entry for the names in ``drop`` from devbox's known_hosts (plain, unhashed
-    OpenSSH format), append ``add``; under a lock, replaced atomically."""
-    import fcntl
-    import os
+    OpenSSH format), append ``add``; under its writer lock, replaced atomically and durably
+    (:mod:`devbox.jsonfile`)."""
+    from devbox import jsonfile
 
     known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lock_fd = os.open(known_hosts.with_name(known_hosts.name + ".lock"),
-                      os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    with jsonfile.locked(known_hosts):
         old = known_hosts.read_text().splitlines() if known_hosts.exists() else []
         kept = []
         for line in old:
@@ -189,12 +186,8 @@ def _rewrite_known_hosts(known_hosts: Path, drop: set[str], add: list[str]) -> N
             if left:
                 kept.append(line if len(left) == len(hosts)
                             else " ".join([",".join(left), *fields[1:]]))
-        tmp = known_hosts.with_name(f".{known_hosts.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(f"{line}\n" for line in [*kept, *add]))
-        tmp.chmod(0o600)
-        tmp.replace(known_hosts)
-    finally:
-        os.close(lock_fd)
+        jsonfile.write_text(known_hosts, "".join(f"{line}\n" for line in [*kept, *add]),
+                            mode=0o600)
 
 
 def _b64(text: str) -> bytes:
@@ -239,9 +232,30 @@ def connect(host: str, user: str, key_path: Path, known_hosts: Path, port: int =
 
 
 def run(client: paramiko.SSHClient, command: str, timeout: float = 600.0) -> CommandResult:
+    """Run ``command`` over ``client``; OperationFailed if it has not exited ``timeout`` seconds
+    after it started (the channel is closed: sshd hangs up on it)."""
     t0 = time.monotonic()
-    _stdin, stdout, stderr = client.exec_command(command, timeout=timeout)
-    out = stdout.read().decode(errors="replace")
-    err = stderr.read().decode(errors="replace")
-    code = stdout.channel.recv_exit_status()
-    return CommandResult(code, out, err, time.monotonic() - t0)
+    deadline = t0 + timeout
+    _stdin, stdout, _stderr = client.exec_command(command, timeout=timeout)
+    channel = stdout.channel
+    out, err = bytearray(), bytearray()
+    for _ in range(10_000_000):  # bounded: each turn reads or waits up to 0.2 s
+        if channel.recv_ready():
+            out += channel.recv(65536)
+        elif channel.recv_stderr_ready():
+            err += channel.recv_stderr(65536)
+        elif channel.exit_status_ready() and channel.eof_received:
+            break
+        elif time.monotonic() >= deadline:
+            channel.close()
+            raise OperationFailed(f"ssh command {command[:60]!r} hung: no exit after "
+                                  f"{timeout:g} s; closed")
+        else:
+            channel.status_event.wait(0.2)
+    while channel.recv_ready():
+        out += channel.recv(65536)
+    while channel.recv_stderr_ready():
+        err += channel.recv_stderr(65536)
+    code = channel.recv_exit_status()
+    return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"),
+                         time.monotonic() - t0)

@@ -9,7 +9,6 @@ revision into the labels as well.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox import branches
+from devbox import branches, jsonfile
 from devbox.config import Config
 from devbox.errors import UserError
 from devbox.naming import validate_name
@@ -45,6 +44,8 @@ class CheckoutResult:
     transferred: int = 0  # files this call fetched/synced (0: already up to date)
     workspace: str = ""  # Perforce client workspace ("" for git)
     checked_out_at: str = ""
+    owner_uid: int = -1  # who the checkout runs as and belongs to (-1: not recorded)
+    owner_gid: int = -1
     history: tuple[dict[str, str], ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,22 +69,23 @@ def read_state(cfg: Config, name: str) -> CheckoutResult | None:
     """What is checked out for container ``name`` (None: nothing yet)."""
     path = state_path(cfg, name)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonfile.read_json(path)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path}: unreadable checkout record: {err}",
-                        hint="remove the file and run 'devbox dockeruser checkout' again") from None
-    return CheckoutResult.from_dict(data)
+    except jsonfile.CorruptRecord as err:
+        raise jsonfile.CorruptRecord(path, err.why,
+                                     hint="remove the file and run 'devbox dockeruser checkout' "
+                                          "again") from None
+    try:
+        return CheckoutResult.from_dict(data)
+    except TypeError as err:
+        raise jsonfile.CorruptRecord(path, f"not a checkout record: {err}",
+                                     hint="remove the file and run 'devbox dockeruser checkout' "
+                                          "again") from None
 
 
 def _write_state(cfg: Config, result: CheckoutResult) -> None:
-    path = state_path(cfg, result.container)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    jsonfile.write_json(state_path(cfg, result.container), result.to_dict())
 
 
 def _now() -> str:
@@ -130,9 +132,15 @@ def checkout(
     """Check ``branch`` out into ``opt_dir`` for ``container_name``, or update it.
 
     Without ``update``, an existing checkout of the same branch is returned as recorded (no
-    network). A different branch already checked out is a UserError. ``owner`` (uid, gid)
-    makes the container's user own the checkout (host uids = container uids). The result is
-    written to ``<root>/<name>/checkout.json`` and the log.
+    network). A different branch already checked out is a UserError. The result is written
+    to ``<root>/<name>/checkout.json`` and the log.
+
+    The checkout is the container's tree, so host root never works in it: git runs as the
+    owner, P4Python writes files with the owner's filesystem identity (see
+    :mod:`devbox.adapters.privdrop`). The owner is, first, the one recorded by the first
+    checkout (devbox's own record), else ``owner`` (make-dev-container: the image's dev
+    user), else whoever owns ``opt_dir``. Root (uid or gid 0) is refused with a UserError:
+    a tenant can ``chown root`` its /opt, and "run as the owner" must never mean root.
     """
     validate_name(container_name)
     bmap = branches.load(branch_map) if branch_map else branches.for_config(cfg)
@@ -148,15 +156,15 @@ def checkout(
         return previous
     log.write(f"checkout: {branch} ({resolved.vcs}) into {_dest(opt_dir, resolved.path)}"
               + (" (update)" if update else ""))
+    who = _owner(previous, owner, opt_dir, log)
     if resolved.vcs == "git":
         result = _checkout_git(cfg, container_name, resolved, opt_dir, update=update, log=log,
-                               progress=progress)
+                               progress=progress, owner=who)
     else:
         result = _checkout_p4(cfg, container_name, resolved, opt_dir, update=update,
                               previous=previous, log=log, progress=progress, password=password,
-                              factory=p4_factory)
-    if owner is not None:
-        _chown_tree(Path(result.path), owner, log)
+                              factory=p4_factory, owner=who)
+    result = CheckoutResult(**{**result.to_dict(), "owner_uid": who[0], "owner_gid": who[1]})
     history: list[dict[str, str]] = list(previous.history) if previous else []
     if previous is not None and previous.revision != result.revision:
         history.append({"revision": previous.revision, "at": previous.checked_out_at})
@@ -167,21 +175,34 @@ def checkout(
     return result
 
 
-def _chown_tree(top: Path, owner: tuple[int, int], log: OpLog) -> None:
-    """Give the checkout (and only it) to the container's user; never follows symlinks."""
-    uid, gid = owner
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(top):
-        for entry in (dirpath, *(os.path.join(dirpath, n) for n in (*dirnames, *filenames))):
-            st = os.lstat(entry)
-            if (st.st_uid, st.st_gid) != (uid, gid):
-                os.lchown(entry, uid, gid)
-                count += 1
-    log.write(f"checkout: {count} path(s) under {top} now owned by {uid}:{gid}")
+def _owner(previous: CheckoutResult | None, owner: tuple[int, int] | None, opt_dir: Path,
+           log: OpLog) -> tuple[int, int]:
+    """Who the checkout runs as (see :func:`checkout`); makes ``opt_dir`` if it is missing."""
+    from devbox.adapters import privdrop
+
+    if previous is not None and previous.owner_uid >= 0 and previous.owner_gid >= 0:
+        who = (previous.owner_uid, previous.owner_gid)
+    elif owner is not None:
+        who = owner
+    elif opt_dir.is_dir() and not opt_dir.is_symlink():
+        st = opt_dir.lstat()
+        who = (st.st_uid, st.st_gid)
+    else:
+        raise UserError(f"{opt_dir} does not exist and no owner was given",
+                        hint="make the container with 'devbox dockeruser make-dev-container'")
+    if os.geteuid() != 0:
+        return who  # nothing to drop: git and P4 run as this user anyway
+    privdrop.check_owner(*who, opt_dir)
+    if not os.path.lexists(opt_dir):  # devbox makes it (in its own directory) for the owner
+        opt_dir.mkdir(parents=True)
+        os.lchown(opt_dir, *who)
+        log.write(f"checkout: made {opt_dir} for {who[0]}:{who[1]}")
+    return who
 
 
 def _checkout_git(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Path, *,
-                  update: bool, log: OpLog, progress: Progress | None) -> CheckoutResult:
+                  update: bool, log: OpLog, progress: Progress | None,
+                  owner: tuple[int, int]) -> CheckoutResult:
     from devbox.adapters import git
     from devbox.adapters.vcs_render import render_value
 
@@ -192,8 +213,10 @@ def _checkout_git(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pa
     ref = render_value(entry.ref, variables, f"{where}: ref")
     sparse = [render_value(s, variables, f"{where}: sparse") for s in entry.sparse]
     dest = _dest(opt_dir, entry.path)
-    done = git.checkout(url, ref, dest, depth=entry.depth, sparse=sparse, update=update,
-                        log=log, progress=progress)
+    cache = Layout(cfg.root).container_dir(name) / "git-cache.git"
+    done = git.checkout(url, ref, dest, cache=cache, top=opt_dir, owner=owner,
+                        depth=entry.depth, sparse=sparse, update=update, log=log,
+                        progress=progress)
     return CheckoutResult(
         container=name, branch=resolved.name, vcs="git", source=url, ref=ref,
         revision=done.commit, path=str(dest), container_path=branches.container_path(entry.path),
@@ -213,8 +236,9 @@ def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pat
                  update: bool, previous: CheckoutResult | None, log: OpLog,
                  progress: Progress | None,
                  password: PasswordProvider | None,
-                 factory: Callable[[], Any] | None) -> CheckoutResult:
-    from devbox.adapters import p4
+                 factory: Callable[[], Any] | None,
+                 owner: tuple[int, int]) -> CheckoutResult:
+    from devbox.adapters import p4, privdrop
     from devbox.adapters.vcs_render import render_value
 
     entry = resolved.entry
@@ -230,7 +254,6 @@ def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pat
         branches.validate_ref(ref, "Perforce changelist or label")
     view = _p4_view(entry, variables, client)
     dest = _dest(opt_dir, entry.path)
-    opt_dir.mkdir(parents=True, exist_ok=True)
     with _session(cfg, log, password, factory) as session:
         session.head_change(f"{depot}/..." + (f"@{ref}" if ref else ""))  # depot path exists?
         created = session.save_workspace(
@@ -245,7 +268,10 @@ def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pat
                 change = int(ref) if ref else session.head_change(f"//{client}/...",
                                                                   client=client)
                 revision = f"@{change}"
-            synced = session.sync(client, revision, progress=progress)
+            # P4Python writes the files in this process: as the owner, so a link the tenant
+            # planted in its tree is followed (if at all) with the owner's rights, not root's
+            with privdrop.as_fs_user(*owner):
+                synced = session.sync(client, revision, progress=progress)
             files = session.have_count(client)
         except BaseException:
             if created:
@@ -277,8 +303,15 @@ def apply_changes(cfg: Config, name: str, changes: Sequence[int], *, log: OpLog 
         raise UserError(f"{name} has no Perforce checkout to apply changes to",
                         hint="check out a Perforce branch first: "
                              f"devbox dockeruser checkout {name}")
+    from devbox.adapters import privdrop
+
+    uid, gid = state.owner_uid, state.owner_gid
+    if uid < 0 or gid < 0:  # a record from before owners were recorded
+        st = Layout(cfg.root).opt_dir(name).lstat()
+        uid, gid = st.st_uid, st.st_gid
     with _session(cfg, log, password, p4_factory) as session:
-        return list(session.apply_changes(state.workspace, list(changes)))
+        with privdrop.as_fs_user(uid, gid):  # unshelve/resolve write files in the tree
+            return list(session.apply_changes(state.workspace, list(changes)))
 
 
 def remove_workspace(cfg: Config, name: str, force: bool = False, *, log: OpLog = NULL_LOG,

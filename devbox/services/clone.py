@@ -19,7 +19,6 @@ proving the host key devbox made. A clone that fails is rolled back; the others 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import threading
 import time
@@ -29,17 +28,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox import capacity, clone_plan, container_plan, hostkeys, labels
+from devbox import capacity, clone_plan, container_plan, hostkeys, jsonfile, labels
+from devbox import limits as limits_mod
 from devbox.adapters import docker_containers as dc
 from devbox.adapters import mounts, procfs, snapshots, ssh
 from devbox.config import Config
 from devbox.container_plan import MakeOptions
 from devbox.errors import DevboxError, OperationFailed, UserError
+from devbox.limits import Limits
 from devbox.locks import name_lock
 from devbox.naming import validate_name
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import Layout
-from devbox.services import containers
+from devbox.services import containers, pause_guard
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 CLONE_FILE = "clone.json"
@@ -123,29 +124,29 @@ def _call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    """A clone or snapshot record; {} if there is none. A corrupt one raises CorruptRecord
+    (never a silent {}: gc_snapshots would take a snapshot still in use for unused)."""
+    return jsonfile.read_json(path, missing={})
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    tmp.replace(path)
+    jsonfile.write_json(path, data)  # atomic and durable: devbox.jsonfile
 
 
-def clone_records(layout: Layout) -> dict[str, dict[str, Any]]:
-    """``{clone name: its clone.json}`` for every clone directory under the root."""
+def clone_records(layout: Layout, legacy: bool = False) -> dict[str, dict[str, Any]]:
+    """``{clone name: its clone.json}`` for every clone directory under ``<root>/containers``
+    (with ``legacy``, also those a root made before that subtree still holds for clones that
+    exist: :mod:`devbox.migrate`; their overlays are not remounted here)."""
+    from devbox import migrate
+
     out: dict[str, dict[str, Any]] = {}
-    if not layout.root.is_dir():
-        return out
-    for record in layout.root.glob(f"*/{CLONE_FILE}"):
+    found = list(layout.containers.glob(f"*/{CLONE_FILE}")) if layout.containers.is_dir() else []
+    if legacy:
+        found += [layout.legacy_container_dir(n) / CLONE_FILE for n in migrate.legacy_names(layout)]
+    for record in found:
         data = _read_json(record)
         if data.get("snapshot"):
-            out[record.parent.name] = data
+            out.setdefault(record.parent.name, data)
     return out
 
 
@@ -212,13 +213,15 @@ def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
 
 
 def _existing_names(layout: Layout) -> set[str]:
+    from devbox import migrate
+
     names = {st.name for st in dc.list_labeled(labels.ROLE)}
-    if layout.root.is_dir():
-        names |= {p.name for p in layout.root.iterdir() if p.is_dir()}
-    return names
+    if layout.containers.is_dir():
+        names |= {p.name for p in layout.containers.iterdir()}
+    return names | set(migrate.legacy_names(layout))
 
 
-def _source(name: str) -> dc.ContainerState:
+def _source(name: str, cfg: Config | None = None) -> dc.ContainerState:
     validate_name(name, "source container name")
     st = dc.inspect(name)
     if st is None:
@@ -226,14 +229,22 @@ def _source(name: str) -> dc.ContainerState:
                         hint="list them with 'devbox dockeruser list-containers'")
     if st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox; devbox clones only its own")
+    if cfg is not None:
+        from devbox.services import containers
+
+        containers._require_this_root(cfg, st)
+        if pause_guard.resume_abandoned(cfg, name):  # a killed freeze left it paused
+            st = dc.inspect(name) or st
     return st
 
 
 def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = None) -> Frozen:
     """Commit SRC's root filesystem and snapshot its /opt, SRC paused for just that long."""
     layout = Layout(cfg.root)
-    st = _source(source)
-    src_opt = Path(st.labels.get(labels.OPT_DIR) or layout.opt_dir(source))
+    from devbox import migrate
+
+    st = _source(source, cfg)
+    src_opt = migrate.record_dir(layout, source) / "opt"  # devbox's own path, not a label
     if not src_opt.is_dir():
         raise UserError(f"{source} has no /opt on the host ({src_opt})")
     snap_id = clone_plan.snapshot_id(source, time.time(), str(id(log)))
@@ -255,7 +266,9 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
         ctx.undo(f"remove image {raw}", _call(snapshots.remove_image, raw))
         ctx.undo(f"remove image {image}", _call(_remove_built, prepping, image))
         t0 = time.monotonic()
-        with snapshots.paused(source, st.running):
+        # under the source's freeze lock, with a marker: a freeze killed (-9) while the
+        # source is paused is undone by the next command or the daemon (pause_guard)
+        with pause_guard.frozen(cfg, source, st.running):
             snapshots.commit(source, repo, tag, snap_labels)
             log.write(f"committed {source} as {raw}")
             # the sysprep is worked out while /opt is copied
@@ -305,8 +318,10 @@ def _connector(cfg: Config, name: str) -> ssh.SocketFactory:
 
 
 class _CloneMaker:
-    def __init__(self, cfg: Config, name: str, source: str, frozen: Frozen, log: OpLog) -> None:
+    def __init__(self, cfg: Config, name: str, source: str, frozen: Frozen, log: OpLog,
+                 lim: Limits | None = None) -> None:
         self.cfg = cfg
+        self.limits = lim
         self.name = name
         self.source = source
         self.frozen = frozen
@@ -365,10 +380,16 @@ class _CloneMaker:
         for key in self.frozen.image_labels:
             if key.startswith(labels.PREFIX) and key not in lbls:
                 lbls[key] = ""
+        from devbox.adapters import cgroupfs
+
+        cgmode = cgroupfs.mode()
         kwargs = systemd_run_kwargs(name=self.name, image=self.frozen.image,
-                                    opt_dir=self.layout.opt_dir(self.name), labels=lbls)
+                                    opt_dir=self.layout.opt_dir(self.name), labels=lbls,
+                                    cgroup_mode=cgmode, limits=self.limits)
         ctx.undo(f"remove container {self.name}", _call(dc.remove, self.name))
         dc.create(kwargs)
+        if self.limits is not None:
+            cgroupfs.apply_outer_limits(self.name, self.limits, cgmode)
         # unique before first boot: hostname files and fresh SSH host keys
         self.keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, self.name)
         files = clone_plan.clone_files(self.name, self.keys)
@@ -503,7 +524,8 @@ def _cancellable(steps: list[Step], cancel: threading.Event | None) -> list[Step
 
 def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
              reporter: Reporter | None = None,
-             cancel: threading.Event | None = None) -> CloneResult:
+             cancel: threading.Event | None = None,
+             lim: Limits | None = None) -> CloneResult:
     """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
     for a DevboxError: the result says what went wrong)."""
     from devbox.services.containers import write_state
@@ -516,9 +538,9 @@ def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
         with name_lock(layout.locks, name, "cloning"), OpLog(log_path) as log:
             if dc.inspect(name) is not None:
                 raise UserError(f"a container named '{name}' already exists")
-            maker = _CloneMaker(cfg, name, source, frozen, log)
+            maker = _CloneMaker(cfg, name, source, frozen, log, lim)
             run_steps(f"clone {source} -> {name}", _cancellable(maker.steps(), cancel), log,
-                      reporter)
+                      reporter, cleanup_hint=f"devbox dockeruser remove-dev-container {name}")
             write_state(layout, name, ready=True, kind="clone", branch=frozen.source_labels.get(
                 labels.BRANCH, ""), image=frozen.image, ip=maker.ip, mac=maker.mac,
                 source=source, snapshot=frozen.snap_id, made=time.time())
@@ -534,27 +556,35 @@ def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
 
 def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
           jobs: int | None = None,
-          reporter_for: Callable[[str], Reporter] | None = None) -> CloneRun:
+          reporter_for: Callable[[str], Reporter] | None = None,
+          requested: Limits | None = None) -> CloneRun:
     """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
 
     ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze").
     """
     layout = Layout(cfg.root)
     t0 = time.monotonic()
-    _source(source)
+    src_state = _source(source, cfg)
+    # the source's limits (devbox set them at make) under what the caller asks for; checked
+    # against the host before anything is made
+    lim = limits_mod.resolve(limits_mod.settings_of(cfg), procfs.host_size(),
+                             limits_mod.from_labels(src_state.labels), requested or Limits())
     names = clone_plan.clone_names(source, count, _existing_names(layout), prefix)
     workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
     # a clone the kernel would not let boot is refused now, before anything is made
     capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")
     with OpLog(layout.container_log(source)) as log:
         log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
+        from devbox import migrate
+
+        migrate.protect_store(layout, log)
         frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
     results: list[CloneResult] = []
     cancel = threading.Event()
     interrupted = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clone") as pool:
         futures = [pool.submit(make_one, cfg, name, source, frozen,
-                               reporter_for(name) if reporter_for else None, cancel)
+                               reporter_for(name) if reporter_for else None, cancel, lim)
                    for name in names]
         for future in futures:
             while True:
@@ -609,7 +639,7 @@ def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
     """Remove snapshots (image + /opt copy) no container and no clone directory uses."""
     layout = Layout(cfg.root)
     wanted = set(only) if only is not None else None
-    used = {str(r.get("snapshot")) for r in clone_records(layout).values()}
+    used = {str(r.get("snapshot")) for r in clone_records(layout, legacy=True).values()}
     removed = []
     candidates: set[str] = set()
     if layout.snapshots.is_dir():
@@ -651,7 +681,7 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     removed, failed = [], {}
     for name in names:
         try:
-            if dc.inspect(name) is not None or (layout.container_dir(name) / "state.json").exists():
+            if dc.inspect(name) is not None or layout.state_file(name).exists():
                 containers.remove(cfg, name, purge=True)
             else:
                 release_storage(cfg, name, purge=True)

@@ -20,6 +20,7 @@ from devbox.adapters import process
 from devbox.config import Config
 from devbox.container_plan import MakeOptions
 from devbox.errors import OperationFailed, UserError
+from devbox.limits import Limits
 from devbox.resources import role_dir
 from devbox.steps import Reporter, Step, StepContext
 
@@ -111,7 +112,7 @@ def _apply_step(cfg: Config, name: str, refs: list[combo_plan.PatchRef],
             tool = process.require("patch", "patch")
             for index, ref in enumerate(file_refs, start=1):
                 process.run([tool, "-p1", "--forward", "--batch", "-d", str(top), "-i",
-                             str(files[ref.ident])], log=ctx.log)
+                             str(files[ref.ident])], log=ctx.log, timeout=600)
                 applied.append(ref.ident)
                 ctx.progress(index, len(file_refs), ref.ident)
         ctx.note = "applied " + ", ".join(applied)
@@ -122,8 +123,9 @@ def _apply_step(cfg: Config, name: str, refs: list[combo_plan.PatchRef],
 def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
                name: str | None = None, parent: str | None = None, vlan: int | None = None,
                opt_seed: str | None = None, checkout: bool = True,
-               reporter: Reporter | None = None) -> ComboResult:
-    """Make the container for this combo, or start it when it exists already."""
+               reporter: Reporter | None = None, limits: Limits | None = None) -> ComboResult:
+    """Make the container for this combo, or start it when it exists already. ``limits``
+    (from flags) go over the product map's, which go over the branch map's."""
     from devbox.services import containers
 
     rel = combo_plan.resolve_release(load_releases(products_file(cfg)), product, release)
@@ -148,7 +150,7 @@ def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
     extra = {labels.PRODUCT: product, labels.RELEASE: release, labels.PATCHES: patches_text}
     opts = MakeOptions(name=combo, branch=rel.branch, kind="combo", image=rel.image,
                        parent=parent, vlan=vlan, opt_seed=opt_seed, checkout=checkout,
-                       extra_labels=extra)
+                       extra_labels=extra, limits=(limits or Limits()).over(rel.limits))
     made = containers.make(cfg, opts, reporter,
                            extra_steps=(_apply_step(cfg, combo, refs, files),))
     return ComboResult(combo, product, release, [r.ident for r in refs], rel.image, rel.branch,

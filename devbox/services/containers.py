@@ -7,21 +7,22 @@ User data in /opt is never deleted by an undo: only a tree this very make create
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devbox import container_plan, labels
+from devbox import container_plan, jsonfile, labels
+from devbox import limits as limits_mod
 from devbox.adapters import docker_containers as dc
 from devbox.adapters import seed_fetch, ssh
 from devbox.config import Config
 from devbox.container_plan import MakeOptions
 from devbox.errors import NotReadyError, OperationFailed, UserError
+from devbox.limits import Limits
 from devbox.locks import name_lock
 from devbox.naming import validate_name
 from devbox.oplog import OpLog
@@ -60,29 +61,37 @@ class MakeResult:
 
 
 def _state_path(layout: Layout, name: str) -> Path:
-    return layout.container_dir(name) / "state.json"
+    return layout.state_file(name)
 
 
 def read_state(layout: Layout, name: str) -> dict[str, Any]:
-    try:
-        data = json.loads(_state_path(layout, name).read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    """devbox's own record of ``name`` (``<root>/containers/<name>/state.json``; for a
+    container made before that subtree, its legacy dir: :mod:`devbox.migrate`)."""
+    from devbox import migrate
+
+    path = _state_path(layout, name)
+    if not path.exists() and migrate.has_legacy(layout, name):
+        path = layout.legacy_container_dir(name) / "state.json"
+    # none yet: {}; truncated or corrupt: CorruptRecord naming the file (devbox.jsonfile)
+    return jsonfile.read_json(path, missing={})
 
 
 def write_state(layout: Layout, name: str, **values: Any) -> None:
+    """Merge ``values`` into the record, under its writer lock, saved atomically."""
     path = _state_path(layout, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = read_state(layout, name)
-    data.update(values)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-    tmp.replace(path)
+    layout.containers.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.mkdir(exist_ok=True)
+
+    def merge(current: dict[str, Any]) -> dict[str, Any]:
+        return {**(current or read_state(layout, name)), **values}
+
+    jsonfile.update_json(path, merge)
 
 
 def clear_state(layout: Layout, name: str) -> None:
-    _state_path(layout, name).unlink(missing_ok=True)
+    path = _state_path(layout, name)
+    with jsonfile.locked(path):  # not under a writer's feet
+        path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- keys and paths
@@ -151,6 +160,9 @@ class _Maker:
 
     # 1
     def prepare_opt(self, ctx: StepContext) -> None:
+        from devbox import migrate
+
+        migrate.protect_store(self.layout, self.log)
         existed = self.opt_dir.exists()
         self.created_opt = not existed
         self.opt_dir.mkdir(parents=True, exist_ok=True)
@@ -159,6 +171,7 @@ class _Maker:
                      lambda: shutil.rmtree(self.layout.container_dir(self.name),
                                            ignore_errors=True))
         source = self.opts.opt_seed
+        seed_sha256 = ""  # from opt-seeds.toml: checked before anything reaches /opt
         if source is None and self.branch is not None and self.branch.opt_seed:
             source = self.branch.opt_seed
             if not source.startswith(("/", "http://", "https://")):
@@ -169,6 +182,7 @@ class _Maker:
             image_short = self.image_name.rsplit("/", 1)[-1].split(":", 1)[0]
             seed = seed_for(image_short, self.opts.branch)
             source = seed.source if seed else None
+            seed_sha256 = seed.sha256 if seed else ""
         if source is None:
             ctx.skip("no /opt seed mapped for this image and branch")
         marker = self.layout.container_dir(self.name) / ".seeded"
@@ -177,7 +191,9 @@ class _Maker:
         assert source is not None
         ctx.info(f"extracting {source} into {self.opt_dir}")
         count = seed_fetch.unpack(source, self.opt_dir,
-                                  lambda done, total: ctx.progress(done, total, "bytes"))
+                                  lambda done, total: ctx.progress(done, total, "bytes"),
+                                  sha256=seed_sha256,
+                                  limits=seed_fetch.FetchLimits.from_config(self.cfg))
         marker.write_text(source + "\n")
         ctx.note = f"{count} entries from {source}"
 
@@ -201,10 +217,14 @@ class _Maker:
         lbls = container_plan.container_labels(self.opts, self.image, self.parent, self.mac,
                                                self.cfg["ifname"], str(self.opt_dir), extra,
                                                root=str(self.cfg.root))
+        from devbox.adapters import cgroupfs
+
+        cgmode = cgroupfs.mode()
         kwargs = systemd_run_kwargs(name=self.name, image=self.image, opt_dir=self.opt_dir,
-                                    labels=lbls)
+                                    labels=lbls, cgroup_mode=cgmode, limits=self.opts.limits)
         ctx.undo(f"remove container {self.name}", lambda: dc.remove(self.name))
         dc.create(kwargs)
+        cgroupfs.apply_outer_limits(self.name, self.opts.limits, cgmode)
         # The SSH host key is made here and put in before the first boot: devbox knows it
         # without asking the network (nothing is accepted on first use) and sshd starts
         # without generating keys.
@@ -374,10 +394,13 @@ class _Maker:
 
 
 def _chown_tree(top: Path, uid: int, gid: int) -> None:
-    os.lchown(top, uid, gid)
-    for root, dirs, files in os.walk(top):
-        for entry in (*dirs, *files):
-            os.lchown(os.path.join(root, entry), uid, gid)
+    """``lchown -R`` of an /opt the container already runs on: through directory descriptors
+    opened O_NOFOLLOW (devbox.adapters.rootfs), so a directory the tenant swaps for a link
+    while this walks is skipped, never followed onto the host."""
+    from devbox.adapters.rootfs import RootDir
+
+    with RootDir.open(top, f"the /opt tree {top}") as root:
+        root.chown_tree(uid, gid)
 
 
 def vm_identity_files(name: str) -> dict[str, tuple[bytes, int, int, int]]:
@@ -413,16 +436,31 @@ def exited_hint(name: str) -> str:
 
 def _converge(cfg: Config, name: str, log: OpLog) -> None:
     """Before a make: finish off what an interrupted or killed make of ``name`` left behind."""
+    from devbox import migrate
+
     layout = Layout(cfg.root)
+    migrate.ensure(layout)
     existing = dc.inspect(name)
     state = read_state(layout, name)
     if existing is not None and existing.labels.get(labels.ROLE) is None:
         raise UserError(f"a container named '{name}' exists and was not made by devbox",
                         hint="pick another name, or remove it with docker rm")
+    if existing is not None:
+        _require_this_root(cfg, existing)  # another root's container is never touched
     if existing is not None and state.get("ready"):
         raise UserError(f"container '{name}' already exists",
                         hint=f"start it with 'devbox dockeruser start-dev-container {name}' or "
                              f"remove it with 'devbox dockeruser remove-dev-container {name}'")
+    if existing is not None and not state.get("making"):
+        # labelled with this root, but no record that a make of this root began it (a lost
+        # state file): it may be live and in use, so it is not "half-made"
+        raise UserError(f"container '{name}' exists but this devbox root has no record of "
+                        "making it; not touching it",
+                        hint=f"remove it with 'devbox dockeruser remove-dev-container {name}', "
+                             "or pick another name")
+    if existing is None:
+        write_state(layout, name, making=time.time(), ready=False)
+        return
     if existing is not None:
         log.write(f"cleaning up a half-made '{name}' left by an interrupted make")
         from devbox.services import network
@@ -432,6 +470,16 @@ def _converge(cfg: Config, name: str, log: OpLog) -> None:
         except Exception as err:  # noqa: BLE001 - best effort; the container goes anyway
             log.write(f"detach during cleanup failed: {err}")
         dc.remove(name)
+
+
+def plan_limits(cfg: Config, opts: MakeOptions, branch: Branch | None) -> Limits:
+    """The limits a new container gets: settings < branch map < what ``opts`` asks for
+    (flags, over a product map's); refused (exit 2) when the host cannot give them."""
+    from devbox.adapters import procfs
+
+    layers = [branch.limits] if branch is not None else []
+    return limits_mod.resolve(limits_mod.settings_of(cfg), procfs.host_size(), *layers,
+                              opts.limits)
 
 
 def _preload() -> None:
@@ -457,6 +505,7 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
     when a Perforce login is needed."""
     validate_name(opts.name)
     branch = resolve_branch(cfg, opts)  # a bad or unknown branch fails before anything is made
+    opts = replace(opts, limits=plan_limits(cfg, opts, branch))  # so do limits past the host
     import threading
 
     threading.Thread(target=_preload, name="preload", daemon=True).start()
@@ -472,7 +521,8 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
         title = f"make-{opts.kind}-container {opts.name}"
         steps = maker.steps()
         steps[-1:-1] = list(extra_steps)
-        result = run_steps(title, steps, log, reporter)
+        result = run_steps(title, steps, log, reporter, cleanup_hint=(
+            f"devbox dockeruser remove-dev-container {opts.name}"))
         write_state(layout, opts.name, ready=True, kind=opts.kind, branch=opts.branch,
                     image=maker.image, ip=maker.ip, mac=maker.mac, revision=maker.revision,
                     made=time.time())
@@ -504,6 +554,7 @@ class ContainerRow:
     product: str = ""
     release: str = ""
     patches: str = ""
+    limits: dict[str, Any] = field(default_factory=dict)  # memory (bytes), cpus, pids
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -511,29 +562,56 @@ class ContainerRow:
 
 def list_containers(cfg: Config, include_stopped: bool = True,
                     with_size: bool = True) -> list[ContainerRow]:
-    from devbox.services import network
+    from devbox import migrate
+    from devbox.services import network, pause_guard
 
-    states = dc.list_labeled(labels.ROLE, all_states=include_stopped)
+    pause_guard.resume_all(cfg)  # sources a killed clone left paused (one stat if none)
+    states = [st for st in dc.list_labeled(labels.ROLE, all_states=include_stopped)
+              if _same_root(st.labels.get(labels.ROOT, ""), cfg.root)]
     addresses = {r.container: r for r in network.store(cfg).all()}
     layout = Layout(cfg.root)
     rows = []
     for st in sorted(states, key=lambda s: s.name):
         lb = st.labels
         att = addresses.get(st.name)
-        opt = Path(lb.get(labels.OPT_DIR) or layout.opt_dir(st.name))
+        if att is not None and att.container_id != st.id:
+            att = None  # another container's record (same name, since replaced)
+        # the /opt size and the MAC from devbox's own records, not from labels
+        opt = migrate.record_dir(layout, st.name) / "opt"
+        mac = att.mac if att is not None else str(read_state(layout, st.name).get("mac") or "")
         rows.append(ContainerRow(
             name=st.name, kind=lb.get(labels.KIND, "dev"), branch=lb.get(labels.BRANCH, ""),
             state=st.status, ip=(att.ip if att and att.ip else ""),
-            mac=lb.get(labels.MAC, ""), image=lb.get(labels.IMAGE, st.image),
+            mac=mac, image=lb.get(labels.IMAGE, st.image),
             created=st.created[:19].replace("T", " "),
-            opt_bytes=seed_fetch.du_bytes(opt) if with_size and opt.exists() else None,
+            opt_bytes=seed_fetch.du_bytes(opt) if with_size and opt.is_dir() else None,
             clone_of=lb.get(labels.CLONE_OF, ""), product=lb.get(labels.PRODUCT, ""),
             release=lb.get(labels.RELEASE, ""), patches=lb.get(labels.PATCHES, ""),
+            limits=limits_mod.from_labels(lb).to_dict(),
         ))
     return rows
 
 
-def _require_devbox_container(name: str) -> dc.ContainerState:
+def _same_root(label: str, root: Path) -> bool:
+    if not label:
+        return False
+    return label == str(root) or os.path.realpath(label) == os.path.realpath(root)
+
+
+def _require_this_root(cfg: Config, st: dc.ContainerState) -> None:
+    """A devbox container whose ``devbox.root`` label names another root is that root's:
+    UserError, nothing touched."""
+    root = st.labels.get(labels.ROOT, "")
+    if not _same_root(root, cfg.root):
+        raise UserError(f"container {st.name} belongs to another devbox root "
+                        f"({root or 'none recorded'})",
+                        hint=(f"run devbox with --root {root}" if root else
+                              "it was not made by this devbox root; use docker to handle it"))
+
+
+def _require_devbox_container(name: str, cfg: Config | None = None) -> dc.ContainerState:
+    """``name``'s container, which must carry devbox's role label and (given ``cfg``) this
+    root's label."""
     validate_name(name)
     st = dc.inspect(name)
     if st is None:
@@ -541,22 +619,33 @@ def _require_devbox_container(name: str) -> dc.ContainerState:
                         hint="list them with 'devbox dockeruser list-containers'")
     if st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox")
+    if cfg is not None:
+        _require_this_root(cfg, st)
+        from devbox.services import pause_guard
+
+        if pause_guard.resume_abandoned(cfg, name):  # a killed clone left it paused
+            st = dc.inspect(name) or st
     return st
 
 
 def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResult:
+    from devbox import migrate
     from devbox.services import daemon, network
 
-    st = _require_devbox_container(name)
+    st = _require_devbox_container(name, cfg)
     layout = Layout(cfg.root)
+    migrate.ensure(layout)
     with name_lock(layout.locks, name, "starting"), OpLog(layout.container_log(name)) as log:
         t0 = time.monotonic()
         ip = ""
+        mac = ""
 
         def do_start(ctx: StepContext) -> None:
             # a clone's /opt overlay is not mounted again after a host reboot by anyone else
             from devbox.services import clone
 
+            if not st.running:  # before any overlay goes back below it
+                migrate.protect_store(layout, log)
             if clone.ensure_mounted_before_start(cfg, name, st.running):
                 ctx.info("mounted the clone's /opt overlay again")
             if st.running:
@@ -564,13 +653,13 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
             dc.start(name)
 
         def do_net(ctx: StepContext) -> None:
-            nonlocal ip
+            nonlocal ip, mac
             daemon.ensure_running(cfg)
             att = network.wait_attached(cfg, name, timeout=float(cfg["dhcp_timeout"]) + 20,
                                         log=log)
             if not att.ip:
                 raise OperationFailed(f"{name} got no LAN address")
-            ip = att.ip
+            ip, mac = att.ip, att.mac
             ctx.note = ip
 
         def do_ssh(ctx: StepContext) -> None:
@@ -585,17 +674,20 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
         if state.get("ip") and state["ip"] != ip:
             log.write(f"note: address changed from {state['ip']} to {ip}")
         write_state(layout, name, ip=ip)
-    return MakeResult(name=name, ip=ip, mac=st.labels.get(labels.MAC, ""),
+    return MakeResult(name=name, ip=ip, mac=mac,
                       image=st.labels.get(labels.IMAGE, st.image),
                       ssh_command=container_plan.ssh_command(name),
-                      opt_dir=st.labels.get(labels.OPT_DIR, ""),
+                      opt_dir=str(migrate.record_dir(layout, name) / "opt"),
                       log=str(layout.container_log(name)),
                       seconds=time.monotonic() - t0, durations=result.durations)
 
 
 def stop(cfg: Config, name: str) -> None:
-    st = _require_devbox_container(name)
+    from devbox import migrate
+
+    st = _require_devbox_container(name, cfg)
     layout = Layout(cfg.root)
+    migrate.ensure(layout)
     with name_lock(layout.locks, name, "stopping"), OpLog(layout.container_log(name)) as log:
         if not st.running:
             raise UserError(f"container '{name}' is not running")
@@ -613,16 +705,24 @@ class RemoveResult:
 
 
 def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> RemoveResult:
-    from devbox import sshconfig
+    from devbox import migrate, sshconfig
     from devbox.services import network
 
     validate_name(name)
     layout = Layout(cfg.root)
+    migrate.ensure(layout)
     st = dc.inspect(name)
     if st is not None and st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox; not removing it")
-    if st is None and not layout.container_dir(name).exists():
-        raise UserError(f"no container named '{name}'",
+    if st is not None:
+        _require_this_root(cfg, st)
+        from devbox.services import pause_guard
+
+        pause_guard.resume_abandoned(cfg, name)  # a killed clone left it paused
+    # only a devbox container of this root, or devbox's own record of one (its dir in the
+    # containers/ subtree, e.g. after a docker rm): never any other path under <root>
+    if st is None and not os.path.lexists(migrate.record_dir(layout, name)):
+        raise UserError(f"no container named '{name}' in devbox root {cfg.root}",
                         hint="list them with 'devbox dockeruser list-containers'")
     with name_lock(layout.locks, name, "removing"), OpLog(layout.container_log(name)) as log:
         _remove_workspace(cfg, name, force, log)
@@ -631,8 +731,14 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         except UserError as err:
             log.write(f"detach: {err}")
         removed = dc.remove(name) if st is not None else False
+        # the container is gone: a legacy <root>/<name> dir can move into containers/ now
+        migrate.adopt_legacy(layout, name)
         sshconfig.remove_entry(home_dir(cfg), name)
-        state = read_state(layout, name)
+        try:
+            state = read_state(layout, name)
+        except jsonfile.CorruptRecord as err:  # it goes below anyway
+            log.write(f"{err.message}; removing it")
+            state = {}
         names = [name] + ([state["ip"]] if state.get("ip") else [])
         ssh.forget_host(known_hosts(layout), names)
         clear_state(layout, name)
@@ -644,8 +750,9 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         log.write(f"removed container {name}" + ("; purging its /opt" if purge else
                                                  f"; kept {layout.opt_dir(name)}"))
     if purge:
-        if layout.container_dir(name).exists():
-            shutil.rmtree(layout.container_dir(name))
+        target = layout.container_dir(name)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
         return RemoveResult(name, None, True, removed)
     opt = layout.opt_dir(name)
     return RemoveResult(name, str(opt) if opt.exists() else None, False, removed)
@@ -664,7 +771,7 @@ def _remove_workspace(cfg: Config, name: str, force: bool, log: OpLog) -> None:
 def exec_in(cfg: Config, name: str, argv: list[str], user: str = "root") -> int:
     import sys
 
-    st = _require_devbox_container(name)
+    st = _require_devbox_container(name, cfg)
     if not st.running:
         raise UserError(f"container '{name}' is not running",
                         hint=f"start it: devbox dockeruser start-dev-container {name}")
@@ -678,7 +785,7 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
     """The system ssh command line that reaches ``name`` as the dev user."""
     from devbox.services import network
 
-    st = _require_devbox_container(name)
+    st = _require_devbox_container(name, cfg)
     if not st.running:
         raise UserError(f"container '{name}' is not running",
                         hint=f"start it: devbox dockeruser start-dev-container {name}")

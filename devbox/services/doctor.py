@@ -161,6 +161,50 @@ def check_inotify() -> Check:
                  needed=room.containers == 0)
 
 
+def check_promised(cfg: Config) -> Check:
+    """How much of the host the running devbox containers of this root are promised (their
+    memory and CPU limits added up); over 100 % is allowed (limits are caps, not
+    reservations) but worth knowing on a shared host."""
+    from devbox import labels, limits
+    from devbox.adapters import docker_containers as dc
+    from devbox.adapters import procfs
+
+    host = procfs.host_size()
+    try:
+        running = [st.labels for st in dc.list_labeled(labels.ROLE, all_states=False)
+                   if st.labels.get(labels.ROOT, "") == str(cfg.root)]
+    except Exception as err:  # noqa: BLE001 - docker down is check_docker's to report
+        return Check("promised to containers", False, f"cannot list containers: {err}",
+                     needed=False)
+    promised = limits.promised(running, host)
+    ok = promised.memory <= host.memory and promised.cpus <= host.cpus * 4
+    return Check("promised to containers", ok, promised.describe(),
+                 "" if ok else "the containers may together take more memory than the host "
+                 "has: lower 'limits.memory' or the branch map's memory", needed=False)
+
+
+def check_cgroup_isolation(cfg: Config) -> Check:
+    """Containers made by a devbox before cgroup isolation have the host's whole
+    /sys/fs/cgroup bound writable: their root can freeze or limit any container."""
+    from devbox import labels
+    from devbox.adapters import docker_containers as dc
+
+    try:
+        mine = [st for st in dc.list_labeled(labels.ROLE)
+                if st.labels.get(labels.ROOT, "") == str(cfg.root)]
+    except Exception as err:  # noqa: BLE001 - docker down is check_docker's to report
+        return Check("cgroup isolation", False, f"cannot list containers: {err}", needed=False)
+    exposed = sorted(st.name for st in mine
+                     if any(b.split(":")[1:2] == ["/sys/fs/cgroup"] for b in st.binds))
+    if not exposed:
+        return Check("cgroup isolation", True,
+                     f"{len(mine)} container(s), each sees only its own cgroups")
+    return Check("cgroup isolation", False,
+                 f"{len(exposed)} container(s) see the host's cgroups: {', '.join(exposed)}",
+                 "made by an older devbox: clone each (the clone is isolated) or make it again, "
+                 "then remove the old one", needed=False)
+
+
 def run_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = [check_docker(), check_privileges()]
     checks += check_kernel()
@@ -170,6 +214,8 @@ def run_checks(cfg: Config) -> list[Check]:
     checks.append(check_root_writable(cfg.root))
     checks.append(check_inotify())
     checks.append(check_reflink(cfg.root))
+    checks.append(check_promised(cfg))
+    checks.append(check_cgroup_isolation(cfg))
     extra: list[Callable[[Config], Check | None]] = [check_registry]
     for fn in extra:
         try:

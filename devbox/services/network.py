@@ -275,7 +275,7 @@ def new_session(cfg: Config, rec: NicRecord, pid: int, *,
         netns=netns_path or netns.pid_path(pid), ifname=rec.ifname, mac=rec.mac,
         hostname=rec.hostname, client_id=rec.client_id.encode(),
         lease=rec.dhcp_lease, on_lease=on_lease,  # type: ignore[arg-type]
-        resolv_conf=None if netns_path else Path(f"/proc/{pid}/root/etc/resolv.conf"),
+        container_root=None if netns_path else Path(f"/proc/{pid}/root"),
         release_only=release_only, name=f"dhcp {rec.key}")
 
 

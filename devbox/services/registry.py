@@ -1,8 +1,10 @@
 """The private registry: run it (TLS + htpasswd), manage its users, report on it, collect its
 garbage.
 
-Host files: ``<root>/registry/`` (config.yml, auth/htpasswd, admin.secret, server.json),
-``<root>/pki/registry/`` (CA and server certificate), blobs under ``registry.storage``
+Host files: ``<root>/registry/`` (config.yml, auth/htpasswd 0600 in a 0700 dir, admin.secret,
+server.json), ``<root>/pki/registry/`` (the CA; the server's certificate and key in ``server/``,
+the only part of the PKI the registry container gets: never the CA key), blobs under
+``registry.storage``
 (default /opt/registry, kept across down/up), and the CA for the engine in
 ``/etc/docker/certs.d/HOST:PORT/ca.crt``.
 """
@@ -181,10 +183,19 @@ def _htpasswd_text(paths: ServerPaths) -> str:
         return ""
 
 
+def _private_auth_dir(paths: ServerPaths) -> None:
+    """htpasswd 0600 (root; the registry runs as root in its container) in a 0700 dir."""
+    paths.auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(paths.auth_dir, 0o700)
+    if paths.htpasswd.exists():
+        os.chmod(paths.htpasswd, 0o600)
+
+
 def _write_htpasswd(paths: ServerPaths, text: str) -> None:
-    paths.auth_dir.mkdir(parents=True, exist_ok=True)
+    _private_auth_dir(paths)
     tmp = paths.htpasswd.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     tmp.replace(paths.htpasswd)
@@ -197,10 +208,24 @@ def _config_text(cfg: Config, readonly: bool = False) -> str:
                             plan.config_context(tls=bool(cfg["registry.tls"]), readonly=readonly))
 
 
+def _server_certs(cfg: Config) -> Any:
+    from devbox.adapters import pki
+
+    return pki.CertPaths(server_paths(cfg).pki)
+
+
 def _volumes(cfg: Config) -> dict[str, dict[str, str]]:
+    """What the registry container mounts: its config, htpasswd dir, storage and, with TLS,
+    the directory holding only its own certificate and key."""
     paths = server_paths(cfg)
-    return plan.volumes(paths.config, paths.auth_dir,
-                        paths.pki if cfg["registry.tls"] else None, Path(cfg["registry.storage"]))
+    tls_dir: Path | None = None
+    if cfg["registry.tls"]:
+        certs = _server_certs(cfg)
+        tls_dir = certs.server_dir
+        if tls_dir.resolve() == certs.dir.resolve() or (tls_dir / certs.ca_key.name).exists():
+            raise OperationFailed(f"{tls_dir} holds the CA key; not mounting it into the registry",
+                                  hint=f"remove {tls_dir} and run 'devbox registryserver up'")
+    return plan.volumes(paths.config, paths.auth_dir, tls_dir, Path(cfg["registry.storage"]))
 
 
 @dataclass
@@ -253,6 +278,7 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
         storage.mkdir(parents=True, exist_ok=True)
         paths.dir.mkdir(parents=True, exist_ok=True)
         paths.config.write_text(_config_text(cfg))
+        _private_auth_dir(paths)  # an older devbox wrote htpasswd 0644
         text = _htpasswd_text(paths)
         users = plan.parse_htpasswd(text)
         admin = _admin_password(paths)
@@ -301,7 +327,7 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
         config_id = hashlib.sha256(json.dumps(
             {"config": paths.config.read_text(), "vols": vols, "image": image,
              "img_id": (docker_engine.image_attrs(image) or {}).get("Id"),
-             "port": address.port, "cert": _file_digest(paths.pki / "server.crt"),
+             "port": address.port, "cert": _file_digest(_server_certs(cfg).server_cert),
              "network": str(cfg["registry.network"])},
             sort_keys=True).encode()).hexdigest()[:16]
         attrs = docker_engine.container_attrs(name)

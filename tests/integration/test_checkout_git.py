@@ -21,6 +21,7 @@ from devbox.__main__ import main
 from devbox.config import load as load_config
 from devbox.errors import DevboxError, UserError
 from devbox.oplog import OpLog
+from devbox.paths import Layout
 from devbox.services import checkout as service
 from tests.conftest import RUN_ID
 from tests.fixtures import engine as fx
@@ -32,8 +33,18 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
+OWNER = (4242, 4242)  # the checkout's owner: devbox never runs git in it as root
+
+
+def co(*args: Any, **kwargs: Any) -> service.CheckoutResult:
+    return service.checkout(*args, owner=OWNER, **kwargs)
+
+
 def git(*args: str, cwd: Path | None = None) -> str:
-    return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, check=True,
+    """The test's own git; in a checkout owned by OWNER through an explicit --git-dir (git's
+    ownership check is for discovered repositories; safe.directory stays untouched)."""
+    where = ["--git-dir", str(cwd / ".git")] if cwd and (cwd / ".git").is_dir() else []
+    return subprocess.run(["git", *where, *args], cwd=cwd, check=True,
                           capture_output=True, text=True,
                           env={**os.environ, **GIT_ENV}).stdout.strip()
 
@@ -148,13 +159,13 @@ def _cfg(root: Path, map_path: Path) -> Any:
 def test_file_url_shallow_sparse_and_update(tmp_path: Path, upstream: Upstream) -> None:
     root = tmp_path / "root"
     cfg = _cfg(root, write_map(tmp_path / "map.toml", f"file://{upstream.bare}"))
-    opt = root / "c1" / "opt"
+    opt = Layout(root).opt_dir("c1")
     opt.mkdir(parents=True)
     (opt / "seeded.txt").write_text("from the /opt seed\n")  # must survive the checkout
     progress: list[tuple[float, float | None, str]] = []
     log = OpLog(root / "logs" / "c1.log")
-    result = service.checkout(cfg, "c1", "shallow", opt, log=log,
-                              progress=lambda d, t, s: progress.append((d, t, s)))
+    result = co(cfg, "c1", "shallow", opt, log=log,
+                progress=lambda d, t, s: progress.append((d, t, s)))
     code = opt / "code"
     assert (code / "src" / "main.c").exists()
     assert not (code / "docs").exists() and not (code / "build").exists()  # sparse
@@ -163,10 +174,10 @@ def test_file_url_shallow_sparse_and_update(tmp_path: Path, upstream: Upstream) 
     assert result.files == 1 and result.container_path == "/opt/code"
     assert (opt / "seeded.txt").read_text() == "from the /opt seed\n"
     assert progress, "no progress lines were parsed from git"
-    record = json.loads((root / "c1" / "checkout.json").read_text())
+    record = json.loads((Layout(root).container_dir("c1") / "checkout.json").read_text())
     assert record["revision"] == result.revision
     second = upstream.commit({"src/more.c": "int x;\n"}, "second")
-    updated = service.checkout(cfg, "c1", "shallow", opt, update=True, log=log)
+    updated = co(cfg, "c1", "shallow", opt, update=True, log=log)
     assert updated.revision == second == git("rev-parse", "HEAD", cwd=code)
     assert (code / "src" / "more.c").exists()
     assert updated.history[-1]["revision"] == result.revision
@@ -179,7 +190,7 @@ def test_tag_checkout_is_detached(tmp_path: Path, upstream: Upstream) -> None:
     upstream.commit({"src/later.c": "later\n"})
     root = tmp_path / "root"
     cfg = _cfg(root, write_map(tmp_path / "map.toml", str(upstream.bare)))
-    result = service.checkout(cfg, "c1", "tagged", root / "c1" / "opt")
+    result = co(cfg, "c1", "tagged", Layout(root).opt_dir("c1"))
     assert result.revision == tagged
     assert not (Path(result.path) / "src" / "later.c").exists()
 
@@ -187,29 +198,29 @@ def test_tag_checkout_is_detached(tmp_path: Path, upstream: Upstream) -> None:
 def test_local_changes_are_never_overwritten(tmp_path: Path, upstream: Upstream) -> None:
     root = tmp_path / "root"
     cfg = _cfg(root, write_map(tmp_path / "map.toml", str(upstream.bare)))
-    result = service.checkout(cfg, "c1", "git/main", root / "c1" / "opt")
+    result = co(cfg, "c1", "git/main", Layout(root).opt_dir("c1"))
     mine = Path(result.path) / "src" / "main.c"
     mine.write_text("my local edit\n")
     upstream.commit({"src/main.c": "upstream edit\n"})
     with pytest.raises(DevboxError, match="cannot fast-forward"):
-        service.checkout(cfg, "c1", "git/main", root / "c1" / "opt", update=True)
+        co(cfg, "c1", "git/main", Layout(root).opt_dir("c1"), update=True)
     assert mine.read_text() == "my local edit\n"
-    assert json.loads((root / "c1" / "checkout.json").read_text())["revision"] == \
-        result.revision
+    record = Layout(root).container_dir("c1") / "checkout.json"
+    assert json.loads(record.read_text())["revision"] == result.revision
 
 
 def test_bad_ref_and_bad_repo_leave_nothing_behind(tmp_path: Path, upstream: Upstream) -> None:
     root = tmp_path / "root"
     cfg = _cfg(root, write_map(tmp_path / "map.toml", str(upstream.bare)))
     with pytest.raises(UserError, match="git ref 'does-not-exist' not found"):
-        service.checkout(cfg, "c1", "nosuchref", root / "c1" / "opt")
-    assert not (root / "c1" / "opt" / "src").exists()
+        co(cfg, "c1", "nosuchref", Layout(root).opt_dir("c1"))
+    assert not (Layout(root).opt_dir("c1") / "src").exists()
     with pytest.raises(DevboxError, match="cannot read git repository"):
-        service.checkout(cfg, "c2", "nosuchrepo", root / "c2" / "opt")
-    assert not (root / "c2" / "opt" / "src").exists()
-    assert not (root / "c1" / "checkout.json").exists()
+        co(cfg, "c2", "nosuchrepo", Layout(root).opt_dir("c2"))
+    assert not (Layout(root).opt_dir("c2") / "src").exists()
+    assert not (Layout(root).container_dir("c1") / "checkout.json").exists()
     with pytest.raises(UserError, match="unknown branch 'gti/main'"):
-        service.checkout(cfg, "c1", "gti/main", root / "c1" / "opt")
+        co(cfg, "c1", "gti/main", Layout(root).opt_dir("c1"))
 
 
 def test_cli_checkout_into_container_via_git_daemon(
@@ -219,7 +230,7 @@ def test_cli_checkout_into_container_via_git_daemon(
     """devbox dockeruser checkout NAME: branch from the label, files visible in /opt."""
     monkeypatch.setenv("DEVBOX_BRANCHES_MAP", str(write_map(tmp_path / "map.toml", git_daemon)))
     name = fx.test_name("gitco")
-    opt = Path(devbox_env["DEVBOX_ROOT"]) / name / "opt"
+    opt = Layout(Path(devbox_env["DEVBOX_ROOT"])).opt_dir(name)
     opt.mkdir(parents=True)
     os.chown(opt, 1000, 1000)  # /opt belongs to the container's dev user
     container = engine.containers.run(
@@ -256,3 +267,22 @@ def test_cli_checkout_into_container_via_git_daemon(
         assert main(["dockeruser", "checkout", name, "--branch", "git/main x"]) == 2
     finally:
         container.remove(force=True)
+
+
+def test_root_owned_tree_is_refused(tmp_path: Path, upstream: Upstream) -> None:
+    """No owner given and /opt owned by root (a tenant can chown it): refused, nothing made."""
+    root = tmp_path / "root"
+    cfg = _cfg(root, write_map(tmp_path / "map.toml", str(upstream.bare)))
+    opt = Layout(root).opt_dir("c1")
+    opt.mkdir(parents=True)
+    with pytest.raises(UserError, match="belongs to root"):
+        service.checkout(cfg, "c1", "git/main", opt)
+    assert list(opt.iterdir()) == []
+    assert not (root / "containers" / "c1" / "checkout.json").exists()
+    # the owner is recorded by the first checkout and wins over the tree's owner later
+    first = co(cfg, "c1", "git/main", opt)
+    assert (first.owner_uid, first.owner_gid) == OWNER
+    os.chown(opt, 0, 0)  # the tenant gives its /opt to root: the record still says OWNER
+    again = service.checkout(cfg, "c1", "git/main", opt, update=True)
+    assert again.owner_uid == OWNER[0]
+    assert (opt / "src" / ".git" / "HEAD").lstat().st_uid == OWNER[0]

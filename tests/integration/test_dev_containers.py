@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from devbox.paths import Layout
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 from tests.fixtures.engine import TEST_LABEL
@@ -170,7 +171,7 @@ def test_bad_names_and_branches_rejected_before_anything(devenv: DevEnv, engine:
     assert not engine.containers.list(all=True, filters={"name": f"^{name}$"})
     assert not engine.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}",
                                                          "status": "created"})
-    assert not (devenv.root / name).exists()
+    assert not Layout(devenv.root).container_dir(name).exists()
 
 
 def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
@@ -178,7 +179,7 @@ def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
 
     assert not engine.containers.list(all=True, filters={"name": f"^{name}$"})
     assert not [r for r in network.store(dev.cfg()).all() if r.container == name]
-    assert not (dev.root / name / "opt").exists()
+    assert not Layout(dev.root).opt_dir(name).exists()
 
 
 def test_missing_image_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) -> None:

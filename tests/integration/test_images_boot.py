@@ -94,11 +94,14 @@ def booted(dev_image: str, engine: Any, tmp_path: Path) -> Iterator[Callable[[],
     try:
         yield boot
     finally:
+        from devbox.adapters import cgroupfs
+
         for name in made:
             try:
                 engine.containers.get(name).remove(force=True)
             except Exception:  # noqa: BLE001
                 pass
+            cgroupfs.remove_container_cgroups(name)
         net.remove()
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from devbox.__main__ import main
 from devbox.adapters import p4 as p4adapter
+from devbox.paths import Layout
 from tests.conftest import RUN_ID
 from tests.fakes.p4fake import FakeServer, factory_for
 from tests.fixtures import engine as fx
@@ -89,8 +90,9 @@ def test_password_only_reaches_the_server(
         monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     root, home = Path(devbox_env["DEVBOX_ROOT"]), Path(devbox_env["HOME"])
     name = fx.test_name("p4sec")
-    opt = root / name / "opt"
+    opt = Layout(root).opt_dir(name)
     opt.mkdir(parents=True)
+    os.chown(opt, 1000, 1000)  # a container's /opt belongs to its dev user (root's is refused)
     argvs_during_login: list[bytes] = []
     p4_server.on_login = lambda: argvs_during_login.extend(_cmdlines(_process_tree(os.getpid())))
     container = engine.containers.run(
@@ -135,8 +137,11 @@ def test_wrong_password_fails_cleanly_and_is_not_echoed(
         capfd: pytest.CaptureFixture[str]) -> None:
     wrong = "Wrong-" + os.urandom(6).hex()
     monkeypatch.setattr(sys, "stdin", io.StringIO(wrong + "\n"))
-    rc = main(["dockeruser", "checkout", fx.test_name("p4bad"), "--branch", "main",
-               "--password-stdin"])
+    name = fx.test_name("p4bad")
+    opt = Layout(Path(devbox_env["DEVBOX_ROOT"])).opt_dir(name)
+    opt.mkdir(parents=True)
+    os.chown(opt, 1000, 1000)  # as a container's /opt is: its dev user's
+    rc = main(["dockeruser", "checkout", name, "--branch", "main", "--password-stdin"])
     out, err = capfd.readouterr()
     assert rc == 2
     assert "Perforce login failed: Password invalid." in err

@@ -71,6 +71,26 @@ def registry_env(engine: Any, devbox_env: dict[str, str], tmp_path: Path,
         shutil.rmtree(registry.engine_ca_file(address).parent, ignore_errors=True)
 
 
+def _assert_ca_key_not_in_container(ctr: Any, pki_dir: Path) -> None:
+    """No mount of the registry container is the CA's directory or holds the CA key, and the
+    container's TLS directory has the server's certificate and key only."""
+    ca_key = (pki_dir / "ca.key").read_bytes()
+    mounts = ctr.attrs["Mounts"]
+    assert mounts
+    for mount in mounts:
+        source = Path(mount["Source"])
+        assert source.resolve() != pki_dir.resolve(), mount
+        files = [p for p in source.rglob("*") if p.is_file()] if source.is_dir() else [source]
+        holding = [f for f in files if f.name == "ca.key" or f.read_bytes() == ca_key]
+        assert not holding, (mount, holding)
+        if mount["Destination"] != "/var/lib/docker-registry":
+            assert mount["RW"] is False, mount
+    code, out = ctr.exec_run(["ls", "-A", "/etc/docker/registry/tls"])
+    assert code == 0 and out.decode().split() == ["server.crt", "server.key"], out
+    code, out = ctr.exec_run(["cat", "/etc/docker/registry/tls/ca.key"])
+    assert code != 0, out
+
+
 def _test_image(cfg: Any, tmp_path: Path) -> tuple[str, str]:
     """A small image unique to this run (base + one layer), so deleting it locally really
     deletes it and the pull really downloads."""
@@ -112,7 +132,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     engine_ca = registry.engine_ca_file(address)
     assert engine_ca.read_bytes() == ca_file.read_bytes()
     cert = x509.load_pem_x509_certificate(
-        (Path(env["DEVBOX_ROOT"]) / "pki" / "registry" / "server.crt").read_bytes())
+        (Path(env["DEVBOX_ROOT"]) / "pki" / "registry" / "server" / "server.crt").read_bytes())
     sans = [str(v) for v in cert.extensions.get_extension_for_class(
         x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)]
     assert address.split(":")[0] in sans and "127.0.0.1" in sans
@@ -123,6 +143,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     ctr = engine.containers.get(env["DEVBOX_REGISTRY_NAME"])
     assert ctr.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
     assert ctr.attrs["HostConfig"]["Privileged"] is False
+    _assert_ca_key_not_in_container(ctr, Path(env["DEVBOX_ROOT"]) / "pki" / "registry")
 
     # -- a push without credentials is refused -----------------------------------------------
     name, image_id = _test_image(cfg, tmp_path)
@@ -135,8 +156,12 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
                 input=PASSWORD + "\n")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["logged_in"] is True
-    htpasswd = (Path(env["DEVBOX_ROOT"]) / "registry" / "auth" / "htpasswd").read_text()
+    htpasswd_file = Path(env["DEVBOX_ROOT"]) / "registry" / "auth" / "htpasswd"
+    htpasswd = htpasswd_file.read_text()
     assert any(line.startswith("alice:$2y$") for line in htpasswd.splitlines())
+    # private on the host; the registry (root in its container) still reads it: login worked
+    assert htpasswd_file.stat().st_mode & 0o777 == 0o600
+    assert htpasswd_file.parent.stat().st_mode & 0o777 == 0o700
     auths = json.loads((Path(env["DOCKER_CONFIG"]) / "config.json").read_text())["auths"]
     assert address in auths
     log_text = (Path(env["DEVBOX_ROOT"]) / "logs" / "devbox.log").read_text()

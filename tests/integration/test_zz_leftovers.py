@@ -55,6 +55,25 @@ def test_no_container_left() -> None:
     try:
         client = docker.from_env(timeout=30)
         left = client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"})
-    except docker.errors.DockerException:
-        pytest.skip("no Docker engine to ask")
+    except docker.errors.DockerException as err:
+        # an engine that crashed mid-run would hide leftovers: that is a failure, not a skip
+        pytest.fail(f"cannot ask the Docker engine for this run's containers ({err}): is dockerd "
+                    "running? bash scripts/start-dockerd.sh", pytrace=False)
     assert [c.name for c in left] == []
+
+
+def test_no_container_cgroups_left() -> None:
+    """devbox/<name> and devbox-view/<name> go with the container (Docker removes only the
+    container's own leaf): none of this run's names may be left in any hierarchy."""
+    cgroot = Path("/sys/fs/cgroup")
+    left = [str(p) for top in ("devbox", "devbox-view")
+            for p in cgroot.glob(f"*/{top}/*{RUN_ID}*")] + \
+           [str(p) for p in cgroot.glob(f"devbox*/*{RUN_ID}*")]
+    assert left == []
+
+
+def test_no_mount_left() -> None:
+    """No overlay, store bind or other mount of this run's roots is left."""
+    from devbox.adapters import mounts
+
+    assert [m.target for m in mounts.mounts() if RUN_ID in m.target] == []

@@ -11,6 +11,7 @@ import pytest
 
 from devbox.adapters import mounts
 from devbox.services.runon import RunResult
+from tests.refusals import assert_refused
 
 MOUNTINFO = (
     "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
@@ -64,16 +65,20 @@ def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, env=env, check=False)
 
 
+def _nothing_made(tmp_path: Path) -> None:
+    assert not (tmp_path / "root").exists(), "refused, yet the devbox root was made"
+
+
 def test_run_on_needs_a_command(tmp_path: Path) -> None:
     result = _cli("run-on", "a", "b", tmp_path=tmp_path)
-    assert result.returncode == 2
-    assert "no command given" in result.stderr
+    assert_refused(result, 2, "no command given", "after '--'")
+    _nothing_made(tmp_path)
 
 
 def test_run_on_needs_targets(tmp_path: Path) -> None:
     result = _cli("run-on", "--", "true", tmp_path=tmp_path)
-    assert result.returncode == 2
-    assert "no containers given" in result.stderr
+    assert_refused(result, 2, "no containers given", "--clones-of")
+    _nothing_made(tmp_path)
 
 
 def test_run_on_splits_at_double_dash(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,31 +104,34 @@ def test_run_on_splits_at_double_dash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_prune_rejects_bad_duration(tmp_path: Path) -> None:
     result = _cli("prune-combos", "--stopped-for", "30x", "--yes", tmp_path=tmp_path)
-    assert result.returncode == 2
-    assert "not a duration" in result.stderr
+    assert_refused(result, 2, "'30x' is not a duration", "30d")
+    _nothing_made(tmp_path)
 
 
 def test_make_combo_flag_errors(tmp_path: Path) -> None:
     result = _cli("make-dev-container", "--product", "acme", tmp_path=tmp_path)
-    assert result.returncode == 2 and "--release" in result.stderr
+    assert_refused(result, 2, "--product and --release go together", "--release 5.2")
     result = _cli("make-dev-container", tmp_path=tmp_path)
-    assert result.returncode == 2 and "--branch" in result.stderr
+    assert_refused(result, 2, "NAME and --branch are required", "--branch main")
     result = _cli("make-dev-container", "--product", "nope", "--release", "1",
                   tmp_path=tmp_path)
-    assert result.returncode == 2 and "unknown product" in result.stderr
+    assert_refused(result, 2, "unknown product 'nope'", "known products: acme")
     result = _cli("make-dev-container", "--product", "acme", "--release", "5.2", "--patch",
                   "../etc/passwd", tmp_path=tmp_path)
-    assert result.returncode == 2 and "invalid --patch" in result.stderr
+    assert_refused(result, 2, "invalid --patch '../etc/passwd'", "changelist number")
+    _nothing_made(tmp_path)
 
 
 def test_clone_rejects_bad_input_before_docker(tmp_path: Path) -> None:
     result = _cli("clone", "Bad Name", "--count", "2", tmp_path=tmp_path)
-    assert result.returncode == 2
+    assert_refused(result, 2, "invalid source container name 'Bad Name'", "DNS labels")
+    _nothing_made(tmp_path)
 
 
 def test_remove_needs_name_or_clones_of(tmp_path: Path) -> None:
     result = _cli("remove-dev-container", "--yes", tmp_path=tmp_path)
-    assert result.returncode == 2
+    assert_refused(result, 2, "which container?", "--clones-of SRC")
+    _nothing_made(tmp_path)
 
 
 def test_cancel_rolls_back_a_clone_between_steps() -> None:

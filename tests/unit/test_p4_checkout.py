@@ -21,10 +21,12 @@ from devbox.config import Config
 from devbox.config import load as load_config
 from devbox.errors import NotReadyError, UserError
 from devbox.oplog import OpLog
+from devbox.paths import Layout
 from devbox.services import checkout as service
 from tests.fakes.p4fake import FakeP4, FakeServer, factory_for
 
 PORT = "fake.example.com:1666"
+OWNER = (4242, 4242)  # the container's user: P4 writes its files with this identity
 PASSWORD = "s3cr3t-Pa55-word"
 
 MAP = """
@@ -86,16 +88,16 @@ def _co(env: dict[str, Any], server: FakeServer, branch: str = "main", *,
         update: bool = False, password: Callable[[], str] | None = lambda: PASSWORD,
         progress: Any = None, name: str = "c1") -> service.CheckoutResult:
     cfg: Config = env["cfg"]
-    return service.checkout(cfg, name, branch, env["root"] / name / "opt", update=update,
+    return service.checkout(cfg, name, branch, Layout(env["root"]).opt_dir(name), update=update,
                             log=env["log"], progress=progress, password=password,
-                            p4_factory=factory_for(server))
+                            p4_factory=factory_for(server), owner=OWNER)
 
 
 def test_checkout_creates_workspace_syncs_and_records(env: dict[str, Any],
                                                       server: FakeServer) -> None:
     events: list[tuple[float, float | None, str]] = []
     result = _co(env, server, progress=lambda d, t, s: events.append((d, t, s)))
-    opt = env["root"] / "c1" / "opt"
+    opt = Layout(env["root"]).opt_dir("c1")
     assert (opt / "src" / "a.c").read_bytes() == b"int a;\n"
     assert (opt / "src" / "lib" / "b.h").exists()
     assert not (opt / "src" / "generated").exists()  # excluded by the view
@@ -112,7 +114,7 @@ def test_checkout_creates_workspace_syncs_and_records(env: dict[str, Any],
     # progress came from the output handler: files and bytes, with the announced total
     assert events[-1][0] == 2 and events[-1][1] == 2
     assert "2 files" in events[-1][2]
-    record = json.loads((env["root"] / "c1" / "checkout.json").read_text())
+    record = json.loads((Layout(env["root"]).container_dir("c1") / "checkout.json").read_text())
     assert record["revision"] == "1" and record["branch"] == "main"
     assert record["path"] == str(opt / "src")
     log = (env["root"] / "logs" / "c1.log").read_text()
@@ -131,7 +133,7 @@ def test_second_run_uses_ticket_and_update_syncs_new_change(env: dict[str, Any],
     change = server.submit({"//depot/main/a.c": b"int a = 2;\n", "//depot/main/lib/b.h": None,
                             "//depot/main/new.txt": b"new\n"})
     updated = _co(env, server, update=True, password=None)  # the ticket is reused
-    opt = env["root"] / "c1" / "opt" / "src"
+    opt = Layout(env["root"]).opt_dir("c1") / "src"
     assert updated.revision == str(change)
     assert (opt / "a.c").read_bytes() == b"int a = 2;\n"
     assert not (opt / "lib").exists()  # deleted, and rmdir removed the empty directory
@@ -146,7 +148,7 @@ def test_second_run_uses_ticket_and_update_syncs_new_change(env: dict[str, Any],
 def test_glob_branch_renders_depot(env: dict[str, Any], server: FakeServer) -> None:
     result = _co(env, server, "rel/1.0", name="c2")
     assert result.source == "//depot/rel/1.0"
-    assert (env["root"] / "c2" / "opt" / "src" / "r.txt").read_text() == "release\n"
+    assert (Layout(env["root"]).opt_dir("c2") / "src" / "r.txt").read_text() == "release\n"
 
 
 def test_other_branch_already_checked_out_is_refused(env: dict[str, Any],
@@ -171,8 +173,8 @@ def test_bad_password(env: dict[str, Any], server: FakeServer) -> None:
 def test_bad_port_fake(env: dict[str, Any], server: FakeServer) -> None:
     cfg = env["cfg"].with_overrides({"p4.port": "elsewhere:1666"})
     with pytest.raises(NotReadyError, match="cannot reach the Perforce server elsewhere:1666"):
-        service.checkout(cfg, "c1", "main", env["root"] / "c1" / "opt", log=env["log"],
-                         p4_factory=factory_for(server))
+        service.checkout(cfg, "c1", "main", Layout(env["root"]).opt_dir("c1"), log=env["log"],
+                         p4_factory=factory_for(server), owner=OWNER)
 
 
 def test_bad_port_real_p4python() -> None:
@@ -193,18 +195,19 @@ def test_unknown_depot_path(env: dict[str, Any], server: FakeServer) -> None:
     with pytest.raises(UserError, match="unknown depot path"):
         _co(env, server, "nodepot")
     assert not server.clients
-    assert not (env["root"] / "c1" / "checkout.json").exists()
+    assert not (Layout(env["root"]).container_dir("c1") / "checkout.json").exists()
 
 
 def test_failed_sync_removes_new_workspace(env: dict[str, Any], server: FakeServer) -> None:
-    opt = env["root"] / "c1" / "opt" / "src"
+    opt = Layout(env["root"]).opt_dir("c1") / "src"
     opt.mkdir(parents=True)
     (opt / "a.c").write_text("mine\n")  # a writable file in the way
     cfg = env["cfg"].with_overrides({"p4.options": "noallwrite noclobber nocompress unlocked "
                                                    "nomodtime normdir"})
     with pytest.raises(Exception, match="clobber"):
-        service.checkout(cfg, "c1", "main", env["root"] / "c1" / "opt", log=env["log"],
-                         password=lambda: PASSWORD, p4_factory=factory_for(server))
+        service.checkout(cfg, "c1", "main", Layout(env["root"]).opt_dir("c1"), log=env["log"],
+                         password=lambda: PASSWORD, p4_factory=factory_for(server),
+                         owner=OWNER)
     assert not server.clients  # rolled back
     assert (opt / "a.c").read_text() == "mine\n"  # user data untouched
 
@@ -309,7 +312,8 @@ def test_workspace_that_outlived_its_files_is_synced_again(env: dict[str, Any],
     import shutil
 
     first = _co(env, server)
-    shutil.rmtree(env["root"] / "c1")  # container and its /opt gone; the workspace stayed
+    # container and its /opt gone; the workspace stayed
+    shutil.rmtree(Layout(env["root"]).container_dir("c1"))
     again = _co(env, server, password=None)
     assert again.workspace == first.workspace
     assert (Path(again.path) / "a.c").read_bytes() == b"int a;\n"
@@ -318,13 +322,13 @@ def test_workspace_that_outlived_its_files_is_synced_again(env: dict[str, Any],
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
 def test_owner_gets_the_checkout(env: dict[str, Any], server: FakeServer) -> None:
-    result = service.checkout(env["cfg"], "c1", "main", env["root"] / "c1" / "opt",
+    result = service.checkout(env["cfg"], "c1", "main", Layout(env["root"]).opt_dir("c1"),
                               log=env["log"], password=lambda: PASSWORD,
                               p4_factory=factory_for(server), owner=(12345, 23456))
     for path in [Path(result.path), *Path(result.path).rglob("*")]:
         st = path.lstat()
         assert (st.st_uid, st.st_gid) == (12345, 23456), path
-    assert (env["root"] / "c1").stat().st_uid == 0  # only the checkout changes hands
+    assert Layout(env["root"]).container_dir("c1").stat().st_uid == 0  # only the checkout
 
 
 def test_sync_writes_under_root_even_when_run_from_an_alt_root(
@@ -345,3 +349,39 @@ def test_sync_writes_under_root_even_when_run_from_an_alt_root(
     assert result.files == 3
     assert (root / "src" / "a.c").exists()
     assert not (alt / "src").exists()
+
+
+# -- hostile tenant: the workspace root is the container's tree ---------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the owner switch needs root")
+def test_sync_never_writes_through_a_planted_symlink_as_root(env: dict[str, Any],
+                                                             server: FakeServer,
+                                                             tmp_path: Path) -> None:
+    """The tenant plants /opt/src/lib -> a host directory only root may write: P4 writes as
+    the owner, so the write through the link is refused instead of landing on the host."""
+    host_only = tmp_path / "host-only"
+    host_only.mkdir(mode=0o755)
+    opt = Layout(env["root"]).opt_dir("c1")
+    (opt / "src").mkdir(parents=True)
+    os.chown(opt, *OWNER)
+    os.chown(opt / "src", *OWNER)
+    (opt / "src" / "lib").symlink_to(host_only)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the library says, it must fail
+        _co(env, server)
+    assert not (host_only / "b.h").exists()
+    assert list(host_only.iterdir()) == []
+
+
+def test_p4config_files_in_the_tree_are_never_read(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted P4CONFIG file (P4PORT of the tenant's server) must not reach the real API."""
+    tree = tmp_path / "opt" / "src"
+    tree.mkdir(parents=True)
+    (tree / ".p4config").write_text("P4PORT=tenant.example.com:1666\nP4USER=tenant\n")
+    monkeypatch.setenv("P4CONFIG", ".p4config")
+    monkeypatch.chdir(tree)
+    p4 = p4adapter.default_factory()
+    p4.cwd = str(tree)
+    assert "P4CONFIG" not in os.environ
+    assert p4.port != "tenant.example.com:1666" and p4.user != "tenant"
+    assert p4.p4config_file in ("noconfig", None, "")

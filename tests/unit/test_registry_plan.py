@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,3 +100,127 @@ def test_gc_output() -> None:
           "eligible for deletion\nblob eligible for deletion: sha256:y\n"
     assert plan.parse_gc_output(out) == (8, 3, 1)
     assert plan.parse_gc_output("garbage") == (0, 0, 0)
+
+
+# -- hostile neighbours: the CA key, htpasswd, credentials across redirects -------------------
+
+def _cfg(tmp_path: Path) -> Any:
+    from devbox import config
+
+    return config.load(environ={"DEVBOX_ROOT": str(tmp_path / "root"),
+                                "DEVBOX_REGISTRY_STORAGE": str(tmp_path / "storage")}, files=())
+
+
+def _mounted_files(vols: dict[str, dict[str, str]]) -> list[Path]:
+    out: list[Path] = []
+    for source in vols:
+        path = Path(source)
+        if path.is_dir():
+            out += [p for p in path.rglob("*") if p.is_file()]
+        elif path.is_file():
+            out.append(path)
+    return out
+
+
+def test_registry_container_never_gets_the_ca_key(tmp_path: Path) -> None:
+    from devbox.adapters import pki
+    from devbox.services import registry
+
+    cfg = _cfg(tmp_path)
+    paths = registry.server_paths(cfg)
+    certs = pki.CertPaths(paths.pki)
+    pki.ensure_ca(certs)
+    pki.ensure_server_cert(certs, ["localhost", "127.0.0.1"])
+    registry._write_htpasswd(paths, "a:b\n")
+    paths.config.write_text("version: 0.1\n")
+    ca_key = certs.ca_key.read_bytes()
+    vols = registry._volumes(cfg)
+    files = _mounted_files(vols)
+    assert not [f for f in files if f.read_bytes() == ca_key or f.name == "ca.key"], vols
+    assert certs.server_key.read_bytes() in [f.read_bytes() for f in files]  # it still serves
+    binds = {v["bind"]: k for k, v in vols.items()}
+    tls_dir = Path(binds[plan.CONTAINER_TLS_DIR])
+    assert sorted(p.name for p in tls_dir.iterdir()) == ["server.crt", "server.key"]
+    assert all(v["mode"] == "ro" for b, v in vols.items() if b != str(tmp_path / "storage"))
+
+
+def test_htpasswd_and_its_dir_are_private(tmp_path: Path) -> None:
+    from devbox.services import registry
+
+    paths = registry.server_paths(_cfg(tmp_path))
+    registry._write_htpasswd(paths, "alice:$2y$04$x\n")
+    assert paths.htpasswd.stat().st_mode & 0o777 == 0o600
+    assert paths.auth_dir.stat().st_mode & 0o777 == 0o700
+    registry._write_htpasswd(paths, "bob:$2y$04$y\n")  # rewrites keep the mode
+    assert paths.htpasswd.stat().st_mode & 0o777 == 0o600
+    assert not list(paths.auth_dir.glob("*.tmp"))
+
+
+def _redirector(target: str) -> Any:
+    def answer(req: Any) -> None:
+        req.send(302, headers={"Location": target + req.path})
+    return answer
+
+
+def _catalog(req: Any) -> None:
+    req.send(200, b'{"repositories": ["devbox/dev"]}',
+             headers={"Content-Type": "application/json"})
+
+
+def test_credentials_never_follow_a_redirect_to_another_port(tmp_path: Path) -> None:
+    from devbox.adapters import registry_api
+    from tests.unit.loopback import serve
+
+    with serve(_catalog) as other, serve(_redirector(other.base)) as reg:
+        ep = registry_api.Endpoint(reg.address, tls=False, user="alice", password="pw-123456")
+        assert registry_api.catalog(ep) == ["devbox/dev"]
+        assert reg.seen[0].headers.get("Authorization", "").startswith("Basic ")
+        assert len(other.seen) == 1
+        assert "Authorization" not in other.seen[0].headers, other.seen[0].headers
+
+
+def test_credentials_kept_on_a_same_origin_redirect(tmp_path: Path) -> None:
+    from devbox.adapters import registry_api
+    from tests.unit.loopback import serve
+
+    def answer(req: Any) -> None:
+        if req.path.startswith("/moved"):
+            _catalog(req)
+        else:
+            req.send(307, headers={"Location": "/moved" + req.path})
+
+    with serve(answer) as reg:
+        ep = registry_api.Endpoint(reg.address, tls=False, user="alice", password="pw-123456")
+        assert registry_api.catalog(ep) == ["devbox/dev"]
+        assert [r.path.split("/")[1] for r in reg.seen] == ["v2", "moved"]
+        assert all(r.headers.get("Authorization") for r in reg.seen)
+
+
+def test_https_to_http_redirect_refused(tmp_path: Path) -> None:
+    from devbox.adapters import registry_api
+    from devbox.errors import OperationFailed
+    from tests.unit.loopback import serve, tls_pair
+
+    ca_file, server_tls = tls_pair(tmp_path)
+    with serve(_catalog) as plain, serve(_redirector(plain.base), tls=server_tls) as reg:
+        ep = registry_api.Endpoint(reg.address, tls=True, ca_file=ca_file, user="alice",
+                                   password="pw-123456")
+        with pytest.raises(OperationFailed, match="redirect") as exc:
+            registry_api.catalog(ep)
+        assert "\n" not in exc.value.message
+        assert len(reg.seen) == 1 and plain.seen == []  # TLS verified with devbox's CA
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1:1/x", "file:///etc/passwd"])
+def test_redirect_to_another_scheme_refused(target: str) -> None:
+    from devbox.adapters import registry_api
+    from devbox.errors import OperationFailed
+    from tests.unit.loopback import serve
+
+    def answer(req: Any) -> None:
+        req.send(302, headers={"Location": target})
+
+    with serve(answer) as reg:
+        ep = registry_api.Endpoint(reg.address, tls=False, user="alice", password="pw-123456")
+        with pytest.raises(OperationFailed, match="redirect"):
+            registry_api.catalog(ep)

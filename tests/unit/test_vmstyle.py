@@ -16,7 +16,15 @@ def test_systemd_run_kwargs() -> None:
     assert kw["privileged"] is False
     assert "cap_add" not in kw
     assert kw["cgroupns"] == "host"
-    assert kw["volumes"]["/sys/fs/cgroup"] == {"bind": "/sys/fs/cgroup", "mode": "rw"}
+    # only its own cgroup subtree of the named systemd hierarchy, never the host's cgroupfs
+    assert "/sys/fs/cgroup" not in kw["volumes"]
+    assert kw["cgroup_parent"] == "/devbox/alice-main"
+    cg = {src: spec for src, spec in kw["volumes"].items() if src.startswith("/sys/fs/cgroup")}
+    assert cg == {
+        "/sys/fs/cgroup/systemd/devbox-view/alice-main": {"bind": "/sys/fs/cgroup/systemd",
+                                                          "mode": "rw"},
+        "/sys/fs/cgroup/systemd/devbox/alice-main": {
+            "bind": "/sys/fs/cgroup/systemd/devbox/alice-main", "mode": "rw"}}
     assert kw["volumes"]["/opt/containers/a/opt"] == {"bind": "/opt", "mode": "rw"}
     assert set(kw["tmpfs"]) == {"/run", "/run/lock", "/tmp"}
     assert kw["stop_signal"] == "SIGRTMIN+3"
@@ -53,3 +61,26 @@ def test_resolv_conf_drops_loopback_name_servers() -> None:
     assert "nameserver 10.1.2.3\n" in got and "nameserver fe80::1%eth0\n" in got
     assert "search corp.example\n" in got and "options edns0\n" in got
     assert resolv_conf("") == "\n"
+
+
+def test_cgroup_v2_plan_keeps_limits_out_of_reach() -> None:
+    from devbox.vmstyle import CGROUP_V2, cgroup_kwargs
+
+    kw = cgroup_kwargs("bob", CGROUP_V2)
+    # the container's own subtree is devbox/bob/ns; devbox/bob (where devbox keeps the
+    # limits on v2) is above what it can see
+    assert kw["cgroup_parent"] == "/devbox/bob/ns"
+    assert kw["volumes"] == {
+        "/sys/fs/cgroup/devbox-view/bob": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+        "/sys/fs/cgroup/devbox/bob/ns": {"bind": "/sys/fs/cgroup/devbox/bob/ns", "mode": "rw"}}
+
+
+def test_limits_reach_the_engine_and_the_labels() -> None:
+    from devbox.limits import Limits
+
+    kw = systemd_run_kwargs("x", "i", None, {"a": "b"},
+                            limits=Limits(memory=512 << 20, cpus=1.5, pids=300))
+    assert kw["mem_limit"] == kw["memswap_limit"] == 512 << 20
+    assert kw["nano_cpus"] == 1_500_000_000 and kw["pids_limit"] == 300
+    assert kw["labels"] == {"a": "b", "devbox.limits.memory": str(512 << 20),
+                            "devbox.limits.cpus": "1.5", "devbox.limits.pids": "300"}

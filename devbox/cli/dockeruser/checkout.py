@@ -57,7 +57,8 @@ def checkout(
     """Check out a container's branch into its /opt, or update it with --update.
 
     Perforce branches get one workspace per container (devbox-<host>-<container>); git branches
-    are fetched with the system git. What was checked out is recorded in
+    are fetched with the system git into a devbox cache, then into /opt as the container's
+    user (never as root; hooks and fsmonitor off). What was checked out is recorded in
     <root>/NAME/checkout.json and the container's log.
 
     Example: devbox dockeruser checkout alice-main --update
@@ -78,12 +79,12 @@ def checkout(
     results: list[service.CheckoutResult] = []
 
     opt = layout.opt_dir(name)
-    # the checkout belongs to whoever owns the container's /opt (its dev user, usually)
-    owner = (opt.stat().st_uid, opt.stat().st_gid) if opt.is_dir() else None
 
     def step(ctx: StepContext) -> None:
+        # git/P4 work in the container's tree only as its owner (the recorded one, else
+        # whoever owns its /opt; root is refused): the service decides, see its docstring
         result = service.checkout(cfg, name, wanted, opt, update=update, log=ctx.log,
-                                  progress=ctx.progress, password=provider, owner=owner)
+                                  progress=ctx.progress, password=provider)
         results.append(result)
         ctx.note = f"{result.vcs} {result.revision}"
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 
 
 def clone(
@@ -17,6 +18,9 @@ def clone(
              "numbering continues after existing clones).")] = None,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", help="Clones made at once (default: 2 per CPU, at most 16).")] = None,
+    memory: MemoryOpt = None,
+    cpus: CpusOpt = None,
+    pids: PidsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Clone a container N times for peer testing.
@@ -31,14 +35,16 @@ def clone(
     """
     from devbox.clone_progress import board_for
     from devbox.errors import ExitCode
+    from devbox.limits import request
     from devbox.services import clone as clone_service
 
+    asked = request(memory, cpus, pids)
     cfg = state.config()
     ui = state.ui()
     board = board_for(ui)
     try:
         run = clone_service.clone(cfg, source, count, prefix=prefix, jobs=jobs,
-                                  reporter_for=board.reporter)
+                                  reporter_for=board.reporter, requested=asked)
     finally:
         board.close()
     if as_json:

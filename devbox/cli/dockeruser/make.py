@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 
 if TYPE_CHECKING:
     from devbox.services.containers import MakeResult
@@ -56,6 +57,9 @@ def make_dev_container(
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="Read the Perforce password from stdin (asked for only when "
                                  "there is no valid ticket; never logged).")] = False,
+    memory: MemoryOpt = None,
+    cpus: CpusOpt = None,
+    pids: PidsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a full-VM-style dev container for a branch: /opt from the host, systemd, sshd, its
@@ -69,9 +73,11 @@ def make_dev_container(
     """
     from devbox.container_plan import MakeOptions
     from devbox.errors import UserError
+    from devbox.limits import request
     from devbox.progress import reporter_for
     from devbox.services import containers
 
+    asked = request(memory, cpus, pids)
     cfg = state.config()
     if product is not None or release is not None or patch:
         if product is None or release is None:
@@ -84,7 +90,7 @@ def make_dev_container(
 
         combo = combos.make_combo(cfg, product, release, list(patch or []), name=name,
                                   parent=parent, vlan=vlan, opt_seed=opt_seed,
-                                  checkout=not no_checkout,
+                                  checkout=not no_checkout, limits=asked,
                                   reporter=reporter_for(state.ui(), f"combo {product} {release}"))
         if as_json:
             state.ui().json(combo.to_dict())
@@ -102,7 +108,7 @@ def make_dev_container(
         raise UserError("NAME and --branch are required (or use --product/--release)",
                         hint="example: devbox make-dev-container alice-main --branch main")
     opts = MakeOptions(name=name, branch=branch, kind="dev", image=image, parent=parent,
-                       vlan=vlan, opt_seed=opt_seed, checkout=not no_checkout)
+                       vlan=vlan, opt_seed=opt_seed, checkout=not no_checkout, limits=asked)
     from devbox.cli.dockeruser.checkout import password_provider
 
     result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"),
@@ -115,15 +121,20 @@ def make_os_container(
     os_name: Annotated[str, typer.Option("--os", help="Base OS, e.g. debian-12.")] = "debian-12",
     parent: Annotated[str | None, typer.Option(help="Host NIC for the LAN interface.")] = None,
     vlan: Annotated[int | None, typer.Option(help="802.1Q VLAN id on the parent.")] = None,
+    memory: MemoryOpt = None,
+    cpus: CpusOpt = None,
+    pids: PidsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a vanilla OS container (the 'os' image): same LAN, SSH and /opt, no checkout."""
     from devbox.container_plan import MakeOptions
+    from devbox.limits import request
     from devbox.progress import reporter_for
     from devbox.services import containers, images
 
+    asked = request(memory, cpus, pids)
     cfg = state.config()
     opts = MakeOptions(name=name, branch="-", kind="os", image=images.os_image_for(os_name),
-                       parent=parent, vlan=vlan, checkout=False)
+                       parent=parent, vlan=vlan, checkout=False, limits=asked)
     result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
     render_summary(result, as_json, "OS container")
