@@ -14,6 +14,13 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def install_signal_handlers() -> None:
+    """SIGTERM interrupts like Ctrl-C (KeyboardInterrupt: the running steps roll back). While
+    an undo runs, devbox.steps shields it from both (two are sat through, a third abandons it
+    and names what is left)."""
+    signal.signal(signal.SIGTERM, _sigterm)
+
+
 def main(argv: list[str] | None = None) -> int:
     import typer
 
@@ -22,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from devbox.console import ui
     from devbox.errors import DevboxError, ExitCode
 
-    signal.signal(signal.SIGTERM, _sigterm)
+    install_signal_handlers()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     logging.basicConfig(

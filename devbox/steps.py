@@ -8,12 +8,14 @@ the user interrupts, every registered undo runs in reverse order, then a :class:
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import NoReturn, Protocol
 
 from devbox.errors import DevboxError, Interrupted, StepFailed
@@ -86,32 +88,84 @@ class StepsResult:
     seconds: float
 
 
+SHIELDED = 2  # signals (Ctrl-C, SIGTERM) an undo sits through; the next one abandons it
+
+
+class _Abandon(BaseException):
+    """Raised by the undo-time signal handler at the signal after the shielded ones."""
+
+
+class UndoAbandoned(Interrupted):
+    """The user insisted (a third Ctrl-C/SIGTERM during the undo): the undo was abandoned.
+    ``left`` lists what was not undone; an outer :func:`run_steps` adds its own and does not
+    roll back either."""
+
+    def __init__(self, message: str, hint: str | None, left: list[str]) -> None:
+        super().__init__(message, hint)
+        self.left = left
+
+
 @contextmanager
-def _no_interrupts() -> Iterator[None]:
-    """Shield undo work from a second Ctrl-C (main thread only)."""
+def _shielded(current: list[str]) -> Iterator[None]:
+    """While undoing (main thread only): SIGINT and SIGTERM do not interrupt the undo;
+    each says so on stderr; the one after ``SHIELDED`` of them abandons the undo."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    count = 0
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal count
+        count += 1
+        what = current[0] if current else "the rollback"
+        if count > SHIELDED:
+            os.write(2, f"devbox: abandoning the undo ({what})\n".encode())
+            raise _Abandon
+        more = SHIELDED + 1 - count
+        times = "once more" if more == 1 else f"{more} more times"
+        os.write(2, (f"devbox: still undoing: {what}; press Ctrl-C {times} to abandon it "
+                     "(leaves things behind)\n").encode())
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
-def rollback(undos: list[_Undo], log: OpLog, reporter: Reporter) -> list[str]:
-    """Run undos newest first; never stop at a failing one. Returns the failures."""
+@dataclass
+class Rollback:
+    problems: list[str]  # undos that failed: "what: why"
+    left: list[str]  # undos never run (abandoned), newest first; empty when it ran to the end
+
+
+def rollback(undos: list[_Undo], log: OpLog, reporter: Reporter) -> Rollback:
+    """Run undos newest first; never stop at a failing one, nor at a signal (two are sat
+    through; the third abandons what is left). Returns the failures and what is left."""
     problems: list[str] = []
-    with _no_interrupts():
-        for undo in reversed(undos):
-            reporter.undoing(undo.description)
-            log.write(f"[undo {undo.step}] {undo.description}")
-            try:
-                undo.func()
-            except BaseException as err:  # noqa: BLE001 - keep undoing whatever happens
-                problems.append(f"{undo.description}: {err}")
-                log.write(f"[undo {undo.step}] FAILED: {err!r}")
-    return problems
+    todo = list(reversed(undos))
+    current: list[str] = []
+    done = 0
+    try:
+        with _shielded(current):
+            for undo in todo:
+                current[:] = [undo.description]
+                reporter.undoing(undo.description)
+                log.write(f"[undo {undo.step}] {undo.description}")
+                try:
+                    undo.func()
+                except _Abandon:
+                    raise
+                except BaseException as err:  # noqa: BLE001 - keep undoing whatever happens
+                    problems.append(f"{undo.description}: {err}")
+                    log.write(f"[undo {undo.step}] FAILED: {err!r}")
+                done += 1
+    except _Abandon:
+        left = [u.description for u in todo[done:]]
+        log.write("undo abandoned (signal); left behind: " + "; ".join(left))
+        return Rollback(problems, left)
+    return Rollback(problems, [])
 
 
 def run_steps(
@@ -119,8 +173,12 @@ def run_steps(
     steps: Sequence[Step],
     log: OpLog,
     reporter: Reporter | None = None,
+    cleanup_hint: str | None = None,
 ) -> StepsResult:
-    """Run ``steps`` in order; on failure or interrupt undo the done ones in reverse."""
+    """Run ``steps`` in order; on failure or interrupt undo the done ones in reverse.
+
+    ``cleanup_hint`` (for example ``devbox dockeruser remove-dev-container NAME``) is what the
+    user runs to clean up if they abandon the undo (a third Ctrl-C while it runs)."""
     rep = reporter or SilentReporter()
     undos: list[_Undo] = []
     durations: dict[str, float] = {}
@@ -148,7 +206,15 @@ def run_steps(
                 log.write(f"[{step.name}] FAILED after {seconds:.2f}s: {message}")
                 if not isinstance(err, DevboxError | KeyboardInterrupt):
                     log.write(f"[{step.name}] {type(err).__name__}: {err!r}")
-                problems = rollback(undos, log, rep)
+                if isinstance(err, UndoAbandoned):
+                    # abandoned inside (a nested run_steps): leave ours as they are too
+                    left = err.left + [u.description for u in reversed(undos)]
+                    log.write(f"== {title}: undo abandoned; left behind: " + "; ".join(left))
+                    raise _abandoned(title, step.name, left, cleanup_hint, log) from None
+                back = rollback(undos, log, rep)
+                if back.left:
+                    raise _abandoned(title, step.name, back.left, cleanup_hint, log) from None
+                problems = back.problems
                 log.write(f"== {title}: rolled back {len(undos)} change(s)"
                           + (f", {len(problems)} undo(s) failed" if problems else ""))
                 hint_parts = []
@@ -178,3 +244,12 @@ def run_steps(
     total = time.monotonic() - t_start
     log.write(f"== {title}: done in {total:.2f}s")
     return StepsResult(durations, notes, total)
+
+
+def _abandoned(title: str, step: str, left: list[str], cleanup_hint: str | None,
+               log: OpLog) -> UndoAbandoned:
+    how = (f"clean up with: {cleanup_hint}" if cleanup_hint
+           else "remove them by hand, or run the command again")
+    hint = f"{how}" + (f"; log: {log.path}" if log.path else "")
+    return UndoAbandoned(f"{title}: interrupted during step '{step}'; undo abandoned; left "
+                         f"behind: {'; '.join(left)}", hint, left)

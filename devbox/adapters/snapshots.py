@@ -31,6 +31,11 @@ def paused(name: str, running: bool) -> Iterator[None]:
             client().api.unpause(name)
 
 
+def unpause(name: str) -> None:
+    with translate(f"unpause container {name}"):
+        client().api.unpause(name)
+
+
 def commit(name: str, repository: str, tag: str, labels: dict[str, str]) -> str:
     """Commit ``name``'s root filesystem (without pausing it again) as ``repository:tag``."""
     changes = [f"LABEL {key}={_quote(value)}" for key, value in sorted(labels.items())]
@@ -77,4 +82,4 @@ def containers_using(label: str) -> list[str]:
 
 
 __all__ = ["build_derived", "commit", "containers_using", "image_id", "images_labelled",
-           "paused", "remove_image"]
+           "paused", "remove_image", "unpause"]

@@ -4,8 +4,8 @@ One process (pid file and lock under ``<root>/run/``). A thread follows Docker's
 (and reconnects, bounded back-off, when dockerd restarts); one worker thread applies what
 happens, so a container is never handled twice at once:
 
-- start of a container with a record or the ``devbox.net`` label: plumb again (same MAC, the
-  persisted lease re-requested, so the same address comes back);
+- start of a container with a record: plumb again (same MAC, the persisted lease re-requested,
+  so the same address comes back);
 - die: stop its DHCP client (no release; the lease waits for its next start);
 - destroy: DHCPRELEASE from a throw-away netns, forget the record.
 
@@ -13,6 +13,27 @@ On start-up, on SIGHUP, after a reconnect and every ``RECONCILE_EVERY`` seconds 
 records with Docker (:func:`devbox.leases.plan_reconcile`): it adopts running containers' leases
 (a REQUEST for the persisted lease, no new discovery), re-plumbs restarted ones and cleans up
 containers removed while it was down.
+
+A second thread follows rtnetlink link events of the host (:func:`devbox.adapters.netlink.
+link_events`): when a LAN parent (the lab uplink, the configured NIC, any parent a record names)
+goes away the kernel deletes every macvlan on it, those inside containers too; when it is back
+(appears, or goes up) the daemon reconciles at once, so every running container on it gets its
+interface back -- same MAC, the held lease requested again, no restart. While a parent is gone,
+its containers wait for it (logged once), instead of failing a re-plumb every sweep.
+
+Records it cannot read (:attr:`devbox.leasestore.LeaseStore.unreadable`) are never acted on: the
+container is left alone (logged once, naming the file) -- not plumbed again from its labels, its
+lease not dropped -- until the file is fixed. Every reconcile also resumes a clone source a
+killed freeze left paused (:mod:`devbox.services.pause_guard`).
+
+Whom it plumbs (issue 11): a container made by devbox (``devbox.role``) only from devbox's own
+NIC record in ``<root>/leases/`` (written by make/clone/attach), keyed by container name *and*
+container id, with the MAC, parent and VLAN of that record -- never from its labels. A ``docker
+commit`` of a devbox container run by hand inherits every devbox label (this root, the source's
+MAC and parent) but has another id and no record: it is not adopted (logged once). Only a
+container that is *not* devbox-made and carries the ``devbox.net`` labels by hand (an explicit
+opt-in, :mod:`devbox.labels`) is plumbed from its labels, and never with a MAC that one of
+devbox's records holds.
 """
 
 from __future__ import annotations
@@ -137,8 +158,8 @@ def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[
     path.write_text(text)
     if Path("/run/systemd/system").is_dir() and unit_dir == Path("/etc/systemd/system"):
         systemctl = process.require("systemctl", "systemd")
-        process.run([systemctl, "daemon-reload"])
-        process.run([systemctl, "enable", "--now", UNIT_NAME])
+        process.run([systemctl, "daemon-reload"], timeout=120)
+        process.run([systemctl, "enable", "--now", UNIT_NAME], timeout=120)
         return path, True
     return path, False
 
@@ -165,6 +186,12 @@ class Daemon:
         self._stop_requested = False
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
+        self._refused: set[tuple[str, str]] = set()  # (name, id) logged as not adopted
+        # LAN parents the link watcher looks for (replaced whole by each reconcile: the
+        # watcher thread only reads it)
+        self._parents: frozenset[str] = self._base_parents()
+        self._waiting: set[str] = set()  # record keys logged as waiting for their parent
+        self._skipped: dict[str, str] = {}  # unreadable record key -> what was logged
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -180,7 +207,9 @@ class Daemon:
                                 f"(pid {running_pid(self.cfg)})",
                                 hint="stop it first, or use it as is") from None
         self._lock_fd = fd
-        pid_file(self.cfg).write_text(f"{os.getpid()}\n")
+        from devbox import jsonfile
+
+        jsonfile.write_text(pid_file(self.cfg), f"{os.getpid()}\n")  # never seen half-written
 
     def _release(self) -> None:
         pid_file(self.cfg).unlink(missing_ok=True)
@@ -198,10 +227,13 @@ class Daemon:
                 signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
                 signal.signal(signal.SIGINT, lambda *_: self._request_stop())
             self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
+            self._safe(self._migrate)
             self._safe(self._restore_lab)
             self._safe(self._restore_clone_mounts)
             watcher = threading.Thread(target=self._watch, name="docker events", daemon=True)
             watcher.start()
+            links = threading.Thread(target=self._watch_links, name="link events", daemon=True)
+            links.start()
             self._safe(self.reconcile)
             if ready is not None:
                 ready.set()
@@ -214,7 +246,7 @@ class Daemon:
                 if task[0] == "stop" or self._stop_requested:
                     self.stopping.set()
                     break
-                if task[0] == "reconcile":
+                if task[0] in ("reconcile", "parent"):
                     # a burst of notifications (20 clones) queues many: this one run covers
                     # every one already queued; the events among them follow, in order
                     later = _drain(self.tasks)
@@ -226,6 +258,10 @@ class Daemon:
                         # <root> was removed under us (a deleted test root): nothing to keep
                         self.log.write(f"{self.cfg.root} is gone; stopping")
                         break
+                    for other in [task, *later]:
+                        if other[0] == "parent":
+                            self.log.write(f"LAN parent {other[1]} is up again: plumbing the "
+                                           "containers on it")
                     self._safe(self.reconcile)
                     for other in later:
                         if other[0] == "event":
@@ -237,6 +273,18 @@ class Daemon:
                 self._let_go(key)
             self.log.write("daemon stopped; leases stay valid and on disk")
             self._release()
+
+    def _migrate(self) -> None:
+        from devbox import migrate
+
+        layout = Layout(self.cfg.root)
+        moved = migrate.ensure(layout)
+        if moved:
+            self.log.write(f"moved {', '.join(moved)} into {layout.containers}")
+        try:
+            migrate.protect_store(layout, self.log)
+        except DevboxError as err:
+            self.log.write(f"could not make {layout.containers} nosuid,nodev: {err}")
 
     def _restore_lab(self) -> None:
         """After a host reboot the lab's namespace, veth and dnsmasq are gone but its state
@@ -267,19 +315,10 @@ class Daemon:
     def _made_by_a_command(self, name: str) -> bool:
         """Whether a devbox command (make, start, remove, clone) holds ``name``'s lock: it
         plumbs the interface itself, and the daemon adopts the lease afterwards."""
+        from devbox import locks
         from devbox.paths import Layout
 
-        path = Layout(self.cfg.root).locks / f"{name}.lock"
-        if not path.exists():
-            return False
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return locks.is_held(Layout(self.cfg.root).locks, "name", name)
 
     def _event(self, task: tuple[str, ...]) -> None:
         _, action, name, cid = task
@@ -331,6 +370,74 @@ class Daemon:
                 return
             backoff = min(backoff * 2, 5.0)
 
+    def _base_parents(self) -> frozenset[str]:
+        return frozenset(p for p in (str(self.cfg["lab.uplink"]), str(self.cfg["parent"])) if p)
+
+    def _watch_links(self) -> None:
+        """Queue a reconcile when a LAN parent appears or goes up (it was gone or down)."""
+        from devbox.adapters import netlink
+
+        backoff = 0.2
+        while not self.stopping.is_set():
+            try:
+                up: dict[str, bool] = {}
+                for name in self._parents:
+                    link = netlink.get_link(name)
+                    up[name] = link is not None and link.up
+                events = netlink.link_events(poll=0.5)
+                try:
+                    for ev in events:
+                        if self.stopping.is_set():
+                            return
+                        if ev is None or ev.name not in self._parents:
+                            continue
+                        now = ev.event == "new" and ev.up
+                        was = up.get(ev.name, False)
+                        up[ev.name] = now
+                        if now and not was:
+                            self.tasks.put(("parent", ev.name))
+                        elif was and not now:
+                            self.log.write(f"LAN parent {ev.name} is "
+                                           f"{'gone' if ev.event == 'del' else 'down'}: its "
+                                           "containers lose their LAN interface until it is back")
+                        backoff = 0.2
+                finally:
+                    events.close()
+            except Exception as err:  # noqa: BLE001 - events lost (ENOBUFS): listen again
+                self.log.write(f"link events: {err}; listening again")
+                self.tasks.put(("reconcile",))
+            if self.stopping.wait(backoff):
+                return
+            backoff = min(backoff * 2, 5.0)
+
+    def _resume_paused(self, only: str | None) -> None:
+        from devbox.services import pause_guard
+
+        if only is None:
+            pause_guard.resume_all(self.cfg, self.log)
+        else:
+            pause_guard.resume_abandoned(self.cfg, only, self.log)
+
+    def _unreadable(self, containers: list[ContainerFacts]) -> set[str]:
+        """Names of containers with a record this store cannot read (logged once each)."""
+        bad = dict(self.st.unreadable)
+        for key in [k for k in self._skipped if k not in bad]:
+            del self._skipped[key]  # readable (or gone) again: a new fault is logged again
+        names = {c.name for c in containers}
+        out: set[str] = set()
+        for key, why in sorted(bad.items()):
+            owner = next((n for n in sorted(names, key=len, reverse=True)
+                          if key.startswith(f"{n}.")), key.rsplit(".", 1)[0])
+            out.add(owner)
+            if self._skipped.get(key) == why:
+                continue
+            self._skipped[key] = why
+            path = self.st.path(key)
+            self.log.write(f"{owner}: left alone: {why}; devbox neither plumbs it again nor "
+                           f"drops its lease until {path} is fixed or removed (then "
+                           f"kill -HUP {os.getpid()})")
+        return out
+
     # --- work -----------------------------------------------------------------------------
 
     def _let_go(self, key: str) -> None:
@@ -378,27 +485,39 @@ class Daemon:
             self.reconcile(only=name)
 
     def reconcile(self, only: str | None = None) -> None:
-        from devbox.adapters import docker_net
+        from devbox.adapters import docker_net, netlink
         from devbox.services import network
 
+        self._safe(lambda: self._resume_paused(only))
         records = self.st.all()
+        unreadable = set(self.st.unreadable)
         # first (before asking Docker anything): let go of what a detach asked for, so a
         # waiting 'net detach' / 'remove' gets the lease at once
         detaching = {r.key for r in records if r.state == NicState.DETACHING.value}
-        known_keys = {r.key for r in records}
+        known_keys = {r.key for r in records} | unreadable
         for key in list(self.held):
             if key in detaching or key not in known_keys:
                 self._let_go(key)
+        self._parents = self._base_parents() | {r.parent for r in records if r.parent}
         if only is not None:
             records = [r for r in records if r.container == only]
             facts_one = docker_net.inspect(only)
             containers = [facts_one] if facts_one is not None else []
         else:
             containers = docker_net.all_containers()
+        # a container with a record devbox cannot read is left alone: not plumbed again from
+        # its labels (a fresh store never saw that record), its lease not dropped
+        skip = self._unreadable(containers)
+        records = [r for r in records if r.container not in skip]
+        containers = [c for c in containers if c.name not in skip]
         by_name = {c.name: c for c in containers}
         root = str(self.cfg.root)
-        views = [ContainerView(c.name, c.id, c.running, c.pid, L.is_networked(c.labels, root))
+        # plumbed from labels: only a hand-labelled container (no devbox role); a devbox-made
+        # one only through its own record (name + id), see the module docstring
+        views = [ContainerView(c.name, c.id, c.running, c.pid,
+                               L.is_networked(c.labels, root) and not c.labels.get(L.ROLE))
                  for c in containers]
+        self._log_unadopted(records, containers)
         present = {}
         for one in records:
             running = by_name.get(one.container)
@@ -408,9 +527,18 @@ class Daemon:
         # let go of what was detached meanwhile
         for key in list(self.held):
             known = recs.get(key)
+            if key in unreadable or any(key.startswith(f"{n}.") for n in skip):
+                continue
             if (only is None or key.startswith(f"{only}.")) and (
                     known is None or known.state == NicState.DETACHING.value):
                 self._let_go(key)
+        parent_up: dict[str, bool] = {}
+
+        def parent_ready(rec: NicRecord) -> bool:
+            if rec.parent not in parent_up:
+                link = netlink.get_link(rec.parent)
+                parent_up[rec.parent] = link is not None and link.up
+            return parent_up[rec.parent]
         for action, key in plan_reconcile(records, views, present):
             if action == Action.PLUMB:
                 self._safe(lambda k=key: self._plumb_labelled(by_name[k]))
@@ -422,6 +550,16 @@ class Daemon:
                 self._safe(lambda r=rec, c=ctr: self._adopt(r, c))
             elif action == Action.REPLUMB:
                 assert ctr is not None
+                if not parent_ready(rec):
+                    # the kernel took the interface with its parent: the link watcher
+                    # re-plumbs the moment the parent is back
+                    self._let_go(key)
+                    if key not in self._waiting:
+                        self._waiting.add(key)
+                        self.log.write(f"{key}: waiting for its LAN parent {rec.parent} to "
+                                       "come back")
+                    continue
+                self._waiting.discard(key)
                 self._safe(lambda r=rec, c=ctr: self._replumb(r, c))
             elif action == Action.PAUSE:
                 self._let_go(key)
@@ -430,6 +568,24 @@ class Daemon:
                     self.st.save(rec)
             elif action == Action.CLEANUP:
                 self._safe(lambda r=rec: self._cleanup(r))
+
+    def _log_unadopted(self, records: list[NicRecord], containers: list[ContainerFacts]) -> None:
+        """Say once per container (name, id) that a devbox-labelled container without a
+        record of this root is left alone."""
+        root = str(self.cfg.root)
+        ids = {(r.container, r.container_id) for r in records}
+        for c in containers:
+            if not (c.running and c.labels.get(L.ROLE) and L.is_networked(c.labels, root)):
+                continue
+            if (c.name, c.id) in ids or (c.name, c.id) in self._refused:
+                continue
+            if any(r.container == c.name and not r.container_id for r in records):
+                continue
+            if self._made_by_a_command(c.name):
+                continue  # a make/clone plumbs it and writes the record
+            self._refused.add((c.name, c.id))
+            self.log.write(f"{c.name}: not adopted: devbox labels but no devbox record of "
+                           f"container {c.id[:12]} in {root} (a docker commit run by hand?)")
 
     def _adopt(self, rec: NicRecord, ctr: ContainerFacts) -> None:
         from devbox.services import network
@@ -464,6 +620,16 @@ class Daemon:
             return
 
         lab = ctr.labels
+        if lab.get(L.ROLE):  # devbox-made: only ever from its own record
+            return
+        mac = lab.get(L.NET_MAC) or None
+        if mac is not None and any(r.mac.lower() == mac.lower() and r.container != ctr.name
+                                   for r in self.st.all()):
+            if (ctr.name, ctr.id) not in self._refused:
+                self._refused.add((ctr.name, ctr.id))
+                self.log.write(f"{ctr.name}: not adopted: its devbox.net.mac {mac} is another "
+                               "container's")
+            return
         mode = lab.get(L.NET, "dhcp")
         spec = network.build_spec(
             self.cfg, ctr.name, parent=lab.get(L.NET_PARENT) or None,

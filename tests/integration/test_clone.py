@@ -266,18 +266,49 @@ def test_restart_keeps_overlay_and_identity(cloned: Cloned) -> None:
 
 
 def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> None:
-    """Each systemd container holds inotify instances (capped per user): asking for more clones
-    than fit is refused with the fix, before anything is frozen or made."""
+    """Each systemd container holds inotify instances (capped per user): asking for one clone
+    more than this host's real room is refused with the fix, before anything is frozen or made.
+
+    The count is computed from the host (room + 1), so the refusal runs on every host: on one
+    so roomy that room + 1 is past ``--count``'s own range, this process holds inotify instances
+    (closed at the end) until the room is one below that range's top."""
+    import ctypes
+    import resource
+
+    from devbox import capacity, clone_plan
     from devbox.adapters import procfs
 
-    room = procfs.inotify_room()
-    if room.containers >= 200:
-        pytest.skip(f"this host has room for {room.containers} containers")
     layout = Layout(cloned.cfg.root)
     snaps_before = sorted(p.name for p in layout.snapshots.iterdir())
-    result = devbox_cli("dockeruser", "clone", cloned.src, "--count", "200", env=cloned.env)
+    held: list[int] = []
+    try:
+        room = procfs.inotify_room()
+        if room.containers + 1 > clone_plan.MAX_COUNT:
+            spare = (room.limit - room.used
+                     - capacity.INSTANCES_PER_CONTAINER * (clone_plan.MAX_COUNT - 1))
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = spare + 256
+            if soft < want:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+            libc = ctypes.CDLL(None, use_errno=True)
+            for _ in range(spare):
+                fd = libc.inotify_init1(os.O_CLOEXEC)
+                assert fd >= 0, f"inotify_init1: {os.strerror(ctypes.get_errno())}"
+                held.append(fd)
+            room = procfs.inotify_room()
+        wanted = room.containers + 1
+        assert 1 < wanted <= clone_plan.MAX_COUNT, room
+        result = devbox_cli("dockeruser", "clone", cloned.src, "--count", str(wanted),
+                            env=cloned.env)
+    finally:
+        for fd in held:
+            os.close(fd)
     assert result.returncode == 3, result.stderr  # the host is not ready for that many
-    assert "error:" in result.stderr and "fs.inotify.max_user_instances" in result.stderr
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert f"needs {wanted} more systemd container(s)" in errors[0]
+    assert "fs.inotify.max_user_instances" in errors[0]
+    assert f"hint: {capacity.FIX}" in result.stderr.splitlines(), result.stderr
     assert sorted(p.name for p in layout.snapshots.iterdir()) == snaps_before
     assert dc.inspect(f"{cloned.src}-c{COUNT + 1}") is None
 

@@ -1,0 +1,223 @@
+"""Fixtures of the fault suite (issue 12): one lab LAN with short (2 minute) leases for the
+whole package, a bystander dev container whose /opt every case checksums, the real ``devbox``
+CLI in subprocesses, kill -9 at a step boundary, and the table printed at the end.
+
+Short by default (CI); ``DEVBOX_FAULTS_LONG=1`` runs the long version, ``bench/faults.py
+--full`` the full one (``DEVBOX_FAULTS_LONG=full``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RUN_ID
+from tests.faults import table
+from tests.faults.leaks import Report, Snapshot, check, snapshot
+from tests.fixtures.engine import TEST_LABEL
+
+REPO = Path(__file__).resolve().parents[2]
+LEVEL = os.environ.get("DEVBOX_FAULTS_LONG", "")
+LONG = LEVEL not in ("", "0")
+FULL = LEVEL == "full"
+
+
+def pick(short: int, long: int, full: int) -> int:
+    return full if FULL else long if LONG else short
+
+
+@dataclass
+class Killed:
+    killed: bool  # False: it ended before the marker showed
+    rc: int | None
+    out: str
+    err: str
+
+
+@dataclass
+class FaultEnv:
+    env: dict[str, str]
+    root: Path
+    home: Path
+    lab: Any
+    bystander: str
+    tmp: Path
+    repo: Path
+    names: list[str] = field(default_factory=list)
+
+    def push_commit(self, files: int = 200) -> None:
+        """A new commit on main of the repository the containers check out."""
+        from tests.fixtures.devcontainers import _git
+
+        work = self.tmp / "repo" / "work"
+        stamp = str(time.monotonic_ns())
+        d = work / "gen" / stamp
+        d.mkdir(parents=True)
+        for i in range(files):
+            (d / f"f{i}.c").write_text(f"int f{i}(void) {{ return {i}; }} /* {stamp} */\n" * 50)
+        _git("add", ".", cwd=work)
+        _git("commit", "-q", "-m", f"more {stamp}", cwd=work)
+        _git("push", "-q", str(self.repo), "main", cwd=work)
+
+    def cfg(self) -> Any:
+        from devbox import config
+
+        return config.load(environ=dict(self.env), files=())
+
+    def name(self, tag: str) -> str:
+        import secrets
+
+        n = f"dbxt{RUN_ID}{tag}{secrets.token_hex(2)}"
+        self.names.append(n)
+        return n
+
+    def full_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "devbox", *args], cwd=REPO,
+                              env=self.full_env(), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def log(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    def kill_when(self, args: list[str], ready: Callable[[], bool],
+                  timeout: float = 300) -> Killed:
+        """Run ``devbox ARGS``; kill -9 it the moment ``ready()`` says so (polled every
+        10 ms, bounded by ``timeout``)."""
+        out_path = self.tmp / f"out{time.monotonic_ns()}"
+        with (out_path.with_suffix(".o").open("w") as out,
+              out_path.with_suffix(".e").open("w") as err):
+            proc = subprocess.Popen([sys.executable, "-m", "devbox", *args], cwd=REPO,
+                                    env=self.full_env(), stdout=out, stderr=err, text=True)
+            killed = False
+            deadline = time.monotonic() + timeout
+            try:
+                while time.monotonic() < deadline and proc.poll() is None:
+                    if ready():
+                        os.kill(proc.pid, signal.SIGKILL)
+                        killed = True
+                        break
+                    time.sleep(0.01)
+                if not killed and proc.poll() is None:
+                    proc.kill()
+                    killed = True
+            finally:
+                rc = proc.wait(timeout=60)
+        return Killed(killed, rc, out_path.with_suffix(".o").read_text(),
+                      out_path.with_suffix(".e").read_text())
+
+    def log_marker(self, name: str, marker: str) -> Callable[[], bool]:
+        """True once ``marker`` is in ``name``'s log after what is there now."""
+        path = self.log(name)
+        start = path.stat().st_size if path.exists() else 0
+
+        def ready() -> bool:
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(start)
+                    return marker.encode() in fh.read()
+            except FileNotFoundError:
+                return False
+
+        return ready
+
+    def snap(self) -> Snapshot:
+        return snapshot(self.root, self.lab.uplink)
+
+    def check(self, snap: Snapshot, gone: set[str], expected: set[str] | None = None,
+              settle: float = 3.0) -> Report:
+        keep = {self.bystander} | (expected or set())
+        return check(snap, keep, gone, home=self.home, settle=settle)
+
+    def make(self, name: str, *extra: str) -> dict[str, Any]:
+        res = self.cli("dockeruser", "make-dev-container", name, "--branch", "main", "--json",
+                       *extra)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return dict(json.loads(res.stdout))
+
+    def remove(self, name: str) -> subprocess.CompletedProcess[str]:
+        return self.cli("dockeruser", "remove-dev-container", name, "--yes", "--purge")
+
+
+def _bystander_files(opt: Path) -> None:
+    """User data a fault must never touch: a few files, one of 1 MB, one in a subfolder."""
+    data = opt / "user-data"
+    (data / "deep" / "er").mkdir(parents=True, exist_ok=True)
+    (data / "notes.txt").write_text("keep me\n")
+    (data / "deep" / "er" / "blob.bin").write_bytes(os.urandom(1024 * 1024))
+    for i in range(20):
+        (data / f"f{i}.txt").write_text(f"file {i}\n" * (i + 1))
+
+
+@pytest.fixture(scope="package")
+def faults(engine: Any, dev_image: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultEnv]:
+    from devbox.services import containers
+    from devbox.services import lab as labsvc
+    from tests.fixtures.devcontainers import make_repo
+    from tests.fixtures.lab import lab_settings, teardown_lab
+
+    base = tmp_path_factory.mktemp(f"faults{RUN_ID}")
+    dev_repo = make_repo(base / "repo")  # its own: checkout --update gets new commits
+    lab = lab_settings("f", base / "root")
+    lab.root.mkdir()
+    lab.env["DEVBOX_LAB_LEASE_TIME"] = "2m"  # dnsmasq's minimum: renewals every ~60 s
+    home = base / "home"
+    home.mkdir()
+    branch_map = base / "branches.toml"
+    branch_map.write_text(
+        f'[[branch]]\nname = "main"\nvcs = "git"\nurl = "{dev_repo}"\nref = "main"\n'
+        f'image = "{dev_image}"\nlicense = "dev-main"\n')
+    env = {**lab.env, "HOME": str(home), "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
+           "DEVBOX_BRANCHES_MAP": str(branch_map), "DEVBOX_SSH_TIMEOUT": "60"}
+    fe = FaultEnv(env=env, root=lab.root, home=home, lab=lab, bystander="", tmp=base,
+                  repo=dev_repo)
+    try:
+        labsvc.up(lab.cfg())
+        fe.bystander = fe.name("by")
+        summary = fe.make(fe.bystander)
+        _bystander_files(Path(summary["opt_dir"]))
+        yield fe
+    finally:
+        cfg = fe.cfg()
+        for name in reversed(fe.names):
+            try:
+                containers.remove(cfg, name, purge=True, force=True)
+            except Exception:  # noqa: BLE001 - next: the label sweep
+                pass
+        for ctr in engine.containers.list(all=True,  # type: ignore[attr-defined]
+                                          filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+            if ctr.labels.get("devbox.root") == str(lab.root):
+                ctr.remove(force=True)
+        try:
+            from devbox.services import clone
+
+            clone.gc_snapshots(cfg)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        teardown_lab(lab)
+        from devbox.adapters import mounts
+
+        mounts.unmount(lab.root / "containers")  # devbox.migrate's nosuid bind of it
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if table.ROWS:
+        terminalreporter.write_line("")
+        for line in table.render().splitlines():
+            terminalreporter.write_line(line)
+    out = os.environ.get("DEVBOX_FAULTS_TABLE")
+    if out and table.ROWS:
+        table.dump(Path(out))

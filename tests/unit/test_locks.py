@@ -1,0 +1,64 @@
+"""Lock names of different kinds never collide (real flock on real files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devbox import locks
+from devbox.errors import UserError
+from devbox.leasestore import LeaseStore
+
+
+def test_making_net_foo_does_not_block_foos_network(tmp_path: Path) -> None:
+    lock_dir = tmp_path / "run" / "locks"
+    st = LeaseStore(tmp_path / "leases", lock_dir)
+    with locks.name_lock(lock_dir, "net-foo", "making"):
+        with st.container_lock("foo", timeout=0.0):
+            pass
+        with st.owner("foo.eth1", timeout=0.0):
+            pass
+
+
+def test_foos_network_lock_does_not_block_making_net_foo(tmp_path: Path) -> None:
+    lock_dir = tmp_path / "run" / "locks"
+    st = LeaseStore(tmp_path / "leases", lock_dir)
+    with st.container_lock("foo", timeout=0.0), st.owner("net-foo", timeout=0.0):
+        with locks.name_lock(lock_dir, "net-foo", "making"):
+            pass
+        with locks.name_lock(lock_dir, "foo", "making"):
+            pass
+
+
+def test_owner_and_container_locks_of_one_name_are_distinct(tmp_path: Path) -> None:
+    st = LeaseStore(tmp_path / "leases", tmp_path / "locks")
+    with st.container_lock("a.b", timeout=0.0):
+        with st.owner("a.b", timeout=0.0):
+            pass
+
+
+def test_same_name_same_kind_still_excludes(tmp_path: Path) -> None:
+    with locks.name_lock(tmp_path, "foo"):
+        with pytest.raises(UserError) as exc:
+            with locks.name_lock(tmp_path, "foo"):
+                pass
+    assert "another devbox command" in exc.value.message
+
+
+@pytest.mark.parametrize(("a", "b"), [("a/b", "a%2Fb"), ("..", "%2E%2E"), ("x.lock", "x"),
+                                      ("", "%"), ("a", "A")])
+def test_lock_paths_are_injective_and_stay_in_their_kind_dir(tmp_path: Path, a: str,
+                                                              b: str) -> None:
+    pa, pb = locks.lock_path(tmp_path, "name", a), locks.lock_path(tmp_path, "name", b)
+    assert pa != pb
+    for p in (pa, pb):
+        assert p.parent == tmp_path / "name"
+
+
+def test_is_held_sees_another_holder(tmp_path: Path) -> None:
+    assert not locks.is_held(tmp_path, "name", "foo")
+    with locks.name_lock(tmp_path, "foo"):
+        assert locks.is_held(tmp_path, "name", "foo")
+        assert not locks.is_held(tmp_path, "net", "foo")
+    assert not locks.is_held(tmp_path, "name", "foo")
