@@ -27,6 +27,7 @@ from typing import Any
 from devbox import limits
 from devbox.errors import UserError
 from devbox.limits import Limits
+from devbox.textfile import read_user_text
 
 VCS_KINDS = ("p4", "git")
 MAP_FILE = "branches.toml"
@@ -287,7 +288,8 @@ def load(path: Path | None = None) -> BranchMap:
     """Read the branch map (default: ``roles/dockeruser/branches.toml``)."""
     target = path or default_path()
     try:
-        text = target.read_text(encoding="utf-8")
+        text = read_user_text(target, "branch map", "setting 'branches.map' must name a TOML "
+                              "file")
     except FileNotFoundError:
         raise UserError(f"branch map not found: {target}",
                         hint="reinstall devbox or restore the file") from None

@@ -372,12 +372,13 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def read_file(path: Path) -> dict[str, Any]:
     """Read one TOML layer; a broken file is a user error naming the file."""
+    from devbox.textfile import read_user_text
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_user_text(path, "config file", "it must be a TOML file; fix "
+                                            "or remove it"))
     except FileNotFoundError:
         return {}
-    except PermissionError:
-        raise UserError(f"{path}: cannot read config file (permission denied)") from None
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None
     return _flatten(data)

@@ -14,13 +14,14 @@ from pathlib import Path
 
 from devbox.errors import UserError
 from devbox.resources import role_dir
+from devbox.textfile import read_user_text
 
 
 def _load(path: Path, key: str) -> list[dict[str, object]]:
     if not path.exists():
         return []
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_user_text(path, "role map", "fix the file"))
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}") from None
     entries = data.get(key, [])

@@ -42,7 +42,10 @@ def load_releases(path: Path | None = None) -> list[combo_plan.Release]:
     if not path.exists():
         raise UserError(f"no product map at {path}",
                         hint="add [[product]] entries to roles/dockeruser/products.toml")
-    return combo_plan.parse_products(path.read_text(encoding="utf-8"), str(path))
+    from devbox.textfile import read_user_text
+
+    text = read_user_text(path, "product map", "setting 'products.map' must name a TOML file")
+    return combo_plan.parse_products(text, str(path))
 
 
 def patch_file(ident: str, directory: Path | None = None) -> Path:

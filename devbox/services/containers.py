@@ -377,7 +377,7 @@ class _Maker:
 
         if network.reachable_directly(self.ip):  # the same test devbox's own connections use
             return None
-        return f"devbox common net connect {self.name} %p"
+        return proxy_command(self.cfg, self.name)
 
     def steps(self) -> list[Step]:
         return [
@@ -391,6 +391,17 @@ class _Maker:
             Step("check out branch", self.checkout),
             Step("SSH config entry", self.write_ssh_config),
         ]
+
+
+def proxy_command(cfg: Config, name: str) -> str:
+    """The ssh ProxyCommand that reaches ``name`` through its network namespace; it names the
+    devbox root when it is not the default one (the lease record lives there)."""
+    import shlex
+
+    from devbox import labels as L
+
+    root = "" if str(cfg.root) == L.DEFAULT_ROOT else f"--root {shlex.quote(str(cfg.root))} "
+    return f"devbox {root}common net connect {name} %p"
 
 
 def _chown_tree(top: Path, uid: int, gid: int) -> None:
@@ -730,7 +741,9 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
             network.detach(cfg, name, log=log)
         except UserError as err:
             log.write(f"detach: {err}")
-        removed = dc.remove(name) if st is not None else False
+        # also when the container is gone already (a remove killed half-way): dc.remove
+        # then drops what it left, its cgroup directories
+        removed = dc.remove(name)
         # the container is gone: a legacy <root>/<name> dir can move into containers/ now
         migrate.adopt_legacy(layout, name)
         sshconfig.remove_entry(home_dir(cfg), name)
@@ -801,7 +814,7 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
             "-o", f"UserKnownHostsFile={known_hosts(layout)}", "-o", "StrictHostKeyChecking=yes",
             "-o", f"HostKeyAlias={name}"]
     if not network.reachable_directly(ip):
-        argv += ["-o", f"ProxyCommand=devbox common net connect {name} %p"]
+        argv += ["-o", f"ProxyCommand={proxy_command(cfg, name)}"]
     argv += [f"{st.labels.get(labels.USER, DEV_USER)}@{ip}"]
     if command:
         argv += ["--", *command]
@@ -811,8 +824,9 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
 def log_path(cfg: Config, name: str) -> Path:
     validate_name(name)
     path = Layout(cfg.root).container_log(name)
-    if not path.exists():
-        raise UserError(f"no devbox log for '{name}' ({path})")
+    if not path.is_file():
+        raise UserError(f"no devbox log for '{name}' ({path})",
+                        hint="list them with 'devbox dockeruser list-containers'")
     return path
 
 

@@ -17,6 +17,7 @@ import pytest
 from devbox import labels
 from devbox.adapters import docker_containers as dc
 from devbox.paths import Layout
+from tests import waits
 from tests.conftest import RUN_ID
 from tests.fixtures.engine import TEST_LABEL
 from tests.fixtures.lab import LabEnv
@@ -88,8 +89,8 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
         # prune: a running combo is never a candidate; a long-stopped one is
         assert name not in combos.stale(cfg, 1.0)
         containers.stop(cfg, name)
-        time.sleep(1.2)
-        assert name in combos.stale(cfg, 1.0)
+        waits.wait_for(lambda: name in combos.stale(cfg, 1.0), 30,
+                       f"{name} to count as stopped for over 1 s")
         assert name not in combos.stale(cfg, 86400.0)
         result = combos.prune(cfg, [name], purge=True)
         assert result.removed == [name]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from typing import Any
 
 import pytest
 
 from devbox.errors import NotReadyError
+from tests import skips, waits
 from tests.conftest import RUN_ID
 from tests.fixtures.lab import LabEnv, devbox_cli, lab_settings, teardown_lab
 
@@ -59,8 +59,7 @@ def test_lab_up_answers_dhcp_and_down_leaves_nothing(
         assert devbox_cli(env.full_env(), "common", "lab", "up").returncode == 0
         assert lab.status(cfg).dnsmasq_pid == pid
         os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-        assert not lab.status(cfg).dnsmasq_alive
+        waits.wait_for(lambda: not lab.status(cfg).dnsmasq_alive, 10, "the killed dnsmasq to die")
         assert not doctor.check_parent(cfg).ok
         lab.up(cfg)
         new_pid = lab.status(cfg).dnsmasq_pid
@@ -114,8 +113,7 @@ def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
     from devbox.adapters import netns
     from devbox.services import doctor, lab
 
-    if doctor.kernel_has("VLAN_8021Q"):
-        pytest.skip("this kernel has 802.1Q; the failure path cannot be shown here")
+    skips.need_no_vlan_support(doctor.kernel_has("VLAN_8021Q"))  # allow-listed
     env = lab_settings("v", tmp_path_factory.mktemp(f"lab{RUN_ID}v"))
     before = _links()
     try:

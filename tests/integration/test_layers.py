@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def stack(tmp_path: Path) -> Iterator[tuple[layers.Layer, Path]]:
     """Two image layers (top first: l0 over l1), an empty upper and a mount point."""
     if os.geteuid() != 0:
-        pytest.skip("needs root (mknod, trusted.* xattrs, mount)")
+        pytest.fail("needs root (mknod, trusted.* xattrs, mount)", pytrace=False)
     l0, l1 = tmp_path / "l0", tmp_path / "l1"
     upper, work, merged = tmp_path / "upper", tmp_path / "work", tmp_path / "merged"
     for d in (l0, l1, upper, work, merged):

@@ -24,14 +24,14 @@ from devbox.config import Config
 from devbox.config import load as load_config
 from devbox.errors import NotReadyError, UserError
 from devbox.oplog import OpLog
+from devbox.paths import Layout
 from devbox.services import checkout as service
+from tests import skips
 from tests.fixtures import engine as fx
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not os.environ.get("DEVBOX_TEST_P4PORT"),
-                       reason="no Perforce server: set DEVBOX_TEST_P4PORT (+ DEVBOX_TEST_P4USER, "
-                              "DEVBOX_TEST_P4PASSWD, DEVBOX_TEST_P4DEPOT)"),
+    skips.needs_p4_server,  # the allow-listed skip (tests/skips.py)
 ]
 
 PORT = os.environ.get("DEVBOX_TEST_P4PORT", "")
@@ -70,7 +70,7 @@ depot = "{DEPOT}/devbox-no-such-path-{fx.test_name('x')}"
 def test_live_checkout_update_remove(live: Live) -> None:
     cfg, root = live.cfg, live.root
     name = fx.test_name("p4live")
-    opt = root / name / "opt"
+    opt = Layout(root).opt_dir(name)
     log = OpLog(root / "logs" / f"{name}.log")
     events: list[float] = []
     try:
@@ -82,7 +82,7 @@ def test_live_checkout_update_remove(live: Live) -> None:
         synced = [p for p in Path(result.path).rglob("*") if p.is_file()]
         assert len(synced) == result.files
         assert events and events[-1] == result.transferred
-        record = json.loads((root / name / "checkout.json").read_text())
+        record = json.loads((Layout(root).container_dir(name) / "checkout.json").read_text())
         assert record["revision"] == result.revision
         again = service.checkout(cfg, name, "live", opt, update=True, log=log,
                                  password=lambda: PASSWD)

@@ -42,3 +42,16 @@ def test_authorized_keys_dedupes_and_drops_comments() -> None:
     text = container_plan.authorized_keys([key, "# team\n\n" + key.replace("alice", "again"),
                                            "ssh-rsa AAAAB3Nza bob", "garbage"])
     assert text.splitlines() == [key, "ssh-rsa AAAAB3Nza bob"]
+
+
+def test_proxy_command_names_a_root_that_is_not_the_default() -> None:
+    """A container made with --root is reached through that root's lease record: the
+    ProxyCommand in its SSH entry (and in 'devbox ssh') must say so."""
+    from devbox import config
+    from devbox.services.containers import proxy_command
+
+    default = config.load(environ={}, files=())
+    assert proxy_command(default, "web") == "devbox common net connect web %p"
+    other = config.load(environ={"DEVBOX_ROOT": "/srv/dev boxes"}, files=())
+    assert proxy_command(other, "web") == \
+        "devbox --root '/srv/dev boxes' common net connect web %p"

@@ -80,12 +80,29 @@ def test_registry_image_dockerfile() -> None:
 
 
 def test_render_context_files() -> None:
+    """The dev image's build context carries the SSH host-key unit and the network-wait helper
+    (both ship with devbox: missing is a failure, not the other branch), and its Dockerfile
+    installs them."""
     image = images.load("dev")
+    assert image.ssh and image.netwait
+    for name in plan.NETWAIT_FILES:
+        assert (images.netwait_dir() / name).is_file(), f"roles/common/netwait/{name} missing"
     files = images.render_context(image, "base/debian-12:bookworm", "debian")
-    assert "Dockerfile" in files and plan.SSH_HOSTKEYS_UNIT in files
+    assert files[plan.SSH_HOSTKEYS_UNIT] == \
+        (images.shared_files_dir() / plan.SSH_HOSTKEYS_UNIT).read_bytes()
     assert b"ssh-keygen -A" in files[plan.SSH_HOSTKEYS_UNIT]
-    present = all((images.netwait_dir() / f).is_file() for f in plan.NETWAIT_FILES)
-    assert (plan.NETWAIT_FILES[0] in files) == present
+    for name in plan.NETWAIT_FILES:
+        assert files[name] == (images.netwait_dir() / name).read_bytes(), name
+    dockerfile = files["Dockerfile"].decode()
+    script, unit = plan.NETWAIT_FILES
+    assert f"COPY {script} /usr/local/sbin/{script}" in dockerfile
+    assert f"COPY {unit} /etc/systemd/system/{unit}" in dockerfile
+    assert f"systemctl enable {unit}" in dockerfile
+    for spec in image.files:
+        assert files[f"files/{spec.src}"]
+    # an image that does not ask for the helper gets none of it
+    os_files = images.render_context(images.load("os"), "base/debian-12:bookworm", "debian")
+    assert not set(plan.NETWAIT_FILES) & set(os_files)
 
 
 def test_context_digest() -> None:

@@ -262,19 +262,131 @@ def test_p4_errors_are_one_line(env: dict[str, Any], server: FakeServer) -> None
 
 
 # -- the fake keeps P4Python's shape --------------------------------------------------------------
+#
+# P4Python's P4.__getattr__ makes any run_*/fetch_*/save_*/delete_* name callable, so "the real
+# P4 has it" proves nothing. The names below are P4Python's DOCUMENTED API, taken from the
+# P4 API for Python documentation:
+#   https://help.perforce.com/helix-core/apis/p4python/current/Content/P4Python/python.classes.html
+#   https://help.perforce.com/helix-core/apis/p4python/current/Content/P4Python/python.p4.html
+# and the commands of the P4 Command Reference ("Commands by Functional Area"). Every name the
+# fake has and every name devbox's adapter uses must be on these lists.
 
-ADAPTER_USES = ("connect", "connected", "disconnect", "run_login", "run_changes", "run_clients",
-                "fetch_client", "save_client", "delete_client", "run_sync", "run_have",
-                "run_opened", "run_describe", "run_unshelve", "run_resolve", "run_revert",
-                "run_change", "at_exception_level", "using_handler")
+P4_DOC_ATTRIBUTES = frozenset({
+    "api_level", "charset", "client", "cwd", "disable_tmp_cleanup", "encoding", "errors",
+    "exception_level", "handler", "host", "ignore_file", "input", "maxlocktime", "maxresults",
+    "maxscanrows", "messages", "p4config_file", "password", "port", "prog", "progress",
+    "server_case_insensitive", "server_level", "server_unicode", "streams", "tagged",
+    "ticket_file", "track", "track_messages", "user", "version", "warnings",
+})
+P4_DOC_METHODS = frozenset({
+    "at_exception_level", "connect", "connected", "disconnect", "env", "identify", "is_ignored",
+    "run", "run_filelog", "run_login", "run_password", "run_resolve", "run_submit",
+    "run_tickets", "set_env", "temp_client", "using_handler", "while_tagged", "format_spec",
+    "parse_spec",
+})
+# P4.RAISE_NONE / RAISE_ERRORS / RAISE_ALL: the values of p4.exception_level (0, 1, 2)
+P4_DOC_CONSTANTS = frozenset({"RAISE_NONE", "RAISE_ERROR", "RAISE_ERRORS", "RAISE_ALL"})
+# p4.run_<cmd>: commands of the P4 Command Reference (the ones a workspace flow can meet)
+P4_DOC_COMMANDS = frozenset({
+    "add", "change", "changes", "client", "clients", "delete", "describe", "edit", "files",
+    "fstat", "have", "info", "login", "logout", "opened", "reconcile", "resolve", "revert",
+    "shelve", "submit", "sync", "tickets", "unshelve", "where", "workspace", "workspaces",
+})
+# p4.fetch_/save_/delete_/parse_/format_/iterate_<spectype>
+P4_DOC_SPEC_VERBS = ("fetch_", "save_", "delete_", "parse_", "format_", "iterate_")
+P4_DOC_SPECTYPES = frozenset({
+    "branch", "change", "client", "depot", "group", "job", "label", "protect", "stream",
+    "triggers", "typemap", "user", "workspace",
+})
+# classes of the P4 module (and OutputHandler's documented callbacks and return values)
+P4_DOC_CLASSES = frozenset({
+    "P4", "P4Exception", "DepotFile", "Revision", "Integration", "Map", "MergeData", "Message",
+    "OutputHandler", "Progress", "Resolver", "Spec",
+})
+P4_DOC_OUTPUT_HANDLER = frozenset({
+    "outputStat", "outputInfo", "outputText", "outputBinary", "outputMessage", "REPORT",
+    "HANDLED", "CANCEL",
+})
 
 
-@pytest.mark.parametrize("name", ADAPTER_USES)
-def test_fake_has_what_real_p4_has(name: str) -> None:
-    real = P4.P4()
+def p4_documented(name: str) -> bool:
+    """Whether ``name`` is on a P4 object per P4Python's documentation."""
+    if name in P4_DOC_ATTRIBUTES | P4_DOC_METHODS | P4_DOC_CONSTANTS:
+        return True
+    if name.startswith("run_"):
+        return name[len("run_"):] in P4_DOC_COMMANDS
+    for verb in P4_DOC_SPEC_VERBS:
+        if name.startswith(verb):
+            return name[len(verb):] in P4_DOC_SPECTYPES
+    return False
+
+
+def _adapter_p4_names() -> tuple[set[str], set[str]]:
+    """(names used on P4 objects, names used on the P4 module) in devbox/adapters/p4.py."""
+    import ast
+
+    tree = ast.parse(Path(p4adapter.__file__).read_text())
+    on_object: set[str] = set()
+    on_module: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id == "base" for b in node.bases):
+            # the callbacks devbox's OutputHandler subclass overrides
+            on_module |= {f"OutputHandler.{f.name}" for f in node.body
+                          if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")}
+        if not isinstance(node, ast.Attribute):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and value.id == "p4":
+            on_object.add(node.attr)
+        elif (isinstance(value, ast.Attribute) and value.attr == "p4"
+              and isinstance(value.value, ast.Name) and value.value.id == "self"):
+            on_object.add(node.attr)
+        elif isinstance(value, ast.Name) and value.id in ("P4", "p4mod"):
+            on_module.add(node.attr)
+        elif (isinstance(value, ast.Attribute) and value.attr == "_mod"
+              and isinstance(value.value, ast.Name) and value.value.id == "self"):
+            on_module.add(node.attr)
+        elif (isinstance(value, ast.Name) and value.id == "base"  # the OutputHandler subclass
+              and not node.attr.startswith("__")):
+            on_module.add(f"OutputHandler.{node.attr}")
+    return on_object, on_module
+
+
+def _fake_names() -> set[str]:
+    """Every public name a FakeP4 has: class attributes, methods, instance attributes, and the
+    run_<cmd> its server really implements (``_cmd_<cmd>``)."""
     fake = FakeP4(FakeServer())
-    assert callable(getattr(real, name)), name
-    assert callable(getattr(fake, name)), name
+    names = {n for n in dir(FakeP4) if not n.startswith("_")}
+    names |= {n for n in vars(fake) if not n.startswith("_")}
+    names |= {"run_" + n[len("_cmd_"):] for n in dir(FakeP4) if n.startswith("_cmd_")}
+    return names
+
+
+def test_adapter_uses_only_documented_p4python() -> None:
+    on_object, on_module = _adapter_p4_names()
+    assert {"run_sync", "fetch_client", "at_exception_level"} <= on_object  # the scan works
+    assert [n for n in sorted(on_object) if not p4_documented(n)] == []
+    handler = {n.split(".", 1)[1] for n in on_module if n.startswith("OutputHandler.")}
+    assert handler and handler <= P4_DOC_OUTPUT_HANDLER, handler
+    assert {n for n in on_module if "." not in n} <= P4_DOC_CLASSES, on_module
+
+
+def test_fake_has_only_documented_p4python_names() -> None:
+    assert [n for n in sorted(_fake_names()) if not p4_documented(n)] == []
+
+
+def test_fake_really_implements_what_the_adapter_uses() -> None:
+    """Each name the adapter uses is on the fake by definition (a method, an attribute, or a
+    command the fake server implements), not only through a catch-all __getattr__."""
+    on_object, _ = _adapter_p4_names()
+    fake = _fake_names()
+    for used in sorted(on_object):
+        name = used
+        for verb in P4_DOC_SPEC_VERBS:  # fetch_client etc. run the spec's command
+            if used.startswith(verb):
+                name = "run_" + used[len(verb):]
+        assert name in fake, used
 
 
 def test_fake_constants_and_attributes_match_real() -> None:
@@ -282,11 +394,9 @@ def test_fake_constants_and_attributes_match_real() -> None:
     fake = FakeP4(FakeServer())
     for const in ("RAISE_ALL", "RAISE_ERROR", "RAISE_ERRORS", "RAISE_NONE"):
         assert getattr(fake, const) == getattr(real, const)
-    for attr in ("port", "user", "client", "password", "charset", "ticket_file", "prog",
-                 "exception_level", "tagged", "handler", "errors", "warnings", "messages",
-                 "cwd", "input"):
-        assert hasattr(real, attr), attr
-        assert hasattr(fake, attr), attr
+    for attr in sorted(n for n in vars(fake) if not n.startswith("_")):
+        assert attr in P4_DOC_ATTRIBUTES, attr
+        assert hasattr(real, attr), attr  # P4's __getattr__ only synthesises run_* & co
     assert fake.exception_level == real.exception_level == 2
 
 

