@@ -70,14 +70,16 @@ def inspect(name: str) -> ContainerState | None:
 def list_labeled(label: str, all_states: bool = True) -> list[ContainerState]:
     """Every container carrying ``label`` (``key`` or ``key=value``), one API call for the list
     plus one inspect per match."""
+    import docker
+
     with translate("list containers"):
         summaries = client().api.containers(all=all_states, filters={"label": label})
         out = []
         for summary in summaries:
             try:
                 out.append(state_of(client().api.inspect_container(summary["Id"])))
-            except Exception:  # noqa: BLE001 - removed between list and inspect
-                continue
+            except docker.errors.NotFound:  # removed between list and inspect; any other
+                continue  # error raises: a partial list must not read as the whole
     return out
 
 

@@ -26,13 +26,19 @@ def require_running(name: str) -> ContainerFacts:
 
 
 def all_containers() -> list[ContainerFacts]:
+    """Every container, complete or not at all: only one removed between the list and its
+    inspect is left out. Any other error raises (dockerd going away answers the list on an
+    open connection, then refuses the inspects: a partial list would read as containers
+    removed, and the daemon would drop their leases)."""
+    import docker
+
     with translate("list containers"):
         api = client().api
         out = []
         for summary in api.containers(all=True):
             try:
                 out.append(state_of(api.inspect_container(summary["Id"])))
-            except Exception:  # noqa: BLE001 - removed between list and inspect
+            except docker.errors.NotFound:  # removed between list and inspect
                 continue
         return out
 

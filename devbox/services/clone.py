@@ -460,11 +460,17 @@ class _CloneMaker:
     def ssh_config(self, ctx: StepContext) -> None:
         from devbox import sshconfig
         from devbox.services import network
-        from devbox.services.containers import DEV_USER, devbox_key, home_dir, known_hosts
+        from devbox.services.containers import (
+            DEV_USER,
+            devbox_key,
+            home_dir,
+            known_hosts,
+            proxy_command,
+        )
 
         # the same test devbox's own connections use (a route lookup for the clone's address)
         proxy = None if network.reachable_directly(self.ip) else \
-            f"devbox common net connect {self.name} %p"
+            proxy_command(self.cfg, self.name)
         entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
                                     known_hosts(self.layout), proxy_command=proxy)
         home = home_dir(self.cfg)
@@ -596,8 +602,14 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
                     interrupted = True
                     cancel.set()
     if not any(r.ok for r in results):
-        # nothing uses the snapshot: do not leave it behind
-        gc_snapshots(cfg, only=[frozen.snap_id])
+        # nothing uses the snapshot: do not leave it behind. The engine may be what made
+        # every clone fail (dockerd restarting): the per-clone result still stands, and the
+        # next remove-dev-container --clones-of collects the snapshot
+        try:
+            gc_snapshots(cfg, only=[frozen.snap_id])
+        except DevboxError as err:
+            with OpLog(layout.container_log(source)) as log:
+                log.write(f"snapshot {frozen.snap_id} left for the next clean-up: {err}")
     if interrupted:
         from devbox.errors import Interrupted
 

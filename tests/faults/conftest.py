@@ -54,6 +54,7 @@ class FaultEnv:
     tmp: Path
     repo: Path
     names: list[str] = field(default_factory=list)
+    client: Any = None  # the engine of this root (None: DOCKER_HOST of the test process)
 
     def push_commit(self, files: int = 200) -> None:
         """A new commit on main of the repository the containers check out."""
@@ -138,8 +139,8 @@ class FaultEnv:
 
     def check(self, snap: Snapshot, gone: set[str], expected: set[str] | None = None,
               settle: float = 3.0) -> Report:
-        keep = {self.bystander} | (expected or set())
-        return check(snap, keep, gone, home=self.home, settle=settle)
+        keep = ({self.bystander} if self.bystander else set()) | (expected or set())
+        return check(snap, keep, gone, home=self.home, client=self.client, settle=settle)
 
     def make(self, name: str, *extra: str) -> dict[str, Any]:
         res = self.cli("dockeruser", "make-dev-container", name, "--branch", "main", "--json",
@@ -211,6 +212,78 @@ def faults(engine: Any, dev_image: str,
         from devbox.adapters import mounts
 
         mounts.unmount(lab.root / "containers")  # devbox.migrate's nosuid bind of it
+
+
+@dataclass
+class PrivateEngine:
+    """A dockerd of the fault suite's own (``tests.fixtures.lab.PrivateDockerd``: own socket,
+    data-root and netns) holding the dev image, for cases that restart dockerd: the machine's
+    shared dockerd is never stopped."""
+
+    dockerd: Any  # tests.fixtures.lab.PrivateDockerd
+    image: str
+
+    @property
+    def host(self) -> str:
+        return str(self.dockerd.host)
+
+    def client(self) -> Any:
+        return self.dockerd.client()
+
+    def restart(self) -> None:
+        self.dockerd.stop()
+        self.dockerd.start()
+
+
+def load_image(shared: Any, private: Any, image: str) -> None:
+    """Copy ``image`` from the shared engine into ``private`` (streamed ``docker save`` ->
+    ``docker load``, ~600 MB for the dev image); nothing to do when its id is there already."""
+    want = shared.images.get(image).id
+    try:
+        if private.images.get(image).id == want:
+            return
+    except Exception:  # noqa: BLE001 - not there yet
+        pass
+    stream = shared.api.get_image(image, chunk_size=4 * 1024 * 1024)  # the tar names the tag
+    for msg in private.api.load_image(stream, quiet=True) or ():  # bounded: one tar
+        if isinstance(msg, dict) and msg.get("error"):
+            raise RuntimeError(f"loading {image} into the private dockerd: {msg['error']}")
+    got = private.images.get(image).id
+    assert got == want, f"loaded {image} as {got}, the shared engine has {want}"
+
+
+@pytest.fixture(scope="package")
+def private_engine(engine: Any, dev_image: str) -> Iterator[PrivateEngine]:
+    """One private dockerd for the package, the dev image loaded once."""
+    import secrets
+    import shutil
+
+    from devbox.adapters import netns
+    from tests.fixtures.lab import PrivateDockerd
+
+    dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+    base = Path(f"/tmp/dbxt{RUN_ID}fk{secrets.token_hex(2)}")
+    base.mkdir(parents=True)
+    argv = [dockerd, "-H", f"unix://{base}/docker.sock", "--data-root", str(base / "data"),
+            "--exec-root", str(base / "exec"), "--pidfile", str(base / "dockerd.pid"),
+            "--bridge=none", "--iptables=false", "--ip-masq=false"]
+    ns_name = f"dbxt{RUN_ID}fk{secrets.token_hex(2)}"
+    netns.create(ns_name)
+    d = PrivateDockerd(base, argv, netns_name=ns_name)
+    try:
+        d.start()
+        load_image(engine, d.client(), dev_image)
+        yield PrivateEngine(d, dev_image)
+    finally:
+        try:
+            for ctr in d.client().containers.list(all=True):
+                ctr.remove(force=True)
+        except Exception:  # noqa: BLE001 - dockerd already gone
+            pass
+        d.stop()
+        subprocess.run(["umount", "-R", str(base)], capture_output=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)
+        netns.remove(ns_name)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
