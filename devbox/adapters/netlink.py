@@ -272,23 +272,14 @@ def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = Non
 
 
 def create_macvlan_in_pid(lower: str, tmp: str, pid: int, mac: str, mtu: int) -> None:
-    """Create macvlan ``tmp`` (bridge mode, ``mac``, ``mtu``) on ``lower`` in the host and move
-    it into the netns of ``pid`` (one netlink session). Nothing is left in the host on error."""
+    """Create macvlan ``tmp`` (bridge mode, ``mac``, ``mtu``) on ``lower`` straight in the
+    netns of ``pid``: one RTM_NEWLINK with IFLA_NET_NS_PID, so nothing ever exists in the host,
+    even when devbox is killed half-way (a create-then-move left a host link behind)."""
     with _ipr() as ipr:
         pidx = _index(ipr, lower)
-        call(f"create macvlan {tmp} on {lower}", lambda: ipr.link(
-            "add", ifname=tmp, kind="macvlan", link=pidx, macvlan_mode="bridge", address=mac,
-            mtu=mtu))
-        try:
-            idx = _index(ipr, tmp)
-            call(f"move {tmp} into the network namespace of pid {pid}",
-                 lambda: ipr.link("set", index=idx, net_ns_pid=pid))
-        except BaseException:
-            try:
-                ipr.link("del", index=_index(ipr, tmp))
-            except Exception:  # noqa: BLE001 - already moved or gone
-                pass
-            raise
+        call(f"create macvlan {tmp} on {lower} in the network namespace of pid {pid}",
+             lambda: ipr.link("add", ifname=tmp, kind="macvlan", link=pidx,
+                              macvlan_mode="bridge", address=mac, mtu=mtu, net_ns_pid=pid))
 
 
 def _delete_index(ipr: Any, index: int, name: str) -> None:
