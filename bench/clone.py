@@ -51,7 +51,7 @@ class Outcome:
 
 
 def _free_octet() -> int:
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     used: set[int] = set()
     for li in netlink.links():
@@ -95,7 +95,7 @@ def _write_opt(opt: Path, megabytes: int) -> None:
 
 
 def _size_rw(names: list[str]) -> int:
-    from devbox.adapters.docker_engine import client
+    from devbox.adapters.docker.engine import client
 
     wanted = set(names)
     total = 0
@@ -106,7 +106,7 @@ def _size_rw(names: list[str]) -> int:
 
 
 def _image_own_size(ref: str) -> int:
-    from devbox.adapters.docker_engine import client
+    from devbox.adapters.docker.engine import client
 
     api = client().api
     attrs = api.inspect_image(ref)
@@ -121,7 +121,8 @@ def _image_own_size(ref: str) -> int:
 
 def _udhcpc(pid: int, ifname: str, log: Any) -> tuple[str, int]:
     """busybox udhcpc in the container's netns (pipework's way); the address it got."""
-    from devbox.adapters import netns, process
+    from devbox.adapters.host import process
+    from devbox.adapters.net import netns
 
     busybox = process.require("busybox", "busybox-static")
     result = process.run([busybox, "udhcpc", "-f", "-q", "-n", "-i", ifname, "-t", "10", "-T",
@@ -169,7 +170,7 @@ def _disk_activity() -> tuple[int, ...]:
 
 
 def _fs_used(path: Path) -> int:
-    from devbox.adapters import mounts
+    from devbox.adapters.host import mounts
 
     os.sync()
     return mounts.fs_used_bytes(path)
@@ -177,16 +178,19 @@ def _fs_used(path: Path) -> int:
 
 def baseline(cfg: Any, src: str, count: int, work: Path,
              cleanups: list[Callable[[], None]], fs_probe: Path | None) -> Outcome:
-    from devbox import macs
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import mounts, netlink, netns, process, snapshots, ssh
+    from devbox.adapters import ssh
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.docker import snapshots
+    from devbox.adapters.host import mounts, process
+    from devbox.adapters.net import netlink, netns
+    from devbox.model import lab_plan, macs
+    from devbox.model.vmstyle import systemd_run_kwargs
     from devbox.oplog import OpLog
     from devbox.paths import Layout
-    from devbox.services import lab, network
-    from devbox.vmstyle import systemd_run_kwargs
+    from devbox.services import host_reach
 
     layout = Layout(cfg.root)
-    parent = lab.default_parent(cfg)
+    parent = lab_plan.default_parent(cfg)
     ifname = str(cfg["ifname"])
     src_opt = layout.opt_dir(src)
     log = OpLog(work / "baseline.log")
@@ -207,7 +211,7 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
         snapshots.commit(src, image_repo, image_tag, {})
     # the commit carries SRC's devbox labels: blank them, or devbox's daemon would plumb the
     # baseline's containers itself
-    from devbox.adapters.docker_engine import image_labels
+    from devbox.adapters.docker.engine import image_labels
 
     neutral = {key: "" for key in image_labels(f"{image_repo}:{image_tag}") or {}
                if key.startswith("devbox.")}
@@ -232,7 +236,7 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
         netlink.rename_up(tmp, ifname, netns.pid_path(st.pid))
         ip, plen = _udhcpc(st.pid, ifname, log)
         netlink.add_address(ifname, ip, plen, netns.pid_path(st.pid))
-        ssh.wait_for_banner(ip, 22, timeout=120, connect=network.host_connector(cfg, name))
+        ssh.wait_for_banner(ip, 22, timeout=120, connect=host_reach.host_connector(cfg, name))
         ips.add(ip)
     seconds = time.monotonic() - t0
     disk = sum(mounts.disk_usage(c) for c in copies) + _size_rw(names)
@@ -247,9 +251,10 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
 
 def devbox_clone(cfg: Any, src: str, count: int, jobs: int | None,
                  cleanups: list[Callable[[], None]], fs_probe: Path | None) -> Outcome:
-    from devbox.adapters import mounts
+    from devbox.adapters.host import mounts
     from devbox.paths import Layout
     from devbox.services import clone
+    from devbox.state import clone_records
 
     layout = Layout(cfg.root)
     def cleanup() -> None:
@@ -264,7 +269,7 @@ def devbox_clone(cfg: Any, src: str, count: int, jobs: int | None,
     seconds = time.monotonic() - t0
     ok = [c for c in run.clones if c.ok]
     names = [c.name for c in ok]
-    disk = (mounts.disk_usage(clone.snapshot_dir(layout, run.snapshot))
+    disk = (mounts.disk_usage(clone_records.snapshot_dir(layout, run.snapshot))
             + sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
             + _size_rw(names) + _image_own_size(run.image))
     if fs_probe:  # a private filesystem: what it really lost (reflinks counted once)
@@ -292,7 +297,7 @@ class _LoopXfs:
         self.mnt = base / "xfs"
 
     def mount(self) -> Path:
-        from devbox.adapters import process
+        from devbox.adapters.host import process
 
         mkfs = process.require("mkfs.xfs", "xfsprogs")
         image = self.base / "xfs.img"
@@ -307,7 +312,7 @@ class _LoopXfs:
         return work
 
     def close(self) -> None:
-        from devbox.adapters import process
+        from devbox.adapters.host import process
 
         for attempt in range(10):  # processes that just stopped may still hold it briefly
             if process.run(["umount", str(self.mnt)], check=False).returncode == 0:
@@ -351,12 +356,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from devbox import config
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import mounts
-    from devbox.container_plan import MakeOptions
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.host import mounts
     from devbox.errors import DevboxError
+    from devbox.model.container_plan import MakeOptions
     from devbox.paths import Layout
-    from devbox.services import containers, daemon, lab
+    from devbox.services import container_lifecycle, container_make, daemon_control, lab
 
     work = Path(tempfile.mkdtemp(prefix="devbox-bench-clone-", dir=args.workdir or "/var/tmp"))
     loop = _LoopXfs(work, (args.count + 3) * args.opt_mb * MB + 4096 * MB) if args.xfs else None
@@ -384,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         lab.up(cfg)
         print(f"lab {env['DEVBOX_LAB_NAME']} up on {env['DEVBOX_LAB_SUBNET']}; making {src} "
               f"with {args.opt_mb} MB in /opt ...", flush=True)
-        containers.make(cfg, MakeOptions(name=src, branch="main", image=args.image,
+        container_make.make(cfg, MakeOptions(name=src, branch="main", image=args.image,
                                          checkout=False))
         _write_opt(Layout(cfg.root).opt_dir(src), args.opt_mb)
         if not args.skip_baseline:
@@ -413,14 +418,14 @@ def main(argv: list[str] | None = None) -> int:
         run_cleanups()
         try:
             if dc.inspect(src) is not None:
-                containers.remove(cfg, src, purge=True)
+                container_lifecycle.remove(cfg, src, purge=True)
         except DevboxError as err:
             print(f"cleanup of {src}: {err}", file=sys.stderr)
             dc.remove(src)
         for m in mounts.overlay_mounts_under(work):
             mounts.unmount(Path(m.target))
         try:
-            daemon.stop(cfg)
+            daemon_control.stop(cfg)
         finally:
             lab.down(cfg)
         failed = any(r.ready < args.count for r in results + results_all) or len(results) < (

@@ -50,7 +50,7 @@ def wait_ssh(ip: str, timeout: float = 60) -> None:
 
 
 def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path) -> float:
-    from devbox.vmstyle import systemd_run_kwargs
+    from devbox.model.vmstyle import systemd_run_kwargs
 
     t0 = time.perf_counter()
     kwargs = systemd_run_kwargs(name=name, image=image, opt_dir=None,
@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "home").mkdir()
     bench.up()
     try:
-        from devbox.services import daemon
+        from devbox.services import daemon_control
 
-        daemon.ensure_running(bench.cfg)
+        daemon_control.ensure_running(bench.cfg)
         base_times, dbx_times, boot_times = [], [], []
         # one warm-up each (teaches dnsmasq the names, warms the page cache)
         baseline_once(client, bench, image, f"dbxbm{tag}b", script)
@@ -144,11 +144,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  raw: baseline {[round(x, 2) for x in base_times]}, devbox "
               f"{[round(x, 2) for x in dbx_times]}, boot {[round(x, 2) for x in boot_times]}")
     finally:
-        from devbox.services import daemon
+        from devbox.services import daemon_control
 
         for ctr in client.containers.list(all=True, filters={"label": "devbox.bench=baseline"}):
             ctr.remove(force=True)
-        daemon.stop(bench.cfg)
+        daemon_control.stop(bench.cfg)
         bench.down()
     return 0
 

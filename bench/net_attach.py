@@ -98,19 +98,19 @@ def devbox_attach(bench: Bench, ctr: Any) -> str:
 
 def devbox_forget(bench: Bench, ctr: Any, release: bool) -> None:
     """Remove the interface; with ``release`` also the server's lease (a new name next time)."""
-    from devbox.adapters import netlink, netns
-    from devbox.services import network
+    from devbox.adapters.net import netlink, netns
+    from devbox.services import network, nic
 
     if release:
         network.detach(bench.cfg, ctr.name)
         return
     ctr.reload()
     netlink.delete_link("lan0", netns.pid_path(ctr.attrs["State"]["Pid"]))
-    network.store(bench.cfg).delete(f"{ctr.name}.lan0")
+    nic.store(bench.cfg).delete(f"{ctr.name}.lan0")
 
 
 def baseline_attach(bench: Bench, ctr: Any, script: Path) -> str:
-    from devbox import macs
+    from devbox.model import macs
 
     ctr.reload()
     pid = str(ctr.attrs["State"]["Pid"])

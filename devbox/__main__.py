@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from devbox.cli import build_command
     from devbox.cli.clickcompat import exceptions as clickexc
-    from devbox.console import ui
+    from devbox.cli.ui.console import ui
     from devbox.errors import DevboxError, ExitCode
 
     install_signal_handlers()

@@ -24,9 +24,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from devbox import limits
 from devbox.errors import UserError
-from devbox.limits import Limits
+from devbox.model import limits
+from devbox.model.limits import Limits
 from devbox.textfile import read_user_text
 
 VCS_KINDS = ("p4", "git")

@@ -166,7 +166,7 @@ def _limit_parser(parse: Callable[[Any], Any], auto: bool) -> Callable[[Any], An
 
 
 def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
-    from devbox import limits
+    from devbox.model import limits
 
     return {"memory_or_auto": _limit_parser(limits.parse_memory, auto=True),
             "memory": _limit_parser(limits.parse_memory, auto=False),

@@ -4,7 +4,7 @@ of devbox's is named.
 Per-container state lives in its own subtree, ``<root>/containers/<name>/`` (``opt/``,
 ``state.json``, clone and checkout records), so a container name can never alias one of
 devbox's own folders (``logs``, ``ssh``, ``pki``, ...). :data:`RESERVED` lists those folders;
-:mod:`devbox.migrate` moves per-container dirs of older roots (``<root>/<name>/``) into the
+:mod:`devbox.state.migrate` moves per-container dirs of older roots (``<root>/<name>/``) into the
 subtree and sets the folders' modes (:data:`PRIVATE`).
 """
 
@@ -50,7 +50,7 @@ class Layout:
 
     def legacy_container_dir(self, name: str) -> Path:
         """Where a root made before the ``containers/`` subtree kept ``name`` (see
-        :mod:`devbox.migrate`); never for a :data:`RESERVED` name."""
+        :mod:`devbox.state.migrate`); never for a :data:`RESERVED` name."""
         assert name not in RESERVED, name
         return self.root / name
 

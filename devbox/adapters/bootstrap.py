@@ -12,8 +12,8 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from devbox.bootstrap_plan import Prepare
 from devbox.errors import OperationFailed
+from devbox.model.bootstrap_plan import Prepare
 from devbox.oplog import NULL_LOG, OpLog
 
 CHUNK = 1 << 20
@@ -45,7 +45,7 @@ def check_mirror(url: str, setting: str, timeout: float = 5.0, mirror: str = "")
 def run_bootstrap(argv: Sequence[str], log: OpLog = NULL_LOG,
                   on_line: Callable[[str], None] | None = None,
                   env: dict[str, str] | None = None) -> None:
-    from devbox.adapters import process
+    from devbox.adapters.host import process
 
     full_env = dict(os.environ)
     full_env.update(env or {})
@@ -188,7 +188,7 @@ def remove_tree(path: Path, log: OpLog = NULL_LOG) -> None:
     bound /dev) are unmounted first, deepest first; if any remains, nothing is deleted."""
     if not path.exists():
         return
-    from devbox.adapters import process
+    from devbox.adapters.host import process
 
     for point in sorted(_mounts_below(path), key=len, reverse=True):
         process.run(["umount", "--lazy", point], log=log, check=False, timeout=60)

@@ -1,4 +1,4 @@
-"""git, through the system ``git`` (argv only, via :func:`devbox.adapters.process.run`).
+"""git, through the system ``git`` (argv only, via :func:`devbox.adapters.host.process.run`).
 
 A checkout is ``git init`` + ``git fetch`` of exactly the mapped ref + ``git checkout``, so it
 works in a directory that already holds other files (an /opt seed) and never clobbers them:
@@ -16,7 +16,7 @@ so host root never runs git in it. Two halves:
 2. **cache -> checkout, as the owner**: every git command in the checkout runs as the tree's
    owner (the container's dev uid; root is refused), groups cleared, environment scrubbed,
    HOME an empty devbox directory, no system/global config, in a private mount namespace
-   where the checkout is bind-mounted (:class:`devbox.adapters.privdrop.OwnerSandbox`). It
+   where the checkout is bind-mounted (:class:`devbox.adapters.host.privdrop.OwnerSandbox`). It
    fetches from the cache over a pipe to an ``upload-pack`` root runs on the cache. Hooks are
    off (``core.hooksPath=/dev/null``), fsmonitor off, only the ``file`` protocol allowed (an
    ``insteadOf`` cannot redirect to ``ext::`` or ssh), ``--upload-pack`` given on the command
@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from devbox.adapters import privdrop
-from devbox.adapters.process import require, run
+from devbox.adapters.host import privdrop
+from devbox.adapters.host.process import require, run
 from devbox.branches import validate_git_url, validate_ref, validate_rel_path
 from devbox.errors import DevboxError, OperationFailed, UserError
 from devbox.oplog import NULL_LOG, OpLog

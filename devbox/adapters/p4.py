@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
+from devbox.model.units import human_bytes
 from devbox.oplog import NULL_LOG, OpLog, redact, register_secret
-from devbox.units import human_bytes
 
 Progress = Callable[[float, float | None, str], None]
 PasswordProvider = Callable[[], str]

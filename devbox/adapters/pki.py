@@ -56,7 +56,7 @@ def host_names() -> list[str]:
         if name and name not in names:
             names.append(name)
     try:
-        from devbox.adapters import netlink
+        from devbox.adapters.net import netlink
 
         for link in netlink.links():
             for addr, _plen in netlink.addresses(link.name):

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING
 from devbox.errors import OperationFailed, UserError
 
 if TYPE_CHECKING:
-    from devbox.adapters.rootfs import RootDir
+    from devbox.adapters.host.rootfs import RootDir
     from devbox.config import Config
 
 Progress = Callable[[int, int | None], None]  # (bytes done, total or None)
@@ -79,9 +79,9 @@ def _put_member(root: RootDir, tar: tarfile.TarFile, member: tarfile.TarInfo) ->
 def _extract(stream: IO[bytes], target: Path) -> int:
     """Unpack into ``target``, which may be a kept /opt a container wrote: tarfile's data
     filter vets names and link targets, and every entry goes in through
-    :class:`devbox.adapters.rootfs.RootDir`, so a link the tenant left in the tree is never
+    :class:`devbox.adapters.host.rootfs.RootDir`, so a link the tenant left in the tree is never
     followed (refused, naming it) and one at an entry's own place is replaced."""
-    from devbox.adapters.rootfs import RootDir
+    from devbox.adapters.host.rootfs import RootDir
 
     count = 0
     dest = os.path.realpath(target)
@@ -322,11 +322,11 @@ def _download(url: str, out: IO[bytes], progress: Progress, limits: FetchLimits,
 
 def _copy_dir(src: Path, target: Path, progress: Progress) -> int:
     """Copy the seed directory ``src`` into ``target`` through
-    :class:`devbox.adapters.rootfs.RootDir` (as :func:`_extract`: nothing in ``target`` is
+    :class:`devbox.adapters.host.rootfs.RootDir` (as :func:`_extract`: nothing in ``target`` is
     followed)."""
     from pathlib import PurePosixPath
 
-    from devbox.adapters.rootfs import RootDir
+    from devbox.adapters.host.rootfs import RootDir
 
     files = [(Path(root), name) for root, _dirs, names in os.walk(src) for name in names]
     total = sum((root / name).lstat().st_size for root, name in files)

@@ -37,7 +37,7 @@ def _root_callback(
                                               "(default /opt/containers).")] = None,
 ) -> None:
     from devbox.cli import state
-    from devbox.console import configure
+    from devbox.cli.ui.console import configure
 
     configure(verbose=verbose, debug=debug)
     state.set_global_overrides(root)

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from devbox.cli.ui.console import UI
     from devbox.config import Config
-    from devbox.console import UI
 
 _overrides: dict[str, Any] = {}
 _config: Config | None = None
@@ -32,7 +32,7 @@ def config(**flags: Any) -> Config:
 
 
 def ui() -> UI:
-    from devbox.console import ui as get_ui
+    from devbox.cli.ui.console import ui as get_ui
 
     return get_ui()
 

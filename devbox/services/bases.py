@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from devbox import __version__
-from devbox import bootstrap_plan as plan
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed
+from devbox.model import bootstrap_plan as plan
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.resources import role_dir
@@ -84,7 +84,9 @@ def base_ref(cfg: Config, name: str) -> str:
 
 def build_base(cfg: Config, name: str, force: bool = False,
                reporter: Reporter | None = None, log: OpLog | None = None) -> BaseBuild:
-    from devbox.adapters import bootstrap, docker_engine, process
+    from devbox.adapters import bootstrap
+    from devbox.adapters.docker import engine
+    from devbox.adapters.host import process
 
     base = load(name)
     layout = Layout(cfg.root)
@@ -100,14 +102,14 @@ def build_base(cfg: Config, name: str, force: bool = False,
     t0 = time.monotonic()
 
     def check_inputs(ctx: StepContext) -> None:
-        labels = docker_engine.image_labels(base.tag)
+        labels = engine.image_labels(base.tag)
         ctx.info(f"inputs digest {digest}")
         if not force and plan.is_up_to_date(labels, digest):
-            attrs = docker_engine.image_attrs(base.tag) or {}
+            attrs = engine.image_attrs(base.tag) or {}
             result.image_id = str(attrs.get("Id", ""))
             result.skipped = True
             for extra in tags[1:]:
-                docker_engine.tag_image(base.tag, extra)
+                engine.tag_image(base.tag, extra)
             ctx.skip(f"{base.tag} is up to date (same inputs)")
 
     def check_mirror(ctx: StepContext) -> None:
@@ -153,7 +155,7 @@ def build_base(cfg: Config, name: str, force: bool = False,
     def do_import(ctx: StepContext) -> None:
         if result.skipped:
             ctx.skip("up to date")
-        previous = docker_engine.image_attrs(base.tag)
+        previous = engine.image_attrs(base.tag)
         built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         labels = plan.base_labels(base, digest, built_at, __version__)
         total = bootstrap.tree_size(target)
@@ -162,18 +164,18 @@ def build_base(cfg: Config, name: str, force: bool = False,
             ctx.progress(min(sent, total), total, f"{sent >> 20} MiB")
 
         repo, tag = plan.split_tag(base.tag)
-        result.image_id = docker_engine.import_rootfs(
+        result.image_id = engine.import_rootfs(
             bootstrap.tar_stream(target, on_bytes), repo, tag, plan.import_changes(labels))
         if previous is not None and previous.get("Id") != result.image_id:
             ctx.undo(f"restore {base.tag}",
-                     lambda: docker_engine.tag_image(str(previous["Id"]), base.tag))
+                     lambda: engine.tag_image(str(previous["Id"]), base.tag))
         else:
-            ctx.undo(f"remove {base.tag}", lambda: docker_engine.remove_image(base.tag))
+            ctx.undo(f"remove {base.tag}", lambda: engine.remove_image(base.tag))
         for extra in tags[1:]:
-            docker_engine.tag_image(result.image_id, extra)
+            engine.tag_image(result.image_id, extra)
         if previous is not None and previous.get("Id") != result.image_id:
             try:
-                docker_engine.remove_image(str(previous["Id"]))
+                engine.remove_image(str(previous["Id"]))
                 ctx.info(f"removed the previous {base.tag} ({str(previous['Id'])[:19]})")
             except OperationFailed as err:
                 ctx.info(f"kept the previous image {str(previous['Id'])[:19]}: {err}")
@@ -206,10 +208,10 @@ def list_bases() -> list[plan.BaseDef]:
 def ensure_base(cfg: Config, name: str, reporter: Reporter | None = None,
                 log: OpLog | None = None) -> str:
     """The base's tag, building it first when it is missing (not when merely outdated)."""
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
 
     base = load(name)
-    if docker_engine.image_attrs(base.tag) is None:
+    if engine.image_attrs(base.tag) is None:
         build_base(cfg, name, reporter=reporter, log=log)
     return base.tag
 

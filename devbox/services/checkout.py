@@ -19,7 +19,7 @@ from typing import Any
 from devbox import branches, jsonfile
 from devbox.config import Config
 from devbox.errors import UserError
-from devbox.naming import validate_name
+from devbox.model.naming import validate_name
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import Layout
 
@@ -137,7 +137,7 @@ def checkout(
 
     The checkout is the container's tree, so host root never works in it: git runs as the
     owner, P4Python writes files with the owner's filesystem identity (see
-    :mod:`devbox.adapters.privdrop`). The owner is, first, the one recorded by the first
+    :mod:`devbox.adapters.host.privdrop`). The owner is, first, the one recorded by the first
     checkout (devbox's own record), else ``owner`` (make-dev-container: the image's dev
     user), else whoever owns ``opt_dir``. Root (uid or gid 0) is refused with a UserError:
     a tenant can ``chown root`` its /opt, and "run as the owner" must never mean root.
@@ -178,7 +178,7 @@ def checkout(
 def _owner(previous: CheckoutResult | None, owner: tuple[int, int] | None, opt_dir: Path,
            log: OpLog) -> tuple[int, int]:
     """Who the checkout runs as (see :func:`checkout`); makes ``opt_dir`` if it is missing."""
-    from devbox.adapters import privdrop
+    from devbox.adapters.host import privdrop
 
     if previous is not None and previous.owner_uid >= 0 and previous.owner_gid >= 0:
         who = (previous.owner_uid, previous.owner_gid)
@@ -238,7 +238,8 @@ def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pat
                  password: PasswordProvider | None,
                  factory: Callable[[], Any] | None,
                  owner: tuple[int, int]) -> CheckoutResult:
-    from devbox.adapters import p4, privdrop
+    from devbox.adapters import p4
+    from devbox.adapters.host import privdrop
     from devbox.adapters.vcs_render import render_value
 
     entry = resolved.entry
@@ -303,7 +304,7 @@ def apply_changes(cfg: Config, name: str, changes: Sequence[int], *, log: OpLog 
         raise UserError(f"{name} has no Perforce checkout to apply changes to",
                         hint="check out a Perforce branch first: "
                              f"devbox dockeruser checkout {name}")
-    from devbox.adapters import privdrop
+    from devbox.adapters.host import privdrop
 
     uid, gid = state.owner_uid, state.owner_gid
     if uid < 0 or gid < 0:  # a record from before owners were recorded

@@ -3,7 +3,7 @@
 Freeze (SRC paused briefly, so its root filesystem and /opt are one consistent moment):
 ``docker commit`` of SRC into a local image, and one snapshot of its /opt under
 ``<root>/snapshots/<id>/opt`` (reflink where the filesystem shares blocks, else one plain copy).
-What no clone may inherit (the sysprep plan in :mod:`devbox.clone_plan`) is listed once from
+What no clone may inherit (the sysprep plan in :mod:`devbox.model.clone_plan`) is listed once from
 the commit's layers; each clone deletes it in its own container layer before first boot
 (overlay2; with another storage driver a derived image layer deletes it for all, see
 :func:`sysprep_snapshot`).
@@ -22,30 +22,37 @@ import errno
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox import capacity, clone_plan, container_plan, hostkeys, jsonfile, labels
-from devbox import limits as limits_mod
-from devbox.adapters import docker_containers as dc
-from devbox.adapters import mounts, procfs, snapshots, ssh
+from devbox.adapters import ssh, ssh_hostkeys
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.host import mounts, procfs
 from devbox.config import Config
-from devbox.container_plan import MakeOptions
 from devbox.errors import DevboxError, OperationFailed, UserError
-from devbox.limits import Limits
 from devbox.locks import name_lock
-from devbox.naming import validate_name
-from devbox.oplog import NULL_LOG, OpLog
+from devbox.model import capacity, clone_plan, container_plan, labels
+from devbox.model import limits as limits_mod
+from devbox.model.container_plan import MakeOptions
+from devbox.model.limits import Limits
+from devbox.model.naming import validate_name
+from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services import containers, pause_guard
+from devbox.services import container_lifecycle
+from devbox.services.clone_snapshot import Frozen, _call, _existing_names, _source, freeze
+from devbox.services.clone_storage import gc_snapshots, release_storage
+from devbox.state.clone_records import (
+    _FILES_LOCK,
+    ClonePaths,
+    _snapshot_ids,
+    _write_json,
+    clone_records,
+    clones_of,
+)
 from devbox.steps import Reporter, Step, StepContext, run_steps
-
-CLONE_FILE = "clone.json"
-SNAPSHOT_FILE = "snapshot.json"
-_FILES_LOCK = threading.Lock()  # known_hosts and ~/.ssh/config.d/devbox are shared files
 
 
 @dataclass
@@ -86,235 +93,44 @@ class CloneRun:
 # ---------------------------------------------------------------- paths
 
 
-@dataclass(frozen=True)
-class ClonePaths:
-    layout: Layout
-    name: str
-    snapshot: str
-
-    @property
-    def dir(self) -> Path:
-        return self.layout.container_dir(self.name)
-
-    @property
-    def record(self) -> Path:
-        return self.dir / CLONE_FILE
-
-    def overlay(self) -> mounts.OverlaySpec:
-        return mounts.OverlaySpec(lower=snapshot_opt(self.layout, self.snapshot),
-                                  upper=self.dir / "opt-upper", work=self.dir / "opt-work",
-                                  merged=self.layout.opt_dir(self.name))
 
 
-def snapshot_dir(layout: Layout, snap_id: str) -> Path:
-    return layout.snapshots / snap_id
 
 
-def snapshot_opt(layout: Layout, snap_id: str) -> Path:
-    return snapshot_dir(layout, snap_id) / "opt"
 
 
-def _call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
-    """An undo that calls ``fn(*args)`` and drops its result."""
-
-    def run() -> None:
-        fn(*args)
-
-    return run
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    """A clone or snapshot record; {} if there is none. A corrupt one raises CorruptRecord
-    (never a silent {}: gc_snapshots would take a snapshot still in use for unused)."""
-    return jsonfile.read_json(path, missing={})
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    jsonfile.write_json(path, data)  # atomic and durable: devbox.jsonfile
 
 
-def clone_records(layout: Layout, legacy: bool = False) -> dict[str, dict[str, Any]]:
-    """``{clone name: its clone.json}`` for every clone directory under ``<root>/containers``
-    (with ``legacy``, also those a root made before that subtree still holds for clones that
-    exist: :mod:`devbox.migrate`; their overlays are not remounted here)."""
-    from devbox import migrate
-
-    out: dict[str, dict[str, Any]] = {}
-    found = list(layout.containers.glob(f"*/{CLONE_FILE}")) if layout.containers.is_dir() else []
-    if legacy:
-        found += [layout.legacy_container_dir(n) / CLONE_FILE for n in migrate.legacy_names(layout)]
-    for record in found:
-        data = _read_json(record)
-        if data.get("snapshot"):
-            out.setdefault(record.parent.name, data)
-    return out
 
 
 # ---------------------------------------------------------------- freeze
 
 
-@dataclass
-class Frozen:
-    snap_id: str
-    image: str
-    method: str
-    seconds: float
-    source_labels: dict[str, str]
-    sysprep: str = "image"  # "layer": each clone's own layer; "image": a shared derived layer
-    removals: list[str] = field(default_factory=list)  # what each clone deletes ("layer")
-    image_labels: dict[str, str] = field(default_factory=dict)  # the snapshot image's labels
 
 
-@dataclass(frozen=True)
-class Sysprep:
-    method: str  # "layer" or "image"
-    removals: list[str]
 
 
-def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
-                     method: str | None = None) -> Sysprep:
-    """Make snapshot image ``image`` from the plain commit ``raw`` and say how clones drop what
-    they must not inherit (:data:`devbox.clone_plan.SYSPREP`).
-
-    ``"layer"`` (overlay2, the default here): ``image`` is ``raw`` re-tagged, and the paths to
-    delete are listed once from its layers; each clone deletes them in its own layer before
-    first boot, with its own files (:func:`devbox.adapters.docker_containers.seed_files`).
-    ``"image"`` (any other storage driver, or asked for): a derived image whose one layer runs
-    the sysprep ``find`` (a build: a container start and a commit, about 2 s).
-    """
-    from devbox.adapters import layers
-    from devbox.adapters.docker_engine import image_attrs, tag_image
-
-    dirs = None
-    if method in (None, "layer"):
-        attrs = image_attrs(raw) or {}
-        dirs = layers.image_layer_dirs(attrs)
-        if dirs is None and method == "layer":
-            raise OperationFailed("the engine's storage is not overlay2 owned by root: "
-                                  "clones cannot be sysprepped in their own layers")
-    removals: list[str] = []
-    if dirs is not None:
-        removals = clone_plan.sysprep_removals(
-            layers.merged_paths(dirs, clone_plan.walk_roots()))
-        own = [*removals, *clone_plan.clone_files("x", {}),  # what each clone will write
-               *(clone_plan.host_key_path(kind) for kind in clone_plan.HOST_KEY_TYPES)]
-        if not layers.parents_are_dirs(dirs, own):  # e.g. /etc/ssh a symlink: the engine's way
-            if method == "layer":
-                raise OperationFailed("a directory on the way to a sysprep path is not a plain "
-                                      "directory in the image")
-            dirs = None
-    if dirs is not None:
-        tag_image(raw, image)
-        snapshots.remove_image(raw)  # the tag only
-        return Sysprep("layer", removals)
-    snapshots.build_derived(clone_plan.sysprep_dockerfile(raw), {}, image, snap_labels)
-    snapshots.remove_image(raw)  # the tag only: its layers live on under the derived image
-    return Sysprep("image", [])
 
 
-def _existing_names(layout: Layout) -> set[str]:
-    from devbox import migrate
-
-    names = {st.name for st in dc.list_labeled(labels.ROLE)}
-    if layout.containers.is_dir():
-        names |= {p.name for p in layout.containers.iterdir()}
-    return names | set(migrate.legacy_names(layout))
 
 
-def _source(name: str, cfg: Config | None = None) -> dc.ContainerState:
-    validate_name(name, "source container name")
-    st = dc.inspect(name)
-    if st is None:
-        raise UserError(f"no container named '{name}'",
-                        hint="list them with 'devbox dockeruser list-containers'")
-    if st.labels.get(labels.ROLE) is None:
-        raise UserError(f"container '{name}' was not made by devbox; devbox clones only its own")
-    if cfg is not None:
-        from devbox.services import containers
-
-        containers._require_this_root(cfg, st)
-        if pause_guard.resume_abandoned(cfg, name):  # a killed freeze left it paused
-            st = dc.inspect(name) or st
-    return st
 
 
-def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = None) -> Frozen:
-    """Commit SRC's root filesystem and snapshot its /opt, SRC paused for just that long."""
-    layout = Layout(cfg.root)
-    from devbox import migrate
-
-    st = _source(source, cfg)
-    src_opt = migrate.record_dir(layout, source) / "opt"  # devbox's own path, not a label
-    if not src_opt.is_dir():
-        raise UserError(f"{source} has no /opt on the host ({src_opt})")
-    snap_id = clone_plan.snapshot_id(source, time.time(), str(id(log)))
-    raw = clone_plan.snapshot_raw_image(snap_id)
-    image = clone_plan.snapshot_image(snap_id)
-    sdir = snapshot_dir(layout, snap_id)
-    snap_labels = {labels.ROLE: "snapshot", labels.SNAPSHOT: snap_id, labels.CLONE_OF: source}
-    test_run = st.labels.get(labels.TEST_RUN)
-    if test_run:
-        snap_labels[labels.TEST_RUN] = test_run
-    method = ""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysprep")
-    prepping: list[Future[Sysprep]] = []
-
-    def do_freeze(ctx: StepContext) -> None:
-        nonlocal method
-        repo, _, tag = raw.rpartition(":")
-        ctx.undo(f"remove {sdir}", _call(mounts.remove_tree, sdir))
-        ctx.undo(f"remove image {raw}", _call(snapshots.remove_image, raw))
-        ctx.undo(f"remove image {image}", _call(_remove_built, prepping, image))
-        t0 = time.monotonic()
-        # under the source's freeze lock, with a marker: a freeze killed (-9) while the
-        # source is paused is undone by the next command or the daemon (pause_guard)
-        with pause_guard.frozen(cfg, source, st.running):
-            snapshots.commit(source, repo, tag, snap_labels)
-            log.write(f"committed {source} as {raw}")
-            # the sysprep is worked out while /opt is copied
-            prepping.append(pool.submit(sysprep_snapshot, raw, image, snap_labels))
-            method = mounts.snapshot_copy(src_opt, snapshot_opt(layout, snap_id), log=log)
-            log.write(f"/opt snapshot made by {method}")
-        ctx.note = f"{source} paused {time.monotonic() - t0:.2f}s; /opt by {method}"
-
-    def do_sysprep(ctx: StepContext) -> None:
-        prep = prepping[0].result()
-        _write_json(sdir / SNAPSHOT_FILE, {"id": snap_id, "source": source, "image": image,
-                                           "method": method, "created": time.time(),
-                                           "source_image": st.image, "sysprep": prep.method,
-                                           "removals": prep.removals})
-        ctx.note = (f"{len(prep.removals)} path(s) each clone deletes in its own layer"
-                    if prep.method == "layer" else f"derived image {image}")
-
-    try:
-        result = run_steps(f"freeze {source}", [Step("commit + /opt snapshot", do_freeze),
-                                                Step("sysprep", do_sysprep)], log, reporter)
-    finally:
-        pool.shutdown(wait=True)
-    prep = prepping[0].result()
-    from devbox.adapters.docker_engine import image_labels
-
-    return Frozen(snap_id, image, method, result.seconds, dict(st.labels), prep.method,
-                  prep.removals, dict(image_labels(image) or {}))
 
 
-def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
-    """Undo of the sysprep: wait for it to end (bounded), then remove the snapshot image."""
-    for future in building:
-        try:
-            future.result(timeout=300)
-        except Exception:  # noqa: BLE001 - failed builds leave nothing to remove but the tag
-            pass
-    snapshots.remove_image(image)
 
 
 # ---------------------------------------------------------------- one clone
 
 
 def _connector(cfg: Config, name: str) -> ssh.SocketFactory:
-    from devbox.services import network
+    from devbox.services import host_reach
 
-    return network.host_connector(cfg, name)
+    return host_reach.host_connector(cfg, name)
 
 
 class _CloneMaker:
@@ -353,8 +169,8 @@ class _CloneMaker:
         ctx.note = f"overlay on {spec.lower}"
 
     def create(self, ctx: StepContext) -> None:
-        from devbox import macs
-        from devbox.vmstyle import systemd_run_kwargs
+        from devbox.model import macs
+        from devbox.model.vmstyle import systemd_run_kwargs
 
         self.mac = macs.derive_mac(self.name)
         extra = {labels.CLONE_OF: self.source, labels.SNAPSHOT: self.frozen.snap_id}
@@ -380,7 +196,7 @@ class _CloneMaker:
         for key in self.frozen.image_labels:
             if key.startswith(labels.PREFIX) and key not in lbls:
                 lbls[key] = ""
-        from devbox.adapters import cgroupfs
+        from devbox.adapters.host import cgroupfs
 
         cgmode = cgroupfs.mode()
         kwargs = systemd_run_kwargs(name=self.name, image=self.frozen.image,
@@ -391,7 +207,7 @@ class _CloneMaker:
         if self.limits is not None:
             cgroupfs.apply_outer_limits(self.name, self.limits, cgmode)
         # unique before first boot: hostname files and fresh SSH host keys
-        self.keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, self.name)
+        self.keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, self.name)
         files = clone_plan.clone_files(self.name, self.keys)
         how = dc.seed_files(self.name,
                             {p: (data, mode, 0, 0) for p, (data, mode) in files.items()},
@@ -403,7 +219,7 @@ class _CloneMaker:
         st = dc.inspect(self.name)
         if st is None or not st.running:
             raise OperationFailed(f"clone {self.name} exited right after start",
-                                  hint=containers.exited_hint(self.name))
+                                  hint=container_lifecycle.exited_hint(self.name))
         self.pid = st.pid
 
     def attach(self, ctx: StepContext) -> None:
@@ -443,7 +259,7 @@ class _CloneMaker:
         ctx.note = f"{self.ip} is ours alone"
 
     def wait_ssh(self, ctx: StepContext) -> None:
-        from devbox.services.containers import known_hosts
+        from devbox.state.container_records import known_hosts
 
         # the keys devbox made and put in before first boot: sshd must prove it holds one of
         # them (a key exchange), so the entry recorded below is what every later login checks
@@ -458,18 +274,13 @@ class _CloneMaker:
         ctx.note = f"sshd proved its host key after {seconds:.2f}s"
 
     def ssh_config(self, ctx: StepContext) -> None:
-        from devbox import sshconfig
-        from devbox.services import network
-        from devbox.services.containers import (
-            DEV_USER,
-            devbox_key,
-            home_dir,
-            known_hosts,
-            proxy_command,
-        )
+        from devbox.adapters.host import sshconfig
+        from devbox.services import host_reach
+        from devbox.services.host_reach import proxy_command
+        from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
 
         # the same test devbox's own connections use (a route lookup for the clone's address)
-        proxy = None if network.reachable_directly(self.ip) else \
+        proxy = None if host_reach.reachable_directly(self.ip) else \
             proxy_command(self.cfg, self.name)
         entry = sshconfig.HostEntry(self.name, self.ip, DEV_USER, devbox_key(self.layout),
                                     known_hosts(self.layout), proxy_command=proxy)
@@ -493,7 +304,7 @@ class _CloneMaker:
 def address_clash(pid: int, ifname: str, mac: str, ip: str, timeout: float = 0.3) -> str | None:
     """ARP-probe ``ip`` from interface ``ifname`` (MAC ``mac``) in the netns of ``pid``: the MAC
     of another host answering for it, else None (RFC 5227 probe: sender address 0.0.0.0)."""
-    from devbox.adapters import arp, netns
+    from devbox.adapters.net import arp, netns
 
     return netns.run_in(netns.pid_path(pid),
                         lambda: arp.probe(ifname, mac, ip, timeout=timeout, probes=2), timeout=10)
@@ -505,7 +316,7 @@ def _forget(known: Path, names: list[str]) -> None:
 
 
 def _remove_ssh_entry(home: Path, name: str) -> None:
-    from devbox import sshconfig
+    from devbox.adapters.host import sshconfig
 
     with _FILES_LOCK:
         sshconfig.remove_entry(home, name)
@@ -534,7 +345,7 @@ def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
              lim: Limits | None = None) -> CloneResult:
     """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
     for a DevboxError: the result says what went wrong)."""
-    from devbox.services.containers import write_state
+    from devbox.state.container_records import write_state
 
     layout = Layout(cfg.root)
     log_path = layout.container_log(name)
@@ -581,7 +392,7 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")
     with OpLog(layout.container_log(source)) as log:
         log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
-        from devbox import migrate
+        from devbox.state import migrate
 
         migrate.protect_store(layout, log)
         frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
@@ -624,52 +435,10 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
 # ---------------------------------------------------------------- removal and reboot
 
 
-def clones_of(source: str) -> list[str]:
-    validate_name(source, "source container name")
-    return sorted(st.name for st in dc.list_labeled(f"{labels.CLONE_OF}={source}")
-                  if st.labels.get(labels.KIND) == "clone")
 
 
-def release_storage(cfg: Config, name: str, purge: bool, log: OpLog = NULL_LOG) -> bool:
-    """After clone ``name``'s container is gone: unmount its /opt overlay; with ``purge`` also
-    remove its upper layer and directory, then snapshots nothing uses any more. Returns whether
-    ``name`` was a clone with storage here."""
-    layout = Layout(cfg.root)
-    paths_dir = layout.container_dir(name)
-    record = _read_json(paths_dir / CLONE_FILE)
-    if not record.get("snapshot"):
-        return False
-    paths = ClonePaths(layout, name, str(record["snapshot"]))
-    mounts.unmount(paths.overlay().merged, log)
-    if purge:
-        mounts.remove_tree(paths.dir)
-        gc_snapshots(cfg)
-    return True
 
 
-def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
-    """Remove snapshots (image + /opt copy) no container and no clone directory uses."""
-    layout = Layout(cfg.root)
-    wanted = set(only) if only is not None else None
-    used = {str(r.get("snapshot")) for r in clone_records(layout, legacy=True).values()}
-    removed = []
-    candidates: set[str] = set()
-    if layout.snapshots.is_dir():
-        candidates |= {p.name for p in layout.snapshots.iterdir() if p.is_dir()}
-    for img in snapshots.images_labelled(f"{labels.ROLE}=snapshot"):
-        snap = ((img.get("Labels") or {}).get(labels.SNAPSHOT))
-        if snap:
-            candidates.add(str(snap))
-    for snap in sorted(candidates):
-        if wanted is not None and snap not in wanted:
-            continue
-        if snap in used or snapshots.containers_using(f"{labels.SNAPSHOT}={snap}"):
-            continue
-        snapshots.remove_image(clone_plan.snapshot_image(snap))
-        snapshots.remove_image(clone_plan.snapshot_raw_image(snap))
-        mounts.remove_tree(snapshot_dir(layout, snap))
-        removed.append(snap)
-    return removed
 
 
 @dataclass
@@ -683,7 +452,7 @@ class RemoveClonesResult:
 def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     """Remove every clone of ``source``: container, lease, interface, SSH entry, overlay mount,
     upper layer; then the snapshot(s) no longer used."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
     names = clones_of(source)
     layout = Layout(cfg.root)
@@ -694,7 +463,7 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     for name in names:
         try:
             if dc.inspect(name) is not None or layout.state_file(name).exists():
-                containers.remove(cfg, name, purge=True)
+                container_lifecycle.remove(cfg, name, purge=True)
             else:
                 release_storage(cfg, name, purge=True)
             removed.append(name)
@@ -705,33 +474,7 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     return RemoveClonesResult(source, removed, snaps, failed)
 
 
-def _snapshot_ids(layout: Layout) -> list[str]:
-    if not layout.snapshots.is_dir():
-        return []
-    return [p.name for p in layout.snapshots.iterdir() if p.is_dir()]
 
 
-def restore_mounts(cfg: Config, names: Iterable[str] | None = None) -> list[str]:
-    """Mount the /opt overlay of every clone (or of ``names``) that is not mounted, e.g. after a
-    host reboot. Idempotent; returns the clones mounted now. Call it before starting a clone."""
-    layout = Layout(cfg.root)
-    wanted = set(names) if names is not None else None
-    done = []
-    for name, record in sorted(clone_records(layout).items()):
-        if wanted is not None and name not in wanted:
-            continue
-        spec = ClonePaths(layout, name, str(record["snapshot"])).overlay()
-        if mounts.mount_overlay(spec):
-            done.append(name)
-    return done
 
 
-def ensure_mounted_before_start(cfg: Config, name: str, running: bool) -> bool:
-    """For start-dev-container: mount clone ``name``'s overlay if needed. A clone that dockerd
-    already started (restart policy, at boot) before its /opt was mounted sees an empty /opt:
-    restart it so it gets the overlay. Returns whether anything was mounted."""
-    mounted = restore_mounts(cfg, [name])
-    if mounted and running:
-        dc.stop(name)
-        dc.start(name)
-    return bool(mounted)

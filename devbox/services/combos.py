@@ -1,6 +1,6 @@
 """Product + release + patches combos: one container per combo, made once, started after.
 
-The name comes from the combo (:func:`devbox.combo_plan.combo_name`), so asking for the same
+The name comes from the combo (:func:`devbox.model.combo_plan.combo_name`), so asking for the same
 combo again finds the container and starts it (seconds) instead of building it again. The image
 and branch come from ``roles/dockeruser/products.toml``; patches are Perforce changelists
 unshelved into the combo's workspace (:func:`devbox.services.checkout.apply_changes`) or patch
@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox import combo_plan, labels
-from devbox.adapters import docker_containers as dc
-from devbox.adapters import process
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.host import process
 from devbox.config import Config
-from devbox.container_plan import MakeOptions
 from devbox.errors import OperationFailed, UserError
-from devbox.limits import Limits
+from devbox.model import combo_plan, labels
+from devbox.model.container_plan import MakeOptions
+from devbox.model.limits import Limits
 from devbox.resources import role_dir
 from devbox.steps import Reporter, Step, StepContext
 
@@ -129,7 +129,7 @@ def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
                reporter: Reporter | None = None, limits: Limits | None = None) -> ComboResult:
     """Make the container for this combo, or start it when it exists already. ``limits``
     (from flags) go over the product map's, which go over the branch map's."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle, container_make
 
     rel = combo_plan.resolve_release(load_releases(products_file(cfg)), product, release)
     refs = combo_plan.sorted_patches(patches)
@@ -140,7 +140,7 @@ def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
         if name is not None and existing != name:
             raise UserError(f"this combo exists already as '{existing}'",
                             hint=f"start it: devbox dockeruser start-dev-container {existing}")
-        result = containers.start(cfg, existing, reporter)
+        result = container_lifecycle.start(cfg, existing, reporter)
         return ComboResult(existing, product, release, [r.ident for r in refs], rel.image,
                            rel.branch, "started", result.to_dict())
     st = dc.inspect(combo)
@@ -154,7 +154,7 @@ def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
     opts = MakeOptions(name=combo, branch=rel.branch, kind="combo", image=rel.image,
                        parent=parent, vlan=vlan, opt_seed=opt_seed, checkout=checkout,
                        extra_labels=extra, limits=(limits or Limits()).over(rel.limits))
-    made = containers.make(cfg, opts, reporter,
+    made = container_make.make(cfg, opts, reporter,
                            extra_steps=(_apply_step(cfg, combo, refs, files),))
     return ComboResult(combo, product, release, [r.ident for r in refs], rel.image, rel.branch,
                        "made", made.to_dict())
@@ -185,12 +185,12 @@ def stale(cfg: Config, stopped_for: float, now: float | None = None) -> list[str
 def prune(cfg: Config, names: list[str], purge: bool = False) -> PruneResult:
     """Remove the combos ``names`` (as chosen by :func:`stale`); /opt kept unless ``purge``."""
     from devbox.errors import DevboxError
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
     removed, kept, failed = [], [], {}
     for name in names:
         try:
-            result = containers.remove(cfg, name, purge=purge)
+            result = container_lifecycle.remove(cfg, name, purge=purge)
         except DevboxError as err:
             failed[name] = str(err)
             continue

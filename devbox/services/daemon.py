@@ -10,18 +10,20 @@ happens, so a container is never handled twice at once:
 - destroy: DHCPRELEASE from a throw-away netns, forget the record.
 
 On start-up, on SIGHUP, after a reconnect and every ``RECONCILE_EVERY`` seconds it reconciles
-records with Docker (:func:`devbox.leases.plan_reconcile`): it adopts running containers' leases
+records with Docker (:func:`devbox.model.leases.plan_reconcile`): it adopts running containers'
+leases
 (a REQUEST for the persisted lease, no new discovery), re-plumbs restarted ones and cleans up
 containers removed while it was down.
 
-A second thread follows rtnetlink link events of the host (:func:`devbox.adapters.netlink.
+A second thread follows rtnetlink link events of the host (:func:`devbox.adapters.net.netlink.
 link_events`): when a LAN parent (the lab uplink, the configured NIC, any parent a record names)
 goes away the kernel deletes every macvlan on it, those inside containers too; when it is back
 (appears, or goes up) the daemon reconciles at once, so every running container on it gets its
 interface back -- same MAC, the held lease requested again, no restart. While a parent is gone,
 its containers wait for it (logged once), instead of failing a re-plumb every sweep.
 
-Records it cannot read (:attr:`devbox.leasestore.LeaseStore.unreadable`) are never acted on: the
+Records it cannot read (:attr:`devbox.state.lease_store.LeaseStore.unreadable`) are never acted on:
+the
 container is left alone (logged once, naming the file) -- not plumbed again from its labels, its
 lease not dropped -- until the file is fixed. Every reconcile also resumes a clone source a
 killed freeze left paused (:mod:`devbox.services.pause_guard`).
@@ -32,7 +34,7 @@ container id, with the MAC, parent and VLAN of that record -- never from its lab
 commit`` of a devbox container run by hand inherits every devbox label (this root, the source's
 MAC and parent) but has another id and no record: it is not adopted (logged once). Only a
 container that is *not* devbox-made and carries the ``devbox.net`` labels by hand (an explicit
-opt-in, :mod:`devbox.labels`) is plumbed from its labels, and never with a MAC that one of
+opt-in, :mod:`devbox.model.labels`) is plumbed from its labels, and never with a MAC that one of
 devbox's records holds.
 """
 
@@ -42,126 +44,40 @@ import fcntl
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devbox import labels as L
 from devbox.config import Config
 from devbox.errors import DevboxError, NotReadyError, OperationFailed
-from devbox.leases import Action, ContainerView, NicRecord, NicState, plan_reconcile
+from devbox.model import labels as L
+from devbox.model.leases import Action, ContainerView, NicRecord, NicState, plan_reconcile
 from devbox.oplog import OpLog
 from devbox.paths import Layout
+from devbox.state.daemon_pid import lock_file, log_file, pid_file, running_pid
 
 if TYPE_CHECKING:
-    from devbox.adapters.dhcp import DhcpSession
-    from devbox.adapters.docker_net import ContainerFacts
+    from devbox.adapters.docker.net import ContainerFacts
+    from devbox.adapters.net.dhcp import DhcpSession
 
 RECONCILE_EVERY = 15.0
-UNIT_NAME = "devbox-daemon.service"
 
 
-def pid_file(cfg: Config) -> Path:
-    return Layout(cfg.root).run / "daemon.pid"
 
 
-def lock_file(cfg: Config) -> Path:
-    return Layout(cfg.root).run / "daemon.lock"
 
 
-def log_file(cfg: Config) -> Path:
-    return Layout(cfg.root).logs / "daemon.log"
 
 
-def running_pid(cfg: Config) -> int | None:
-    """PID of the daemon serving this root, or None. The daemon holds ``daemon.lock``."""
-    path = lock_file(cfg)
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # held: a daemon runs
-        else:
-            return None
-    finally:
-        os.close(fd)
-    try:
-        text = pid_file(cfg).read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
 
 
-def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
-    """Start the daemon detached if it is not running; return its PID."""
-    from devbox.adapters import spawn
-
-    pid = running_pid(cfg)
-    if pid is not None:
-        return pid
-    layout = Layout(cfg.root)
-    layout.logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **dict(cfg.environ)}
-    spawn.detached([sys.executable, "-m", "devbox", "--root", str(cfg.root), "common",
-                    "daemon"], output=layout.logs / "daemon.out", env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = running_pid(cfg)
-        if pid is not None:
-            return pid
-        time.sleep(0.05)
-    raise OperationFailed("devbox daemon did not start",
-                          hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}")
 
 
-def stop(cfg: Config, timeout: float = 15.0) -> int | None:
-    """Stop a running daemon (SIGTERM to its pid-file PID); its leases stay valid."""
-    pid = running_pid(cfg)
-    if pid is None:
-        return None
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running_pid(cfg) is not None:
-        time.sleep(0.05)
-    if running_pid(cfg) is not None:
-        raise OperationFailed(f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
-                              hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay "
-                                   "on disk)")
-    return pid
 
 
-def render_unit(cfg: Config, exec_start: list[str]) -> str:
-    from devbox.adapters import templates
-
-    return templates.render("devbox-daemon.service.j2", {
-        "exec_start": " ".join(exec_start), "root": str(cfg.root),
-        "pid_file": str(pid_file(cfg)),
-    })
 
 
-def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[Path, bool]:
-    """Write the systemd unit; enable and start it when systemd runs. (path, started)."""
-    import shutil
-
-    from devbox.adapters import process
-
-    devbox_bin = shutil.which("devbox") or str(Path(sys.executable).parent / "devbox")
-    text = render_unit(cfg, [devbox_bin, "--root", str(cfg.root), "common", "daemon"])
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    path = unit_dir / UNIT_NAME
-    path.write_text(text)
-    if Path("/run/systemd/system").is_dir() and unit_dir == Path("/etc/systemd/system"):
-        systemctl = process.require("systemctl", "systemd")
-        process.run([systemctl, "daemon-reload"], timeout=120)
-        process.run([systemctl, "enable", "--now", UNIT_NAME], timeout=120)
-        return path, True
-    return path, False
 
 
 @dataclass
@@ -173,10 +89,10 @@ class _Held:
 
 class Daemon:
     def __init__(self, cfg: Config) -> None:
-        from devbox.services import network
+        from devbox.services import nic
 
         self.cfg = cfg
-        self.st = network.store(cfg)
+        self.st = nic.store(cfg)
         self.log = OpLog(log_file(cfg))
         self.held: dict[str, _Held] = {}
         # SimpleQueue: its put() is reentrant, so the signal handlers below may call it even
@@ -275,7 +191,7 @@ class Daemon:
             self._release()
 
     def _migrate(self) -> None:
-        from devbox import migrate
+        from devbox.state import migrate
 
         layout = Layout(self.cfg.root)
         moved = migrate.ensure(layout)
@@ -289,7 +205,7 @@ class Daemon:
     def _restore_lab(self) -> None:
         """After a host reboot the lab's namespace, veth and dnsmasq are gone but its state
         file is not: bring the lab back (it was up and never taken down) before re-plumbing."""
-        from devbox.labplan import plan
+        from devbox.model.lab_plan import plan
         from devbox.services import lab
 
         if plan(self.cfg).state_file.exists() and not lab.is_up(self.cfg):
@@ -299,14 +215,14 @@ class Daemon:
     def _restore_clone_mounts(self) -> None:
         """After a host reboot clones' /opt overlays are gone: mount them again, and restart a
         clone dockerd already started (restart policy) so it sees its /opt."""
-        from devbox.adapters import docker_net
-        from devbox.services import clone
+        from devbox.adapters.docker import net
+        from devbox.services import clone_storage
 
-        for name in clone.restore_mounts(self.cfg):
-            facts = docker_net.inspect(name)
+        for name in clone_storage.restore_mounts(self.cfg):
+            facts = net.inspect(name)
             self.log.write(f"{name}: mounted its /opt overlay again")
             if facts is not None and facts.running:
-                from devbox.adapters import docker_containers as dc
+                from devbox.adapters.docker import containers as dc
 
                 dc.stop(name)
                 dc.start(name)
@@ -338,13 +254,13 @@ class Daemon:
             self.log.write(f"internal error: {type(err).__name__}: {err}")
 
     def _watch(self) -> None:
-        from devbox.adapters import docker_net
+        from devbox.adapters.docker import net
 
         backoff = 0.2
         first = True
         while not self.stopping.is_set():
             try:
-                stream = docker_net.events()
+                stream = net.events()
                 if not first:
                     self.log.write("reconnected to Docker events")
                     self.tasks.put(("reconcile",))
@@ -375,7 +291,7 @@ class Daemon:
 
     def _watch_links(self) -> None:
         """Queue a reconcile when a LAN parent appears or goes up (it was gone or down)."""
-        from devbox.adapters import netlink
+        from devbox.adapters.net import netlink
 
         backoff = 0.2
         while not self.stopping.is_set():
@@ -455,17 +371,17 @@ class Daemon:
         return fd
 
     def on_event(self, action: str, name: str, cid: str) -> None:
-        from devbox.adapters import docker_net
+        from devbox.adapters.docker import net
 
         if action == "start":
-            facts = docker_net.inspect(name)
+            facts = net.inspect(name)
             if facts is None or not facts.running:
                 return
             if facts.labels.get(L.KIND) == "clone" and \
                     L.is_networked(facts.labels, str(self.cfg.root)):
-                from devbox.services import clone
+                from devbox.services import clone_storage
 
-                if clone.ensure_mounted_before_start(self.cfg, name, running=True):
+                if clone_storage.ensure_mounted_before_start(self.cfg, name, running=True):
                     self.log.write(f"{name}: mounted its /opt overlay and restarted it")
                     return
             records = [r for r in self.st.for_container(name)]
@@ -485,8 +401,9 @@ class Daemon:
             self.reconcile(only=name)
 
     def reconcile(self, only: str | None = None) -> None:
-        from devbox.adapters import docker_net, netlink
-        from devbox.services import network
+        from devbox.adapters.docker import net
+        from devbox.adapters.net import netlink
+        from devbox.services import nic
 
         self._safe(lambda: self._resume_paused(only))
         records = self.st.all()
@@ -501,10 +418,10 @@ class Daemon:
         self._parents = self._base_parents() | {r.parent for r in records if r.parent}
         if only is not None:
             records = [r for r in records if r.container == only]
-            facts_one = docker_net.inspect(only)
+            facts_one = net.inspect(only)
             containers = [facts_one] if facts_one is not None else []
         else:
-            containers = docker_net.all_containers()
+            containers = net.all_containers()
         # a container with a record devbox cannot read is left alone: not plumbed again from
         # its labels (a fresh store never saw that record), its lease not dropped
         skip = self._unreadable(containers)
@@ -522,7 +439,7 @@ class Daemon:
         for one in records:
             running = by_name.get(one.container)
             if running is not None and running.running and running.pid == one.pid:
-                present[one.key] = network._interface_matches(one, running.pid)
+                present[one.key] = nic.interface_matches(one, running.pid)
         recs = {r.key: r for r in records}
         # let go of what was detached meanwhile
         for key in list(self.held):
@@ -588,7 +505,7 @@ class Daemon:
                            f"container {c.id[:12]} in {root} (a docker commit run by hand?)")
 
     def _adopt(self, rec: NicRecord, ctr: ContainerFacts) -> None:
-        from devbox.services import network
+        from devbox.services import nic
 
         held = self.held.get(rec.key)
         if held is not None and held.pid == ctr.pid and (
@@ -601,8 +518,8 @@ class Daemon:
         session = None
         if rec.mode == "dhcp":
             fresh = self.st.load_key(rec.key) or rec
-            session = network.new_session(self.cfg, fresh, ctr.pid,
-                                          on_lease=network.persist_on_lease(self.st, fresh))
+            session = nic.new_session(self.cfg, fresh, ctr.pid,
+                                          on_lease=nic.persist_on_lease(self.st, fresh))
             session.start()
             self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
         self.held[rec.key] = _Held(session, fd, ctr.pid)
@@ -612,7 +529,7 @@ class Daemon:
         self._plumb(rec.spec(), ctr, rec)
 
     def _plumb_labelled(self, ctr: ContainerFacts) -> None:
-        from devbox.services import network
+        from devbox.services import nic
 
         if self._made_by_a_command(ctr.name):
             self.log.write(f"{ctr.name}: a devbox command is making it; it plumbs the LAN "
@@ -631,7 +548,7 @@ class Daemon:
                                "container's")
             return
         mode = lab.get(L.NET, "dhcp")
-        spec = network.build_spec(
+        spec = nic.build_spec(
             self.cfg, ctr.name, parent=lab.get(L.NET_PARENT) or None,
             vlan=int(lab[L.NET_VLAN]) if lab.get(L.NET_VLAN) else None,
             ifname=lab.get(L.NET_IFNAME) or None, mac=lab.get(L.NET_MAC) or None,
@@ -641,7 +558,7 @@ class Daemon:
         self._plumb(spec, ctr, None)
 
     def _plumb(self, spec: Any, ctr: ContainerFacts, previous: NicRecord | None) -> None:
-        from devbox.services import network
+        from devbox.services import nic
 
         try:
             lock = self.st.container_lock(ctr.name, timeout=0.5)
@@ -655,7 +572,7 @@ class Daemon:
                 return
             try:
                 t0 = time.monotonic()
-                rec, session = network.plumb(self.cfg, spec, ctr, previous=previous,
+                rec, session = nic.plumb(self.cfg, spec, ctr, previous=previous,
                                              keep_session=True)
             except BaseException:
                 os.close(fd)
@@ -667,13 +584,13 @@ class Daemon:
             lock.__exit__(None, None, None)
 
     def _cleanup(self, rec: NicRecord) -> None:
-        from devbox.adapters import docker_net
-        from devbox.services import network
+        from devbox.adapters.docker import net
+        from devbox.services import nic
 
         self._let_go(rec.key)
         with self.st.owner(rec.key, timeout=5.0):
-            if docker_net.inspect(rec.container) is None:
-                network.release_offline(self.cfg, rec, self.log)
+            if net.inspect(rec.container) is None:
+                nic.release_offline(self.cfg, rec, self.log)
             # else: a new container took the name (and so the MAC and client id): its lease
             # is the same identity, so only the old record goes
             self.st.delete(rec.key)

@@ -6,22 +6,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from devbox.adapters.host.kernel import kernel_has
 from devbox.config import Config
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-    needed: bool = True
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+from devbox.model.checks import Check
 
 
 def _cap_eff() -> int:
@@ -45,31 +34,6 @@ def check_privileges() -> Check:
                  "run devbox as root (sudo devbox ...)")
 
 
-def kernel_has(feature: str) -> bool:
-    """Whether the running kernel has ``feature`` (a CONFIG_ name without prefix), built in or
-    as a loadable module."""
-    module = {"MACVLAN": "macvlan", "OVERLAY_FS": "overlay", "VLAN_8021Q": "8021q",
-              "VETH": "veth"}.get(feature, feature.lower())
-    if Path(f"/sys/module/{module}").exists():
-        return True
-    if feature == "OVERLAY_FS" and "overlay" in Path("/proc/filesystems").read_text():
-        return True
-    release = os.uname().release
-    for name in ("modules.builtin", "modules.dep"):
-        path = Path(f"/lib/modules/{release}/{name}")
-        if path.exists() and f"/{module}.ko" in path.read_text():
-            return True
-    config_gz = Path("/proc/config.gz")
-    if config_gz.exists():
-        import gzip
-
-        text = gzip.decompress(config_gz.read_bytes()).decode(errors="replace")
-        return f"CONFIG_{feature}=y" in text or f"CONFIG_{feature}=m" in text
-    boot = Path(f"/boot/config-{release}")
-    if boot.exists():
-        text = boot.read_text(errors="replace")
-        return f"CONFIG_{feature}=y" in text or f"CONFIG_{feature}=m" in text
-    return False
 
 
 def check_kernel() -> list[Check]:
@@ -105,10 +69,10 @@ def check_root_writable(root: Path) -> Check:
 
 
 def check_docker() -> Check:
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
 
     try:
-        version = docker_engine.engine_version()
+        version = engine.engine_version()
     except Exception as err:  # noqa: BLE001 - any failure is 'not reachable'
         return Check("docker engine", False, f"not reachable: {err}",
                      "apt-get install -y docker.io && systemctl start docker "
@@ -126,15 +90,15 @@ def check_registry(cfg: Config) -> Check | None:
     address = cfg["registry.address"]
     if not address:
         return None
-    from devbox.services import registry
+    from devbox.services import registry_site
 
-    return registry.check_reachable(cfg)
+    return registry_site.check_reachable(cfg)
 
 
 def check_reflink(root: Path) -> Check:
     """Whether clone snapshots of /opt share blocks (reflinks) under the root, or are one full
     copy each (optional: clones work either way)."""
-    from devbox.adapters import mounts
+    from devbox.adapters.host import mounts
 
     try:
         shared = mounts.reflink_supported(root)
@@ -151,8 +115,8 @@ def check_reflink(root: Path) -> Check:
 def check_inotify() -> Check:
     """Room for VM-style containers: each systemd container holds inotify instances, capped
     per user by the kernel (a stock host fits about 15-18 of them)."""
-    from devbox import capacity
-    from devbox.adapters import procfs
+    from devbox.adapters.host import procfs
+    from devbox.model import capacity
 
     room = procfs.inotify_room()
     ok = room.limit >= capacity.SUGGESTED_LIMIT or room.containers >= 20
@@ -165,9 +129,9 @@ def check_promised(cfg: Config) -> Check:
     """How much of the host the running devbox containers of this root are promised (their
     memory and CPU limits added up); over 100 % is allowed (limits are caps, not
     reservations) but worth knowing on a shared host."""
-    from devbox import labels, limits
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import procfs
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.host import procfs
+    from devbox.model import labels, limits
 
     host = procfs.host_size()
     try:
@@ -186,8 +150,8 @@ def check_promised(cfg: Config) -> Check:
 def check_cgroup_isolation(cfg: Config) -> Check:
     """Containers made by a devbox before cgroup isolation have the host's whole
     /sys/fs/cgroup bound writable: their root can freeze or limit any container."""
-    from devbox import labels
-    from devbox.adapters import docker_containers as dc
+    from devbox.adapters.docker import containers as dc
+    from devbox.model import labels
 
     try:
         mine = [st for st in dc.list_labeled(labels.ROLE)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from devbox import __version__
-from devbox import image_plan as plan
-from devbox.bootstrap_plan import LABEL_PREFIX, split_tag
 from devbox.config import Config
 from devbox.errors import OperationFailed, UserError
+from devbox.model import image_plan as plan
+from devbox.model.bootstrap_plan import LABEL_PREFIX, split_tag
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import Layout
 from devbox.resources import role_dir, templates_dir
@@ -71,9 +71,9 @@ def load(name: str, definitions: Path | None = None) -> plan.ImageDef:
 
 
 def _registry(cfg: Config) -> str:
-    from devbox.services import registry
+    from devbox.services import registry_site
 
-    return registry.registry_address(cfg)
+    return registry_site.registry_address(cfg)
 
 
 def render_context(image: plan.ImageDef, base_ref: str, family: str,
@@ -119,7 +119,7 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
                 definitions: Path | None = None, tag_registry: bool = True) -> ImageBuild:
     """Build ``devbox/<name>:latest`` from ``<definitions>/<name>/image.toml`` (default: the
     containerauthor images); skipped when an image from the same inputs exists."""
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
     from devbox.services import bases
 
     image = load(name, definitions)
@@ -134,7 +134,7 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
     t0 = time.monotonic()
 
     def check_base(ctx: StepContext) -> None:
-        attrs = docker_engine.image_attrs(base.tag)
+        attrs = engine.image_attrs(base.tag)
         if attrs is None:
             raise UserError(f"base image {base.tag} is missing",
                             hint=f"build it first: devbox containerauthor build-base {base.name}")
@@ -149,17 +149,17 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
             ctx.info(f"network-wait helper not found in {netwait_dir()}: image built without it")
         result.digest = plan.context_digest(files, state["base_id"])
         ctx.info(f"context: {len(files)} file(s), inputs digest {result.digest}")
-        labels = docker_engine.image_labels(image.tag)
+        labels = engine.image_labels(image.tag)
         if not force and not nocache and labels is not None and \
                 labels.get(f"{LABEL_PREFIX}inputs-digest") == result.digest:
             result.skipped = True
-            result.image_id = str((docker_engine.image_attrs(image.tag) or {}).get("Id", ""))
+            result.image_id = str((engine.image_attrs(image.tag) or {}).get("Id", ""))
             ctx.skip(f"{image.tag} is up to date (same inputs)")
 
     def build(ctx: StepContext) -> None:
         if result.skipped:
             ctx.skip("up to date")
-        previous = docker_engine.image_attrs(image.tag)
+        previous = engine.image_attrs(image.tag)
         built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         labels = plan.image_labels(image, base.name, base.tag, result.digest, built_at,
                                    __version__)
@@ -174,24 +174,24 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
                 if step is not None:
                     ctx.progress(step[0] - 1, step[1], step[2][:50])
 
-        result.image_id = docker_engine.build_stream(context_tar(state["files"]), image.tag,
+        result.image_id = engine.build_stream(context_tar(state["files"]), image.tag,
                                                      on_event, labels=labels, nocache=nocache)
         if previous is not None and previous.get("Id") != result.image_id:
             prev_id = str(previous["Id"])
             state["previous"] = prev_id
-            ctx.undo(f"restore {image.tag}", lambda: docker_engine.tag_image(prev_id, image.tag))
+            ctx.undo(f"restore {image.tag}", lambda: engine.tag_image(prev_id, image.tag))
         elif previous is None:
-            ctx.undo(f"remove {image.tag}", lambda: docker_engine.remove_image(image.tag))
+            ctx.undo(f"remove {image.tag}", lambda: engine.remove_image(image.tag))
 
     def tag(ctx: StepContext) -> None:
         for extra in tags[1:]:
-            docker_engine.tag_image(image.tag, extra)
+            engine.tag_image(image.tag, extra)
             ctx.info(f"tagged {extra}")
         previous = state.get("previous")
         if previous:
             # the image this build replaced: drop it unless containers or tags still use it
             try:
-                docker_engine.remove_image(previous)
+                engine.remove_image(previous)
                 ctx.info(f"removed the previous {image.tag} ({previous[:19]})")
             except OperationFailed as err:
                 ctx.info(f"kept the previous image {previous[:19]}: {err}")
@@ -214,10 +214,10 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
 
 def list_images(cfg: Config) -> list[dict[str, Any]]:
     """Local devbox images (bases and images) with their labels."""
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
 
     rows: list[dict[str, Any]] = []
-    for img in docker_engine.list_images_labelled(f"{LABEL_PREFIX}kind"):
+    for img in engine.list_images_labelled(f"{LABEL_PREFIX}kind"):
         labels = dict(img.get("Labels") or {})
         tags = sorted(t for t in (img.get("RepoTags") or []) if t != "<none>:<none>")
         rows.append({
@@ -259,7 +259,7 @@ def _layer_events(progress: ProgressFn | None, log: OpLog) -> tuple[plan.LayerPr
 def publish(cfg: Config, name: str, reporter: Reporter | None = None,
             log: OpLog | None = None) -> Publish:
     """Push ``devbox/<name>:latest`` to the configured registry, with per-layer progress."""
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
 
     registry = _registry(cfg)
     if not registry:
@@ -274,16 +274,16 @@ def publish(cfg: Config, name: str, reporter: Reporter | None = None,
     t0 = time.monotonic()
 
     def check(ctx: StepContext) -> None:
-        if docker_engine.image_attrs(local) is None:
+        if engine.image_attrs(local) is None:
             raise UserError(f"image {local} not found locally",
                             hint=f"build it first: devbox containerauthor build-image {name}")
-        docker_engine.tag_image(local, remote)
+        engine.tag_image(local, remote)
         ctx.info(f"tagged {remote}")
 
     def push(ctx: StepContext) -> None:
         layers, on_event = _layer_events(ctx.progress, oplog)
         repo, tag = split_tag(remote)
-        out.digest = docker_engine.push_stream(repo, tag, on_event)
+        out.digest = engine.push_stream(repo, tag, on_event)
         out.layers = len(layers.layers)
         if not out.digest:
             raise OperationFailed(f"push {remote}: the registry reported no digest")
@@ -303,11 +303,11 @@ def ensure_image(cfg: Config, image: str, progress: ProgressFn | None = None,
                  log: OpLog | None = None) -> str:
     """The local reference of ``image`` (``dev`` or a full ref), pulled from the configured
     registry (with per-layer progress) unless it is already present. Returns the local ref."""
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
 
     oplog = log or NULL_LOG
     local = plan.image_ref(image)
-    if docker_engine.image_attrs(local) is not None:
+    if engine.image_attrs(local) is not None:
         return local
     registry = _registry(cfg)
     if not registry:
@@ -318,8 +318,8 @@ def ensure_image(cfg: Config, image: str, progress: ProgressFn | None = None,
     _layers, on_event = _layer_events(progress, oplog)
     repo, tag = split_tag(remote)
     oplog.write(f"pulling {remote}")
-    image_id = docker_engine.pull_stream(repo, tag, on_event)
-    docker_engine.tag_image(image_id, local)
+    image_id = engine.pull_stream(repo, tag, on_event)
+    engine.tag_image(image_id, local)
     return local
 
 
@@ -333,10 +333,10 @@ def ensure_present(cfg: Config, ref: str, log: OpLog | None = None,
                    progress: ProgressFn | None = None) -> bool:
     """Make sure image ``ref`` is in the engine, pulling it from the configured registry with
     per-layer progress when it is not. True when it was pulled."""
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
 
     local = plan.image_ref(ref)
-    if docker_engine.image_attrs(local) is not None:
+    if engine.image_attrs(local) is not None:
         return False
     ensure_image(cfg, ref, progress=progress, log=log)
     return True

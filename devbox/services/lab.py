@@ -16,10 +16,10 @@ from pathlib import Path
 
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed
-from devbox.labplan import DnsmasqLease, LabPlan, parse_leases, plan
+from devbox.model.checks import Check
+from devbox.model.lab_plan import DnsmasqLease, LabPlan, parse_leases, plan
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services.doctor import Check
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 
@@ -46,9 +46,6 @@ class LabStatus:
         return data
 
 
-def default_parent(cfg: Config) -> str:
-    """The macvlan parent devbox uses: the ``parent`` setting, else the lab uplink."""
-    return str(cfg["parent"] or cfg["lab.uplink"])
 
 
 def _log(cfg: Config) -> OpLog:
@@ -75,7 +72,7 @@ def _netns_inode(path: Path) -> int | None:
 
 def dnsmasq_pid(p: LabPlan) -> int | None:
     """PID from the lab's pid file, only if that process is dnsmasq inside the lab netns."""
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
 
     pid = _read_pid(p.pid_file)
     if pid is None:
@@ -93,7 +90,9 @@ def dnsmasq_pid(p: LabPlan) -> int | None:
 
 
 def _start_dnsmasq(p: LabPlan, log: OpLog) -> int:
-    from devbox.adapters import netns, process, templates
+    from devbox.adapters import templates
+    from devbox.adapters.host import process
+    from devbox.adapters.net import netns
 
     binary = process.require(p.dnsmasq, "dnsmasq-base")
     p.dir.mkdir(parents=True, exist_ok=True)
@@ -156,8 +155,9 @@ def _no_forwarding() -> None:
 
 def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = None) -> LabStatus:
     """Bring the lab up (idempotent). With ``vlans``, add tagged segments (needs 802.1Q)."""
-    from devbox.adapters import netlink, netns, process
-    from devbox.services.doctor import kernel_has
+    from devbox.adapters.host import process
+    from devbox.adapters.host.kernel import kernel_has
+    from devbox.adapters.net import netlink, netns
 
     p = plan(cfg, vlans)
     if vlans and not kernel_has("VLAN_8021Q"):
@@ -237,7 +237,7 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
 
 def down(cfg: Config) -> list[str]:
     """Remove the lab's dnsmasq, shim, veth and namespace. Returns what was removed."""
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     p = plan(cfg)
     log = _log(cfg)
@@ -264,7 +264,7 @@ def down(cfg: Config) -> list[str]:
 
 
 def status(cfg: Config) -> LabStatus:
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     p = plan(cfg)
     pid = dnsmasq_pid(p)
@@ -293,7 +293,7 @@ def status(cfg: Config) -> LabStatus:
 
 
 def is_up(cfg: Config) -> bool:
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     p = plan(cfg)
     return (netns.exists(p.name) and netlink.get_link(p.uplink) is not None
@@ -302,7 +302,7 @@ def is_up(cfg: Config) -> bool:
 
 def check_parent(cfg: Config) -> Check:
     """Doctor check: the configured parent exists and is up, or (no parent set) the lab is up."""
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     parent = str(cfg["parent"])
     if parent:

@@ -47,8 +47,8 @@ def _say(layout: Layout, name: str, message: str, log: OpLog | None) -> None:
 def frozen(cfg: Config, name: str, running: bool, log: OpLog | None = None) -> Iterator[None]:
     """Hold ``name`` paused for the block (when it is running), under its freeze lock and
     with its marker on disk. A marker left by a freeze that died is dealt with first."""
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import snapshots
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.docker import snapshots
 
     layout = Layout(cfg.root)
 
@@ -114,8 +114,8 @@ def resume_all(cfg: Config, log: OpLog | None = None) -> list[str]:
 
 def _resume_locked(layout: Layout, name: str, log: OpLog | None) -> bool:
     """Under ``name``'s freeze lock: deal with a marker a dead freeze left."""
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import snapshots
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.docker import snapshots
 
     marker = layout.paused_marker(name)
     if not os.path.lexists(marker):

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from devbox import labels
-from devbox.adapters import docker_containers as dc
 from devbox.adapters import ssh
+from devbox.adapters.docker import containers as dc
 from devbox.config import Config
 from devbox.errors import DevboxError, UserError
-from devbox.naming import validate_name
+from devbox.model import labels
+from devbox.model.naming import validate_name
 from devbox.paths import Layout
 
 MAX_JOBS = 64
@@ -51,7 +51,7 @@ class RunResult:
 
 def targets(names: list[str], clones_of: str | None) -> list[str]:
     """The containers to run on: ``names`` then the clones of ``clones_of``, each once."""
-    from devbox.services import clone
+    from devbox.state import clone_records
 
     out: list[str] = []
     for name in names:
@@ -59,7 +59,7 @@ def targets(names: list[str], clones_of: str | None) -> list[str]:
         if name not in out:
             out.append(name)
     if clones_of is not None:
-        found = clone.clones_of(clones_of)
+        found = clone_records.clones_of(clones_of)
         if not found:
             raise UserError(f"{clones_of} has no clones",
                             hint=f"make some: devbox dockeruser clone {clones_of} --count 5")
@@ -71,7 +71,7 @@ def targets(names: list[str], clones_of: str | None) -> list[str]:
 
 def _address(cfg: Config, name: str) -> str:
     from devbox.services import network
-    from devbox.services.containers import read_state
+    from devbox.state.container_records import read_state
 
     for att in network.show(cfg, name):
         if att.ip:
@@ -80,8 +80,8 @@ def _address(cfg: Config, name: str) -> str:
 
 
 def run_one(cfg: Config, name: str, command: str, timeout: float) -> RunResult:
-    from devbox.services import network
-    from devbox.services.containers import DEV_USER, devbox_key, known_hosts
+    from devbox.services import host_reach
+    from devbox.state.container_records import DEV_USER, devbox_key, known_hosts
 
     layout = Layout(cfg.root)
     t0 = time.monotonic()
@@ -95,7 +95,7 @@ def run_one(cfg: Config, name: str, command: str, timeout: float) -> RunResult:
         ip = _address(cfg, name)
         if not ip:
             raise UserError(f"'{name}' has no LAN address")
-        sock = network.host_connector(cfg, name)(ip, 22, min(10.0, timeout))
+        sock = host_reach.host_connector(cfg, name)(ip, 22, min(10.0, timeout))
         # known_hosts has the container's name and address; connect by name-checked address
         client = ssh.connect(ip, DEV_USER, devbox_key(layout), known_hosts(layout),
                              timeout=min(10.0, timeout), sock=sock)

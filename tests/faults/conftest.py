@@ -165,7 +165,7 @@ def _bystander_files(opt: Path) -> None:
 @pytest.fixture(scope="package")
 def faults(engine: Any, dev_image: str,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultEnv]:
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
     from devbox.services import lab as labsvc
     from tests.fixtures.devcontainers import make_repo
     from tests.fixtures.lab import lab_settings, teardown_lab
@@ -195,7 +195,7 @@ def faults(engine: Any, dev_image: str,
         cfg = fe.cfg()
         for name in reversed(fe.names):
             try:
-                containers.remove(cfg, name, purge=True, force=True)
+                container_lifecycle.remove(cfg, name, purge=True, force=True)
             except Exception:  # noqa: BLE001 - next: the label sweep
                 pass
         for ctr in engine.containers.list(all=True,  # type: ignore[attr-defined]
@@ -203,13 +203,13 @@ def faults(engine: Any, dev_image: str,
             if ctr.labels.get("devbox.root") == str(lab.root):
                 ctr.remove(force=True)
         try:
-            from devbox.services import clone
+            from devbox.services import clone_storage
 
-            clone.gc_snapshots(cfg)
+            clone_storage.gc_snapshots(cfg)
         except Exception:  # noqa: BLE001 - best effort
             pass
         teardown_lab(lab)
-        from devbox.adapters import mounts
+        from devbox.adapters.host import mounts
 
         mounts.unmount(lab.root / "containers")  # devbox.migrate's nosuid bind of it
 
@@ -258,7 +258,7 @@ def private_engine(engine: Any, dev_image: str) -> Iterator[PrivateEngine]:
     import secrets
     import shutil
 
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
     from tests.fixtures.lab import PrivateDockerd
 
     dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"

@@ -81,7 +81,7 @@ def records_sums(root: Path) -> dict[str, str]:
 
 
 def _uplink_index(uplink: str) -> int | None:
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     for li in netlink.links():
         if li.name == uplink:
@@ -90,7 +90,7 @@ def _uplink_index(uplink: str) -> int | None:
 
 
 def _host_links(uplink: str) -> set[str]:
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     idx = _uplink_index(uplink)
     links = netlink.links()
@@ -100,13 +100,13 @@ def _host_links(uplink: str) -> set[str]:
 
 
 def _release_netns() -> set[str]:
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
 
     return {n for n in netns.names() if n.startswith("dbxrel") or RUN_ID in n}
 
 
 def _mounts_under(root: Path) -> set[str]:
-    from devbox.adapters import mounts
+    from devbox.adapters.host import mounts
 
     prefix = str(root).rstrip("/") + "/"
     return {m.target for m in mounts.mounts() if m.target.startswith(prefix)}
@@ -158,13 +158,13 @@ def check(snap: Snapshot, expected: set[str], gone: set[str], home: Path | None 
 
     ``expected``: containers that should exist (and keep their /opt); ``gone``: names the case
     made that must have left nothing (container, records, mounts, cgroups, SSH entry)."""
-    from devbox import labels as L
     from devbox import locks
-    from devbox.adapters import docker_engine
+    from devbox.adapters.docker import engine
+    from devbox.model import labels as L
 
     root = snap.root
     leaks: dict[str, list[str]] = {k: [] for k in KINDS}
-    cl = client or docker_engine.client()
+    cl = client or engine.client()
     for ctr in cl.containers.list(all=True, filters={"label": f"{L.ROOT}={root}"}):
         if ctr.name not in expected:
             leaks["container"].append(ctr.name)

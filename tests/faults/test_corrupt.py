@@ -60,7 +60,7 @@ CASES = [(kind, how) for how in ("empty", "half") for kind in RECORDS
 
 @pytest.mark.parametrize(("kind", "how"), CASES)
 def test_corrupt_record(faults: FaultEnv, kind: str, how: str) -> None:
-    from devbox.services import daemon as svc
+    from devbox.state import daemon_pid
     case = f"corrupt records ({how})"
     victim = faults.name("cv")
     faults.make(victim)  # with a checkout: state, lease and checkout records
@@ -91,7 +91,7 @@ def test_corrupt_record(faults: FaultEnv, kind: str, how: str) -> None:
     faults.names.append(f"{target}x1")
     faults.cli("dockeruser", "remove-dev-container", f"{target}x1", "--yes", "--purge")
     # daemon reconcile: SIGHUP, then the next reconcile's log lines
-    pid = svc.running_pid(faults.cfg())
+    pid = daemon_pid.running_pid(faults.cfg())
     if pid is not None:
         log = faults.root / "logs" / "daemon.log"
         size = log.stat().st_size if log.exists() else 0
@@ -100,7 +100,7 @@ def test_corrupt_record(faults: FaultEnv, kind: str, how: str) -> None:
         new = log.read_bytes()[size:].decode(errors="replace") if log.exists() else ""
         if "internal error" in new:
             problems.append(f"daemon reconcile: {new.strip()[-300:]}")
-        if svc.running_pid(faults.cfg()) is None:
+        if daemon_pid.running_pid(faults.cfg()) is None:
             problems.append("daemon reconcile: the daemon died")
     # nothing removed or overwritten
     now = path.read_bytes() if path.exists() else None

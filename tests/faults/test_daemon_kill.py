@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
 
 def _ip_in(name: str) -> str | None:
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.net import netlink, netns
 
     st = dc.inspect(name)
     if st is None or not st.running:
@@ -27,8 +27,8 @@ def _ip_in(name: str) -> str | None:
 
 
 def test_kill_daemon_during_renewal(faults: FaultEnv) -> None:
-    from devbox.services import daemon as svc
-    from devbox.services import network
+    from devbox.services import daemon_control, nic
+    from devbox.state import daemon_pid
 
     case = "kill -9 daemon mid-renewal"
     cfg = faults.cfg()
@@ -36,8 +36,8 @@ def test_kill_daemon_during_renewal(faults: FaultEnv) -> None:
     extra = faults.name("dk")
     faults.make(extra, "--no-checkout")
     names = [faults.bystander, extra]
-    pid = svc.ensure_running(cfg)
-    st = network.store(cfg)
+    pid = daemon_control.ensure_running(cfg)
+    st = nic.store(cfg)
     before = {n: st.for_container(n)[0] for n in names}
     ips = {n: _ip_in(n) for n in names}
     assert all(ips.values()), ips
@@ -56,11 +56,11 @@ def test_kill_daemon_during_renewal(faults: FaultEnv) -> None:
         time.sleep(0.005)
     os.kill(pid, signal.SIGKILL)
     gone = time.monotonic() + 10
-    while svc.running_pid(cfg) is not None and time.monotonic() < gone:
+    while daemon_pid.running_pid(cfg) is not None and time.monotonic() < gone:
         time.sleep(0.05)
-    assert svc.running_pid(cfg) is None
+    assert daemon_pid.running_pid(cfg) is None
     assert {n: _ip_in(n) for n in names} == ips  # the addresses stay while it is away
-    svc.ensure_running(cfg)
+    daemon_control.ensure_running(cfg)
     # the new daemon adopts every lease (a REQUEST for the persisted one): same address,
     # later expiry
     renewed: dict[str, bool] = {}

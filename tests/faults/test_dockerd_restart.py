@@ -88,7 +88,7 @@ def _exists(client: Any, name: str) -> bool:
 
 def _ip_in(client: Any, name: str, ifname: str) -> str | None:
     """The address on ``ifname`` in the netns of container ``name`` (running), else None."""
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     try:
         ctr = client.containers.get(name)
@@ -105,14 +105,14 @@ def _ip_in(client: Any, name: str, ifname: str) -> str | None:
 
 
 def _lease_ips(fe: FaultEnv, name: str) -> list[str]:
-    from devbox.services import network
+    from devbox.services import nic
 
-    return [str(r.ip) for r in network.store(fe.cfg()).for_container(name) if r.ip]
+    return [str(r.ip) for r in nic.store(fe.cfg()).for_container(name) if r.ip]
 
 
 def _snapshots(fe: FaultEnv, client: Any) -> list[str]:
     """Clone snapshots of the root: /opt copies under <root>/snapshots, snapshot images."""
-    from devbox import labels
+    from devbox.model import labels
 
     base = fe.root / "snapshots"
     found = sorted(p.name for p in base.iterdir()) if base.is_dir() else []

@@ -60,7 +60,7 @@ def test_kill_make_at_step(faults: FaultEnv, index: int, step: str) -> None:
 def _remove_points(faults: FaultEnv, name: str) -> list[tuple[str, object]]:
     """Observable points of a remove (it has no step runner): kill when each shows."""
     from devbox import locks
-    from devbox.adapters import docker_containers as dc
+    from devbox.adapters.docker import containers as dc
 
     root = faults.root
     lock_dir = root / "run" / "locks"

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
-from devbox import labels
-from devbox.adapters import docker_containers as dc
-from devbox.adapters import mounts, snapshots
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.docker import snapshots
+from devbox.adapters.host import mounts
+from devbox.model import labels
 from devbox.paths import Layout
 from tests.conftest import RUN_ID
 from tests.fixtures.engine import TEST_LABEL
@@ -77,8 +78,8 @@ def _cfg(lab: LabEnv) -> Any:
 
 @pytest.fixture(scope="module")
 def cloned(lab: LabEnv, dev_image: str) -> Iterator[Cloned]:
-    from devbox.container_plan import MakeOptions
-    from devbox.services import clone, containers
+    from devbox.model.container_plan import MakeOptions
+    from devbox.services import clone, container_make
 
     env = _env(lab)
     Path(env["HOME"]).mkdir(exist_ok=True)
@@ -86,7 +87,7 @@ def cloned(lab: LabEnv, dev_image: str) -> Iterator[Cloned]:
     src = f"dbxt{RUN_ID}src"
     layout = Layout(cfg.root)
     try:
-        containers.make(cfg, MakeOptions(name=src, branch="main", image=dev_image,
+        container_make.make(cfg, MakeOptions(name=src, branch="main", image=dev_image,
                                          checkout=False))
         big = layout.opt_dir(src) / "data" / "events.bin"
         big.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +103,7 @@ def cloned(lab: LabEnv, dev_image: str) -> Iterator[Cloned]:
 
 def _cleanup(cfg: Any, src: str) -> None:
     """Remove clones and SRC through devbox; whatever that could not remove, by force."""
-    from devbox.services import clone, containers
+    from devbox.services import clone, container_lifecycle
 
     layout = Layout(cfg.root)
     try:
@@ -111,7 +112,7 @@ def _cleanup(cfg: Any, src: str) -> None:
         print(f"remove_clones: {err}")
     try:
         if dc.inspect(src) is not None:
-            containers.remove(cfg, src, purge=True)
+            container_lifecycle.remove(cfg, src, purge=True)
     except Exception as err:  # noqa: BLE001
         print(f"remove {src}: {err}")
     for st in dc.list_labeled(f"{labels.CLONE_OF}={src}"):
@@ -192,13 +193,13 @@ def test_opt_writes_stay_in_the_clone(cloned: Cloned) -> None:
 
 
 def test_extra_disk_is_what_clones_write(cloned: Cloned, engine: Any) -> None:
-    from devbox.services import clone
+    from devbox.state import clone_records
 
     layout = Layout(cloned.cfg.root)
     # the snapshot is made once, not per clone
     snaps = [p for p in layout.snapshots.iterdir() if p.is_dir()]
     assert [p.name for p in snaps] == [cloned.run.snapshot]
-    snapshot_bytes = mounts.disk_usage(clone.snapshot_dir(layout, cloned.run.snapshot))
+    snapshot_bytes = mounts.disk_usage(clone_records.snapshot_dir(layout, cloned.run.snapshot))
     if cloned.run.snapshot_method == "copy":
         assert snapshot_bytes >= 200 * MB
     else:
@@ -248,17 +249,17 @@ def test_list_groups_clones_under_source(cloned: Cloned) -> None:
 
 
 def test_restart_keeps_overlay_and_identity(cloned: Cloned) -> None:
-    from devbox.services import clone, containers
+    from devbox.services import clone_storage, container_lifecycle
 
     name = cloned.names[-1]
     before = dc.exec_run(name, ["cat", "/etc/machine-id"])[1]
-    containers.stop(cloned.cfg, name)
+    container_lifecycle.stop(cloned.cfg, name)
     layout = Layout(cloned.cfg.root)
     mounts.unmount(layout.opt_dir(name))  # as after a host reboot
-    result = containers.start(cloned.cfg, name)
+    result = container_lifecycle.start(cloned.cfg, name)
     assert result.ip == cloned.run.clones[-1].ip
     assert mounts.is_mounted(layout.opt_dir(name))
-    assert clone.restore_mounts(cloned.cfg) == []
+    assert clone_storage.restore_mounts(cloned.cfg) == []
     _code, out = dc.exec_run(name, ["sh", "-c",
                                     "cat /etc/machine-id; wc -c < /opt/data/events.bin"])
     assert out.split()[0] == before.strip()
@@ -275,8 +276,8 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
     import ctypes
     import resource
 
-    from devbox import capacity, clone_plan
-    from devbox.adapters import procfs
+    from devbox.adapters.host import procfs
+    from devbox.model import capacity, clone_plan
 
     layout = Layout(cloned.cfg.root)
     snaps_before = sorted(p.name for p in layout.snapshots.iterdir())

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from devbox import clone_plan, hostkeys
-from devbox.adapters import docker_containers as dc
-from devbox.adapters import mounts, snapshots
+from devbox.adapters import ssh_hostkeys
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.docker import snapshots
+from devbox.adapters.host import mounts
 from devbox.config import Config, load
+from devbox.model import clone_plan
 from devbox.paths import Layout
-from devbox.services import clone
+from devbox.services import clone, clone_snapshot, clone_storage
+from devbox.state import clone_records
 from tests.conftest import RUN_ID
 from tests.fixtures.engine import TEST_LABEL
 from tests.fixtures.engine import test_name as unique_name
@@ -55,7 +58,7 @@ def _cfg(root: Path) -> Config:
 def _fake_clone(layout: Layout, name: str, snap: str) -> None:
     """The on-disk record the clone service writes for a clone (without its container)."""
     (layout.container_dir(name)).mkdir(parents=True)
-    clone._write_json(layout.container_dir(name) / clone.CLONE_FILE,
+    clone_records._write_json(layout.container_dir(name) / clone_records.CLONE_FILE,
                       {"snapshot": snap, "source": "src"})
 
 
@@ -69,9 +72,9 @@ def test_overlay_over_200mb_snapshot(root: Path) -> None:
     src_opt.chmod(0o750)
 
     snap = "src-20260101000000-abcd"
-    method = mounts.snapshot_copy(src_opt, clone.snapshot_opt(layout, snap))
+    method = mounts.snapshot_copy(src_opt, clone_records.snapshot_opt(layout, snap))
     assert method == ("reflink" if mounts.reflink_supported(layout.snapshots) else "copy")
-    lower = clone.snapshot_opt(layout, snap)
+    lower = clone_records.snapshot_opt(layout, snap)
     assert (lower / "data" / "events.bin").stat().st_size == 200 * MB
     assert lower.stat().st_uid == 1000
 
@@ -79,8 +82,8 @@ def test_overlay_over_200mb_snapshot(root: Path) -> None:
     names = ["peer1", "peer2", "peer3"]
     for name in names:
         _fake_clone(layout, name, snap)
-    assert sorted(clone.restore_mounts(_cfg(root))) == names
-    assert clone.restore_mounts(_cfg(root)) == []  # idempotent
+    assert sorted(clone_storage.restore_mounts(_cfg(root))) == names
+    assert clone_storage.restore_mounts(_cfg(root)) == []  # idempotent
     for name in names:
         merged = layout.opt_dir(name)
         assert mounts.is_mounted(merged)
@@ -114,28 +117,28 @@ def test_overlay_over_200mb_snapshot(root: Path) -> None:
     for name in names:
         assert mounts.unmount(layout.opt_dir(name))
         assert not mounts.is_mounted(layout.opt_dir(name))
-    assert sorted(clone.restore_mounts(_cfg(root), names)) == names
+    assert sorted(clone_storage.restore_mounts(_cfg(root), names)) == names
     assert (one / "data" / "small.txt").read_text() == "changed in peer1\n"
     assert not (one / "data" / "events.bin").exists()
 
     # removing the clones' storage: unmounted, upper gone, snapshot gone once unused
     for name in names:
-        assert clone.release_storage(_cfg(root), name, purge=False)
+        assert clone_storage.release_storage(_cfg(root), name, purge=False)
         assert not mounts.is_mounted(layout.opt_dir(name))
         assert (layout.container_dir(name) / "opt-upper").exists()  # kept without purge
     for name in names:
-        clone.release_storage(_cfg(root), name, purge=True)
+        clone_storage.release_storage(_cfg(root), name, purge=True)
         assert not layout.container_dir(name).exists()
-    assert not clone.snapshot_dir(layout, snap).exists()
+    assert not clone_records.snapshot_dir(layout, snap).exists()
     assert mounts.overlay_mounts_under(root) == []
 
 
 def test_remove_tree_refuses_a_mounted_tree(root: Path) -> None:
     layout = Layout(root)
-    lower = clone.snapshot_opt(layout, "s")
+    lower = clone_records.snapshot_opt(layout, "s")
     lower.mkdir(parents=True)
     _fake_clone(layout, "c1", "s")
-    clone.restore_mounts(_cfg(root))
+    clone_storage.restore_mounts(_cfg(root))
     from devbox.errors import OperationFailed
 
     with pytest.raises(OperationFailed):
@@ -191,7 +194,7 @@ def test_commit_and_sysprep(os_like_image: str, method: str) -> None:
             assert dc.inspect(src).status == "paused"  # type: ignore[union-attr]
             snapshots.commit(src, repo, tag, {TEST_LABEL: RUN_ID})
         assert dc.inspect(src).status == "running"  # type: ignore[union-attr]
-        prep = clone.sysprep_snapshot(raw, image, {TEST_LABEL: RUN_ID}, method=method)
+        prep = clone_snapshot.sysprep_snapshot(raw, image, {TEST_LABEL: RUN_ID}, method=method)
         assert prep.method == method
         assert snapshots.image_id(raw) is None and snapshots.image_id(image)
         if method == "layer":
@@ -206,7 +209,7 @@ def test_commit_and_sysprep(os_like_image: str, method: str) -> None:
                    "detach": True, "hostname": peer})
         created.append(peer)
         # before first boot: fresh identity files go in (and, "layer", the removals happen)
-        keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, peer)
+        keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, peer)
         files = clone_plan.clone_files(peer, keys)
         how = dc.seed_files(peer, {p: (d, m, 0, 0) for p, (d, m) in files.items()},
                             remove=prep.removals)
@@ -295,19 +298,19 @@ def test_reflink_snapshot_costs_no_data_blocks(xfs_root: Path) -> None:
     _write_big(src_opt / "events.bin", 200 * MB)
     assert mounts.reflink_supported(layout.snapshots)
     before = mounts.fs_used_bytes(xfs_root)
-    assert mounts.snapshot_copy(src_opt, clone.snapshot_opt(layout, "s1")) == "reflink"
+    assert mounts.snapshot_copy(src_opt, clone_records.snapshot_opt(layout, "s1")) == "reflink"
     grown = mounts.fs_used_bytes(xfs_root) - before
     assert grown < 10 * MB, f"a reflink snapshot of 200 MB took {grown / MB:.1f} MB"
     # the snapshot is immutable for clones even when SRC rewrites its file in place
     with (src_opt / "events.bin").open("r+b") as fh:
         fh.write(b"changed by src")
-    with (clone.snapshot_opt(layout, "s1") / "events.bin").open("rb") as fh:
+    with (clone_records.snapshot_opt(layout, "s1") / "events.bin").open("rb") as fh:
         assert fh.read(14) != b"changed by src"
     _fake_clone(layout, "c1", "s1")
-    assert clone.restore_mounts(_cfg(layout.root)) == ["c1"]
+    assert clone_storage.restore_mounts(_cfg(layout.root)) == ["c1"]
     assert (layout.opt_dir("c1") / "events.bin").stat().st_size == 200 * MB
-    clone.release_storage(_cfg(layout.root), "c1", purge=True)
-    assert not clone.snapshot_dir(layout, "s1").exists()
+    clone_storage.release_storage(_cfg(layout.root), "c1", purge=True)
+    assert not clone_records.snapshot_dir(layout, "s1").exists()
 
 
 def test_doctor_says_whether_clone_snapshots_share_blocks(xfs_root: Path, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from devbox import labels
-from devbox.adapters import docker_containers as dc
+from devbox.adapters.docker import containers as dc
+from devbox.model import labels
 from devbox.paths import Layout
 from tests import waits
 from tests.conftest import RUN_ID
@@ -46,8 +46,8 @@ def _cfg(lab: LabEnv) -> Any:
 
 
 def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -> None:
-    from devbox import combo_plan
-    from devbox.services import combos, containers
+    from devbox.model import combo_plan
+    from devbox.services import combos, container_lifecycle
 
     cfg = _cfg(lab)
     release = f"9.{RUN_ID}"  # matches the shipped acme "*" entry; unique to this run
@@ -65,7 +65,7 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
         assert (st.labels[labels.PRODUCT], st.labels[labels.RELEASE],
                 st.labels[labels.PATCHES]) == ("acme", release, "")
         container_id = st.id
-        containers.stop(cfg, name)
+        container_lifecycle.stop(cfg, name)
 
         t0 = time.monotonic()
         second = devbox_cli("dockeruser", "make-dev-container", "--product", "acme",
@@ -88,7 +88,7 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
 
         # prune: a running combo is never a candidate; a long-stopped one is
         assert name not in combos.stale(cfg, 1.0)
-        containers.stop(cfg, name)
+        container_lifecycle.stop(cfg, name)
         waits.wait_for(lambda: name in combos.stale(cfg, 1.0), 30,
                        f"{name} to count as stopped for over 1 s")
         assert name not in combos.stale(cfg, 86400.0)
@@ -98,7 +98,7 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
         assert not Layout(cfg.root).container_dir(name).exists()
     finally:
         if dc.inspect(name) is not None:
-            containers.remove(cfg, name, purge=True)
+            container_lifecycle.remove(cfg, name, purge=True)
 
 
 def _git(*args: str, cwd: Path) -> None:
@@ -130,8 +130,8 @@ def _git_product(tmp_path: Path, lab: LabEnv, dev_image: str, content: str) -> A
 def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str,
                                             tmp_path: Path) -> None:
     """A combo on a git branch with a patch file: the patch is in /opt, recorded in labels."""
-    from devbox import combo_plan
-    from devbox.services import combos, containers
+    from devbox.model import combo_plan
+    from devbox.services import combos, container_lifecycle
 
     cfg = _git_product(tmp_path, lab, dev_image, "log_level = info\n")
     name = combo_plan.combo_name("widget", RUN_ID, ["example-log-level"])
@@ -146,13 +146,13 @@ def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str,
         assert st is not None and st.labels[labels.PATCHES] == "example-log-level"
     finally:
         if dc.inspect(name) is not None:
-            containers.remove(cfg, name, purge=True)
+            container_lifecycle.remove(cfg, name, purge=True)
 
 
 def test_patch_that_does_not_apply_rolls_the_combo_back(
         lab: LabEnv, dev_image: str, tmp_path: Path) -> None:
-    from devbox import combo_plan
     from devbox.errors import DevboxError
+    from devbox.model import combo_plan
     from devbox.services import combos
 
     cfg = _git_product(tmp_path, lab, dev_image, "log_level = warn\n")

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from devbox import labels as L
 from devbox.errors import DevboxError
+from devbox.model import labels as L
 from devbox.paths import Layout
 from tests.conftest import RUN_ID
 from tests.fixtures.engine import TEST_LABEL
@@ -39,10 +39,10 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def daemon(lab: LabEnv) -> Iterator[int]:
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control
 
     cfg = lab.cfg()
-    pid = svc.ensure_running(cfg)
+    pid = daemon_control.ensure_running(cfg)
     try:
         yield pid
     finally:
@@ -50,13 +50,14 @@ def daemon(lab: LabEnv) -> Iterator[int]:
 
 
 def _stop_daemon(lab: LabEnv) -> None:
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control
+    from devbox.state import daemon_pid
 
     cfg = lab.cfg()
     try:
-        svc.stop(cfg)
+        daemon_control.stop(cfg)
     except DevboxError:  # a wedged daemon (a failing test): this test started it
-        running = svc.running_pid(cfg)
+        running = daemon_pid.running_pid(cfg)
         if running is not None:
             os.kill(running, signal.SIGKILL)
 
@@ -74,7 +75,7 @@ def wait_for(what: str, fn: Any, timeout: float = 20.0, step: float = 0.1) -> An
 
 def lan_of(ctr: Any, ifname: str = "lan0") -> tuple[str, str, int] | None:
     """(ip, mac, ifindex) of ``ifname`` in the container's netns, or None."""
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     ctr.reload()
     if not ctr.attrs["State"]["Running"]:
@@ -93,7 +94,7 @@ def daemon_log(lab: LabEnv) -> str:
 
 
 def lease_ips(lab: LabEnv) -> dict[str, str]:
-    from devbox.labplan import parse_leases
+    from devbox.model.lab_plan import parse_leases
 
     path = lab.root / "lab" / "dnsmasq.leases"
     return {le.hostname: le.ip for le in parse_leases(path.read_text())} if path.exists() else {}
@@ -110,7 +111,7 @@ def test_lan_comes_back_after_the_parent_is_recreated(lab: LabEnv, lab_container
     the parent coming back must."""
     from devbox.services import daemon as svc
     from devbox.services import lab as labsvc
-    from devbox.services import network
+    from devbox.services import network, nic
 
     cfg = lab.cfg()
     ctr = lab_container()
@@ -134,7 +135,7 @@ def test_lan_comes_back_after_the_parent_is_recreated(lab: LabEnv, lab_container
     assert after[2] != before[2]  # a new interface, in the same (never restarted) container
     ctr.reload()
     assert ctr.attrs["State"]["StartedAt"] == started_at
-    rec = network.store(cfg).load(ctr.name, "lan0")
+    rec = nic.store(cfg).load(ctr.name, "lan0")
     assert rec is not None and rec.ip == att.ip and rec.mac == att.mac
     assert rec.state == "bound" and rec.pid == ctr.attrs["State"]["Pid"]
     assert lease_ips(lab).get(ctr.name) == att.ip  # dnsmasq has the lease, same address
@@ -147,7 +148,7 @@ def test_link_events_see_a_link_appear_go_up_and_go(engine: Any) -> None:
     import secrets
     import threading
 
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     ns = f"dbxt{RUN_ID}le{secrets.token_hex(2)}"
     netns.create(ns)
@@ -210,23 +211,23 @@ def test_unreadable_record_is_left_alone(lab: LabEnv, lab_container: Any) -> Non
     """A fresh daemon that never read a record (it is corrupt on disk) must not plumb that
     hand-labelled container again from its labels (a new interface, maybe another address,
     the corrupt record overwritten); it says once which file to fix."""
-    from devbox.services import daemon as svc
-    from devbox.services import network
+    from devbox.services import daemon_control, network, nic
+    from devbox.state import daemon_pid
 
     cfg = lab.cfg()
     ctr = lab_container(labels={**L.net_labels(), L.ROOT: str(lab.root)})
-    svc.ensure_running(cfg)
+    daemon_control.ensure_running(cfg)
     try:
         got = network.wait_attached(cfg, ctr.name, timeout=30)
         before = lan_of(ctr)
         assert before is not None and before[0] == got.ip
-        svc.stop(cfg)
-        path = network.store(cfg).path(f"{ctr.name}.lan0")
+        daemon_control.stop(cfg)
+        path = nic.store(cfg).path(f"{ctr.name}.lan0")
         good = path.read_bytes()
         broken = good[: len(good) // 2]  # a save cut short
         path.write_bytes(broken)
-        svc.ensure_running(cfg)
-        pid = svc.running_pid(cfg)
+        daemon_control.ensure_running(cfg)
+        pid = daemon_pid.running_pid(cfg)
         assert pid is not None
         for _ in range(3):  # reconciles: the startup one, then three more
             os.kill(pid, signal.SIGHUP)
@@ -281,8 +282,8 @@ def cli(src: Source, *args: str, timeout: float = 600) -> subprocess.CompletedPr
 @pytest.fixture(scope="module")
 def source(lab: LabEnv, dev_image: str) -> Iterator[Source]:
     from devbox import config
-    from devbox.container_plan import MakeOptions
-    from devbox.services import containers
+    from devbox.model.container_plan import MakeOptions
+    from devbox.services import container_make
 
     env = _env(lab)
     Path(env["HOME"]).mkdir(exist_ok=True)
@@ -290,7 +291,7 @@ def source(lab: LabEnv, dev_image: str) -> Iterator[Source]:
                                "HOME": env["HOME"]}, files=())
     name = f"dbxt{RUN_ID}ps"
     try:
-        containers.make(cfg, MakeOptions(name=name, branch="main", image=dev_image,
+        container_make.make(cfg, MakeOptions(name=name, branch="main", image=dev_image,
                                          checkout=False))
         # some /opt to copy, so the source stays paused long enough to be seen paused
         big = Layout(cfg.root).opt_dir(name) / "data" / "blob.bin"
@@ -302,9 +303,10 @@ def source(lab: LabEnv, dev_image: str) -> Iterator[Source]:
 
 
 def _cleanup(cfg: Any, src: str) -> None:
-    from devbox.adapters import docker_containers as dc
-    from devbox.adapters import mounts, snapshots
-    from devbox.services import clone, containers
+    from devbox.adapters.docker import containers as dc
+    from devbox.adapters.docker import snapshots
+    from devbox.adapters.host import mounts
+    from devbox.services import clone, container_lifecycle
 
     st = dc.inspect(src)
     if st is not None and st.status == "paused":
@@ -315,7 +317,7 @@ def _cleanup(cfg: Any, src: str) -> None:
         print(f"remove_clones: {err}")
     try:
         if dc.inspect(src) is not None:
-            containers.remove(cfg, src, purge=True)
+            container_lifecycle.remove(cfg, src, purge=True)
     except Exception as err:  # noqa: BLE001
         print(f"remove {src}: {err}")
     for left in dc.list_labeled(f"{L.CLONE_OF}={src}"):
@@ -379,12 +381,12 @@ def test_killed_clone_source_is_resumed_by_the_next_command(
 
 def test_killed_clone_source_is_resumed_by_the_daemon(lab: LabEnv, source: Source,
                                                       engine: Any) -> None:
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control
 
     _stop_daemon(lab)
     kill_clone_while_paused(source, engine)
     assert is_paused(engine, source.name)
-    svc.ensure_running(source.cfg)
+    daemon_control.ensure_running(source.cfg)
     try:
         wait_for("the daemon to resume the source", lambda: not is_paused(engine, source.name),
                  timeout=30)
@@ -396,7 +398,8 @@ def test_killed_clone_source_is_resumed_by_the_daemon(lab: LabEnv, source: Sourc
 
 def test_a_container_paused_by_a_person_is_left_alone(lab: LabEnv, source: Source,
                                                       engine: Any) -> None:
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control
+    from devbox.state import daemon_pid
 
     engine.api.pause(source.name)
     try:
@@ -404,8 +407,8 @@ def test_a_container_paused_by_a_person_is_left_alone(lab: LabEnv, source: Sourc
         result = cli(source, "dockeruser", "list-containers", "--json")
         assert result.returncode == 0, result.stderr
         assert is_paused(engine, source.name)
-        svc.ensure_running(source.cfg)
-        pid = svc.running_pid(source.cfg)
+        daemon_control.ensure_running(source.cfg)
+        pid = daemon_pid.running_pid(source.cfg)
         assert pid is not None
         os.kill(pid, signal.SIGHUP)
         wait_for("a reconcile", lambda: daemon_log(lab).count("watching Docker events"))
@@ -429,7 +432,7 @@ def test_after_a_killed_clone_clone_and_remove_converge(lab: LabEnv, source: Sou
     removed = cli(source, "dockeruser", "remove-dev-container", "--clones-of", source.name,
                   "--yes")
     assert removed.returncode == 0, removed.stderr[-2000:]
-    from devbox.adapters import snapshots
+    from devbox.adapters.docker import snapshots
 
     layout = Layout(source.cfg.root)
     snaps = [p.name for p in layout.snapshots.iterdir()] if layout.snapshots.is_dir() else []

@@ -92,7 +92,7 @@ def test_make_dev_container_end_to_end(devenv: DevEnv, engine: Any) -> None:
     assert (opt / "from-container.txt").read_text() == "written-in-container\n"
 
     # from a host in the lab namespace (another machine on the LAN)
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
 
     sock = netns.run_in(netns.named_path(devenv.lab.name),
                         lambda: __import__("socket").create_connection((ip, 22), timeout=5))
@@ -177,10 +177,10 @@ def test_bad_names_and_branches_rejected_before_anything(devenv: DevEnv, engine:
 
 
 def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
-    from devbox.services import network
+    from devbox.services import nic
 
     assert not engine.containers.list(all=True, filters={"name": f"^{name}$"})
-    assert not [r for r in network.store(dev.cfg()).all() if r.container == name]
+    assert not [r for r in nic.store(dev.cfg()).all() if r.container == name]
     assert not Layout(dev.root).opt_dir(name).exists()
 
 

@@ -15,7 +15,7 @@ def test_inotify_instances_are_counted() -> None:
     raises the count by that many."""
     import ctypes
 
-    from devbox.adapters import procfs
+    from devbox.adapters.host import procfs
 
     if os.geteuid() != 0:
         pytest.fail("counts root's instances: run as root", pytrace=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.adapters import docker_containers as dc
+from devbox.adapters.docker import containers as dc
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 
@@ -80,16 +80,16 @@ def tenant(name: str, script: str) -> str:
 
 
 def make(dev: DevEnv, tag: str) -> str:
-    from devbox.container_plan import MakeOptions
-    from devbox.services import containers
+    from devbox.model.container_plan import MakeOptions
+    from devbox.services import container_make
 
     name = dev.name(tag)
-    containers.make(dev.cfg(), MakeOptions(name=name, branch="main", checkout=False))
+    container_make.make(dev.cfg(), MakeOptions(name=name, branch="main", checkout=False))
     return name
 
 
 def opt_of(name: str) -> Path:
-    from devbox import labels
+    from devbox.model import labels
 
     st = dc.inspect(name)
     assert st is not None
@@ -101,11 +101,11 @@ def opt_of(name: str) -> Path:
 def restart(dev: DevEnv, name: str) -> str:
     """Stop and start through devbox: the daemon binds the lease again (writing the
     container's resolv.conf); returns the address."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
     cfg = dev.cfg()
-    containers.stop(cfg, name)
-    return containers.start(cfg, name).ip
+    container_lifecycle.stop(cfg, name)
+    return container_lifecycle.start(cfg, name).ip
 
 
 def test_dhcp_resolv_conf_never_follows_a_tenant_link(devenv: DevEnv, victims: Victims) -> None:
@@ -141,7 +141,7 @@ def test_dhcp_resolv_conf_never_follows_a_tenant_link(devenv: DevEnv, victims: V
 def test_archive_writes_stay_in_the_container(devenv: DevEnv, victims: Victims) -> None:
     """install_keys and install_license write through the engine's archive API: the engine
     resolves every path inside the container (a chroot), so planted links stay there."""
-    from devbox.services import containers
+    from devbox.services import container_make
 
     name = make(devenv, "ak")
     _code, ids = dc.exec_run(name, ["id", "-u", "dev"])
@@ -169,7 +169,7 @@ def test_archive_writes_stay_in_the_container(devenv: DevEnv, victims: Victims) 
 
     # a new /opt is chowned to dev: a link planted in it is changed itself, never its target
     tenant(name, f"ln -sfn {lic} /opt/lic-link && ln -sfn {ssh_dir} /opt/dir-link")
-    containers._chown_tree(opt_of(name), uid, gid)
+    container_make._chown_tree(opt_of(name), uid, gid)
     victims.assert_untouched()
 
 

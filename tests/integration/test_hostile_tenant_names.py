@@ -108,7 +108,7 @@ def test_reserved_names_remove_purge_deletes_nothing(devenv: DevEnv) -> None:
 
 def test_make_under_another_root_leaves_the_live_container_alone(
         devenv: DevEnv, engine: Any, tmp_path: Path) -> None:
-    from devbox.services import daemon, network
+    from devbox.services import daemon_control, network, nic
 
     name = devenv.name("own")
     summary = make(devenv, name)
@@ -138,9 +138,9 @@ def test_make_under_another_root_leaves_the_live_container_alone(
         assert ctr.id == ctr_id and ctr.status == "running"
         att = network.wait_attached(cfg, name, timeout=20)
         assert att.ip == summary["ip"] and att.mac == summary["mac"]
-        assert [r.container_id for r in network.store(cfg).for_container(name)] == [ctr_id]
+        assert [r.container_id for r in nic.store(cfg).for_container(name)] == [ctr_id]
     finally:
-        daemon.stop(other_env_cfg(other_env))
+        daemon_control.stop(other_env_cfg(other_env))
 
 
 def other_env_cfg(env: dict[str, str]) -> Any:
@@ -150,15 +150,16 @@ def other_env_cfg(env: dict[str, str]) -> Any:
 
 
 def test_docker_commit_run_by_hand_is_not_adopted(devenv: DevEnv, engine: Any) -> None:
-    from devbox import labels
-    from devbox.services import daemon, network
+    from devbox.model import labels
+    from devbox.services import daemon_control, network, nic
+    from devbox.state import daemon_pid
 
     name = devenv.name("src")
     summary = make(devenv, name)
     cfg = devenv.cfg()
-    daemon.ensure_running(cfg)
+    daemon_control.ensure_running(cfg)
     source = engine.containers.get(name)
-    before = [r.to_dict() for r in network.store(cfg).for_container(name)]
+    before = [r.to_dict() for r in nic.store(cfg).for_container(name)]
     assert before and before[0]["container_id"] == source.id
     repo = f"dbxt{RUN_ID}commit"
     image = source.commit(repository=repo, tag="x")
@@ -173,7 +174,7 @@ def test_docker_commit_run_by_hand_is_not_adopted(devenv: DevEnv, engine: Any) -
         # it carries every devbox label of the source, this root and the source's MAC
         assert copy.labels[labels.ROOT] == str(cfg.root)
         assert copy.labels[labels.MAC] == summary["mac"]
-        daemon_pid = daemon.running_pid(cfg)
+        daemon_pid = daemon_pid.running_pid(cfg)
         assert daemon_pid is not None
         os.kill(daemon_pid, 1)  # SIGHUP: reconcile now
         # the daemon says what it did with the copy (today's code plumbed it with the
@@ -183,9 +184,9 @@ def test_docker_commit_run_by_hand_is_not_adopted(devenv: DevEnv, engine: Any) -
         assert "not adopted" in verdict[0], verdict
         code, out = copy.exec_run(["ls", "/sys/class/net"])
         assert code == 0 and out.decode().split() == ["lo"], out
-        assert network.store(cfg).for_container(copy_name) == []
+        assert nic.store(cfg).for_container(copy_name) == []
         assert not any(f"{copy_name}: plumbed" in ln for ln in log.read_text().splitlines())
-        after = [r.to_dict() for r in network.store(cfg).for_container(name)]
+        after = [r.to_dict() for r in nic.store(cfg).for_container(name)]
         assert [(r["container_id"], r["mac"], r["ip"]) for r in after] == \
             [(r["container_id"], r["mac"], r["ip"]) for r in before]
         assert network.wait_attached(cfg, name, timeout=20).ip == summary["ip"]

@@ -1,5 +1,5 @@
 """build-image dev, then boot it the full-VM way (systemd as PID 1, not privileged) with
-``devbox.vmstyle.systemd_run_kwargs`` and log in over SSH with paramiko."""
+``devbox.model.vmstyle.systemd_run_kwargs`` and log in over SSH with paramiko."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _wait_running(ctr: Any) -> tuple[str, float]:
 
 @pytest.fixture
 def booted(dev_image: str, engine: Any, tmp_path: Path) -> Iterator[Callable[[], Any]]:
-    from devbox.vmstyle import systemd_run_kwargs
+    from devbox.model.vmstyle import systemd_run_kwargs
 
     made: list[str] = []
     # a network of its own (Docker makes the bridge), so the test needs neither the LAN nor
@@ -94,7 +94,7 @@ def booted(dev_image: str, engine: Any, tmp_path: Path) -> Iterator[Callable[[],
     try:
         yield boot
     finally:
-        from devbox.adapters import cgroupfs
+        from devbox.adapters.host import cgroupfs
 
         for name in made:
             try:

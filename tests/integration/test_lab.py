@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def _links() -> set[str]:
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     # only this run's: names with the run id, and anything hanging off one of them (macvlans,
     # devbox's temporary dbx* names included); other runs and dockerd add links meanwhile
@@ -39,7 +39,7 @@ def dnsmasq_alive(pid: int) -> bool:
 
 def test_lab_up_answers_dhcp_and_down_leaves_nothing(
         engine: Any, lab_container: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
     from devbox.services import doctor, lab, network
 
     env = lab_settings("d", tmp_path_factory.mktemp(f"lab{RUN_ID}d"))
@@ -89,7 +89,7 @@ def test_lab_up_answers_dhcp_and_down_leaves_nothing(
 
 
 def test_lab_never_routes_out(lab: LabEnv) -> None:
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
 
     def routes() -> list[Any]:
         from pyroute2 import IPRoute
@@ -110,10 +110,11 @@ def test_lab_never_routes_out(lab: LabEnv) -> None:
 
 def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    from devbox.adapters import netns
-    from devbox.services import doctor, lab
+    from devbox.adapters.host import kernel
+    from devbox.adapters.net import netns
+    from devbox.services import lab
 
-    skips.need_no_vlan_support(doctor.kernel_has("VLAN_8021Q"))  # allow-listed
+    skips.need_no_vlan_support(kernel.kernel_has("VLAN_8021Q"))  # allow-listed
     env = lab_settings("v", tmp_path_factory.mktemp(f"lab{RUN_ID}v"))
     before = _links()
     try:
@@ -130,7 +131,7 @@ def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
 
 def test_lab_up_without_dnsmasq_names_the_apt_command(
         tmp_path_factory: pytest.TempPathFactory) -> None:
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
     from devbox.services import lab
 
     env = lab_settings("n", tmp_path_factory.mktemp(f"lab{RUN_ID}n"))

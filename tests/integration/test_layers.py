@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.adapters import layers
+from devbox.adapters.docker import layers
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def host_links() -> set[str]:
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     # only this run's: names with the run id, and anything hanging off one of them (macvlans,
     # devbox's temporary dbx* names included); other runs and dockerd add links meanwhile
@@ -31,7 +31,7 @@ def host_links() -> set[str]:
 
 
 def container_links(ctr: Any) -> set[str]:
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     ctr.reload()
     return {li.name for li in netlink.links(netns.pid_path(ctr.attrs["State"]["Pid"]))}
@@ -39,7 +39,7 @@ def container_links(ctr: Any) -> set[str]:
 
 def lease_ips(lab: LabEnv) -> dict[str, str]:
     """hostname -> ip from dnsmasq's lease file."""
-    from devbox.labplan import parse_leases
+    from devbox.model.lab_plan import parse_leases
 
     text = (lab.root / "lab" / "dnsmasq.leases").read_text()
     return {le.hostname: le.ip for le in parse_leases(text)}
@@ -62,17 +62,18 @@ def in_range(lab: LabEnv, ip: str) -> bool:
 
 @pytest.fixture
 def daemon(lab: LabEnv) -> Iterator[int]:
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control
+    from devbox.state import daemon_pid
 
     cfg = lab.cfg()
-    pid = svc.ensure_running(cfg)
+    pid = daemon_control.ensure_running(cfg)
     try:
         yield pid
     finally:
         try:
-            svc.stop(cfg)
+            daemon_control.stop(cfg)
         except DevboxError:  # a wedged daemon (a failing test): this test started it
-            running = svc.running_pid(cfg)
+            running = daemon_pid.running_pid(cfg)
             if running is not None:
                 os.kill(running, 9)
 
@@ -82,7 +83,7 @@ def wait_for(what: str, fn: Any, timeout: float = 20.0) -> Any:
 
 
 def ip_in(ctr: Any, ifname: str = "lan0") -> str | None:
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     ctr.reload()
     if not ctr.attrs["State"]["Running"]:
@@ -95,8 +96,8 @@ def ip_in(ctr: Any, ifname: str = "lan0") -> str | None:
 
 
 def test_attach_dhcp_lease_ping_and_peers(lab: LabEnv, lab_container: Any) -> None:
-    from devbox import macs
-    from devbox.services import network
+    from devbox.model import macs
+    from devbox.services import host_reach, network
 
     cfg = lab.cfg()
     a, b = lab_container(), lab_container()
@@ -114,7 +115,7 @@ def test_attach_dhcp_lease_ping_and_peers(lab: LabEnv, lab_container: Any) -> No
     assert lab_ping(lab, att["ip"])
     assert a.exec_run(["ping", "-c", "1", "-W", "2", att_b.ip]).exit_code == 0
     assert b.exec_run(["ping", "-c", "1", "-W", "2", att["ip"]]).exit_code == 0
-    assert network.reachable_directly(att["ip"])  # through the lab's shim
+    assert host_reach.reachable_directly(att["ip"])  # through the lab's shim
     # idempotent: attaching again returns the same interface
     assert network.attach(cfg, a.name).ip == att["ip"]
     shown = json.loads(devbox_cli(lab.full_env(), "common", "net", "show", "--json").stdout)
@@ -126,8 +127,8 @@ def test_attach_dhcp_lease_ping_and_peers(lab: LabEnv, lab_container: Any) -> No
 
 
 def test_host_reaches_container_through_shim_and_netns(lab: LabEnv, lab_container: Any) -> None:
-    from devbox.adapters import netns
-    from devbox.services import network
+    from devbox.adapters.net import netns
+    from devbox.services import host_reach, network
 
     cfg = lab.cfg()
     ctr = lab_container()
@@ -142,7 +143,7 @@ def test_host_reaches_container_through_shim_and_netns(lab: LabEnv, lab_containe
     with sock:
         assert sock.recv(64).startswith(b"hello-from-lan")
     ctr.exec_run(["sh", "-c", "echo via-shim | nc -l -p 2223"], detach=True)
-    sock = wait_for("nc listening", lambda: _try(lambda: network.connect(
+    sock = wait_for("nc listening", lambda: _try(lambda: host_reach.connect(
         cfg, ctr.name, 2223, 2.0)), timeout=10)
     with sock:
         assert sock.recv(64).startswith(b"via-shim")
@@ -262,18 +263,19 @@ def test_attach_errors(lab: LabEnv, lab_container: Any, engine: Any,
 
 
 def test_attach_vlan_fails_clearly_without_8021q(lab: LabEnv, lab_container: Any) -> None:
-    from devbox.services import doctor
+    from devbox.adapters.host import kernel
 
-    skips.need_no_vlan_support(doctor.kernel_has("VLAN_8021Q"))  # allow-listed
+    skips.need_no_vlan_support(kernel.kernel_has("VLAN_8021Q"))  # allow-listed
     ctr = lab_container()
     _assert_clean_failure(lab, ctr, ["--vlan", "42"], 3, "no 802.1Q VLAN support")
 
 
 def test_attach_vlan_gets_vlan_range(lab: LabEnv, lab_container: Any) -> None:
-    from devbox.services import doctor, network
+    from devbox.adapters.host import kernel
     from devbox.services import lab as labsvc
+    from devbox.services import network
 
-    skips.need_vlan_support(doctor.kernel_has("VLAN_8021Q"))  # allow-listed
+    skips.need_vlan_support(kernel.kernel_has("VLAN_8021Q"))  # allow-listed
     cfg = lab.cfg()
     labsvc.up(cfg, vlans=(42,))
     ctr = lab_container()
@@ -284,7 +286,7 @@ def test_attach_vlan_gets_vlan_range(lab: LabEnv, lab_container: Any) -> None:
 
 
 def test_parent_down_fails_cleanly(lab: LabEnv, lab_container: Any) -> None:
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     ctr = lab_container()
     name = f"{lab.uplink[:10]}pd"
@@ -304,7 +306,7 @@ def test_parent_down_fails_cleanly(lab: LabEnv, lab_container: Any) -> None:
 
 def test_no_dhcp_answer_times_out_cleanly(lab: LabEnv, lab_container: Any) -> None:
     """A parent whose LAN has no DHCP server: fails after dhcp_timeout, leaves nothing."""
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     ctr = lab_container()
     name = f"{lab.uplink[:10]}nd"
@@ -323,7 +325,7 @@ def test_no_dhcp_answer_times_out_cleanly(lab: LabEnv, lab_container: Any) -> No
 
 def test_stale_interface_in_container_is_replaced(lab: LabEnv, lab_container: Any) -> None:
     """A leftover macvlan named like ours in the container (a crashed attach) is cleaned up."""
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
     from devbox.services import network
 
     cfg = lab.cfg()
@@ -331,7 +333,7 @@ def test_stale_interface_in_container_is_replaced(lab: LabEnv, lab_container: An
     ctr.reload()
     netlink.create_macvlan(lab.uplink, "dbxstale0", mac="02:00:00:00:5a:1e")
     netlink.move_to_pid("dbxstale0", ctr.attrs["State"]["Pid"])
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
 
     netlink.rename_up("dbxstale0", "lan0", netns.pid_path(ctr.attrs["State"]["Pid"]))
     att = network.attach(cfg, ctr.name)
@@ -344,8 +346,7 @@ def test_stale_interface_in_container_is_replaced(lab: LabEnv, lab_container: An
 
 def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any,
                                             daemon: int) -> None:
-    from devbox.services import daemon as svc
-    from devbox.services import network
+    from devbox.services import daemon_control, network
 
     cfg = lab.cfg()
     ctr = lab_container()
@@ -363,24 +364,24 @@ def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any,
     ctr.start()
     assert wait_for("re-plumb after stop+start", lambda: ip_in(ctr) == ip)
 
-    svc.stop(cfg)
+    daemon_control.stop(cfg)
     assert ip_in(ctr) == ip  # the address stays while the daemon is away
-    svc.ensure_running(cfg)
+    daemon_control.ensure_running(cfg)
     assert network.wait_attached(cfg, ctr.name, timeout=10).ip == ip
     wait_for("adoption by the new daemon", lambda: f"{ctr.name}.lan0: adopted lease {ip}"
              in (lab.root / "logs" / "daemon.log").read_text(), timeout=10)
 
     # a labelled container is plumbed by the daemon on start, with no attach call
-    from devbox import labels
+    from devbox.model import labels
 
     labelled = lab_container(labels={**labels.net_labels(), labels.ROOT: str(lab.root)})
     got = network.wait_attached(cfg, labelled.name, timeout=20)
     assert got.ip and in_range(lab, got.ip) and ip_in(labelled) == got.ip
 
     # removed while the daemon was down: cleaned up (released) when it starts
-    svc.stop(cfg)
+    daemon_control.stop(cfg)
     labelled.remove(force=True)
-    svc.ensure_running(cfg)
+    daemon_control.ensure_running(cfg)
     wait_for("cleanup of the removed container", lambda: labelled.name not in lease_ips(lab)
              and not any(r.startswith(labelled.name) for r in records(lab)))
     network.detach(cfg, ctr.name)
@@ -404,7 +405,8 @@ def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> N
     import signal
     import threading
 
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control
+    from devbox.state import daemon_pid
 
     cfg = lab.cfg()
 
@@ -417,18 +419,17 @@ def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> N
         sender.start()
     for sender in senders:
         sender.join(timeout=60)
-    svc.stop(cfg, timeout=10)  # raises if it did not stop
-    assert svc.running_pid(cfg) is None
-    svc.ensure_running(cfg)  # as the fixture left it
+    daemon_control.stop(cfg, timeout=10)  # raises if it did not stop
+    assert daemon_pid.running_pid(cfg) is None
+    daemon_control.ensure_running(cfg)  # as the fixture left it
 
 
 @pytest.mark.slow
 def test_renewal_with_short_lease(lab_container: Any, tmp_path_factory: pytest.TempPathFactory,
                                   engine: Any) -> None:
     """dnsmasq's minimum lease (2 minutes): the daemon renews at T1 (~60 s)."""
-    from devbox.services import daemon as svc
+    from devbox.services import daemon_control, network, nic
     from devbox.services import lab as labsvc
-    from devbox.services import network
     from tests.fixtures.lab import lab_settings, teardown_lab
 
     env = lab_settings("r", tmp_path_factory.mktemp(f"lab{RUN_ID}r"))
@@ -440,10 +441,10 @@ def test_renewal_with_short_lease(lab_container: Any, tmp_path_factory: pytest.T
         att = network.attach(cfg, ctr.name)
         first_expiry = att.lease_expiry
         # the 2 minute lease as dnsmasq granted it (what the record says, not a wall clock)
-        [first] = network.store(cfg).for_container(ctr.name)
+        [first] = nic.store(cfg).for_container(ctr.name)
         assert first_expiry is not None and first.lease_time == 120, first
-        svc.ensure_running(cfg)
-        rec = wait_for("a renewal", lambda: [r for r in network.store(cfg).for_container(
+        daemon_control.ensure_running(cfg)
+        rec = wait_for("a renewal", lambda: [r for r in nic.store(cfg).for_container(
             ctr.name) if r.renewals >= 1], timeout=100)[0]
         assert rec.ip == att.ip and (rec.expires_at or 0) > first_expiry
         assert (rec.obtained or 0) > (first.obtained or 0) and rec.lease_time == 120
@@ -457,16 +458,15 @@ def test_same_ip_after_dockerd_restart(lab: LabEnv, private_dockerd: Any,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """A container with a restart policy on a private dockerd: stop and start dockerd; the
     daemon reconnects to the event stream and re-plumbs it with the same MAC and address."""
-    from devbox.adapters import docker_engine
-    from devbox.services import daemon as svc
-    from devbox.services import network
+    from devbox.adapters.docker import engine
+    from devbox.services import daemon_control, network
     from tests.fixtures.engine import build_busybox_image
     from tests.fixtures.lab import busybox_container, unmount_store
 
     client = private_dockerd.client()
     image = build_busybox_image(client)
     monkeypatch.setenv("DOCKER_HOST", private_dockerd.host)
-    docker_engine.reset_client()
+    engine.reset_client()
     root_env = dict(lab.env)
     root_env["DEVBOX_ROOT"] = str(lab.root / "dockerd-test")
     from devbox import config
@@ -476,7 +476,7 @@ def test_same_ip_after_dockerd_restart(lab: LabEnv, private_dockerd: Any,
         ctr = busybox_container(client, image, restart=True)
         att = network.attach(cfg, ctr.name)
         assert att.ip
-        svc.ensure_running(cfg)
+        daemon_control.ensure_running(cfg)
         log_path = root_env_path(root_env) / "logs" / "daemon.log"
         # the daemon must be watching before dockerd goes away, or there is nothing to
         # reconnect (a daemon still starting simply connects once dockerd is back)
@@ -494,8 +494,8 @@ def test_same_ip_after_dockerd_restart(lab: LabEnv, private_dockerd: Any,
         assert "reconnected to Docker events" in log
         network.detach(cfg, ctr.name)
     finally:
-        svc.stop(cfg)
-        docker_engine.reset_client()
+        daemon_control.stop(cfg)
+        engine.reset_client()
         unmount_store(lab.root / "dockerd-test")
 
 
@@ -518,18 +518,18 @@ def test_nak_restarts_discovery_at_once(lab: LabEnv, lab_container: Any) -> None
     answers DHCPNAK and the client starts discovery again at once and binds."""
     import copy
 
-    from devbox.services import network
+    from devbox.services import network, nic
 
     cfg = lab.cfg()
     ctr = lab_container()
     att = network.attach(cfg, ctr.name)
-    rec = network.store(cfg).load(ctr.name, "lan0")
+    rec = nic.store(cfg).load(ctr.name, "lan0")
     assert rec is not None and rec.dhcp_lease
     bogus = copy.deepcopy(rec)
     assert bogus.dhcp_lease is not None
     bogus.dhcp_lease["ack"]["yiaddr"] = "192.0.2.77"
     ctr.reload()
-    session = network.new_session(cfg, bogus, ctr.attrs["State"]["Pid"])
+    session = nic.new_session(cfg, bogus, ctr.attrs["State"]["Pid"])
     session.start()
     try:
         info = session.wait_bound(8.0)
@@ -546,11 +546,10 @@ def test_host_reboot_brings_lab_back_and_same_ip(
     """What a reboot leaves: lease file, records and lab state on disk; no namespace, veth,
     shim or dnsmasq; containers restarted in new namespaces. The daemon restores the lab and
     re-plumbs with the same address."""
-    from devbox.adapters import netlink, netns
-    from devbox.labplan import plan
-    from devbox.services import daemon as svc
+    from devbox.adapters.net import netlink, netns
+    from devbox.model.lab_plan import plan
+    from devbox.services import daemon_control, network
     from devbox.services import lab as labsvc
-    from devbox.services import network
     from tests.fixtures.lab import lab_settings, teardown_lab
 
     env = lab_settings("b", tmp_path_factory.mktemp(f"lab{RUN_ID}b"))
@@ -572,7 +571,7 @@ def test_host_reboot_brings_lab_back_and_same_ip(
         netns.remove(p.name)
         assert p.state_file.exists() and not labsvc.is_up(cfg)
         ctr.restart(timeout=1)  # a new netns, as after boot
-        svc.ensure_running(cfg)
+        daemon_control.ensure_running(cfg)
         assert wait_for("lab restored and container re-plumbed", lambda: ip_in(ctr) == ip,
                         timeout=30)
         assert labsvc.is_up(cfg)
@@ -585,8 +584,8 @@ def test_stale_interface_holding_the_mac_is_cleaned_up(lab: LabEnv,
                                                        lab_container: Any) -> None:
     """A leftover host-side interface (a crashed attach) holds the container's MAC on the
     parent: attach waits (bounded), removes it and succeeds instead of hanging."""
-    from devbox import macs
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
+    from devbox.model import macs
     from devbox.services import network
 
     cfg = lab.cfg()

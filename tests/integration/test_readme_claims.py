@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,10 +50,10 @@ def _openssh(config: Path, host: str, *command: str,
 
 
 def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
-    from devbox.services import network
+    from devbox.services import nic
 
     assert not engine.containers.list(all=True, filters={"name": f"^{name}$"})
-    assert not [r for r in network.store(dev.cfg()).all() if r.container == name]
+    assert not [r for r in nic.store(dev.cfg()).all() if r.container == name]
     assert not Layout(dev.root).opt_dir(name).exists()
 
 
@@ -126,8 +127,8 @@ def test_plain_ssh_through_proxycommand_when_the_host_has_no_shim(
         readme_dev: DevEnv, engine: Any, tmp_path: Path) -> None:
     """A LAN the host has no shim on (the default on a real NIC without shim_address): the
     entry routes through 'devbox common net connect' as ProxyCommand, and plain ssh works."""
-    from devbox.adapters import netlink
-    from devbox.labplan import shim_name
+    from devbox.adapters.net import netlink
+    from devbox.model.lab_plan import shim_name
     from devbox.services import lab as labsvc
     from tests.fixtures.lab import teardown_lab
 
@@ -149,12 +150,14 @@ def test_plain_ssh_through_proxycommand_when_the_host_has_no_shim(
         assert made.returncode == 0, made.stderr
         ip = json.loads(made.stdout)["ip"]
         assert ip.startswith(other.prefix)
-        from devbox.services import network
+        from devbox.services import host_reach
 
-        assert not network.reachable_directly(ip)
+        assert not host_reach.reachable_directly(ip)
         entry = home / ".ssh" / "config.d" / "devbox"
         text = entry.read_text()
-        assert f"ProxyCommand devbox common net connect {name} %p" in text, text
+        # the ProxyCommand names this (non-default) root: the lease record lives there
+        assert (f"ProxyCommand devbox --root {shlex.quote(str(other.root))} common net connect "
+                f"{name} %p") in text, text
         # the ProxyCommand's devbox is the one on PATH; it finds the root in the environment
         res = _openssh(entry, name, "hostname", env=env)
         assert res.returncode == 0, res.stderr
@@ -287,8 +290,8 @@ def test_user_errors_are_one_error_line_and_one_hint_line(readme_dev: DevEnv, en
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_make_exits_130_and_rolls_back(readme_dev: DevEnv, engine: Any,
                                                    sig: signal.Signals) -> None:
-    from devbox import macs
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
+    from devbox.model import macs
     from devbox.services import lab as labsvc
 
     name = readme_dev.name("int")
@@ -302,9 +305,9 @@ def test_interrupted_make_exits_130_and_rolls_back(readme_dev: DevEnv, engine: A
         bounded_wait(lambda: (log.exists() and "[attach LAN (DHCP)] done" in log.read_text())
                      or proc.poll() is not None, 120, "the LAN step of the make")
         assert proc.poll() is None, "the make finished before it could be interrupted"
-        from devbox.services import network
+        from devbox.services import nic
 
-        assert [r for r in network.store(readme_dev.cfg()).all() if r.container == name]
+        assert [r for r in nic.store(readme_dev.cfg()).all() if r.container == name]
         proc.send_signal(sig)
         _out, err = proc.communicate(timeout=120)
     finally:
@@ -367,7 +370,7 @@ def test_changed_host_key_is_refused_by_ssh_and_run_on(readme_dev: DevEnv, readm
 def test_clone_refused_past_the_inotify_cap(readme_dev: DevEnv, readme_box: Box,
                                             engine: Any) -> None:
     """The host's real room, plus some: refused before anything is made, with the fix."""
-    from devbox.adapters import procfs
+    from devbox.adapters.host import procfs
 
     room = procfs.inotify_room().containers
     # far enough past the room that containers stopped meanwhile by parallel runs cannot
@@ -503,7 +506,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
     import socket
 
     from devbox.adapters import registry_api
-    from devbox.services import registry
+    from devbox.services import registry_site
     from tests.fixtures.images import cfg_for
 
     net = engine.networks.create(f"dbxt{RUN_ID}rgnet", driver="bridge",
@@ -545,7 +548,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
         assert result["bytes_before"] - result["bytes_after"] > 3_500_000, result
         assert result["blobs_deleted"] >= 1
         cfg = cfg_for(env)
-        admin = registry._endpoint(cfg, address)
+        admin = registry_site._endpoint(cfg, address)
         assert registry_api.manifest_digest(admin, f"devbox/dbxt{RUN_ID}gc", "latest")
         status = run_cli(env, "registryserver", "status", "--json")
         assert json.loads(status.stdout)["state"] == "running", status.stdout
@@ -561,7 +564,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
                 if tag.startswith(repo):
                     engine.images.remove(tag, force=True)
         net.remove()
-        shutil.rmtree(registry.engine_ca_file(address).parent, ignore_errors=True)
+        shutil.rmtree(registry_site.engine_ca_file(address).parent, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ 13. quickstart.sh demo

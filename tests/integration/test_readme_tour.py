@@ -128,9 +128,9 @@ def test_readme_tour_as_typed(readme_dev: DevEnv, engine: Any, os_image: str,
     res = ok("devbox common net show [CTR] [--json]")
     assert ctr.name in res.stdout and dev.lab.prefix in res.stdout, res.stdout
     ok("devbox common net detach CTR")
-    from devbox.services import network
+    from devbox.services import nic
 
-    assert not [r for r in network.store(dev.cfg()).all() if r.container == ctr.name]
+    assert not [r for r in nic.store(dev.cfg()).all() if r.container == ctr.name]
 
     # -- containerauthor: cached builds ----------------------------------------------------
     ok("devbox containerauthor build-base debian-12")
@@ -188,7 +188,7 @@ def test_readme_tour_as_typed(readme_dev: DevEnv, engine: Any, os_image: str,
     # -- and the lab goes, exactly what 'up' made ---------------------------------------
     run_cli(dev.env, "remove-dev-container", plain, "--yes", "--purge")
     ok("devbox common lab down")
-    from devbox.adapters import netlink, netns
+    from devbox.adapters.net import netlink, netns
 
     assert not Path(netns.named_path(dev.lab.name)).exists()
     assert netlink.get_link(dev.lab.uplink) is None

@@ -37,7 +37,7 @@ def _free_port() -> int:
 @pytest.fixture
 def registry_env(engine: Any, devbox_env: dict[str, str], tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    from devbox.services import registry
+    from devbox.services import registry_site
 
     # the registry sits on a network of its own; the host reaches it at that network's
     # gateway address (a host address that is not loopback, so the engine verifies TLS)
@@ -68,7 +68,7 @@ def registry_env(engine: Any, devbox_env: dict[str, str], tmp_path: Path,
                 if tag.startswith(address + "/") or tag.startswith(f"devbox/dbxt{RUN_ID}"):
                     engine.images.remove(tag, force=True)
         net.remove()
-        shutil.rmtree(registry.engine_ca_file(address).parent, ignore_errors=True)
+        shutil.rmtree(registry_site.engine_ca_file(address).parent, ignore_errors=True)
 
 
 def _assert_ca_key_not_in_container(ctr: Any, pki_dir: Path) -> None:
@@ -110,7 +110,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     from cryptography import x509
 
     from devbox.adapters import registry_api
-    from devbox.services import images, registry
+    from devbox.services import images, registry_site
 
     env = registry_env
     cfg = cfg_for(env)
@@ -129,7 +129,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     up = json.loads(res.stdout)
     assert up["tls"] is True and up["address"] == address
     ca_file = Path(env["DEVBOX_ROOT"]) / "pki" / "registry" / "ca.crt"
-    engine_ca = registry.engine_ca_file(address)
+    engine_ca = registry_site.engine_ca_file(address)
     assert engine_ca.read_bytes() == ca_file.read_bytes()
     cert = x509.load_pem_x509_certificate(
         (Path(env["DEVBOX_ROOT"]) / "pki" / "registry" / "server" / "server.crt").read_bytes())
@@ -138,7 +138,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     assert address.split(":")[0] in sans and "127.0.0.1" in sans
     ep = registry_api.Endpoint(address, tls=True, ca_file=ca_file)
     assert registry_api.ping(ep) == 401  # TLS verified with our CA; auth required
-    check = registry.check_reachable(cfg)  # what 'devbox common doctor' shows
+    check = registry_site.check_reachable(cfg)  # what 'devbox common doctor' shows
     assert check.ok and "TLS" in check.detail, check
     ctr = engine.containers.get(env["DEVBOX_REGISTRY_NAME"])
     assert ctr.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
@@ -171,7 +171,7 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     res = timed("publish dev", "containerauthor", "publish", "dev", "--json")
     assert res.returncode == 0, res.stderr
     dev_pub = json.loads(res.stdout)
-    admin = registry._endpoint(cfg, address)
+    admin = registry_site._endpoint(cfg, address)
     assert registry_api.manifest_digest(admin, "devbox/dev", "latest") == dev_pub["digest"]
 
     res = timed("publish test image", "containerauthor", "publish", name, "--json")

@@ -30,13 +30,13 @@ def _cmdlines(program: str | None) -> list[tuple[int, str]]:
 
 
 def test_no_network_namespace_left() -> None:
-    from devbox.adapters import netns
+    from devbox.adapters.net import netns
 
     assert [n for n in netns.names() if RUN_ID in n] == []
 
 
 def test_no_veth_or_macvlan_left() -> None:
-    from devbox.adapters import netlink
+    from devbox.adapters.net import netlink
 
     links = netlink.links()
     ours = {li.index for li in links if RUN_ID in li.name}
@@ -74,6 +74,6 @@ def test_no_container_cgroups_left() -> None:
 
 def test_no_mount_left() -> None:
     """No overlay, store bind or other mount of this run's roots is left."""
-    from devbox.adapters import mounts
+    from devbox.adapters.host import mounts
 
     assert [m.target for m in mounts.mounts() if RUN_ID in m.target] == []

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from devbox import bootstrap_plan as plan
 from devbox import config
 from devbox.errors import UserError
+from devbox.model import bootstrap_plan as plan
 from devbox.services import bases
 
 SETTINGS = {s.name: s.default for s in config.SETTINGS}

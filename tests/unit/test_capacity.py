@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from devbox import capacity
 from devbox.errors import NotReadyError
+from devbox.model import capacity
 
 
 def test_room_counts_whole_containers() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.adapters import mounts
+from devbox.adapters.host import mounts
 from devbox.services.runon import RunResult
 from tests.refusals import assert_refused
 

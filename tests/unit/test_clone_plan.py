@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from devbox import clone_plan, hostkeys
+from devbox.adapters import ssh_hostkeys
 from devbox.errors import UserError
-from devbox.naming import validate_name
+from devbox.model import clone_plan
+from devbox.model.naming import validate_name
 
 
 def test_default_names_number_from_one() -> None:
@@ -99,7 +100,7 @@ def test_sysprep_dockerfile() -> None:
 
 
 def test_clone_files() -> None:
-    keys = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "peer1")
+    keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "peer1")
     files = clone_plan.clone_files("peer1", keys)
     assert files["/etc/hostname"] == (b"peer1\n", 0o644)
     assert files["/etc/machine-id"] == (b"", 0o444)
@@ -114,8 +115,8 @@ def test_clone_files() -> None:
 
 
 def test_host_keys_differ_per_clone() -> None:
-    a = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "a")
-    b = hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "b")
+    a = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "a")
+    b = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "b")
     for kind in clone_plan.HOST_KEY_TYPES:
         assert a[kind][1].split()[1] != b[kind][1].split()[1]
 
@@ -125,7 +126,7 @@ def test_host_keys_load_in_paramiko() -> None:
 
     import paramiko
 
-    priv, pub = hostkeys.generate("ed25519", "x")
+    priv, pub = ssh_hostkeys.generate("ed25519", "x")
     key = paramiko.Ed25519Key.from_private_key(io.StringIO(priv.decode()))
     assert key.get_base64() == pub.split()[1].decode()
 

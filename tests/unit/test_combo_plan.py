@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from devbox import combo_plan
 from devbox.errors import UserError
-from devbox.naming import validate_name
+from devbox.model import combo_plan
+from devbox.model.naming import validate_name
 
 
 def test_name_is_stable_and_sorted() -> None:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from devbox import container_plan, labels
-from devbox.container_plan import MakeOptions
 from devbox.errors import UserError
+from devbox.model import container_plan, labels
+from devbox.model.container_plan import MakeOptions
 
 
 def test_labels_carry_everything_list_needs() -> None:
@@ -48,7 +48,7 @@ def test_proxy_command_names_a_root_that_is_not_the_default() -> None:
     """A container made with --root is reached through that root's lease record: the
     ProxyCommand in its SSH entry (and in 'devbox ssh') must say so."""
     from devbox import config
-    from devbox.services.containers import proxy_command
+    from devbox.services.host_reach import proxy_command
 
     default = config.load(environ={}, files=())
     assert proxy_command(default, "web") == "devbox common net connect web %p"

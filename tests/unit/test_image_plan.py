@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from devbox import image_plan as plan
 from devbox.errors import UserError
+from devbox.model import image_plan as plan
 from devbox.services import images
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from devbox.jsonfile import CorruptRecord
-from devbox.leases import NicRecord
-from devbox.leasestore import LeaseStore
+from devbox.model.leases import NicRecord
+from devbox.state.lease_store import LeaseStore
 
 SECONDS = 1.5
 MAX_SAVES = 5_000

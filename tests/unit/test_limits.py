@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from devbox import limits
 from devbox.errors import UserError
-from devbox.limits import HostSize, Limits
+from devbox.model import limits
+from devbox.model.limits import HostSize, Limits
 
 HOST = HostSize(memory=16 << 30, cpus=8)
 SETTINGS = {"limits.memory": "auto", "limits.cpus": "auto", "limits.pids": 4096,
@@ -68,7 +68,8 @@ def test_labels_round_trip_and_promised() -> None:
 
 
 def test_branch_and_product_maps_take_limits() -> None:
-    from devbox import branches, combo_plan
+    from devbox import branches
+    from devbox.model import combo_plan
 
     bm = branches.loads('[[branch]]\nname = "big"\nvcs = "git"\nurl = "/r"\nmemory = "8g"\n'
                         'cpus = 4\npids = 9000\n')

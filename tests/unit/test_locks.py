@@ -8,7 +8,7 @@ import pytest
 
 from devbox import locks
 from devbox.errors import UserError
-from devbox.leasestore import LeaseStore
+from devbox.state.lease_store import LeaseStore
 
 
 def test_making_net_foo_does_not_block_foos_network(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from devbox import migrate
 from devbox.errors import UserError
-from devbox.naming import validate_name
+from devbox.model.naming import validate_name
 from devbox.paths import PRIVATE, RESERVED, Layout
+from devbox.state import migrate
 
 
 def _legacy(root: Path, name: str, **state: object) -> Path:
@@ -53,7 +53,7 @@ def test_legacy_dir_of_a_gone_container_moves(tmp_path: Path) -> None:
 
 
 def test_legacy_dir_of_an_existing_container_stays_and_is_read(tmp_path: Path) -> None:
-    from devbox.services.containers import read_state, write_state
+    from devbox.state.container_records import read_state, write_state
 
     layout = Layout(tmp_path)
     _legacy(tmp_path, "live", ip="10.0.0.6")

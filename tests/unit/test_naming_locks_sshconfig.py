@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from devbox import naming, rolemaps, sshconfig
+from devbox import rolemaps
+from devbox.adapters.host import sshconfig
 from devbox.errors import UserError
 from devbox.locks import name_lock
+from devbox.model import naming
 
 
 @pytest.mark.parametrize("name", ["alice-main", "a", "x1", "a" * 63, "combo-acme-5-2-p1234"])

@@ -16,10 +16,10 @@ NETWAIT = role_dir("common") / "netwait"
 
 
 def test_daemon_unit_renders() -> None:
-    from devbox.services import daemon
+    from devbox.services import daemon_control
 
     cfg = config.load(environ={"DEVBOX_ROOT": "/srv/dbx"}, files=())
-    text = daemon.render_unit(cfg, ["/usr/bin/devbox", "--root", "/srv/dbx", "common",
+    text = daemon_control.render_unit(cfg, ["/usr/bin/devbox", "--root", "/srv/dbx", "common",
                                     "daemon"])
     assert "ExecStart=/usr/bin/devbox --root /srv/dbx common daemon" in text.splitlines()
     assert "Environment=DEVBOX_ROOT=/srv/dbx" in text.splitlines()
@@ -27,10 +27,10 @@ def test_daemon_unit_renders() -> None:
 
 
 def test_daemon_install_writes_unit(tmp_path: Path) -> None:
-    from devbox.services import daemon
+    from devbox.services import daemon_control
 
     cfg = config.load(environ={"DEVBOX_ROOT": str(tmp_path / "root")}, files=())
-    path, started = daemon.install(cfg, tmp_path / "units")
+    path, started = daemon_control.install(cfg, tmp_path / "units")
     assert path == tmp_path / "units" / "devbox-daemon.service" and not started
     assert "common daemon" in path.read_text()
 

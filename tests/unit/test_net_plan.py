@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from devbox import config, macs
+from devbox import config
 from devbox.errors import UserError
-from devbox.labplan import parse_leases, plan, shim_name, vlan_ifname
-from devbox.leases import (
+from devbox.model import macs
+from devbox.model.lab_plan import parse_leases, plan, shim_name, vlan_ifname
+from devbox.model.leases import (
     Action,
     ContainerView,
     NicRecord,
@@ -198,8 +199,8 @@ def test_record_roundtrip_and_expiry() -> None:
 
 
 def test_apply_lease_folds_renewal_with_new_address() -> None:
-    from devbox.adapters.dhcp import LeaseInfo
-    from devbox.services.network import apply_lease
+    from devbox.adapters.net.dhcp import LeaseInfo
+    from devbox.services.nic import apply_lease
 
     rec = _rec("x")
     info = LeaseInfo("10.0.0.5", 24, "10.0.0.1", ["10.0.0.1"], "lab", 120, None, None,
@@ -215,7 +216,7 @@ def test_apply_lease_folds_renewal_with_new_address() -> None:
 
 
 def test_build_spec_validation() -> None:
-    from devbox.services.network import build_spec
+    from devbox.services.nic import build_spec
 
     c = cfg(DEVBOX_LAB_UPLINK="up0")
     spec = build_spec(c, "box")
@@ -236,14 +237,14 @@ def test_build_spec_validation() -> None:
 
 
 def test_resolv_conf_text() -> None:
-    from devbox.adapters.dhcp import resolv_conf_text
+    from devbox.adapters.net.dhcp import resolv_conf_text
 
     assert resolv_conf_text(["10.0.0.1"], "lab").splitlines()[1:] == ["search lab",
                                                                        "nameserver 10.0.0.1"]
 
 
 def test_labels() -> None:
-    from devbox import labels
+    from devbox.model import labels
 
     lb = labels.net_labels(parent="eth1", vlan=42, mac="02:00:00:00:00:01")
     assert lb == {labels.NET: "dhcp", labels.NET_PARENT: "eth1", labels.NET_VLAN: "42",
@@ -257,6 +258,7 @@ def test_labels() -> None:
 
 
 def test_default_root_label_matches_the_setting() -> None:
-    from devbox import config, labels
+    from devbox import config
+    from devbox.model import labels
 
     assert str(config.load(environ={}, files=())["root"]) == labels.DEFAULT_ROOT

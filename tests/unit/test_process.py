@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.adapters import process
+from devbox.adapters.host import process
 from devbox.errors import OperationFailed
 
 # prints its pid and a grandchild's pid, then hangs (the grandchild holds the pipe too)

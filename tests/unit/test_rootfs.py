@@ -1,4 +1,4 @@
-"""devbox.adapters.rootfs against a hostile tree: a tmp dir stands for a container's root,
+"""devbox.adapters.host.rootfs against a hostile tree: a tmp dir stands for a container's root,
 ``outside`` for the host. Every test runs with openat2 and with the per-component walk."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.adapters import rootfs
+from devbox.adapters.host import rootfs
 from devbox.errors import OperationFailed
 
 PRECIOUS = b"host file: must not change\n"

@@ -105,11 +105,11 @@ def test_cli_exit_2_with_one_line_error(tmp_path: Path) -> None:
 
 
 def test_lab_plan_never_renders_an_injected_line(tmp_path: Path) -> None:
-    from devbox import labplan
     from devbox.adapters import templates
+    from devbox.model import lab_plan
 
     cfg = _load(DEVBOX_ROOT=str(tmp_path))
-    text = templates.render("dnsmasq.conf.j2", labplan.plan(cfg).template_context())
+    text = templates.render("dnsmasq.conf.j2", lab_plan.plan(cfg).template_context())
     assert "server=" not in text
     with pytest.raises(UserError):
         _load(DEVBOX_ROOT=str(tmp_path), DEVBOX_LAB_NAME="lab" + INJECT)
@@ -118,7 +118,7 @@ def test_lab_plan_never_renders_an_injected_line(tmp_path: Path) -> None:
 # -- names ---------------------------------------------------------------------------------
 
 def test_container_names_full_match() -> None:
-    from devbox.naming import validate_name
+    from devbox.model.naming import validate_name
 
     assert validate_name("web-1") == "web-1"
     for bad in ("web1\n", "web1\r", "web\n1", "\nweb1"):
@@ -127,7 +127,7 @@ def test_container_names_full_match() -> None:
 
 
 def test_registry_user_names_full_match() -> None:
-    from devbox import registry_plan as plan
+    from devbox.model import registry_plan as plan
 
     assert plan.validate_user("alice") == "alice"
     with pytest.raises(UserError):
@@ -137,7 +137,7 @@ def test_registry_user_names_full_match() -> None:
 
 
 def test_base_and_image_names_full_match() -> None:
-    from devbox import bootstrap_plan
+    from devbox.model import bootstrap_plan
 
     assert bootstrap_plan.validate_name("debian-12") == "debian-12"
     with pytest.raises(UserError):
@@ -149,7 +149,7 @@ def test_base_and_image_names_full_match() -> None:
 def test_image_fields_full_match() -> None:
     import dataclasses
 
-    from devbox import image_plan
+    from devbox.model import image_plan
 
     with pytest.raises(UserError, match="user"):
         image_plan.parse_image("dev", 'base = "debian-12"\nuser = "dev\\n"\n')
@@ -163,7 +163,7 @@ def test_image_fields_full_match() -> None:
 
 
 def test_product_release_words_full_match() -> None:
-    from devbox import combo_plan
+    from devbox.model import combo_plan
 
     assert combo_plan.check_word("rel-5.2", "release") == "rel-5.2"
     for bad in ("rel\n", "prod\n"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devbox.vmstyle import hosts_file, resolv_conf, systemd_run_kwargs
+from devbox.model.vmstyle import hosts_file, resolv_conf, systemd_run_kwargs
 
 
 def test_systemd_run_kwargs() -> None:
@@ -64,7 +64,7 @@ def test_resolv_conf_drops_loopback_name_servers() -> None:
 
 
 def test_cgroup_v2_plan_keeps_limits_out_of_reach() -> None:
-    from devbox.vmstyle import CGROUP_V2, cgroup_kwargs
+    from devbox.model.vmstyle import CGROUP_V2, cgroup_kwargs
 
     kw = cgroup_kwargs("bob", CGROUP_V2)
     # the container's own subtree is devbox/bob/ns; devbox/bob (where devbox keeps the
@@ -76,7 +76,7 @@ def test_cgroup_v2_plan_keeps_limits_out_of_reach() -> None:
 
 
 def test_limits_reach_the_engine_and_the_labels() -> None:
-    from devbox.limits import Limits
+    from devbox.model.limits import Limits
 
     kw = systemd_run_kwargs("x", "i", None, {"a": "b"},
                             limits=Limits(memory=512 << 20, cpus=1.5, pids=300))

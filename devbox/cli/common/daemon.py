@@ -24,15 +24,17 @@ def daemon(
     and the next daemon adopts them. With --install, writes a systemd unit instead.
     """
     from devbox.services import daemon as svc
+    from devbox.services import daemon_control
+    from devbox.state import daemon_pid
 
     cfg = state.config()
     ui = state.ui()
     if install:
-        path, started = svc.install(cfg, unit_dir)
+        path, started = daemon_control.install(cfg, unit_dir)
         ui.success(f"wrote {path}" + (" and started it" if started else ""))
         if not started:
             ui.info(f"systemd is not running here (or --unit-dir is not the system one): "
-                    f"enable it later with 'systemctl enable --now {svc.UNIT_NAME}'")
+                    f"enable it later with 'systemctl enable --now {daemon_control.UNIT_NAME}'")
         return
-    ui.info(f"devbox daemon: watching Docker events; log {svc.log_file(cfg)}")
+    ui.info(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}")
     svc.run_foreground(cfg)

@@ -22,7 +22,7 @@ def up(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Bring the lab LAN up (idempotent: makes only what is missing, restarts a dead dnsmasq)."""
-    from devbox.progress import reporter_for
+    from devbox.cli.ui.progress import reporter_for
     from devbox.services import lab
 
     ui = state.ui()

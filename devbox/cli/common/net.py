@@ -114,7 +114,6 @@ def connect(
 ) -> None:
     """Relay stdin/stdout to a TCP port of the container's LAN address (an ssh ProxyCommand:
     works even when the host has no shim on the parent)."""
-    from devbox.adapters import relay
-    from devbox.services import network
+    from devbox.services import host_reach
 
-    relay.stdio(network.connect(state.config(), container, port))
+    host_reach.relay_stdio(state.config(), container, port)

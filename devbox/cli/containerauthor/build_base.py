@@ -22,7 +22,7 @@ def build_base(
     dnf/yum --installroot with the repo files of roles/common/yum/<distro>/. The image is tagged
     base/<distro>:<release>. Unchanged inputs skip the build unless --force.
     """
-    from devbox.progress import reporter_for
+    from devbox.cli.ui.progress import reporter_for
     from devbox.services import bases
 
     cfg = state.config()

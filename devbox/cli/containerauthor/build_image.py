@@ -23,7 +23,7 @@ def build_image(
     The base image it names must exist (devbox containerauthor build-base). Build output goes to
     the log (<root>/logs/devbox.log).
     """
-    from devbox.progress import reporter_for
+    from devbox.cli.ui.progress import reporter_for
     from devbox.services import images
 
     cfg = state.config()

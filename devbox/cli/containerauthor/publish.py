@@ -15,7 +15,7 @@ def publish(
 ) -> None:
     """Push a devbox image to the private registry (registry.address, or the one this host
     serves), with per-layer progress. Log the engine in first: devbox registryserver user add."""
-    from devbox.progress import reporter_for
+    from devbox.cli.ui.progress import reporter_for
     from devbox.services import images
 
     ui = state.ui()

@@ -18,16 +18,14 @@ def ssh(
 ) -> None:
     """Log in to a container as the dev user with the system ssh (right address, key and
     known_hosts). With a command after --, run it and exit with its exit code."""
-    from devbox.adapters.process import replace_process, run_interactive
     from devbox.errors import NotReadyError
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
-    argv = containers.ssh_argv(state.config(), name, command or [])
+    argv = container_lifecycle.ssh_argv(state.config(), name, command or [])
     if not shutil.which("ssh"):
         raise NotReadyError("ssh is not installed", hint="apt-get install -y openssh-client")
-    if command:
-        raise typer.Exit(run_interactive(argv))
-    replace_process(argv)
+    code = container_lifecycle.run_ssh(argv, replace=not command)
+    raise typer.Exit(code)
 
 
 def exec_cmd(
@@ -36,9 +34,9 @@ def exec_cmd(
     user: Annotated[str, typer.Option("--user", "-u", help="User to run as.")] = "root",
 ) -> None:
     """Run a command in a container through the Docker API; exits with its exit code."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
-    raise typer.Exit(containers.exec_in(state.config(), name, command, user=user))
+    raise typer.Exit(container_lifecycle.exec_in(state.config(), name, command, user=user))
 
 
 def logs(
@@ -47,9 +45,9 @@ def logs(
                                          "(Ctrl-C to stop).")] = False,
 ) -> None:
     """Print the devbox log of a container (every step devbox ran for it, with durations)."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
-    path = containers.log_path(state.config(), name)
+    path = container_lifecycle.log_path(state.config(), name)
     with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             print(line, end="")

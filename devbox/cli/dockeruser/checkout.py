@@ -30,12 +30,10 @@ def password_provider(from_stdin: bool) -> Callable[[], str] | None:
 
 
 def _branch_label(name: str) -> str:
-    from devbox.adapters.docker_engine import client, translate
-    from devbox.labels import BRANCH
+    from devbox.model.labels import BRANCH
+    from devbox.services import container_lifecycle
 
-    with translate(f"container {name}"):
-        labels = client().containers.get(name).labels or {}
-    branch = labels.get(BRANCH, "")
+    branch = container_lifecycle.branch_of(name)
     if not branch:
         state.abort(f"container {name} has no {BRANCH} label",
                     hint="say which branch with --branch")
@@ -63,10 +61,10 @@ def checkout(
 
     Example: devbox dockeruser checkout alice-main --update
     """
-    from devbox.naming import validate_name
+    from devbox.cli.ui.progress import reporter_for
+    from devbox.model.naming import validate_name
     from devbox.oplog import OpLog
     from devbox.paths import Layout
-    from devbox.progress import reporter_for
     from devbox.services import checkout as service
     from devbox.steps import Step, StepContext, run_steps
 

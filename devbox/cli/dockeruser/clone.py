@@ -33,9 +33,9 @@ def clone(
 
     Example: devbox dockeruser clone alice-main --count 20 --jobs 10
     """
-    from devbox.clone_progress import board_for
+    from devbox.cli.ui.clone_board import board_for
     from devbox.errors import ExitCode
-    from devbox.limits import request
+    from devbox.model.limits import request
     from devbox.services import clone as clone_service
 
     asked = request(memory, cpus, pids)

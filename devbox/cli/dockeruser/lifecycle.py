@@ -15,18 +15,19 @@ def start_dev_container(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Start a stopped dev container and wait until it has its (same) IP and sshd answers."""
-    from devbox.progress import reporter_for
-    from devbox.services import containers
+    from devbox.cli.ui.progress import reporter_for
+    from devbox.services import container_lifecycle
 
-    result = containers.start(state.config(), name, reporter_for(state.ui(), f"start {name}"))
+    result = container_lifecycle.start(state.config(), name,
+                                       reporter_for(state.ui(), f"start {name}"))
     render_summary(result, as_json, "container")
 
 
 def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> None:
     """Stop a dev container cleanly (systemd shuts down; the lease is kept for the restart)."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
-    containers.stop(state.config(), name)
+    container_lifecycle.stop(state.config(), name)
     state.ui().success(f"stopped {name}")
 
 
@@ -43,7 +44,7 @@ def remove_dev_container(
 ) -> None:
     """Remove a dev container: release its lease, remove it, its interface and SSH config entry.
     Its /opt stays on the host unless --purge."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
     cfg = state.config()
     if clones_of is not None:
@@ -57,7 +58,7 @@ def remove_dev_container(
         what = "and DELETE its /opt" if purge else "(its /opt is kept)"
         if not typer.confirm(f"Remove container {name} {what}?", default=False):
             raise typer.Abort()
-    result = containers.remove(cfg, name, purge=purge, force=force)
+    result = container_lifecycle.remove(cfg, name, purge=purge, force=force)
     if result.purged:
         state.ui().success(f"removed {name} and its /opt")
     else:
@@ -68,11 +69,12 @@ def remove_dev_container(
 def _remove_clones(source: str, name: str | None, yes: bool) -> None:
     from devbox.errors import ExitCode, UserError
     from devbox.services import clone
+    from devbox.state import clone_records
 
     if name is not None:
         raise UserError("give either NAME or --clones-of, not both")
     cfg = state.config()
-    names = clone.clones_of(source)
+    names = clone_records.clones_of(source)
     if not yes and names:
         if not typer.confirm(f"Remove {len(names)} clone(s) of {source} ({', '.join(names)}) "
                              "and what they wrote in /opt?", default=False):

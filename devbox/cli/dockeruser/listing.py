@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
-from devbox.units import human_bytes
+from devbox.model.units import human_bytes
 
 
 def list_containers(
@@ -21,18 +21,18 @@ def list_containers(
 ) -> None:
     """List your devbox containers: kind, branch, state, IP, MAC, image, /opt size.
     Clones are listed under their source."""
-    from devbox.services import containers
+    from devbox.services import container_lifecycle
 
-    rows = containers.list_containers(state.config(), include_stopped=all_states,
+    rows = container_lifecycle.list_containers(state.config(), include_stopped=all_states,
                                       with_size=not no_size)
     if combos:
         rows = [r for r in rows if r.kind == "combo"]
     # clones right after their source
-    by_source: dict[str, list[containers.ContainerRow]] = {}
+    by_source: dict[str, list[container_lifecycle.ContainerRow]] = {}
     for r in rows:
         if r.clone_of:
             by_source.setdefault(r.clone_of, []).append(r)
-    ordered: list[containers.ContainerRow] = []
+    ordered: list[container_lifecycle.ContainerRow] = []
     for r in rows:
         if r.clone_of and r.clone_of in {x.name for x in rows}:
             continue

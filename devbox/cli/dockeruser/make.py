@@ -10,7 +10,7 @@ from devbox.cli import state
 from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 
 if TYPE_CHECKING:
-    from devbox.services.containers import MakeResult
+    from devbox.model.container_plan import MakeResult
 
 
 def render_summary(result: MakeResult, as_json: bool, title: str) -> None:
@@ -71,11 +71,11 @@ def make_dev_container(
     Examples: devbox make-dev-container alice-main --branch main;
     devbox make-dev-container --product acme --release 5.2 --patch 1234 --patch 1250
     """
-    from devbox.container_plan import MakeOptions
+    from devbox.cli.ui.progress import reporter_for
     from devbox.errors import UserError
-    from devbox.limits import request
-    from devbox.progress import reporter_for
-    from devbox.services import containers
+    from devbox.model.container_plan import MakeOptions
+    from devbox.model.limits import request
+    from devbox.services import container_make
 
     asked = request(memory, cpus, pids)
     cfg = state.config()
@@ -111,7 +111,7 @@ def make_dev_container(
                        vlan=vlan, opt_seed=opt_seed, checkout=not no_checkout, limits=asked)
     from devbox.cli.dockeruser.checkout import password_provider
 
-    result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"),
+    result = container_make.make(cfg, opts, reporter_for(state.ui(), f"make {name}"),
                              password=password_provider(password_stdin))
     render_summary(result, as_json, "dev container")
 
@@ -127,14 +127,14 @@ def make_os_container(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a vanilla OS container (the 'os' image): same LAN, SSH and /opt, no checkout."""
-    from devbox.container_plan import MakeOptions
-    from devbox.limits import request
-    from devbox.progress import reporter_for
-    from devbox.services import containers, images
+    from devbox.cli.ui.progress import reporter_for
+    from devbox.model.container_plan import MakeOptions
+    from devbox.model.limits import request
+    from devbox.services import container_make, images
 
     asked = request(memory, cpus, pids)
     cfg = state.config()
     opts = MakeOptions(name=name, branch="-", kind="os", image=images.os_image_for(os_name),
                        parent=parent, vlan=vlan, checkout=False, limits=asked)
-    result = containers.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
+    result = container_make.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
     render_summary(result, as_json, "OS container")

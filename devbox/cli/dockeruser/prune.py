@@ -25,7 +25,7 @@ def prune_combos(
 
     Example: devbox dockeruser prune-combos --stopped-for 30d --yes
     """
-    from devbox.clone_plan import format_duration, parse_duration
+    from devbox.model.clone_plan import format_duration, parse_duration
     from devbox.services import combos
 
     seconds = parse_duration(stopped_for)

@@ -13,11 +13,11 @@ def gc(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Delete unreferenced blobs: stops the registry, garbage-collects, starts it again."""
-    from devbox.progress import reporter_for
-    from devbox.services import registry
+    from devbox.cli.ui.progress import reporter_for
+    from devbox.services import registry_gc
 
     ui = state.ui()
-    result = registry.gc(state.config(), reporter=reporter_for(ui, "registryserver gc"))
+    result = registry_gc.gc(state.config(), reporter=reporter_for(ui, "registryserver gc"))
     if as_json:
         ui.json(result.to_dict())
     else:

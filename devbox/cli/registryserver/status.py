@@ -13,9 +13,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the registry: address, TLS, users, storage use, repositories and tags."""
-    from devbox.services import registry
+    from devbox.services import registry_server
 
-    st = registry.status(state.config())
+    st = registry_server.status(state.config())
     ui = state.ui()
     if as_json:
         ui.json(st.to_dict())

@@ -24,12 +24,12 @@ def up(
     Storage (default /opt/registry) survives down/up. The CA is installed for the Docker engine
     in /etc/docker/certs.d/HOST:PORT/. Add users with 'devbox registryserver user add'.
     """
-    from devbox.progress import reporter_for
-    from devbox.services import registry
+    from devbox.cli.ui.progress import reporter_for
+    from devbox.services import registry_server
 
     cfg = state.config(registry__image=image, registry__port=port, registry__storage=storage)
     ui = state.ui()
-    result = registry.up(cfg, reporter=reporter_for(ui, "registryserver up"))
+    result = registry_server.up(cfg, reporter=reporter_for(ui, "registryserver up"))
     if as_json:
         ui.json(result.to_dict())
     else:
@@ -44,12 +44,12 @@ def down(
         "registry.")] = False,
 ) -> None:
     """Stop and remove the registry container. Storage, users and certificates are kept."""
-    from devbox.services import registry
+    from devbox.services import registry_server
 
     cfg = state.config()
-    removed = registry.down(cfg)
+    removed = registry_server.down(cfg)
     if purge_trust:
-        registry.remove_engine_ca(cfg)
+        registry_server.remove_engine_ca(cfg)
     if removed:
         state.ui().success(f"registry {cfg['registry.name']} stopped; storage "
                            f"{cfg['registry.storage']} kept")

@@ -45,11 +45,11 @@ def add(
     """Add a user (or set a new password). The password is asked for, or read from stdin —
     never from the command line — and never logged. Logs the engine in as USER."""
     from devbox.oplog import register_secret
-    from devbox.services import registry
+    from devbox.services import registry_users
 
     password = _read_password(user, password_stdin)
     register_secret(password)
-    result = registry.user_add(state.config(), user, password, login=not no_login)
+    result = registry_users.user_add(state.config(), user, password, login=not no_login)
     ui = state.ui()
     if as_json:
         ui.json(result)
@@ -65,9 +65,9 @@ def remove(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Remove a user; the registry is restarted so it takes effect at once."""
-    from devbox.services import registry
+    from devbox.services import registry_users
 
-    result = registry.user_remove(state.config(), user)
+    result = registry_users.user_remove(state.config(), user)
     if as_json:
         state.ui().json(result)
     else:

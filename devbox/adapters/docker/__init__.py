@@ -1,0 +1,1 @@
+"""Docker engine adapters: the only modules importing the docker SDK."""

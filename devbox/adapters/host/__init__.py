@@ -1,0 +1,1 @@
+"""Host adapters: processes, /proc, cgroups, mounts, files under a root."""

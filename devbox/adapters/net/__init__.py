@@ -1,0 +1,1 @@
+"""Network adapters: netlink, network namespaces, DHCP, ARP, socket relays."""

@@ -1,0 +1,459 @@
+"""Netlink through pyroute2: links, veth pairs, macvlans, addresses and routes.
+
+Every function works in the host's network namespace unless it takes ``netns`` (a path such
+as ``/proc/PID/ns/net`` or ``/var/run/netns/NAME``): then it runs in a thread inside that
+namespace (:func:`devbox.adapters.net.netns.run_in`). Netlink errors become devbox errors here.
+"""
+
+from __future__ import annotations
+
+import errno
+import secrets
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from devbox.adapters.net import netns as nsmod
+from devbox.errors import DevboxError, NotReadyError, OperationFailed
+
+T = TypeVar("T")
+
+# errno values the kernel uses while an old device with the same MAC/name is still going away
+BUSY_ERRNOS = {errno.EBUSY, errno.EADDRINUSE, errno.EEXIST, errno.ENOTUNIQ}
+
+
+@dataclass(frozen=True)
+class LinkInfo:
+    index: int
+    name: str
+    kind: str  # "macvlan", "veth", "vlan", "" for physical
+    mac: str
+    mtu: int
+    up: bool  # administratively up
+    carrier: bool
+    link: int  # parent ifindex (macvlan/vlan/veth peer), 0 when none
+    macvlan_mode: str = ""
+
+
+class NetlinkFailed(OperationFailed):
+    def __init__(self, message: str, code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.code = code
+
+
+@contextmanager
+def _ipr() -> Iterator[Any]:
+    from pyroute2 import IPRoute
+
+    try:
+        ipr = IPRoute()
+    except PermissionError as err:
+        raise NotReadyError("netlink needs root", hint="run devbox as root") from err
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def _translate(what: str, err: BaseException) -> DevboxError:
+    code = getattr(err, "code", None) or getattr(err, "errno", None) or 0
+    text = errno.errorcode.get(code, "") if isinstance(code, int) else ""
+    reason = str(err.args[1]) if len(getattr(err, "args", ())) > 1 else str(err)
+    if code == errno.EPERM:
+        return NotReadyError(f"{what}: permission denied", hint="run devbox as root")
+    return NetlinkFailed(f"{what}: {reason}" + (f" ({text})" if text else ""), int(code or 0))
+
+
+def call(what: str, fn: Callable[[], T]) -> T:
+    """Run a pyroute2 call, turning netlink errors into devbox errors naming ``what``."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        return fn()
+    except NetlinkError as err:
+        raise _translate(what, err) from err
+    except OSError as err:
+        raise _translate(what, err) from err
+
+
+def in_netns(netns: Path | str | None, fn: Callable[[], T]) -> T:
+    if netns is None:
+        return fn()
+    return nsmod.run_in(netns, fn)
+
+
+def _info(msg: Any) -> LinkInfo:
+    linkinfo = msg.get("IFLA_LINKINFO")
+    kind = ""
+    mode = ""
+    if linkinfo is not None:
+        kind = linkinfo.get("IFLA_INFO_KIND") or ""
+        data = linkinfo.get("IFLA_INFO_DATA")
+        if data is not None and kind == "macvlan":
+            raw = data.get("IFLA_MACVLAN_MODE")
+            mode = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}.get(
+                raw, str(raw)) if raw is not None else ""
+    flags = int(msg.get("flags", 0) or msg["flags"])
+    return LinkInfo(
+        index=int(msg["index"]),
+        name=str(msg.get("IFLA_IFNAME")),
+        kind=str(kind),
+        mac=str(msg.get("IFLA_ADDRESS") or ""),
+        mtu=int(msg.get("IFLA_MTU") or 0),
+        up=bool(flags & 1),
+        carrier=bool(msg.get("IFLA_CARRIER") or 0) or bool(flags & 0x10000),
+        link=int(msg.get("IFLA_LINK") or 0),
+        macvlan_mode=mode,
+    )
+
+
+def links(netns: Path | str | None = None) -> list[LinkInfo]:
+    def work() -> list[LinkInfo]:
+        with _ipr() as ipr:
+            return [_info(m) for m in call("list links", ipr.get_links)]
+
+    return in_netns(netns, work)
+
+
+def get_link(name: str, netns: Path | str | None = None) -> LinkInfo | None:
+    """One interface by name (a single netlink request, not a dump); None if missing."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    def work() -> LinkInfo | None:
+        with _ipr() as ipr:
+            try:
+                msgs = ipr.link("get", ifname=name)
+            except NetlinkError as err:
+                if err.code in (errno.ENODEV, errno.EINVAL):
+                    return None
+                raise _translate(f"look up interface {name}", err) from err
+            for msg in msgs:
+                return _info(msg)
+            return None
+
+    return in_netns(netns, work)
+
+
+def route_link(ip: str) -> tuple[LinkInfo, bool] | None:
+    """The interface the kernel would send to ``ip`` from (a route lookup: nothing is sent),
+    and whether ``ip`` is on its link (no gateway); None when there is no route."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    with _ipr() as ipr:
+        try:
+            routes = list(ipr.route("get", dst=ip))
+        except NetlinkError as err:
+            if err.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
+                return None
+            raise _translate(f"route lookup for {ip}", err) from err
+        for route in routes:
+            oif = route.get("RTA_OIF")
+            if oif is None:
+                continue
+            on_link = route.get("RTA_GATEWAY") is None and route.get("type", 1) == 1
+            index = int(oif)
+            for msg in call(f"look up interface {index}", partial(ipr.link, "get", index=index)):
+                return _info(msg), on_link
+    return None
+
+
+def _index(ipr: Any, name: str) -> int:
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    try:
+        for msg in ipr.link("get", ifname=name):
+            return int(msg["index"])
+    except NetlinkError as err:
+        if err.code not in (errno.ENODEV, errno.EINVAL):
+            raise _translate(f"look up interface {name}", err) from err
+    raise NetlinkFailed(f"no interface named {name}", errno.ENODEV)
+
+
+def delete_link(name: str, netns: Path | str | None = None) -> bool:
+    """Delete interface ``name``; False when it did not exist."""
+
+    def work() -> bool:
+        with _ipr() as ipr:
+            try:
+                idx = _index(ipr, name)
+            except NetlinkFailed:
+                return False
+            try:
+                call(f"delete interface {name}", lambda: ipr.link("del", index=idx))
+            except NetlinkFailed as err:
+                if err.code == errno.ENODEV:
+                    return False
+                raise
+            return True
+
+    return in_netns(netns, work)
+
+
+def discard(name: str, netns: Path | str | None = None) -> None:
+    """Delete interface ``name`` if it exists (for undo steps)."""
+    delete_link(name, netns)
+
+
+def set_up(name: str, netns: Path | str | None = None) -> None:
+    def work() -> None:
+        with _ipr() as ipr:
+            idx = _index(ipr, name)
+            call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
+
+    in_netns(netns, work)
+
+
+def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
+    """A veth pair: ``host_name`` stays in the host, ``peer_name`` lands in named netns
+    ``peer_netns``. Both come up. On failure nothing is left in the host."""
+    tmp = "dbxv" + secrets.token_hex(4)
+    with _ipr() as ipr:
+        call(f"create veth pair {host_name}", lambda: ipr.link(
+            "add", ifname=host_name, kind="veth", peer={"ifname": tmp}))
+        try:
+            peer_idx = _index(ipr, tmp)
+            call(f"move {tmp} into netns {peer_netns}", lambda: ipr.link(
+                "set", index=peer_idx, net_ns_fd=str(nsmod.named_path(peer_netns))))
+            host_idx = _index(ipr, host_name)
+            call(f"bring up {host_name}", lambda: ipr.link("set", index=host_idx, state="up"))
+        except BaseException:
+            for idx in ipr.link_lookup(ifname=host_name):
+                ipr.link("del", index=idx)
+            raise
+
+    def inside() -> None:
+        with _ipr() as ipr:
+            idx = _index(ipr, tmp)
+            call(f"rename {tmp} to {peer_name}",
+                 lambda: ipr.link("set", index=idx, ifname=peer_name))
+            call(f"bring up {peer_name}", lambda: ipr.link("set", index=idx, state="up"))
+
+    try:
+        nsmod.run_in(nsmod.named_path(peer_netns), inside)
+    except BaseException:
+        delete_link(host_name)
+        raise
+
+
+def create_macvlan(parent: str, name: str, mac: str | None = None, mtu: int | None = None,
+                   up: bool = False) -> int:
+    """A macvlan (bridge mode) ``name`` on ``parent`` in the host; returns its ifindex."""
+    with _ipr() as ipr:
+        pidx = _index(ipr, parent)
+        spec: dict[str, Any] = {"ifname": name, "kind": "macvlan", "link": pidx,
+                                "macvlan_mode": "bridge"}
+        if mac:
+            spec["address"] = mac
+        if mtu:
+            spec["mtu"] = mtu
+        call(f"create macvlan {name} on {parent}", lambda: ipr.link("add", **spec))
+        idx = _index(ipr, name)
+        if up:
+            call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
+        return idx
+
+
+def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = None) -> None:
+    """An 802.1Q sub-interface ``name`` (VLAN ``vid``) on ``parent``, brought up."""
+
+    def work() -> None:
+        with _ipr() as ipr:
+            pidx = _index(ipr, parent)
+            call(f"create VLAN {vid} interface {name} on {parent}", lambda: ipr.link(
+                "add", ifname=name, kind="vlan", link=pidx, vlan_id=vid))
+            idx = _index(ipr, name)
+            call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
+
+    in_netns(netns, work)
+
+
+def set_address(ifname: str, ip: str, prefixlen: int, gateway: str | None = None) -> None:
+    """In the current network namespace: ``ip/prefixlen`` on ``ifname`` (replacing), and a
+    default route via ``gateway`` when given."""
+    with _ipr() as ipr:
+        idx = _index(ipr, ifname)
+        call(f"add {ip}/{prefixlen}", lambda: ipr.addr("replace", index=idx, address=ip,
+                                                        prefixlen=prefixlen))
+        if gateway:
+            call(f"add default route via {gateway}", lambda: ipr.route(
+                "replace", dst="0.0.0.0/0", gateway=gateway, oif=idx))
+
+
+def preload() -> None:
+    """Import pyroute2 now (a make does it while Docker works, to save ~0.1 s later)."""
+    import pyroute2  # noqa: F401
+
+
+def create_macvlan_in_pid(lower: str, tmp: str, pid: int, mac: str, mtu: int) -> None:
+    """Create macvlan ``tmp`` (bridge mode, ``mac``, ``mtu``) on ``lower`` straight in the
+    netns of ``pid``: one RTM_NEWLINK with IFLA_NET_NS_PID, so nothing ever exists in the host,
+    even when devbox is killed half-way (a create-then-move left a host link behind)."""
+    with _ipr() as ipr:
+        pidx = _index(ipr, lower)
+        call(f"create macvlan {tmp} on {lower} in the network namespace of pid {pid}",
+             lambda: ipr.link("add", ifname=tmp, kind="macvlan", link=pidx,
+                              macvlan_mode="bridge", address=mac, mtu=mtu, net_ns_pid=pid))
+
+
+def _delete_index(ipr: Any, index: int, name: str) -> None:
+    call(f"delete {name}", lambda: ipr.link("del", index=index))
+
+
+def place_in_netns(netns: Path | str, tmp: str, ifname: str, busy_wait: float,
+                   replace_stale: Callable[[LinkInfo], bool]) -> str:
+    """Inside ``netns``: remove a stale ``ifname`` if ``replace_stale(info)`` allows (else
+    fail), rename ``tmp`` to ``ifname`` and bring it up. While the kernel still holds the MAC
+    for an old interface (EBUSY/EADDRINUSE on up), retry for ``busy_wait`` seconds.
+    Returns "" or a note about what was cleaned up."""
+
+    def work() -> str:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        note = ""
+        with _ipr() as ipr:
+            try:
+                stale = [_info(m) for m in ipr.link("get", ifname=ifname)]
+            except NetlinkError:
+                stale = []
+            for info in stale:
+                if not replace_stale(info):
+                    raise NetlinkFailed(f"an interface {ifname} ({info.kind or 'physical'}) "
+                                        "not made by devbox is in the way", errno.EEXIST)
+                _delete_index(ipr, info.index, ifname)
+                note = f"removed stale {ifname} ({info.mac})"
+            idx = _index(ipr, tmp)
+            call(f"rename {tmp} to {ifname}", lambda: ipr.link("set", index=idx, ifname=ifname))
+            deadline = time.monotonic() + busy_wait
+            while True:
+                try:
+                    call(f"bring up {ifname}", lambda: ipr.link("set", index=idx, state="up"))
+                    return note
+                except NetlinkFailed as err:
+                    if err.code not in BUSY_ERRNOS or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.1)
+
+    return nsmod.run_in(netns, work)
+
+
+def move_to_pid(name: str, pid: int) -> None:
+    with _ipr() as ipr:
+        idx = _index(ipr, name)
+        call(f"move {name} into the network namespace of pid {pid}",
+             lambda: ipr.link("set", index=idx, net_ns_pid=pid))
+
+
+def move_to_netns(name: str, netns_path: Path | str) -> None:
+    with _ipr() as ipr:
+        idx = _index(ipr, name)
+        call(f"move {name} into network namespace {netns_path}",
+             lambda: ipr.link("set", index=idx, net_ns_fd=str(netns_path)))
+
+
+def rename_up(old: str, new: str, netns: Path | str | None = None) -> None:
+    def work() -> None:
+        with _ipr() as ipr:
+            idx = _index(ipr, old)
+            if old != new:
+                call(f"rename {old} to {new}", lambda: ipr.link("set", index=idx, ifname=new))
+            call(f"bring up {new}", lambda: ipr.link("set", index=idx, state="up"))
+
+    in_netns(netns, work)
+
+
+def add_address(name: str, address: str, prefixlen: int,
+                netns: Path | str | None = None, replace: bool = True) -> None:
+    def work() -> None:
+        with _ipr() as ipr:
+            idx = _index(ipr, name)
+            call(f"add address {address}/{prefixlen} to {name}", lambda: ipr.addr(
+                "replace" if replace else "add", index=idx, address=address,
+                prefixlen=prefixlen))
+
+    in_netns(netns, work)
+
+
+def addresses(name: str, netns: Path | str | None = None) -> list[tuple[str, int]]:
+    def work() -> list[tuple[str, int]]:
+        with _ipr() as ipr:
+            try:
+                idx = _index(ipr, name)
+            except NetlinkFailed:
+                return []
+            return [(str(a.get("IFA_ADDRESS")), int(a["prefixlen"]))
+                    for a in ipr.get_addr(index=idx, family=2)]
+
+    return in_netns(netns, work)
+
+
+def wait_gone(match: Callable[[LinkInfo], bool], timeout: float,
+              netns: Path | str | None = None) -> bool:
+    """Poll until no link matches (bounded); True when none is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not any(match(li) for li in links(netns)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class LinkEvent:
+    """One rtnetlink link message: ``event`` is "new" (appeared or changed) or "del"."""
+
+    event: str
+    name: str
+    index: int
+    up: bool  # administratively up (IFF_UP)
+
+
+def link_events(poll: float = 0.5) -> Generator[LinkEvent | None, None, None]:
+    """Link events (RTM_NEWLINK / RTM_DELLINK) of the calling thread's network namespace (the
+    host's, for the daemon), as they come; ``None`` after every ``poll`` seconds without any,
+    so the consumer can check whether to stop (close the generator to stop listening).
+
+    A plain rtnetlink socket read with a timeout, parsed by pyroute2 (its IPRoute reads ahead
+    into a queue of its own, so a wait on its socket can miss messages already read). If the
+    kernel dropped events (ENOBUFS: the socket buffer overflowed) this raises
+    :class:`NetlinkFailed`; the caller re-checks what it watches and opens a new one."""
+    import socket
+
+    from pyroute2.netlink.rtnl import RTMGRP_LINK
+    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
+
+    marshal = MarshalRtnl()
+    try:
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                             socket.NETLINK_ROUTE)
+    except OSError as err:
+        raise _translate("open a netlink socket", err) from err
+    try:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sock.bind((0, RTMGRP_LINK))
+        except OSError as err:
+            raise _translate("listen to link events", err) from err
+        sock.settimeout(poll)
+        while True:
+            try:
+                data = sock.recv(1 << 16)
+            except TimeoutError:
+                yield None
+                continue
+            except OSError as err:
+                raise _translate("read link events", err) from err
+            for msg in marshal.parse(data):
+                kind = msg.get("event")
+                if kind not in ("RTM_NEWLINK", "RTM_DELLINK"):
+                    continue
+                yield LinkEvent(event="new" if kind == "RTM_NEWLINK" else "del",
+                                name=str(msg.get("IFLA_IFNAME") or ""),
+                                index=int(msg.get("index") or 0),
+                                up=bool(int(msg.get("flags") or 0) & 1))
+    finally:
+        sock.close()

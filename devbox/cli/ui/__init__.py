@@ -1,0 +1,1 @@
+"""Rich output for the CLI: console, step reporters, the clone board."""

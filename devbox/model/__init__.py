@@ -1,0 +1,1 @@
+"""Pure records, rules and planners: no I/O, tested without root."""

@@ -1,0 +1,193 @@
+"""Freezing a clone source and making its sysprepped snapshot image."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.docker import snapshots
+from devbox.adapters.host import mounts
+from devbox.config import Config
+from devbox.errors import OperationFailed, UserError
+from devbox.model import clone_plan, labels
+from devbox.model.naming import validate_name
+from devbox.oplog import OpLog
+from devbox.paths import Layout
+from devbox.services import pause_guard
+from devbox.state.clone_records import (
+    SNAPSHOT_FILE,
+    _write_json,
+    snapshot_dir,
+    snapshot_opt,
+)
+from devbox.steps import Reporter, Step, StepContext, run_steps
+
+
+def _call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
+    """An undo that calls ``fn(*args)`` and drops its result."""
+
+    def run() -> None:
+        fn(*args)
+
+    return run
+
+
+@dataclass
+class Frozen:
+    snap_id: str
+    image: str
+    method: str
+    seconds: float
+    source_labels: dict[str, str]
+    sysprep: str = "image"  # "layer": each clone's own layer; "image": a shared derived layer
+    removals: list[str] = field(default_factory=list)  # what each clone deletes ("layer")
+    image_labels: dict[str, str] = field(default_factory=dict)  # the snapshot image's labels
+
+
+@dataclass(frozen=True)
+class Sysprep:
+    method: str  # "layer" or "image"
+    removals: list[str]
+
+
+def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
+                     method: str | None = None) -> Sysprep:
+    """Make snapshot image ``image`` from the plain commit ``raw`` and say how clones drop what
+    they must not inherit (:data:`devbox.model.clone_plan.SYSPREP`).
+
+    ``"layer"`` (overlay2, the default here): ``image`` is ``raw`` re-tagged, and the paths to
+    delete are listed once from its layers; each clone deletes them in its own layer before
+    first boot, with its own files (:func:`devbox.adapters.docker.containers.seed_files`).
+    ``"image"`` (any other storage driver, or asked for): a derived image whose one layer runs
+    the sysprep ``find`` (a build: a container start and a commit, about 2 s).
+    """
+    from devbox.adapters.docker import layers
+    from devbox.adapters.docker.engine import image_attrs, tag_image
+
+    dirs = None
+    if method in (None, "layer"):
+        attrs = image_attrs(raw) or {}
+        dirs = layers.image_layer_dirs(attrs)
+        if dirs is None and method == "layer":
+            raise OperationFailed("the engine's storage is not overlay2 owned by root: "
+                                  "clones cannot be sysprepped in their own layers")
+    removals: list[str] = []
+    if dirs is not None:
+        removals = clone_plan.sysprep_removals(
+            layers.merged_paths(dirs, clone_plan.walk_roots()))
+        own = [*removals, *clone_plan.clone_files("x", {}),  # what each clone will write
+               *(clone_plan.host_key_path(kind) for kind in clone_plan.HOST_KEY_TYPES)]
+        if not layers.parents_are_dirs(dirs, own):  # e.g. /etc/ssh a symlink: the engine's way
+            if method == "layer":
+                raise OperationFailed("a directory on the way to a sysprep path is not a plain "
+                                      "directory in the image")
+            dirs = None
+    if dirs is not None:
+        tag_image(raw, image)
+        snapshots.remove_image(raw)  # the tag only
+        return Sysprep("layer", removals)
+    snapshots.build_derived(clone_plan.sysprep_dockerfile(raw), {}, image, snap_labels)
+    snapshots.remove_image(raw)  # the tag only: its layers live on under the derived image
+    return Sysprep("image", [])
+
+
+def _existing_names(layout: Layout) -> set[str]:
+    from devbox.state import migrate
+
+    names = {st.name for st in dc.list_labeled(labels.ROLE)}
+    if layout.containers.is_dir():
+        names |= {p.name for p in layout.containers.iterdir()}
+    return names | set(migrate.legacy_names(layout))
+
+
+def _source(name: str, cfg: Config | None = None) -> dc.ContainerState:
+    validate_name(name, "source container name")
+    st = dc.inspect(name)
+    if st is None:
+        raise UserError(f"no container named '{name}'",
+                        hint="list them with 'devbox dockeruser list-containers'")
+    if st.labels.get(labels.ROLE) is None:
+        raise UserError(f"container '{name}' was not made by devbox; devbox clones only its own")
+    if cfg is not None:
+        from devbox.model import container_plan
+
+        container_plan.require_this_root(cfg, st.name, st.labels)
+        if pause_guard.resume_abandoned(cfg, name):  # a killed freeze left it paused
+            st = dc.inspect(name) or st
+    return st
+
+
+def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = None) -> Frozen:
+    """Commit SRC's root filesystem and snapshot its /opt, SRC paused for just that long."""
+    layout = Layout(cfg.root)
+    from devbox.state import migrate
+
+    st = _source(source, cfg)
+    src_opt = migrate.record_dir(layout, source) / "opt"  # devbox's own path, not a label
+    if not src_opt.is_dir():
+        raise UserError(f"{source} has no /opt on the host ({src_opt})")
+    snap_id = clone_plan.snapshot_id(source, time.time(), str(id(log)))
+    raw = clone_plan.snapshot_raw_image(snap_id)
+    image = clone_plan.snapshot_image(snap_id)
+    sdir = snapshot_dir(layout, snap_id)
+    snap_labels = {labels.ROLE: "snapshot", labels.SNAPSHOT: snap_id, labels.CLONE_OF: source}
+    test_run = st.labels.get(labels.TEST_RUN)
+    if test_run:
+        snap_labels[labels.TEST_RUN] = test_run
+    method = ""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysprep")
+    prepping: list[Future[Sysprep]] = []
+
+    def do_freeze(ctx: StepContext) -> None:
+        nonlocal method
+        repo, _, tag = raw.rpartition(":")
+        ctx.undo(f"remove {sdir}", _call(mounts.remove_tree, sdir))
+        ctx.undo(f"remove image {raw}", _call(snapshots.remove_image, raw))
+        ctx.undo(f"remove image {image}", _call(_remove_built, prepping, image))
+        t0 = time.monotonic()
+        # under the source's freeze lock, with a marker: a freeze killed (-9) while the
+        # source is paused is undone by the next command or the daemon (pause_guard)
+        with pause_guard.frozen(cfg, source, st.running):
+            snapshots.commit(source, repo, tag, snap_labels)
+            log.write(f"committed {source} as {raw}")
+            # the sysprep is worked out while /opt is copied
+            prepping.append(pool.submit(sysprep_snapshot, raw, image, snap_labels))
+            method = mounts.snapshot_copy(src_opt, snapshot_opt(layout, snap_id), log=log)
+            log.write(f"/opt snapshot made by {method}")
+        ctx.note = f"{source} paused {time.monotonic() - t0:.2f}s; /opt by {method}"
+
+    def do_sysprep(ctx: StepContext) -> None:
+        prep = prepping[0].result()
+        _write_json(sdir / SNAPSHOT_FILE, {"id": snap_id, "source": source, "image": image,
+                                           "method": method, "created": time.time(),
+                                           "source_image": st.image, "sysprep": prep.method,
+                                           "removals": prep.removals})
+        ctx.note = (f"{len(prep.removals)} path(s) each clone deletes in its own layer"
+                    if prep.method == "layer" else f"derived image {image}")
+
+    try:
+        result = run_steps(f"freeze {source}", [Step("commit + /opt snapshot", do_freeze),
+                                                Step("sysprep", do_sysprep)], log, reporter)
+    finally:
+        pool.shutdown(wait=True)
+    prep = prepping[0].result()
+    from devbox.adapters.docker.engine import image_labels
+
+    return Frozen(snap_id, image, method, result.seconds, dict(st.labels), prep.method,
+                  prep.removals, dict(image_labels(image) or {}))
+
+
+def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
+    """Undo of the sysprep: wait for it to end (bounded), then remove the snapshot image."""
+    for future in building:
+        try:
+            future.result(timeout=300)
+        except Exception:  # noqa: BLE001 - failed builds leave nothing to remove but the tag
+            pass
+    snapshots.remove_image(image)
+
+

@@ -1,0 +1,90 @@
+"""A clone's storage: its overlay /opt mounted before it starts, released and collected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.docker import snapshots
+from devbox.adapters.host import mounts
+from devbox.config import Config
+from devbox.model import clone_plan, labels
+from devbox.oplog import NULL_LOG, OpLog
+from devbox.paths import Layout
+from devbox.state.clone_records import (
+    CLONE_FILE,
+    ClonePaths,
+    _read_json,
+    clone_records,
+    snapshot_dir,
+)
+
+
+def release_storage(cfg: Config, name: str, purge: bool, log: OpLog = NULL_LOG) -> bool:
+    """After clone ``name``'s container is gone: unmount its /opt overlay; with ``purge`` also
+    remove its upper layer and directory, then snapshots nothing uses any more. Returns whether
+    ``name`` was a clone with storage here."""
+    layout = Layout(cfg.root)
+    paths_dir = layout.container_dir(name)
+    record = _read_json(paths_dir / CLONE_FILE)
+    if not record.get("snapshot"):
+        return False
+    paths = ClonePaths(layout, name, str(record["snapshot"]))
+    mounts.unmount(paths.overlay().merged, log)
+    if purge:
+        mounts.remove_tree(paths.dir)
+        gc_snapshots(cfg)
+    return True
+
+
+def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
+    """Remove snapshots (image + /opt copy) no container and no clone directory uses."""
+    layout = Layout(cfg.root)
+    wanted = set(only) if only is not None else None
+    used = {str(r.get("snapshot")) for r in clone_records(layout, legacy=True).values()}
+    removed = []
+    candidates: set[str] = set()
+    if layout.snapshots.is_dir():
+        candidates |= {p.name for p in layout.snapshots.iterdir() if p.is_dir()}
+    for img in snapshots.images_labelled(f"{labels.ROLE}=snapshot"):
+        snap = ((img.get("Labels") or {}).get(labels.SNAPSHOT))
+        if snap:
+            candidates.add(str(snap))
+    for snap in sorted(candidates):
+        if wanted is not None and snap not in wanted:
+            continue
+        if snap in used or snapshots.containers_using(f"{labels.SNAPSHOT}={snap}"):
+            continue
+        snapshots.remove_image(clone_plan.snapshot_image(snap))
+        snapshots.remove_image(clone_plan.snapshot_raw_image(snap))
+        mounts.remove_tree(snapshot_dir(layout, snap))
+        removed.append(snap)
+    return removed
+
+
+def restore_mounts(cfg: Config, names: Iterable[str] | None = None) -> list[str]:
+    """Mount the /opt overlay of every clone (or of ``names``) that is not mounted, e.g. after a
+    host reboot. Idempotent; returns the clones mounted now. Call it before starting a clone."""
+    layout = Layout(cfg.root)
+    wanted = set(names) if names is not None else None
+    done = []
+    for name, record in sorted(clone_records(layout).items()):
+        if wanted is not None and name not in wanted:
+            continue
+        spec = ClonePaths(layout, name, str(record["snapshot"])).overlay()
+        if mounts.mount_overlay(spec):
+            done.append(name)
+    return done
+
+
+def ensure_mounted_before_start(cfg: Config, name: str, running: bool) -> bool:
+    """For start-dev-container: mount clone ``name``'s overlay if needed. A clone that dockerd
+    already started (restart policy, at boot) before its /opt was mounted sees an empty /opt:
+    restart it so it gets the overlay. Returns whether anything was mounted."""
+    mounted = restore_mounts(cfg, [name])
+    if mounted and running:
+        dc.stop(name)
+        dc.start(name)
+    return bool(mounted)
+
+

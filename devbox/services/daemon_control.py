@@ -1,0 +1,89 @@
+"""Starting, stopping and installing the devbox daemon (the loop itself is services.daemon)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from devbox.config import Config
+from devbox.errors import OperationFailed
+from devbox.paths import Layout
+from devbox.state.daemon_pid import log_file, pid_file, running_pid
+
+if TYPE_CHECKING:
+    pass
+
+
+UNIT_NAME = "devbox-daemon.service"
+
+
+def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
+    """Start the daemon detached if it is not running; return its PID."""
+    from devbox.adapters.host import spawn
+
+    pid = running_pid(cfg)
+    if pid is not None:
+        return pid
+    layout = Layout(cfg.root)
+    layout.logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **dict(cfg.environ)}
+    spawn.detached([sys.executable, "-m", "devbox", "--root", str(cfg.root), "common",
+                    "daemon"], output=layout.logs / "daemon.out", env=env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = running_pid(cfg)
+        if pid is not None:
+            return pid
+        time.sleep(0.05)
+    raise OperationFailed("devbox daemon did not start",
+                          hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}")
+
+
+def stop(cfg: Config, timeout: float = 15.0) -> int | None:
+    """Stop a running daemon (SIGTERM to its pid-file PID); its leases stay valid."""
+    pid = running_pid(cfg)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and running_pid(cfg) is not None:
+        time.sleep(0.05)
+    if running_pid(cfg) is not None:
+        raise OperationFailed(f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
+                              hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay "
+                                   "on disk)")
+    return pid
+
+
+def render_unit(cfg: Config, exec_start: list[str]) -> str:
+    from devbox.adapters import templates
+
+    return templates.render("devbox-daemon.service.j2", {
+        "exec_start": " ".join(exec_start), "root": str(cfg.root),
+        "pid_file": str(pid_file(cfg)),
+    })
+
+
+def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[Path, bool]:
+    """Write the systemd unit; enable and start it when systemd runs. (path, started)."""
+    import shutil
+
+    from devbox.adapters.host import process
+
+    devbox_bin = shutil.which("devbox") or str(Path(sys.executable).parent / "devbox")
+    text = render_unit(cfg, [devbox_bin, "--root", str(cfg.root), "common", "daemon"])
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    path = unit_dir / UNIT_NAME
+    path.write_text(text)
+    if Path("/run/systemd/system").is_dir() and unit_dir == Path("/etc/systemd/system"):
+        systemctl = process.require("systemctl", "systemd")
+        process.run([systemctl, "daemon-reload"], timeout=120)
+        process.run([systemctl, "enable", "--now", UNIT_NAME], timeout=120)
+        return path, True
+    return path, False
+
+
