@@ -10,32 +10,18 @@ happens, so a container is never handled twice at once:
 - destroy: DHCPRELEASE from a throw-away netns, forget the record.
 
 On start-up, on SIGHUP, after a reconnect and every ``RECONCILE_EVERY`` seconds it reconciles
-records with Docker (:func:`devbox.model.leases.plan_reconcile`): it adopts running containers'
-leases
-(a REQUEST for the persisted lease, no new discovery), re-plumbs restarted ones and cleans up
-containers removed while it was down.
+records with Docker (:mod:`devbox.services.daemon_reconcile`): it adopts running containers'
+leases (a REQUEST for the persisted lease, no new discovery), re-plumbs restarted ones, cleans
+up containers removed while it was down and resumes a clone source a killed freeze left paused.
 
-A second thread follows rtnetlink link events of the host (:func:`devbox.adapters.net.netlink.
-link_events`): when a LAN parent (the lab uplink, the configured NIC, any parent a record names)
-goes away the kernel deletes every macvlan on it, those inside containers too; when it is back
-(appears, or goes up) the daemon reconciles at once, so every running container on it gets its
-interface back -- same MAC, the held lease requested again, no restart. While a parent is gone,
-its containers wait for it (logged once), instead of failing a re-plumb every sweep.
+A second thread follows rtnetlink link events of the host (:mod:`devbox.services.daemon_watch`):
+when a LAN parent (the lab uplink, the configured NIC, any parent a record names) goes away the
+kernel deletes every macvlan on it, those inside containers too; when it is back (appears, or
+goes up) the daemon reconciles at once, so every running container on it gets its interface
+back -- same MAC, the held lease requested again, no restart. While a parent is gone, its
+containers wait for it (logged once), instead of failing a re-plumb every sweep.
 
-Records it cannot read (:attr:`devbox.state.lease_store.LeaseStore.unreadable`) are never acted on:
-the
-container is left alone (logged once, naming the file) -- not plumbed again from its labels, its
-lease not dropped -- until the file is fixed. Every reconcile also resumes a clone source a
-killed freeze left paused (:mod:`devbox.services.pause_guard`).
-
-Whom it plumbs (issue 11): a container made by devbox (``devbox.role``) only from devbox's own
-NIC record in ``<root>/leases/`` (written by make/clone/attach), keyed by container name *and*
-container id, with the MAC, parent and VLAN of that record -- never from its labels. A ``docker
-commit`` of a devbox container run by hand inherits every devbox label (this root, the source's
-MAC and parent) but has another id and no record: it is not adopted (logged once). Only a
-container that is *not* devbox-made and carries the ``devbox.net`` labels by hand (an explicit
-opt-in, :mod:`devbox.model.labels`) is plumbed from its labels, and never with a MAC that one of
-devbox's records holds.
+This module is the process: lock and pid file, signals, the task queue and its loop.
 """
 
 from __future__ import annotations
@@ -46,45 +32,16 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from devbox.config import Config
-from devbox.errors import DevboxError, NotReadyError, OperationFailed
-from devbox.model import labels as L
-from devbox.model.leases import Action, ContainerView, NicRecord, NicState, plan_reconcile
+from devbox.errors import DevboxError, NotReadyError
 from devbox.oplog import OpLog
 from devbox.paths import Layout
+from devbox.services import daemon_watch
+from devbox.services.daemon_reconcile import Reconciler
 from devbox.state.daemon_pid import lock_file, log_file, pid_file, running_pid
 
-if TYPE_CHECKING:
-    from devbox.adapters.docker.net import ContainerFacts
-    from devbox.adapters.net.dhcp import DhcpSession
-
 RECONCILE_EVERY = 15.0
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-@dataclass
-class _Held:
-    session: DhcpSession | None
-    owner_fd: int
-    pid: int
 
 
 class Daemon:
@@ -92,9 +49,8 @@ class Daemon:
         from devbox.services import nic
 
         self.cfg = cfg
-        self.st = nic.store(cfg)
         self.log = OpLog(log_file(cfg))
-        self.held: dict[str, _Held] = {}
+        self.rec = Reconciler(cfg, nic.store(cfg), self.log)
         # SimpleQueue: its put() is reentrant, so the signal handlers below may call it even
         # when the signal lands while the main thread is inside put() (a Queue deadlocks there:
         # a burst of SIGHUPs from commands notifying the daemon once hung it for good)
@@ -102,12 +58,6 @@ class Daemon:
         self._stop_requested = False
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
-        self._refused: set[tuple[str, str]] = set()  # (name, id) logged as not adopted
-        # LAN parents the link watcher looks for (replaced whole by each reconcile: the
-        # watcher thread only reads it)
-        self._parents: frozenset[str] = self._base_parents()
-        self._waiting: set[str] = set()  # record keys logged as waiting for their parent
-        self._skipped: dict[str, str] = {}  # unreadable record key -> what was logged
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -143,14 +93,19 @@ class Daemon:
                 signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
                 signal.signal(signal.SIGINT, lambda *_: self._request_stop())
             self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
-            self._safe(self._migrate)
-            self._safe(self._restore_lab)
-            self._safe(self._restore_clone_mounts)
-            watcher = threading.Thread(target=self._watch, name="docker events", daemon=True)
+            self.rec.safe(self._migrate)
+            self.rec.safe(self._restore_lab)
+            self.rec.safe(self.rec.restore_clone_mounts)
+            watcher = threading.Thread(
+                target=daemon_watch.docker_events, args=(self.tasks, self.stopping, self.log),
+                name="docker events", daemon=True)
             watcher.start()
-            links = threading.Thread(target=self._watch_links, name="link events", daemon=True)
+            links = threading.Thread(
+                target=daemon_watch.link_events,
+                args=(lambda: self.rec.parents, self.tasks, self.stopping, self.log),
+                name="link events", daemon=True)
             links.start()
-            self._safe(self.reconcile)
+            self.rec.safe(self.rec.reconcile)
             if ready is not None:
                 ready.set()
             next_reconcile = time.monotonic() + RECONCILE_EVERY
@@ -178,15 +133,15 @@ class Daemon:
                         if other[0] == "parent":
                             self.log.write(f"LAN parent {other[1]} is up again: plumbing the "
                                            "containers on it")
-                    self._safe(self.reconcile)
+                    self.rec.safe(self.rec.reconcile)
                     for other in later:
                         if other[0] == "event":
                             self._event(other)
                 elif task[0] == "event":
                     self._event(task)
         finally:
-            for key in list(self.held):
-                self._let_go(key)
+            for key in list(self.rec.held):
+                self.rec.let_go(key)
             self.log.write("daemon stopped; leases stay valid and on disk")
             self._release()
 
@@ -212,389 +167,14 @@ class Daemon:
             lab.up(self.cfg)
             self.log.write(f"lab LAN {self.cfg['lab.name']} was down; brought it back up")
 
-    def _restore_clone_mounts(self) -> None:
-        """After a host reboot clones' /opt overlays are gone: mount them again, and restart a
-        clone dockerd already started (restart policy) so it sees its /opt."""
-        from devbox.adapters.docker import net
-        from devbox.services import clone_storage
-
-        for name in clone_storage.restore_mounts(self.cfg):
-            facts = net.inspect(name)
-            self.log.write(f"{name}: mounted its /opt overlay again")
-            if facts is not None and facts.running:
-                from devbox.adapters.docker import containers as dc
-
-                dc.stop(name)
-                dc.start(name)
-                self.log.write(f"{name}: restarted so it sees its /opt")
-
-    def _made_by_a_command(self, name: str) -> bool:
-        """Whether a devbox command (make, start, remove, clone) holds ``name``'s lock: it
-        plumbs the interface itself, and the daemon adopts the lease afterwards."""
-        from devbox import locks
-        from devbox.paths import Layout
-
-        return locks.is_held(Layout(self.cfg.root).locks, "name", name)
-
     def _event(self, task: tuple[str, ...]) -> None:
         _, action, name, cid = task
-        self._safe(lambda: self.on_event(action, name, cid))
+        self.rec.safe(lambda: self.rec.on_event(action, name, cid))
 
     def _request_stop(self) -> None:
         """From a signal handler: a plain assignment and a reentrant put."""
         self._stop_requested = True
         self.tasks.put(("stop",))
-
-    def _safe(self, fn: Any) -> None:
-        try:
-            fn()
-        except DevboxError as err:
-            self.log.write(f"error: {err.message}" + (f" ({err.hint})" if err.hint else ""))
-        except Exception as err:  # noqa: BLE001 - the daemon must keep running
-            self.log.write(f"internal error: {type(err).__name__}: {err}")
-
-    def _watch(self) -> None:
-        from devbox.adapters.docker import net
-
-        backoff = 0.2
-        first = True
-        while not self.stopping.is_set():
-            try:
-                stream = net.events()
-                if not first:
-                    self.log.write("reconnected to Docker events")
-                    self.tasks.put(("reconcile",))
-                else:
-                    self.log.write("watching Docker events")
-                first = False
-                backoff = 0.2
-                for ev in stream:
-                    if self.stopping.is_set():
-                        return
-                    action = str(ev.get("Action") or ev.get("status") or "")
-                    actor = ev.get("Actor") or {}
-                    name = str((actor.get("Attributes") or {}).get("name") or "")
-                    cid = str(actor.get("ID") or ev.get("id") or "")
-                    if action in {"start", "die", "destroy"} and name:
-                        self.tasks.put(("event", action, name, cid))
-                self.log.write("Docker event stream ended")
-            except Exception as err:  # noqa: BLE001 - dockerd went away: retry, bounded
-                if first:
-                    self.log.write(f"Docker not reachable: {err}")
-                first = False
-            if self.stopping.wait(backoff):
-                return
-            backoff = min(backoff * 2, 5.0)
-
-    def _base_parents(self) -> frozenset[str]:
-        return frozenset(p for p in (str(self.cfg["lab.uplink"]), str(self.cfg["parent"])) if p)
-
-    def _watch_links(self) -> None:
-        """Queue a reconcile when a LAN parent appears or goes up (it was gone or down)."""
-        from devbox.adapters.net import netlink
-
-        backoff = 0.2
-        while not self.stopping.is_set():
-            try:
-                up: dict[str, bool] = {}
-                for name in self._parents:
-                    link = netlink.get_link(name)
-                    up[name] = link is not None and link.up
-                events = netlink.link_events(poll=0.5)
-                try:
-                    for ev in events:
-                        if self.stopping.is_set():
-                            return
-                        if ev is None or ev.name not in self._parents:
-                            continue
-                        now = ev.event == "new" and ev.up
-                        was = up.get(ev.name, False)
-                        up[ev.name] = now
-                        if now and not was:
-                            self.tasks.put(("parent", ev.name))
-                        elif was and not now:
-                            self.log.write(f"LAN parent {ev.name} is "
-                                           f"{'gone' if ev.event == 'del' else 'down'}: its "
-                                           "containers lose their LAN interface until it is back")
-                        backoff = 0.2
-                finally:
-                    events.close()
-            except Exception as err:  # noqa: BLE001 - events lost (ENOBUFS): listen again
-                self.log.write(f"link events: {err}; listening again")
-                self.tasks.put(("reconcile",))
-            if self.stopping.wait(backoff):
-                return
-            backoff = min(backoff * 2, 5.0)
-
-    def _resume_paused(self, only: str | None) -> None:
-        from devbox.services import pause_guard
-
-        if only is None:
-            pause_guard.resume_all(self.cfg, self.log)
-        else:
-            pause_guard.resume_abandoned(self.cfg, only, self.log)
-
-    def _unreadable(self, containers: list[ContainerFacts]) -> set[str]:
-        """Names of containers with a record this store cannot read (logged once each)."""
-        bad = dict(self.st.unreadable)
-        for key in [k for k in self._skipped if k not in bad]:
-            del self._skipped[key]  # readable (or gone) again: a new fault is logged again
-        names = {c.name for c in containers}
-        out: set[str] = set()
-        for key, why in sorted(bad.items()):
-            owner = next((n for n in sorted(names, key=len, reverse=True)
-                          if key.startswith(f"{n}.")), key.rsplit(".", 1)[0])
-            out.add(owner)
-            if self._skipped.get(key) == why:
-                continue
-            self._skipped[key] = why
-            path = self.st.path(key)
-            self.log.write(f"{owner}: left alone: {why}; devbox neither plumbs it again nor "
-                           f"drops its lease until {path} is fixed or removed (then "
-                           f"kill -HUP {os.getpid()})")
-        return out
-
-    # --- work -----------------------------------------------------------------------------
-
-    def _let_go(self, key: str) -> None:
-        held = self.held.pop(key, None)
-        if held is None:
-            return
-        if held.session is not None:
-            held.session.stop(release=False)
-        os.close(held.owner_fd)
-
-    def _hold(self, key: str) -> int | None:
-        fd = self.st.try_owner(key)
-        if fd is None:
-            self.log.write(f"{key}: lease busy (a devbox command holds it); retry later")
-        return fd
-
-    def on_event(self, action: str, name: str, cid: str) -> None:
-        from devbox.adapters.docker import net
-
-        if action == "start":
-            facts = net.inspect(name)
-            if facts is None or not facts.running:
-                return
-            if facts.labels.get(L.KIND) == "clone" and \
-                    L.is_networked(facts.labels, str(self.cfg.root)):
-                from devbox.services import clone_storage
-
-                if clone_storage.ensure_mounted_before_start(self.cfg, name, running=True):
-                    self.log.write(f"{name}: mounted its /opt overlay and restarted it")
-                    return
-            records = [r for r in self.st.for_container(name)]
-            mine = L.is_networked(facts.labels, str(self.cfg.root))
-            if any(r.container_id == facts.id for r in records) or mine:
-                self.reconcile(only=name)
-        elif action == "die":
-            for rec in self.st.for_container(name):
-                if rec.container_id and cid and rec.container_id != cid:
-                    continue
-                self._let_go(rec.key)
-                if rec.state not in (NicState.DETACHING.value, NicState.STOPPED.value):
-                    rec.state = NicState.STOPPED.value
-                    self.st.save(rec)
-                self.log.write(f"{rec.key}: container stopped; lease kept for its next start")
-        elif action == "destroy":
-            self.reconcile(only=name)
-
-    def reconcile(self, only: str | None = None) -> None:
-        from devbox.adapters.docker import net
-        from devbox.adapters.net import netlink
-        from devbox.services import nic
-
-        self._safe(lambda: self._resume_paused(only))
-        records = self.st.all()
-        unreadable = set(self.st.unreadable)
-        # first (before asking Docker anything): let go of what a detach asked for, so a
-        # waiting 'net detach' / 'remove' gets the lease at once
-        detaching = {r.key for r in records if r.state == NicState.DETACHING.value}
-        known_keys = {r.key for r in records} | unreadable
-        for key in list(self.held):
-            if key in detaching or key not in known_keys:
-                self._let_go(key)
-        self._parents = self._base_parents() | {r.parent for r in records if r.parent}
-        if only is not None:
-            records = [r for r in records if r.container == only]
-            facts_one = net.inspect(only)
-            containers = [facts_one] if facts_one is not None else []
-        else:
-            containers = net.all_containers()
-        # a container with a record devbox cannot read is left alone: not plumbed again from
-        # its labels (a fresh store never saw that record), its lease not dropped
-        skip = self._unreadable(containers)
-        records = [r for r in records if r.container not in skip]
-        containers = [c for c in containers if c.name not in skip]
-        by_name = {c.name: c for c in containers}
-        root = str(self.cfg.root)
-        # plumbed from labels: only a hand-labelled container (no devbox role); a devbox-made
-        # one only through its own record (name + id), see the module docstring
-        views = [ContainerView(c.name, c.id, c.running, c.pid,
-                               L.is_networked(c.labels, root) and not c.labels.get(L.ROLE))
-                 for c in containers]
-        self._log_unadopted(records, containers)
-        present = {}
-        for one in records:
-            running = by_name.get(one.container)
-            if running is not None and running.running and running.pid == one.pid:
-                present[one.key] = nic.interface_matches(one, running.pid)
-        recs = {r.key: r for r in records}
-        # let go of what was detached meanwhile
-        for key in list(self.held):
-            known = recs.get(key)
-            if key in unreadable or any(key.startswith(f"{n}.") for n in skip):
-                continue
-            if (only is None or key.startswith(f"{only}.")) and (
-                    known is None or known.state == NicState.DETACHING.value):
-                self._let_go(key)
-        parent_up: dict[str, bool] = {}
-
-        def parent_ready(rec: NicRecord) -> bool:
-            if rec.parent not in parent_up:
-                link = netlink.get_link(rec.parent)
-                parent_up[rec.parent] = link is not None and link.up
-            return parent_up[rec.parent]
-        for action, key in plan_reconcile(records, views, present):
-            if action == Action.PLUMB:
-                self._safe(lambda k=key: self._plumb_labelled(by_name[k]))
-                continue
-            rec = recs[key]
-            ctr = by_name.get(rec.container)
-            if action == Action.ADOPT:
-                assert ctr is not None
-                self._safe(lambda r=rec, c=ctr: self._adopt(r, c))
-            elif action == Action.REPLUMB:
-                assert ctr is not None
-                if not parent_ready(rec):
-                    # the kernel took the interface with its parent: the link watcher
-                    # re-plumbs the moment the parent is back
-                    self._let_go(key)
-                    if key not in self._waiting:
-                        self._waiting.add(key)
-                        self.log.write(f"{key}: waiting for its LAN parent {rec.parent} to "
-                                       "come back")
-                    continue
-                self._waiting.discard(key)
-                self._safe(lambda r=rec, c=ctr: self._replumb(r, c))
-            elif action == Action.PAUSE:
-                self._let_go(key)
-                if rec.state != NicState.STOPPED.value:
-                    rec.state = NicState.STOPPED.value
-                    self.st.save(rec)
-            elif action == Action.CLEANUP:
-                self._safe(lambda r=rec: self._cleanup(r))
-
-    def _log_unadopted(self, records: list[NicRecord], containers: list[ContainerFacts]) -> None:
-        """Say once per container (name, id) that a devbox-labelled container without a
-        record of this root is left alone."""
-        root = str(self.cfg.root)
-        ids = {(r.container, r.container_id) for r in records}
-        for c in containers:
-            if not (c.running and c.labels.get(L.ROLE) and L.is_networked(c.labels, root)):
-                continue
-            if (c.name, c.id) in ids or (c.name, c.id) in self._refused:
-                continue
-            if any(r.container == c.name and not r.container_id for r in records):
-                continue
-            if self._made_by_a_command(c.name):
-                continue  # a make/clone plumbs it and writes the record
-            self._refused.add((c.name, c.id))
-            self.log.write(f"{c.name}: not adopted: devbox labels but no devbox record of "
-                           f"container {c.id[:12]} in {root} (a docker commit run by hand?)")
-
-    def _adopt(self, rec: NicRecord, ctr: ContainerFacts) -> None:
-        from devbox.services import nic
-
-        held = self.held.get(rec.key)
-        if held is not None and held.pid == ctr.pid and (
-                held.session is None or held.session.alive):
-            return
-        self._let_go(rec.key)
-        fd = self._hold(rec.key)
-        if fd is None:
-            return
-        session = None
-        if rec.mode == "dhcp":
-            fresh = self.st.load_key(rec.key) or rec
-            session = nic.new_session(self.cfg, fresh, ctr.pid,
-                                          on_lease=nic.persist_on_lease(self.st, fresh))
-            session.start()
-            self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
-        self.held[rec.key] = _Held(session, fd, ctr.pid)
-
-    def _replumb(self, rec: NicRecord, ctr: ContainerFacts) -> None:
-        self._let_go(rec.key)
-        self._plumb(rec.spec(), ctr, rec)
-
-    def _plumb_labelled(self, ctr: ContainerFacts) -> None:
-        from devbox.services import nic
-
-        if self._made_by_a_command(ctr.name):
-            self.log.write(f"{ctr.name}: a devbox command is making it; it plumbs the LAN "
-                           "itself and hands the lease over")
-            return
-
-        lab = ctr.labels
-        if lab.get(L.ROLE):  # devbox-made: only ever from its own record
-            return
-        mac = lab.get(L.NET_MAC) or None
-        if mac is not None and any(r.mac.lower() == mac.lower() and r.container != ctr.name
-                                   for r in self.st.all()):
-            if (ctr.name, ctr.id) not in self._refused:
-                self._refused.add((ctr.name, ctr.id))
-                self.log.write(f"{ctr.name}: not adopted: its devbox.net.mac {mac} is another "
-                               "container's")
-            return
-        mode = lab.get(L.NET, "dhcp")
-        spec = nic.build_spec(
-            self.cfg, ctr.name, parent=lab.get(L.NET_PARENT) or None,
-            vlan=int(lab[L.NET_VLAN]) if lab.get(L.NET_VLAN) else None,
-            ifname=lab.get(L.NET_IFNAME) or None, mac=lab.get(L.NET_MAC) or None,
-            ip=lab.get(L.NET_IP) if mode == "static" else None,
-            gateway=lab.get(L.NET_GATEWAY) if mode == "static" else None,
-            mtu=int(lab[L.NET_MTU]) if lab.get(L.NET_MTU) else None)
-        self._plumb(spec, ctr, None)
-
-    def _plumb(self, spec: Any, ctr: ContainerFacts, previous: NicRecord | None) -> None:
-        from devbox.services import nic
-
-        try:
-            lock = self.st.container_lock(ctr.name, timeout=0.5)
-            lock.__enter__()
-        except OperationFailed:
-            self.log.write(f"{ctr.name}: busy (a devbox command works on it); retry later")
-            return
-        try:
-            fd = self._hold(spec.key)
-            if fd is None:
-                return
-            try:
-                t0 = time.monotonic()
-                rec, session = nic.plumb(self.cfg, spec, ctr, previous=previous,
-                                             keep_session=True)
-            except BaseException:
-                os.close(fd)
-                raise
-            self.held[spec.key] = _Held(session, fd, ctr.pid)
-            self.log.write(f"{spec.key}: plumbed {rec.mac} {rec.ip}/{rec.prefixlen} "
-                           f"in {time.monotonic() - t0:.2f}s (pid {ctr.pid})")
-        finally:
-            lock.__exit__(None, None, None)
-
-    def _cleanup(self, rec: NicRecord) -> None:
-        from devbox.adapters.docker import net
-        from devbox.services import nic
-
-        self._let_go(rec.key)
-        with self.st.owner(rec.key, timeout=5.0):
-            if net.inspect(rec.container) is None:
-                nic.release_offline(self.cfg, rec, self.log)
-            # else: a new container took the name (and so the MAC and client id): its lease
-            # is the same identity, so only the old record goes
-            self.st.delete(rec.key)
-        self.log.write(f"{rec.key}: container removed; lease released, record removed")
 
 
 def _drain(tasks: queue.SimpleQueue[tuple[str, ...]]) -> list[tuple[str, ...]]:

@@ -16,7 +16,7 @@ from devbox.adapters.host import mounts
 from devbox.config import Config, load
 from devbox.model import clone_plan
 from devbox.paths import Layout
-from devbox.services import clone, clone_snapshot, clone_storage
+from devbox.services import clone_snapshot, clone_steps, clone_storage
 from devbox.state import clone_records
 from tests.conftest import RUN_ID
 from tests.fixtures.engine import TEST_LABEL
@@ -250,8 +250,9 @@ def test_arp_check_finds_an_address_in_use(lab: object, lab_container: object) -
         held = network.attach(cfg, holder.name, ip=f"{prefix}61/24")
         probe_if = network.attach(cfg, prober.name, ip=f"{prefix}62/24")
         pid = dc.inspect(prober.name).pid  # type: ignore[union-attr]
-        assert clone.address_clash(pid, probe_if.ifname, probe_if.mac, f"{prefix}61") == held.mac
-        assert clone.address_clash(pid, probe_if.ifname, probe_if.mac, f"{prefix}63") is None
+        clash = clone_steps.address_clash
+        assert clash(pid, probe_if.ifname, probe_if.mac, f"{prefix}61") == held.mac
+        assert clash(pid, probe_if.ifname, probe_if.mac, f"{prefix}63") is None
     finally:
         for ctr in (holder, prober):
             try:

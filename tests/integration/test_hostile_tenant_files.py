@@ -141,7 +141,7 @@ def test_dhcp_resolv_conf_never_follows_a_tenant_link(devenv: DevEnv, victims: V
 def test_archive_writes_stay_in_the_container(devenv: DevEnv, victims: Victims) -> None:
     """install_keys and install_license write through the engine's archive API: the engine
     resolves every path inside the container (a chroot), so planted links stay there."""
-    from devbox.services import container_make
+    from devbox.services import make_steps
 
     name = make(devenv, "ak")
     _code, ids = dc.exec_run(name, ["id", "-u", "dev"])
@@ -169,7 +169,7 @@ def test_archive_writes_stay_in_the_container(devenv: DevEnv, victims: Victims) 
 
     # a new /opt is chowned to dev: a link planted in it is changed itself, never its target
     tenant(name, f"ln -sfn {lic} /opt/lic-link && ln -sfn {ssh_dir} /opt/dir-link")
-    container_make._chown_tree(opt_of(name), uid, gid)
+    make_steps._chown_tree(opt_of(name), uid, gid)
     victims.assert_untouched()
 
 

@@ -16,14 +16,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 # services in levels: a service imports only services of a lower level
 LEVELS = {
-    1: {"bases", "checkout", "clone_storage", "daemon_control", "lab", "nic", "pause_guard",
-        "registry_site"},
-    2: {"clone_snapshot", "daemon", "doctor", "host_reach", "images", "registry_gc",
+    1: {"bases", "checkout", "clone_storage", "daemon_control", "daemon_watch", "lab", "nic",
+        "pause_guard", "registry_site"},
+    2: {"clone_snapshot", "daemon_reconcile", "doctor", "host_reach", "images", "registry_gc",
         "registry_users"},
-    3: {"network", "registry_server"},
+    3: {"daemon", "network", "registry_server"},
     4: {"container_lifecycle", "runon"},
-    5: {"clone", "container_make"},
-    6: {"combos"},
+    5: {"clone_steps", "make_steps"},
+    6: {"clone", "container_make"},
+    7: {"combos"},
 }
 LEVEL = {f"devbox.services.{m}": n for n, ms in LEVELS.items() for m in ms}
 OUTSIDE = {"docker", "pyroute2", "paramiko", "P4", "jinja2", "subprocess"}
@@ -37,8 +38,7 @@ ALLOWED = {"infra": {"infra", "model"}, "model": {"infra", "model"},
 # modules over the size limit today, with their size: they may only shrink (a ratchet, so the
 # rest of the split of issue 13 shows here); no other module may pass MAX_LINES
 MAX_LINES = 450
-OVER = {"devbox.services.daemon": 640, "devbox.services.container_make": 520,
-        "devbox.services.clone": 480, "devbox.adapters.net.netlink": 460}
+OVER = {"devbox.adapters.net.netlink": 460}
 
 
 def layer(mod: str) -> str:

@@ -1,0 +1,217 @@
+"""The steps of one clone, as module-level functions over one :class:`CloneJob` (what the
+steps share); the step list itself, in order, is ``devbox.services.clone.STEPS``."""
+
+from __future__ import annotations
+
+import errno
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devbox.adapters import ssh, ssh_hostkeys
+from devbox.adapters.docker import containers as dc
+from devbox.adapters.host import mounts
+from devbox.config import Config
+from devbox.errors import OperationFailed, UserError
+from devbox.model import clone_plan, container_plan, labels
+from devbox.model.container_plan import MakeOptions
+from devbox.model.limits import Limits
+from devbox.oplog import OpLog
+from devbox.paths import Layout
+from devbox.services import container_lifecycle
+from devbox.services.clone_snapshot import Frozen, _call
+from devbox.state.clone_records import _FILES_LOCK, ClonePaths, _write_json
+from devbox.steps import StepContext
+
+
+@dataclass
+class CloneJob:
+    """What the steps of one clone share: the request, and what the steps find out."""
+
+    cfg: Config
+    name: str
+    source: str
+    frozen: Frozen
+    log: OpLog
+    limits: Limits | None = None
+    layout: Layout = field(init=False)
+    paths: ClonePaths = field(init=False)
+    parent: str | None = field(init=False)
+    vlan: int | None = field(init=False)
+    ifname: str = field(init=False)
+    ip: str = ""
+    mac: str = ""
+    pid: int = 0
+    keys: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.layout = Layout(self.cfg.root)
+        self.paths = ClonePaths(self.layout, self.name, self.frozen.snap_id)
+        src = self.frozen.source_labels
+        self.parent = src.get(labels.PARENT) or None
+        vlan = src.get(labels.VLAN)
+        self.vlan = int(vlan) if vlan else None
+        self.ifname = src.get(labels.IFNAME) or str(self.cfg["ifname"])
+
+
+def mount_opt(job: CloneJob, ctx: StepContext) -> None:
+    if job.paths.dir.exists():
+        raise UserError(f"{job.paths.dir} already exists; not reusing it for clone "
+                        f"{job.name}", hint="remove it or pick another --prefix")
+    spec = job.paths.overlay()
+    ctx.undo(f"remove {job.paths.dir} (made by this clone)",
+             lambda: mounts.remove_tree(job.paths.dir))
+    job.paths.dir.mkdir(parents=True)
+    _write_json(job.paths.record, {"snapshot": job.frozen.snap_id, "source": job.source,
+                                    "created": time.time()})
+    ctx.undo(f"unmount {spec.merged}", _call(mounts.unmount, spec.merged, job.log))
+    mounts.mount_overlay(spec, job.log)
+    ctx.note = f"overlay on {spec.lower}"
+
+def create(job: CloneJob, ctx: StepContext) -> None:
+    from devbox.model import macs
+    from devbox.model.vmstyle import systemd_run_kwargs
+
+    job.mac = macs.derive_mac(job.name)
+    extra = {labels.CLONE_OF: job.source, labels.SNAPSHOT: job.frozen.snap_id}
+    test_run = job.frozen.source_labels.get(labels.TEST_RUN)
+    if test_run:
+        extra[labels.TEST_RUN] = test_run
+    src = job.frozen.source_labels
+    opts = MakeOptions(name=job.name, branch=src.get(labels.BRANCH, "-"), kind="clone",
+                       image=job.frozen.image, parent=job.parent, vlan=job.vlan,
+                       checkout=False, extra_labels=extra)
+    lbls = container_plan.container_labels(
+        opts, job.frozen.image, job.parent or "", job.mac, job.ifname,
+        str(job.layout.opt_dir(job.name)),
+        container_plan.parse_label_setting(str(job.cfg["labels"])), root=str(job.cfg.root))
+    for key in (labels.PRODUCT, labels.RELEASE, labels.PATCHES, labels.REVISION):
+        if src.get(key):
+            lbls[key] = src[key]
+    if not job.parent:
+        lbls.pop(labels.PARENT, None)
+    # docker commit copies SRC's labels into the snapshot image and a container inherits
+    # its image's labels: blank every devbox label of SRC's this clone does not set itself
+    # (a static devbox.net.ip of SRC must not reach a clone)
+    for key in job.frozen.image_labels:
+        if key.startswith(labels.PREFIX) and key not in lbls:
+            lbls[key] = ""
+    from devbox.adapters.host import cgroupfs
+
+    cgmode = cgroupfs.mode()
+    kwargs = systemd_run_kwargs(name=job.name, image=job.frozen.image,
+                                opt_dir=job.layout.opt_dir(job.name), labels=lbls,
+                                cgroup_mode=cgmode, limits=job.limits)
+    ctx.undo(f"remove container {job.name}", _call(dc.remove, job.name))
+    dc.create(kwargs)
+    if job.limits is not None:
+        cgroupfs.apply_outer_limits(job.name, job.limits, cgmode)
+    # unique before first boot: hostname files and fresh SSH host keys
+    job.keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, job.name)
+    files = clone_plan.clone_files(job.name, job.keys)
+    how = dc.seed_files(job.name,
+                        {p: (data, mode, 0, 0) for p, (data, mode) in files.items()},
+                        remove=job.frozen.removals)
+    ctx.note = f"MAC {job.mac}, new host keys (by {how})"
+
+def boot(job: CloneJob, ctx: StepContext) -> None:
+    dc.start(job.name)
+    st = dc.inspect(job.name)
+    if st is None or not st.running:
+        raise OperationFailed(f"clone {job.name} exited right after start",
+                              hint=container_lifecycle.exited_hint(job.name))
+    job.pid = st.pid
+
+def attach(job: CloneJob, ctx: StepContext) -> None:
+    from devbox.services import network
+
+    ctx.undo(f"release the lease and remove {job.name}'s LAN interface",
+             _call(network.detach, job.cfg, job.name))
+    att = network.attach(job.cfg, job.name, parent=job.parent, vlan=job.vlan,
+                         ifname=job.ifname, mac=job.mac, dhcp=True)
+    if not att.ip:
+        raise OperationFailed(f"{job.name} got no DHCP address")
+    job.ip, job.mac, job.ifname = att.ip, att.mac, att.ifname
+    ctx.note = f"{att.ip} on {att.parent}"
+
+def arp_check(job: CloneJob, ctx: StepContext) -> None:
+    def probe() -> str | None:
+        return address_clash(job.pid, job.ifname, job.mac, job.ip)
+
+    # the daemon may re-plumb the interface right after our attach (it reacts to the
+    # container's start event): retry, bounded, while the interface is briefly gone/down
+    deadline = time.monotonic() + 8.0
+    while True:
+        try:
+            other = probe()
+            break
+        except OSError as err:
+            if err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO) \
+                    or time.monotonic() > deadline:
+                raise OperationFailed(f"ARP check of {job.ip} on {job.name}: "
+                                      f"{err.strerror or err}") from err
+            ctx.info(f"interface not ready ({err.strerror}); probing again")
+            time.sleep(0.2)
+    if other:
+        raise OperationFailed(f"address {job.ip} of {job.name} is also used by {other}: "
+                              "not marking the clone ready",
+                              hint="check the DHCP server's range and static addresses")
+    ctx.note = f"{job.ip} is ours alone"
+
+def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
+    from devbox.state.container_records import known_hosts
+
+    # the keys devbox made and put in before first boot: sshd must prove it holds one of
+    # them (a key exchange), so the entry recorded below is what every later login checks
+    lines = [pub.decode().strip() for _priv, pub in job.keys.values()]
+    seconds = ssh.wait_for_host_key(job.ip, lines, 22,
+                                    timeout=float(job.cfg["ssh_timeout"]),
+                                    connect=_connector(job.cfg, job.name))
+    kh = known_hosts(job.layout)
+    with _FILES_LOCK:
+        ssh.record_host_keys(kh, [job.name, job.ip], lines)
+    ctx.undo("forget the host key", lambda: _forget(kh, [job.name, job.ip]))
+    ctx.note = f"sshd proved its host key after {seconds:.2f}s"
+
+def ssh_config(job: CloneJob, ctx: StepContext) -> None:
+    from devbox.adapters.host import sshconfig
+    from devbox.services import host_reach
+    from devbox.services.host_reach import proxy_command
+    from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
+
+    # the same test devbox's own connections use (a route lookup for the clone's address)
+    proxy = None if host_reach.reachable_directly(job.ip) else \
+        proxy_command(job.cfg, job.name)
+    entry = sshconfig.HostEntry(job.name, job.ip, DEV_USER, devbox_key(job.layout),
+                                known_hosts(job.layout), proxy_command=proxy)
+    home = home_dir(job.cfg)
+    ctx.undo("remove the SSH config entry", lambda: _remove_ssh_entry(home, job.name))
+    with _FILES_LOCK:
+        sshconfig.write_entry(home, entry)
+
+
+def _connector(cfg: Config, name: str) -> ssh.SocketFactory:
+    from devbox.services import host_reach
+
+    return host_reach.host_connector(cfg, name)
+
+
+def address_clash(pid: int, ifname: str, mac: str, ip: str, timeout: float = 0.3) -> str | None:
+    """ARP-probe ``ip`` from interface ``ifname`` (MAC ``mac``) in the netns of ``pid``: the MAC
+    of another host answering for it, else None (RFC 5227 probe: sender address 0.0.0.0)."""
+    from devbox.adapters.net import arp, netns
+
+    return netns.run_in(netns.pid_path(pid),
+                        lambda: arp.probe(ifname, mac, ip, timeout=timeout, probes=2), timeout=10)
+
+
+def _forget(known: Path, names: list[str]) -> None:
+    with _FILES_LOCK:
+        ssh.forget_host(known, names)
+
+
+def _remove_ssh_entry(home: Path, name: str) -> None:
+    from devbox.adapters.host import sshconfig
+
+    with _FILES_LOCK:
+        sshconfig.remove_entry(home, name)
