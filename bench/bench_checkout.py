@@ -19,8 +19,13 @@ from pathlib import Path
 from devbox.config import load as load_config
 from devbox.services import checkout as service
 
-ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com",
-       "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "b",
+    "GIT_AUTHOR_EMAIL": "b@example.com",
+    "GIT_COMMITTER_NAME": "b",
+    "GIT_COMMITTER_EMAIL": "b@example.com",
+}
 
 
 def _git(*args: str, cwd: Path | None = None) -> None:
@@ -56,9 +61,15 @@ def main() -> None:
         (base / "map.toml").write_text(
             f'[[branch]]\nname = "full"\nvcs = "git"\nurl = "{url}"\nref = "main"\n\n'
             f'[[branch]]\nname = "shallow"\nvcs = "git"\nurl = "{url}"\nref = "main"\n'
-            "depth = 1\n")
-        cfg = load_config(environ={"DEVBOX_ROOT": str(base / "root"),
-                                   "DEVBOX_BRANCHES_MAP": str(base / "map.toml")}, files=())
+            "depth = 1\n"
+        )
+        cfg = load_config(
+            environ={
+                "DEVBOX_ROOT": str(base / "root"),
+                "DEVBOX_BRANCHES_MAP": str(base / "map.toml"),
+            },
+            files=(),
+        )
         for branch, depth in (("full", []), ("shallow", ["--depth=1"])):
             ours, theirs = [], []
             for r in range(args.rounds):
@@ -71,8 +82,10 @@ def main() -> None:
                 service.checkout(cfg, name, branch, base / "root" / name / "opt")
                 ours.append(time.perf_counter() - t0)
             best_ours, best_theirs = min(ours), min(theirs)
-            print(f"{branch:8} {args.files} files: devbox {best_ours:.3f}s  git clone "
-                  f"{best_theirs:.3f}s  ratio {best_ours / best_theirs:.2f}")
+            print(
+                f"{branch:8} {args.files} files: devbox {best_ours:.3f}s  git clone "
+                f"{best_theirs:.3f}s  ratio {best_ours / best_theirs:.2f}"
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -111,8 +111,9 @@ def _image_own_size(ref: str) -> int:
     api = client().api
     attrs = api.inspect_image(ref)
     parent = attrs.get("Parent") or ""
-    own = int(attrs.get("Size", 0)) - (int(api.inspect_image(parent).get("Size", 0)) if parent
-                                       else 0)
+    own = int(attrs.get("Size", 0)) - (
+        int(api.inspect_image(parent).get("Size", 0)) if parent else 0
+    )
     return max(own, 0)
 
 
@@ -125,9 +126,26 @@ def _udhcpc(pid: int, ifname: str, log: Any) -> tuple[str, int]:
     from devbox.adapters.net import netns
 
     busybox = process.require("busybox", "busybox-static")
-    result = process.run([busybox, "udhcpc", "-f", "-q", "-n", "-i", ifname, "-t", "10", "-T",
-                          "1", "-s", "/bin/true"], log=log,
-                         preexec=netns.preexec(netns.pid_path(pid)), timeout=30)
+    result = process.run(
+        [
+            busybox,
+            "udhcpc",
+            "-f",
+            "-q",
+            "-n",
+            "-i",
+            ifname,
+            "-t",
+            "10",
+            "-T",
+            "1",
+            "-s",
+            "/bin/true",
+        ],
+        log=log,
+        preexec=netns.preexec(netns.pid_path(pid)),
+        timeout=30,
+    )
     text = (result.stdout or "") + (result.stderr or "")
     m = re.search(r"lease of (\d+\.\d+\.\d+\.\d+) obtained", text)
     if not m:
@@ -176,8 +194,14 @@ def _fs_used(path: Path) -> int:
     return mounts.fs_used_bytes(path)
 
 
-def baseline(cfg: Any, src: str, count: int, work: Path,
-             cleanups: list[Callable[[], None]], fs_probe: Path | None) -> Outcome:
+def baseline(
+    cfg: Any,
+    src: str,
+    count: int,
+    work: Path,
+    cleanups: list[Callable[[], None]],
+    fs_probe: Path | None,
+) -> Outcome:
     from devbox.adapters import ssh
     from devbox.adapters.docker import containers as dc
     from devbox.adapters.docker import snapshots
@@ -213,8 +237,11 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
     # baseline's containers itself
     from devbox.adapters.docker.engine import image_labels
 
-    neutral = {key: "" for key in image_labels(f"{image_repo}:{image_tag}") or {}
-               if key.startswith("devbox.")}
+    neutral = {
+        key: ""
+        for key in image_labels(f"{image_repo}:{image_tag}") or {}
+        if key.startswith("devbox.")
+    }
     neutral["devbox.bench"] = "baseline"
     ips = set()
     for name, copy in zip(names, copies, strict=True):
@@ -222,8 +249,9 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
         # the old scripts' cp (coreutils 8, RHEL/CentOS 7) never reflinked: a full copy per
         # clone, as the issue measured it (20 GiB); coreutils 9 would reflink on XFS/btrfs
         process.run(["cp", "-a", "--reflink=never", str(src_opt), str(copy)], log=log)
-        kwargs = systemd_run_kwargs(name=name, image=f"{image_repo}:{image_tag}", opt_dir=copy,
-                                    labels=neutral)
+        kwargs = systemd_run_kwargs(
+            name=name, image=f"{image_repo}:{image_tag}", opt_dir=copy, labels=neutral
+        )
         kwargs.pop("network_disabled", None)  # the old way: plain docker run --net=none
         dc.create(kwargs)
         dc.start(name)
@@ -242,21 +270,34 @@ def baseline(cfg: Any, src: str, count: int, work: Path,
     disk = sum(mounts.disk_usage(c) for c in copies) + _size_rw(names)
     if fs_probe:  # a private filesystem: what it really lost (reflinks counted once)
         disk = _fs_used(fs_probe) - fs_before + _size_rw(names)
-    return Outcome("baseline (commit + sequential cp -a / docker run / macvlan+udhcpc)",
-                   seconds, disk, len(names), len(ips), own_writes=_size_rw(names))
+    return Outcome(
+        "baseline (commit + sequential cp -a / docker run / macvlan+udhcpc)",
+        seconds,
+        disk,
+        len(names),
+        len(ips),
+        own_writes=_size_rw(names),
+    )
 
 
 # ---------------------------------------------------------------- devbox
 
 
-def devbox_clone(cfg: Any, src: str, count: int, jobs: int | None,
-                 cleanups: list[Callable[[], None]], fs_probe: Path | None) -> Outcome:
+def devbox_clone(
+    cfg: Any,
+    src: str,
+    count: int,
+    jobs: int | None,
+    cleanups: list[Callable[[], None]],
+    fs_probe: Path | None,
+) -> Outcome:
     from devbox.adapters.host import mounts
     from devbox.paths import Layout
     from devbox.services import clone
     from devbox.state import clone_records
 
     layout = Layout(cfg.root)
+
     def cleanup() -> None:
         result = clone.remove_clones(cfg, src)
         for name, error in sorted(result.failed.items()):
@@ -269,19 +310,30 @@ def devbox_clone(cfg: Any, src: str, count: int, jobs: int | None,
     seconds = time.monotonic() - t0
     ok = [c for c in run.clones if c.ok]
     names = [c.name for c in ok]
-    disk = (mounts.disk_usage(clone_records.snapshot_dir(layout, run.snapshot))
-            + sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
-            + _size_rw(names) + _image_own_size(run.image))
+    disk = (
+        mounts.disk_usage(clone_records.snapshot_dir(layout, run.snapshot))
+        + sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
+        + _size_rw(names)
+        + _image_own_size(run.image)
+    )
     if fs_probe:  # a private filesystem: what it really lost (reflinks counted once)
-        disk = (_fs_used(fs_probe) - fs_before + _size_rw(names)
-                + _image_own_size(run.image))
+        disk = _fs_used(fs_probe) - fs_before + _size_rw(names) + _image_own_size(run.image)
     failed = "; ".join(f"{c.name}: {c.error}" for c in run.clones if not c.ok)
-    detail = (f"freeze {run.freeze_seconds:.2f}s, /opt snapshot by {run.snapshot_method}"
-              + (f"; FAILED: {failed}" if failed else ""))
-    own = _size_rw(names) + sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper")
-                                for n in names)
-    return Outcome(f"devbox clone --count {count}", seconds, disk, len(ok),
-                   len({c.ip for c in ok}), detail, own_writes=own)
+    detail = f"freeze {run.freeze_seconds:.2f}s, /opt snapshot by {run.snapshot_method}" + (
+        f"; FAILED: {failed}" if failed else ""
+    )
+    own = _size_rw(names) + sum(
+        mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names
+    )
+    return Outcome(
+        f"devbox clone --count {count}",
+        seconds,
+        disk,
+        len(ok),
+        len({c.ip for c in ok}),
+        detail,
+        own_writes=own,
+    )
 
 
 # ---------------------------------------------------------------- XFS
@@ -329,24 +381,37 @@ class _LoopXfs:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=20, help="clones to make (default 20)")
-    parser.add_argument("--opt-mb", type=int, default=1024,
-                        help="MB of data in SRC's /opt (default 1024)")
+    parser.add_argument(
+        "--opt-mb", type=int, default=1024, help="MB of data in SRC's /opt (default 1024)"
+    )
     parser.add_argument("--jobs", type=int, default=None, help="devbox clone --jobs")
     parser.add_argument("--image", default="devbox/dev:latest", help="dev image for SRC")
     parser.add_argument("--skip-baseline", action="store_true", help="only devbox clone")
-    parser.add_argument("--reps", type=int, default=3,
-                        help="devbox clone runs (the median counts; default 3)")
-    parser.add_argument("--xfs", action="store_true",
-                        help="put the devbox root (SRC's /opt, snapshots, copies) on a loop-"
-                             "mounted XFS with reflink=1, so /opt snapshots share blocks "
-                             "(needs xfsprogs); the baseline's full copies go there too")
-    parser.add_argument("--keep-logs", action="store_true",
-                        help="keep devbox's logs (per-step durations) even when all went well")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where roots and copies go (default: a temp dir in /var/tmp)")
+    parser.add_argument(
+        "--reps", type=int, default=3, help="devbox clone runs (the median counts; default 3)"
+    )
+    parser.add_argument(
+        "--xfs",
+        action="store_true",
+        help="put the devbox root (SRC's /opt, snapshots, copies) on a loop-"
+        "mounted XFS with reflink=1, so /opt snapshots share blocks "
+        "(needs xfsprogs); the baseline's full copies go there too",
+    )
+    parser.add_argument(
+        "--keep-logs",
+        action="store_true",
+        help="keep devbox's logs (per-step durations) even when all went well",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where roots and copies go (default: a temp dir in /var/tmp)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("the clone benchmark needs root (netns, macvlan, mounts)", file=sys.stderr)
@@ -387,10 +452,14 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         lab.up(cfg)
-        print(f"lab {env['DEVBOX_LAB_NAME']} up on {env['DEVBOX_LAB_SUBNET']}; making {src} "
-              f"with {args.opt_mb} MB in /opt ...", flush=True)
-        container_make.make(cfg, MakeOptions(name=src, branch="main", image=args.image,
-                                         checkout=False))
+        print(
+            f"lab {env['DEVBOX_LAB_NAME']} up on {env['DEVBOX_LAB_SUBNET']}; making {src} "
+            f"with {args.opt_mb} MB in /opt ...",
+            flush=True,
+        )
+        container_make.make(
+            cfg, MakeOptions(name=src, branch="main", image=args.image, checkout=False)
+        )
         _write_opt(Layout(cfg.root).opt_dir(src), args.opt_mb)
         if not args.skip_baseline:
             _settle()
@@ -407,8 +476,11 @@ def main(argv: list[str] | None = None) -> int:
         # the median run stands for devbox (every run is printed above)
         median = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
         if len(runs) > 1:
-            median.detail += (f"; median of {len(runs)} runs: "
-                              + ", ".join(f"{r.seconds:.2f}" for r in runs) + " s")
+            median.detail += (
+                f"; median of {len(runs)} runs: "
+                + ", ".join(f"{r.seconds:.2f}" for r in runs)
+                + " s"
+            )
         results.append(median)
         results_all = runs
     except DevboxError as err:
@@ -429,7 +501,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             lab.down(cfg)
         failed = any(r.ready < args.count for r in results + results_all) or len(results) < (
-            1 if args.skip_baseline else 2)
+            1 if args.skip_baseline else 2
+        )
         if (failed or args.keep_logs) and (work / "root" / "logs").is_dir():
             kept = Path(tempfile.mkdtemp(prefix="devbox-bench-clone-logs-", dir="/var/tmp"))
             shutil.copytree(work / "root" / "logs", kept / "logs")
@@ -439,22 +512,29 @@ def main(argv: list[str] | None = None) -> int:
             loop.close()
 
     print()
-    print(f"{'':70} {'seconds':>8} {'extra disk':>12} {'beyond writes':>14} {'ready':>6} "
-          f"{'IPs':>4}")
+    print(
+        f"{'':70} {'seconds':>8} {'extra disk':>12} {'beyond writes':>14} {'ready':>6} {'IPs':>4}"
+    )
     for r in results:
-        print(f"{r.label:70} {r.seconds:8.2f} {r.extra_disk / MB:9.1f} MB "
-              f"{(r.extra_disk - r.own_writes) / MB:11.1f} MB {r.ready:6d} {r.addresses:4d}")
+        print(
+            f"{r.label:70} {r.seconds:8.2f} {r.extra_disk / MB:9.1f} MB "
+            f"{(r.extra_disk - r.own_writes) / MB:11.1f} MB {r.ready:6d} {r.addresses:4d}"
+        )
         if r.detail:
             print(f"    {r.detail}")
     if len(results) == 2:
         base, ours = results
-        print(f"\nspeed-up: {base.seconds / max(ours.seconds, 1e-6):.1f}x "
-              f"(target >= 5x); devbox {ours.seconds:.2f}s (target <= 8s for 20)")
+        print(
+            f"\nspeed-up: {base.seconds / max(ours.seconds, 1e-6):.1f}x "
+            f"(target >= 5x); devbox {ours.seconds:.2f}s (target <= 8s for 20)"
+        )
         ratio = base.extra_disk / max(ours.extra_disk, 1)
-        print(f"extra disk: baseline {base.extra_disk / MB:.0f} MB, devbox "
-              f"{ours.extra_disk / MB:.0f} MB (ratio {ratio:.1f}x); devbox beyond what the "
-              f"clones write: {(ours.extra_disk - ours.own_writes) / MB:.0f} MB (target <= 50 MB;"
-              " needs reflink /opt snapshots: XFS/btrfs, see --xfs)")
+        print(
+            f"extra disk: baseline {base.extra_disk / MB:.0f} MB, devbox "
+            f"{ours.extra_disk / MB:.0f} MB (ratio {ratio:.1f}x); devbox beyond what the "
+            f"clones write: {(ours.extra_disk - ours.own_writes) / MB:.0f} MB (target <= 50 MB;"
+            " needs reflink /opt snapshots: XFS/btrfs, see --xfs)"
+        )
     return 0 if all(r.ready == args.count for r in results + results_all) else 1
 
 

@@ -28,11 +28,26 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "table.json"
-        env = {**os.environ, "DEVBOX_FAULTS_TABLE": str(out),
-               "DEVBOX_FAULTS_LONG": "" if args.short else ("full" if args.full else "1")}
-        rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/faults", *args.pytest_args], cwd=REPO, env=env,
-                            check=False).returncode
+        env = {
+            **os.environ,
+            "DEVBOX_FAULTS_TABLE": str(out),
+            "DEVBOX_FAULTS_LONG": "" if args.short else ("full" if args.full else "1"),
+        }
+        rc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "tests/faults",
+                *args.pytest_args,
+            ],
+            cwd=REPO,
+            env=env,
+            check=False,
+        ).returncode
         rows = json.loads(out.read_text()) if out.exists() else []
     from tests.faults import table
 

@@ -53,8 +53,9 @@ def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path
     from devbox.model.vmstyle import systemd_run_kwargs
 
     t0 = time.perf_counter()
-    kwargs = systemd_run_kwargs(name=name, image=image, opt_dir=None,
-                                labels={"devbox.bench": "baseline"})
+    kwargs = systemd_run_kwargs(
+        name=name, image=image, opt_dir=None, labels={"devbox.bench": "baseline"}
+    )
     kwargs.pop("network_disabled", None)  # the old way: plain docker run --net=none
     image_ref = kwargs.pop("image")
     ctr = client.containers.run(image_ref, **kwargs)
@@ -65,28 +66,52 @@ def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path
     return seconds
 
 
-STEP_RE = re.compile(r"\[(start container|attach LAN \(DHCP\)|wait for sshd)\] done in "
-                     r"([0-9.]+)s")
+STEP_RE = re.compile(
+    r"\[(start container|attach LAN \(DHCP\)|wait for sshd)\] done in "
+    r"([0-9.]+)s"
+)
 ANY_STEP_RE = re.compile(r"\[([^]]+)\] done in ([0-9.]+)s")
 STEP_TIMES: dict[str, list[float]] = {}
 
 
 def devbox_once(env: dict[str, str], name: str) -> tuple[float, float]:
-    argv = [sys.executable, "-m", "devbox", "dockeruser", "make-dev-container", name,
-            "--branch", "bench", "--no-checkout"]
+    argv = [
+        sys.executable,
+        "-m",
+        "devbox",
+        "dockeruser",
+        "make-dev-container",
+        name,
+        "--branch",
+        "bench",
+        "--no-checkout",
+    ]
     t0 = time.perf_counter()
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     seconds = time.perf_counter() - t0
     if result.returncode != 0:
         raise RuntimeError(f"devbox make failed: {result.stderr}")
     log = (Path(env["DEVBOX_ROOT"]) / "logs" / f"{name}.log").read_text()
-    last_make = log[log.rindex(": 9 steps"):]
+    last_make = log[log.rindex(": 9 steps") :]
     boot = sum(float(m.group(2)) for m in STEP_RE.finditer(last_make))
     for m in ANY_STEP_RE.finditer(last_make):
         STEP_TIMES.setdefault(m.group(1), []).append(float(m.group(2)))
-    subprocess.run([sys.executable, "-m", "devbox", "dockeruser", "remove-dev-container", name,
-                    "--yes", "--purge"], env=env, capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devbox",
+            "dockeruser",
+            "remove-dev-container",
+            name,
+            "--yes",
+            "--purge",
+        ],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     return seconds, boot
 
 
@@ -113,10 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     script.write_text(UDHCPC_SCRIPT)
     script.chmod(0o755)
     branch_map = workdir / "branches.toml"
-    branch_map.write_text(f'[[branch]]\nname = "bench"\nvcs = "git"\nurl = "{workdir}/none"\n'
-                          f'image = "{image}"\nlicense = "none"\n')
-    env = {**os.environ, **bench.env, "HOME": str(workdir / "home"), "NO_COLOR": "1",
-           "DEVBOX_BRANCHES_MAP": str(branch_map)}
+    branch_map.write_text(
+        f'[[branch]]\nname = "bench"\nvcs = "git"\nurl = "{workdir}/none"\n'
+        f'image = "{image}"\nlicense = "none"\n'
+    )
+    env = {
+        **os.environ,
+        **bench.env,
+        "HOME": str(workdir / "home"),
+        "NO_COLOR": "1",
+        "DEVBOX_BRANCHES_MAP": str(branch_map),
+    }
     (workdir / "home").mkdir()
     bench.up()
     try:
@@ -135,14 +167,24 @@ def main(argv: list[str] | None = None) -> int:
         b, d, boot = (statistics.median(x) for x in (base_times, dbx_times, boot_times))
         print(f"\nmake-dev-container to SSH-ready, {args.reps} reps (medians)")
         print(f"  baseline (docker run + pipework/udhcpc + port-22 loop): {b:.2f} s")
-        print(f"  devbox, whole command (new process, all 9 steps):       {d:.2f} s"
-              f"   ratio {d / b:.2f}")
-        print(f"  devbox, boot-to-SSH part (container + LAN + sshd):      {boot:.2f} s"
-              f"   ratio {boot / b:.2f}")
-        print("  devbox steps (medians): " + ", ".join(
-            f"{step} {statistics.median(times):.2f}" for step, times in STEP_TIMES.items()))
-        print(f"  raw: baseline {[round(x, 2) for x in base_times]}, devbox "
-              f"{[round(x, 2) for x in dbx_times]}, boot {[round(x, 2) for x in boot_times]}")
+        print(
+            f"  devbox, whole command (new process, all 9 steps):       {d:.2f} s"
+            f"   ratio {d / b:.2f}"
+        )
+        print(
+            f"  devbox, boot-to-SSH part (container + LAN + sshd):      {boot:.2f} s"
+            f"   ratio {boot / b:.2f}"
+        )
+        print(
+            "  devbox steps (medians): "
+            + ", ".join(
+                f"{step} {statistics.median(times):.2f}" for step, times in STEP_TIMES.items()
+            )
+        )
+        print(
+            f"  raw: baseline {[round(x, 2) for x in base_times]}, devbox "
+            f"{[round(x, 2) for x in dbx_times]}, boot {[round(x, 2) for x in boot_times]}"
+        )
     finally:
         from devbox.services import daemon_control
 

@@ -78,9 +78,16 @@ def run_containers(client: Any, image: str, prefix: str, count: int) -> list[Any
     out = []
     for _ in range(count):
         name = f"{prefix}{secrets.token_hex(3)}"
-        out.append(client.containers.run(image, name=name, hostname=name, detach=True,
-                                         network_mode="none",
-                                         labels={"devbox.bench": prefix}))
+        out.append(
+            client.containers.run(
+                image,
+                name=name,
+                hostname=name,
+                detach=True,
+                network_mode="none",
+                labels={"devbox.bench": prefix},
+            )
+        )
     for ctr in out:
         ctr.reload()
     return out
@@ -116,13 +123,48 @@ def baseline_attach(bench: Bench, ctr: Any, script: Path) -> str:
     pid = str(ctr.attrs["State"]["Pid"])
     tmp = f"pw{secrets.token_hex(4)}"
     mac = macs.derive_mac("pipework:" + ctr.name)
-    run(["ip", "link", "add", tmp, "link", bench.uplink, "address", mac, "type", "macvlan",
-         "mode", "bridge"])
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            tmp,
+            "link",
+            bench.uplink,
+            "address",
+            mac,
+            "type",
+            "macvlan",
+            "mode",
+            "bridge",
+        ]
+    )
     run(["ip", "link", "set", tmp, "netns", pid])
     run(["nsenter", "-t", pid, "-n", "ip", "link", "set", tmp, "name", "lan0"])
     run(["nsenter", "-t", pid, "-n", "ip", "link", "set", "lan0", "up"])
-    run(["nsenter", "-t", pid, "-n", "busybox", "udhcpc", "-i", "lan0", "-q", "-n", "-f",
-         "-t", "30", "-T", "1", "-s", str(script), "-x", f"hostname:{ctr.name}"])
+    run(
+        [
+            "nsenter",
+            "-t",
+            pid,
+            "-n",
+            "busybox",
+            "udhcpc",
+            "-i",
+            "lan0",
+            "-q",
+            "-n",
+            "-f",
+            "-t",
+            "30",
+            "-T",
+            "1",
+            "-s",
+            str(script),
+            "-x",
+            f"hostname:{ctr.name}",
+        ]
+    )
     out = run(["nsenter", "-t", pid, "-n", "ip", "-4", "-o", "addr", "show", "lan0"])
     return out.split()[3].split("/")[0] if " inet " in out else ""
 
@@ -131,8 +173,29 @@ def baseline_forget(bench: Bench, ctr: Any, release: bool) -> None:
     ctr.reload()
     pid = str(ctr.attrs["State"]["Pid"])
     if release:
-        run(["nsenter", "-t", pid, "-n", "busybox", "udhcpc", "-i", "lan0", "-q", "-n", "-f",
-             "-R", "-t", "3", "-T", "1", "-s", "/bin/true"], check=False)
+        run(
+            [
+                "nsenter",
+                "-t",
+                pid,
+                "-n",
+                "busybox",
+                "udhcpc",
+                "-i",
+                "lan0",
+                "-q",
+                "-n",
+                "-f",
+                "-R",
+                "-t",
+                "3",
+                "-T",
+                "1",
+                "-s",
+                "/bin/true",
+            ],
+            check=False,
+        )
     run(["nsenter", "-t", pid, "-n", "ip", "link", "del", "lan0"], check=False)
 
 
@@ -149,8 +212,9 @@ def run(argv: list[str], check: bool = True) -> str:
 FAILURES: dict[str, int] = {}
 
 
-def timed_batch(fn: Callable[[Any], str], ctrs: list[Any],
-                label: str = "") -> tuple[float, list[str]]:
+def timed_batch(
+    fn: Callable[[Any], str], ctrs: list[Any], label: str = ""
+) -> tuple[float, list[str]]:
     """Wall time for attaching all ``ctrs`` at once (one thread each). A failed attach counts
     in FAILURES[label] and yields ""."""
 
@@ -168,9 +232,15 @@ def timed_batch(fn: Callable[[Any], str], ctrs: list[Any],
     return time.perf_counter() - t0, ips
 
 
-def measure(label: str, attach: Callable[[Any], str], forget: Callable[[Any, bool], None],
-            ctrs: list[Any], reps: int, known: bool,
-            fresh: Callable[[], list[Any]] | None) -> list[float]:
+def measure(
+    label: str,
+    attach: Callable[[Any], str],
+    forget: Callable[[Any, bool], None],
+    ctrs: list[Any],
+    reps: int,
+    known: bool,
+    fresh: Callable[[], list[Any]] | None,
+) -> list[float]:
     times = []
     if known:  # teach the server these names once, keep the leases
         timed_batch(attach, ctrs, "warm-up " + label)
@@ -225,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             ctrs = run_containers(client, image, f"dbxbench{tag}{who}", count)
             made.extend(ctrs)
             return ctrs
+
         return make
 
     try:
@@ -233,27 +304,48 @@ def main(argv: list[str] | None = None) -> int:
             dv = fresh(count, "d")()
             pw = fresh(count, "p")()
             results[("known names, no ping check", count)] = {
-                "devbox": measure(f"devbox known x{count}", lambda c: devbox_attach(known_lab, c),
-                                  lambda c, r: devbox_forget(known_lab, c, r), dv, reps,
-                                  True, None),
-                "baseline": measure(f"baseline known x{count}",
-                                    lambda c: baseline_attach(known_lab, c, script),
-                                    lambda c, r: baseline_forget(known_lab, c, r), pw, reps,
-                                    True, None),
+                "devbox": measure(
+                    f"devbox known x{count}",
+                    lambda c: devbox_attach(known_lab, c),
+                    lambda c, r: devbox_forget(known_lab, c, r),
+                    dv,
+                    reps,
+                    True,
+                    None,
+                ),
+                "baseline": measure(
+                    f"baseline known x{count}",
+                    lambda c: baseline_attach(known_lab, c, script),
+                    lambda c, r: baseline_forget(known_lab, c, r),
+                    pw,
+                    reps,
+                    True,
+                    None,
+                ),
             }
             report(results)
         if not args.skip_new:
             new_lab.up()
             for count, reps in ((1, max(1, args.reps // 2)), (20, 1)):
                 results[("new names, dnsmasq ping check on", count)] = {
-                    "devbox": measure(f"devbox new x{count}",
-                                      lambda c: devbox_attach(new_lab, c),
-                                      lambda c, r: devbox_forget(new_lab, c, r), [], reps,
-                                      False, fresh(count, "d")),
+                    "devbox": measure(
+                        f"devbox new x{count}",
+                        lambda c: devbox_attach(new_lab, c),
+                        lambda c, r: devbox_forget(new_lab, c, r),
+                        [],
+                        reps,
+                        False,
+                        fresh(count, "d"),
+                    ),
                     "baseline": measure(
-                        f"baseline new x{count}", lambda c: baseline_attach(new_lab, c, script),
-                        lambda c, r: baseline_forget(new_lab, c, r), [], reps, False,
-                        fresh(count, "p")),
+                        f"baseline new x{count}",
+                        lambda c: baseline_attach(new_lab, c, script),
+                        lambda c, r: baseline_forget(new_lab, c, r),
+                        [],
+                        reps,
+                        False,
+                        fresh(count, "p"),
+                    ),
                 }
                 report(results)
     finally:

@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one catch-all
         if debug:
             traceback.print_exc()
-        ui().error(f"internal error: {type(exc).__name__}: {exc}",
-                   hint="this is a devbox bug; rerun with --debug for the traceback")
+        ui().error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            hint="this is a devbox bug; rerun with --debug for the traceback",
+        )
         return int(ExitCode.INTERNAL)
 
 

@@ -38,8 +38,24 @@ _BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
 _GLOB_RE = re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9._/+*?\[\]!-]*$")
 _PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._/+-]*$")
 _URL_SCHEMES = ("file://", "ssh://", "https://", "http://", "git://")
-_KNOWN_KEYS = {"name", "vcs", "depot", "url", "ref", "view", "sparse", "depth", "path",
-               "image", "opt_seed", "license", "description", "memory", "cpus", "pids"}
+_KNOWN_KEYS = {
+    "name",
+    "vcs",
+    "depot",
+    "url",
+    "ref",
+    "view",
+    "sparse",
+    "depth",
+    "path",
+    "image",
+    "opt_seed",
+    "license",
+    "description",
+    "memory",
+    "cpus",
+    "pids",
+}
 
 
 def _problem_in_name(name: str, what: str) -> str | None:
@@ -62,8 +78,7 @@ def validate_branch_name(name: str) -> str:
     """Return ``name`` if it is a safe branch name, else raise a UserError saying why."""
     problem = _problem_in_name(name, "branch name")
     if problem is None and not _BRANCH_RE.fullmatch(name):
-        problem = (f"branch name '{name}' has characters other than letters, digits "
-                   "and . _ / + -")
+        problem = f"branch name '{name}' has characters other than letters, digits and . _ / + -"
     if problem:
         raise UserError(problem, hint="branch names look like main, release/5.2 or feature-x")
     return name
@@ -93,14 +108,20 @@ def validate_rel_path(path: str, what: str = "path") -> str:
 
 def validate_git_url(url: str) -> str:
     """A git remote: an absolute local path or a file/ssh/git/http(s) URL; never an option."""
-    bad = (not url or url.startswith("-") or any(ch.isspace() or ord(ch) < 32 for ch in url)
-           or "::" in url)
+    bad = (
+        not url
+        or url.startswith("-")
+        or any(ch.isspace() or ord(ch) < 32 for ch in url)
+        or "::" in url
+    )
     if not bad and not (url.startswith("/") or url.startswith(_URL_SCHEMES)):
         bad = True
     if bad:
-        raise UserError(f"git URL {url!r} is not an absolute path or a file://, ssh://, "
-                        "git://, http:// or https:// URL",
-                        hint=f"fix the url in roles/dockeruser/{MAP_FILE}")
+        raise UserError(
+            f"git URL {url!r} is not an absolute path or a file://, ssh://, "
+            "git://, http:// or https:// URL",
+            hint=f"fix the url in roles/dockeruser/{MAP_FILE}",
+        )
     return url
 
 
@@ -191,8 +212,7 @@ class BranchMap:
         if globs:
             parts.append("patterns: " + ", ".join(globs))
         parts.append("'devbox dockeruser branches' lists them all")
-        raise UserError(f"unknown branch '{branch}' (not in {self.source})",
-                        hint="; ".join(parts))
+        raise UserError(f"unknown branch '{branch}' (not in {self.source})", hint="; ".join(parts))
 
 
 def _as_tuple(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -206,8 +226,10 @@ def _as_tuple(value: Any, key: str, where: str) -> tuple[str, ...]:
 def _entry(raw: Mapping[str, Any], where: str) -> BranchEntry:
     unknown = sorted(set(raw) - _KNOWN_KEYS)
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}",
-                        hint="known keys: " + ", ".join(sorted(_KNOWN_KEYS)))
+        raise UserError(
+            f"{where}: unknown key(s) {', '.join(unknown)}",
+            hint="known keys: " + ", ".join(sorted(_KNOWN_KEYS)),
+        )
     name = raw.get("name")
     if not isinstance(name, str):
         raise UserError(f"{where}: every [[branch]] needs a name")
@@ -218,8 +240,9 @@ def _entry(raw: Mapping[str, Any], where: str) -> BranchEntry:
         raise UserError(f"{where}: {problem}")
     vcs = raw.get("vcs")
     if vcs not in VCS_KINDS:
-        raise UserError(f"{where}: branch '{name}': vcs must be one of {', '.join(VCS_KINDS)}, "
-                        f"got {vcs!r}")
+        raise UserError(
+            f"{where}: branch '{name}': vcs must be one of {', '.join(VCS_KINDS)}, got {vcs!r}"
+        )
     strings = {}
     for key in ("depot", "url", "ref", "path", "image", "opt_seed", "license", "description"):
         value = raw.get(key, "src" if key == "path" else "")
@@ -238,11 +261,19 @@ def _entry(raw: Mapping[str, Any], where: str) -> BranchEntry:
     except UserError as err:
         raise UserError(f"{where}: branch '{name}': {err.message}") from None
     return BranchEntry(
-        name=name, vcs=vcs, depot=strings["depot"].rstrip("/"), url=strings["url"],
-        ref=strings["ref"], view=_as_tuple(raw.get("view", []), "view", where),
-        sparse=_as_tuple(raw.get("sparse", []), "sparse", where), depth=depth,
-        path=strings["path"], image=strings["image"], opt_seed=strings["opt_seed"],
-        license=strings["license"], description=strings["description"],
+        name=name,
+        vcs=vcs,
+        depot=strings["depot"].rstrip("/"),
+        url=strings["url"],
+        ref=strings["ref"],
+        view=_as_tuple(raw.get("view", []), "view", where),
+        sparse=_as_tuple(raw.get("sparse", []), "sparse", where),
+        depth=depth,
+        path=strings["path"],
+        image=strings["image"],
+        opt_seed=strings["opt_seed"],
+        license=strings["license"],
+        description=strings["description"],
         limits=limits.from_table(raw, f"{where}: branch '{name}'"),
     )
 
@@ -251,8 +282,10 @@ def parse(data: Mapping[str, Any], source: str = "<memory>") -> BranchMap:
     """Build a map from parsed TOML (``{"branch": [ {...}, ... ]}``)."""
     unknown = sorted(set(data) - {"branch"})
     if unknown:
-        raise UserError(f"{source}: unknown table(s) {', '.join(unknown)}",
-                        hint="the file holds [[branch]] entries only")
+        raise UserError(
+            f"{source}: unknown table(s) {', '.join(unknown)}",
+            hint="the file holds [[branch]] entries only",
+        )
     raw_entries = data.get("branch", [])
     if not isinstance(raw_entries, list):
         raise UserError(f"{source}: 'branch' must be an array of tables ([[branch]])")
@@ -288,11 +321,11 @@ def load(path: Path | None = None) -> BranchMap:
     """Read the branch map (default: ``roles/dockeruser/branches.toml``)."""
     target = path or default_path()
     try:
-        text = read_user_text(target, "branch map", "setting 'branches.map' must name a TOML "
-                              "file")
+        text = read_user_text(target, "branch map", "setting 'branches.map' must name a TOML file")
     except FileNotFoundError:
-        raise UserError(f"branch map not found: {target}",
-                        hint="reinstall devbox or restore the file") from None
+        raise UserError(
+            f"branch map not found: {target}", hint="reinstall devbox or restore the file"
+        ) from None
     return loads(text, str(target))
 
 

@@ -91,20 +91,23 @@ _DOMAIN_RE = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*")
 _IFNAME_RE = re.compile(r"[A-Za-z0-9_.@+-]{1,15}")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _HOSTPORT_RE = re.compile(
-    rf"(?:\[([0-9A-Fa-f:.]+)\]|({_DNS_LABEL}(?:\.{_DNS_LABEL})*)):(\d{{1,5}})")
+    rf"(?:\[([0-9A-Fa-f:.]+)\]|({_DNS_LABEL}(?:\.{_DNS_LABEL})*)):(\d{{1,5}})"
+)
 _IMAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}")
 _URL_RE = re.compile(r"(?:https?|file)://[!-~]+")
 _PROGRAM_RE = re.compile(r"[A-Za-z0-9_./+-]{1,4096}")
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
-def _matching(pattern: re.Pattern[str], expected: str,
-              check: Callable[[str], bool] | None = None) -> Callable[[Any], str]:
+def _matching(
+    pattern: re.Pattern[str], expected: str, check: Callable[[str], bool] | None = None
+) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         text = _parse_str(raw)
         if not pattern.fullmatch(text) or (check is not None and not check(text)):
             raise ValueError(f"expected {expected}, got {text!r}")
         return text
+
     return parse
 
 
@@ -112,6 +115,7 @@ def _or_empty(parse: Callable[[Any], str]) -> Callable[[Any], str]:
     def parse_optional(raw: Any) -> str:
         text = _parse_str(raw)
         return text if text == "" else parse(text)
+
     return parse_optional
 
 
@@ -127,20 +131,24 @@ def _parse_cidr(raw: Any) -> str:
             raise ValueError("no prefix length")
         ipaddress.IPv4Interface(text)
     except ValueError as err:
-        raise ValueError(f"expected an address with prefix like 192.168.1.250/24, got "
-                         f"{text!r}: {err}") from None
+        raise ValueError(
+            f"expected an address with prefix like 192.168.1.250/24, got {text!r}: {err}"
+        ) from None
     return text
 
 
-_parse_domain = _matching(_DOMAIN_RE, "a DNS domain like lab or lab.example.com",
-                          lambda t: len(t) <= 253)
+_parse_domain = _matching(
+    _DOMAIN_RE, "a DNS domain like lab or lab.example.com", lambda t: len(t) <= 253
+)
 
 
 def _parse_ifname(raw: Any) -> str:
     text = _parse_str(raw)
     if not _IFNAME_RE.fullmatch(text) or text in {".", ".."}:
-        raise ValueError(f"{text!r} is not a valid interface name (1-15 characters: letters, "
-                         "digits, '.', '_', '-', '@', '+')")
+        raise ValueError(
+            f"{text!r} is not a valid interface name (1-15 characters: letters, "
+            "digits, '.', '_', '-', '@', '+')"
+        )
     return text
 
 
@@ -151,8 +159,10 @@ _parse_url = _matching(_URL_RE, "an http://, https:// or file:// URL without spa
 _parse_program = _matching(_PROGRAM_RE, "a program name or path, without spaces or options")
 _parse_word = _matching(_WORD_RE, "letters, digits, '.', '_' and '-' (at most 63)")
 
+
 def _limit_parser(parse: Callable[[Any], Any], auto: bool) -> Callable[[Any], Any]:
     """A ``limits.*`` value (``auto`` where allowed), checked by devbox.limits' own parser."""
+
     def parse_limit(raw: Any) -> str:
         text = _parse_str(raw)
         if auto and text == "auto":
@@ -162,15 +172,18 @@ def _limit_parser(parse: Callable[[Any], Any], auto: bool) -> Callable[[Any], An
         except UserError as err:
             raise ValueError(err.message) from None
         return text
+
     return parse_limit
 
 
 def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
     from devbox.model import limits
 
-    return {"memory_or_auto": _limit_parser(limits.parse_memory, auto=True),
-            "memory": _limit_parser(limits.parse_memory, auto=False),
-            "cpus_or_auto": _limit_parser(limits.parse_cpus, auto=True)}
+    return {
+        "memory_or_auto": _limit_parser(limits.parse_memory, auto=True),
+        "memory": _limit_parser(limits.parse_memory, auto=False),
+        "cpus_or_auto": _limit_parser(limits.parse_cpus, auto=True),
+    }
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
@@ -211,86 +224,190 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("root", "path", "/opt/containers",
-            "Where devbox keeps per-container /opt trees, leases, logs and the lab state."),
-    Setting("parent", "ifname_or_empty", "",
-            "Host NIC that container LAN interfaces hang off (macvlan parent). "
-            "Empty: the lab LAN uplink."),
+    Setting(
+        "root",
+        "path",
+        "/opt/containers",
+        "Where devbox keeps per-container /opt trees, leases, logs and the lab state.",
+    ),
+    Setting(
+        "parent",
+        "ifname_or_empty",
+        "",
+        "Host NIC that container LAN interfaces hang off (macvlan parent). "
+        "Empty: the lab LAN uplink.",
+    ),
     Setting("dhcp_timeout", "float", 10.0, "Seconds to wait for a DHCP lease before failing."),
     Setting("ifname", "ifname", "lan0", "Name of the LAN interface inside containers."),
-    Setting("shim_address", "cidr_or_empty", "",
-            "Host-side address (CIDR, e.g. 192.168.1.250/24) for a macvlan shim on a real "
-            "'parent', so the host reaches its containers' LAN addresses. Empty: connections "
-            "to containers are opened inside their network namespace instead."),
-    Setting("labels", "str", "",
-            "Extra labels for every container devbox makes, as key=value,key=value."),
-    Setting("ssh_timeout", "float", 60.0,
-            "Seconds to wait for a new container's sshd to answer."),
-    Setting("image", "image", "dev", "Image a dev container runs when neither --image nor the "
-            "branch map names one."),
-    Setting("limits.memory", "memory_or_auto", "auto",
-            "Memory limit of each container (e.g. 4g; no swap on top). auto: the host's memory "
-            "less limits.host_reserve. The branch and product maps and --memory override it."),
-    Setting("limits.cpus", "cpus_or_auto", "auto",
-            "CPU limit of each container (e.g. 2 or 0.5). auto: all CPUs but one (at least 1)."),
-    Setting("limits.pids", "int", 4096,
-            "Process (PID) limit of each container: a fork bomb stops there."),
-    Setting("limits.host_reserve", "memory", "2g",
-            "Memory kept back for the host itself: no container may be promised more than the "
-            "host's total less this."),
-    Setting("lab.name", "name", "devbox-lab",
-            "Network namespace holding the lab LAN's DHCP server."),
-    Setting("lab.uplink", "ifname", "dbx-lab0",
-            "Host end of the lab veth pair; the default macvlan parent."),
+    Setting(
+        "shim_address",
+        "cidr_or_empty",
+        "",
+        "Host-side address (CIDR, e.g. 192.168.1.250/24) for a macvlan shim on a real "
+        "'parent', so the host reaches its containers' LAN addresses. Empty: connections "
+        "to containers are opened inside their network namespace instead.",
+    ),
+    Setting(
+        "labels",
+        "str",
+        "",
+        "Extra labels for every container devbox makes, as key=value,key=value.",
+    ),
+    Setting("ssh_timeout", "float", 60.0, "Seconds to wait for a new container's sshd to answer."),
+    Setting(
+        "image",
+        "image",
+        "dev",
+        "Image a dev container runs when neither --image nor the branch map names one.",
+    ),
+    Setting(
+        "limits.memory",
+        "memory_or_auto",
+        "auto",
+        "Memory limit of each container (e.g. 4g; no swap on top). auto: the host's memory "
+        "less limits.host_reserve. The branch and product maps and --memory override it.",
+    ),
+    Setting(
+        "limits.cpus",
+        "cpus_or_auto",
+        "auto",
+        "CPU limit of each container (e.g. 2 or 0.5). auto: all CPUs but one (at least 1).",
+    ),
+    Setting(
+        "limits.pids",
+        "int",
+        4096,
+        "Process (PID) limit of each container: a fork bomb stops there.",
+    ),
+    Setting(
+        "limits.host_reserve",
+        "memory",
+        "2g",
+        "Memory kept back for the host itself: no container may be promised more than the "
+        "host's total less this.",
+    ),
+    Setting(
+        "lab.name", "name", "devbox-lab", "Network namespace holding the lab LAN's DHCP server."
+    ),
+    Setting(
+        "lab.uplink",
+        "ifname",
+        "dbx-lab0",
+        "Host end of the lab veth pair; the default macvlan parent.",
+    ),
     Setting("lab.subnet", "subnet", "10.213.0.0/24", "Lab LAN subnet (IPv4)."),
     Setting("lab.range_start", "int", 100, "First host number handed out by the lab DHCP server."),
     Setting("lab.range_end", "int", 250, "Last host number handed out by the lab DHCP server."),
-    Setting("lab.lease_time", "str", "12h",
-            "Lab DHCP lease time in dnsmasq syntax (2m is dnsmasq's minimum)."),
+    Setting(
+        "lab.lease_time",
+        "str",
+        "12h",
+        "Lab DHCP lease time in dnsmasq syntax (2m is dnsmasq's minimum).",
+    ),
     Setting("lab.domain", "domain", "lab", "DNS domain served on the lab LAN."),
-    Setting("lab.dnsmasq", "program", "dnsmasq",
-            "The lab's DHCP server program: a name looked up on PATH, or a path."),
-    Setting("lab.ping_check", "bool", False,
-            "Let the lab dnsmasq ping-check new addresses (costs ~3 s per new address)."),
-    Setting("registry.address", "hostport_or_empty", "",
-            "Private registry as HOST:PORT; empty: none configured (images stay local)."),
+    Setting(
+        "lab.dnsmasq",
+        "program",
+        "dnsmasq",
+        "The lab's DHCP server program: a name looked up on PATH, or a path.",
+    ),
+    Setting(
+        "lab.ping_check",
+        "bool",
+        False,
+        "Let the lab dnsmasq ping-check new addresses (costs ~3 s per new address).",
+    ),
+    Setting(
+        "registry.address",
+        "hostport_or_empty",
+        "",
+        "Private registry as HOST:PORT; empty: none configured (images stay local).",
+    ),
     Setting("registry.port", "int", 5443, "Port the registry server listens on."),
-    Setting("registry.storage", "path", "/opt/registry",
-            "Registry blob storage on the host; survives down/up."),
-    Setting("registry.image", "image_or_empty", "",
-            "Registry image to run; empty: build devbox/registry from the Debian base."),
-    Setting("registry.name", "name", "devbox-registry",
-            "Container name of the registry server this host runs."),
-    Setting("registry.network", "name_or_empty", "devbox-registry",
-            "Docker network (user-defined bridge) the registry container sits on; its port "
-            "is published on the host."),
-    Setting("registry.tls", "bool", True,
-            "Serve the registry over TLS with devbox's own CA (off: plain HTTP, insecure)."),
+    Setting(
+        "registry.storage",
+        "path",
+        "/opt/registry",
+        "Registry blob storage on the host; survives down/up.",
+    ),
+    Setting(
+        "registry.image",
+        "image_or_empty",
+        "",
+        "Registry image to run; empty: build devbox/registry from the Debian base.",
+    ),
+    Setting(
+        "registry.name",
+        "name",
+        "devbox-registry",
+        "Container name of the registry server this host runs.",
+    ),
+    Setting(
+        "registry.network",
+        "name_or_empty",
+        "devbox-registry",
+        "Docker network (user-defined bridge) the registry container sits on; its port "
+        "is published on the host.",
+    ),
+    Setting(
+        "registry.tls",
+        "bool",
+        True,
+        "Serve the registry over TLS with devbox's own CA (off: plain HTTP, insecure).",
+    ),
     # /opt seeds fetched from a URL (roles/dockeruser/opt-seeds.toml, --opt-seed)
-    Setting("seeds.max_bytes", "int", 4 * 1024 ** 3,
-            "Largest /opt seed download accepted from a URL, in bytes (default 4 GiB)."),
-    Setting("seeds.timeout", "float", 1800.0,
-            "Overall time limit, in seconds, for downloading one /opt seed from a URL."),
-    Setting("seeds.ca_file", "str", "",
-            "CA bundle (PEM) that https seed servers are verified with; empty: the system's."),
-    Setting("mirror.debian", "url", "http://deb.debian.org/debian",
-            "Debian mirror for debootstrap."),
-    Setting("mirror.ubuntu", "url", "http://archive.ubuntu.com/ubuntu",
-            "Ubuntu mirror for debootstrap."),
-    Setting("mirror.rocky", "url", "https://dl.rockylinux.org/pub/rocky",
-            "Rocky Linux mirror for dnf --installroot."),
-    Setting("mirror.centos", "url", "https://vault.centos.org",
-            "CentOS mirror for yum --installroot."),
+    Setting(
+        "seeds.max_bytes",
+        "int",
+        4 * 1024**3,
+        "Largest /opt seed download accepted from a URL, in bytes (default 4 GiB).",
+    ),
+    Setting(
+        "seeds.timeout",
+        "float",
+        1800.0,
+        "Overall time limit, in seconds, for downloading one /opt seed from a URL.",
+    ),
+    Setting(
+        "seeds.ca_file",
+        "str",
+        "",
+        "CA bundle (PEM) that https seed servers are verified with; empty: the system's.",
+    ),
+    Setting(
+        "mirror.debian", "url", "http://deb.debian.org/debian", "Debian mirror for debootstrap."
+    ),
+    Setting(
+        "mirror.ubuntu", "url", "http://archive.ubuntu.com/ubuntu", "Ubuntu mirror for debootstrap."
+    ),
+    Setting(
+        "mirror.rocky",
+        "url",
+        "https://dl.rockylinux.org/pub/rocky",
+        "Rocky Linux mirror for dnf --installroot.",
+    ),
+    Setting(
+        "mirror.centos", "url", "https://vault.centos.org", "CentOS mirror for yum --installroot."
+    ),
     Setting("p4.port", "str", "", "Perforce server (P4PORT); empty: from P4CONFIG/environment."),
     Setting("p4.user", "str", "", "Perforce user (P4USER); empty: from P4CONFIG/environment."),
     Setting("p4.client_prefix", "word", "devbox", "Prefix of per-container Perforce workspaces."),
     Setting("p4.charset", "str", "", "Perforce charset (P4CHARSET); empty: server default."),
-    Setting("p4.options", "str", "allwrite clobber nocompress unlocked nomodtime rmdir",
-            "Options of per-container Perforce workspaces."),
-    Setting("branches.map", "str", "",
-            "Branch map file (TOML); empty: roles/dockeruser/branches.toml."),
-    Setting("products.map", "str", "",
-            "Product release map for combos (TOML); empty: roles/dockeruser/products.toml."),
+    Setting(
+        "p4.options",
+        "str",
+        "allwrite clobber nocompress unlocked nomodtime rmdir",
+        "Options of per-container Perforce workspaces.",
+    ),
+    Setting(
+        "branches.map", "str", "", "Branch map file (TOML); empty: roles/dockeruser/branches.toml."
+    ),
+    Setting(
+        "products.map",
+        "str",
+        "",
+        "Product release map for combos (TOML); empty: roles/dockeruser/products.toml.",
+    ),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -375,8 +492,9 @@ def read_file(path: Path) -> dict[str, Any]:
     from devbox.textfile import read_user_text
 
     try:
-        data = tomllib.loads(read_user_text(path, "config file", "it must be a TOML file; fix "
-                                            "or remove it"))
+        data = tomllib.loads(
+            read_user_text(path, "config file", "it must be a TOML file; fix or remove it")
+        )
     except FileNotFoundError:
         return {}
     except tomllib.TOMLDecodeError as err:
@@ -393,8 +511,10 @@ def load(
     env = os.environ if environ is None else environ
     if files is None:
         files = (SYSTEM_CONFIG, user_config_path(env))
-    values = {s.name: Value(s.default if s.kind != "path" else Path(s.default), "default")
-              for s in SETTINGS}
+    values = {
+        s.name: Value(s.default if s.kind != "path" else Path(s.default), "default")
+        for s in SETTINGS
+    }
     for path in files:
         for name, raw in read_file(path).items():
             setting = _lookup(name, where=str(path))

@@ -39,8 +39,9 @@ class CorruptRecord(OperationFailed):
         self.why = why
         super().__init__(
             f"{path}: unreadable record ({why})",
-            hint or f"move it aside (mv {path} {path}.broken) or remove it, then run the "
-                    "command that made it again",
+            hint
+            or f"move it aside (mv {path} {path}.broken) or remove it, then run the "
+            "command that made it again",
         )
 
 
@@ -95,8 +96,9 @@ def write_json(path: Path, data: dict[str, Any], *, mode: int = 0o644) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", mode=mode)
 
 
-def update_json(path: Path, fn: Callable[[dict[str, Any]], dict[str, Any]], *,
-                mode: int = 0o644) -> dict[str, Any]:
+def update_json(
+    path: Path, fn: Callable[[dict[str, Any]], dict[str, Any]], *, mode: int = 0o644
+) -> dict[str, Any]:
     """Under the record's writer lock: ``fn(current)`` (``{}`` if there is no record yet) is
     saved and returned. A corrupt record raises :class:`CorruptRecord` and stays as it is."""
     with locked(path):
@@ -121,8 +123,10 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     from devbox import locks
 
     def busy(_fd: int) -> DevboxError:
-        return OperationFailed(f"{path} stayed locked by another devbox process for "
-                               f"{timeout:g} s", hint="wait for it to finish, then try again")
+        return OperationFailed(
+            f"{path} stayed locked by another devbox process for {timeout:g} s",
+            hint="wait for it to finish, then try again",
+        )
 
     tl = _thread_lock(path)
     if not tl.acquire(timeout=timeout):

@@ -93,8 +93,10 @@ def name_lock(lock_dir: Path, name: str, action: str = "working on") -> Iterator
 
     def busy(fd: int) -> DevboxError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        return UserError(f"another devbox command is already {action} '{name}' (pid {holder})",
-                         hint="wait for it to finish, then try again")
+        return UserError(
+            f"another devbox command is already {action} '{name}' (pid {holder})",
+            hint="wait for it to finish, then try again",
+        )
 
     with hold(lock_path(lock_dir, "name", name), 0.0, busy) as fd:
         os.ftruncate(fd, 0)

@@ -14,8 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # every name devbox itself uses directly under <root> (and "locks", under run/)
-RESERVED = frozenset({"containers", "logs", "lab", "leases", "run", "locks", "pki", "ssh",
-                      "snapshots", "registry", "home", "images", "tmp"})
+RESERVED = frozenset(
+    {
+        "containers",
+        "logs",
+        "lab",
+        "leases",
+        "run",
+        "locks",
+        "pki",
+        "ssh",
+        "snapshots",
+        "registry",
+        "home",
+        "images",
+        "tmp",
+    }
+)
 # folders of <root> other host users must not traverse (created/fixed 0700 by migrate.ensure)
 PRIVATE = ("containers", "ssh", "pki", "leases", "lab", "run", "logs", "snapshots")
 

@@ -37,8 +37,9 @@ class LicenseRule:
     target: str  # path inside the container
 
 
-def license_for(branch: str, path: Path | None = None,
-                name: str | None = None) -> LicenseRule | None:
+def license_for(
+    branch: str, path: Path | None = None, name: str | None = None
+) -> LicenseRule | None:
     """The license for ``branch``: the entry called ``name`` when the branch map names one
     (``"none"``: no license), else the first entry whose ``branches`` glob matches."""
     path = path or role_dir("dockeruser") / "licenses.toml"
@@ -56,8 +57,10 @@ def license_for(branch: str, path: Path | None = None,
             source = Path(file) if Path(file).is_absolute() else path.parent / file
             return LicenseRule(pattern, source, target)
     if name:
-        raise UserError(f"the branch map names license '{name}', which {path} does not define",
-                        hint="add a [[license]] entry with that name, or fix branches.toml")
+        raise UserError(
+            f"the branch map names license '{name}', which {path} does not define",
+            hint="add a [[license]] entry with that name, or fix branches.toml",
+        )
     return None
 
 
@@ -87,8 +90,10 @@ def seed_for(image: str, branch: str, path: Path | None = None) -> Seed | None:
             raise UserError(f"{path}: seed entry {i + 1} lacks {err}") from None
         sha256 = entry.get("sha256", "")
         if not isinstance(sha256, str) or (sha256 and not _SHA256_RE.fullmatch(sha256)):
-            raise UserError(f"{path}: seed entry {i + 1}: sha256 must be 64 hex digits",
-                            hint="the tarball's sha256 as sha256sum prints it")
+            raise UserError(
+                f"{path}: seed entry {i + 1}: sha256 must be 64 hex digits",
+                hint="the tarball's sha256 as sha256sum prints it",
+            )
         if fnmatch.fnmatchcase(key, pattern):
             if not source.startswith(("http://", "https://", "/")):
                 source = str(path.parent / source)

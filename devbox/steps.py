@@ -123,8 +123,13 @@ def _shielded(current: list[str]) -> Iterator[None]:
             raise _Abandon
         more = SHIELDED + 1 - count
         times = "once more" if more == 1 else f"{more} more times"
-        os.write(2, (f"devbox: still undoing: {what}; press Ctrl-C {times} to abandon it "
-                     "(leaves things behind)\n").encode())
+        os.write(
+            2,
+            (
+                f"devbox: still undoing: {what}; press Ctrl-C {times} to abandon it "
+                "(leaves things behind)\n"
+            ).encode(),
+        )
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -215,8 +220,10 @@ def run_steps(
                 if back.left:
                     raise _abandoned(title, step.name, back.left, cleanup_hint, log) from None
                 problems = back.problems
-                log.write(f"== {title}: rolled back {len(undos)} change(s)"
-                          + (f", {len(problems)} undo(s) failed" if problems else ""))
+                log.write(
+                    f"== {title}: rolled back {len(undos)} change(s)"
+                    + (f", {len(problems)} undo(s) failed" if problems else "")
+                )
                 hint_parts = []
                 if isinstance(err, DevboxError) and err.hint:
                     hint_parts.append(err.hint)
@@ -246,10 +253,18 @@ def run_steps(
     return StepsResult(durations, notes, total)
 
 
-def _abandoned(title: str, step: str, left: list[str], cleanup_hint: str | None,
-               log: OpLog) -> UndoAbandoned:
-    how = (f"clean up with: {cleanup_hint}" if cleanup_hint
-           else "remove them by hand, or run the command again")
+def _abandoned(
+    title: str, step: str, left: list[str], cleanup_hint: str | None, log: OpLog
+) -> UndoAbandoned:
+    how = (
+        f"clean up with: {cleanup_hint}"
+        if cleanup_hint
+        else "remove them by hand, or run the command again"
+    )
     hint = f"{how}" + (f"; log: {log.path}" if log.path else "")
-    return UndoAbandoned(f"{title}: interrupted during step '{step}'; undo abandoned; left "
-                         f"behind: {'; '.join(left)}", hint, left)
+    return UndoAbandoned(
+        f"{title}: interrupted during step '{step}'; undo abandoned; left "
+        f"behind: {'; '.join(left)}",
+        hint,
+        left,
+    )

@@ -18,7 +18,8 @@ def read_user_text(path: Path, what: str, hint: str) -> str:
     except PermissionError:
         raise UserError(f"{what} {path}: cannot read it (permission denied)", hint=hint) from None
     except OSError as err:  # a directory, a dangling mount, ...
-        raise UserError(f"{what} {path}: cannot read it: {err.strerror or err}",
-                        hint=hint) from None
+        raise UserError(
+            f"{what} {path}: cannot read it: {err.strerror or err}", hint=hint
+        ) from None
     except UnicodeDecodeError:
         raise UserError(f"{what} {path} is not UTF-8 text", hint=hint) from None

@@ -32,8 +32,10 @@ pytest_plugins = [
     "tests.fixtures.readme",
 ]
 
-NOT_ROOT = ("integration tests need root (real netns, mounts, dockerd): run them as root, e.g. "
-            "sudo bash scripts/test.sh, or only the unit tests: .venv/bin/pytest tests/unit")
+NOT_ROOT = (
+    "integration tests need root (real netns, mounts, dockerd): run them as root, e.g. "
+    "sudo bash scripts/test.sh, or only the unit tests: .venv/bin/pytest tests/unit"
+)
 
 # (node id, reason) of every skip the allow-list does not cover, in the order they happened
 _BAD_SKIPS: list[tuple[str, str]] = []
@@ -83,8 +85,11 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if skips.strict() and _BAD_SKIPS and exitstatus in (pytest.ExitCode.OK,
-                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
+    if (
+        skips.strict()
+        and _BAD_SKIPS
+        and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -97,9 +102,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for nodeid, reason in _BAD_SKIPS:
         tr.line(f"{nodeid}: {reason}")
     if strict:
-        tr.line(f"error: {len(_BAD_SKIPS)} test(s) skipped for a reason not on the allow-list "
-                f"in tests/skips.py (strict: CI=true or DEVBOX_STRICT_SKIPS=1): the run fails",
-                red=True, bold=True)
+        tr.line(
+            f"error: {len(_BAD_SKIPS)} test(s) skipped for a reason not on the allow-list "
+            f"in tests/skips.py (strict: CI=true or DEVBOX_STRICT_SKIPS=1): the run fails",
+            red=True,
+            bold=True,
+        )
     else:
-        tr.line(f"note: {len(_BAD_SKIPS)} skip(s) not on the allow-list: CI (CI=true or "
-                "DEVBOX_STRICT_SKIPS=1) fails on them", yellow=True)
+        tr.line(
+            f"note: {len(_BAD_SKIPS)} skip(s) not on the allow-list: CI (CI=true or "
+            "DEVBOX_STRICT_SKIPS=1) fails on them",
+            yellow=True,
+        )

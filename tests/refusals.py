@@ -8,8 +8,9 @@ from __future__ import annotations
 import subprocess
 
 
-def assert_refused(result: subprocess.CompletedProcess[str], code: int, message: str,
-                   hint: str = "") -> str:
+def assert_refused(
+    result: subprocess.CompletedProcess[str], code: int, message: str, hint: str = ""
+) -> str:
     """Check ``result`` is devbox's one-line refusal with ``message`` (and ``hint`` in the hint
     line); returns the error line."""
     err = result.stderr

@@ -21,12 +21,18 @@ from typing import NoReturn
 
 import pytest
 
-VLAN_MISSING = ("802.1Q VLAN kernel support: this kernel has none (CONFIG_VLAN_8021Q unset), "
-                "so the VLAN path cannot run here")
-VLAN_PRESENT = ("802.1Q VLAN kernel support: this kernel has it, so the 'no VLAN support' "
-                "failure path cannot be shown here")
-P4_SERVER = ("no live Perforce server: DEVBOX_TEST_P4PORT unset (+ DEVBOX_TEST_P4USER, "
-             "DEVBOX_TEST_P4PASSWD, DEVBOX_TEST_P4DEPOT)")
+VLAN_MISSING = (
+    "802.1Q VLAN kernel support: this kernel has none (CONFIG_VLAN_8021Q unset), "
+    "so the VLAN path cannot run here"
+)
+VLAN_PRESENT = (
+    "802.1Q VLAN kernel support: this kernel has it, so the 'no VLAN support' "
+    "failure path cannot be shown here"
+)
+P4_SERVER = (
+    "no live Perforce server: DEVBOX_TEST_P4PORT unset (+ DEVBOX_TEST_P4USER, "
+    "DEVBOX_TEST_P4PASSWD, DEVBOX_TEST_P4DEPOT)"
+)
 
 # reason -> what it means; the strict-skip hook accepts exactly these reasons
 ALLOWED: dict[str, str] = {
@@ -49,7 +55,7 @@ def allowed(reason: str) -> bool:
     text = reason.strip()
     for prefix in ("Skipped: ", "Skipped:"):
         if text.startswith(prefix):
-            text = text[len(prefix):].strip()
+            text = text[len(prefix) :].strip()
     return text in ALLOWED
 
 

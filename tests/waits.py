@@ -12,8 +12,7 @@ import pytest
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float, what: str,
-             interval: float = 0.05) -> T:
+def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
     """Poll ``predicate`` until it returns something truthy (returned), at most ``timeout``
     seconds; on time-out the test fails saying ``what`` it waited for and the last value."""
     if timeout <= 0 or interval <= 0:
@@ -28,5 +27,4 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str,
         if time.monotonic() >= deadline:
             break
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})",
-                pytrace=False)
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})", pytrace=False)

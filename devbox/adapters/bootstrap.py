@@ -21,37 +21,44 @@ CHUNK = 1 << 20
 
 def check_mirror(url: str, setting: str, timeout: float = 5.0, mirror: str = "") -> None:
     """Fail fast, naming the mirror, when ``url`` (a file below ``mirror``) does not answer."""
-    hint = (f"set '{setting}' (env DEVBOX_{setting.upper().replace('.', '_')}) to a reachable "
-            "mirror, or check the network/proxy")
+    hint = (
+        f"set '{setting}' (env DEVBOX_{setting.upper().replace('.', '_')}) to a reachable "
+        "mirror, or check the network/proxy"
+    )
     base = mirror or url
     if url.startswith("file://"):
-        if not Path(url[len("file://"):]).exists():
-            raise OperationFailed(f"mirror {base} ({setting}) is unreachable: {url} not found",
-                                  hint=hint)
+        if not Path(url[len("file://") :]).exists():
+            raise OperationFailed(
+                f"mirror {base} ({setting}) is unreachable: {url} not found", hint=hint
+            )
         return
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": "devbox"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             resp.read(1)
     except urllib.error.HTTPError as err:
-        raise OperationFailed(f"mirror {base} ({setting}) answered HTTP {err.code} for {url}",
-                              hint=hint) from err
+        raise OperationFailed(
+            f"mirror {base} ({setting}) answered HTTP {err.code} for {url}", hint=hint
+        ) from err
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", None) or err
-        raise OperationFailed(f"mirror {base} ({setting}) is unreachable: {reason}",
-                              hint=hint) from err
+        raise OperationFailed(
+            f"mirror {base} ({setting}) is unreachable: {reason}", hint=hint
+        ) from err
 
 
-def run_bootstrap(argv: Sequence[str], log: OpLog = NULL_LOG,
-                  on_line: Callable[[str], None] | None = None,
-                  env: dict[str, str] | None = None) -> None:
+def run_bootstrap(
+    argv: Sequence[str],
+    log: OpLog = NULL_LOG,
+    on_line: Callable[[str], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
     from devbox.adapters.host import process
 
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env.setdefault("DEBIAN_FRONTEND", "noninteractive")
-    process.run(argv, log=log, env=full_env, on_line=on_line or (lambda _line: None),
-                timeout=3600)
+    process.run(argv, log=log, env=full_env, on_line=on_line or (lambda _line: None), timeout=3600)
 
 
 def write_files(files: dict[Path, str]) -> None:
@@ -61,7 +68,7 @@ def write_files(files: dict[Path, str]) -> None:
 
 
 def _inside(root: Path, rel: str) -> Path:
-    path = (root / rel)
+    path = root / rel
     if os.path.commonpath([str(root), os.path.abspath(path)]) != str(root):
         raise OperationFailed(f"refusing to touch {rel}: outside {root}")
     return path
@@ -140,15 +147,25 @@ def tar_stream(root: Path, on_bytes: Callable[[int], None] | None = None) -> Ite
     errors: list[BaseException] = []
 
     def _strip(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        if info.type not in (tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE,
-                             tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):
+        if info.type not in (
+            tarfile.REGTYPE,
+            tarfile.AREGTYPE,
+            tarfile.DIRTYPE,
+            tarfile.SYMTYPE,
+            tarfile.LNKTYPE,
+            tarfile.CHRTYPE,
+            tarfile.BLKTYPE,
+            tarfile.FIFOTYPE,
+        ):
             return None
         return info
 
     def _writer() -> None:
         try:
-            with os.fdopen(write_fd, "wb", buffering=CHUNK) as out, \
-                    tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar:
+            with (
+                os.fdopen(write_fd, "wb", buffering=CHUNK) as out,
+                tarfile.open(fileobj=out, mode="w|", format=tarfile.GNU_FORMAT) as tar,
+            ):
                 for entry in sorted(os.listdir(root)):
                     tar.add(str(root / entry), arcname=entry, recursive=True, filter=_strip)
         except BaseException as err:  # noqa: BLE001 - handed to the reader
@@ -194,6 +211,8 @@ def remove_tree(path: Path, log: OpLog = NULL_LOG) -> None:
         process.run(["umount", "--lazy", point], log=log, check=False, timeout=60)
     left = _mounts_below(path)
     if left:
-        raise OperationFailed(f"not removing {path}: still mounted: {', '.join(left)}",
-                              hint="umount them (umount -R) and retry")
+        raise OperationFailed(
+            f"not removing {path}: still mounted: {', '.join(left)}",
+            hint="umount them (umount -R) and retry",
+        )
     shutil.rmtree(path)

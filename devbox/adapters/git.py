@@ -52,12 +52,24 @@ CACHE_URL = "/devbox-cache"  # what the owner's git fetches from (the pipe to up
 
 # for every git run in the tenant's tree: later -c wins over the repository's config
 HARDENING = (
-    "core.hooksPath=/dev/null", "core.fsmonitor=false", "core.untrackedCache=false",
-    "protocol.allow=never", "protocol.file.allow=always", "core.sshCommand=false",
-    "credential.helper=", "core.askPass=/bin/false", "core.pager=cat", "gc.auto=0",
-    "maintenance.auto=false", "fetch.writeCommitGraph=false", "core.alternateRefsCommand=",
-    "submodule.recurse=false", "fetch.recurseSubmodules=false", "core.gitProxy=",
-    "diff.external=", "uploadpack.packObjectsHook=",
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.untrackedCache=false",
+    "protocol.allow=never",
+    "protocol.file.allow=always",
+    "core.sshCommand=false",
+    "credential.helper=",
+    "core.askPass=/bin/false",
+    "core.pager=cat",
+    "gc.auto=0",
+    "maintenance.auto=false",
+    "fetch.writeCommitGraph=false",
+    "core.alternateRefsCommand=",
+    "submodule.recurse=false",
+    "fetch.recurseSubmodules=false",
+    "core.gitProxy=",
+    "diff.external=",
+    "uploadpack.packObjectsHook=",
 )
 
 
@@ -84,10 +96,17 @@ def _root_env() -> dict[str, str]:
 
 def _owner_env() -> dict[str, str]:
     """What the owner's git gets on top of the sandbox's scrubbed environment."""
-    return {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
-            "GIT_ATTR_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/false",
-            "GIT_PROTOCOL_FROM_USER": "0", "GIT_PROXY_COMMAND": "", "GIT_OPTIONAL_LOCKS": "0",
-            "GIT_SSH_COMMAND": "false"}
+    return {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_ASKPASS": "/bin/false",
+        "GIT_PROTOCOL_FROM_USER": "0",
+        "GIT_PROXY_COMMAND": "",
+        "GIT_OPTIONAL_LOCKS": "0",
+        "GIT_SSH_COMMAND": "false",
+    }
 
 
 class _Runner:
@@ -120,16 +139,27 @@ class _Cache(_Runner):
 
     def __call__(self, *args: str, check: bool = True, stream: bool = False) -> str:
         argv = [self.exe, "-c", "core.hooksPath=/dev/null", f"--git-dir={self.path}", *args]
-        result = run(argv, log=self.log, env=self.env, check=check,
-                     on_line=self._on_line if stream else None, timeout=3600)
+        result = run(
+            argv,
+            log=self.log,
+            env=self.env,
+            check=check,
+            on_line=self._on_line if stream else None,
+            timeout=3600,
+        )
         return result.stdout or ""
 
 
 class _Owner(_Runner):
     """git as the checkout's owner, in the checkout (see the module docstring)."""
 
-    def __init__(self, dest: Path, sandbox: privdrop.OwnerSandbox | None, log: OpLog,
-                 progress: Progress | None) -> None:
+    def __init__(
+        self,
+        dest: Path,
+        sandbox: privdrop.OwnerSandbox | None,
+        log: OpLog,
+        progress: Progress | None,
+    ) -> None:
         super().__init__(log, progress)
         self.dest = dest
         self.sandbox = sandbox
@@ -142,13 +172,23 @@ class _Owner(_Runner):
     def _env(self) -> dict[str, str]:
         if self.sandbox is not None:
             return self.sandbox.env(_owner_env())
-        return {"PATH": privdrop.SAFE_PATH, "HOME": os.environ.get("HOME", "/nonexistent"),
-                "LC_ALL": "C", **_owner_env()}
+        return {
+            "PATH": privdrop.SAFE_PATH,
+            "HOME": os.environ.get("HOME", "/nonexistent"),
+            "LC_ALL": "C",
+            **_owner_env(),
+        }
 
     def __call__(self, *args: str, check: bool = True) -> str:
         preexec = self.sandbox.preexec if self.sandbox is not None else None
-        result = run(self.argv(*args), log=self.log, env=self._env(), check=check,
-                     preexec=preexec, timeout=3600)
+        result = run(
+            self.argv(*args),
+            log=self.log,
+            env=self._env(),
+            check=check,
+            preexec=preexec,
+            timeout=3600,
+        )
         return result.stdout or ""
 
     def fetch_from(self, cache: _Cache, fetch_args: Sequence[str]) -> None:
@@ -159,22 +199,39 @@ class _Owner(_Runner):
             os.fchown(from_up_r, self.sandbox.uid, self.sandbox.gid)
             os.fchown(to_up_w, self.sandbox.uid, self.sandbox.gid)
         # dash takes no fd above 9 in a redirection: name the inherited pipes by path
-        relay = (f"f() {{ cat /proc/self/fd/{from_up_r} & exec cat >/proc/self/fd/{to_up_w}; "
-                 "}; f")
+        relay = f"f() {{ cat /proc/self/fd/{from_up_r} & exec cat >/proc/self/fd/{to_up_w}; }}; f"
         argv = self.argv("fetch", "--progress", f"--upload-pack={relay}", *fetch_args)
         self.log.write(f"$ {' '.join(argv)}  (upload-pack: root, {cache.path})")
         upload = subprocess.Popen(  # devbox's own cache, as root: trusted
-            [cache.exe, "-c", "core.hooksPath=/dev/null", "upload-pack", "--strict",
-             str(cache.path)], stdin=to_up_r, stdout=from_up_w, stderr=subprocess.DEVNULL,
-            env=cache.env, close_fds=True)
+            [
+                cache.exe,
+                "-c",
+                "core.hooksPath=/dev/null",
+                "upload-pack",
+                "--strict",
+                str(cache.path),
+            ],
+            stdin=to_up_r,
+            stdout=from_up_w,
+            stderr=subprocess.DEVNULL,
+            env=cache.env,
+            close_fds=True,
+        )
         os.close(to_up_r)
         os.close(from_up_w)
         try:
             preexec = self.sandbox.preexec if self.sandbox is not None else None
             child = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, env=self._env(), preexec_fn=preexec, text=True,
-                pass_fds=(from_up_r, to_up_w), cwd=None if self.sandbox else self.dest)
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                preexec_fn=preexec,
+                text=True,
+                pass_fds=(from_up_r, to_up_w),
+                cwd=None if self.sandbox else self.dest,
+            )
         except BaseException:
             upload.kill()
             upload.wait()
@@ -203,8 +260,10 @@ class _Owner(_Runner):
                 upload.wait()
         if rc != 0:
             tail = [line for line in lines if line.strip()][-1:] or [""]
-            raise OperationFailed(f"'git fetch' from the devbox cache failed with exit code "
-                                  f"{rc}: {tail[0]}", hint=f"log: {self.log.path}")
+            raise OperationFailed(
+                f"'git fetch' from the devbox cache failed with exit code {rc}: {tail[0]}",
+                hint=f"log: {self.log.path}",
+            )
 
 
 def _resolve_remote_ref(git: _Cache, url: str, ref: str) -> tuple[str, str]:
@@ -214,15 +273,19 @@ def _resolve_remote_ref(git: _Cache, url: str, ref: str) -> tuple[str, str]:
             out = git("ls-remote", "--symref", "--", url, "HEAD")
             for line in out.splitlines():
                 if line.startswith("ref: refs/heads/") and line.endswith("\tHEAD"):
-                    return "branch", line[len("ref: refs/heads/"):-len("\tHEAD")]
-            raise UserError(f"git repository {url} has no default branch",
-                            hint="set ref = \"<branch>\" in the branch map")
+                    return "branch", line[len("ref: refs/heads/") : -len("\tHEAD")]
+            raise UserError(
+                f"git repository {url} has no default branch",
+                hint='set ref = "<branch>" in the branch map',
+            )
         out = git("ls-remote", "--heads", "--tags", "--", url, ref)
     except UserError:
         raise
     except OperationFailed as err:
-        raise OperationFailed(f"cannot read git repository {url}: {err.message}",
-                              hint="check the url in the branch map and your access") from err
+        raise OperationFailed(
+            f"cannot read git repository {url}: {err.message}",
+            hint="check the url in the branch map and your access",
+        ) from err
     names = {line.split("\t", 1)[1] for line in out.splitlines() if "\t" in line}
     if f"refs/heads/{ref}" in names:
         return "branch", ref
@@ -230,8 +293,10 @@ def _resolve_remote_ref(git: _Cache, url: str, ref: str) -> tuple[str, str]:
         return "tag", ref
     if _SHA_RE.fullmatch(ref):
         return "commit", ref
-    raise UserError(f"git ref '{ref}' not found in {url}",
-                    hint="check the ref in the branch map (a branch, a tag or a commit id)")
+    raise UserError(
+        f"git ref '{ref}' not found in {url}",
+        hint="check the ref in the branch map (a branch, a tag or a commit id)",
+    )
 
 
 def _count_files(git: _Owner) -> int:
@@ -276,23 +341,28 @@ def checkout(
         validate_rel_path(rel, "checkout path")
     if os.geteuid() == 0:
         if owner is None:
-            raise UserError(f"no owner given for the checkout in {dest}",
-                            hint="devbox runs git in a container's tree only as its owner")
+            raise UserError(
+                f"no owner given for the checkout in {dest}",
+                hint="devbox runs git in a container's tree only as its owner",
+            )
         privdrop.check_owner(*owner, dest)
     created_dest = not os.path.lexists(dest)
     fd = privdrop.open_dir_beneath(top, rel, create_as=owner if os.geteuid() == 0 else None)
     try:
         fresh = not os.path.lexists(os.path.join(f"/proc/self/fd/{fd}", ".git"))
         if not fresh and not update:
-            raise UserError(f"{dest} already holds a git checkout",
-                            hint="use --update to fetch and fast-forward it")
+            raise UserError(
+                f"{dest} already holds a git checkout",
+                hint="use --update to fetch and fast-forward it",
+            )
         sandbox = privdrop.OwnerSandbox(fd, *owner) if os.geteuid() == 0 and owner else None
         try:
             git = _Owner(dest, sandbox, log, progress)
             mirror = _Cache(cache, log, progress)
             try:
-                return _checkout(git, mirror, url, ref, dest, depth=depth, sparse=sparse,
-                                 fresh=fresh)
+                return _checkout(
+                    git, mirror, url, ref, dest, depth=depth, sparse=sparse, fresh=fresh
+                )
             except BaseException:
                 if fresh:
                     log.write(f"git: removing the partial checkout in {dest}")
@@ -331,8 +401,17 @@ def _remove_partial(fd: int, created_dest: bool, top: Path, rel: str) -> None:
             os.close(pfd)
 
 
-def _checkout(git: _Owner, cache: _Cache, url: str, ref: str, dest: Path, *, depth: int,
-              sparse: Sequence[str], fresh: bool) -> GitCheckout:
+def _checkout(
+    git: _Owner,
+    cache: _Cache,
+    url: str,
+    ref: str,
+    dest: Path,
+    *,
+    depth: int,
+    sparse: Sequence[str],
+    fresh: bool,
+) -> GitCheckout:
     cache.ensure()
     kind, name = _resolve_remote_ref(cache, url, ref)
     # 1. upstream -> devbox's cache, as root
@@ -343,8 +422,9 @@ def _checkout(git: _Owner, cache: _Cache, url: str, ref: str, dest: Path, *, dep
     try:
         cache(*fetch, "--", url, f"+{src}:{WANT}", stream=True)
     except OperationFailed as err:
-        raise OperationFailed(f"git fetch of {kind} '{name}' from {url} failed: {err.message}",
-                              hint=err.hint) from err
+        raise OperationFailed(
+            f"git fetch of {kind} '{name}' from {url} failed: {err.message}", hint=err.hint
+        ) from err
     new = cache("rev-parse", "--verify", f"{WANT}^{{commit}}").strip()
     # 2. cache -> the checkout, as its owner
     if fresh:
@@ -355,9 +435,10 @@ def _checkout(git: _Owner, cache: _Cache, url: str, ref: str, dest: Path, *, dep
     else:
         current = git("remote", "get-url", "origin", check=False).strip()
         if current != url:
-            raise UserError(f"{dest} is a checkout of {current or 'an unknown remote'}, "
-                            f"not {url}",
-                            hint="the branch map changed; check it out into a new container")
+            raise UserError(
+                f"{dest} is a checkout of {current or 'an unknown remote'}, not {url}",
+                hint="the branch map changed; check it out into a new container",
+            )
     before = git("rev-parse", "-q", "--verify", "HEAD", check=False).strip()
     if kind == "branch":
         target = f"refs/remotes/origin/{name}"
@@ -371,8 +452,10 @@ def _checkout(git: _Owner, cache: _Cache, url: str, ref: str, dest: Path, *, dep
     git.fetch_from(cache, [*owner_fetch, "--", CACHE_URL, f"+{WANT}:{target}"])
     got = git("rev-parse", "--verify", f"{target}^{{commit}}").strip()
     if got != new:
-        raise OperationFailed(f"the checkout in {dest} did not get commit {new} (has {got})",
-                              hint="retry; if it persists, remake the container")
+        raise OperationFailed(
+            f"the checkout in {dest} did not get commit {new} (has {got})",
+            hint="retry; if it persists, remake the container",
+        )
     if fresh:
         if kind == "branch":
             git("checkout", "-q", "-B", name, "--track", f"origin/{name}")
@@ -381,20 +464,33 @@ def _checkout(git: _Owner, cache: _Cache, url: str, ref: str, dest: Path, *, dep
     elif kind == "branch":
         on = _current_branch(git)
         if on != name:
-            raise UserError(f"the checkout in {dest} is on '{on or 'a detached HEAD'}', "
-                            f"not on branch '{name}'",
-                            hint=f"switch back (git -C {dest} switch {name}) and retry")
+            raise UserError(
+                f"the checkout in {dest} is on '{on or 'a detached HEAD'}', not on branch '{name}'",
+                hint=f"switch back (git -C {dest} switch {name}) and retry",
+            )
         try:
             git("merge", "-q", "--ff-only", f"origin/{name}")
         except DevboxError as err:
-            raise OperationFailed(f"cannot fast-forward {dest} to origin/{name}: {err.message}",
-                                  hint="the local branch has its own commits or changes that "
-                                       "conflict; merge or rebase by hand") from err
+            raise OperationFailed(
+                f"cannot fast-forward {dest} to origin/{name}: {err.message}",
+                hint="the local branch has its own commits or changes that "
+                "conflict; merge or rebase by hand",
+            ) from err
     else:
         git("checkout", "-q", "--detach", new)
     commit = git("rev-parse", "HEAD").strip()
     if commit != new:
-        raise OperationFailed(f"the checkout in {dest} is at {commit}, not at {new}",
-                              hint="check the checkout by hand (git status in the container)")
-    return GitCheckout(url=url, ref=ref, kind=kind, resolved=name, commit=new, path=dest,
-                       files=_count_files(git), fetched=fresh or new != before)
+        raise OperationFailed(
+            f"the checkout in {dest} is at {commit}, not at {new}",
+            hint="check the checkout by hand (git status in the container)",
+        )
+    return GitCheckout(
+        url=url,
+        ref=ref,
+        kind=kind,
+        resolved=name,
+        commit=new,
+        path=dest,
+        files=_count_files(git),
+        fetched=fresh or new != before,
+    )

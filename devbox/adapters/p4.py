@@ -29,8 +29,10 @@ Progress = Callable[[float, float | None, str], None]
 PasswordProvider = Callable[[], str]
 P4Factory = Callable[[], Any]
 
-SETTINGS_HINT = ("set p4.port / p4.user (DEVBOX_P4_PORT, DEVBOX_P4_USER) or P4PORT / P4USER "
-                 "(P4CONFIG files are not read)")
+SETTINGS_HINT = (
+    "set p4.port / p4.user (DEVBOX_P4_PORT, DEVBOX_P4_USER) or P4PORT / P4USER "
+    "(P4CONFIG files are not read)"
+)
 _NAME_PART = re.compile(r"[^A-Za-z0-9._-]+")
 NEUTRAL_CWD = "/"  # under no workspace root, and no tenant can write a P4CONFIG file there
 
@@ -39,8 +41,9 @@ def _p4_module() -> Any:
     try:
         import P4
     except ImportError as err:
-        raise NotReadyError("P4Python is not installed",
-                            hint="pip install p4python (it is a devbox dependency)") from err
+        raise NotReadyError(
+            "P4Python is not installed", hint="pip install p4python (it is a devbox dependency)"
+        ) from err
     return P4
 
 
@@ -112,17 +115,34 @@ def _first_line(messages: Sequence[Any]) -> str:
 def _classify(text: str, what: str, port: str) -> DevboxError:
     low = text.lower()
     if "connect to server failed" in low or "tcp connect" in low or "connection refused" in low:
-        return NotReadyError(f"{what}: cannot reach the Perforce server {port or '(P4PORT unset)'}"
-                             f": {text}", hint=SETTINGS_HINT)
-    if ("password invalid" in low or "p4passwd" in low or "session has expired" in low
-            or ("doesn't exist" in low and "user" in low) or "please login" in low
-            or ("ticket" in low and "invalid" in low)):
-        return UserError(f"{what}: Perforce login failed: {text}",
-                         hint="check p4.user and the password (p4 login), then retry")
-    if ("no such file" in low or "nonexistent depot" in low or "unknown depot" in low
-            or "not under" in low or "not in client view" in low or "must refer to" in low):
-        return UserError(f"{what}: unknown depot path: {text}",
-                         hint="check depot/view of this branch in roles/dockeruser/branches.toml")
+        return NotReadyError(
+            f"{what}: cannot reach the Perforce server {port or '(P4PORT unset)'}: {text}",
+            hint=SETTINGS_HINT,
+        )
+    if (
+        "password invalid" in low
+        or "p4passwd" in low
+        or "session has expired" in low
+        or ("doesn't exist" in low and "user" in low)
+        or "please login" in low
+        or ("ticket" in low and "invalid" in low)
+    ):
+        return UserError(
+            f"{what}: Perforce login failed: {text}",
+            hint="check p4.user and the password (p4 login), then retry",
+        )
+    if (
+        "no such file" in low
+        or "nonexistent depot" in low
+        or "unknown depot" in low
+        or "not under" in low
+        or "not in client view" in low
+        or "must refer to" in low
+    ):
+        return UserError(
+            f"{what}: unknown depot path: {text}",
+            hint="check depot/view of this branch in roles/dockeruser/branches.toml",
+        )
     return OperationFailed(f"{what}: Perforce: {text}")
 
 
@@ -149,11 +169,16 @@ class _SyncHandler:
                     self.files += 1
                     self.bytes += int(stat.get("fileSize") or 0)
                     if self.files <= 200 or self.files % 1000 == 0:
-                        log.write(f"  {stat.get('action', '?')} {stat.get('depotFile')}"
-                                  f"#{stat.get('rev', '?')}")
+                        log.write(
+                            f"  {stat.get('action', '?')} {stat.get('depotFile')}"
+                            f"#{stat.get('rev', '?')}"
+                        )
                     if progress is not None:
-                        progress(float(self.files), float(self.total_files) or None,
-                                 f"{self.files} files, {human_bytes(self.bytes)}")
+                        progress(
+                            float(self.files),
+                            float(self.total_files) or None,
+                            f"{self.files} files, {human_bytes(self.bytes)}",
+                        )
                 return int(base.HANDLED)
 
             def outputMessage(self, message: Any) -> int:
@@ -165,8 +190,14 @@ class _SyncHandler:
 class P4Session:
     """A connected, logged-in P4 object and the workspace operations devbox needs."""
 
-    def __init__(self, settings: P4Settings, *, factory: P4Factory | None = None,
-                 log: OpLog = NULL_LOG, password: PasswordProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: P4Settings,
+        *,
+        factory: P4Factory | None = None,
+        log: OpLog = NULL_LOG,
+        password: PasswordProvider | None = None,
+    ) -> None:
         self.settings = settings
         self.log = log
         self._password = password
@@ -235,14 +266,17 @@ class P4Session:
                 self.log.write(f"p4: {p4.user} needs no login")
                 return
         if self._password is None:
-            raise UserError(f"not logged in to Perforce as {p4.user} on {p4.port}",
-                            hint="run 'p4 login' first, or give the password "
-                                 "(interactively or with --password-stdin)")
+            raise UserError(
+                f"not logged in to Perforce as {p4.user} on {p4.port}",
+                hint="run 'p4 login' first, or give the password "
+                "(interactively or with --password-stdin)",
+            )
         secret = self._password()
         register_secret(secret)
         if not secret:
-            raise UserError("empty Perforce password", hint="give the password of "
-                            f"{p4.user} on {p4.port}")
+            raise UserError(
+                "empty Perforce password", hint=f"give the password of {p4.user} on {p4.port}"
+            )
         p4.password = secret
         with self._translate("login"):
             p4.run_login()
@@ -275,8 +309,10 @@ class P4Session:
         with self._translate(f"changes {path}"):
             rows = self.p4.run_changes("-m1", "-s", "submitted", path)
         if not rows:
-            raise UserError(f"unknown depot path: no submitted changes under {path}",
-                            hint="check depot/ref of this branch in roles/dockeruser/branches.toml")
+            raise UserError(
+                f"unknown depot path: no submitted changes under {path}",
+                hint="check depot/ref of this branch in roles/dockeruser/branches.toml",
+            )
         return int(rows[0]["change"])
 
     def workspace_exists(self, name: str) -> bool:
@@ -284,16 +320,25 @@ class P4Session:
             rows = self.p4.run_clients("-e", name)
         return any(r.get("client") == name for r in rows)
 
-    def save_workspace(self, name: str, root: Path, view: Sequence[str], *,
-                       alt_root: str = "/opt", description: str = "") -> bool:
+    def save_workspace(
+        self,
+        name: str,
+        root: Path,
+        view: Sequence[str],
+        *,
+        alt_root: str = "/opt",
+        description: str = "",
+    ) -> bool:
         """Create or update the workspace; returns True when it was created."""
         existed = self.workspace_exists(name)
         with self._translate(f"client {name}"):
             spec = self.p4.fetch_client(name)
             owner = spec.get("Owner", "")
             if existed and owner and self.p4.user and owner != self.p4.user:
-                raise UserError(f"Perforce workspace {name} belongs to {owner}",
-                                hint="remove it (p4 client -d) or use another container name")
+                raise UserError(
+                    f"Perforce workspace {name} belongs to {owner}",
+                    hint="remove it (p4 client -d) or use another container name",
+                )
             spec["Root"] = str(root)
             spec["AltRoots"] = [alt_root]
             spec["Host"] = ""
@@ -301,8 +346,10 @@ class P4Session:
             spec["Description"] = description or f"devbox workspace {name}"
             spec["View"] = list(view)
             self.p4.save_client(spec)
-        self.log.write(f"p4: {'updated' if existed else 'created'} workspace {name} "
-                       f"(root {root}, alt root {alt_root}, {len(view)} view line(s))")
+        self.log.write(
+            f"p4: {'updated' if existed else 'created'} workspace {name} "
+            f"(root {root}, alt root {alt_root}, {len(view)} view line(s))"
+        )
         return not existed
 
     def sync(self, name: str, revision: str, *, progress: Progress | None = None) -> SyncResult:
@@ -314,17 +361,28 @@ class P4Session:
         handler = _SyncHandler.make(self._mod, progress, self.log)
         spec = f"//{name}/...{revision}"
         self.log.write(f"p4: sync {spec}")
-        with self._translate(f"sync {spec}"), p4.at_exception_level(p4.RAISE_ERRORS), \
-                p4.using_handler(handler):
+        with (
+            self._translate(f"sync {spec}"),
+            p4.at_exception_level(p4.RAISE_ERRORS),
+            p4.using_handler(handler),
+        ):
             p4.run_sync(spec)
         for warning in p4.warnings:
             self.log.write(f"p4: {redact(str(warning))}")
         number = revision[1:] if revision.startswith("@") else ""
         change = int(number) if number.isdigit() else self.head_change(spec)
-        self.log.write(f"p4: synced {name} to change {change}: {handler.files} file(s), "
-                       f"{human_bytes(handler.bytes)}")
-        return SyncResult(workspace=name, change=change, revision=revision, files=handler.files,
-                          bytes=handler.bytes, total_files=handler.total_files)
+        self.log.write(
+            f"p4: synced {name} to change {change}: {handler.files} file(s), "
+            f"{human_bytes(handler.bytes)}"
+        )
+        return SyncResult(
+            workspace=name,
+            change=change,
+            revision=revision,
+            files=handler.files,
+            bytes=handler.bytes,
+            total_files=handler.total_files,
+        )
 
     def forget_have(self, name: str) -> None:
         """Empty the workspace's have list without touching any file (``sync -k ...#none``).
@@ -358,18 +416,28 @@ class P4Session:
             info = desc[0] if desc else {}
             status = info.get("status", "")
             if status == "submitted":
-                raise UserError(f"change {change} is already submitted; only shelved changes "
-                                "can be applied", hint="sync a newer revision instead")
+                raise UserError(
+                    f"change {change} is already submitted; only shelved changes can be applied",
+                    hint="sync a newer revision instead",
+                )
             with self._translate(f"unshelve {change}"), p4.at_exception_level(p4.RAISE_ERRORS):
                 rows = p4.run_unshelve("-s", str(change))
             opened = [r for r in rows if isinstance(r, dict) and "depotFile" in r]
             with self._translate(f"resolve {change}"), p4.at_exception_level(p4.RAISE_ERRORS):
                 p4.run_resolve("-am")
                 pending = p4.run_resolve("-n")
-            conflicts = tuple(sorted({str(r.get("clientFile") or r.get("fromFile"))
-                                      for r in pending if isinstance(r, dict)}))
-            self.log.write(f"p4: unshelved {change}: {len(opened)} file(s), "
-                           f"{len(conflicts)} conflict(s)")
+            conflicts = tuple(
+                sorted(
+                    {
+                        str(r.get("clientFile") or r.get("fromFile"))
+                        for r in pending
+                        if isinstance(r, dict)
+                    }
+                )
+            )
+            self.log.write(
+                f"p4: unshelved {change}: {len(opened)} file(s), {len(conflicts)} conflict(s)"
+            )
             results.append(ApplyResult(change, len(opened), conflicts))
         return results
 
@@ -385,10 +453,11 @@ class P4Session:
         p4 = self.p4
         opened = self.opened(name)
         if opened and not force:
-            raise UserError(f"Perforce workspace {name} has {len(opened)} opened file(s), "
-                            f"e.g. {opened[0]}",
-                            hint="submit, shelve or revert them, or use --force (reverts with "
-                                 "-k: the files in /opt are kept)")
+            raise UserError(
+                f"Perforce workspace {name} has {len(opened)} opened file(s), e.g. {opened[0]}",
+                hint="submit, shelve or revert them, or use --force (reverts with "
+                "-k: the files in /opt are kept)",
+            )
         self._use_client(name)
         with p4.at_exception_level(p4.RAISE_ERRORS):
             if opened:
@@ -403,9 +472,11 @@ class P4Session:
                     desc = p4.run_describe("-s", "-S", number)
                 info = desc[0] if desc else {}
                 if "shelved" in info or info.get("depotFile"):
-                    raise UserError(f"Perforce workspace {name} has shelved change {number}",
-                                    hint=f"delete it (p4 shelve -d -c {number}) or move it to "
-                                         "another workspace first")
+                    raise UserError(
+                        f"Perforce workspace {name} has shelved change {number}",
+                        hint=f"delete it (p4 shelve -d -c {number}) or move it to "
+                        "another workspace first",
+                    )
                 with self._translate(f"change -d {number}"):  # empty: nothing is lost
                     p4.run_change("-d", number)
             with self._translate(f"client -d {name}"):

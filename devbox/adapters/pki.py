@@ -88,8 +88,8 @@ def _pem_key(key: object) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return key.private_bytes(  # type: ignore[attr-defined,no-any-return]
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _san_entries(names: list[str]) -> list[object]:
@@ -113,23 +113,37 @@ def ensure_ca(paths: CertPaths, common_name: str = "devbox registry CA") -> bool
     from cryptography.x509.oid import NameOID
 
     key = _key()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "devbox")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "devbox"),
+        ]
+    )
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(key.public_key())  # type: ignore[attr-defined]
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(
-            key.public_key()), critical=False)  # type: ignore[attr-defined]
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)  # type: ignore[attr-defined]
         .sign(key, hashes.SHA256())  # type: ignore[arg-type]
     )
     from cryptography.hazmat.primitives import serialization
@@ -149,8 +163,9 @@ def cert_names(path: Path) -> list[str]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    return [str(v) for v in san.get_values_for_type(x509.DNSName)] + \
-        [str(v) for v in san.get_values_for_type(x509.IPAddress)]
+    return [str(v) for v in san.get_values_for_type(x509.DNSName)] + [
+        str(v) for v in san.get_values_for_type(x509.IPAddress)
+    ]
 
 
 def _needs_new_server_cert(paths: CertPaths, names: list[str]) -> bool:
@@ -180,8 +195,10 @@ def ensure_server_cert(paths: CertPaths, names: list[str]) -> bool:
         ca_key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), password=None)
         ca_cert = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
     except (OSError, ValueError) as err:
-        raise OperationFailed(f"cannot read the registry CA in {paths.dir}: {err}",
-                              hint=f"remove {paths.dir} to start a new CA") from err
+        raise OperationFailed(
+            f"cannot read the registry CA in {paths.dir}: {err}",
+            hint=f"remove {paths.dir} to start a new CA",
+        ) from err
     key = _key()
     now = dt.datetime.now(dt.UTC)
     dns_first = sorted(names, key=lambda n: n[0].isdigit())
@@ -193,12 +210,18 @@ def ensure_server_cert(paths: CertPaths, names: list[str]) -> bool:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
-        .add_extension(x509.SubjectAlternativeName(_san_entries(names)),  # type: ignore[arg-type]
-                       critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(_san_entries(names)),  # type: ignore[arg-type]
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            ca_cert.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_cert.public_key()  # type: ignore[arg-type]
+            ),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     _write_private(paths.server_key, _pem_key(key))

@@ -19,12 +19,14 @@ from typing import Any
 
 from devbox.errors import OperationFailed
 
-MANIFEST_TYPES = ", ".join([
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.oci.image.index.v1+json",
-])
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,12 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
                 f"registry {self.ep.address}: refused a redirect from {old[0]} to "
                 f"{new[0] or 'no scheme'}://{new[1]}",
                 hint="the registry (or something in between) redirects off TLS; check "
-                     "registry.address")
+                "registry.address",
+            )
 
-    def http_error_302(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                       headers: Any) -> Any:
+    def http_error_302(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any
+    ) -> Any:
         location = headers.get("location") or headers.get("uri")
         if location:
             self._check(req, location)
@@ -94,8 +98,9 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 
     http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> urllib.request.Request | None:
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
         self._check(req, newurl)
         newreq = super().redirect_request(req, fp, code, msg, headers, newurl)
         # the credentials were added unredirected: only the registry's own origin gets them
@@ -105,8 +110,14 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return newreq
 
 
-def request(ep: Endpoint, path: str, method: str = "GET", timeout: float = 10.0,
-            accept: str | None = None, auth: bool = True) -> Reply:
+def request(
+    ep: Endpoint,
+    path: str,
+    method: str = "GET",
+    timeout: float = 10.0,
+    accept: str | None = None,
+    auth: bool = True,
+) -> Reply:
     """One API call. HTTP error statuses come back as a Reply; no answer raises."""
     headers = {"User-Agent": "devbox"}
     if accept:
@@ -118,8 +129,9 @@ def request(ep: Endpoint, path: str, method: str = "GET", timeout: float = 10.0,
     req = urllib.request.Request(ep.base + path, method=method, headers=headers)
     if authorization:
         req.add_unredirected_header("Authorization", authorization)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=_context(ep)),
-                                         _Redirects(ep, authorization))
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=_context(ep)), _Redirects(ep, authorization)
+    )
     try:
         with opener.open(req, timeout=timeout) as resp:
             return Reply(resp.status, dict(resp.headers.items()), resp.read())
@@ -127,8 +139,10 @@ def request(ep: Endpoint, path: str, method: str = "GET", timeout: float = 10.0,
         return Reply(err.code, dict(err.headers.items()) if err.headers else {}, err.read())
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", None) or err
-        raise OperationFailed(f"registry {ep.address} not reachable: {reason}",
-                              hint="is it up? devbox registryserver status") from err
+        raise OperationFailed(
+            f"registry {ep.address} not reachable: {reason}",
+            hint="is it up? devbox registryserver status",
+        ) from err
 
 
 def ping(ep: Endpoint, timeout: float = 3.0) -> int:
@@ -157,8 +171,11 @@ def tags(ep: Endpoint, repository: str) -> list[str]:
 
 
 def manifest_digest(ep: Endpoint, repository: str, tag: str) -> str:
-    reply = _ok(ep, request(ep, f"/v2/{repository}/manifests/{tag}", method="HEAD",
-                            accept=MANIFEST_TYPES), f"manifest {repository}:{tag}")
+    reply = _ok(
+        ep,
+        request(ep, f"/v2/{repository}/manifests/{tag}", method="HEAD", accept=MANIFEST_TYPES),
+        f"manifest {repository}:{tag}",
+    )
     for key, value in reply.headers.items():
         if key.lower() == "docker-content-digest":
             return value

@@ -66,9 +66,13 @@ def _put_member(root: RootDir, tar: tarfile.TarFile, member: tarfile.TarInfo) ->
             root.set_attrs(name, member.mode)
     elif member.isreg():
         data = tar.extractfile(member)
-        root.write_file(name, data if data is not None else b"",
-                        0o644 if member.mode is None else member.mode, parents=True,
-                        mtime=member.mtime)
+        root.write_file(
+            name,
+            data if data is not None else b"",
+            0o644 if member.mode is None else member.mode,
+            parents=True,
+            mtime=member.mtime,
+        )
     elif member.issym():
         root.symlink(name, member.linkname, parents=True)
     elif member.islnk():
@@ -85,17 +89,26 @@ def _extract(stream: IO[bytes], target: Path) -> int:
 
     count = 0
     dest = os.path.realpath(target)
-    with RootDir.open(target, _label(target)) as root, \
-            tarfile.open(fileobj=stream, mode="r|*") as tar:
+    with (
+        RootDir.open(target, _label(target)) as root,
+        tarfile.open(fileobj=stream, mode="r|*") as tar,
+    ):
         for member in tar:
             _put_member(root, tar, tarfile.data_filter(member, dest))
             count += 1
     return count
 
 
-def unpack(source: str, target: Path, progress: Progress, timeout: float = 60.0, *,
-           sha256: str = "", limits: FetchLimits | None = None,
-           tmp_dir: Path | None = None) -> int:
+def unpack(
+    source: str,
+    target: Path,
+    progress: Progress,
+    timeout: float = 60.0,
+    *,
+    sha256: str = "",
+    limits: FetchLimits | None = None,
+    tmp_dir: Path | None = None,
+) -> int:
     """Put ``source`` into ``target``; return the number of entries written.
 
     ``timeout`` bounds each socket operation, ``limits`` the whole download (size, wall time,
@@ -104,17 +117,28 @@ def unpack(source: str, target: Path, progress: Progress, timeout: float = 60.0,
     want = check_sha256(sha256) if sha256 else ""
     target.mkdir(parents=True, exist_ok=True)
     if source.startswith(("http://", "https://")):
-        return _unpack_url(source, target, progress, timeout, want, limits or FetchLimits(),
-                           tmp_dir or target.parent)
+        return _unpack_url(
+            source,
+            target,
+            progress,
+            timeout,
+            want,
+            limits or FetchLimits(),
+            tmp_dir or target.parent,
+        )
     path = Path(source)
     if path.is_dir():
         if want:
-            raise UserError(f"/opt seed {source} is a directory; a sha256 is for tarballs",
-                            hint="drop sha256 from its opt-seeds.toml entry")
+            raise UserError(
+                f"/opt seed {source} is a directory; a sha256 is for tarballs",
+                hint="drop sha256 from its opt-seeds.toml entry",
+            )
         return _copy_dir(path, target, progress)
     if not path.is_file():
-        raise UserError(f"/opt seed {source} does not exist",
-                        hint="give a tarball, a directory or an http(s) URL (--opt-seed)")
+        raise UserError(
+            f"/opt seed {source} does not exist",
+            hint="give a tarball, a directory or an http(s) URL (--opt-seed)",
+        )
     if want:
         _verify_sha256(source, _file_sha256(path), want)
     total = path.stat().st_size
@@ -127,7 +151,7 @@ def unpack(source: str, target: Path, progress: Progress, timeout: float = 60.0,
 
 # -- fetching a URL ------------------------------------------------------------------------
 
-DEFAULT_MAX_BYTES = 4 * 1024 ** 3
+DEFAULT_MAX_BYTES = 4 * 1024**3
 DEFAULT_TIMEOUT = 1800.0
 MAX_REDIRECTS = 5
 CHUNK = 1 << 16
@@ -146,24 +170,28 @@ class FetchLimits:
     @classmethod
     def from_config(cls, cfg: Config) -> FetchLimits:
         ca = str(cfg["seeds.ca_file"] or "")
-        return cls(int(cfg["seeds.max_bytes"]), float(cfg["seeds.timeout"]),
-                   Path(ca) if ca else None)
+        return cls(
+            int(cfg["seeds.max_bytes"]), float(cfg["seeds.timeout"]), Path(ca) if ca else None
+        )
 
 
 def check_sha256(text: str) -> str:
     """A sha256 as 64 hex digits (any case; returned lowercase), else a UserError."""
     if not isinstance(text, str) or not _SHA256_RE.fullmatch(text):
-        raise UserError(f"invalid sha256 {text!r} for an /opt seed",
-                        hint="give the tarball's sha256 as 64 hex digits (sha256sum FILE)")
+        raise UserError(
+            f"invalid sha256 {text!r} for an /opt seed",
+            hint="give the tarball's sha256 as 64 hex digits (sha256sum FILE)",
+        )
     return text.lower()
 
 
 def _verify_sha256(source: str, got: str, want: str) -> None:
     if got != want:
-        raise OperationFailed(f"/opt seed {source}: sha256 {got} does not match the expected "
-                              f"{want}; nothing extracted",
-                              hint="the file changed, or the sha256 in "
-                                   "roles/dockeruser/opt-seeds.toml is wrong")
+        raise OperationFailed(
+            f"/opt seed {source}: sha256 {got} does not match the expected "
+            f"{want}; nothing extracted",
+            hint="the file changed, or the sha256 in roles/dockeruser/opt-seeds.toml is wrong",
+        )
 
 
 def _file_sha256(path: Path) -> str:
@@ -174,8 +202,15 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _unpack_url(url: str, target: Path, progress: Progress, socket_timeout: float, want: str,
-                limits: FetchLimits, tmp_dir: Path) -> int:
+def _unpack_url(
+    url: str,
+    target: Path,
+    progress: Progress,
+    socket_timeout: float,
+    want: str,
+    limits: FetchLimits,
+    tmp_dir: Path,
+) -> int:
     part, got = fetch(url, tmp_dir, progress, limits, socket_timeout)
     try:
         if want:
@@ -185,8 +220,9 @@ def _unpack_url(url: str, target: Path, progress: Progress, socket_timeout: floa
             with part.open("rb") as fh:
                 return _extract(_CountingReader(fh, progress, size), target)  # type: ignore[arg-type]
         except tarfile.TarError as err:
-            raise OperationFailed(f"/opt seed {url} is not a readable tarball: {err}",
-                                  hint=_URL_HINT) from err
+            raise OperationFailed(
+                f"/opt seed {url} is not a readable tarball: {err}", hint=_URL_HINT
+            ) from err
     finally:
         part.unlink(missing_ok=True)
 
@@ -195,8 +231,13 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
-def fetch(url: str, dest_dir: Path, progress: Progress, limits: FetchLimits | None = None,
-          socket_timeout: float = 60.0) -> tuple[Path, str]:
+def fetch(
+    url: str,
+    dest_dir: Path,
+    progress: Progress,
+    limits: FetchLimits | None = None,
+    socket_timeout: float = 60.0,
+) -> tuple[Path, str]:
     """Download ``url`` into a new 0600 file in ``dest_dir``; return (path, sha256 hex).
 
     Enforced: at most ``limits.max_bytes``, all of it within ``limits.timeout`` seconds (each
@@ -219,15 +260,19 @@ def fetch(url: str, dest_dir: Path, progress: Progress, limits: FetchLimits | No
 def _left(url: str, limits: FetchLimits, deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise OperationFailed(f"/opt seed {url}: download not finished within "
-                              f"{limits.timeout:g}s; nothing extracted",
-                              hint="raise seeds.timeout, or use a faster or nearer server")
+        raise OperationFailed(
+            f"/opt seed {url}: download not finished within {limits.timeout:g}s; nothing extracted",
+            hint="raise seeds.timeout, or use a faster or nearer server",
+        )
     return left
 
 
-def _connect(url: str, limits: FetchLimits, deadline: float, socket_timeout: float,
-             ) -> tuple[http.client.HTTPConnection, socket.socket | None,
-                        http.client.HTTPResponse]:
+def _connect(
+    url: str,
+    limits: FetchLimits,
+    deadline: float,
+    socket_timeout: float,
+) -> tuple[http.client.HTTPConnection, socket.socket | None, http.client.HTTPResponse]:
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         parts = urllib.parse.urlsplit(current)
@@ -235,18 +280,18 @@ def _connect(url: str, limits: FetchLimits, deadline: float, socket_timeout: flo
         wait = min(socket_timeout, _left(url, limits, deadline))
         conn: http.client.HTTPConnection
         if scheme == "https":
-            ctx = ssl.create_default_context(
-                cafile=str(limits.ca_file) if limits.ca_file else None)
-            conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=wait,
-                                               context=ctx)
+            ctx = ssl.create_default_context(cafile=str(limits.ca_file) if limits.ca_file else None)
+            conn = http.client.HTTPSConnection(
+                parts.hostname or "", parts.port, timeout=wait, context=ctx
+            )
         elif scheme == "http":
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=wait)
         else:
-            raise UserError(f"/opt seed {url}: only http and https URLs are fetched",
-                            hint=_URL_HINT)
+            raise UserError(
+                f"/opt seed {url}: only http and https URLs are fetched", hint=_URL_HINT
+            )
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn.request("GET", target, headers={"User-Agent": "devbox",
-                                             "Accept-Encoding": "identity"})
+        conn.request("GET", target, headers={"User-Agent": "devbox", "Accept-Encoding": "identity"})
         sock = conn.sock  # kept: the response reads through it (timeouts set per read)
         resp = conn.getresponse()
         if resp.status in (301, 302, 303, 307, 308):
@@ -255,33 +300,45 @@ def _connect(url: str, limits: FetchLimits, deadline: float, socket_timeout: flo
             conn.close()
             new = urllib.parse.urljoin(current, location.strip())
             new_scheme = urllib.parse.urlsplit(new).scheme.lower()
-            if not location or new_scheme not in ("http", "https") \
-                    or (scheme == "https" and new_scheme != "https"):
+            if (
+                not location
+                or new_scheme not in ("http", "https")
+                or (scheme == "https" and new_scheme != "https")
+            ):
                 raise OperationFailed(
                     f"/opt seed {url}: refused a redirect from {scheme} to "
                     f"{new_scheme or 'nowhere'}; nothing extracted",
                     hint="seeds are fetched over http(s) only, and never from https down to "
-                         "http; point the seed map at the final URL")
+                    "http; point the seed map at the final URL",
+                )
             current = new
             continue
         if resp.status != 200:
             resp.close()
             conn.close()
-            raise OperationFailed(f"/opt seed {url}: HTTP {resp.status} {resp.reason}",
-                                  hint=_URL_HINT)
+            raise OperationFailed(
+                f"/opt seed {url}: HTTP {resp.status} {resp.reason}", hint=_URL_HINT
+            )
         return conn, sock, resp
-    raise OperationFailed(f"/opt seed {url}: more than {MAX_REDIRECTS} redirects",
-                          hint=_URL_HINT)
+    raise OperationFailed(f"/opt seed {url}: more than {MAX_REDIRECTS} redirects", hint=_URL_HINT)
 
 
 def _too_big(url: str, limits: FetchLimits, size: int | str) -> OperationFailed:
-    return OperationFailed(f"/opt seed {url} is larger than seeds.max_bytes "
-                           f"({limits.max_bytes} bytes; {size}); nothing extracted",
-                           hint="raise seeds.max_bytes if this seed is meant to be that big")
+    return OperationFailed(
+        f"/opt seed {url} is larger than seeds.max_bytes "
+        f"({limits.max_bytes} bytes; {size}); nothing extracted",
+        hint="raise seeds.max_bytes if this seed is meant to be that big",
+    )
 
 
-def _download(url: str, out: IO[bytes], progress: Progress, limits: FetchLimits,
-              deadline: float, socket_timeout: float) -> str:
+def _download(
+    url: str,
+    out: IO[bytes],
+    progress: Progress,
+    limits: FetchLimits,
+    deadline: float,
+    socket_timeout: float,
+) -> str:
     digest = hashlib.sha256()
     try:
         conn, sock, resp = _connect(url, limits, deadline, socket_timeout)
@@ -299,8 +356,9 @@ def _download(url: str, out: IO[bytes], progress: Progress, limits: FetchLimits,
                     chunk = resp.read1(CHUNK)
                 except TimeoutError as err:
                     _left(url, limits, deadline)  # the overall limit, if that is what it was
-                    raise OperationFailed(f"/opt seed {url}: no data for {socket_timeout:g}s",
-                                          hint=_URL_HINT) from err
+                    raise OperationFailed(
+                        f"/opt seed {url}: no data for {socket_timeout:g}s", hint=_URL_HINT
+                    ) from err
                 if not chunk:
                     break
                 done += len(chunk)
@@ -310,8 +368,9 @@ def _download(url: str, out: IO[bytes], progress: Progress, limits: FetchLimits,
                 out.write(chunk)
                 progress(done, total)
             if total is not None and done != total:
-                raise OperationFailed(f"/opt seed {url}: got {done} of {total} bytes",
-                                      hint=_URL_HINT)
+                raise OperationFailed(
+                    f"/opt seed {url}: got {done} of {total} bytes", hint=_URL_HINT
+                )
         finally:
             resp.close()
             conn.close()

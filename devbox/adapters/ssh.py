@@ -36,12 +36,16 @@ def ensure_keypair(private_path: Path) -> str:
     key = Ed25519PrivateKey.generate()
     private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     private_bytes = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
         serialization.NoEncryption(),
     )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode() + " devbox"
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+        + " devbox"
+    )
     private_path.touch(mode=0o600)
     private_path.write_bytes(private_bytes)
     pub_path.write_text(public + "\n")
@@ -54,10 +58,16 @@ def generate_host_key(comment: str) -> tuple[bytes, str]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
     return private, f"{public} root@{comment}"
 
 
@@ -69,8 +79,13 @@ class _NotYet(Exception):
     """sshd answered but not usefully yet (probe says why): try again."""
 
 
-def _until_sshd(host: str, port: int, timeout: float, connect: SocketFactory,
-                probe: Callable[[socket.socket, float], str | None]) -> tuple[float, str | None]:
+def _until_sshd(
+    host: str,
+    port: int,
+    timeout: float,
+    connect: SocketFactory,
+    probe: Callable[[socket.socket, float], str | None],
+) -> tuple[float, str | None]:
     """Connect to sshd until ``probe(sock, seconds_left)`` returns (bounded in time and tries):
     (seconds it took, what probe returned). Refused connections, socket errors and _NotYet are
     retried; the rest propagates."""
@@ -92,13 +107,16 @@ def _until_sshd(host: str, port: int, timeout: float, connect: SocketFactory,
             except (OSError, _NotYet) as err:
                 last = getattr(err, "strerror", None) or str(err)
         time.sleep(0.05)
-    raise OperationFailed(f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
-                          hint="check the container's log (devbox dockeruser logs NAME) and "
-                               "'systemctl status ssh' inside it (devbox dockeruser exec)")
+    raise OperationFailed(
+        f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
+        hint="check the container's log (devbox dockeruser logs NAME) and "
+        "'systemctl status ssh' inside it (devbox dockeruser exec)",
+    )
 
 
-def wait_for_banner(host: str, port: int = 22, timeout: float = 30.0,
-                    connect: SocketFactory = tcp_connect) -> float:
+def wait_for_banner(
+    host: str, port: int = 22, timeout: float = 30.0, connect: SocketFactory = tcp_connect
+) -> float:
     """Wait until an SSH server answers with its banner; return the seconds it took."""
 
     def banner(sock: socket.socket, left: float) -> None:
@@ -130,8 +148,13 @@ def server_host_key(sock: socket.socket, key_types: list[str], timeout: float = 
         transport.close()
 
 
-def wait_for_host_key(host: str, expected: list[str], port: int = 22, timeout: float = 30.0,
-                      connect: SocketFactory = tcp_connect) -> float:
+def wait_for_host_key(
+    host: str,
+    expected: list[str],
+    port: int = 22,
+    timeout: float = 30.0,
+    connect: SocketFactory = tcp_connect,
+) -> float:
     """Wait until sshd answers and proves, in a key exchange on that same connection, that it
     holds one of the ``expected`` host keys (``type base64 [comment]`` lines: the keys devbox put
     in). Returns the seconds it took; a server with another key raises OperationFailed."""
@@ -146,9 +169,11 @@ def wait_for_host_key(host: str, expected: list[str], port: int = 22, timeout: f
 
     seconds, got = _until_sshd(host, port, timeout, connect, key)
     if got not in wanted:
-        raise OperationFailed(f"sshd on {host}:{port} holds another host key than the one "
-                              f"devbox made ({str(got).split()[0]})",
-                              hint="does the image make new host keys at boot?")
+        raise OperationFailed(
+            f"sshd on {host}:{port} holds another host key than the one "
+            f"devbox made ({str(got).split()[0]})",
+            hint="does the image make new host keys at boot?",
+        )
     return seconds
 
 
@@ -189,10 +214,10 @@ def _rewrite_known_hosts(known_hosts: Path, drop: set[str], add: list[str]) -> N
             hosts = fields[0].split(",")
             left = [h for h in hosts if h not in drop]
             if left:
-                kept.append(line if len(left) == len(hosts)
-                            else " ".join([",".join(left), *fields[1:]]))
-        jsonfile.write_text(known_hosts, "".join(f"{line}\n" for line in [*kept, *add]),
-                            mode=0o600)
+                kept.append(
+                    line if len(left) == len(hosts) else " ".join([",".join(left), *fields[1:]])
+                )
+        jsonfile.write_text(known_hosts, "".join(f"{line}\n" for line in [*kept, *add]), mode=0o600)
 
 
 def _b64(text: str) -> bytes:
@@ -209,8 +234,15 @@ class CommandResult:
     seconds: float
 
 
-def connect(host: str, user: str, key_path: Path, known_hosts: Path, port: int = 22,
-            timeout: float = 10.0, sock: socket.socket | None = None) -> paramiko.SSHClient:
+def connect(
+    host: str,
+    user: str,
+    key_path: Path,
+    known_hosts: Path,
+    port: int = 22,
+    timeout: float = 10.0,
+    sock: socket.socket | None = None,
+) -> paramiko.SSHClient:
     """Open an SSH session; an unknown or changed host key is refused, never accepted."""
     import paramiko
 
@@ -219,17 +251,29 @@ def connect(host: str, user: str, key_path: Path, known_hosts: Path, port: int =
     if known_hosts.exists():
         client.load_host_keys(str(known_hosts))
     try:
-        client.connect(host, port=port, username=user, key_filename=str(key_path),
-                       timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
-                       look_for_keys=False, allow_agent=False, sock=sock)  # type: ignore[arg-type]
+        client.connect(
+            host,
+            port=port,
+            username=user,
+            key_filename=str(key_path),
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            look_for_keys=False,
+            allow_agent=False,
+            sock=sock,
+        )  # type: ignore[arg-type]
     except paramiko.BadHostKeyException as err:
-        raise OperationFailed(f"host key of {host} changed: refusing to connect",
-                              hint=f"if the container was rebuilt, run make again; known hosts: "
-                                   f"{known_hosts}") from err
+        raise OperationFailed(
+            f"host key of {host} changed: refusing to connect",
+            hint=f"if the container was rebuilt, run make again; known hosts: {known_hosts}",
+        ) from err
     except paramiko.SSHException as err:
         if "not found in known_hosts" in str(err):
-            raise OperationFailed(f"host key of {host} is unknown: refusing to connect",
-                                  hint=f"devbox records it at make time in {known_hosts}") from err
+            raise OperationFailed(
+                f"host key of {host} is unknown: refusing to connect",
+                hint=f"devbox records it at make time in {known_hosts}",
+            ) from err
         raise OperationFailed(f"ssh to {user}@{host}: {err}") from err
     except OSError as err:
         raise NotReadyError(f"ssh to {user}@{host}:{port}: {err.strerror or err}") from err
@@ -253,8 +297,9 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 600.0) -> Com
             break
         elif time.monotonic() >= deadline:
             channel.close()
-            raise OperationFailed(f"ssh command {command[:60]!r} hung: no exit after "
-                                  f"{timeout:g} s; closed")
+            raise OperationFailed(
+                f"ssh command {command[:60]!r} hung: no exit after {timeout:g} s; closed"
+            )
         else:
             channel.status_event.wait(0.2)
     while channel.recv_ready():
@@ -262,5 +307,6 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 600.0) -> Com
     while channel.recv_stderr_ready():
         err += channel.recv_stderr(65536)
     code = channel.recv_exit_status()
-    return CommandResult(code, out.decode(errors="replace"), err.decode(errors="replace"),
-                         time.monotonic() - t0)
+    return CommandResult(
+        code, out.decode(errors="replace"), err.decode(errors="replace"), time.monotonic() - t0
+    )

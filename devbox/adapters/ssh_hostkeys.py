@@ -19,10 +19,14 @@ def generate(kind: str, comment: str) -> tuple[bytes, bytes]:
         key = ec.generate_private_key(ec.SECP256R1())
     else:
         raise ValueError(f"unsupported host key type {kind}")
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
     return private, public + b" root@" + comment.encode() + b"\n"
 
 

@@ -29,8 +29,7 @@ def _environment(search: tuple[str, ...]) -> Any:
     )
 
 
-def render(name: str, context: Mapping[str, Any],
-           search: Sequence[Path] | None = None) -> str:
+def render(name: str, context: Mapping[str, Any], search: Sequence[Path] | None = None) -> str:
     """Render template ``name`` found in ``search`` (default: ``templates/``)."""
     import jinja2
 
@@ -41,8 +40,9 @@ def render(name: str, context: Mapping[str, Any],
     except jinja2.TemplateNotFound as err:
         raise UserError(f"template not found: {name} (looked in {', '.join(dirs)})") from err
     except jinja2.UndefinedError as err:
-        raise UserError(f"template {name}: {err.message}",
-                        hint="a value the template needs was not given") from err
+        raise UserError(
+            f"template {name}: {err.message}", hint="a value the template needs was not given"
+        ) from err
     except jinja2.TemplateSyntaxError as err:
         raise UserError(f"template {err.filename or name}:{err.lineno}: {err.message}") from err
 

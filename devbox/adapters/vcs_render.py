@@ -30,8 +30,9 @@ def render_value(text: str, variables: Mapping[str, Any], what: str) -> str:
     try:
         return str(_environment().from_string(text).render(**variables))
     except jinja2.UndefinedError as err:
-        raise UserError(f"{what}: {err.message}",
-                        hint="branch map templates may use: " + ", ".join(sorted(variables))
-                        ) from err
+        raise UserError(
+            f"{what}: {err.message}",
+            hint="branch map templates may use: " + ", ".join(sorted(variables)),
+        ) from err
     except jinja2.TemplateError as err:
         raise UserError(f"{what}: bad template {text!r}: {err}") from err

@@ -28,13 +28,20 @@ def _version(value: bool) -> None:
 
 
 def _root_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
-                                         help="More output (repeat for more).")] = 0,
-    root: Annotated[Path | None, typer.Option("--root", help="Override the 'root' setting "
-                                              "(default /opt/containers).")] = None,
+    verbose: Annotated[
+        int, typer.Option("-v", "--verbose", count=True, help="More output (repeat for more).")
+    ] = 0,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Override the 'root' setting (default /opt/containers)."),
+    ] = None,
 ) -> None:
     from devbox.cli import state
     from devbox.cli.ui.console import configure

@@ -6,10 +6,23 @@ from typing import Annotated
 
 import typer
 
-MemoryOpt = Annotated[str | None, typer.Option(
-    "--memory", help="Memory limit, e.g. 512m or 4g (no swap on top; default: the branch "
-                     "map, else the 'limits.memory' setting).")]
-CpusOpt = Annotated[str | None, typer.Option(
-    "--cpus", help="CPU limit, e.g. 2 or 0.5 (default: the branch map, else 'limits.cpus').")]
-PidsOpt = Annotated[str | None, typer.Option(
-    "--pids", help="Process limit, e.g. 4096 (default: the branch map, else 'limits.pids').")]
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--memory",
+        help="Memory limit, e.g. 512m or 4g (no swap on top; default: the branch "
+        "map, else the 'limits.memory' setting).",
+    ),
+]
+CpusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cpus", help="CPU limit, e.g. 2 or 0.5 (default: the branch map, else 'limits.cpus')."
+    ),
+]
+PidsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pids", help="Process limit, e.g. 4096 (default: the branch map, else 'limits.pids')."
+    ),
+]

@@ -66,8 +66,9 @@ class BaseDef:
 
 def validate_name(name: str, what: str = "name") -> str:
     if not _NAME_RE.fullmatch(name):
-        raise UserError(f"invalid {what} {name!r}",
-                        hint="use lowercase letters, digits, '.', '_' and '-'")
+        raise UserError(
+            f"invalid {what} {name!r}", hint="use lowercase letters, digits, '.', '_' and '-'"
+        )
     return name
 
 
@@ -128,8 +129,9 @@ def mirror_url(base: BaseDef, settings: Mapping[str, Any]) -> str:
     except KeyError:
         raise UserError(f"base {base.name}: unknown mirror setting {base.mirror!r}") from None
     if not re.match(r"^(https?|file)://", url):
-        raise UserError(f"setting {base.mirror}: mirror must be an http(s):// or file:// URL, "
-                        f"got {url!r}")
+        raise UserError(
+            f"setting {base.mirror}: mirror must be an http(s):// or file:// URL, got {url!r}"
+        )
     return url
 
 
@@ -180,10 +182,15 @@ def repo_context(base: BaseDef, mirror: str, workdir: Path) -> dict[str, Any]:
 # --- command lines --------------------------------------------------------------------------
 
 
-def debootstrap_argv(base: BaseDef, mirror: str, target: Path,
-                     program: str = "debootstrap") -> list[str]:
-    argv = [program, f"--variant={base.variant}", f"--arch={base.debian_arch}",
-            f"--components={','.join(base.components)}"]
+def debootstrap_argv(
+    base: BaseDef, mirror: str, target: Path, program: str = "debootstrap"
+) -> list[str]:
+    argv = [
+        program,
+        f"--variant={base.variant}",
+        f"--arch={base.debian_arch}",
+        f"--components={','.join(base.components)}",
+    ]
     if base.packages:
         argv.append(f"--include={','.join(base.packages)}")
     argv += [base.release, str(target), mirror]
@@ -193,10 +200,18 @@ def debootstrap_argv(base: BaseDef, mirror: str, target: Path,
 def rpm_argv(base: BaseDef, target: Path, workdir: Path, program: str | None = None) -> list[str]:
     """``dnf``/``yum`` installing the base packages into ``target`` with our config only."""
     tool = program or base.tool
-    argv = [tool, "-y", f"--installroot={target}", f"--releasever={base.release}",
-            f"--config={workdir / 'yum.conf'}", f"--setopt=reposdir={workdir / 'repos'}",
-            f"--setopt=cachedir={workdir / 'cache'}", "--setopt=tsflags=nodocs",
-            "--setopt=keepcache=0", "--disableplugin=*"]
+    argv = [
+        tool,
+        "-y",
+        f"--installroot={target}",
+        f"--releasever={base.release}",
+        f"--config={workdir / 'yum.conf'}",
+        f"--setopt=reposdir={workdir / 'repos'}",
+        f"--setopt=cachedir={workdir / 'cache'}",
+        "--setopt=tsflags=nodocs",
+        "--setopt=keepcache=0",
+        "--disableplugin=*",
+    ]
     if base.tool == "dnf":
         argv += ["--setopt=install_weak_deps=False", "--nodocs"]
     argv += ["install", *base.packages]
@@ -233,10 +248,18 @@ class Prepare:
 
 # Units that cannot work in a container (no hardware, no tty, no kernel modules).
 CONTAINER_MASKED_UNITS = (
-    "getty.target", "console-getty.service", "systemd-udevd.service",
-    "systemd-udev-trigger.service", "dev-hugepages.mount", "sys-fs-fuse-connections.mount",
-    "sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
-    "systemd-remount-fs.service", "systemd-modules-load.service", "kmod-static-nodes.service",
+    "getty.target",
+    "console-getty.service",
+    "systemd-udevd.service",
+    "systemd-udev-trigger.service",
+    "dev-hugepages.mount",
+    "sys-fs-fuse-connections.mount",
+    "sys-kernel-config.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "systemd-remount-fs.service",
+    "systemd-modules-load.service",
+    "kmod-static-nodes.service",
     "systemd-firstboot.service",
 )
 
@@ -244,9 +267,13 @@ CONTAINER_MASKED_UNITS = (
 # never has: each is one process on every boot (and every clone's first boot) for nothing.
 # fstab, getty, rc-local and sysv stay: users of a VM-style container may rely on them.
 CONTAINER_MASKED_GENERATORS = (
-    "systemd-cryptsetup-generator", "systemd-integritysetup-generator",
-    "systemd-veritysetup-generator", "systemd-gpt-auto-generator",
-    "systemd-hibernate-resume-generator", "systemd-debug-generator", "systemd-run-generator",
+    "systemd-cryptsetup-generator",
+    "systemd-integritysetup-generator",
+    "systemd-veritysetup-generator",
+    "systemd-gpt-auto-generator",
+    "systemd-hibernate-resume-generator",
+    "systemd-debug-generator",
+    "systemd-run-generator",
     "systemd-system-update-generator",
 )
 
@@ -263,8 +290,12 @@ def prepare_actions(base: BaseDef) -> Prepare:
             truncate=("etc/machine-id",),
             remove=common_remove,
             clear_dirs=("var/cache/apt/archives", "var/lib/apt/lists", "var/log/apt", "tmp"),
-            write=(("etc/apt/apt.conf.d/90devbox-no-recommends",
-                    'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n'),),
+            write=(
+                (
+                    "etc/apt/apt.conf.d/90devbox-no-recommends",
+                    'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n',
+                ),
+            ),
             mask_units=CONTAINER_MASKED_UNITS,
             mask_generators=CONTAINER_MASKED_GENERATORS,
         )
@@ -318,14 +349,16 @@ def base_labels(base: BaseDef, digest: str, built_at: str, version: str) -> dict
 
 def import_changes(labels: Mapping[str, str]) -> list[str]:
     """Dockerfile instructions applied on import (``docker import --change``)."""
-    changes = ['ENV container=docker', 'CMD ["/sbin/init"]']
+    changes = ["ENV container=docker", 'CMD ["/sbin/init"]']
     changes += [f"LABEL {k}={json.dumps(v)}" for k, v in sorted(labels.items())]
     return changes
 
 
 def is_up_to_date(existing_labels: Mapping[str, str] | None, digest: str) -> bool:
-    return bool(existing_labels) and (existing_labels or {}).get(
-        f"{LABEL_PREFIX}inputs-digest") == digest
+    return (
+        bool(existing_labels)
+        and (existing_labels or {}).get(f"{LABEL_PREFIX}inputs-digest") == digest
+    )
 
 
 def split_tag(tag: str) -> tuple[str, str]:

@@ -18,8 +18,10 @@ from devbox.errors import NotReadyError
 INSTANCES_PER_CONTAINER = 7
 SYSCTL = "fs.inotify.max_user_instances"
 SUGGESTED_LIMIT = 1024
-FIX = (f"sysctl -w {SYSCTL}={SUGGESTED_LIMIT}, and to keep it after a reboot: "
-       f"echo {SYSCTL}={SUGGESTED_LIMIT} > /etc/sysctl.d/90-devbox.conf")
+FIX = (
+    f"sysctl -w {SYSCTL}={SUGGESTED_LIMIT}, and to keep it after a reboot: "
+    f"echo {SYSCTL}={SUGGESTED_LIMIT} > /etc/sysctl.d/90-devbox.conf"
+)
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,19 @@ class InotifyRoom:
         return max(0, (self.limit - self.used) // INSTANCES_PER_CONTAINER)
 
     def describe(self) -> str:
-        return (f"{SYSCTL}={self.limit}, {self.used} in use by root: room for about "
-                f"{self.containers} more VM-style container(s)")
+        return (
+            f"{SYSCTL}={self.limit}, {self.used} in use by root: room for about "
+            f"{self.containers} more VM-style container(s)"
+        )
 
 
 def require_room(room: InotifyRoom, wanted: int, what: str) -> None:
     """Refuse (before anything is made, as "host not ready") to boot ``wanted`` containers the
     kernel would not let start."""
     if wanted > room.containers:
-        raise NotReadyError(f"{what} needs {wanted} more systemd container(s) but this host has "
-                            f"room for about {room.containers} ({SYSCTL}={room.limit}, "
-                            f"{room.used} in use by root)", hint=FIX)
+        raise NotReadyError(
+            f"{what} needs {wanted} more systemd container(s) but this host has "
+            f"room for about {room.containers} ({SYSCTL}={room.limit}, "
+            f"{room.used} in use by root)",
+            hint=FIX,
+        )

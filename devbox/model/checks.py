@@ -15,5 +15,3 @@ class Check:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
-
-

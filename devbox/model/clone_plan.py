@@ -32,8 +32,9 @@ def _number_re(prefix: str) -> re.Pattern[str]:
     return re.compile(rf"^{re.escape(prefix)}(\d+)$")
 
 
-def clone_names(source: str, count: int, existing: Iterable[str],
-                prefix: str | None = None) -> list[str]:
+def clone_names(
+    source: str, count: int, existing: Iterable[str], prefix: str | None = None
+) -> list[str]:
     """``count`` new clone names: ``<src>-c<N>`` (or ``<prefix><N>``), numbered after the highest
     number already taken, so a second ``clone --count 5`` adds c6..c10. Validated as DNS labels."""
     validate_name(source, "source container name")
@@ -42,8 +43,10 @@ def clone_names(source: str, count: int, existing: Iterable[str],
     if prefix is None:
         prefix = default_prefix(source)
     elif not prefix or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", prefix):
-        raise UserError(f"invalid --prefix {prefix!r}",
-                        hint="lowercase letters, digits and '-', starting with a letter or digit")
+        raise UserError(
+            f"invalid --prefix {prefix!r}",
+            hint="lowercase letters, digits and '-', starting with a letter or digit",
+        )
     pattern = _number_re(prefix)
     taken = set(existing)
     highest = 0
@@ -59,8 +62,10 @@ def clone_names(source: str, count: int, existing: Iterable[str],
         if name in taken:
             continue
         if len(name) > MAX_LEN:
-            raise UserError(f"clone name '{name[:20]}...' would be {len(name)} characters long "
-                            f"(max {MAX_LEN})", hint="pick a shorter one with --prefix")
+            raise UserError(
+                f"clone name '{name[:20]}...' would be {len(name)} characters long (max {MAX_LEN})",
+                hint="pick a shorter one with --prefix",
+            )
         names.append(validate_name(name, "clone name"))
     return names
 
@@ -186,13 +191,16 @@ def sysprep_removals(paths: Iterable[str], plan: SysprepPlan = SYSPREP) -> list[
     """
     from fnmatch import fnmatchcase
 
-    matched = sorted(p for p in set(paths)
-                     if any(fnmatchcase(p, pattern) for pattern in plan.remove)
-                     and any(p == r or p.startswith(r.rstrip("/") + "/")
-                             for r in plan.search_roots))
+    matched = sorted(
+        p
+        for p in set(paths)
+        if any(fnmatchcase(p, pattern) for pattern in plan.remove)
+        and any(p == r or p.startswith(r.rstrip("/") + "/") for r in plan.search_roots)
+    )
     chosen = set(matched)
-    return [p for p in matched
-            if not any(str(parent) in chosen for parent in PurePosixPath(p).parents)]
+    return [
+        p for p in matched if not any(str(parent) in chosen for parent in PurePosixPath(p).parents)
+    ]
 
 
 def sysprep_dockerfile(base_image: str, plan: SysprepPlan = SYSPREP) -> str:
@@ -210,8 +218,9 @@ def host_key_path(kind: str) -> str:
     return f"/etc/ssh/ssh_host_{kind}_key"
 
 
-def clone_files(name: str, host_keys: dict[str, tuple[bytes, bytes]],
-                plan: SysprepPlan = SYSPREP) -> dict[str, tuple[bytes, int]]:
+def clone_files(
+    name: str, host_keys: dict[str, tuple[bytes, bytes]], plan: SysprepPlan = SYSPREP
+) -> dict[str, tuple[bytes, int]]:
     """The files one clone gets of its own before first boot: ``{path: (data, mode)}``.
 
     ``host_keys``: ``{kind: (private OpenSSH PEM, public line)}``, freshly generated for it.
@@ -248,13 +257,15 @@ def parse_duration(text: str) -> float:
     pos = 0
     total = 0
     for m in _DURATION.finditer(raw):
-        if raw[pos:m.start()].strip():
+        if raw[pos : m.start()].strip():
             break
         total += int(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if pos != len(raw) or total <= 0:
-        raise UserError(f"'{text}' is not a duration",
-                        hint="use a number with a unit: s, m, h, d or w (e.g. 30d, 12h, 1w2d)")
+        raise UserError(
+            f"'{text}' is not a duration",
+            hint="use a number with a unit: s, m, h, d or w (e.g. 30d, 12h, 1w2d)",
+        )
     return float(total)
 
 

@@ -45,9 +45,11 @@ def parse_patch(text: str) -> PatchRef:
             raise UserError(f"invalid changelist {text!r}", hint="changelists are positive numbers")
         return PatchRef(str(int(raw)))
     if not _PATCH_ID.fullmatch(raw) or ".." in raw:
-        raise UserError(f"invalid --patch {text!r}",
-                        hint="a Perforce changelist number, or the name of a patch file in "
-                             "roles/dockeruser/patches/ (letters, digits, '.', '_', '-')")
+        raise UserError(
+            f"invalid --patch {text!r}",
+            hint="a Perforce changelist number, or the name of a patch file in "
+            "roles/dockeruser/patches/ (letters, digits, '.', '_', '-')",
+        )
     return PatchRef(raw)
 
 
@@ -66,8 +68,9 @@ def _slug(text: str) -> str:
 
 def check_word(value: str, what: str) -> str:
     if not _WORD.fullmatch(value or ""):
-        raise UserError(f"invalid {what} {value!r}",
-                        hint="letters, digits, '.', '_' and '-' (at most 63)")
+        raise UserError(
+            f"invalid {what} {value!r}", hint="letters, digits, '.', '_' and '-' (at most 63)"
+        )
     return value
 
 
@@ -91,7 +94,7 @@ def combo_name(product: str, release: str, patches: list[str]) -> str:
         name = "c" + name
     if len(name) > MAX_LEN:
         digest = hashlib.sha256(combo_key(product, release, refs).encode()).hexdigest()[:HASH_LEN]
-        head = name[:MAX_LEN - HASH_LEN - 1].rstrip("-")
+        head = name[: MAX_LEN - HASH_LEN - 1].rstrip("-")
         name = f"{head}-{digest}"
     return validate_name(name, "combo name")
 
@@ -132,8 +135,16 @@ def parse_products(text: str, source: str = "<memory>") -> list[Release]:
             raise UserError(f"{where}: missing {', '.join(missing)}")
         values = {k: str(raw[k]) for k in ("name", "release", "image", "branch")}
         check_word(values["name"], f"product name in {where}")
-        out.append(Release(values["name"], values["release"], values["image"], values["branch"],
-                           str(raw.get("description", "")), limits.from_table(raw, where)))
+        out.append(
+            Release(
+                values["name"],
+                values["release"],
+                values["image"],
+                values["branch"],
+                str(raw.get("description", "")),
+                limits.from_table(raw, where),
+            )
+        )
     return out
 
 
@@ -145,26 +156,42 @@ def resolve_release(releases: list[Release], product: str, release: str) -> Rele
     candidates = [r for r in releases if r.product == product]
     if not candidates:
         known = sorted({r.product for r in releases})
-        raise UserError(f"unknown product '{product}'",
-                        hint="known products: " + (", ".join(known) or "none") +
-                             " (roles/dockeruser/products.toml)")
+        raise UserError(
+            f"unknown product '{product}'",
+            hint="known products: "
+            + (", ".join(known) or "none")
+            + " (roles/dockeruser/products.toml)",
+        )
     exact = [r for r in candidates if r.release == release]
-    globbed = [r for r in candidates if r.release != release and
-               any(c in r.release for c in "*?[") and fnmatch.fnmatchcase(release, r.release)]
+    globbed = [
+        r
+        for r in candidates
+        if r.release != release
+        and any(c in r.release for c in "*?[")
+        and fnmatch.fnmatchcase(release, r.release)
+    ]
     for entry in [*exact, *globbed]:
-        return Release(product, release, entry.image.replace("{release}", release),
-                       entry.branch.replace("{release}", release), entry.description,
-                       entry.limits)
+        return Release(
+            product,
+            release,
+            entry.image.replace("{release}", release),
+            entry.branch.replace("{release}", release),
+            entry.description,
+            entry.limits,
+        )
     known_releases = ", ".join(sorted(r.release for r in candidates))
-    raise UserError(f"product '{product}' has no release '{release}'",
-                    hint=f"known releases: {known_releases}")
+    raise UserError(
+        f"product '{product}' has no release '{release}'", hint=f"known releases: {known_releases}"
+    )
 
 
 # ---------------------------------------------------------------- pruning
 
 
-_DOCKER_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?"
-                          r"(Z|[+-]\d{2}:\d{2})?$")
+_DOCKER_TIME = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?"
+    r"(Z|[+-]\d{2}:\d{2})?$"
+)
 
 
 def parse_docker_time(text: str) -> float | None:

@@ -40,8 +40,10 @@ def parse_label_setting(text: str) -> dict[str, str]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UserError(f"setting 'labels': '{item}' is not key=value",
-                            hint="example: DEVBOX_LABELS=team=infra,owner=alice")
+            raise UserError(
+                f"setting 'labels': '{item}' is not key=value",
+                hint="example: DEVBOX_LABELS=team=infra,owner=alice",
+            )
         out[key.strip()] = value.strip()
     return out
 
@@ -54,8 +56,16 @@ def created_by() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def container_labels(opts: MakeOptions, image: str, parent: str, mac: str, ifname: str,
-                     opt_dir: str, extra: dict[str, str], root: str = "") -> dict[str, str]:
+def container_labels(
+    opts: MakeOptions,
+    image: str,
+    parent: str,
+    mac: str,
+    ifname: str,
+    opt_dir: str,
+    extra: dict[str, str],
+    root: str = "",
+) -> dict[str, str]:
     out = {
         labels.ROLE: "dockeruser",
         labels.KIND: opts.kind,
@@ -67,8 +77,9 @@ def container_labels(opts: MakeOptions, image: str, parent: str, mac: str, ifnam
         labels.CREATED_BY: created_by(),
         labels.DEVBOX_VERSION: __version__,
     }
-    out.update(labels.net_labels(mode="dhcp", parent=parent, vlan=opts.vlan, mac=mac,
-                                 ifname=ifname))
+    out.update(
+        labels.net_labels(mode="dhcp", parent=parent, vlan=opts.vlan, mac=mac, ifname=ifname)
+    )
     out.update(extra)
     out.update(opts.extra_labels)
     return out
@@ -136,9 +147,11 @@ def require_this_root(cfg: Config, name: str, lbls: Mapping[str, str]) -> None:
     UserError, nothing touched."""
     root = lbls.get(labels.ROOT, "")
     if not same_root(root, cfg.root):
-        raise UserError(f"container {name} belongs to another devbox root "
-                        f"({root or 'none recorded'})",
-                        hint=(f"run devbox with --root {root}" if root else
-                              "it was not made by this devbox root; use docker to handle it"))
-
-
+        raise UserError(
+            f"container {name} belongs to another devbox root ({root or 'none recorded'})",
+            hint=(
+                f"run devbox with --root {root}"
+                if root
+                else "it was not made by this devbox root; use docker to handle it"
+            ),
+        )

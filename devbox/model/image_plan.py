@@ -76,7 +76,7 @@ def parse_image(name: str, text: str, source: str = "") -> ImageDef:
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{where}: not valid TOML: {err}") from None
     if not data.get("base"):
-        raise UserError(f"{where}: missing field: base", hint="e.g. base = \"debian-12\"")
+        raise UserError(f"{where}: missing field: base", hint='e.g. base = "debian-12"')
     files = []
     for entry in data.get("files", []):
         if not isinstance(entry, dict) or "src" not in entry or "dest" not in entry:
@@ -124,8 +124,7 @@ def load_image(images_dir: Path, name: str) -> ImageDef:
 
 
 def list_image_defs(images_dir: Path) -> list[ImageDef]:
-    return [load_image(images_dir, p.parent.name)
-            for p in sorted(images_dir.glob("*/image.toml"))]
+    return [load_image(images_dir, p.parent.name) for p in sorted(images_dir.glob("*/image.toml"))]
 
 
 # --- build context --------------------------------------------------------------------------
@@ -134,8 +133,9 @@ SSH_HOSTKEYS_UNIT = "devbox-ssh-hostkeys.service"
 NETWAIT_FILES = ("devbox-net-wait", "devbox-net-wait.service")
 
 
-def dockerfile_context(image: ImageDef, base_ref: str, family: str,
-                       netwait_present: bool) -> dict[str, Any]:
+def dockerfile_context(
+    image: ImageDef, base_ref: str, family: str, netwait_present: bool
+) -> dict[str, Any]:
     """What ``templates/Dockerfile.j2`` sees."""
     if not re.fullmatch(r"[A-Za-z0-9_.@-]+", image.locale):
         raise UserError(f"image {image.name}: invalid locale {image.locale!r}")
@@ -160,8 +160,7 @@ def dockerfile_context(image: ImageDef, base_ref: str, family: str,
         "enable": list(image.enable),
         "mask": list(image.mask),
         "run": list(image.run),
-        "files": [{"src": f"files/{f.src}", "dest": f.dest, "mode": f.mode}
-                  for f in image.files],
+        "files": [{"src": f"files/{f.src}", "dest": f.dest, "mode": f.mode} for f in image.files],
         "cmd": list(image.cmd),
         "stop_signal": image.stop_signal,
         "expose": list(image.expose),
@@ -179,8 +178,9 @@ def context_digest(files: Mapping[str, bytes], base_id: str) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def image_labels(image: ImageDef, base_name: str, base_ref: str, digest: str,
-                 built_at: str, version: str) -> dict[str, str]:
+def image_labels(
+    image: ImageDef, base_name: str, base_ref: str, digest: str, built_at: str, version: str
+) -> dict[str, str]:
     labels = {
         f"{LABEL_PREFIX}kind": "image",
         f"{LABEL_PREFIX}name": image.name,
@@ -231,8 +231,14 @@ class LayerProgress:
     """Per-layer progress of a push or pull, summed for one bar."""
 
     layers: dict[str, tuple[int, int, str]] = field(default_factory=dict)
-    DONE = ("Pushed", "Layer already exists", "Pull complete", "Already exists",
-            "Download complete", "Mounted from")
+    DONE = (
+        "Pushed",
+        "Layer already exists",
+        "Pull complete",
+        "Already exists",
+        "Download complete",
+        "Mounted from",
+    )
 
     def update(self, event: Mapping[str, Any]) -> bool:
         """Feed one decoded engine event; True when it was about a layer."""
@@ -240,8 +246,10 @@ class LayerProgress:
         status = str(event.get("status", ""))
         if not layer or not status:
             return False
-        if status.startswith(("The push refers", "Pulling from", "Digest:", "Status:")) \
-                or ": digest: " in status:
+        if (
+            status.startswith(("The push refers", "Pulling from", "Digest:", "Status:"))
+            or ": digest: " in status
+        ):
             return False
         detail = event.get("progressDetail") or {}
         cur, tot, _ = self.layers.get(str(layer), (0, 0, ""))
@@ -265,5 +273,4 @@ class LayerProgress:
 
     def summary(self) -> str:
         cur, tot = self.totals
-        return (f"{self.done}/{len(self.layers)} layers, "
-                f"{cur / 1e6:.1f}/{tot / 1e6:.1f} MB")
+        return f"{self.done}/{len(self.layers)} layers, {cur / 1e6:.1f}/{tot / 1e6:.1f} MB"

@@ -41,16 +41,24 @@ def vlan_ifname(parent: str, vid: int) -> str:
 
 def check_vlan_id(vid: int) -> int:
     if not 1 <= vid <= 4094:
-        raise UserError(f"VLAN id {vid} is out of range (1-4094)",
-                        hint="use a VLAN id between 1 and 4094")
+        raise UserError(
+            f"VLAN id {vid} is out of range (1-4094)", hint="use a VLAN id between 1 and 4094"
+        )
     return vid
 
 
 def check_ifname(name: str, what: str) -> str:
-    if not name or len(name) > IFNAMSIZ or "/" in name or any(c.isspace() for c in name) \
-            or name in {".", ".."}:
-        raise UserError(f"{what} '{name}' is not a valid interface name "
-                        f"(1-{IFNAMSIZ} characters, no '/' or spaces)")
+    if (
+        not name
+        or len(name) > IFNAMSIZ
+        or "/" in name
+        or any(c.isspace() for c in name)
+        or name in {".", ".."}
+    ):
+        raise UserError(
+            f"{what} '{name}' is not a valid interface name "
+            f"(1-{IFNAMSIZ} characters, no '/' or spaces)"
+        )
     return name
 
 
@@ -132,12 +140,15 @@ def _check_lease_time(text: str) -> str:
     unit = raw[-1:] if raw[-1:] in {"s", "m", "h", "d", "w"} else ""
     number = raw[: len(raw) - len(unit)]
     if not number.isdigit():
-        raise UserError(f"lab.lease_time '{text}' is not a dnsmasq lease time",
-                        hint="use a number with an optional unit: 120, 2m, 12h, 1d")
+        raise UserError(
+            f"lab.lease_time '{text}' is not a dnsmasq lease time",
+            hint="use a number with an optional unit: 120, 2m, 12h, 1d",
+        )
     seconds = int(number) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
     if seconds < 120:
-        raise UserError(f"lab.lease_time '{text}' is shorter than dnsmasq's minimum (2m)",
-                        hint="use 2m or more")
+        raise UserError(
+            f"lab.lease_time '{text}' is shorter than dnsmasq's minimum (2m)", hint="use 2m or more"
+        )
     return raw
 
 
@@ -154,7 +165,8 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
         raise UserError(
             f"lab DHCP range {start}-{end} does not fit subnet {net} (use 3..{hosts})",
             hint="set lab.range_start and lab.range_end (host numbers; .1 and .2 are taken "
-                 "by the lab's server and the host shim)")
+            "by the lab's server and the host shim)",
+        )
     segments = []
     for vid in vlans:
         check_vlan_id(vid)
@@ -164,11 +176,17 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
             sub = ipaddress.IPv4Network((base, net.prefixlen))
         except ValueError as err:
             raise UserError(f"no room for a VLAN {vid} subnet after {net}") from err
-        segments.append(Segment(
-            vid=vid, interface=vlan_ifname(NS_IFNAME, vid), subnet=str(sub),
-            gateway=str(sub.network_address + 1),
-            range_start=str(sub.network_address + start),
-            range_end=str(sub.network_address + end), netmask=str(sub.netmask)))
+        segments.append(
+            Segment(
+                vid=vid,
+                interface=vlan_ifname(NS_IFNAME, vid),
+                subnet=str(sub),
+                gateway=str(sub.network_address + 1),
+                range_start=str(sub.network_address + start),
+                range_end=str(sub.network_address + end),
+                netmask=str(sub.netmask),
+            )
+        )
     return LabPlan(
         name=name,
         uplink=uplink,
@@ -199,8 +217,13 @@ class DnsmasqLease:
     client_id: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"expires": self.expires, "mac": self.mac, "ip": self.ip,
-                "hostname": self.hostname, "client_id": self.client_id}
+        return {
+            "expires": self.expires,
+            "mac": self.mac,
+            "ip": self.ip,
+            "hostname": self.hostname,
+            "client_id": self.client_id,
+        }
 
 
 def parse_leases(text: str) -> list[DnsmasqLease]:
@@ -211,14 +234,18 @@ def parse_leases(text: str) -> list[DnsmasqLease]:
         if len(parts) < 4 or not parts[0].isdigit():
             continue
         client_id = parts[4] if len(parts) > 4 else "*"
-        out.append(DnsmasqLease(int(parts[0]), parts[1].lower(), parts[2],
-                                "" if parts[3] == "*" else parts[3],
-                                "" if client_id == "*" else client_id))
+        out.append(
+            DnsmasqLease(
+                int(parts[0]),
+                parts[1].lower(),
+                parts[2],
+                "" if parts[3] == "*" else parts[3],
+                "" if client_id == "*" else client_id,
+            )
+        )
     return out
 
 
 def default_parent(cfg: Config) -> str:
     """The macvlan parent devbox uses: the ``parent`` setting, else the lab uplink."""
     return str(cfg["parent"] or cfg["lab.uplink"])
-
-

@@ -22,14 +22,28 @@ NET_MTU = "devbox.net.mtu"
 ALL = (NET, NET_PARENT, NET_VLAN, NET_MAC, NET_IFNAME, NET_IP, NET_GATEWAY, NET_MTU)
 
 
-def net_labels(*, mode: str = "dhcp", parent: str | None = None, vlan: int | None = None,
-               mac: str | None = None, ifname: str | None = None, ip: str | None = None,
-               gateway: str | None = None, mtu: int | None = None) -> dict[str, str]:
+def net_labels(
+    *,
+    mode: str = "dhcp",
+    parent: str | None = None,
+    vlan: int | None = None,
+    mac: str | None = None,
+    ifname: str | None = None,
+    ip: str | None = None,
+    gateway: str | None = None,
+    mtu: int | None = None,
+) -> dict[str, str]:
     """Labels that make a container devbox-networked (for ``containers.create(labels=...)``)."""
     out = {NET: mode}
-    for key, value in ((NET_PARENT, parent), (NET_VLAN, vlan), (NET_MAC, mac),
-                       (NET_IFNAME, ifname), (NET_IP, ip), (NET_GATEWAY, gateway),
-                       (NET_MTU, mtu)):
+    for key, value in (
+        (NET_PARENT, parent),
+        (NET_VLAN, vlan),
+        (NET_MAC, mac),
+        (NET_IFNAME, ifname),
+        (NET_IP, ip),
+        (NET_GATEWAY, gateway),
+        (NET_MTU, mtu),
+    ):
         if value not in (None, ""):
             out[key] = str(value)
     return out

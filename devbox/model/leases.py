@@ -27,17 +27,29 @@ class NicState(StrEnum):
 
 # state -> states it may move to (the daemon's bookkeeping; pyroute2 keeps the DHCP FSM)
 TRANSITIONS: dict[NicState, frozenset[NicState]] = {
-    NicState.BOUND: frozenset({NicState.RENEWING, NicState.REBINDING, NicState.BOUND,
-                               NicState.STOPPED, NicState.DETACHING, NicState.UNBOUND}),
-    NicState.RENEWING: frozenset({NicState.BOUND, NicState.REBINDING, NicState.UNBOUND,
-                                  NicState.STOPPED, NicState.DETACHING}),
-    NicState.REBINDING: frozenset({NicState.BOUND, NicState.UNBOUND, NicState.STOPPED,
-                                   NicState.DETACHING}),
-    NicState.UNBOUND: frozenset({NicState.BOUND, NicState.STOPPED, NicState.DETACHING,
-                                 NicState.UNBOUND}),
+    NicState.BOUND: frozenset(
+        {
+            NicState.RENEWING,
+            NicState.REBINDING,
+            NicState.BOUND,
+            NicState.STOPPED,
+            NicState.DETACHING,
+            NicState.UNBOUND,
+        }
+    ),
+    NicState.RENEWING: frozenset(
+        {NicState.BOUND, NicState.REBINDING, NicState.UNBOUND, NicState.STOPPED, NicState.DETACHING}
+    ),
+    NicState.REBINDING: frozenset(
+        {NicState.BOUND, NicState.UNBOUND, NicState.STOPPED, NicState.DETACHING}
+    ),
+    NicState.UNBOUND: frozenset(
+        {NicState.BOUND, NicState.STOPPED, NicState.DETACHING, NicState.UNBOUND}
+    ),
     NicState.STATIC: frozenset({NicState.STATIC, NicState.STOPPED, NicState.DETACHING}),
-    NicState.STOPPED: frozenset({NicState.BOUND, NicState.STATIC, NicState.UNBOUND,
-                                 NicState.STOPPED, NicState.DETACHING}),
+    NicState.STOPPED: frozenset(
+        {NicState.BOUND, NicState.STATIC, NicState.UNBOUND, NicState.STOPPED, NicState.DETACHING}
+    ),
     NicState.DETACHING: frozenset({NicState.DETACHING}),
 }
 
@@ -74,13 +86,17 @@ def parse_static(cidr: str, gateway: str | None) -> tuple[str, int, str | None]:
     try:
         iface = ipaddress.IPv4Interface(cidr)
     except ValueError as err:
-        raise UserError(f"--ip {cidr}: not an IPv4 address with prefix ({err})",
-                        hint="use --ip 192.168.1.50/24") from None
+        raise UserError(
+            f"--ip {cidr}: not an IPv4 address with prefix ({err})", hint="use --ip 192.168.1.50/24"
+        ) from None
     if "/" not in cidr:
-        raise UserError(f"--ip {cidr}: give the prefix length too",
-                        hint=f"for example --ip {cidr}/24")
-    if iface.ip in (iface.network.network_address, iface.network.broadcast_address) \
-            and iface.network.prefixlen < 31:
+        raise UserError(
+            f"--ip {cidr}: give the prefix length too", hint=f"for example --ip {cidr}/24"
+        )
+    if (
+        iface.ip in (iface.network.network_address, iface.network.broadcast_address)
+        and iface.network.prefixlen < 31
+    ):
         raise UserError(f"--ip {cidr} is the network or broadcast address of its subnet")
     if iface.ip.is_multicast or iface.ip.is_loopback or iface.ip.is_unspecified:
         raise UserError(f"--ip {cidr} is not a unicast host address")
@@ -91,15 +107,20 @@ def parse_static(cidr: str, gateway: str | None) -> tuple[str, int, str | None]:
         except ValueError:
             raise UserError(f"--gateway {gateway}: not an IPv4 address") from None
         if gw_addr not in iface.network:
-            raise UserError(f"--gateway {gateway} is not in {iface.network}",
-                            hint="the gateway must be on the interface's subnet")
+            raise UserError(
+                f"--gateway {gateway} is not in {iface.network}",
+                hint="the gateway must be on the interface's subnet",
+            )
         gw = str(gw_addr)
     return str(iface.ip), iface.network.prefixlen, gw
 
 
-def lease_deadlines(obtained: float, lease_time: int | None, renewal_time: int | None = None,
-                    rebinding_time: int | None = None) -> tuple[float | None, float | None,
-                                                                float | None]:
+def lease_deadlines(
+    obtained: float,
+    lease_time: int | None,
+    renewal_time: int | None = None,
+    rebinding_time: int | None = None,
+) -> tuple[float | None, float | None, float | None]:
     """Absolute (T1, T2, expiry) for a lease; RFC 2131 defaults T1 = .5, T2 = .875 of the
     lease. ``None`` everywhere for an infinite lease (0xffffffff) or no lease time."""
     if lease_time is None or lease_time in (-1, 0xFFFFFFFF):
@@ -111,8 +132,13 @@ def lease_deadlines(obtained: float, lease_time: int | None, renewal_time: int |
     return obtained + t1, obtained + t2, obtained + lease_time
 
 
-def phase(now: float, obtained: float, lease_time: int | None, renewal_time: int | None = None,
-          rebinding_time: int | None = None) -> NicState:
+def phase(
+    now: float,
+    obtained: float,
+    lease_time: int | None,
+    renewal_time: int | None = None,
+    rebinding_time: int | None = None,
+) -> NicState:
     """Where a lease stands at ``now``: bound before T1, renewing until T2, rebinding until
     expiry, unbound after."""
     t1, t2, exp = lease_deadlines(obtained, lease_time, renewal_time, rebinding_time)
@@ -162,13 +188,23 @@ class NicRecord:
     def expires_at(self) -> float | None:
         if self.obtained is None:
             return None
-        return lease_deadlines(self.obtained, self.lease_time, self.renewal_time,
-                               self.rebinding_time)[2]
+        return lease_deadlines(
+            self.obtained, self.lease_time, self.renewal_time, self.rebinding_time
+        )[2]
 
     def spec(self) -> NicSpec:
-        return NicSpec(container=self.container, ifname=self.ifname, parent=self.parent,
-                       mac=self.mac, mode=self.mode, vlan=self.vlan, ip=self.ip,
-                       prefixlen=self.prefixlen, gateway=self.gateway, mtu=self.mtu)
+        return NicSpec(
+            container=self.container,
+            ifname=self.ifname,
+            parent=self.parent,
+            mac=self.mac,
+            mode=self.mode,
+            vlan=self.vlan,
+            ip=self.ip,
+            prefixlen=self.prefixlen,
+            gateway=self.gateway,
+            mtu=self.mtu,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -201,8 +237,9 @@ class ContainerView:
     networked: bool  # carries the devbox.net label
 
 
-def plan_reconcile(records: list[NicRecord], containers: list[ContainerView],
-                   iface_present: dict[str, bool]) -> list[tuple[Action, str]]:
+def plan_reconcile(
+    records: list[NicRecord], containers: list[ContainerView], iface_present: dict[str, bool]
+) -> list[tuple[Action, str]]:
     """Decide, per record key (or container name for PLUMB), what the daemon must do.
 
     ``iface_present[key]`` says whether the record's interface exists in the container's

@@ -44,9 +44,11 @@ class Limits:
 
     def over(self, lower: Limits) -> Limits:
         """This layer on top of ``lower``: what this one says wins."""
-        return Limits(memory=self.memory if self.memory is not None else lower.memory,
-                      cpus=self.cpus if self.cpus is not None else lower.cpus,
-                      pids=self.pids if self.pids is not None else lower.pids)
+        return Limits(
+            memory=self.memory if self.memory is not None else lower.memory,
+            cpus=self.cpus if self.cpus is not None else lower.cpus,
+            pids=self.pids if self.pids is not None else lower.pids,
+        )
 
     def docker_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the docker SDK's ``containers.create``."""
@@ -63,16 +65,20 @@ class Limits:
     def labels(self) -> dict[str, str]:
         from devbox.model import labels
 
-        return {labels.LIMIT_MEMORY: str(self.memory or ""),
-                labels.LIMIT_CPUS: _cpus_text(self.cpus),
-                labels.LIMIT_PIDS: str(self.pids or "")}
+        return {
+            labels.LIMIT_MEMORY: str(self.memory or ""),
+            labels.LIMIT_CPUS: _cpus_text(self.cpus),
+            labels.LIMIT_PIDS: str(self.pids or ""),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {"memory": self.memory, "cpus": self.cpus, "pids": self.pids}
 
     def describe(self) -> str:
-        return (f"memory {human(self.memory)}, CPUs {_cpus_text(self.cpus) or '-'}, "
-                f"PIDs {self.pids or '-'}")
+        return (
+            f"memory {human(self.memory)}, CPUs {_cpus_text(self.cpus) or '-'}, "
+            f"PIDs {self.pids or '-'}"
+        )
 
 
 def _cpus_text(cpus: float | None) -> str:
@@ -98,8 +104,10 @@ def parse_memory(raw: Any, what: str = "memory") -> int:
         raise UserError(f"invalid {what} {raw!r}", hint="a size like 512m, 4g or 1.5g")
     value = int(float(match["num"]) * _UNITS[match["unit"].lower()])
     if value < MIN_MEMORY:
-        raise UserError(f"{what} {text} is too small: a VM-style container needs at least "
-                        f"{human(MIN_MEMORY)}", hint="ask for 256m or more")
+        raise UserError(
+            f"{what} {text} is too small: a VM-style container needs at least {human(MIN_MEMORY)}",
+            hint="ask for 256m or more",
+        )
     return value
 
 
@@ -119,13 +127,14 @@ def parse_pids(raw: Any, what: str = "pids") -> int:
         raise UserError(f"invalid {what} {raw!r}", hint="a whole number of processes, e.g. 4096")
     value = int(text)
     if value < MIN_PIDS:
-        raise UserError(f"{what} {value} is too small: systemd alone runs about 20 processes",
-                        hint=f"ask for {MIN_PIDS} or more")
+        raise UserError(
+            f"{what} {value} is too small: systemd alone runs about 20 processes",
+            hint=f"ask for {MIN_PIDS} or more",
+        )
     return value
 
 
-def request(memory: Any = None, cpus: Any = None, pids: Any = None, *,
-            where: str = "") -> Limits:
+def request(memory: Any = None, cpus: Any = None, pids: Any = None, *, where: str = "") -> Limits:
     """One layer from raw values (flags, a map entry); ``None`` or ``""`` = not given."""
     prefix = f"{where}: " if where else ""
 
@@ -160,8 +169,11 @@ def from_labels(lbls: Mapping[str, str]) -> Limits:
         except ValueError:
             return None
 
-    return Limits(memory=num(labels.LIMIT_MEMORY, int), cpus=num(labels.LIMIT_CPUS, float),
-                  pids=num(labels.LIMIT_PIDS, int))
+    return Limits(
+        memory=num(labels.LIMIT_MEMORY, int),
+        cpus=num(labels.LIMIT_CPUS, float),
+        pids=num(labels.LIMIT_PIDS, int),
+    )
 
 
 def defaults(settings: Mapping[str, Any], host: HostSize) -> Limits:
@@ -169,10 +181,16 @@ def defaults(settings: Mapping[str, Any], host: HostSize) -> Limits:
     reserve = parse_memory(settings.get("limits.host_reserve") or "2g", "limits.host_reserve")
     mem_raw = str(settings.get("limits.memory") or AUTO).strip().lower()
     cpu_raw = str(settings.get("limits.cpus") or AUTO).strip().lower()
-    memory = (max(MIN_MEMORY, host.memory - reserve) if mem_raw == AUTO
-              else parse_memory(mem_raw, "setting limits.memory"))
-    cpus = float(max(1, host.cpus - 1)) if cpu_raw == AUTO else parse_cpus(cpu_raw,
-                                                                           "setting limits.cpus")
+    memory = (
+        max(MIN_MEMORY, host.memory - reserve)
+        if mem_raw == AUTO
+        else parse_memory(mem_raw, "setting limits.memory")
+    )
+    cpus = (
+        float(max(1, host.cpus - 1))
+        if cpu_raw == AUTO
+        else parse_cpus(cpu_raw, "setting limits.cpus")
+    )
     pids = parse_pids(settings.get("limits.pids") or 4096, "setting limits.pids")
     return Limits(memory=memory, cpus=cpus, pids=pids)
 
@@ -190,12 +208,17 @@ def check(limits: Limits, host: HostSize, settings: Mapping[str, Any]) -> Limits
     reserve = parse_memory(settings.get("limits.host_reserve") or "2g", "limits.host_reserve")
     ceiling = max(MIN_MEMORY, host.memory - reserve)
     if limits.memory is not None and limits.memory > ceiling:
-        raise UserError(f"memory {human(limits.memory)} is more than this host can give one "
-                        f"container ({human(ceiling)}: {human(host.memory)} less the "
-                        f"{human(reserve)} reserve)", hint=f"ask for {human(ceiling)} or less")
+        raise UserError(
+            f"memory {human(limits.memory)} is more than this host can give one "
+            f"container ({human(ceiling)}: {human(host.memory)} less the "
+            f"{human(reserve)} reserve)",
+            hint=f"ask for {human(ceiling)} or less",
+        )
     if limits.cpus is not None and limits.cpus > host.cpus:
-        raise UserError(f"cpus {limits.cpus:g} is more than this host has ({host.cpus})",
-                        hint=f"ask for {host.cpus} or less")
+        raise UserError(
+            f"cpus {limits.cpus:g} is more than this host has ({host.cpus})",
+            hint=f"ask for {host.cpus} or less",
+        )
     return limits
 
 
@@ -211,9 +234,11 @@ class Promised:
     def describe(self) -> str:
         mem_pct = 100 * self.memory / self.host.memory if self.host.memory else 0
         cpu_pct = 100 * self.cpus / self.host.cpus if self.host.cpus else 0
-        return (f"{self.containers} container(s) promised {human_gib(self.memory)} of "
-                f"{human_gib(self.host.memory)} memory ({mem_pct:.0f} %) and {self.cpus:g} of "
-                f"{self.host.cpus} CPUs ({cpu_pct:.0f} %)")
+        return (
+            f"{self.containers} container(s) promised {human_gib(self.memory)} of "
+            f"{human_gib(self.host.memory)} memory ({mem_pct:.0f} %) and {self.cpus:g} of "
+            f"{self.host.cpus} CPUs ({cpu_pct:.0f} %)"
+        )
 
 
 def human_gib(size: int) -> str:

@@ -31,14 +31,18 @@ def parse_mac(text: str) -> str:
     """Normalize a user-given MAC to ``aa:bb:cc:dd:ee:ff``; reject bad and multicast ones."""
     raw = text.strip().lower()
     if not _MAC.fullmatch(raw):
-        raise UserError(f"'{text}' is not a MAC address",
-                        hint="use six hex pairs like 02:42:ac:11:00:02, or leave --mac out "
-                             "to derive one from the container name")
+        raise UserError(
+            f"'{text}' is not a MAC address",
+            hint="use six hex pairs like 02:42:ac:11:00:02, or leave --mac out "
+            "to derive one from the container name",
+        )
     hexdigits = raw.replace(":", "").replace("-", "")
-    octets = [int(hexdigits[i:i + 2], 16) for i in range(0, 12, 2)]
+    octets = [int(hexdigits[i : i + 2], 16) for i in range(0, 12, 2)]
     if octets[0] & 0x01:
-        raise UserError(f"MAC {text} is a multicast address; an interface needs a unicast one",
-                        hint="clear the lowest bit of the first octet (e.g. 02:...)")
+        raise UserError(
+            f"MAC {text} is a multicast address; an interface needs a unicast one",
+            hint="clear the lowest bit of the first octet (e.g. 02:...)",
+        )
     if not any(octets):
         raise UserError(f"MAC {text} is all zeros", hint="use a real unicast MAC")
     return ":".join(f"{b:02x}" for b in octets)

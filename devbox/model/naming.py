@@ -24,18 +24,23 @@ def validate_name(name: str, what: str = "container name") -> str:
     if not name:
         raise UserError(f"{what} is empty", hint="use lowercase letters, digits and '-'")
     if len(name) > MAX_LEN:
-        raise UserError(f"{what} '{name[:20]}...' is {len(name)} characters long (max {MAX_LEN})",
-                        hint="use a shorter name")
+        raise UserError(
+            f"{what} '{name[:20]}...' is {len(name)} characters long (max {MAX_LEN})",
+            hint="use a shorter name",
+        )
     if not _LABEL.match(name):
         bad = sorted({c for c in name if not (c.islower() or c.isdigit() or c == "-")})
-        why = (f"contains {', '.join(repr(c) for c in bad)}" if bad
-               else "starts or ends with '-'")
-        raise UserError(f"invalid {what} {name!r}: {why}",
-                        hint="names are DNS labels: lowercase letters, digits and '-', "
-                             "1-63 characters, not starting or ending with '-'")
+        why = f"contains {', '.join(repr(c) for c in bad)}" if bad else "starts or ends with '-'"
+        raise UserError(
+            f"invalid {what} {name!r}: {why}",
+            hint="names are DNS labels: lowercase letters, digits and '-', "
+            "1-63 characters, not starting or ending with '-'",
+        )
     if name in RESERVED and _is_container_name(what):
-        raise UserError(f"{what} '{name}' is the name of one of devbox's own folders",
-                        hint=f"pick another name (not one of: {', '.join(sorted(RESERVED))})")
+        raise UserError(
+            f"{what} '{name}' is the name of one of devbox's own folders",
+            hint=f"pick another name (not one of: {', '.join(sorted(RESERVED))})",
+        )
     return name
 
 

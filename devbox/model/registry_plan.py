@@ -28,8 +28,10 @@ _USER_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 def validate_user(user: str) -> str:
     if not _USER_RE.fullmatch(user):
-        raise UserError(f"invalid registry user name {user!r}",
-                        hint="use lowercase letters, digits, '.', '_' and '-' (at most 64)")
+        raise UserError(
+            f"invalid registry user name {user!r}",
+            hint="use lowercase letters, digits, '.', '_' and '-' (at most 64)",
+        )
     return user
 
 
@@ -83,8 +85,10 @@ def with_user(text: str, user: str, hashed: str) -> str:
 def without_user(text: str, user: str) -> str:
     users = parse_htpasswd(text)
     if user not in users:
-        raise UserError(f"registry user {user!r} does not exist",
-                        hint="list users with 'devbox registryserver status'")
+        raise UserError(
+            f"registry user {user!r} does not exist",
+            hint="list users with 'devbox registryserver status'",
+        )
     del users[user]
     return format_htpasswd(users)
 
@@ -106,8 +110,9 @@ def parse_address(text: str) -> Address:
     return Address(m.group(1), int(m.group(2)))
 
 
-def config_context(*, tls: bool, readonly: bool = False, realm: str = "devbox-registry",
-                   log_level: str = "info") -> dict[str, Any]:
+def config_context(
+    *, tls: bool, readonly: bool = False, realm: str = "devbox-registry", log_level: str = "info"
+) -> dict[str, Any]:
     """Values for ``templates/registry-config.yml.j2`` (container-side paths)."""
     return {
         "port": CONTAINER_PORT,
@@ -129,8 +134,9 @@ def registry_command(binary: str, action: str = "serve") -> list[str]:
     return [binary, "serve", CONTAINER_CONFIG]
 
 
-def volumes(config_file: Path, auth_dir: Path, tls_dir: Path | None,
-            storage: Path) -> dict[str, dict[str, str]]:
+def volumes(
+    config_file: Path, auth_dir: Path, tls_dir: Path | None, storage: Path
+) -> dict[str, dict[str, str]]:
     vols = {
         str(config_file): {"bind": CONTAINER_CONFIG, "mode": "ro"},
         str(auth_dir): {"bind": CONTAINER_AUTH_DIR, "mode": "ro"},
@@ -141,9 +147,17 @@ def volumes(config_file: Path, auth_dir: Path, tls_dir: Path | None,
     return vols
 
 
-def run_kwargs(*, name: str, image: str, binary: str, port: int,
-               vols: Mapping[str, Mapping[str, str]], labels: Mapping[str, str],
-               network: str = "", restart: str = "unless-stopped") -> dict[str, Any]:
+def run_kwargs(
+    *,
+    name: str,
+    image: str,
+    binary: str,
+    port: int,
+    vols: Mapping[str, Mapping[str, str]],
+    labels: Mapping[str, str],
+    network: str = "",
+    restart: str = "unless-stopped",
+) -> dict[str, Any]:
     """docker SDK ``containers.run`` kwargs of the registry server."""
     extra: dict[str, Any] = {"network": network} if network else {}
     return {
@@ -161,8 +175,14 @@ def run_kwargs(*, name: str, image: str, binary: str, port: int,
     }
 
 
-def gc_kwargs(*, name: str, image: str, binary: str,
-              vols: Mapping[str, Mapping[str, str]], labels: Mapping[str, str]) -> dict[str, Any]:
+def gc_kwargs(
+    *,
+    name: str,
+    image: str,
+    binary: str,
+    vols: Mapping[str, Mapping[str, str]],
+    labels: Mapping[str, str],
+) -> dict[str, Any]:
     """One-shot container running garbage-collect on the (stopped) registry's storage."""
     return {
         "name": name,

@@ -90,8 +90,10 @@ def cgroup_kwargs(name: str, mode: str = CGROUP_V1) -> dict[str, Any]:
     return {
         "cgroupns": "host",
         "cgroup_parent": parent,
-        "volumes": {f"{base}/devbox-view/{name}": {"bind": base, "mode": "rw"},
-                    own: {"bind": own, "mode": "rw"}},
+        "volumes": {
+            f"{base}/devbox-view/{name}": {"bind": base, "mode": "rw"},
+            own: {"bind": own, "mode": "rw"},
+        },
     }
 
 
@@ -152,9 +154,11 @@ def systemd_run_kwargs(
 def hosts_file(name: str) -> str:
     """``/etc/hosts`` of a VM-style container named ``name`` (Debian's layout: the host name on
     127.0.1.1, so it resolves without DNS)."""
-    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
-            "::1\tlocalhost ip6-localhost ip6-loopback\n"
-            "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+    return (
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+        "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+    )
 
 
 def resolv_conf(host_text: str) -> str:

@@ -82,8 +82,13 @@ def base_ref(cfg: Config, name: str) -> str:
     return load(name).tag
 
 
-def build_base(cfg: Config, name: str, force: bool = False,
-               reporter: Reporter | None = None, log: OpLog | None = None) -> BaseBuild:
+def build_base(
+    cfg: Config,
+    name: str,
+    force: bool = False,
+    reporter: Reporter | None = None,
+    log: OpLog | None = None,
+) -> BaseBuild:
     from devbox.adapters import bootstrap
     from devbox.adapters.docker import engine
     from devbox.adapters.host import process
@@ -137,8 +142,11 @@ def build_base(cfg: Config, name: str, force: bool = False,
         ctx.undo(f"remove {workdir}", lambda: bootstrap.remove_tree(workdir))
         rendered = render_repo_files(base, mirror, workdir)
         bootstrap.write_files({workdir / rel: text for rel, text in rendered.items()})
-        argv = (plan.rpm_argv(base, target, workdir, program) if base.family == "rhel"
-                else plan.bootstrap_argv(base, mirror, target, workdir))
+        argv = (
+            plan.rpm_argv(base, target, workdir, program)
+            if base.family == "rhel"
+            else plan.bootstrap_argv(base, mirror, target, workdir)
+        )
         count = [0]
 
         def on_line(line: str) -> None:
@@ -165,10 +173,10 @@ def build_base(cfg: Config, name: str, force: bool = False,
 
         repo, tag = plan.split_tag(base.tag)
         result.image_id = engine.import_rootfs(
-            bootstrap.tar_stream(target, on_bytes), repo, tag, plan.import_changes(labels))
+            bootstrap.tar_stream(target, on_bytes), repo, tag, plan.import_changes(labels)
+        )
         if previous is not None and previous.get("Id") != result.image_id:
-            ctx.undo(f"restore {base.tag}",
-                     lambda: engine.tag_image(str(previous["Id"]), base.tag))
+            ctx.undo(f"restore {base.tag}", lambda: engine.tag_image(str(previous["Id"]), base.tag))
         else:
             ctx.undo(f"remove {base.tag}", lambda: engine.remove_image(base.tag))
         for extra in tags[1:]:
@@ -185,10 +193,14 @@ def build_base(cfg: Config, name: str, force: bool = False,
             ctx.skip("up to date")
         bootstrap.remove_tree(workdir)
 
-    steps = [Step("check inputs", check_inputs), Step("check mirror", check_mirror),
-             Step(f"bootstrap {base.distro} {base.release}", do_bootstrap),
-             Step("prepare for systemd", prepare), Step("import into Docker", do_import),
-             Step("clean up", cleanup)]
+    steps = [
+        Step("check inputs", check_inputs),
+        Step("check mirror", check_mirror),
+        Step(f"bootstrap {base.distro} {base.release}", do_bootstrap),
+        Step("prepare for systemd", prepare),
+        Step("import into Docker", do_import),
+        Step("clean up", cleanup),
+    ]
     try:
         res = run_steps(f"build-base {base.name}", steps, oplog, reporter)
     finally:
@@ -199,14 +211,13 @@ def build_base(cfg: Config, name: str, force: bool = False,
     return result
 
 
-
-
 def list_bases() -> list[plan.BaseDef]:
     return plan.list_bases(bases_dir())
 
 
-def ensure_base(cfg: Config, name: str, reporter: Reporter | None = None,
-                log: OpLog | None = None) -> str:
+def ensure_base(
+    cfg: Config, name: str, reporter: Reporter | None = None, log: OpLog | None = None
+) -> str:
     """The base's tag, building it first when it is missing (not when merely outdated)."""
     from devbox.adapters.docker import engine
 
@@ -217,9 +228,14 @@ def ensure_base(cfg: Config, name: str, reporter: Reporter | None = None,
 
 
 def describe(base: plan.BaseDef) -> dict[str, object]:
-    return {"name": base.name, "description": base.description, "tag": base.tag,
-            "family": base.family, "tool": base.tool, "mirror": base.mirror}
+    return {
+        "name": base.name,
+        "description": base.description,
+        "tag": base.tag,
+        "family": base.family,
+        "tool": base.tool,
+        "mirror": base.mirror,
+    }
 
 
 __all__ = ["BaseBuild", "build_base", "ensure_base", "list_bases", "load"]
-

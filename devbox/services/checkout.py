@@ -73,15 +73,17 @@ def read_state(cfg: Config, name: str) -> CheckoutResult | None:
     except FileNotFoundError:
         return None
     except jsonfile.CorruptRecord as err:
-        raise jsonfile.CorruptRecord(path, err.why,
-                                     hint="remove the file and run 'devbox dockeruser checkout' "
-                                          "again") from None
+        raise jsonfile.CorruptRecord(
+            path, err.why, hint="remove the file and run 'devbox dockeruser checkout' again"
+        ) from None
     try:
         return CheckoutResult.from_dict(data)
     except TypeError as err:
-        raise jsonfile.CorruptRecord(path, f"not a checkout record: {err}",
-                                     hint="remove the file and run 'devbox dockeruser checkout' "
-                                          "again") from None
+        raise jsonfile.CorruptRecord(
+            path,
+            f"not a checkout record: {err}",
+            hint="remove the file and run 'devbox dockeruser checkout' again",
+        ) from None
 
 
 def _write_state(cfg: Config, result: CheckoutResult) -> None:
@@ -107,11 +109,16 @@ def _p4_view(entry: branches.BranchEntry, variables: dict[str, str], client: str
         lines = [f"{variables['depot']}/... {target}"]
     for line in lines:
         parts = line.split()
-        if (len(parts) != 2 or any(ord(c) < 32 for c in line)
-                or not parts[0].lstrip("-+").startswith("//")
-                or not parts[1].startswith(f"//{client}/")):
-            raise UserError(f"{where}: bad view line {line!r}",
-                            hint="each line is '//depot/path/... //{{ client }}/path/...'")
+        if (
+            len(parts) != 2
+            or any(ord(c) < 32 for c in line)
+            or not parts[0].lstrip("-+").startswith("//")
+            or not parts[1].startswith(f"//{client}/")
+        ):
+            raise UserError(
+                f"{where}: bad view line {line!r}",
+                hint="each line is '//depot/path/... //{{ client }}/path/...'",
+            )
     return lines
 
 
@@ -147,36 +154,62 @@ def checkout(
     resolved = bmap.resolve(branch)
     previous = read_state(cfg, container_name)
     if previous is not None and previous.branch != branch:
-        raise UserError(f"{container_name} has branch '{previous.branch}' checked out "
-                        f"at {previous.path}, not '{branch}'",
-                        hint="make a new container for the other branch")
+        raise UserError(
+            f"{container_name} has branch '{previous.branch}' checked out "
+            f"at {previous.path}, not '{branch}'",
+            hint="make a new container for the other branch",
+        )
     if previous is not None and not update:
-        log.write(f"checkout: {branch} already at {previous.vcs} {previous.revision} in "
-                  f"{previous.path}")
+        log.write(
+            f"checkout: {branch} already at {previous.vcs} {previous.revision} in {previous.path}"
+        )
         return previous
-    log.write(f"checkout: {branch} ({resolved.vcs}) into {_dest(opt_dir, resolved.path)}"
-              + (" (update)" if update else ""))
+    log.write(
+        f"checkout: {branch} ({resolved.vcs}) into {_dest(opt_dir, resolved.path)}"
+        + (" (update)" if update else "")
+    )
     who = _owner(previous, owner, opt_dir, log)
     if resolved.vcs == "git":
-        result = _checkout_git(cfg, container_name, resolved, opt_dir, update=update, log=log,
-                               progress=progress, owner=who)
+        result = _checkout_git(
+            cfg,
+            container_name,
+            resolved,
+            opt_dir,
+            update=update,
+            log=log,
+            progress=progress,
+            owner=who,
+        )
     else:
-        result = _checkout_p4(cfg, container_name, resolved, opt_dir, update=update,
-                              previous=previous, log=log, progress=progress, password=password,
-                              factory=p4_factory, owner=who)
+        result = _checkout_p4(
+            cfg,
+            container_name,
+            resolved,
+            opt_dir,
+            update=update,
+            previous=previous,
+            log=log,
+            progress=progress,
+            password=password,
+            factory=p4_factory,
+            owner=who,
+        )
     result = CheckoutResult(**{**result.to_dict(), "owner_uid": who[0], "owner_gid": who[1]})
     history: list[dict[str, str]] = list(previous.history) if previous else []
     if previous is not None and previous.revision != result.revision:
         history.append({"revision": previous.revision, "at": previous.checked_out_at})
     result = CheckoutResult(**{**result.to_dict(), "history": tuple(history[-HISTORY:])})
     _write_state(cfg, result)
-    log.write(f"checkout: {branch} is at {result.vcs} {result.revision} in {result.path} "
-              f"({result.files} files, {result.transferred} transferred)")
+    log.write(
+        f"checkout: {branch} is at {result.vcs} {result.revision} in {result.path} "
+        f"({result.files} files, {result.transferred} transferred)"
+    )
     return result
 
 
-def _owner(previous: CheckoutResult | None, owner: tuple[int, int] | None, opt_dir: Path,
-           log: OpLog) -> tuple[int, int]:
+def _owner(
+    previous: CheckoutResult | None, owner: tuple[int, int] | None, opt_dir: Path, log: OpLog
+) -> tuple[int, int]:
     """Who the checkout runs as (see :func:`checkout`); makes ``opt_dir`` if it is missing."""
     from devbox.adapters.host import privdrop
 
@@ -188,8 +221,10 @@ def _owner(previous: CheckoutResult | None, owner: tuple[int, int] | None, opt_d
         st = opt_dir.lstat()
         who = (st.st_uid, st.st_gid)
     else:
-        raise UserError(f"{opt_dir} does not exist and no owner was given",
-                        hint="make the container with 'devbox dockeruser make-dev-container'")
+        raise UserError(
+            f"{opt_dir} does not exist and no owner was given",
+            hint="make the container with 'devbox dockeruser make-dev-container'",
+        )
     if os.geteuid() != 0:
         return who  # nothing to drop: git and P4 run as this user anyway
     privdrop.check_owner(*who, opt_dir)
@@ -200,9 +235,17 @@ def _owner(previous: CheckoutResult | None, owner: tuple[int, int] | None, opt_d
     return who
 
 
-def _checkout_git(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Path, *,
-                  update: bool, log: OpLog, progress: Progress | None,
-                  owner: tuple[int, int]) -> CheckoutResult:
+def _checkout_git(
+    cfg: Config,
+    name: str,
+    resolved: branches.Branch,
+    opt_dir: Path,
+    *,
+    update: bool,
+    log: OpLog,
+    progress: Progress | None,
+    owner: tuple[int, int],
+) -> CheckoutResult:
     from devbox.adapters import git
     from devbox.adapters.vcs_render import render_value
 
@@ -214,30 +257,56 @@ def _checkout_git(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pa
     sparse = [render_value(s, variables, f"{where}: sparse") for s in entry.sparse]
     dest = _dest(opt_dir, entry.path)
     cache = Layout(cfg.root).container_dir(name) / "git-cache.git"
-    done = git.checkout(url, ref, dest, cache=cache, top=opt_dir, owner=owner,
-                        depth=entry.depth, sparse=sparse, update=update, log=log,
-                        progress=progress)
+    done = git.checkout(
+        url,
+        ref,
+        dest,
+        cache=cache,
+        top=opt_dir,
+        owner=owner,
+        depth=entry.depth,
+        sparse=sparse,
+        update=update,
+        log=log,
+        progress=progress,
+    )
     return CheckoutResult(
-        container=name, branch=resolved.name, vcs="git", source=url, ref=ref,
-        revision=done.commit, path=str(dest), container_path=branches.container_path(entry.path),
-        files=done.files, transferred=done.files if done.fetched else 0, checked_out_at=_now(),
+        container=name,
+        branch=resolved.name,
+        vcs="git",
+        source=url,
+        ref=ref,
+        revision=done.commit,
+        path=str(dest),
+        container_path=branches.container_path(entry.path),
+        files=done.files,
+        transferred=done.files if done.fetched else 0,
+        checked_out_at=_now(),
     )
 
 
-def _session(cfg: Config, log: OpLog, password: PasswordProvider | None,
-             factory: Callable[[], Any] | None) -> Any:
+def _session(
+    cfg: Config, log: OpLog, password: PasswordProvider | None, factory: Callable[[], Any] | None
+) -> Any:
     from devbox.adapters import p4
 
-    return p4.P4Session(p4.P4Settings.from_config(cfg), factory=factory, log=log,
-                        password=password)
+    return p4.P4Session(p4.P4Settings.from_config(cfg), factory=factory, log=log, password=password)
 
 
-def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Path, *,
-                 update: bool, previous: CheckoutResult | None, log: OpLog,
-                 progress: Progress | None,
-                 password: PasswordProvider | None,
-                 factory: Callable[[], Any] | None,
-                 owner: tuple[int, int]) -> CheckoutResult:
+def _checkout_p4(
+    cfg: Config,
+    name: str,
+    resolved: branches.Branch,
+    opt_dir: Path,
+    *,
+    update: bool,
+    previous: CheckoutResult | None,
+    log: OpLog,
+    progress: Progress | None,
+    password: PasswordProvider | None,
+    factory: Callable[[], Any] | None,
+    owner: tuple[int, int],
+) -> CheckoutResult:
     from devbox.adapters import p4
     from devbox.adapters.host import privdrop
     from devbox.adapters.vcs_render import render_value
@@ -258,16 +327,19 @@ def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pat
     with _session(cfg, log, password, factory) as session:
         session.head_change(f"{depot}/..." + (f"@{ref}" if ref else ""))  # depot path exists?
         created = session.save_workspace(
-            client, opt_dir, view, alt_root="/opt",
-            description=f"devbox: container {name}, branch {resolved.name}")
+            client,
+            opt_dir,
+            view,
+            alt_root="/opt",
+            description=f"devbox: container {name}, branch {resolved.name}",
+        )
         try:
             if not created and previous is None:
                 session.forget_have(client)  # the workspace outlived its files
             if ref and not ref.isdigit():
                 revision = f"@{ref}"
             else:
-                change = int(ref) if ref else session.head_change(f"//{client}/...",
-                                                                  client=client)
+                change = int(ref) if ref else session.head_change(f"//{client}/...", client=client)
                 revision = f"@{change}"
             # P4Python writes the files in this process: as the owner, so a link the tenant
             # planted in its tree is followed (if at all) with the owner's rights, not root's
@@ -283,16 +355,30 @@ def _checkout_p4(cfg: Config, name: str, resolved: branches.Branch, opt_dir: Pat
                     log.write(f"checkout: could not remove workspace {client}: {err}")
             raise
     return CheckoutResult(
-        container=name, branch=resolved.name, vcs="p4", source=depot, ref=ref,
-        revision=str(synced.change), path=str(dest),
-        container_path=branches.container_path(entry.path), files=files,
-        transferred=synced.files, workspace=client, checked_out_at=_now(),
+        container=name,
+        branch=resolved.name,
+        vcs="p4",
+        source=depot,
+        ref=ref,
+        revision=str(synced.change),
+        path=str(dest),
+        container_path=branches.container_path(entry.path),
+        files=files,
+        transferred=synced.files,
+        workspace=client,
+        checked_out_at=_now(),
     )
 
 
-def apply_changes(cfg: Config, name: str, changes: Sequence[int], *, log: OpLog = NULL_LOG,
-                  password: PasswordProvider | None = None,
-                  p4_factory: Callable[[], Any] | None = None) -> list[Any]:
+def apply_changes(
+    cfg: Config,
+    name: str,
+    changes: Sequence[int],
+    *,
+    log: OpLog = NULL_LOG,
+    password: PasswordProvider | None = None,
+    p4_factory: Callable[[], Any] | None = None,
+) -> list[Any]:
     """Unshelve Perforce changelists into container ``name``'s workspace (for combos).
 
     Returns one :class:`devbox.adapters.p4.ApplyResult` per change, with the files that still
@@ -301,9 +387,10 @@ def apply_changes(cfg: Config, name: str, changes: Sequence[int], *, log: OpLog 
     validate_name(name)
     state = read_state(cfg, name)
     if state is None or state.vcs != "p4":
-        raise UserError(f"{name} has no Perforce checkout to apply changes to",
-                        hint="check out a Perforce branch first: "
-                             f"devbox dockeruser checkout {name}")
+        raise UserError(
+            f"{name} has no Perforce checkout to apply changes to",
+            hint=f"check out a Perforce branch first: devbox dockeruser checkout {name}",
+        )
     from devbox.adapters.host import privdrop
 
     uid, gid = state.owner_uid, state.owner_gid
@@ -315,9 +402,15 @@ def apply_changes(cfg: Config, name: str, changes: Sequence[int], *, log: OpLog 
             return list(session.apply_changes(state.workspace, list(changes)))
 
 
-def remove_workspace(cfg: Config, name: str, force: bool = False, *, log: OpLog = NULL_LOG,
-                     password: PasswordProvider | None = None,
-                     p4_factory: Callable[[], Any] | None = None) -> bool:
+def remove_workspace(
+    cfg: Config,
+    name: str,
+    force: bool = False,
+    *,
+    log: OpLog = NULL_LOG,
+    password: PasswordProvider | None = None,
+    p4_factory: Callable[[], Any] | None = None,
+) -> bool:
     """Delete container ``name``'s Perforce workspace (never the files in /opt).
 
     Refuses when files are opened in it, unless ``force`` (then they are reverted with ``-k``).

@@ -132,10 +132,15 @@ def _cancellable(steps: list[Step], cancel: threading.Event | None) -> list[Step
     return [wrap(s) for s in steps]
 
 
-def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
-             reporter: Reporter | None = None,
-             cancel: threading.Event | None = None,
-             lim: Limits | None = None) -> CloneResult:
+def make_one(
+    cfg: Config,
+    name: str,
+    source: str,
+    frozen: Frozen,
+    reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
+    lim: Limits | None = None,
+) -> CloneResult:
     """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
     for a DevboxError: the result says what went wrong)."""
     from devbox.state.container_records import write_state
@@ -149,25 +154,52 @@ def make_one(cfg: Config, name: str, source: str, frozen: Frozen,
             if dc.inspect(name) is not None:
                 raise UserError(f"a container named '{name}' already exists")
             job = CloneJob(cfg, name, source, frozen, log, lim)
-            run_steps(f"clone {source} -> {name}", _cancellable(steps_for(job), cancel), log,
-                      reporter, cleanup_hint=f"devbox dockeruser remove-dev-container {name}")
-            write_state(layout, name, ready=True, kind="clone", branch=frozen.source_labels.get(
-                labels.BRANCH, ""), image=frozen.image, ip=job.ip, mac=job.mac,
-                source=source, snapshot=frozen.snap_id, made=time.time())
+            run_steps(
+                f"clone {source} -> {name}",
+                _cancellable(steps_for(job), cancel),
+                log,
+                reporter,
+                cleanup_hint=f"devbox dockeruser remove-dev-container {name}",
+            )
+            write_state(
+                layout,
+                name,
+                ready=True,
+                kind="clone",
+                branch=frozen.source_labels.get(labels.BRANCH, ""),
+                image=frozen.image,
+                ip=job.ip,
+                mac=job.mac,
+                source=source,
+                snapshot=frozen.snap_id,
+                made=time.time(),
+            )
     except DevboxError as err:
-        return CloneResult(name, False, seconds=time.monotonic() - t0, error=str(err),
-                           hint=err.hint or "", log=str(log_path))
-    return CloneResult(name, True, ip=job.ip, mac=job.mac, seconds=time.monotonic() - t0,
-                       log=str(log_path))
+        return CloneResult(
+            name,
+            False,
+            seconds=time.monotonic() - t0,
+            error=str(err),
+            hint=err.hint or "",
+            log=str(log_path),
+        )
+    return CloneResult(
+        name, True, ip=job.ip, mac=job.mac, seconds=time.monotonic() - t0, log=str(log_path)
+    )
 
 
 # ---------------------------------------------------------------- the command
 
 
-def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
-          jobs: int | None = None,
-          reporter_for: Callable[[str], Reporter] | None = None,
-          requested: Limits | None = None) -> CloneRun:
+def clone(
+    cfg: Config,
+    source: str,
+    count: int,
+    prefix: str | None = None,
+    jobs: int | None = None,
+    reporter_for: Callable[[str], Reporter] | None = None,
+    requested: Limits | None = None,
+) -> CloneRun:
     """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
 
     ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze").
@@ -177,8 +209,12 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     src_state = _source(source, cfg)
     # the source's limits (devbox set them at make) under what the caller asks for; checked
     # against the host before anything is made
-    lim = limits_mod.resolve(limits_mod.settings_of(cfg), procfs.host_size(),
-                             limits_mod.from_labels(src_state.labels), requested or Limits())
+    lim = limits_mod.resolve(
+        limits_mod.settings_of(cfg),
+        procfs.host_size(),
+        limits_mod.from_labels(src_state.labels),
+        requested or Limits(),
+    )
     names = clone_plan.clone_names(source, count, _existing_names(layout), prefix)
     workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
     # a clone the kernel would not let boot is refused now, before anything is made
@@ -193,9 +229,19 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
     cancel = threading.Event()
     interrupted = False
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clone") as pool:
-        futures = [pool.submit(make_one, cfg, name, source, frozen,
-                               reporter_for(name) if reporter_for else None, cancel, lim)
-                   for name in names]
+        futures = [
+            pool.submit(
+                make_one,
+                cfg,
+                name,
+                source,
+                frozen,
+                reporter_for(name) if reporter_for else None,
+                cancel,
+                lim,
+            )
+            for name in names
+        ]
         for future in futures:
             while True:
                 try:
@@ -218,11 +264,19 @@ def clone(cfg: Config, source: str, count: int, prefix: str | None = None,
         from devbox.errors import Interrupted
 
         kept = [r.name for r in results if r.ok]
-        raise Interrupted(f"clone of {source} interrupted; unfinished clones rolled back",
-                          hint=("kept the finished ones: " + ", ".join(kept)) if kept else None)
-    return CloneRun(source=source, snapshot=frozen.snap_id, image=frozen.image,
-                    snapshot_method=frozen.method, freeze_seconds=frozen.seconds,
-                    seconds=time.monotonic() - t0, clones=results)
+        raise Interrupted(
+            f"clone of {source} interrupted; unfinished clones rolled back",
+            hint=("kept the finished ones: " + ", ".join(kept)) if kept else None,
+        )
+    return CloneRun(
+        source=source,
+        snapshot=frozen.snap_id,
+        image=frozen.image,
+        snapshot_method=frozen.method,
+        freeze_seconds=frozen.seconds,
+        seconds=time.monotonic() - t0,
+        clones=results,
+    )
 
 
 # ---------------------------------------------------------------- removal and reboot
@@ -243,8 +297,11 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
 
     names = clones_of(source)
     layout = Layout(cfg.root)
-    names += [n for n, r in clone_records(layout).items()
-              if r.get("source") == source and n not in names and dc.inspect(n) is None]
+    names += [
+        n
+        for n, r in clone_records(layout).items()
+        if r.get("source") == source and n not in names and dc.inspect(n) is None
+    ]
     before = set(_snapshot_ids(layout))
     removed, failed = [], {}
     for name in names:
@@ -259,5 +316,3 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     gc_snapshots(cfg)
     snaps = sorted(before - set(_snapshot_ids(layout)))
     return RemoveClonesResult(source, removed, snaps, failed)
-
-

@@ -54,8 +54,9 @@ class Sysprep:
     removals: list[str]
 
 
-def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
-                     method: str | None = None) -> Sysprep:
+def sysprep_snapshot(
+    raw: str, image: str, snap_labels: dict[str, str], method: str | None = None
+) -> Sysprep:
     """Make snapshot image ``image`` from the plain commit ``raw`` and say how clones drop what
     they must not inherit (:data:`devbox.model.clone_plan.SYSPREP`).
 
@@ -73,18 +74,23 @@ def sysprep_snapshot(raw: str, image: str, snap_labels: dict[str, str],
         attrs = image_attrs(raw) or {}
         dirs = layers.image_layer_dirs(attrs)
         if dirs is None and method == "layer":
-            raise OperationFailed("the engine's storage is not overlay2 owned by root: "
-                                  "clones cannot be sysprepped in their own layers")
+            raise OperationFailed(
+                "the engine's storage is not overlay2 owned by root: "
+                "clones cannot be sysprepped in their own layers"
+            )
     removals: list[str] = []
     if dirs is not None:
-        removals = clone_plan.sysprep_removals(
-            layers.merged_paths(dirs, clone_plan.walk_roots()))
-        own = [*removals, *clone_plan.clone_files("x", {}),  # what each clone will write
-               *(clone_plan.host_key_path(kind) for kind in clone_plan.HOST_KEY_TYPES)]
+        removals = clone_plan.sysprep_removals(layers.merged_paths(dirs, clone_plan.walk_roots()))
+        own = [
+            *removals,
+            *clone_plan.clone_files("x", {}),  # what each clone will write
+            *(clone_plan.host_key_path(kind) for kind in clone_plan.HOST_KEY_TYPES),
+        ]
         if not layers.parents_are_dirs(dirs, own):  # e.g. /etc/ssh a symlink: the engine's way
             if method == "layer":
-                raise OperationFailed("a directory on the way to a sysprep path is not a plain "
-                                      "directory in the image")
+                raise OperationFailed(
+                    "a directory on the way to a sysprep path is not a plain directory in the image"
+                )
             dirs = None
     if dirs is not None:
         tag_image(raw, image)
@@ -108,8 +114,10 @@ def _source(name: str, cfg: Config | None = None) -> dc.ContainerState:
     validate_name(name, "source container name")
     st = dc.inspect(name)
     if st is None:
-        raise UserError(f"no container named '{name}'",
-                        hint="list them with 'devbox dockeruser list-containers'")
+        raise UserError(
+            f"no container named '{name}'",
+            hint="list them with 'devbox dockeruser list-containers'",
+        )
     if st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox; devbox clones only its own")
     if cfg is not None:
@@ -162,23 +170,47 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
 
     def do_sysprep(ctx: StepContext) -> None:
         prep = prepping[0].result()
-        _write_json(sdir / SNAPSHOT_FILE, {"id": snap_id, "source": source, "image": image,
-                                           "method": method, "created": time.time(),
-                                           "source_image": st.image, "sysprep": prep.method,
-                                           "removals": prep.removals})
-        ctx.note = (f"{len(prep.removals)} path(s) each clone deletes in its own layer"
-                    if prep.method == "layer" else f"derived image {image}")
+        _write_json(
+            sdir / SNAPSHOT_FILE,
+            {
+                "id": snap_id,
+                "source": source,
+                "image": image,
+                "method": method,
+                "created": time.time(),
+                "source_image": st.image,
+                "sysprep": prep.method,
+                "removals": prep.removals,
+            },
+        )
+        ctx.note = (
+            f"{len(prep.removals)} path(s) each clone deletes in its own layer"
+            if prep.method == "layer"
+            else f"derived image {image}"
+        )
 
     try:
-        result = run_steps(f"freeze {source}", [Step("commit + /opt snapshot", do_freeze),
-                                                Step("sysprep", do_sysprep)], log, reporter)
+        result = run_steps(
+            f"freeze {source}",
+            [Step("commit + /opt snapshot", do_freeze), Step("sysprep", do_sysprep)],
+            log,
+            reporter,
+        )
     finally:
         pool.shutdown(wait=True)
     prep = prepping[0].result()
     from devbox.adapters.docker.engine import image_labels
 
-    return Frozen(snap_id, image, method, result.seconds, dict(st.labels), prep.method,
-                  prep.removals, dict(image_labels(image) or {}))
+    return Frozen(
+        snap_id,
+        image,
+        method,
+        result.seconds,
+        dict(st.labels),
+        prep.method,
+        prep.removals,
+        dict(image_labels(image) or {}),
+    )
 
 
 def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
@@ -189,5 +221,3 @@ def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
         except Exception:  # noqa: BLE001 - failed builds leave nothing to remove but the tag
             pass
     snapshots.remove_image(image)
-
-

@@ -56,17 +56,23 @@ class CloneJob:
 
 def mount_opt(job: CloneJob, ctx: StepContext) -> None:
     if job.paths.dir.exists():
-        raise UserError(f"{job.paths.dir} already exists; not reusing it for clone "
-                        f"{job.name}", hint="remove it or pick another --prefix")
+        raise UserError(
+            f"{job.paths.dir} already exists; not reusing it for clone {job.name}",
+            hint="remove it or pick another --prefix",
+        )
     spec = job.paths.overlay()
-    ctx.undo(f"remove {job.paths.dir} (made by this clone)",
-             lambda: mounts.remove_tree(job.paths.dir))
+    ctx.undo(
+        f"remove {job.paths.dir} (made by this clone)", lambda: mounts.remove_tree(job.paths.dir)
+    )
     job.paths.dir.mkdir(parents=True)
-    _write_json(job.paths.record, {"snapshot": job.frozen.snap_id, "source": job.source,
-                                    "created": time.time()})
+    _write_json(
+        job.paths.record,
+        {"snapshot": job.frozen.snap_id, "source": job.source, "created": time.time()},
+    )
     ctx.undo(f"unmount {spec.merged}", _call(mounts.unmount, spec.merged, job.log))
     mounts.mount_overlay(spec, job.log)
     ctx.note = f"overlay on {spec.lower}"
+
 
 def create(job: CloneJob, ctx: StepContext) -> None:
     from devbox.model import macs
@@ -78,13 +84,26 @@ def create(job: CloneJob, ctx: StepContext) -> None:
     if test_run:
         extra[labels.TEST_RUN] = test_run
     src = job.frozen.source_labels
-    opts = MakeOptions(name=job.name, branch=src.get(labels.BRANCH, "-"), kind="clone",
-                       image=job.frozen.image, parent=job.parent, vlan=job.vlan,
-                       checkout=False, extra_labels=extra)
+    opts = MakeOptions(
+        name=job.name,
+        branch=src.get(labels.BRANCH, "-"),
+        kind="clone",
+        image=job.frozen.image,
+        parent=job.parent,
+        vlan=job.vlan,
+        checkout=False,
+        extra_labels=extra,
+    )
     lbls = container_plan.container_labels(
-        opts, job.frozen.image, job.parent or "", job.mac, job.ifname,
+        opts,
+        job.frozen.image,
+        job.parent or "",
+        job.mac,
+        job.ifname,
         str(job.layout.opt_dir(job.name)),
-        container_plan.parse_label_setting(str(job.cfg["labels"])), root=str(job.cfg.root))
+        container_plan.parse_label_setting(str(job.cfg["labels"])),
+        root=str(job.cfg.root),
+    )
     for key in (labels.PRODUCT, labels.RELEASE, labels.PATCHES, labels.REVISION):
         if src.get(key):
             lbls[key] = src[key]
@@ -99,9 +118,14 @@ def create(job: CloneJob, ctx: StepContext) -> None:
     from devbox.adapters.host import cgroupfs
 
     cgmode = cgroupfs.mode()
-    kwargs = systemd_run_kwargs(name=job.name, image=job.frozen.image,
-                                opt_dir=job.layout.opt_dir(job.name), labels=lbls,
-                                cgroup_mode=cgmode, limits=job.limits)
+    kwargs = systemd_run_kwargs(
+        name=job.name,
+        image=job.frozen.image,
+        opt_dir=job.layout.opt_dir(job.name),
+        labels=lbls,
+        cgroup_mode=cgmode,
+        limits=job.limits,
+    )
     ctx.undo(f"remove container {job.name}", _call(dc.remove, job.name))
     dc.create(kwargs)
     if job.limits is not None:
@@ -109,30 +133,46 @@ def create(job: CloneJob, ctx: StepContext) -> None:
     # unique before first boot: hostname files and fresh SSH host keys
     job.keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, job.name)
     files = clone_plan.clone_files(job.name, job.keys)
-    how = dc.seed_files(job.name,
-                        {p: (data, mode, 0, 0) for p, (data, mode) in files.items()},
-                        remove=job.frozen.removals)
+    how = dc.seed_files(
+        job.name,
+        {p: (data, mode, 0, 0) for p, (data, mode) in files.items()},
+        remove=job.frozen.removals,
+    )
     ctx.note = f"MAC {job.mac}, new host keys (by {how})"
+
 
 def boot(job: CloneJob, ctx: StepContext) -> None:
     dc.start(job.name)
     st = dc.inspect(job.name)
     if st is None or not st.running:
-        raise OperationFailed(f"clone {job.name} exited right after start",
-                              hint=container_lifecycle.exited_hint(job.name))
+        raise OperationFailed(
+            f"clone {job.name} exited right after start",
+            hint=container_lifecycle.exited_hint(job.name),
+        )
     job.pid = st.pid
+
 
 def attach(job: CloneJob, ctx: StepContext) -> None:
     from devbox.services import network
 
-    ctx.undo(f"release the lease and remove {job.name}'s LAN interface",
-             _call(network.detach, job.cfg, job.name))
-    att = network.attach(job.cfg, job.name, parent=job.parent, vlan=job.vlan,
-                         ifname=job.ifname, mac=job.mac, dhcp=True)
+    ctx.undo(
+        f"release the lease and remove {job.name}'s LAN interface",
+        _call(network.detach, job.cfg, job.name),
+    )
+    att = network.attach(
+        job.cfg,
+        job.name,
+        parent=job.parent,
+        vlan=job.vlan,
+        ifname=job.ifname,
+        mac=job.mac,
+        dhcp=True,
+    )
     if not att.ip:
         raise OperationFailed(f"{job.name} got no DHCP address")
     job.ip, job.mac, job.ifname = att.ip, att.mac, att.ifname
     ctx.note = f"{att.ip} on {att.parent}"
+
 
 def arp_check(job: CloneJob, ctx: StepContext) -> None:
     def probe() -> str | None:
@@ -146,17 +186,22 @@ def arp_check(job: CloneJob, ctx: StepContext) -> None:
             other = probe()
             break
         except OSError as err:
-            if err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO) \
-                    or time.monotonic() > deadline:
-                raise OperationFailed(f"ARP check of {job.ip} on {job.name}: "
-                                      f"{err.strerror or err}") from err
+            if (
+                err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO)
+                or time.monotonic() > deadline
+            ):
+                raise OperationFailed(
+                    f"ARP check of {job.ip} on {job.name}: {err.strerror or err}"
+                ) from err
             ctx.info(f"interface not ready ({err.strerror}); probing again")
             time.sleep(0.2)
     if other:
-        raise OperationFailed(f"address {job.ip} of {job.name} is also used by {other}: "
-                              "not marking the clone ready",
-                              hint="check the DHCP server's range and static addresses")
+        raise OperationFailed(
+            f"address {job.ip} of {job.name} is also used by {other}: not marking the clone ready",
+            hint="check the DHCP server's range and static addresses",
+        )
     ctx.note = f"{job.ip} is ours alone"
+
 
 def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
     from devbox.state.container_records import known_hosts
@@ -164,14 +209,19 @@ def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
     # the keys devbox made and put in before first boot: sshd must prove it holds one of
     # them (a key exchange), so the entry recorded below is what every later login checks
     lines = [pub.decode().strip() for _priv, pub in job.keys.values()]
-    seconds = ssh.wait_for_host_key(job.ip, lines, 22,
-                                    timeout=float(job.cfg["ssh_timeout"]),
-                                    connect=_connector(job.cfg, job.name))
+    seconds = ssh.wait_for_host_key(
+        job.ip,
+        lines,
+        22,
+        timeout=float(job.cfg["ssh_timeout"]),
+        connect=_connector(job.cfg, job.name),
+    )
     kh = known_hosts(job.layout)
     with _FILES_LOCK:
         ssh.record_host_keys(kh, [job.name, job.ip], lines)
     ctx.undo("forget the host key", lambda: _forget(kh, [job.name, job.ip]))
     ctx.note = f"sshd proved its host key after {seconds:.2f}s"
+
 
 def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     from devbox.adapters.host import sshconfig
@@ -180,10 +230,15 @@ def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
 
     # the same test devbox's own connections use (a route lookup for the clone's address)
-    proxy = None if host_reach.reachable_directly(job.ip) else \
-        proxy_command(job.cfg, job.name)
-    entry = sshconfig.HostEntry(job.name, job.ip, DEV_USER, devbox_key(job.layout),
-                                known_hosts(job.layout), proxy_command=proxy)
+    proxy = None if host_reach.reachable_directly(job.ip) else proxy_command(job.cfg, job.name)
+    entry = sshconfig.HostEntry(
+        job.name,
+        job.ip,
+        DEV_USER,
+        devbox_key(job.layout),
+        known_hosts(job.layout),
+        proxy_command=proxy,
+    )
     home = home_dir(job.cfg)
     ctx.undo("remove the SSH config entry", lambda: _remove_ssh_entry(home, job.name))
     with _FILES_LOCK:
@@ -201,8 +256,11 @@ def address_clash(pid: int, ifname: str, mac: str, ip: str, timeout: float = 0.3
     of another host answering for it, else None (RFC 5227 probe: sender address 0.0.0.0)."""
     from devbox.adapters.net import arp, netns
 
-    return netns.run_in(netns.pid_path(pid),
-                        lambda: arp.probe(ifname, mac, ip, timeout=timeout, probes=2), timeout=10)
+    return netns.run_in(
+        netns.pid_path(pid),
+        lambda: arp.probe(ifname, mac, ip, timeout=timeout, probes=2),
+        timeout=10,
+    )
 
 
 def _forget(known: Path, names: list[str]) -> None:

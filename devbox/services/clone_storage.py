@@ -47,7 +47,7 @@ def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
     if layout.snapshots.is_dir():
         candidates |= {p.name for p in layout.snapshots.iterdir() if p.is_dir()}
     for img in snapshots.images_labelled(f"{labels.ROLE}=snapshot"):
-        snap = ((img.get("Labels") or {}).get(labels.SNAPSHOT))
+        snap = (img.get("Labels") or {}).get(labels.SNAPSHOT)
         if snap:
             candidates.add(str(snap))
     for snap in sorted(candidates):
@@ -86,5 +86,3 @@ def ensure_mounted_before_start(cfg: Config, name: str, running: bool) -> bool:
         dc.stop(name)
         dc.start(name)
     return bool(mounted)
-
-

@@ -40,8 +40,10 @@ def patches_dir() -> Path:
 def load_releases(path: Path | None = None) -> list[combo_plan.Release]:
     path = path or products_file()
     if not path.exists():
-        raise UserError(f"no product map at {path}",
-                        hint="add [[product]] entries to roles/dockeruser/products.toml")
+        raise UserError(
+            f"no product map at {path}",
+            hint="add [[product]] entries to roles/dockeruser/products.toml",
+        )
     from devbox.textfile import read_user_text
 
     text = read_user_text(path, "product map", "setting 'products.map' must name a TOML file")
@@ -54,8 +56,10 @@ def patch_file(ident: str, directory: Path | None = None) -> Path:
         candidate = directory / f"{ident}{suffix}"
         if candidate.is_file():
             return candidate
-    raise UserError(f"no patch file for --patch {ident} in {directory}",
-                    hint=f"add {directory}/{ident}.patch, or pass a Perforce changelist number")
+    raise UserError(
+        f"no patch file for --patch {ident} in {directory}",
+        hint=f"add {directory}/{ident}.patch, or pass a Perforce changelist number",
+    )
 
 
 @dataclass
@@ -74,21 +78,24 @@ class ComboResult:
 
 
 def _matches(lbls: dict[str, str], product: str, release: str, patches: str) -> bool:
-    return (lbls.get(labels.PRODUCT) == product and lbls.get(labels.RELEASE) == release
-            and lbls.get(labels.PATCHES, "") == patches)
+    return (
+        lbls.get(labels.PRODUCT) == product
+        and lbls.get(labels.RELEASE) == release
+        and lbls.get(labels.PATCHES, "") == patches
+    )
 
 
 def find_existing(product: str, release: str, patches: str) -> str | None:
     """Name of the container holding this combo, if there is one (whatever its name)."""
     for st in dc.list_labeled(f"{labels.PRODUCT}={product}"):
-        if st.labels.get(labels.KIND) == "combo" and _matches(st.labels, product, release,
-                                                              patches):
+        if st.labels.get(labels.KIND) == "combo" and _matches(st.labels, product, release, patches):
             return st.name
     return None
 
 
-def _apply_step(cfg: Config, name: str, refs: list[combo_plan.PatchRef],
-                files: dict[str, Path]) -> Step:
+def _apply_step(
+    cfg: Config, name: str, refs: list[combo_plan.PatchRef], files: dict[str, Path]
+) -> Step:
     def apply(ctx: StepContext) -> None:
         from devbox.services import checkout
 
@@ -98,24 +105,42 @@ def _apply_step(cfg: Config, name: str, refs: list[combo_plan.PatchRef],
         applied: list[str] = []
         if changes:
             results = checkout.apply_changes(cfg, name, changes, log=ctx.log)
-            conflicts = [f"{getattr(r, 'change', '?')}: {', '.join(getattr(r, 'conflicts', []))}"
-                         for r in results if getattr(r, "conflicts", None)]
+            conflicts = [
+                f"{getattr(r, 'change', '?')}: {', '.join(getattr(r, 'conflicts', []))}"
+                for r in results
+                if getattr(r, "conflicts", None)
+            ]
             if conflicts:
-                raise OperationFailed("changelists need a manual resolve: " +
-                                      "; ".join(conflicts),
-                                      hint="resolve them in the workspace, or leave them out")
+                raise OperationFailed(
+                    "changelists need a manual resolve: " + "; ".join(conflicts),
+                    hint="resolve them in the workspace, or leave them out",
+                )
             applied += [str(c) for c in changes]
         file_refs = [r for r in refs if not r.is_change]
         if file_refs:
             state = checkout.read_state(cfg, name)
             if state is None:
-                raise UserError(f"patch files need a checkout in {name}'s /opt",
-                                hint="do not use --no-checkout with --patch")
+                raise UserError(
+                    f"patch files need a checkout in {name}'s /opt",
+                    hint="do not use --no-checkout with --patch",
+                )
             top = Path(state.path)
             tool = process.require("patch", "patch")
             for index, ref in enumerate(file_refs, start=1):
-                process.run([tool, "-p1", "--forward", "--batch", "-d", str(top), "-i",
-                             str(files[ref.ident])], log=ctx.log, timeout=600)
+                process.run(
+                    [
+                        tool,
+                        "-p1",
+                        "--forward",
+                        "--batch",
+                        "-d",
+                        str(top),
+                        "-i",
+                        str(files[ref.ident]),
+                    ],
+                    log=ctx.log,
+                    timeout=600,
+                )
                 applied.append(ref.ident)
                 ctx.progress(index, len(file_refs), ref.ident)
         ctx.note = "applied " + ", ".join(applied)
@@ -123,10 +148,20 @@ def _apply_step(cfg: Config, name: str, refs: list[combo_plan.PatchRef],
     return Step("apply patches", apply)
 
 
-def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
-               name: str | None = None, parent: str | None = None, vlan: int | None = None,
-               opt_seed: str | None = None, checkout: bool = True,
-               reporter: Reporter | None = None, limits: Limits | None = None) -> ComboResult:
+def make_combo(
+    cfg: Config,
+    product: str,
+    release: str,
+    patches: list[str],
+    *,
+    name: str | None = None,
+    parent: str | None = None,
+    vlan: int | None = None,
+    opt_seed: str | None = None,
+    checkout: bool = True,
+    reporter: Reporter | None = None,
+    limits: Limits | None = None,
+) -> ComboResult:
     """Make the container for this combo, or start it when it exists already. ``limits``
     (from flags) go over the product map's, which go over the branch map's."""
     from devbox.services import container_lifecycle, container_make
@@ -138,26 +173,56 @@ def make_combo(cfg: Config, product: str, release: str, patches: list[str], *,
     existing = find_existing(product, release, patches_text)
     if existing is not None:
         if name is not None and existing != name:
-            raise UserError(f"this combo exists already as '{existing}'",
-                            hint=f"start it: devbox dockeruser start-dev-container {existing}")
+            raise UserError(
+                f"this combo exists already as '{existing}'",
+                hint=f"start it: devbox dockeruser start-dev-container {existing}",
+            )
         result = container_lifecycle.start(cfg, existing, reporter)
-        return ComboResult(existing, product, release, [r.ident for r in refs], rel.image,
-                           rel.branch, "started", result.to_dict())
+        return ComboResult(
+            existing,
+            product,
+            release,
+            [r.ident for r in refs],
+            rel.image,
+            rel.branch,
+            "started",
+            result.to_dict(),
+        )
     st = dc.inspect(combo)
     if st is not None:
-        raise UserError(f"a container named '{combo}' exists but holds another combo or none",
-                        hint="remove it, or name this combo with NAME")
+        raise UserError(
+            f"a container named '{combo}' exists but holds another combo or none",
+            hint="remove it, or name this combo with NAME",
+        )
     files = {r.ident: patch_file(r.ident) for r in refs if not r.is_change}
     if refs and not checkout:
         raise UserError("--patch needs the checkout", hint="leave out --no-checkout")
     extra = {labels.PRODUCT: product, labels.RELEASE: release, labels.PATCHES: patches_text}
-    opts = MakeOptions(name=combo, branch=rel.branch, kind="combo", image=rel.image,
-                       parent=parent, vlan=vlan, opt_seed=opt_seed, checkout=checkout,
-                       extra_labels=extra, limits=(limits or Limits()).over(rel.limits))
-    made = container_make.make(cfg, opts, reporter,
-                           extra_steps=(_apply_step(cfg, combo, refs, files),))
-    return ComboResult(combo, product, release, [r.ident for r in refs], rel.image, rel.branch,
-                       "made", made.to_dict())
+    opts = MakeOptions(
+        name=combo,
+        branch=rel.branch,
+        kind="combo",
+        image=rel.image,
+        parent=parent,
+        vlan=vlan,
+        opt_seed=opt_seed,
+        checkout=checkout,
+        extra_labels=extra,
+        limits=(limits or Limits()).over(rel.limits),
+    )
+    made = container_make.make(
+        cfg, opts, reporter, extra_steps=(_apply_step(cfg, combo, refs, files),)
+    )
+    return ComboResult(
+        combo,
+        product,
+        release,
+        [r.ident for r in refs],
+        rel.image,
+        rel.branch,
+        "made",
+        made.to_dict(),
+    )
 
 
 # ---------------------------------------------------------------- prune
@@ -175,10 +240,11 @@ class PruneResult:
 
 
 def stale(cfg: Config, stopped_for: float, now: float | None = None) -> list[str]:
-    states = [combo_plan.ComboState(st.name, st.running, st.created, st.started_at,
-                                    st.finished_at)
-              for st in dc.list_labeled(f"{labels.KIND}=combo")
-              if st.labels.get(labels.ROLE) is not None]
+    states = [
+        combo_plan.ComboState(st.name, st.running, st.created, st.started_at, st.finished_at)
+        for st in dc.list_labeled(f"{labels.KIND}=combo")
+        if st.labels.get(labels.ROLE) is not None
+    ]
     return combo_plan.stale_combos(states, time.time() if now is None else now, stopped_for)
 
 

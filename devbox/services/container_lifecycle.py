@@ -70,14 +70,18 @@ class ContainerRow:
         return asdict(self)
 
 
-def list_containers(cfg: Config, include_stopped: bool = True,
-                    with_size: bool = True) -> list[ContainerRow]:
+def list_containers(
+    cfg: Config, include_stopped: bool = True, with_size: bool = True
+) -> list[ContainerRow]:
     from devbox.services import nic, pause_guard
     from devbox.state import migrate
 
     pause_guard.resume_all(cfg)  # sources a killed clone left paused (one stat if none)
-    states = [st for st in dc.list_labeled(labels.ROLE, all_states=include_stopped)
-              if same_root(st.labels.get(labels.ROOT, ""), cfg.root)]
+    states = [
+        st
+        for st in dc.list_labeled(labels.ROLE, all_states=include_stopped)
+        if same_root(st.labels.get(labels.ROOT, ""), cfg.root)
+    ]
     addresses = {r.container: r for r in nic.store(cfg).all()}
     layout = Layout(cfg.root)
     rows = []
@@ -89,16 +93,24 @@ def list_containers(cfg: Config, include_stopped: bool = True,
         # the /opt size and the MAC from devbox's own records, not from labels
         opt = migrate.record_dir(layout, st.name) / "opt"
         mac = att.mac if att is not None else str(read_state(layout, st.name).get("mac") or "")
-        rows.append(ContainerRow(
-            name=st.name, kind=lb.get(labels.KIND, "dev"), branch=lb.get(labels.BRANCH, ""),
-            state=st.status, ip=(att.ip if att and att.ip else ""),
-            mac=mac, image=lb.get(labels.IMAGE, st.image),
-            created=st.created[:19].replace("T", " "),
-            opt_bytes=seed_fetch.du_bytes(opt) if with_size and opt.is_dir() else None,
-            clone_of=lb.get(labels.CLONE_OF, ""), product=lb.get(labels.PRODUCT, ""),
-            release=lb.get(labels.RELEASE, ""), patches=lb.get(labels.PATCHES, ""),
-            limits=limits_mod.from_labels(lb).to_dict(),
-        ))
+        rows.append(
+            ContainerRow(
+                name=st.name,
+                kind=lb.get(labels.KIND, "dev"),
+                branch=lb.get(labels.BRANCH, ""),
+                state=st.status,
+                ip=(att.ip if att and att.ip else ""),
+                mac=mac,
+                image=lb.get(labels.IMAGE, st.image),
+                created=st.created[:19].replace("T", " "),
+                opt_bytes=seed_fetch.du_bytes(opt) if with_size and opt.is_dir() else None,
+                clone_of=lb.get(labels.CLONE_OF, ""),
+                product=lb.get(labels.PRODUCT, ""),
+                release=lb.get(labels.RELEASE, ""),
+                patches=lb.get(labels.PATCHES, ""),
+                limits=limits_mod.from_labels(lb).to_dict(),
+            )
+        )
     return rows
 
 
@@ -108,8 +120,10 @@ def _require_devbox_container(name: str, cfg: Config | None = None) -> dc.Contai
     validate_name(name)
     st = dc.inspect(name)
     if st is None:
-        raise UserError(f"no container named '{name}'",
-                        hint="list them with 'devbox dockeruser list-containers'")
+        raise UserError(
+            f"no container named '{name}'",
+            hint="list them with 'devbox dockeruser list-containers'",
+        )
     if st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox")
     if cfg is not None:
@@ -148,31 +162,46 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
         def do_net(ctx: StepContext) -> None:
             nonlocal ip, mac
             daemon_control.ensure_running(cfg)
-            att = network.wait_attached(cfg, name, timeout=float(cfg["dhcp_timeout"]) + 20,
-                                        log=log)
+            att = network.wait_attached(cfg, name, timeout=float(cfg["dhcp_timeout"]) + 20, log=log)
             if not att.ip:
                 raise OperationFailed(f"{name} got no LAN address")
             ip, mac = att.ip, att.mac
             ctx.note = ip
 
         def do_ssh(ctx: StepContext) -> None:
-            seconds = ssh.wait_for_banner(ip, 22, timeout=float(cfg["ssh_timeout"]),
-                                          connect=host_reach.host_connector(cfg, name))
+            seconds = ssh.wait_for_banner(
+                ip,
+                22,
+                timeout=float(cfg["ssh_timeout"]),
+                connect=host_reach.host_connector(cfg, name),
+            )
             ctx.note = f"sshd answered after {seconds:.2f}s"
 
-        result = run_steps(f"start-dev-container {name}",
-                           [Step("start container", do_start), Step("LAN address", do_net),
-                            Step("wait for sshd", do_ssh)], log, reporter)
+        result = run_steps(
+            f"start-dev-container {name}",
+            [
+                Step("start container", do_start),
+                Step("LAN address", do_net),
+                Step("wait for sshd", do_ssh),
+            ],
+            log,
+            reporter,
+        )
         state = read_state(layout, name)
         if state.get("ip") and state["ip"] != ip:
             log.write(f"note: address changed from {state['ip']} to {ip}")
         write_state(layout, name, ip=ip)
-    return MakeResult(name=name, ip=ip, mac=mac,
-                      image=st.labels.get(labels.IMAGE, st.image),
-                      ssh_command=container_plan.ssh_command(name),
-                      opt_dir=str(migrate.record_dir(layout, name) / "opt"),
-                      log=str(layout.container_log(name)),
-                      seconds=time.monotonic() - t0, durations=result.durations)
+    return MakeResult(
+        name=name,
+        ip=ip,
+        mac=mac,
+        image=st.labels.get(labels.IMAGE, st.image),
+        ssh_command=container_plan.ssh_command(name),
+        opt_dir=str(migrate.record_dir(layout, name) / "opt"),
+        log=str(layout.container_log(name)),
+        seconds=time.monotonic() - t0,
+        durations=result.durations,
+    )
 
 
 def stop(cfg: Config, name: str) -> None:
@@ -216,8 +245,10 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
     # only a devbox container of this root, or devbox's own record of one (its dir in the
     # containers/ subtree, e.g. after a docker rm): never any other path under <root>
     if st is None and not os.path.lexists(migrate.record_dir(layout, name)):
-        raise UserError(f"no container named '{name}' in devbox root {cfg.root}",
-                        hint="list them with 'devbox dockeruser list-containers'")
+        raise UserError(
+            f"no container named '{name}' in devbox root {cfg.root}",
+            hint="list them with 'devbox dockeruser list-containers'",
+        )
     with name_lock(layout.locks, name, "removing"), OpLog(layout.container_log(name)) as log:
         _remove_workspace(cfg, name, force, log)
         try:
@@ -243,8 +274,10 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         from devbox.services import clone_storage
 
         clone_storage.release_storage(cfg, name, purge=purge, log=log)
-        log.write(f"removed container {name}" + ("; purging its /opt" if purge else
-                                                 f"; kept {layout.opt_dir(name)}"))
+        log.write(
+            f"removed container {name}"
+            + ("; purging its /opt" if purge else f"; kept {layout.opt_dir(name)}")
+        )
     if purge:
         target = layout.container_dir(name)
         if target.is_dir() and not target.is_symlink():
@@ -269,11 +302,16 @@ def exec_in(cfg: Config, name: str, argv: list[str], user: str = "root") -> int:
 
     st = _require_devbox_container(name, cfg)
     if not st.running:
-        raise UserError(f"container '{name}' is not running",
-                        hint=f"start it: devbox dockeruser start-dev-container {name}")
-    code, _ = dc.exec_run(name, argv, user=user,
-                          on_output=lambda chunk: (sys.stdout.buffer.write(chunk),
-                                                   sys.stdout.flush()) and None)
+        raise UserError(
+            f"container '{name}' is not running",
+            hint=f"start it: devbox dockeruser start-dev-container {name}",
+        )
+    code, _ = dc.exec_run(
+        name,
+        argv,
+        user=user,
+        on_output=lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()) and None,
+    )
     return code
 
 
@@ -283,19 +321,33 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
 
     st = _require_devbox_container(name, cfg)
     if not st.running:
-        raise UserError(f"container '{name}' is not running",
-                        hint=f"start it: devbox dockeruser start-dev-container {name}")
+        raise UserError(
+            f"container '{name}' is not running",
+            hint=f"start it: devbox dockeruser start-dev-container {name}",
+        )
     layout = Layout(cfg.root)
     ip = read_state(layout, name).get("ip") or ""
     att = {a.container: a for a in network.show(cfg, name)}.get(name)
     if att is not None and att.ip:
         ip = att.ip
     if not ip:
-        raise NotReadyError(f"container '{name}' has no LAN address yet",
-                            hint="is the devbox daemon running? devbox common daemon")
-    argv = ["ssh", "-i", str(devbox_key(layout)), "-o", "IdentitiesOnly=yes",
-            "-o", f"UserKnownHostsFile={known_hosts(layout)}", "-o", "StrictHostKeyChecking=yes",
-            "-o", f"HostKeyAlias={name}"]
+        raise NotReadyError(
+            f"container '{name}' has no LAN address yet",
+            hint="is the devbox daemon running? devbox common daemon",
+        )
+    argv = [
+        "ssh",
+        "-i",
+        str(devbox_key(layout)),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts(layout)}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"HostKeyAlias={name}",
+    ]
     if not host_reach.reachable_directly(ip):
         argv += ["-o", f"ProxyCommand={proxy_command(cfg, name)}"]
     argv += [f"{st.labels.get(labels.USER, DEV_USER)}@{ip}"]
@@ -308,8 +360,10 @@ def log_path(cfg: Config, name: str) -> Path:
     validate_name(name)
     path = Layout(cfg.root).container_log(name)
     if not path.is_file():
-        raise UserError(f"no devbox log for '{name}' ({path})",
-                        hint="list them with 'devbox dockeruser list-containers'")
+        raise UserError(
+            f"no devbox log for '{name}' ({path})",
+            hint="list them with 'devbox dockeruser list-containers'",
+        )
     return path
 
 
@@ -328,6 +382,8 @@ def branch_of(name: str) -> str:
     validate_name(name)
     st = dc.inspect(name)
     if st is None:
-        raise UserError(f"no container named '{name}'",
-                        hint="list them with 'devbox dockeruser list-containers'")
+        raise UserError(
+            f"no container named '{name}'",
+            hint="list them with 'devbox dockeruser list-containers'",
+        )
     return st.labels.get(labels.BRANCH, "")

@@ -83,22 +83,28 @@ def _converge(cfg: Config, name: str, log: OpLog) -> None:
     existing = dc.inspect(name)
     state = read_state(layout, name)
     if existing is not None and existing.labels.get(labels.ROLE) is None:
-        raise UserError(f"a container named '{name}' exists and was not made by devbox",
-                        hint="pick another name, or remove it with docker rm")
+        raise UserError(
+            f"a container named '{name}' exists and was not made by devbox",
+            hint="pick another name, or remove it with docker rm",
+        )
     if existing is not None:
         # another root's container is never touched
         require_this_root(cfg, existing.name, existing.labels)
     if existing is not None and state.get("ready"):
-        raise UserError(f"container '{name}' already exists",
-                        hint=f"start it with 'devbox dockeruser start-dev-container {name}' or "
-                             f"remove it with 'devbox dockeruser remove-dev-container {name}'")
+        raise UserError(
+            f"container '{name}' already exists",
+            hint=f"start it with 'devbox dockeruser start-dev-container {name}' or "
+            f"remove it with 'devbox dockeruser remove-dev-container {name}'",
+        )
     if existing is not None and not state.get("making"):
         # labelled with this root, but no record that a make of this root began it (a lost
         # state file): it may be live and in use, so it is not "half-made"
-        raise UserError(f"container '{name}' exists but this devbox root has no record of "
-                        "making it; not touching it",
-                        hint=f"remove it with 'devbox dockeruser remove-dev-container {name}', "
-                             "or pick another name")
+        raise UserError(
+            f"container '{name}' exists but this devbox root has no record of "
+            "making it; not touching it",
+            hint=f"remove it with 'devbox dockeruser remove-dev-container {name}', "
+            "or pick another name",
+        )
     if existing is None:
         write_state(layout, name, making=time.time(), ready=False)
         return
@@ -119,8 +125,7 @@ def plan_limits(cfg: Config, opts: MakeOptions, branch: Branch | None) -> Limits
     from devbox.adapters.host import procfs
 
     layers = [branch.limits] if branch is not None else []
-    return limits_mod.resolve(limits_mod.settings_of(cfg), procfs.host_size(), *layers,
-                              opts.limits)
+    return limits_mod.resolve(limits_mod.settings_of(cfg), procfs.host_size(), *layers, opts.limits)
 
 
 def _preload() -> None:
@@ -136,9 +141,13 @@ def _preload() -> None:
         pass
 
 
-def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
-         extra_steps: tuple[Step, ...] = (),
-         password: Callable[[], str] | None = None) -> MakeResult:
+def make(
+    cfg: Config,
+    opts: MakeOptions,
+    reporter: Reporter | None = None,
+    extra_steps: tuple[Step, ...] = (),
+    password: Callable[[], str] | None = None,
+) -> MakeResult:
     """Make a dev (or OS) container; see the module docstring.
 
     ``extra_steps`` run after the checkout, before the SSH config entry (combos apply their
@@ -160,16 +169,37 @@ def make(cfg: Config, opts: MakeOptions, reporter: Reporter | None = None,
         capacity.require_room(procfs.inotify_room(), 1, f"making {opts.name}")
         job = MakeJob(cfg, opts, log, branch, password)
         title = f"make-{opts.kind}-container {opts.name}"
-        result = run_steps(title, steps_for(job, extra_steps), log, reporter, cleanup_hint=(
-            f"devbox dockeruser remove-dev-container {opts.name}"))
-        write_state(layout, opts.name, ready=True, kind=opts.kind, branch=opts.branch,
-                    image=job.image, ip=job.ip, mac=job.mac, revision=job.revision,
-                    made=time.time())
+        result = run_steps(
+            title,
+            steps_for(job, extra_steps),
+            log,
+            reporter,
+            cleanup_hint=(f"devbox dockeruser remove-dev-container {opts.name}"),
+        )
+        write_state(
+            layout,
+            opts.name,
+            ready=True,
+            kind=opts.kind,
+            branch=opts.branch,
+            image=job.image,
+            ip=job.ip,
+            mac=job.mac,
+            revision=job.revision,
+            made=time.time(),
+        )
         for warning in job.warnings:
             log.write(f"warning: {warning}")
     return MakeResult(
-        name=opts.name, ip=job.ip, mac=job.mac, image=job.image,
-        ssh_command=container_plan.ssh_command(opts.name), opt_dir=str(job.opt_dir),
-        log=str(log_path), seconds=result.seconds, durations=result.durations,
-        warnings=job.warnings, revision=job.revision,
+        name=opts.name,
+        ip=job.ip,
+        mac=job.mac,
+        image=job.image,
+        ssh_command=container_plan.ssh_command(opts.name),
+        opt_dir=str(job.opt_dir),
+        log=str(log_path),
+        seconds=result.seconds,
+        durations=result.durations,
+        warnings=job.warnings,
+        revision=job.revision,
     )

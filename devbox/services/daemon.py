@@ -69,9 +69,10 @@ class Daemon:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise NotReadyError(f"a devbox daemon already runs for {self.cfg.root} "
-                                f"(pid {running_pid(self.cfg)})",
-                                hint="stop it first, or use it as is") from None
+            raise NotReadyError(
+                f"a devbox daemon already runs for {self.cfg.root} (pid {running_pid(self.cfg)})",
+                hint="stop it first, or use it as is",
+            ) from None
         self._lock_fd = fd
         from devbox import jsonfile
 
@@ -97,13 +98,18 @@ class Daemon:
             self.rec.safe(self._restore_lab)
             self.rec.safe(self.rec.restore_clone_mounts)
             watcher = threading.Thread(
-                target=daemon_watch.docker_events, args=(self.tasks, self.stopping, self.log),
-                name="docker events", daemon=True)
+                target=daemon_watch.docker_events,
+                args=(self.tasks, self.stopping, self.log),
+                name="docker events",
+                daemon=True,
+            )
             watcher.start()
             links = threading.Thread(
                 target=daemon_watch.link_events,
                 args=(lambda: self.rec.parents, self.tasks, self.stopping, self.log),
-                name="link events", daemon=True)
+                name="link events",
+                daemon=True,
+            )
             links.start()
             self.rec.safe(self.rec.reconcile)
             if ready is not None:
@@ -131,8 +137,9 @@ class Daemon:
                         break
                     for other in [task, *later]:
                         if other[0] == "parent":
-                            self.log.write(f"LAN parent {other[1]} is up again: plumbing the "
-                                           "containers on it")
+                            self.log.write(
+                                f"LAN parent {other[1]} is up again: plumbing the containers on it"
+                            )
                     self.rec.safe(self.rec.reconcile)
                     for other in later:
                         if other[0] == "event":

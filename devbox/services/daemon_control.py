@@ -31,16 +31,20 @@ def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
     layout = Layout(cfg.root)
     layout.logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **dict(cfg.environ)}
-    spawn.detached([sys.executable, "-m", "devbox", "--root", str(cfg.root), "common",
-                    "daemon"], output=layout.logs / "daemon.out", env=env)
+    spawn.detached(
+        [sys.executable, "-m", "devbox", "--root", str(cfg.root), "common", "daemon"],
+        output=layout.logs / "daemon.out",
+        env=env,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pid = running_pid(cfg)
         if pid is not None:
             return pid
         time.sleep(0.05)
-    raise OperationFailed("devbox daemon did not start",
-                          hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}")
+    raise OperationFailed(
+        "devbox daemon did not start", hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}"
+    )
 
 
 def stop(cfg: Config, timeout: float = 15.0) -> int | None:
@@ -53,19 +57,24 @@ def stop(cfg: Config, timeout: float = 15.0) -> int | None:
     while time.monotonic() < deadline and running_pid(cfg) is not None:
         time.sleep(0.05)
     if running_pid(cfg) is not None:
-        raise OperationFailed(f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
-                              hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay "
-                                   "on disk)")
+        raise OperationFailed(
+            f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
+            hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay on disk)",
+        )
     return pid
 
 
 def render_unit(cfg: Config, exec_start: list[str]) -> str:
     from devbox.adapters import templates
 
-    return templates.render("devbox-daemon.service.j2", {
-        "exec_start": " ".join(exec_start), "root": str(cfg.root),
-        "pid_file": str(pid_file(cfg)),
-    })
+    return templates.render(
+        "devbox-daemon.service.j2",
+        {
+            "exec_start": " ".join(exec_start),
+            "root": str(cfg.root),
+            "pid_file": str(pid_file(cfg)),
+        },
+    )
 
 
 def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[Path, bool]:
@@ -85,5 +94,3 @@ def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[
         process.run([systemctl, "enable", "--now", UNIT_NAME], timeout=120)
         return path, True
     return path, False
-
-

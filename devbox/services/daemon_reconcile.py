@@ -112,16 +112,20 @@ class Reconciler:
         names = {c.name for c in containers}
         out: set[str] = set()
         for key, why in sorted(bad.items()):
-            owner = next((n for n in sorted(names, key=len, reverse=True)
-                          if key.startswith(f"{n}.")), key.rsplit(".", 1)[0])
+            owner = next(
+                (n for n in sorted(names, key=len, reverse=True) if key.startswith(f"{n}.")),
+                key.rsplit(".", 1)[0],
+            )
             out.add(owner)
             if self._skipped.get(key) == why:
                 continue
             self._skipped[key] = why
             path = self.st.path(key)
-            self.log.write(f"{owner}: left alone: {why}; devbox neither plumbs it again nor "
-                           f"drops its lease until {path} is fixed or removed (then "
-                           f"kill -HUP {os.getpid()})")
+            self.log.write(
+                f"{owner}: left alone: {why}; devbox neither plumbs it again nor "
+                f"drops its lease until {path} is fixed or removed (then "
+                f"kill -HUP {os.getpid()})"
+            )
         return out
 
     # --- work -----------------------------------------------------------------------------
@@ -147,8 +151,9 @@ class Reconciler:
             facts = net.inspect(name)
             if facts is None or not facts.running:
                 return
-            if facts.labels.get(L.KIND) == "clone" and \
-                    L.is_networked(facts.labels, str(self.cfg.root)):
+            if facts.labels.get(L.KIND) == "clone" and L.is_networked(
+                facts.labels, str(self.cfg.root)
+            ):
                 from devbox.services import clone_storage
 
                 if clone_storage.ensure_mounted_before_start(self.cfg, name, running=True):
@@ -201,9 +206,16 @@ class Reconciler:
         root = str(self.cfg.root)
         # plumbed from labels: only a hand-labelled container (no devbox role); a devbox-made
         # one only through its own record (name + id), see the module docstring
-        views = [ContainerView(c.name, c.id, c.running, c.pid,
-                               L.is_networked(c.labels, root) and not c.labels.get(L.ROLE))
-                 for c in containers]
+        views = [
+            ContainerView(
+                c.name,
+                c.id,
+                c.running,
+                c.pid,
+                L.is_networked(c.labels, root) and not c.labels.get(L.ROLE),
+            )
+            for c in containers
+        ]
         self._log_unadopted(records, containers)
         present = {}
         for one in records:
@@ -217,7 +229,8 @@ class Reconciler:
             if key in unreadable or any(key.startswith(f"{n}.") for n in skip):
                 continue
             if (only is None or key.startswith(f"{only}.")) and (
-                    known is None or known.state == NicState.DETACHING.value):
+                known is None or known.state == NicState.DETACHING.value
+            ):
                 self.let_go(key)
         parent_up: dict[str, bool] = {}
 
@@ -226,6 +239,7 @@ class Reconciler:
                 link = netlink.get_link(rec.parent)
                 parent_up[rec.parent] = link is not None and link.up
             return parent_up[rec.parent]
+
         for action, key in plan_reconcile(records, views, present):
             if action == Action.PLUMB:
                 self.safe(lambda k=key: self._plumb_labelled(by_name[k]))
@@ -243,8 +257,9 @@ class Reconciler:
                     self.let_go(key)
                     if key not in self._waiting:
                         self._waiting.add(key)
-                        self.log.write(f"{key}: waiting for its LAN parent {rec.parent} to "
-                                       "come back")
+                        self.log.write(
+                            f"{key}: waiting for its LAN parent {rec.parent} to come back"
+                        )
                     continue
                 self._waiting.discard(key)
                 self.safe(lambda r=rec, c=ctr: self._replumb(r, c))
@@ -271,15 +286,20 @@ class Reconciler:
             if self._made_by_a_command(c.name):
                 continue  # a make/clone plumbs it and writes the record
             self._refused.add((c.name, c.id))
-            self.log.write(f"{c.name}: not adopted: devbox labels but no devbox record of "
-                           f"container {c.id[:12]} in {root} (a docker commit run by hand?)")
+            self.log.write(
+                f"{c.name}: not adopted: devbox labels but no devbox record of "
+                f"container {c.id[:12]} in {root} (a docker commit run by hand?)"
+            )
 
     def _adopt(self, rec: NicRecord, ctr: ContainerFacts) -> None:
         from devbox.services import nic
 
         held = self.held.get(rec.key)
-        if held is not None and held.pid == ctr.pid and (
-                held.session is None or held.session.alive):
+        if (
+            held is not None
+            and held.pid == ctr.pid
+            and (held.session is None or held.session.alive)
+        ):
             return
         self.let_go(rec.key)
         fd = self._hold(rec.key)
@@ -288,8 +308,9 @@ class Reconciler:
         session = None
         if rec.mode == "dhcp":
             fresh = self.st.load_key(rec.key) or rec
-            session = nic.new_session(self.cfg, fresh, ctr.pid,
-                                          on_lease=nic.persist_on_lease(self.st, fresh))
+            session = nic.new_session(
+                self.cfg, fresh, ctr.pid, on_lease=nic.persist_on_lease(self.st, fresh)
+            )
             session.start()
             self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
         self.held[rec.key] = _Held(session, fd, ctr.pid)
@@ -302,29 +323,37 @@ class Reconciler:
         from devbox.services import nic
 
         if self._made_by_a_command(ctr.name):
-            self.log.write(f"{ctr.name}: a devbox command is making it; it plumbs the LAN "
-                           "itself and hands the lease over")
+            self.log.write(
+                f"{ctr.name}: a devbox command is making it; it plumbs the LAN "
+                "itself and hands the lease over"
+            )
             return
 
         lab = ctr.labels
         if lab.get(L.ROLE):  # devbox-made: only ever from its own record
             return
         mac = lab.get(L.NET_MAC) or None
-        if mac is not None and any(r.mac.lower() == mac.lower() and r.container != ctr.name
-                                   for r in self.st.all()):
+        if mac is not None and any(
+            r.mac.lower() == mac.lower() and r.container != ctr.name for r in self.st.all()
+        ):
             if (ctr.name, ctr.id) not in self._refused:
                 self._refused.add((ctr.name, ctr.id))
-                self.log.write(f"{ctr.name}: not adopted: its devbox.net.mac {mac} is another "
-                               "container's")
+                self.log.write(
+                    f"{ctr.name}: not adopted: its devbox.net.mac {mac} is another container's"
+                )
             return
         mode = lab.get(L.NET, "dhcp")
         spec = nic.build_spec(
-            self.cfg, ctr.name, parent=lab.get(L.NET_PARENT) or None,
+            self.cfg,
+            ctr.name,
+            parent=lab.get(L.NET_PARENT) or None,
             vlan=int(lab[L.NET_VLAN]) if lab.get(L.NET_VLAN) else None,
-            ifname=lab.get(L.NET_IFNAME) or None, mac=lab.get(L.NET_MAC) or None,
+            ifname=lab.get(L.NET_IFNAME) or None,
+            mac=lab.get(L.NET_MAC) or None,
             ip=lab.get(L.NET_IP) if mode == "static" else None,
             gateway=lab.get(L.NET_GATEWAY) if mode == "static" else None,
-            mtu=int(lab[L.NET_MTU]) if lab.get(L.NET_MTU) else None)
+            mtu=int(lab[L.NET_MTU]) if lab.get(L.NET_MTU) else None,
+        )
         self._plumb(spec, ctr, None)
 
     def _plumb(self, spec: Any, ctr: ContainerFacts, previous: NicRecord | None) -> None:
@@ -342,14 +371,15 @@ class Reconciler:
                 return
             try:
                 t0 = time.monotonic()
-                rec, session = nic.plumb(self.cfg, spec, ctr, previous=previous,
-                                             keep_session=True)
+                rec, session = nic.plumb(self.cfg, spec, ctr, previous=previous, keep_session=True)
             except BaseException:
                 os.close(fd)
                 raise
             self.held[spec.key] = _Held(session, fd, ctr.pid)
-            self.log.write(f"{spec.key}: plumbed {rec.mac} {rec.ip}/{rec.prefixlen} "
-                           f"in {time.monotonic() - t0:.2f}s (pid {ctr.pid})")
+            self.log.write(
+                f"{spec.key}: plumbed {rec.mac} {rec.ip}/{rec.prefixlen} "
+                f"in {time.monotonic() - t0:.2f}s (pid {ctr.pid})"
+            )
         finally:
             lock.__exit__(None, None, None)
 
@@ -365,4 +395,3 @@ class Reconciler:
             # is the same identity, so only the old record goes
             self.st.delete(rec.key)
         self.log.write(f"{rec.key}: container removed; lease released, record removed")
-

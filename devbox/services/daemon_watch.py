@@ -52,8 +52,9 @@ def docker_events(tasks: Tasks, stopping: threading.Event, log: OpLog) -> None:
         backoff = min(backoff * 2, 5.0)
 
 
-def link_events(parents: Callable[[], frozenset[str]], tasks: Tasks, stopping: threading.Event,
-                log: OpLog) -> None:
+def link_events(
+    parents: Callable[[], frozenset[str]], tasks: Tasks, stopping: threading.Event, log: OpLog
+) -> None:
     """Queue a reconcile when a LAN parent appears or goes up (it was gone or down)."""
     from devbox.adapters.net import netlink
 
@@ -77,9 +78,11 @@ def link_events(parents: Callable[[], frozenset[str]], tasks: Tasks, stopping: t
                     if now and not was:
                         tasks.put(("parent", ev.name))
                     elif was and not now:
-                        log.write(f"LAN parent {ev.name} is "
-                                  f"{'gone' if ev.event == 'del' else 'down'}: its "
-                                  "containers lose their LAN interface until it is back")
+                        log.write(
+                            f"LAN parent {ev.name} is "
+                            f"{'gone' if ev.event == 'del' else 'down'}: its "
+                            "containers lose their LAN interface until it is back"
+                        )
                     backoff = 0.2
             finally:
                 events.close()
@@ -89,4 +92,3 @@ def link_events(parents: Callable[[], frozenset[str]], tasks: Tasks, stopping: t
         if stopping.wait(backoff):
             return
         backoff = min(backoff * 2, 5.0)
-

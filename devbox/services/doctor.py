@@ -30,22 +30,38 @@ def check_privileges() -> Check:
     who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
     if have:
         return Check("privileges", True, f"{who} with CAP_NET_ADMIN and CAP_SYS_ADMIN")
-    return Check("privileges", False, f"{who} lacks CAP_NET_ADMIN/CAP_SYS_ADMIN",
-                 "run devbox as root (sudo devbox ...)")
-
-
+    return Check(
+        "privileges",
+        False,
+        f"{who} lacks CAP_NET_ADMIN/CAP_SYS_ADMIN",
+        "run devbox as root (sudo devbox ...)",
+    )
 
 
 def check_kernel() -> list[Check]:
     out = []
     for feature, what in (("MACVLAN", "macvlan"), ("OVERLAY_FS", "overlayfs"), ("VETH", "veth")):
         ok = kernel_has(feature)
-        out.append(Check(f"kernel {what}", ok, "supported" if ok else "missing",
-                         "" if ok else f"use a kernel with CONFIG_{feature} (or modprobe it)"))
+        out.append(
+            Check(
+                f"kernel {what}",
+                ok,
+                "supported" if ok else "missing",
+                "" if ok else f"use a kernel with CONFIG_{feature} (or modprobe it)",
+            )
+        )
     vlan = kernel_has("VLAN_8021Q")
-    out.append(Check("kernel 802.1Q VLAN", vlan, "supported" if vlan else "missing",
-                     "" if vlan else "modprobe 8021q, or use a kernel with CONFIG_VLAN_8021Q "
-                     "(needed only for --vlan)", needed=False))
+    out.append(
+        Check(
+            "kernel 802.1Q VLAN",
+            vlan,
+            "supported" if vlan else "missing",
+            ""
+            if vlan
+            else "modprobe 8021q, or use a kernel with CONFIG_VLAN_8021Q (needed only for --vlan)",
+            needed=False,
+        )
+    )
     return out
 
 
@@ -53,8 +69,9 @@ def check_program(program: str, package: str, name: str | None = None) -> Check:
     found = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
     if found:
         return Check(name or program, True, found)
-    return Check(name or program, False, f"{program}: not installed",
-                 f"apt-get install -y {package}")
+    return Check(
+        name or program, False, f"{program}: not installed", f"apt-get install -y {package}"
+    )
 
 
 def check_root_writable(root: Path) -> Check:
@@ -63,8 +80,12 @@ def check_root_writable(root: Path) -> Check:
         with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
             pass
     except OSError as err:
-        return Check("root writable", False, f"{root}: {err.strerror}",
-                     f"create {root} and make it writable, or set 'root' (DEVBOX_ROOT)")
+        return Check(
+            "root writable",
+            False,
+            f"{root}: {err.strerror}",
+            f"create {root} and make it writable, or set 'root' (DEVBOX_ROOT)",
+        )
     return Check("root writable", True, str(root))
 
 
@@ -74,9 +95,12 @@ def check_docker() -> Check:
     try:
         version = engine.engine_version()
     except Exception as err:  # noqa: BLE001 - any failure is 'not reachable'
-        return Check("docker engine", False, f"not reachable: {err}",
-                     "apt-get install -y docker.io && systemctl start docker "
-                     "(or run 'dockerd &')")
+        return Check(
+            "docker engine",
+            False,
+            f"not reachable: {err}",
+            "apt-get install -y docker.io && systemctl start docker (or run 'dockerd &')",
+        )
     return Check("docker engine", True, f"version {version}")
 
 
@@ -105,11 +129,18 @@ def check_reflink(root: Path) -> Check:
     except OSError as err:
         return Check("clone snapshots", False, f"{root}: {err.strerror}", needed=False)
     if shared:
-        return Check("clone snapshots", True, f"{root} shares blocks (reflink): a clone's /opt "
-                     "costs only what it writes")
-    return Check("clone snapshots", False, f"{root} has no reflinks: each clone run copies /opt "
-                 "once", f"for copy-free clones put {root} on XFS (mkfs.xfs -m reflink=1) or "
-                 "btrfs", needed=False)
+        return Check(
+            "clone snapshots",
+            True,
+            f"{root} shares blocks (reflink): a clone's /opt costs only what it writes",
+        )
+    return Check(
+        "clone snapshots",
+        False,
+        f"{root} has no reflinks: each clone run copies /opt once",
+        f"for copy-free clones put {root} on XFS (mkfs.xfs -m reflink=1) or btrfs",
+        needed=False,
+    )
 
 
 def check_inotify() -> Check:
@@ -120,9 +151,13 @@ def check_inotify() -> Check:
 
     room = procfs.inotify_room()
     ok = room.limit >= capacity.SUGGESTED_LIMIT or room.containers >= 20
-    return Check("inotify instances", ok, room.describe(),
-                 "" if ok else f"to run 20+ containers (e.g. clone --count 20): {capacity.FIX}",
-                 needed=room.containers == 0)
+    return Check(
+        "inotify instances",
+        ok,
+        room.describe(),
+        "" if ok else f"to run 20+ containers (e.g. clone --count 20): {capacity.FIX}",
+        needed=room.containers == 0,
+    )
 
 
 def check_promised(cfg: Config) -> Check:
@@ -135,16 +170,27 @@ def check_promised(cfg: Config) -> Check:
 
     host = procfs.host_size()
     try:
-        running = [st.labels for st in dc.list_labeled(labels.ROLE, all_states=False)
-                   if st.labels.get(labels.ROOT, "") == str(cfg.root)]
+        running = [
+            st.labels
+            for st in dc.list_labeled(labels.ROLE, all_states=False)
+            if st.labels.get(labels.ROOT, "") == str(cfg.root)
+        ]
     except Exception as err:  # noqa: BLE001 - docker down is check_docker's to report
-        return Check("promised to containers", False, f"cannot list containers: {err}",
-                     needed=False)
+        return Check(
+            "promised to containers", False, f"cannot list containers: {err}", needed=False
+        )
     promised = limits.promised(running, host)
     ok = promised.memory <= host.memory and promised.cpus <= host.cpus * 4
-    return Check("promised to containers", ok, promised.describe(),
-                 "" if ok else "the containers may together take more memory than the host "
-                 "has: lower 'limits.memory' or the branch map's memory", needed=False)
+    return Check(
+        "promised to containers",
+        ok,
+        promised.describe(),
+        ""
+        if ok
+        else "the containers may together take more memory than the host "
+        "has: lower 'limits.memory' or the branch map's memory",
+        needed=False,
+    )
 
 
 def check_cgroup_isolation(cfg: Config) -> Check:
@@ -154,19 +200,28 @@ def check_cgroup_isolation(cfg: Config) -> Check:
     from devbox.model import labels
 
     try:
-        mine = [st for st in dc.list_labeled(labels.ROLE)
-                if st.labels.get(labels.ROOT, "") == str(cfg.root)]
+        mine = [
+            st
+            for st in dc.list_labeled(labels.ROLE)
+            if st.labels.get(labels.ROOT, "") == str(cfg.root)
+        ]
     except Exception as err:  # noqa: BLE001 - docker down is check_docker's to report
         return Check("cgroup isolation", False, f"cannot list containers: {err}", needed=False)
-    exposed = sorted(st.name for st in mine
-                     if any(b.split(":")[1:2] == ["/sys/fs/cgroup"] for b in st.binds))
+    exposed = sorted(
+        st.name for st in mine if any(b.split(":")[1:2] == ["/sys/fs/cgroup"] for b in st.binds)
+    )
     if not exposed:
-        return Check("cgroup isolation", True,
-                     f"{len(mine)} container(s), each sees only its own cgroups")
-    return Check("cgroup isolation", False,
-                 f"{len(exposed)} container(s) see the host's cgroups: {', '.join(exposed)}",
-                 "made by an older devbox: clone each (the clone is isolated) or make it again, "
-                 "then remove the old one", needed=False)
+        return Check(
+            "cgroup isolation", True, f"{len(mine)} container(s), each sees only its own cgroups"
+        )
+    return Check(
+        "cgroup isolation",
+        False,
+        f"{len(exposed)} container(s) see the host's cgroups: {', '.join(exposed)}",
+        "made by an older devbox: clone each (the clone is isolated) or make it again, "
+        "then remove the old one",
+        needed=False,
+    )
 
 
 def run_checks(cfg: Config) -> list[Check]:

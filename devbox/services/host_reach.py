@@ -61,21 +61,28 @@ def reachable_directly(ip: str) -> bool:
     return on_link and link.kind == "macvlan" and link.up
 
 
-def connect(cfg: Config, container: str, port: int = 22, timeout: float = 5.0,
-            ifname: str | None = None) -> socket.socket:
+def connect(
+    cfg: Config, container: str, port: int = 22, timeout: float = 5.0, ifname: str | None = None
+) -> socket.socket:
     """A connected TCP socket to ``container``'s LAN address: directly through the host shim
     when there is one, else created inside the container's netns. For paramiko's ``sock=``."""
-    recs = [r for r in store(cfg).for_container(container)
-            if r.ip and (ifname is None or r.ifname == ifname)]
+    recs = [
+        r
+        for r in store(cfg).for_container(container)
+        if r.ip and (ifname is None or r.ifname == ifname)
+    ]
     if not recs:
-        raise UserError(f"container {container} has no LAN address",
-                        hint=f"devbox common net attach {container}")
+        raise UserError(
+            f"container {container} has no LAN address",
+            hint=f"devbox common net attach {container}",
+        )
     ip = recs[0].ip or ""
     try:
         return host_connector(cfg, container)(ip, port, timeout)
     except OSError as err:
-        raise OperationFailed(f"cannot connect to {container} at {ip}:{port}: "
-                              f"{err.strerror or err}") from err
+        raise OperationFailed(
+            f"cannot connect to {container} at {ip}:{port}: {err.strerror or err}"
+        ) from err
 
 
 def ensure_shim(cfg: Config) -> str | None:
@@ -93,9 +100,10 @@ def ensure_shim(cfg: Config) -> str | None:
     try:
         iface = ipaddress.IPv4Interface(cidr)
     except ValueError as err:
-        raise UserError(f"shim_address {cidr}: {err}",
-                        hint="set shim_address to a free address on the LAN, e.g. "
-                             "192.168.1.250/24") from None
+        raise UserError(
+            f"shim_address {cidr}: {err}",
+            hint="set shim_address to a free address on the LAN, e.g. 192.168.1.250/24",
+        ) from None
     name = shim_name(parent)
     if netlink.get_link(name) is None:
         _check_parent(cfg, parent)
@@ -106,6 +114,7 @@ def ensure_shim(cfg: Config) -> str | None:
                 raise
     netlink.add_address(name, str(iface.ip), iface.network.prefixlen)
     return name
+
 
 def proxy_command(cfg: Config, name: str) -> str:
     """The ssh ProxyCommand that reaches ``name`` through its network namespace; it names the

@@ -76,8 +76,9 @@ def _registry(cfg: Config) -> str:
     return registry_site.registry_address(cfg)
 
 
-def render_context(image: plan.ImageDef, base_ref: str, family: str,
-                   image_dir: Path | None = None) -> dict[str, bytes]:
+def render_context(
+    image: plan.ImageDef, base_ref: str, family: str, image_dir: Path | None = None
+) -> dict[str, bytes]:
     """Every file of the build context (path -> bytes), Dockerfile included."""
     from devbox.adapters import templates
 
@@ -114,9 +115,16 @@ def context_tar(files: dict[str, bytes]) -> io.BytesIO:
     return buf
 
 
-def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = False,
-                reporter: Reporter | None = None, log: OpLog | None = None,
-                definitions: Path | None = None, tag_registry: bool = True) -> ImageBuild:
+def build_image(
+    cfg: Config,
+    name: str,
+    force: bool = False,
+    nocache: bool = False,
+    reporter: Reporter | None = None,
+    log: OpLog | None = None,
+    definitions: Path | None = None,
+    tag_registry: bool = True,
+) -> ImageBuild:
     """Build ``devbox/<name>:latest`` from ``<definitions>/<name>/image.toml`` (default: the
     containerauthor images); skipped when an image from the same inputs exists."""
     from devbox.adapters.docker import engine
@@ -136,8 +144,10 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
     def check_base(ctx: StepContext) -> None:
         attrs = engine.image_attrs(base.tag)
         if attrs is None:
-            raise UserError(f"base image {base.tag} is missing",
-                            hint=f"build it first: devbox containerauthor build-base {base.name}")
+            raise UserError(
+                f"base image {base.tag} is missing",
+                hint=f"build it first: devbox containerauthor build-base {base.name}",
+            )
         state["base_id"] = str(attrs["Id"])
         ctx.info(f"base {base.tag} = {state['base_id'][:19]}")
 
@@ -150,8 +160,12 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
         result.digest = plan.context_digest(files, state["base_id"])
         ctx.info(f"context: {len(files)} file(s), inputs digest {result.digest}")
         labels = engine.image_labels(image.tag)
-        if not force and not nocache and labels is not None and \
-                labels.get(f"{LABEL_PREFIX}inputs-digest") == result.digest:
+        if (
+            not force
+            and not nocache
+            and labels is not None
+            and labels.get(f"{LABEL_PREFIX}inputs-digest") == result.digest
+        ):
             result.skipped = True
             result.image_id = str((engine.image_attrs(image.tag) or {}).get("Id", ""))
             ctx.skip(f"{image.tag} is up to date (same inputs)")
@@ -161,8 +175,7 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
             ctx.skip("up to date")
         previous = engine.image_attrs(image.tag)
         built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        labels = plan.image_labels(image, base.name, base.tag, result.digest, built_at,
-                                   __version__)
+        labels = plan.image_labels(image, base.name, base.tag, result.digest, built_at, __version__)
 
         def on_event(event: dict[str, Any]) -> None:
             text = str(event.get("stream") or event.get("status") or "").rstrip()
@@ -174,8 +187,9 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
                 if step is not None:
                     ctx.progress(step[0] - 1, step[1], step[2][:50])
 
-        result.image_id = engine.build_stream(context_tar(state["files"]), image.tag,
-                                                     on_event, labels=labels, nocache=nocache)
+        result.image_id = engine.build_stream(
+            context_tar(state["files"]), image.tag, on_event, labels=labels, nocache=nocache
+        )
         if previous is not None and previous.get("Id") != result.image_id:
             prev_id = str(previous["Id"])
             state["previous"] = prev_id
@@ -198,8 +212,12 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
         if len(tags) == 1 and not previous:
             ctx.skip("no registry configured")
 
-    steps = [Step("check base image", check_base), Step("render build context", render),
-             Step(f"build {image.tag}", build), Step("tag", tag)]
+    steps = [
+        Step("check base image", check_base),
+        Step("render build context", render),
+        Step(f"build {image.tag}", build),
+        Step("tag", tag),
+    ]
     try:
         res = run_steps(f"build-image {image.name}", steps, oplog, reporter)
     finally:
@@ -210,8 +228,6 @@ def build_image(cfg: Config, name: str, force: bool = False, nocache: bool = Fal
     return result
 
 
-
-
 def list_images(cfg: Config) -> list[dict[str, Any]]:
     """Local devbox images (bases and images) with their labels."""
     from devbox.adapters.docker import engine
@@ -220,23 +236,25 @@ def list_images(cfg: Config) -> list[dict[str, Any]]:
     for img in engine.list_images_labelled(f"{LABEL_PREFIX}kind"):
         labels = dict(img.get("Labels") or {})
         tags = sorted(t for t in (img.get("RepoTags") or []) if t != "<none>:<none>")
-        rows.append({
-            "id": str(img.get("Id", ""))[:19],
-            "tags": tags,
-            "kind": labels.get(f"{LABEL_PREFIX}kind", ""),
-            "name": labels.get(f"{LABEL_PREFIX}name") or labels.get(f"{LABEL_PREFIX}base", ""),
-            "built": labels.get(f"{LABEL_PREFIX}time", ""),
-            "version": labels.get(f"{LABEL_PREFIX}version", ""),
-            "size_mb": round(int(img.get("Size", 0)) / 1e6, 1),
-            "labels": {k: v for k, v in sorted(labels.items()) if k.startswith(LABEL_PREFIX)},
-        })
+        rows.append(
+            {
+                "id": str(img.get("Id", ""))[:19],
+                "tags": tags,
+                "kind": labels.get(f"{LABEL_PREFIX}kind", ""),
+                "name": labels.get(f"{LABEL_PREFIX}name") or labels.get(f"{LABEL_PREFIX}base", ""),
+                "built": labels.get(f"{LABEL_PREFIX}time", ""),
+                "version": labels.get(f"{LABEL_PREFIX}version", ""),
+                "size_mb": round(int(img.get("Size", 0)) / 1e6, 1),
+                "labels": {k: v for k, v in sorted(labels.items()) if k.startswith(LABEL_PREFIX)},
+            }
+        )
     rows.sort(key=lambda r: (r["kind"] != "base", r["tags"][0] if r["tags"] else r["id"]))
     return rows
 
 
-def _layer_events(progress: ProgressFn | None, log: OpLog) -> tuple[plan.LayerProgress,
-                                                                   Callable[[dict[str, Any]],
-                                                                            None]]:
+def _layer_events(
+    progress: ProgressFn | None, log: OpLog
+) -> tuple[plan.LayerProgress, Callable[[dict[str, Any]], None]]:
     layers = plan.LayerProgress()
     last: dict[str, str] = {}
 
@@ -256,16 +274,18 @@ def _layer_events(progress: ProgressFn | None, log: OpLog) -> tuple[plan.LayerPr
     return layers, on_event
 
 
-def publish(cfg: Config, name: str, reporter: Reporter | None = None,
-            log: OpLog | None = None) -> Publish:
+def publish(
+    cfg: Config, name: str, reporter: Reporter | None = None, log: OpLog | None = None
+) -> Publish:
     """Push ``devbox/<name>:latest`` to the configured registry, with per-layer progress."""
     from devbox.adapters.docker import engine
 
     registry = _registry(cfg)
     if not registry:
-        raise UserError("no registry configured",
-                        hint="set registry.address (DEVBOX_REGISTRY_ADDRESS) or run "
-                             "'devbox registryserver up'")
+        raise UserError(
+            "no registry configured",
+            hint="set registry.address (DEVBOX_REGISTRY_ADDRESS) or run 'devbox registryserver up'",
+        )
     local = plan.image_ref(name)
     remote = plan.image_ref(name, registry)
     own_log = log is None
@@ -275,8 +295,10 @@ def publish(cfg: Config, name: str, reporter: Reporter | None = None,
 
     def check(ctx: StepContext) -> None:
         if engine.image_attrs(local) is None:
-            raise UserError(f"image {local} not found locally",
-                            hint=f"build it first: devbox containerauthor build-image {name}")
+            raise UserError(
+                f"image {local} not found locally",
+                hint=f"build it first: devbox containerauthor build-image {name}",
+            )
         engine.tag_image(local, remote)
         ctx.info(f"tagged {remote}")
 
@@ -290,8 +312,12 @@ def publish(cfg: Config, name: str, reporter: Reporter | None = None,
         ctx.info(f"pushed {remote} {out.digest} ({layers.summary()})")
 
     try:
-        run_steps(f"publish {name}", [Step("check image", check),
-                                      Step(f"push to {registry}", push)], oplog, reporter)
+        run_steps(
+            f"publish {name}",
+            [Step("check image", check), Step(f"push to {registry}", push)],
+            oplog,
+            reporter,
+        )
     finally:
         if own_log:
             oplog.close()
@@ -299,8 +325,9 @@ def publish(cfg: Config, name: str, reporter: Reporter | None = None,
     return out
 
 
-def ensure_image(cfg: Config, image: str, progress: ProgressFn | None = None,
-                 log: OpLog | None = None) -> str:
+def ensure_image(
+    cfg: Config, image: str, progress: ProgressFn | None = None, log: OpLog | None = None
+) -> str:
     """The local reference of ``image`` (``dev`` or a full ref), pulled from the configured
     registry (with per-layer progress) unless it is already present. Returns the local ref."""
     from devbox.adapters.docker import engine
@@ -311,9 +338,11 @@ def ensure_image(cfg: Config, image: str, progress: ProgressFn | None = None,
         return local
     registry = _registry(cfg)
     if not registry:
-        raise UserError(f"image {local} is not here and no registry is configured",
-                        hint="build it: devbox containerauthor build-image "
-                             f"{_short_name(image)}, or set registry.address")
+        raise UserError(
+            f"image {local} is not here and no registry is configured",
+            hint="build it: devbox containerauthor build-image "
+            f"{_short_name(image)}, or set registry.address",
+        )
     remote = plan.image_ref(image, registry)
     _layers, on_event = _layer_events(progress, oplog)
     repo, tag = split_tag(remote)
@@ -329,8 +358,9 @@ def resolve_ref(cfg: Config, image: str) -> str:
     return plan.image_ref(image)
 
 
-def ensure_present(cfg: Config, ref: str, log: OpLog | None = None,
-                   progress: ProgressFn | None = None) -> bool:
+def ensure_present(
+    cfg: Config, ref: str, log: OpLog | None = None, progress: ProgressFn | None = None
+) -> bool:
     """Make sure image ``ref`` is in the engine, pulling it from the configured registry with
     per-layer progress when it is not. True when it was pulled."""
     from devbox.adapters.docker import engine
@@ -354,9 +384,11 @@ def os_image_for(os_name: str) -> str:
     if "os" in defs and defs["os"].base == os_name:
         return "os"
     have = sorted({d.base for n, d in defs.items() if n == "os" or n.startswith("os-")})
-    raise UserError(f"no OS image for {os_name!r}",
-                    hint=f"OS images exist for: {', '.join(have) or 'none'}; add "
-                         f"roles/containerauthor/images/os-{os_name}/image.toml")
+    raise UserError(
+        f"no OS image for {os_name!r}",
+        hint=f"OS images exist for: {', '.join(have) or 'none'}; add "
+        f"roles/containerauthor/images/os-{os_name}/image.toml",
+    )
 
 
 def _short_name(image: str) -> str:

@@ -46,8 +46,6 @@ class LabStatus:
         return data
 
 
-
-
 def _log(cfg: Config) -> OpLog:
     return OpLog(Layout(cfg.root).host_log)
 
@@ -100,16 +98,19 @@ def _start_dnsmasq(p: LabPlan, log: OpLog) -> int:
     p.pid_file.unlink(missing_ok=True)
     p.lease_file.touch(exist_ok=True)
     # dnsmasq daemonizes; its first process exits only after the daemon has started (or failed)
-    process.run([binary, f"--conf-file={p.conf_file}"], log=log, timeout=30,
-                preexec=netns.preexec(netns.named_path(p.name)))
+    process.run(
+        [binary, f"--conf-file={p.conf_file}"],
+        log=log,
+        timeout=30,
+        preexec=netns.preexec(netns.named_path(p.name)),
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         pid = dnsmasq_pid(p)
         if pid is not None:
             return pid
         time.sleep(0.05)
-    raise OperationFailed("dnsmasq started but wrote no pid file",
-                          hint=f"see {p.log_file}")
+    raise OperationFailed("dnsmasq started but wrote no pid file", hint=f"see {p.log_file}")
 
 
 def _stop_pid(pid: int, timeout: float = 5.0) -> None:
@@ -165,7 +166,8 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
             f"lab VLAN {', '.join(str(v) for v in vlans)}: this kernel has no 802.1Q VLAN "
             "support (CONFIG_VLAN_8021Q)",
             hint="modprobe 8021q, or use a kernel built with CONFIG_VLAN_8021Q; "
-                 "the untagged lab works without it")
+            "the untagged lab works without it",
+        )
     process.require(p.dnsmasq, "dnsmasq-base")
     log = _log(cfg)
     ns_path = netns.named_path(p.name)
@@ -183,7 +185,8 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
                 raise OperationFailed(
                     f"lab.uplink {p.uplink} exists and is not a veth (it is "
                     f"{host.kind or 'a physical NIC'})",
-                    hint="set lab.uplink to an unused interface name")
+                    hint="set lab.uplink to an unused interface name",
+                )
             if netlink.get_link(p.ns_ifname, ns_path) is not None:
                 if not host.up:
                     netlink.set_up(p.uplink)
@@ -199,8 +202,7 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
         for seg in p.vlans:
             if netlink.get_link(seg.interface, ns_path) is None:
                 netlink.create_vlan(p.ns_ifname, seg.interface, seg.vid, ns_path)
-            netlink.add_address(seg.interface, seg.gateway,
-                                int(seg.subnet.split("/")[1]), ns_path)
+            netlink.add_address(seg.interface, seg.gateway, int(seg.subnet.split("/")[1]), ns_path)
 
     def make_shim(ctx: StepContext) -> None:
         shim = netlink.get_link(p.shim)
@@ -220,18 +222,33 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
         ctx.undo(f"stop dnsmasq (pid {pid})", lambda: _stop_dnsmasq(p))
 
     def save_state(ctx: StepContext) -> None:
-        p.state_file.write_text(json.dumps({
-            "name": p.name, "uplink": p.uplink, "shim": p.shim, "subnet": p.subnet,
-            "vlans": [s.vid for s in p.vlans]}, indent=2) + "\n")
+        p.state_file.write_text(
+            json.dumps(
+                {
+                    "name": p.name,
+                    "uplink": p.uplink,
+                    "shim": p.shim,
+                    "subnet": p.subnet,
+                    "vlans": [s.vid for s in p.vlans],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
-    run_steps(f"lab up {p.name}", [
-        Step("network namespace", make_netns),
-        Step("veth uplink", make_veth),
-        Step("lab address", address_ns),
-        Step("host shim", make_shim),
-        Step("dnsmasq", start_dnsmasq),
-        Step("state", save_state),
-    ], log, reporter)
+    run_steps(
+        f"lab up {p.name}",
+        [
+            Step("network namespace", make_netns),
+            Step("veth uplink", make_veth),
+            Step("lab address", address_ns),
+            Step("host shim", make_shim),
+            Step("dnsmasq", start_dnsmasq),
+            Step("state", save_state),
+        ],
+        log,
+        reporter,
+    )
     return status(cfg)
 
 
@@ -296,8 +313,11 @@ def is_up(cfg: Config) -> bool:
     from devbox.adapters.net import netlink, netns
 
     p = plan(cfg)
-    return (netns.exists(p.name) and netlink.get_link(p.uplink) is not None
-            and dnsmasq_pid(p) is not None)
+    return (
+        netns.exists(p.name)
+        and netlink.get_link(p.uplink) is not None
+        and dnsmasq_pid(p) is not None
+    )
 
 
 def check_parent(cfg: Config) -> Check:
@@ -311,22 +331,40 @@ def check_parent(cfg: Config) -> Check:
         except Exception as err:  # noqa: BLE001 - any failure is a failed check
             return Check("LAN parent", False, f"{parent}: {err}", "run devbox as root")
         if link is None:
-            return Check("LAN parent", False, f"interface {parent} does not exist",
-                         "set 'parent' (DEVBOX_PARENT) to an existing NIC, or leave it empty "
-                         "and run 'devbox common lab up'")
+            return Check(
+                "LAN parent",
+                False,
+                f"interface {parent} does not exist",
+                "set 'parent' (DEVBOX_PARENT) to an existing NIC, or leave it empty "
+                "and run 'devbox common lab up'",
+            )
         if not link.up:
-            return Check("LAN parent", False, f"interface {parent} is down",
-                         f"bring {parent} up, or choose another 'parent'")
+            return Check(
+                "LAN parent",
+                False,
+                f"interface {parent} is down",
+                f"bring {parent} up, or choose another 'parent'",
+            )
         return Check("LAN parent", True, f"{parent} is up")
     try:
         st = status(cfg)
     except Exception as err:  # noqa: BLE001
-        return Check("LAN parent", False, f"lab state unreadable: {err}",
-                     "run 'devbox common lab up' as root")
+        return Check(
+            "LAN parent",
+            False,
+            f"lab state unreadable: {err}",
+            "run 'devbox common lab up' as root",
+        )
     if st.up:
-        return Check("LAN parent", True,
-                     f"lab LAN {st.name} is up (uplink {st.uplink}, dnsmasq pid "
-                     f"{st.dnsmasq_pid})")
+        return Check(
+            "LAN parent",
+            True,
+            f"lab LAN {st.name} is up (uplink {st.uplink}, dnsmasq pid {st.dnsmasq_pid})",
+        )
     missing = "dnsmasq not running" if st.uplink_present else f"uplink {st.uplink} missing"
-    return Check("LAN parent", False, f"no 'parent' set and the lab LAN is down ({missing})",
-                 "run 'devbox common lab up', or set 'parent' to your LAN NIC")
+    return Check(
+        "LAN parent",
+        False,
+        f"no 'parent' set and the lab LAN is down ({missing})",
+        "run 'devbox common lab up', or set 'parent' to your LAN NIC",
+    )

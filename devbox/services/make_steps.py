@@ -61,8 +61,11 @@ class MakeJob:
 
     def __post_init__(self) -> None:
         opts = self.opts
-        self.image_name = (opts.image or (self.branch.image if self.branch else "")
-                           or str(self.cfg["image"] if opts.kind != "os" else "os"))
+        self.image_name = (
+            opts.image
+            or (self.branch.image if self.branch else "")
+            or str(self.cfg["image"] if opts.kind != "os" else "os")
+        )
         self.layout = Layout(self.cfg.root)
         self.name = opts.name
         self.opt_dir = self.layout.opt_dir(opts.name)
@@ -78,8 +81,10 @@ def prepare_opt(job: MakeJob, ctx: StepContext) -> None:
     job.created_opt = not existed
     job.opt_dir.mkdir(parents=True, exist_ok=True)
     if not existed:
-        ctx.undo(f"remove {job.opt_dir} (created by this make)",
-                 lambda: shutil.rmtree(job.layout.container_dir(job.name), ignore_errors=True))
+        ctx.undo(
+            f"remove {job.opt_dir} (created by this make)",
+            lambda: shutil.rmtree(job.layout.container_dir(job.name), ignore_errors=True),
+        )
     source = job.opts.opt_seed
     seed_sha256 = ""  # from opt-seeds.toml: checked before anything reaches /opt
     if source is None and job.branch is not None and job.branch.opt_seed:
@@ -100,10 +105,13 @@ def prepare_opt(job: MakeJob, ctx: StepContext) -> None:
         ctx.skip(f"already extracted from {source}")
     assert source is not None
     ctx.info(f"extracting {source} into {job.opt_dir}")
-    count = seed_fetch.unpack(source, job.opt_dir,
-                              lambda done, total: ctx.progress(done, total, "bytes"),
-                              sha256=seed_sha256,
-                              limits=seed_fetch.FetchLimits.from_config(job.cfg))
+    count = seed_fetch.unpack(
+        source,
+        job.opt_dir,
+        lambda done, total: ctx.progress(done, total, "bytes"),
+        sha256=seed_sha256,
+        limits=seed_fetch.FetchLimits.from_config(job.cfg),
+    )
     marker.write_text(source + "\n")
     ctx.note = f"{count} entries from {source}"
 
@@ -126,14 +134,27 @@ def create_container(job: MakeJob, ctx: StepContext) -> None:
     job.parent = network.resolve_parent(job.cfg, job.opts.parent)
     job.mac = macs.mac_for_name(job.name)
     extra = container_plan.parse_label_setting(job.cfg["labels"])
-    lbls = container_plan.container_labels(job.opts, job.image, job.parent, job.mac,
-                                           job.cfg["ifname"], str(job.opt_dir), extra,
-                                           root=str(job.cfg.root))
+    lbls = container_plan.container_labels(
+        job.opts,
+        job.image,
+        job.parent,
+        job.mac,
+        job.cfg["ifname"],
+        str(job.opt_dir),
+        extra,
+        root=str(job.cfg.root),
+    )
     from devbox.adapters.host import cgroupfs
 
     cgmode = cgroupfs.mode()
-    kwargs = systemd_run_kwargs(name=job.name, image=job.image, opt_dir=job.opt_dir,
-                                labels=lbls, cgroup_mode=cgmode, limits=job.opts.limits)
+    kwargs = systemd_run_kwargs(
+        name=job.name,
+        image=job.image,
+        opt_dir=job.opt_dir,
+        labels=lbls,
+        cgroup_mode=cgmode,
+        limits=job.opts.limits,
+    )
     ctx.undo(f"remove container {job.name}", lambda: dc.remove(job.name))
     dc.create(kwargs)
     cgroupfs.apply_outer_limits(job.name, job.opts.limits, cgmode)
@@ -143,9 +164,14 @@ def create_container(job: MakeJob, ctx: StepContext) -> None:
     # The engine leaves /etc/hosts and /etc/resolv.conf to the container (vmstyle): they
     # go in with the key, before the first boot.
     private, public = ssh.generate_host_key(job.name)
-    dc.seed_files(job.name, {HOST_KEY: (private, 0o600, 0, 0),
-                             HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0),
-                             **vm_identity_files(job.name)})
+    dc.seed_files(
+        job.name,
+        {
+            HOST_KEY: (private, 0o600, 0, 0),
+            HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0),
+            **vm_identity_files(job.name),
+        },
+    )
     job.host_keys = [public]
     dc.start(job.name)
     ctx.info(f"container {job.name} started from {job.image}")
@@ -155,10 +181,19 @@ def create_container(job: MakeJob, ctx: StepContext) -> None:
 def attach_network(job: MakeJob, ctx: StepContext) -> None:
     from devbox.services import daemon_control, network
 
-    ctx.undo(f"release the lease and remove {job.name}'s LAN interface",
-             lambda: network.detach(job.cfg, job.name, log=job.log))
-    att = network.attach(job.cfg, job.name, parent=job.opts.parent, vlan=job.opts.vlan,
-                         mac=job.mac, dhcp=True, log=job.log)
+    ctx.undo(
+        f"release the lease and remove {job.name}'s LAN interface",
+        lambda: network.detach(job.cfg, job.name, log=job.log),
+    )
+    att = network.attach(
+        job.cfg,
+        job.name,
+        parent=job.opts.parent,
+        vlan=job.opts.vlan,
+        mac=job.mac,
+        dhcp=True,
+        log=job.log,
+    )
     if not att.ip:
         raise OperationFailed(f"{job.name} got no LAN address")
     job.ip, job.mac = att.ip, att.mac
@@ -166,20 +201,22 @@ def attach_network(job: MakeJob, ctx: StepContext) -> None:
     try:
         daemon_control.ensure_running(job.cfg)
     except Exception as err:  # noqa: BLE001 - the lease is bound; renewals need the daemon
-        job.warnings.append(f"devbox daemon not running ({err}): the lease will not be "
-                            "renewed until 'devbox common daemon' runs")
+        job.warnings.append(
+            f"devbox daemon not running ({err}): the lease will not be "
+            "renewed until 'devbox common daemon' runs"
+        )
 
 
 # 5
 def wait_for_ssh(job: MakeJob, ctx: StepContext) -> None:
     keys = job.host_keys or _host_keys(job, timeout=float(job.cfg["ssh_timeout"]))
     ssh.record_host_keys(known_hosts(job.layout), [job.name, job.ip], keys)
-    ctx.undo("forget the host key", lambda: ssh.forget_host(known_hosts(job.layout),
-                                                           [job.name, job.ip]))
+    ctx.undo(
+        "forget the host key", lambda: ssh.forget_host(known_hosts(job.layout), [job.name, job.ip])
+    )
     timeout = float(job.cfg["ssh_timeout"])
     if job.host_keys:  # made by devbox: sshd must prove it holds that key
-        seconds = ssh.wait_for_host_key(job.ip, keys, 22, timeout=timeout,
-                                        connect=_connector(job))
+        seconds = ssh.wait_for_host_key(job.ip, keys, 22, timeout=timeout, connect=_connector(job))
         ctx.note = f"sshd proved its host key after {seconds:.2f}s"
     else:
         seconds = ssh.wait_for_banner(job.ip, 22, timeout=timeout, connect=_connector(job))
@@ -206,26 +243,32 @@ def _host_keys(job: MakeJob, timeout: float) -> list[str]:
             return found
         state = dc.inspect(job.name)
         if state is None or not state.running:
-            raise OperationFailed(f"container {job.name} stopped while booting",
-                                  hint=exited_hint(job.name))
+            raise OperationFailed(
+                f"container {job.name} stopped while booting", hint=exited_hint(job.name)
+            )
         time.sleep(0.1)
-    raise OperationFailed(f"{job.name} has no SSH host keys after {timeout:.0f}s",
-                          hint="is openssh-server in the image and enabled?")
+    raise OperationFailed(
+        f"{job.name} has no SSH host keys after {timeout:.0f}s",
+        hint="is openssh-server in the image and enabled?",
+    )
 
 
 # 6
 def install_keys(job: MakeJob, ctx: StepContext) -> None:
     public = ssh.ensure_keypair(devbox_key(job.layout))
-    text = container_plan.authorized_keys([public, *_caller_public_keys(job.cfg),
-                                           *_team_public_keys()])
+    text = container_plan.authorized_keys(
+        [public, *_caller_public_keys(job.cfg), *_team_public_keys()]
+    )
     uid, gid = _user_ids(job, job.user)
     if job.created_opt:
         # a new /opt belongs to the dev user (an existing one keeps its owners)
         _chown_tree(job.opt_dir, uid, gid)
     home = container_plan.home_of(job.user)
-    dc.put_files(job.name,
-                 {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
-                 dirs={f"{home}/.ssh": (0o700, uid, gid)})
+    dc.put_files(
+        job.name,
+        {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
+        dirs={f"{home}/.ssh": (0o700, uid, gid)},
+    )
     ctx.note = f"{len(text.splitlines())} key(s)"
 
 
@@ -246,14 +289,14 @@ def _user_ids(job: MakeJob, user: str) -> tuple[int, int]:
 
 def _lookup_ids(job: MakeJob, user: str) -> tuple[int, int]:
     _code, out = dc.exec_run(job.name, ["id", user])
-    ids = dict(part.split("=", 1) for part in out.decode(errors="replace").split()
-               if "=" in part)
+    ids = dict(part.split("=", 1) for part in out.decode(errors="replace").split() if "=" in part)
     try:
         return int(ids["uid"].split("(")[0]), int(ids["gid"].split("(")[0])
     except (KeyError, ValueError):
-        raise OperationFailed(f"image {job.image} has no '{user}' user",
-                              hint="build it with 'devbox containerauthor build-image dev'"
-                              ) from None
+        raise OperationFailed(
+            f"image {job.image} has no '{user}' user",
+            hint="build it with 'devbox containerauthor build-image dev'",
+        ) from None
 
 
 def _chown_tree(top: Path, uid: int, gid: int) -> None:
@@ -275,8 +318,9 @@ def install_license(job: MakeJob, ctx: StepContext) -> None:
     named = job.branch.license if job.branch is not None else None
     rule = license_for(job.opts.branch, name=named or None)
     if rule is None:
-        job.warnings.append(f"no license mapped for branch '{job.opts.branch}' "
-                            "(roles/dockeruser/licenses.toml)")
+        job.warnings.append(
+            f"no license mapped for branch '{job.opts.branch}' (roles/dockeruser/licenses.toml)"
+        )
         ctx.skip("no license mapped for this branch")
     if not rule.file.is_file():
         raise UserError(f"license file {rule.file} (for branch {job.opts.branch}) is missing")
@@ -292,12 +336,21 @@ def checkout(job: MakeJob, ctx: StepContext) -> None:
         ctx.skip("--no-checkout")
     from devbox.services import checkout as checkout_service
 
-    ctx.undo("remove the checkout workspace",
-             lambda: checkout_service.remove_workspace(job.cfg, job.name, force=True,
-                                                       log=job.log))
-    result = checkout_service.checkout(job.cfg, job.name, job.opts.branch, job.opt_dir,
-                                       update=False, log=job.log, progress=ctx.progress,
-                                       password=job.password, owner=_user_ids(job, DEV_USER))
+    ctx.undo(
+        "remove the checkout workspace",
+        lambda: checkout_service.remove_workspace(job.cfg, job.name, force=True, log=job.log),
+    )
+    result = checkout_service.checkout(
+        job.cfg,
+        job.name,
+        job.opts.branch,
+        job.opt_dir,
+        update=False,
+        log=job.log,
+        progress=ctx.progress,
+        password=job.password,
+        owner=_user_ids(job, DEV_USER),
+    )
     job.revision = str(getattr(result, "revision", "") or "") or None
     ctx.note = f"{getattr(result, 'vcs', '')} {job.revision or ''}".strip()
 
@@ -306,8 +359,14 @@ def checkout(job: MakeJob, ctx: StepContext) -> None:
 def write_ssh_config(job: MakeJob, ctx: StepContext) -> None:
     from devbox.adapters.host import sshconfig
 
-    entry = sshconfig.HostEntry(job.name, job.ip, job.user, devbox_key(job.layout),
-                                known_hosts(job.layout), proxy_command=_proxy_command(job))
+    entry = sshconfig.HostEntry(
+        job.name,
+        job.ip,
+        job.user,
+        devbox_key(job.layout),
+        known_hosts(job.layout),
+        proxy_command=_proxy_command(job),
+    )
     home = home_dir(job.cfg)
     ctx.undo("remove the SSH config entry", lambda: sshconfig.remove_entry(home, job.name))
     path = sshconfig.write_entry(home, entry)
@@ -339,5 +398,7 @@ def vm_identity_files(name: str) -> dict[str, tuple[bytes, int, int, int]]:
             continue
         if "nameserver" in text:
             break
-    return {"/etc/hosts": (hosts_file(name).encode(), 0o644, 0, 0),
-            "/etc/resolv.conf": ((text or "\n").encode(), 0o644, 0, 0)}
+    return {
+        "/etc/hosts": (hosts_file(name).encode(), 0o644, 0, 0),
+        "/etc/resolv.conf": ((text or "\n").encode(), 0o644, 0, 0),
+    }

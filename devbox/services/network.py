@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from devbox.adapters.docker.net import ContainerFacts
 
 
-
 @dataclass(frozen=True)
 class Attachment:
     """One container LAN interface as devbox knows it (what ``net show`` prints)."""
@@ -63,56 +62,44 @@ class Attachment:
         return asdict(self)
 
 
-
-
-
-
 def _attachment(rec: NicRecord, state: str | None = None) -> Attachment:
-    return Attachment(container=rec.container, ifname=rec.ifname, parent=rec.parent,
-                      vlan=rec.vlan, mac=rec.mac, mode=rec.mode, ip=rec.ip,
-                      prefixlen=rec.prefixlen, gateway=rec.gateway,
-                      lease_expiry=rec.expires_at if rec.mode == "dhcp" else None,
-                      state=state or rec.state, hostname=rec.hostname)
+    return Attachment(
+        container=rec.container,
+        ifname=rec.ifname,
+        parent=rec.parent,
+        vlan=rec.vlan,
+        mac=rec.mac,
+        mode=rec.mode,
+        ip=rec.ip,
+        prefixlen=rec.prefixlen,
+        gateway=rec.gateway,
+        lease_expiry=rec.expires_at if rec.mode == "dhcp" else None,
+        state=state or rec.state,
+        hostname=rec.hostname,
+    )
 
 
 # --- validation (pure) ---------------------------------------------------------------------
 
 
-
-
 # --- plumbing ------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-def attach(cfg: Config, container: str, *, parent: str | None = None, vlan: int | None = None,
-           ifname: str | None = None, mac: str | None = None, ip: str | None = None,
-           gateway: str | None = None, dhcp: bool | None = None, mtu: int | None = None,
-           reporter: Reporter | None = None, log: OpLog | None = None) -> Attachment:
+def attach(
+    cfg: Config,
+    container: str,
+    *,
+    parent: str | None = None,
+    vlan: int | None = None,
+    ifname: str | None = None,
+    mac: str | None = None,
+    ip: str | None = None,
+    gateway: str | None = None,
+    dhcp: bool | None = None,
+    mtu: int | None = None,
+    reporter: Reporter | None = None,
+    log: OpLog | None = None,
+) -> Attachment:
     """Give running container ``container`` a LAN interface (macvlan) with DHCP or static IP.
 
     Idempotent: when the container already has this interface plumbed by devbox with the same
@@ -121,8 +108,18 @@ def attach(cfg: Config, container: str, *, parent: str | None = None, vlan: int 
     """
     from devbox.adapters.docker import net
 
-    spec = build_spec(cfg, container, parent=parent, vlan=vlan, ifname=ifname, mac=mac, ip=ip,
-                      gateway=gateway, dhcp=dhcp, mtu=mtu)
+    spec = build_spec(
+        cfg,
+        container,
+        parent=parent,
+        vlan=vlan,
+        ifname=ifname,
+        mac=mac,
+        ip=ip,
+        gateway=gateway,
+        dhcp=dhcp,
+        mtu=mtu,
+    )
     facts = net.require_running(container)
     parent_mtu = _check_parent(cfg, spec.parent)
     if spec.parent == str(cfg["parent"]):
@@ -132,14 +129,24 @@ def attach(cfg: Config, container: str, *, parent: str | None = None, vlan: int 
         previous = st.load(container, spec.ifname)
         if previous is not None and previous.container_id != facts.id:
             previous = None
-        if previous is not None and previous.pid == facts.pid \
-                and previous.spec() == _comparable(spec, previous) \
-                and previous.state != NicState.DETACHING.value \
-                and interface_matches(previous, facts.pid):
+        if (
+            previous is not None
+            and previous.pid == facts.pid
+            and previous.spec() == _comparable(spec, previous)
+            and previous.state != NicState.DETACHING.value
+            and interface_matches(previous, facts.pid)
+        ):
             return _attachment(previous)
         with st.owner(spec.key, timeout=10.0):
-            rec, _ = plumb(cfg, spec, facts, previous=previous, reporter=reporter, log=log,
-                           parent_mtu=parent_mtu)
+            rec, _ = plumb(
+                cfg,
+                spec,
+                facts,
+                previous=previous,
+                reporter=reporter,
+                log=log,
+                parent_mtu=parent_mtu,
+            )
     _notify_daemon(cfg)
     return _attachment(rec)
 
@@ -164,12 +171,13 @@ def _notify_daemon(cfg: Config) -> None:
             pass
 
 
-
-
-
-
-def detach(cfg: Config, container: str, ifname: str | None = None,
-           log: OpLog | None = None, missing_ok: bool = False) -> list[Attachment]:
+def detach(
+    cfg: Config,
+    container: str,
+    ifname: str | None = None,
+    log: OpLog | None = None,
+    missing_ok: bool = False,
+) -> list[Attachment]:
     """Release the lease (DHCPRELEASE) and remove the interface; forget the record.
 
     ``missing_ok``: return [] instead of failing when there is nothing to detach (for undo
@@ -190,9 +198,11 @@ def detach(cfg: Config, container: str, ifname: str | None = None,
                 return []
             if facts is None:
                 raise UserError(f"no container named {container}")
-            raise UserError(f"container {container} has no devbox LAN interface"
-                            + (f" named {ifname}" if ifname else ""),
-                            hint="see 'devbox common net show'")
+            raise UserError(
+                f"container {container} has no devbox LAN interface"
+                + (f" named {ifname}" if ifname else ""),
+                hint="see 'devbox common net show'",
+            )
         for rec in records:
             rec.state = NicState.DETACHING.value
             st.save(rec)
@@ -254,10 +264,9 @@ def resolve_parent(cfg: Config, parent: str | None = None) -> str:
     return parent or default_parent(cfg)
 
 
-
-
-def wait_attached(cfg: Config, container: str, timeout: float,
-                  log: OpLog | None = None, ifname: str | None = None) -> Attachment:
+def wait_attached(
+    cfg: Config, container: str, timeout: float, log: OpLog | None = None, ifname: str | None = None
+) -> Attachment:
     """Wait (bounded) until ``container``'s current run has its LAN interface with an address
     (the daemon re-plumbs on start). Raises OperationFailed after ``timeout`` seconds."""
     from devbox.adapters.docker import net
@@ -270,23 +279,27 @@ def wait_attached(cfg: Config, container: str, timeout: float,
         rec = store(cfg).load(container, name)
         if facts is None:
             raise UserError(f"no container named {container}")
-        if rec is not None and facts.running and rec.container_id == facts.id \
-                and rec.pid == facts.pid and rec.ip \
-                and rec.state in (NicState.BOUND.value, NicState.STATIC.value) \
-                and interface_matches(rec, facts.pid):
+        if (
+            rec is not None
+            and facts.running
+            and rec.container_id == facts.id
+            and rec.pid == facts.pid
+            and rec.ip
+            and rec.state in (NicState.BOUND.value, NicState.STATIC.value)
+            and interface_matches(rec, facts.pid)
+        ):
             if log is not None:
                 log.write(f"{container}: {name} {rec.ip}/{rec.prefixlen} ({rec.mac})")
             return _attachment(rec)
-        last = "container not running" if not facts.running else (
-            "no record" if rec is None else f"state {rec.state}, pid {rec.pid}/{facts.pid}")
+        last = (
+            "container not running"
+            if not facts.running
+            else ("no record" if rec is None else f"state {rec.state}, pid {rec.pid}/{facts.pid}")
+        )
         if time.monotonic() >= deadline:
-            raise OperationFailed(f"{container} got no LAN address within {timeout:g}s ({last})",
-                                  hint="is the devbox daemon running? (devbox common daemon); "
-                                       "see <root>/logs/daemon.log")
+            raise OperationFailed(
+                f"{container} got no LAN address within {timeout:g}s ({last})",
+                hint="is the devbox daemon running? (devbox common daemon); "
+                "see <root>/logs/daemon.log",
+            )
         time.sleep(0.1)
-
-
-
-
-
-

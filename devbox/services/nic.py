@@ -35,10 +35,19 @@ def _log(cfg: Config, container: str) -> OpLog:
     return OpLog(Layout(cfg.root).container_log(container))
 
 
-def build_spec(cfg: Config, container: str, *, parent: str | None = None,
-               vlan: int | None = None, ifname: str | None = None, mac: str | None = None,
-               ip: str | None = None, gateway: str | None = None, dhcp: bool | None = None,
-               mtu: int | None = None) -> NicSpec:
+def build_spec(
+    cfg: Config,
+    container: str,
+    *,
+    parent: str | None = None,
+    vlan: int | None = None,
+    ifname: str | None = None,
+    mac: str | None = None,
+    ip: str | None = None,
+    gateway: str | None = None,
+    dhcp: bool | None = None,
+    mtu: int | None = None,
+) -> NicSpec:
     """Validate attach options into a :class:`NicSpec` (no I/O)."""
     from devbox.model.lab_plan import default_parent
 
@@ -55,10 +64,21 @@ def build_spec(cfg: Config, container: str, *, parent: str | None = None,
     the_mac = macs.parse_mac(mac) if mac else macs.derive_mac(container)
     if ip:
         addr, prefix, gw = parse_static(ip, gateway)
-        return NicSpec(container=container, ifname=name, parent=par, mac=the_mac,
-                       mode="static", vlan=vlan, ip=addr, prefixlen=prefix, gateway=gw, mtu=mtu)
-    return NicSpec(container=container, ifname=name, parent=par, mac=the_mac, mode="dhcp",
-                   vlan=vlan, mtu=mtu)
+        return NicSpec(
+            container=container,
+            ifname=name,
+            parent=par,
+            mac=the_mac,
+            mode="static",
+            vlan=vlan,
+            ip=addr,
+            prefixlen=prefix,
+            gateway=gw,
+            mtu=mtu,
+        )
+    return NicSpec(
+        container=container, ifname=name, parent=par, mac=the_mac, mode="dhcp", vlan=vlan, mtu=mtu
+    )
 
 
 def _check_parent(cfg: Config, parent: str) -> int:
@@ -70,12 +90,17 @@ def _check_parent(cfg: Config, parent: str) -> int:
     if link is None:
         raise NotReadyError(
             f"parent interface {parent} does not exist",
-            hint="bring the lab LAN up with 'devbox common lab up'" if is_lab else
-            "set --parent/'parent' to an existing NIC (ip link) or leave it empty for the lab")
+            hint="bring the lab LAN up with 'devbox common lab up'"
+            if is_lab
+            else "set --parent/'parent' to an existing NIC (ip link) or leave it empty for the lab",
+        )
     if not link.up:
-        raise NotReadyError(f"parent interface {parent} is down",
-                            hint="run 'devbox common lab up'" if is_lab else
-                            f"bring it up first (ip link set {parent} up)")
+        raise NotReadyError(
+            f"parent interface {parent} is down",
+            hint="run 'devbox common lab up'"
+            if is_lab
+            else f"bring it up first (ip link set {parent} up)",
+        )
     return link.mtu
 
 
@@ -95,7 +120,8 @@ def _lower_for(spec: NicSpec, ctx: StepContext | None) -> str:
     if not kernel_has("VLAN_8021Q"):
         raise NotReadyError(
             f"VLAN {spec.vlan}: this kernel has no 802.1Q VLAN support (CONFIG_VLAN_8021Q)",
-            hint="modprobe 8021q, or use a kernel built with CONFIG_VLAN_8021Q")
+            hint="modprobe 8021q, or use a kernel built with CONFIG_VLAN_8021Q",
+        )
     netlink.create_vlan(spec.parent, name, spec.vlan)
     if ctx is not None:
         ctx.undo(f"delete VLAN interface {name}", lambda: netlink.discard(name))
@@ -116,14 +142,24 @@ def _clean_stale_host(lower: str, mac: str, log: OpLog) -> None:
     if lower_link is None:
         return
     for li in netlink.links():
-        if li.kind == "macvlan" and li.mac == mac and li.link == lower_link.index \
-                and li.name.startswith("dbx"):
+        if (
+            li.kind == "macvlan"
+            and li.mac == mac
+            and li.link == lower_link.index
+            and li.name.startswith("dbx")
+        ):
             log.write(f"removing stale interface {li.name} with MAC {mac}")
             netlink.delete_link(li.name)
 
 
-def _plumb_link(cfg: Config, spec: NicSpec, facts: ContainerFacts, ctx: StepContext,
-                log: OpLog, parent_mtu: int | None = None) -> None:
+def _plumb_link(
+    cfg: Config,
+    spec: NicSpec,
+    facts: ContainerFacts,
+    ctx: StepContext,
+    log: OpLog,
+    parent_mtu: int | None = None,
+) -> None:
     """Macvlan on the parent (or its VLAN) in the host, moved into the container by PID,
     renamed, MTU and MAC set, up. A stale devbox interface of the same name in the container
     is replaced; while an old interface still holds the MAC (the kernel tears a dead
@@ -154,16 +190,17 @@ def _plumb_link(cfg: Config, spec: NicSpec, facts: ContainerFacts, ctx: StepCont
         except netlink.NetlinkFailed as err:
             undo_inside()
             if err.code == errno.EEXIST and "not made by devbox" in err.message:
-                raise UserError(f"container {spec.container} already has an interface "
-                                f"{spec.ifname} not made by devbox",
-                                hint="choose another --ifname") from err
+                raise UserError(
+                    f"container {spec.container} already has an interface "
+                    f"{spec.ifname} not made by devbox",
+                    hint="choose another --ifname",
+                ) from err
             if not _is_busy(err) or attempt == 2:
                 if _is_busy(err):
                     raise OperationFailed(
-                        f"MAC {spec.mac} is still in use on {lower} after "
-                        f"{2 * STALE_WAIT:g}s",
-                        hint="another interface holds this MAC; remove it or pass "
-                             "--mac") from err
+                        f"MAC {spec.mac} is still in use on {lower} after {2 * STALE_WAIT:g}s",
+                        hint="another interface holds this MAC; remove it or pass --mac",
+                    ) from err
                 raise
             _clean_stale_host(lower, spec.mac, log)
             continue
@@ -199,8 +236,10 @@ def _configure_static(spec: NicSpec, facts: ContainerFacts) -> None:
 
     owner = netns.run_in(ns_path, work)
     if owner is not None:
-        raise OperationFailed(f"address {spec.ip} is already in use on the LAN (MAC {owner})",
-                              hint="choose a free address, or use --dhcp")
+        raise OperationFailed(
+            f"address {spec.ip} is already in use on the LAN (MAC {owner})",
+            hint="choose a free address, or use --dhcp",
+        )
 
 
 def _hostname(facts: ContainerFacts) -> str:
@@ -208,17 +247,29 @@ def _hostname(facts: ContainerFacts) -> str:
     return host if host and not facts.id.startswith(host) else facts.name
 
 
-def new_session(cfg: Config, rec: NicRecord, pid: int, *,
-                on_lease: object = None, release_only: bool = False,
-                netns_path: Path | None = None) -> DhcpSession:
+def new_session(
+    cfg: Config,
+    rec: NicRecord,
+    pid: int,
+    *,
+    on_lease: object = None,
+    release_only: bool = False,
+    netns_path: Path | None = None,
+) -> DhcpSession:
     from devbox.adapters.net import dhcp, netns
 
     return dhcp.DhcpSession(
-        netns=netns_path or netns.pid_path(pid), ifname=rec.ifname, mac=rec.mac,
-        hostname=rec.hostname, client_id=rec.client_id.encode(),
-        lease=rec.dhcp_lease, on_lease=on_lease,  # type: ignore[arg-type]
+        netns=netns_path or netns.pid_path(pid),
+        ifname=rec.ifname,
+        mac=rec.mac,
+        hostname=rec.hostname,
+        client_id=rec.client_id.encode(),
+        lease=rec.dhcp_lease,
+        on_lease=on_lease,  # type: ignore[arg-type]
         container_root=None if netns_path else Path(f"/proc/{pid}/root"),
-        release_only=release_only, name=f"dhcp {rec.key}")
+        release_only=release_only,
+        name=f"dhcp {rec.key}",
+    )
 
 
 def apply_lease(rec: NicRecord, event: str, info: LeaseInfo | None) -> NicRecord:
@@ -250,10 +301,17 @@ def persist_on_lease(st: LeaseStore, rec: NicRecord) -> object:
     return on_lease
 
 
-def plumb(cfg: Config, spec: NicSpec, facts: ContainerFacts, *,
-          previous: NicRecord | None = None, keep_session: bool = False,
-          reporter: Reporter | None = None, log: OpLog | None = None,
-          parent_mtu: int | None = None) -> tuple[NicRecord, DhcpSession | None]:
+def plumb(
+    cfg: Config,
+    spec: NicSpec,
+    facts: ContainerFacts,
+    *,
+    previous: NicRecord | None = None,
+    keep_session: bool = False,
+    reporter: Reporter | None = None,
+    log: OpLog | None = None,
+    parent_mtu: int | None = None,
+) -> tuple[NicRecord, DhcpSession | None]:
     """Plumb ``spec`` into the running container ``facts``; persist the record.
 
     With ``keep_session`` the DHCP client keeps running (the daemon owns it); otherwise it is
@@ -264,12 +322,22 @@ def plumb(cfg: Config, spec: NicSpec, facts: ContainerFacts, *,
     st = store(cfg)
     log = log or _log(cfg, spec.container)
     rec = NicRecord(
-        container=spec.container, container_id=facts.id, ifname=spec.ifname,
-        parent=spec.parent, mac=spec.mac, mode=spec.mode, hostname=_hostname(facts),
-        client_id=macs.client_id(spec.container).decode(), vlan=spec.vlan, mtu=spec.mtu,
-        ip=spec.ip, prefixlen=spec.prefixlen, gateway=spec.gateway,
+        container=spec.container,
+        container_id=facts.id,
+        ifname=spec.ifname,
+        parent=spec.parent,
+        mac=spec.mac,
+        mode=spec.mode,
+        hostname=_hostname(facts),
+        client_id=macs.client_id(spec.container).decode(),
+        vlan=spec.vlan,
+        mtu=spec.mtu,
+        ip=spec.ip,
+        prefixlen=spec.prefixlen,
+        gateway=spec.gateway,
         state=NicState.STATIC.value if spec.mode == "static" else NicState.BOUND.value,
-        pid=facts.pid)
+        pid=facts.pid,
+    )
     if previous is not None and previous.mode == "dhcp" and previous.mac == spec.mac:
         rec.dhcp_lease = previous.dhcp_lease
         rec.renewals = previous.renewals
@@ -294,9 +362,16 @@ def plumb(cfg: Config, spec: NicSpec, facts: ContainerFacts, *,
     def save(ctx: StepContext) -> None:
         st.save(rec)
 
-    run_steps(f"attach {spec.container} {spec.ifname}", [
-        Step("interface", link), Step("address", address), Step("record", save),
-    ], log, reporter)
+    run_steps(
+        f"attach {spec.container} {spec.ifname}",
+        [
+            Step("interface", link),
+            Step("address", address),
+            Step("record", save),
+        ],
+        log,
+        reporter,
+    )
     session = box.get("session")
     if session is not None:
         if keep_session:
@@ -346,8 +421,7 @@ def release_offline(cfg: Config, rec: NicRecord, log: OpLog) -> bool:
                 if not _is_busy(err) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        session = new_session(cfg, rec, 0, release_only=True,
-                              netns_path=netns.named_path(ns_name))
+        session = new_session(cfg, rec, 0, release_only=True, netns_path=netns.named_path(ns_name))
         session.start()
         session.stop(release=True)
         log.write(f"released {rec.ip} for {rec.key} (container gone)")
@@ -363,5 +437,3 @@ def release_running(cfg: Config, rec: NicRecord, pid: int) -> None:
     session = new_session(cfg, rec, pid, release_only=True)
     session.start()
     session.stop(release=True)
-
-

@@ -53,8 +53,9 @@ def frozen(cfg: Config, name: str, running: bool, log: OpLog | None = None) -> I
     layout = Layout(cfg.root)
 
     def busy(_fd: int) -> DevboxError:
-        return UserError(f"another devbox clone is freezing {name}",
-                         hint="wait for it to finish, then try again")
+        return UserError(
+            f"another devbox clone is freezing {name}", hint="wait for it to finish, then try again"
+        )
 
     with locks.hold(_lock(layout, name), WAIT, busy):
         _resume_locked(layout, name, log)
@@ -63,11 +64,15 @@ def frozen(cfg: Config, name: str, running: bool, log: OpLog | None = None) -> I
             yield
             return
         if st.status == "paused":
-            raise UserError(f"{name} is paused, and not by devbox",
-                            hint=f"docker unpause {name}, then clone again")
+            raise UserError(
+                f"{name} is paused, and not by devbox",
+                hint=f"docker unpause {name}, then clone again",
+            )
         marker = layout.paused_marker(name)
-        jsonfile.write_json(marker, {"container": name, "container_id": st.id,
-                                     "pid": os.getpid(), "at": time.time()})
+        jsonfile.write_json(
+            marker,
+            {"container": name, "container_id": st.id, "pid": os.getpid(), "at": time.time()},
+        )
         try:
             with snapshots.paused(name, True):
                 yield
@@ -131,7 +136,12 @@ def _resume_locked(layout: Layout, name: str, log: OpLog | None) -> bool:
     if st is not None and st.status == "paused" and (not wanted or wanted == st.id):
         snapshots.unpause(name)
         resumed = True
-        _say(layout, name, f"{name} was left paused by a freeze that died (pid "
-                            f"{rec.get('pid', '?')}); unpaused it", log)
+        _say(
+            layout,
+            name,
+            f"{name} was left paused by a freeze that died (pid "
+            f"{rec.get('pid', '?')}); unpaused it",
+            log,
+        )
     marker.unlink(missing_ok=True)
     return resumed

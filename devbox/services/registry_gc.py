@@ -62,8 +62,9 @@ def gc(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
     def collect(ctx: StepContext) -> None:
         job = f"{name}-gc"
         dc.remove(job)
-        kwargs = plan.gc_kwargs(name=job, image=image, binary=binary, vols=_volumes(cfg),
-                                labels=_test_label(cfg))
+        kwargs = plan.gc_kwargs(
+            name=job, image=image, binary=binary, vols=_volumes(cfg), labels=_test_label(cfg)
+        )
         engine.run_container(kwargs)
         try:
             code, output = engine.wait_container(job, timeout=1800)
@@ -73,11 +74,14 @@ def gc(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
             oplog.write(f"  | {line}")
         if code != 0:
             tail = output.strip().splitlines()[-1:] or [""]
-            raise OperationFailed(f"garbage-collect exited with {code}: {tail[0]}",
-                                  hint=f"log: {oplog.path}")
+            raise OperationFailed(
+                f"garbage-collect exited with {code}: {tail[0]}", hint=f"log: {oplog.path}"
+            )
         marked, out.blobs_deleted, manifests = plan.parse_gc_output(output)
-        ctx.note = (f"{marked} blob(s) in use, {out.blobs_deleted} blob(s) and {manifests} "
-                    "manifest(s) deleted")
+        ctx.note = (
+            f"{marked} blob(s) in use, {out.blobs_deleted} blob(s) and {manifests} "
+            "manifest(s) deleted"
+        )
 
     def start(ctx: StepContext) -> None:
         if not was_running:
@@ -86,14 +90,19 @@ def gc(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
         _wait_ready(cfg, name, str(serve_address(cfg)))
 
     try:
-        run_steps("registryserver gc", [Step("stop the registry", stop),
-                                        Step("garbage-collect", collect),
-                                        Step("start the registry", start)], oplog, reporter)
+        run_steps(
+            "registryserver gc",
+            [
+                Step("stop the registry", stop),
+                Step("garbage-collect", collect),
+                Step("start the registry", start),
+            ],
+            oplog,
+            reporter,
+        )
     finally:
         if own_log:
             oplog.close()
     out.bytes_after = _du(storage)
     out.seconds = time.monotonic() - t0
     return out
-
-

@@ -46,45 +46,13 @@ from devbox.steps import Reporter, Step, StepContext, run_steps
 CONFIG_LABEL = "devbox.registry.config"
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def _config_text(cfg: Config, readonly: bool = False) -> str:
     from devbox.adapters import templates
 
-    return templates.render("registry-config.yml.j2",
-                            plan.config_context(tls=bool(cfg["registry.tls"]), readonly=readonly))
-
-
-
-
+    return templates.render(
+        "registry-config.yml.j2",
+        plan.config_context(tls=bool(cfg["registry.tls"]), readonly=readonly),
+    )
 
 
 @dataclass
@@ -116,22 +84,36 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
     image, binary = _image(cfg)
     own_log = log is None
     oplog = log or OpLog(Layout(cfg.root).host_log)
-    out = UpResult(str(address), name, image, tls, str(storage),
-                   str(engine_ca_file(str(address))) if tls else "", False)
+    out = UpResult(
+        str(address),
+        name,
+        image,
+        tls,
+        str(storage),
+        str(engine_ca_file(str(address))) if tls else "",
+        False,
+    )
     t0 = time.monotonic()
 
     def registry_image(ctx: StepContext) -> None:
         if engine.image_attrs(image) is not None and image != DEVBOX_REGISTRY_IMAGE:
             ctx.skip(f"{image} present")
         if image != DEVBOX_REGISTRY_IMAGE:
-            raise UserError(f"registry image {image} is not here",
-                            hint="load it (docker load) or unset registry.image to build "
-                                 "devbox/registry from the Debian base")
+            raise UserError(
+                f"registry image {image} is not here",
+                hint="load it (docker load) or unset registry.image to build "
+                "devbox/registry from the Debian base",
+            )
         from devbox.services import images
 
         ctx.progress(0, None, "building devbox/registry (Debian docker-registry)")
-        built = images.build_image(cfg, "registry", definitions=role_dir("registryserver")
-                                   / "images", tag_registry=False, log=oplog)
+        built = images.build_image(
+            cfg,
+            "registry",
+            definitions=role_dir("registryserver") / "images",
+            tag_registry=False,
+            log=oplog,
+        )
         ctx.note = "up to date" if built.skipped else f"built in {built.seconds:.1f}s"
 
     def files(ctx: StepContext) -> None:
@@ -142,10 +124,8 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
         text = _htpasswd_text(paths)
         users = plan.parse_htpasswd(text)
         admin = _admin_password(paths)
-        if plan.ADMIN_USER not in users or not plan.check_password(admin,
-                                                                   users[plan.ADMIN_USER]):
-            _write_htpasswd(paths, plan.with_user(text, plan.ADMIN_USER,
-                                                  plan.hash_password(admin)))
+        if plan.ADMIN_USER not in users or not plan.check_password(admin, users[plan.ADMIN_USER]):
+            _write_htpasswd(paths, plan.with_user(text, plan.ADMIN_USER, plan.hash_password(admin)))
         ctx.info(f"config {paths.config}, storage {storage}")
 
     def certificates(ctx: StepContext) -> None:
@@ -154,8 +134,9 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
         made_ca = pki.ensure_ca(pki.CertPaths(paths.pki))
         names = _cert_names(address)
         issued = pki.ensure_server_cert(pki.CertPaths(paths.pki), names)
-        ctx.note = ("new CA, " if made_ca else "") + ("new server certificate" if issued
-                                                       else "certificates kept")
+        ctx.note = ("new CA, " if made_ca else "") + (
+            "new server certificate" if issued else "certificates kept"
+        )
         ctx.info(f"server certificate names: {', '.join(names)}")
 
     def engine_trust(ctx: StepContext) -> None:
@@ -177,19 +158,28 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
         if not net:
             ctx.skip("default bridge")
         _attrs, created = engine.ensure_network(
-            net, {plan.ROLE_LABEL: plan.ROLE, **_test_label(cfg)})
+            net, {plan.ROLE_LABEL: plan.ROLE, **_test_label(cfg)}
+        )
         if created:
             ctx.undo(f"remove network {net}", lambda: _remove_network(net))
         ctx.note = "created" if created else "exists"
 
     def container(ctx: StepContext) -> None:
         vols = _volumes(cfg)
-        config_id = hashlib.sha256(json.dumps(
-            {"config": paths.config.read_text(), "vols": vols, "image": image,
-             "img_id": (engine.image_attrs(image) or {}).get("Id"),
-             "port": address.port, "cert": _file_digest(_server_certs(cfg).server_cert),
-             "network": str(cfg["registry.network"])},
-            sort_keys=True).encode()).hexdigest()[:16]
+        config_id = hashlib.sha256(
+            json.dumps(
+                {
+                    "config": paths.config.read_text(),
+                    "vols": vols,
+                    "image": image,
+                    "img_id": (engine.image_attrs(image) or {}).get("Id"),
+                    "port": address.port,
+                    "cert": _file_digest(_server_certs(cfg).server_cert),
+                    "network": str(cfg["registry.network"]),
+                },
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:16]
         attrs = engine.container_attrs(name)
         if attrs is not None:
             labels = (attrs.get("Config") or {}).get("Labels") or {}
@@ -199,28 +189,46 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
                     ctx.skip("started the existing container")
                 ctx.skip("already running with this configuration")
             if labels.get(plan.ROLE_LABEL) != plan.ROLE:
-                raise UserError(f"a container named {name} exists and is not a devbox registry",
-                                hint="set registry.name to another name")
+                raise UserError(
+                    f"a container named {name} exists and is not a devbox registry",
+                    hint="set registry.name to another name",
+                )
             dc.remove(name)
             out.recreated = True
-        kwargs = plan.run_kwargs(name=name, image=image, binary=binary, port=address.port,
-                                 vols=vols, labels={CONFIG_LABEL: config_id,
-                                                    **_test_label(cfg)},
-                                 network=str(cfg["registry.network"]))
+        kwargs = plan.run_kwargs(
+            name=name,
+            image=image,
+            binary=binary,
+            port=address.port,
+            vols=vols,
+            labels={CONFIG_LABEL: config_id, **_test_label(cfg)},
+            network=str(cfg["registry.network"]),
+        )
         ctx.undo(f"remove container {name}", lambda: dc.remove(name))
         engine.run_container(kwargs)
         ctx.info(f"started {name} from {image} on port {address.port}")
 
     def ready(ctx: StepContext) -> None:
         _wait_ready(cfg, name, str(address))
-        state = {"address": str(address), "name": name, "image": image, "tls": tls,
-                 "storage": str(storage), "port": address.port}
+        state = {
+            "address": str(address),
+            "name": name,
+            "image": image,
+            "tls": tls,
+            "storage": str(storage),
+            "port": address.port,
+        }
         paths.state.write_text(json.dumps(state, indent=2) + "\n")
 
-    steps = [Step("registry image", registry_image), Step("config and storage", files),
-             Step("network", network), Step("certificates", certificates),
-             Step("trust for the engine", engine_trust), Step("registry container", container),
-             Step("wait until it answers", ready)]
+    steps = [
+        Step("registry image", registry_image),
+        Step("config and storage", files),
+        Step("network", network),
+        Step("certificates", certificates),
+        Step("trust for the engine", engine_trust),
+        Step("registry container", container),
+        Step("wait until it answers", ready),
+    ]
     try:
         res = run_steps(f"registryserver up ({address})", steps, oplog, reporter)
     finally:
@@ -229,8 +237,6 @@ def up(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
     out.seconds = time.monotonic() - t0
     out.steps = res.durations
     return out
-
-
 
 
 def _file_digest(path: Path) -> str:
@@ -294,8 +300,6 @@ class RegistryStatus:
         return asdict(self)
 
 
-
-
 def status(cfg: Config) -> RegistryStatus:
     from devbox.adapters import registry_api
     from devbox.adapters.docker import engine
@@ -311,9 +315,17 @@ def status(cfg: Config) -> RegistryStatus:
     users = sorted(u for u in plan.parse_htpasswd(_htpasswd_text(paths)) if u != plan.ADMIN_USER)
     address = registry_address(cfg) or str(serve_address(cfg))
     tls = bool(cfg["registry.tls"])
-    out = RegistryStatus(address, name, state, tls,
-                         str(paths.pki / "ca.crt") if tls else "", users, str(storage),
-                         _du(storage) if storage.exists() else 0, {})
+    out = RegistryStatus(
+        address,
+        name,
+        state,
+        tls,
+        str(paths.pki / "ca.crt") if tls else "",
+        users,
+        str(storage),
+        _du(storage) if storage.exists() else 0,
+        {},
+    )
     if state == "running" or cfg["registry.address"]:
         try:
             ep = _endpoint(cfg, address)
@@ -322,15 +334,3 @@ def status(cfg: Config) -> RegistryStatus:
         except OperationFailed as err:
             out.error = err.message
     return out
-
-
-
-
-
-
-
-
-
-
-
-

@@ -163,8 +163,10 @@ def _wait_ready(cfg: Config, name: str, address: str, timeout: float = READY_TIM
                 last = str(err)
         time.sleep(0.3)
     logs = engine.container_logs(name, tail=8).strip().splitlines()
-    raise OperationFailed(f"registry {address} did not answer within {timeout:.0f}s: {last}",
-                          hint=("container log: " + " | ".join(logs[-3:])) if logs else None)
+    raise OperationFailed(
+        f"registry {address} did not answer within {timeout:.0f}s: {last}",
+        hint=("container log: " + " | ".join(logs[-3:])) if logs else None,
+    )
 
 
 def _server_certs(cfg: Config) -> Any:
@@ -182,8 +184,10 @@ def _volumes(cfg: Config) -> dict[str, dict[str, str]]:
         certs = _server_certs(cfg)
         tls_dir = certs.server_dir
         if tls_dir.resolve() == certs.dir.resolve() or (tls_dir / certs.ca_key.name).exists():
-            raise OperationFailed(f"{tls_dir} holds the CA key; not mounting it into the registry",
-                                  hint=f"remove {tls_dir} and run 'devbox registryserver up'")
+            raise OperationFailed(
+                f"{tls_dir} holds the CA key; not mounting it into the registry",
+                hint=f"remove {tls_dir} and run 'devbox registryserver up'",
+            )
     return plan.volumes(paths.config, paths.auth_dir, tls_dir, Path(cfg["registry.storage"]))
 
 
@@ -227,13 +231,18 @@ def check_reachable(cfg: Config) -> Any:
     try:
         code = registry_api.ping(ep, timeout=3.0)
     except OperationFailed as err:
-        return Check("registry", False, err.message,
-                     "start it with 'devbox registryserver up', or fix registry.address")
+        return Check(
+            "registry",
+            False,
+            err.message,
+            "start it with 'devbox registryserver up', or fix registry.address",
+        )
     if code in (200, 401):
         auth = "auth required" if code == 401 else "no auth"
-        return Check("registry", True, f"{address} answers ({'TLS' if ep.tls else 'HTTP'}, "
-                                       f"{auth})")
-    return Check("registry", False, f"{address} answered HTTP {code}",
-                 "check the registry with 'devbox registryserver status'")
-
-
+        return Check("registry", True, f"{address} answers ({'TLS' if ep.tls else 'HTTP'}, {auth})")
+    return Check(
+        "registry",
+        False,
+        f"{address} answered HTTP {code}",
+        "check the registry with 'devbox registryserver status'",
+    )

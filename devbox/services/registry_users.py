@@ -68,8 +68,10 @@ def user_add(cfg: Config, user: str, password: str, login: bool = True) -> dict[
                     engine.login(address, user, password)
                 except DevboxError as err:
                     raise OperationFailed(
-                        err.message, hint="is the registry up and trusted? 'devbox "
-                        "registryserver status'; or add the user with --no-login") from err
+                        err.message,
+                        hint="is the registry up and trusted? 'devbox "
+                        "registryserver status'; or add the user with --no-login",
+                    ) from err
                 engine.save_login(address, user, password)
                 logged_in = True
         except BaseException:
@@ -84,8 +86,13 @@ def user_add(cfg: Config, user: str, password: str, login: bool = True) -> dict[
         log.write(f"registryserver: {'updated' if existed else 'added'} user {user}")
         if logged_in:
             log.write(f"registryserver: engine logged in to {address} as {user}")
-    return {"user": user, "updated": existed, "restarted": restarted, "logged_in": logged_in,
-            "address": address}
+    return {
+        "user": user,
+        "updated": existed,
+        "restarted": restarted,
+        "logged_in": logged_in,
+        "address": address,
+    }
 
 
 def user_remove(cfg: Config, user: str) -> dict[str, object]:
@@ -102,5 +109,3 @@ def user_remove(cfg: Config, user: str) -> dict[str, object]:
     with OpLog(Layout(cfg.root).host_log) as log:
         log.write(f"registryserver: removed user {user}")
     return {"user": user, "restarted": restarted, "logged_out": logged_out}
-
-

@@ -61,8 +61,10 @@ def targets(names: list[str], clones_of: str | None) -> list[str]:
     if clones_of is not None:
         found = clone_records.clones_of(clones_of)
         if not found:
-            raise UserError(f"{clones_of} has no clones",
-                            hint=f"make some: devbox dockeruser clone {clones_of} --count 5")
+            raise UserError(
+                f"{clones_of} has no clones",
+                hint=f"make some: devbox dockeruser clone {clones_of} --count 5",
+            )
         out += [n for n in found if n not in out]
     if not out:
         raise UserError("no containers given", hint="name them, or use --clones-of SRC")
@@ -97,8 +99,14 @@ def run_one(cfg: Config, name: str, command: str, timeout: float) -> RunResult:
             raise UserError(f"'{name}' has no LAN address")
         sock = host_reach.host_connector(cfg, name)(ip, 22, min(10.0, timeout))
         # known_hosts has the container's name and address; connect by name-checked address
-        client = ssh.connect(ip, DEV_USER, devbox_key(layout), known_hosts(layout),
-                             timeout=min(10.0, timeout), sock=sock)
+        client = ssh.connect(
+            ip,
+            DEV_USER,
+            devbox_key(layout),
+            known_hosts(layout),
+            timeout=min(10.0, timeout),
+            sock=sock,
+        )
         try:
             result = ssh.run(client, command, timeout=timeout)
         finally:
@@ -106,14 +114,22 @@ def run_one(cfg: Config, name: str, command: str, timeout: float) -> RunResult:
     except DevboxError as err:
         return RunResult(name, None, time.monotonic() - t0, error=str(err), ip=ip)
     except Exception as err:  # noqa: BLE001 - one container's trouble must not stop the others
-        return RunResult(name, None, time.monotonic() - t0, error=f"{type(err).__name__}: {err}",
-                         ip=ip)
-    return RunResult(name, result.exit_code, time.monotonic() - t0, result.stdout,
-                     result.stderr, ip=ip)
+        return RunResult(
+            name, None, time.monotonic() - t0, error=f"{type(err).__name__}: {err}", ip=ip
+        )
+    return RunResult(
+        name, result.exit_code, time.monotonic() - t0, result.stdout, result.stderr, ip=ip
+    )
 
 
-def run_on(cfg: Config, names: list[str], command: str, clones_of: str | None = None,
-           jobs: int = 16, timeout: float = 600.0) -> list[RunResult]:
+def run_on(
+    cfg: Config,
+    names: list[str],
+    command: str,
+    clones_of: str | None = None,
+    jobs: int = 16,
+    timeout: float = 600.0,
+) -> list[RunResult]:
     """Run ``command`` (one shell command line for the remote login shell) on every target in
     parallel; results in target order."""
     if not command.strip():

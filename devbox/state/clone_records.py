@@ -38,9 +38,12 @@ class ClonePaths:
         return self.dir / CLONE_FILE
 
     def overlay(self) -> mounts.OverlaySpec:
-        return mounts.OverlaySpec(lower=snapshot_opt(self.layout, self.snapshot),
-                                  upper=self.dir / "opt-upper", work=self.dir / "opt-work",
-                                  merged=self.layout.opt_dir(self.name))
+        return mounts.OverlaySpec(
+            lower=snapshot_opt(self.layout, self.snapshot),
+            upper=self.dir / "opt-upper",
+            work=self.dir / "opt-work",
+            merged=self.layout.opt_dir(self.name),
+        )
 
 
 def snapshot_dir(layout: Layout, snap_id: str) -> Path:
@@ -80,13 +83,14 @@ def clone_records(layout: Layout, legacy: bool = False) -> dict[str, dict[str, A
 
 def clones_of(source: str) -> list[str]:
     validate_name(source, "source container name")
-    return sorted(st.name for st in dc.list_labeled(f"{labels.CLONE_OF}={source}")
-                  if st.labels.get(labels.KIND) == "clone")
+    return sorted(
+        st.name
+        for st in dc.list_labeled(f"{labels.CLONE_OF}={source}")
+        if st.labels.get(labels.KIND) == "clone"
+    )
 
 
 def _snapshot_ids(layout: Layout) -> list[str]:
     if not layout.snapshots.is_dir():
         return []
     return [p.name for p in layout.snapshots.iterdir() if p.is_dir()]
-
-

@@ -19,8 +19,11 @@ DEV_USER = "dev"
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
 
 
-HOST_KEY_FILES = ("/etc/ssh/ssh_host_ed25519_key.pub", "/etc/ssh/ssh_host_ecdsa_key.pub",
-                  "/etc/ssh/ssh_host_rsa_key.pub")
+HOST_KEY_FILES = (
+    "/etc/ssh/ssh_host_ed25519_key.pub",
+    "/etc/ssh/ssh_host_ecdsa_key.pub",
+    "/etc/ssh/ssh_host_rsa_key.pub",
+)
 
 
 def _state_path(layout: Layout, name: str) -> Path:
@@ -68,5 +71,3 @@ def known_hosts(layout: Layout) -> Path:
 def home_dir(cfg: Config) -> Path:
     """The caller's HOME (from the config's environment), where the SSH config entry goes."""
     return Path(cfg.environ.get("HOME") or Path.home())
-
-

@@ -46,5 +46,3 @@ def running_pid(cfg: Config) -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
-
-

@@ -79,9 +79,12 @@ class LeaseStore:
             first = self.unreadable.get(key) != err.message
             self.unreadable[key] = err.message
         if first:
-            _log.error("%s%s (%s)", err.message,
-                       "; going on with the copy in memory" if known is not None else "",
-                       err.hint)
+            _log.error(
+                "%s%s (%s)",
+                err.message,
+                "; going on with the copy in memory" if known is not None else "",
+                err.hint,
+            )
         if known is None:
             raise err
         return dataclasses.replace(known)
@@ -121,8 +124,10 @@ class LeaseStore:
     @contextmanager
     def container_lock(self, container: str, timeout: float = 30.0) -> Iterator[None]:
         def busy(_fd: int) -> DevboxError:
-            return OperationFailed(f"container {container} is being (un)plumbed by another "
-                                   "devbox process", hint="wait for it to finish, then try again")
+            return OperationFailed(
+                f"container {container} is being (un)plumbed by another devbox process",
+                hint="wait for it to finish, then try again",
+            )
 
         with locks.hold(locks.lock_path(self.lock_dir, "net", container), timeout, busy):
             yield
@@ -130,9 +135,12 @@ class LeaseStore:
     @contextmanager
     def owner(self, key: str, timeout: float = 0.0) -> Iterator[None]:
         """Own the DHCP client of ``key``; raises OperationFailed if not free in ``timeout``."""
+
         def busy(_fd: int) -> DevboxError:
-            return OperationFailed(f"the lease of {key} is held by another devbox process",
-                                   hint="wait for it to finish, then try again")
+            return OperationFailed(
+                f"the lease of {key} is held by another devbox process",
+                hint="wait for it to finish, then try again",
+            )
 
         with locks.hold(locks.lock_path(self.lock_dir, "owner", key), timeout, busy):
             yield

@@ -150,8 +150,7 @@ def _mounted_under(path: Path) -> bool:
     from devbox.adapters.host import mounts
 
     prefix = str(path).rstrip("/") + "/"
-    return any(m.target == str(path) or m.target.startswith(prefix)
-               for m in mounts.mounts())
+    return any(m.target == str(path) or m.target.startswith(prefix) for m in mounts.mounts())
 
 
 def _move(layout: Layout, name: str) -> bool:

@@ -26,8 +26,20 @@ from typing import Any
 
 import P4
 
-CLIENT_FIELDS = ("Client", "Update", "Access", "Owner", "Host", "Description", "Root",
-                 "AltRoots", "Options", "SubmitOptions", "LineEnd", "View")
+CLIENT_FIELDS = (
+    "Client",
+    "Update",
+    "Access",
+    "Owner",
+    "Host",
+    "Description",
+    "Root",
+    "AltRoots",
+    "Options",
+    "SubmitOptions",
+    "LineEnd",
+    "View",
+)
 
 
 @dataclass
@@ -73,8 +85,9 @@ class FakeServer:
     def add_user(self, user: str, password: str | None = None) -> None:
         self.users[user] = password
 
-    def submit(self, files: dict[str, bytes | None], user: str = "bob",
-               desc: str = "change") -> int:
+    def submit(
+        self, files: dict[str, bytes | None], user: str = "bob", desc: str = "change"
+    ) -> int:
         number = self._next_change()
         change = Change(number, "submitted", user, "fake-ws", desc)
         for path, data in files.items():
@@ -86,8 +99,9 @@ class FakeServer:
 
     def shelve(self, files: dict[str, bytes], user: str = "bob", desc: str = "shelf") -> int:
         number = self._next_change()
-        self.changes[number] = Change(number, "pending", user, "fake-shelf", desc,
-                                      shelved=dict(files))
+        self.changes[number] = Change(
+            number, "pending", user, "fake-shelf", desc, shelved=dict(files)
+        )
         return number
 
     def _next_change(self) -> int:
@@ -159,10 +173,13 @@ class FakeP4:
     def connect(self) -> FakeP4:
         self.errors, self.warnings = [], []
         if self.port != self._server.port:
-            self.errors = ["Connect to server failed; check $P4PORT.\n"
-                           f"TCP connect to {self.port} failed.\nconnect: Connection refused"]
-            raise P4.P4Exception(("[P4.connect()] Connect to server failed; check $P4PORT.",
-                                  self.errors, []))
+            self.errors = [
+                "Connect to server failed; check $P4PORT.\n"
+                f"TCP connect to {self.port} failed.\nconnect: Connection refused"
+            ]
+            raise P4.P4Exception(
+                ("[P4.connect()] Connect to server failed; check $P4PORT.", self.errors, [])
+            )
         self._connected = True
         return self
 
@@ -184,13 +201,13 @@ class FakeP4:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("run_"):
-            cmd = name[len("run_"):]
+            cmd = name[len("run_") :]
             return lambda *args, **kw: self.run(cmd, *args, **kw)
         if name.startswith("delete_"):
-            cmd = name[len("delete_"):]
+            cmd = name[len("delete_") :]
             return lambda *args, **kw: self.run(cmd, "-d", *args, **kw)
         if name.startswith("fetch_"):
-            cmd = name[len("fetch_"):]
+            cmd = name[len("fetch_") :]
 
             def fetch(*args: Any, **kw: Any) -> Any:
                 result = self.run(cmd, "-o", *args, **kw)
@@ -198,13 +215,15 @@ class FakeP4:
                     if isinstance(r, dict):
                         return r
                 return result[0]
+
             return fetch
         if name.startswith("save_"):
-            cmd = name[len("save_"):]
+            cmd = name[len("save_") :]
 
             def save(*args: Any, **kw: Any) -> Any:
                 self.input = args[0]
                 return self.run(cmd, "-i", args[1:], **kw)
+
             return save
         raise AttributeError(name)
 
@@ -284,12 +303,18 @@ class FakeP4:
                 if self.handler is not None:
                     self.handler.outputMessage(_Message(severity, text))
         if (self.errors and self.exception_level >= 1) or (
-                self.warnings and self.exception_level >= 2):
+            self.warnings and self.exception_level >= 2
+        ):
             lines = [f"[Error]: {e!r}" for e in self.errors]
             lines += [f"[Warning]: {w!r}" for w in self.warnings]
-            raise P4.P4Exception((f"[P4#run] Errors during command execution( \"p4 {cmd}\" )"
-                                  "\n\n    " + "\n    ".join(lines), self.errors,
-                                  self.warnings))
+            raise P4.P4Exception(
+                (
+                    f'[P4#run] Errors during command execution( "p4 {cmd}" )'
+                    "\n\n    " + "\n    ".join(lines),
+                    self.errors,
+                    self.warnings,
+                )
+            )
         return out
 
     # -- authentication -------------------------------------------------------------------------
@@ -341,8 +366,11 @@ class FakeP4:
         path.parent.mkdir(parents=True, exist_ok=True)
         kept = []
         if path.exists():
-            kept = [ln for ln in path.read_text().splitlines()
-                    if not ln.startswith(self._ticket_key() + ":")]
+            kept = [
+                ln
+                for ln in path.read_text().splitlines()
+                if not ln.startswith(self._ticket_key() + ":")
+            ]
         path.write_text("\n".join([*kept, f"{self._ticket_key()}:{ticket}"]) + "\n")
         path.chmod(0o600)
         return [{"User": self.user, "TicketExpiration": "43200"}], []
@@ -369,7 +397,7 @@ class FakeP4:
         return Path(spec["Root"])
 
     def _local(self, name: str, client_path: str) -> Path:
-        rel = client_path[len(f"//{name}/"):]
+        rel = client_path[len(f"//{name}/") :]
         return self._root(name) / rel
 
     def _split_rev(self, spec: str) -> tuple[str, str]:
@@ -381,8 +409,9 @@ class FakeP4:
 
     def _change_for(self, rev: str) -> int:
         """The changelist a revision spec stands for (#head/none: newest)."""
-        newest = max((c.number for c in self._server.changes.values()
-                      if c.status == "submitted"), default=0)
+        newest = max(
+            (c.number for c in self._server.changes.values() if c.status == "submitted"), default=0
+        )
         if rev in ("", "#head"):
             return newest
         if rev.startswith("@") and rev[1:].isdigit():
@@ -410,8 +439,13 @@ class FakeP4:
     # -- commands ------------------------------------------------------------------------------
 
     def _cmd_info(self, args: list[str]) -> tuple[list[Any], list[str]]:
-        return [{"userName": self.user, "clientName": self.client or "*unknown*",
-                 "serverAddress": self._server.port}], []
+        return [
+            {
+                "userName": self.user,
+                "clientName": self.client or "*unknown*",
+                "serverAddress": self._server.port,
+            }
+        ], []
 
     def _cmd_changes(self, args: list[str]) -> tuple[list[Any], list[str]]:
         limit, status, client, paths = 0, "", "", []
@@ -438,14 +472,25 @@ class FakeP4:
             files = set(self._depot_files(path))
             if rev == "#have":
                 have = self._server.have.get(self.client, {})
-                top = max((self._server.files[f][r - 1][0] for f, r in have.items()
-                           if f in files), default=0)
+                top = max(
+                    (self._server.files[f][r - 1][0] for f, r in have.items() if f in files),
+                    default=0,
+                )
             else:
                 top = self._change_for(rev)
             changes = [c for c in changes if c.number <= top and set(c.files) & files]
-        rows = [{"change": str(c.number), "time": "1700000000", "user": c.user,
-                 "client": c.client, "status": c.status, "changeType": "public",
-                 "desc": c.desc + "\n"} for c in changes]
+        rows = [
+            {
+                "change": str(c.number),
+                "time": "1700000000",
+                "user": c.user,
+                "client": c.client,
+                "status": c.status,
+                "changeType": "public",
+                "desc": c.desc + "\n",
+            }
+            for c in changes
+        ]
         return (rows[:limit] if limit else rows), []
 
     def _cmd_clients(self, args: list[str]) -> tuple[list[Any], list[str]]:
@@ -453,8 +498,14 @@ class FakeP4:
         if "-e" in args:
             wanted = args[args.index("-e") + 1]
             names = [n for n in names if n == wanted]
-        return [{"client": n, "Owner": self._server.clients[n]["Owner"],
-                 "Root": self._server.clients[n]["Root"]} for n in names], []
+        return [
+            {
+                "client": n,
+                "Owner": self._server.clients[n]["Owner"],
+                "Root": self._server.clients[n]["Root"],
+            }
+            for n in names
+        ], []
 
     def _cmd_client(self, args: list[str]) -> tuple[list[Any], list[str]]:
         server = self._server
@@ -465,13 +516,17 @@ class FakeP4:
                 for key, value in server.clients[name].items():
                     spec[key] = list(value) if isinstance(value, list) else value
             else:
-                for key, value in (("Client", name), ("Owner", self.user), ("Host", ""),
-                                   ("Description", f"Created by {self.user}.\n"),
-                                   ("Root", self.cwd), ("LineEnd", "local"),
-                                   ("Options", "noallwrite noclobber nocompress unlocked "
-                                               "nomodtime normdir"),
-                                   ("SubmitOptions", "submitunchanged"),
-                                   ("View", [f"//depot/... //{name}/..."])):
+                for key, value in (
+                    ("Client", name),
+                    ("Owner", self.user),
+                    ("Host", ""),
+                    ("Description", f"Created by {self.user}.\n"),
+                    ("Root", self.cwd),
+                    ("LineEnd", "local"),
+                    ("Options", "noallwrite noclobber nocompress unlocked nomodtime normdir"),
+                    ("SubmitOptions", "submitunchanged"),
+                    ("View", [f"//depot/... //{name}/..."]),
+                ):
                     spec[key] = value
             return [spec], []
         if "-i" in args:
@@ -485,11 +540,15 @@ class FakeP4:
                 left, right = line.split()
                 depot = left.lstrip("-+")[2:].split("/", 1)[0]
                 if depot not in server.depots:
-                    raise _Failure("Error in client specification.",
-                                   f"Mapping '{left}' is not under '//depot/...'.")
+                    raise _Failure(
+                        "Error in client specification.",
+                        f"Mapping '{left}' is not under '//depot/...'.",
+                    )
                 if not right.startswith(f"//{name}/"):
-                    raise _Failure("Error in client specification.",
-                                   f"Mapping '{right}' is not under '//{name}/...'.")
+                    raise _Failure(
+                        "Error in client specification.",
+                        f"Mapping '{right}' is not under '//{name}/...'.",
+                    )
             owner = server.clients.get(name, {}).get("Owner", self.user)
             if owner != self.user:
                 raise _Failure(f"Client '{name}' can only be updated by owner '{owner}'.")
@@ -500,14 +559,17 @@ class FakeP4:
             if name not in server.clients:
                 raise _Failure(f"Client '{name}' doesn't exist.")
             if server.opened.get(name):
-                raise _Failure(f"Client '{name}' has files opened. To delete the client, revert "
-                               "any opened files and delete any pending changes first. An "
-                               "administrator may specify -f to force the delete of another "
-                               "user's client.")
-            if any(c.client == name and c.status == "pending"
-                   for c in server.changes.values()):
-                raise _Failure(f"Client '{name}' has pending changes. To delete the client, "
-                               "delete any pending changes first.")
+                raise _Failure(
+                    f"Client '{name}' has files opened. To delete the client, revert "
+                    "any opened files and delete any pending changes first. An "
+                    "administrator may specify -f to force the delete of another "
+                    "user's client."
+                )
+            if any(c.client == name and c.status == "pending" for c in server.changes.values()):
+                raise _Failure(
+                    f"Client '{name}' has pending changes. To delete the client, "
+                    "delete any pending changes first."
+                )
             del server.clients[name]
             server.have.pop(name, None)
             return [f"Client {name} deleted."], []
@@ -546,9 +608,16 @@ class FakeP4:
                     have[depot_file] = new
                 else:
                     del have[depot_file]
-                records.append({"depotFile": depot_file, "clientFile": str(local or ""),
-                                "rev": str(new or old), "action": "updated" if new else "deleted",
-                                "fileSize": "0", "change": str(change)})
+                records.append(
+                    {
+                        "depotFile": depot_file,
+                        "clientFile": str(local or ""),
+                        "rev": str(new or old),
+                        "action": "updated" if new else "deleted",
+                        "fileSize": "0",
+                        "change": str(change),
+                    }
+                )
                 continue
             if new:
                 data = server.content(depot_file, new) or b""
@@ -561,10 +630,16 @@ class FakeP4:
                 local.write_bytes(data)
                 local.chmod(0o644 if allwrite else 0o444)
                 have[depot_file] = new
-                records.append({"depotFile": depot_file, "clientFile": str(local),
-                                "rev": str(new), "action": "updated" if old else "added",
-                                "fileSize": str(len(data)),
-                                "change": str(server.files[depot_file][new - 1][0])})
+                records.append(
+                    {
+                        "depotFile": depot_file,
+                        "clientFile": str(local),
+                        "rev": str(new),
+                        "action": "updated" if old else "added",
+                        "fileSize": str(len(data)),
+                        "change": str(server.files[depot_file][new - 1][0]),
+                    }
+                )
             else:
                 if local is not None and local.exists():
                     local.unlink()
@@ -575,24 +650,40 @@ class FakeP4:
                             parent.rmdir()
                             parent = parent.parent
                 del have[depot_file]
-                records.append({"depotFile": depot_file, "clientFile": str(local or ""),
-                                "rev": str(old), "action": "deleted", "fileSize": "0",
-                                "change": str(change)})
+                records.append(
+                    {
+                        "depotFile": depot_file,
+                        "clientFile": str(local or ""),
+                        "rev": str(old),
+                        "action": "deleted",
+                        "fileSize": "0",
+                        "change": str(change),
+                    }
+                )
         if not records:
             if not wanted:
                 return [], [f"{target_spec[0]} - no such file(s)."]
             return [], [f"{target_spec[0]} - file(s) up-to-date."]
-        records[0] = {**records[0], "totalFileCount": str(len(records)),
-                      "totalFileSize": str(sum(int(r["fileSize"]) for r in records))}
+        records[0] = {
+            **records[0],
+            "totalFileCount": str(len(records)),
+            "totalFileSize": str(sum(int(r["fileSize"]) for r in records)),
+        }
         return list(records), []
 
     def _cmd_have(self, args: list[str]) -> tuple[list[Any], list[str]]:
         name = self.client
         view = self._view(name)
         have = self._server.have.get(name, {})
-        rows = [{"depotFile": f, "clientFile": str(view.translate(f)), "haveRev": str(r),
-                 "path": str(self._local(name, str(view.translate(f))))}
-                for f, r in sorted(have.items())]
+        rows = [
+            {
+                "depotFile": f,
+                "clientFile": str(view.translate(f)),
+                "haveRev": str(r),
+                "path": str(self._local(name, str(view.translate(f)))),
+            }
+            for f, r in sorted(have.items())
+        ]
         if not rows:
             return [], [f"{args[0] if args else '//...'} - file(s) not on client."]
         return rows, []
@@ -604,21 +695,39 @@ class FakeP4:
         for path in args:
             for depot_file in self._depot_files(path):
                 have = self._server.have.get(name, {}).get(depot_file, 0)
-                self._server.opened.setdefault(name, {})[depot_file] = Opened("edit", "default",
-                                                                              have)
+                self._server.opened.setdefault(name, {})[depot_file] = Opened(
+                    "edit", "default", have
+                )
                 local = self._local(name, str(view.translate(depot_file)))
                 local.chmod(0o644)
-                rows.append({"depotFile": depot_file, "clientFile": str(local),
-                             "workRev": str(have), "action": "edit", "type": "text"})
+                rows.append(
+                    {
+                        "depotFile": depot_file,
+                        "clientFile": str(local),
+                        "workRev": str(have),
+                        "action": "edit",
+                        "type": "text",
+                    }
+                )
         return rows, []
 
     def _cmd_opened(self, args: list[str]) -> tuple[list[Any], list[str]]:
         name = self.client
         opened = self._server.opened.get(name, {})
         view = self._view(name)
-        rows = [{"depotFile": f, "clientFile": str(view.translate(f)), "rev": str(o.rev),
-                 "action": o.action, "change": o.change, "type": "text", "user": self.user,
-                 "client": name} for f, o in sorted(opened.items())]
+        rows = [
+            {
+                "depotFile": f,
+                "clientFile": str(view.translate(f)),
+                "rev": str(o.rev),
+                "action": o.action,
+                "change": o.change,
+                "type": "text",
+                "user": self.user,
+                "client": name,
+            }
+            for f, o in sorted(opened.items())
+        ]
         if not rows:
             return [], [f"{args[0] if args else '//...'} - file(s) not opened on this client."]
         return rows, []
@@ -628,10 +737,15 @@ class FakeP4:
         change = self._server.changes.get(number)
         if change is None:
             raise _Failure(f"Change {number} unknown.")
-        row: dict[str, Any] = {"change": str(number), "user": change.user,
-                               "client": change.client, "time": "1700000000",
-                               "desc": change.desc + "\n", "status": change.status,
-                               "changeType": "public"}
+        row: dict[str, Any] = {
+            "change": str(number),
+            "user": change.user,
+            "client": change.client,
+            "time": "1700000000",
+            "desc": change.desc + "\n",
+            "status": change.status,
+            "changeType": "public",
+        }
         files = sorted(change.shelved if "-S" in args else change.files)
         if change.status == "pending" and change.shelved:
             row["shelved"] = ""
@@ -659,8 +773,9 @@ class FakeP4:
             action = "edit" if depot_file in self._server.files else "add"
             if depot_file in opened:
                 self._server.resolves.setdefault(name, {})[depot_file] = (data, number)
-                warnings.append(f"{depot_file} - must resolve {depot_file}@={number} "
-                                "before submitting")
+                warnings.append(
+                    f"{depot_file} - must resolve {depot_file}@={number} before submitting"
+                )
             else:
                 have = self._server.have.get(name, {}).get(depot_file, 0)
                 opened[depot_file] = Opened(action, "default", have)
@@ -668,8 +783,14 @@ class FakeP4:
                 if local.exists():
                     local.chmod(0o644)
                 local.write_bytes(data)
-            rows.append({"depotFile": depot_file, "rev": "none" if action == "add" else "1",
-                         "action": action, "clientFile": str(local)})
+            rows.append(
+                {
+                    "depotFile": depot_file,
+                    "rev": "none" if action == "add" else "1",
+                    "action": action,
+                    "clientFile": str(local),
+                }
+            )
         return rows, warnings
 
     def _cmd_resolve(self, args: list[str]) -> tuple[list[Any], list[str]]:
@@ -681,9 +802,16 @@ class FakeP4:
         rows = []
         for depot_file, (theirs, number) in sorted(pending.items()):
             local = self._local(name, str(view.translate(depot_file)))
-            rows.append({"clientFile": str(local), "fromFile": depot_file,
-                         "startFromRev": str(number), "endFromRev": str(number),
-                         "resolveType": "content", "resolveFlag": "c"})
+            rows.append(
+                {
+                    "clientFile": str(local),
+                    "fromFile": depot_file,
+                    "startFromRev": str(number),
+                    "endFromRev": str(number),
+                    "resolveType": "content",
+                    "resolveFlag": "c",
+                }
+            )
             if "-am" in args:
                 yours = local.read_bytes() if local.exists() else b""
                 have = self._server.have.get(name, {}).get(depot_file, 0)
@@ -698,8 +826,10 @@ class FakeP4:
     def _cmd_revert(self, args: list[str]) -> tuple[list[Any], list[str]]:
         name = self.client
         opened = self._server.opened.get(name, {})
-        rows = [{"depotFile": f, "action": "reverted", "oldAction": o.action}
-                for f, o in sorted(opened.items())]
+        rows = [
+            {"depotFile": f, "action": "reverted", "oldAction": o.action}
+            for f, o in sorted(opened.items())
+        ]
         if "-k" not in args:
             raise _Failure("fake: only 'revert -k' is implemented")
         self._server.opened[name] = {}

@@ -86,22 +86,35 @@ class FaultEnv:
         return {**os.environ, **self.env}
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "devbox", *args], cwd=REPO,
-                              env=self.full_env(), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "devbox", *args],
+            cwd=REPO,
+            env=self.full_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def log(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
 
-    def kill_when(self, args: list[str], ready: Callable[[], bool],
-                  timeout: float = 300) -> Killed:
+    def kill_when(self, args: list[str], ready: Callable[[], bool], timeout: float = 300) -> Killed:
         """Run ``devbox ARGS``; kill -9 it the moment ``ready()`` says so (polled every
         10 ms, bounded by ``timeout``)."""
         out_path = self.tmp / f"out{time.monotonic_ns()}"
-        with (out_path.with_suffix(".o").open("w") as out,
-              out_path.with_suffix(".e").open("w") as err):
-            proc = subprocess.Popen([sys.executable, "-m", "devbox", *args], cwd=REPO,
-                                    env=self.full_env(), stdout=out, stderr=err, text=True)
+        with (
+            out_path.with_suffix(".o").open("w") as out,
+            out_path.with_suffix(".e").open("w") as err,
+        ):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "devbox", *args],
+                cwd=REPO,
+                env=self.full_env(),
+                stdout=out,
+                stderr=err,
+                text=True,
+            )
             killed = False
             deadline = time.monotonic() + timeout
             try:
@@ -116,8 +129,12 @@ class FaultEnv:
                     killed = True
             finally:
                 rc = proc.wait(timeout=60)
-        return Killed(killed, rc, out_path.with_suffix(".o").read_text(),
-                      out_path.with_suffix(".e").read_text())
+        return Killed(
+            killed,
+            rc,
+            out_path.with_suffix(".o").read_text(),
+            out_path.with_suffix(".e").read_text(),
+        )
 
     def log_marker(self, name: str, marker: str) -> Callable[[], bool]:
         """True once ``marker`` is in ``name``'s log after what is there now."""
@@ -137,14 +154,16 @@ class FaultEnv:
     def snap(self) -> Snapshot:
         return snapshot(self.root, self.lab.uplink)
 
-    def check(self, snap: Snapshot, gone: set[str], expected: set[str] | None = None,
-              settle: float = 3.0) -> Report:
+    def check(
+        self, snap: Snapshot, gone: set[str], expected: set[str] | None = None, settle: float = 3.0
+    ) -> Report:
         keep = ({self.bystander} if self.bystander else set()) | (expected or set())
         return check(snap, keep, gone, home=self.home, client=self.client, settle=settle)
 
     def make(self, name: str, *extra: str) -> dict[str, Any]:
-        res = self.cli("dockeruser", "make-dev-container", name, "--branch", "main", "--json",
-                       *extra)
+        res = self.cli(
+            "dockeruser", "make-dev-container", name, "--branch", "main", "--json", *extra
+        )
         assert res.returncode == 0, res.stderr[-3000:]
         return dict(json.loads(res.stdout))
 
@@ -163,8 +182,9 @@ def _bystander_files(opt: Path) -> None:
 
 
 @pytest.fixture(scope="package")
-def faults(engine: Any, dev_image: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultEnv]:
+def faults(
+    engine: Any, dev_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FaultEnv]:
     from devbox.services import container_lifecycle
     from devbox.services import lab as labsvc
     from tests.fixtures.devcontainers import make_repo
@@ -180,11 +200,16 @@ def faults(engine: Any, dev_image: str,
     branch_map = base / "branches.toml"
     branch_map.write_text(
         f'[[branch]]\nname = "main"\nvcs = "git"\nurl = "{dev_repo}"\nref = "main"\n'
-        f'image = "{dev_image}"\nlicense = "dev-main"\n')
-    env = {**lab.env, "HOME": str(home), "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
-           "DEVBOX_BRANCHES_MAP": str(branch_map), "DEVBOX_SSH_TIMEOUT": "60"}
-    fe = FaultEnv(env=env, root=lab.root, home=home, lab=lab, bystander="", tmp=base,
-                  repo=dev_repo)
+        f'image = "{dev_image}"\nlicense = "dev-main"\n'
+    )
+    env = {
+        **lab.env,
+        "HOME": str(home),
+        "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
+        "DEVBOX_BRANCHES_MAP": str(branch_map),
+        "DEVBOX_SSH_TIMEOUT": "60",
+    }
+    fe = FaultEnv(env=env, root=lab.root, home=home, lab=lab, bystander="", tmp=base, repo=dev_repo)
     try:
         labsvc.up(lab.cfg())
         fe.bystander = fe.name("by")
@@ -198,8 +223,10 @@ def faults(engine: Any, dev_image: str,
                 container_lifecycle.remove(cfg, name, purge=True, force=True)
             except Exception:  # noqa: BLE001 - next: the label sweep
                 pass
-        for ctr in engine.containers.list(all=True,  # type: ignore[attr-defined]
-                                          filters={"label": f"{TEST_LABEL}={RUN_ID}"}):
+        for ctr in engine.containers.list(
+            all=True,  # type: ignore[attr-defined]
+            filters={"label": f"{TEST_LABEL}={RUN_ID}"},
+        ):
             if ctr.labels.get("devbox.root") == str(lab.root):
                 ctr.remove(force=True)
         try:
@@ -264,9 +291,20 @@ def private_engine(engine: Any, dev_image: str) -> Iterator[PrivateEngine]:
     dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
     base = Path(f"/tmp/dbxt{RUN_ID}fk{secrets.token_hex(2)}")
     base.mkdir(parents=True)
-    argv = [dockerd, "-H", f"unix://{base}/docker.sock", "--data-root", str(base / "data"),
-            "--exec-root", str(base / "exec"), "--pidfile", str(base / "dockerd.pid"),
-            "--bridge=none", "--iptables=false", "--ip-masq=false"]
+    argv = [
+        dockerd,
+        "-H",
+        f"unix://{base}/docker.sock",
+        "--data-root",
+        str(base / "data"),
+        "--exec-root",
+        str(base / "exec"),
+        "--pidfile",
+        str(base / "dockerd.pid"),
+        "--bridge=none",
+        "--iptables=false",
+        "--ip-masq=false",
+    ]
     ns_name = f"dbxt{RUN_ID}fk{secrets.token_hex(2)}"
     netns.create(ns_name)
     d = PrivateDockerd(base, argv, netns_name=ns_name)

@@ -27,8 +27,7 @@ from typing import Any
 
 from tests.conftest import RUN_ID
 
-KINDS = ("container", "paused", "macvlan", "netns", "mount", "lease", "lock", "cgroup",
-         "record")
+KINDS = ("container", "paused", "macvlan", "netns", "mount", "lease", "lock", "cgroup", "record")
 MB = 1024 * 1024
 
 
@@ -94,9 +93,12 @@ def _host_links(uplink: str) -> set[str]:
 
     idx = _uplink_index(uplink)
     links = netlink.links()
-    return {li.name for li in links
-            if (idx is not None and li.link == idx and li.name != uplink)
-            or (RUN_ID in li.name and li.kind == "macvlan")}
+    return {
+        li.name
+        for li in links
+        if (idx is not None and li.link == idx and li.name != uplink)
+        or (RUN_ID in li.name and li.kind == "macvlan")
+    }
 
 
 def _release_netns() -> set[str]:
@@ -124,8 +126,14 @@ class Snapshot:
 
 
 def snapshot(root: Path, uplink: str) -> Snapshot:
-    return Snapshot(root, uplink, _host_links(uplink), _release_netns(), _mounts_under(root),
-                    {n: tree_sums(p) for n, p in opt_dirs(root).items()})
+    return Snapshot(
+        root,
+        uplink,
+        _host_links(uplink),
+        _release_netns(),
+        _mounts_under(root),
+        {n: tree_sums(p) for n, p in opt_dirs(root).items()},
+    )
 
 
 @dataclass
@@ -146,14 +154,24 @@ class Report:
 
 def _cgroup_dirs(name: str) -> list[str]:
     out: list[str] = []
-    for pattern in (f"/sys/fs/cgroup/devbox/{name}", f"/sys/fs/cgroup/devbox-view/{name}",
-                    f"/sys/fs/cgroup/*/devbox/{name}", f"/sys/fs/cgroup/*/devbox-view/{name}"):
+    for pattern in (
+        f"/sys/fs/cgroup/devbox/{name}",
+        f"/sys/fs/cgroup/devbox-view/{name}",
+        f"/sys/fs/cgroup/*/devbox/{name}",
+        f"/sys/fs/cgroup/*/devbox-view/{name}",
+    ):
         out += glob.glob(pattern)
     return out
 
 
-def check(snap: Snapshot, expected: set[str], gone: set[str], home: Path | None = None,
-          client: Any = None, settle: float = 3.0) -> Report:
+def check(
+    snap: Snapshot,
+    expected: set[str],
+    gone: set[str],
+    home: Path | None = None,
+    client: Any = None,
+    settle: float = 3.0,
+) -> Report:
     """What is there that should not be, after a case.
 
     ``expected``: containers that should exist (and keep their /opt); ``gone``: names the case

@@ -38,11 +38,21 @@ def record(case: str, converged: bool, report: Report | None = None, note: str =
 def render() -> str:
     kinds = [k for k in KINDS]
     head = ["case", "runs", "converged", *kinds, "opt lost"]
-    rows = [[r.case, str(r.runs), str(r.converged), *[str(r.leaks.get(k, 0)) for k in kinds],
-             str(r.lost)] for r in ROWS.values()]
+    rows = [
+        [
+            r.case,
+            str(r.runs),
+            str(r.converged),
+            *[str(r.leaks.get(k, 0)) for k in kinds],
+            str(r.lost),
+        ]
+        for r in ROWS.values()
+    ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
-    lines = ["fault suite (issue 12): leaked objects by kind",
-             "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines = [
+        "fault suite (issue 12): leaked objects by kind",
+        "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+    ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     for r in ROWS.values():
         for note in r.notes[:5]:

@@ -54,13 +54,18 @@ def _clear(res: object) -> str:
 
 # the short run (CI) truncates every record to 0 bytes and the two most-read ones to half;
 # the long run truncates every record both ways
-CASES = [(kind, how) for how in ("empty", "half") for kind in RECORDS
-         if LONG or how == "empty" or kind in ("state", "lease")]
+CASES = [
+    (kind, how)
+    for how in ("empty", "half")
+    for kind in RECORDS
+    if LONG or how == "empty" or kind in ("state", "lease")
+]
 
 
 @pytest.mark.parametrize(("kind", "how"), CASES)
 def test_corrupt_record(faults: FaultEnv, kind: str, how: str) -> None:
     from devbox.state import daemon_pid
+
     case = f"corrupt records ({how})"
     victim = faults.name("cv")
     faults.make(victim)  # with a checkout: state, lease and checkout records
@@ -123,8 +128,9 @@ def test_corrupt_record(faults: FaultEnv, kind: str, how: str) -> None:
     lost = []
     for n, sums in opts_before.items():
         now_sums = tree_sums(opt_dirs(faults.root).get(n, faults.root / "containers" / n / "opt"))
-        lost += [f"{n}:{r}" for r, d in sums.items()
-                 if now_sums.get(r) != d and "/.git/" not in f"/{r}"]
+        lost += [
+            f"{n}:{r}" for r, d in sums.items() if now_sums.get(r) != d and "/.git/" not in f"/{r}"
+        ]
     if lost:
         problems.append(f"/opt files lost: {lost[:10]}")
     # put the record back, and clean up

@@ -18,14 +18,21 @@ def test_make_remove_cycles(faults: FaultEnv) -> None:
     name = faults.name("cy")  # one name, reused: the DHCP server knows it
     bad: list[str] = []
     for i in range(n):
-        made = faults.cli("dockeruser", "make-dev-container", name, "--branch", "main",
-                          "--no-checkout")
+        made = faults.cli(
+            "dockeruser", "make-dev-container", name, "--branch", "main", "--no-checkout"
+        )
         removed = faults.remove(name)
         report = faults.check(snap, gone={name}, settle=1.0)
         ok = made.returncode == 0 and removed.returncode == 0 and report.clean
-        table.record(case, ok, report, "" if ok else
-                     f"cycle {i}: make {made.returncode} {made.stderr.strip()[-200:]}; "
-                     f"remove {removed.returncode}; {report.describe()}")
+        table.record(
+            case,
+            ok,
+            report,
+            ""
+            if ok
+            else f"cycle {i}: make {made.returncode} {made.stderr.strip()[-200:]}; "
+            f"remove {removed.returncode}; {report.describe()}",
+        )
         if not ok:
             bad.append(f"cycle {i}: {report.describe()} {made.stderr[-300:]}")
     assert not bad, bad[:3]
@@ -38,15 +45,23 @@ def test_clone_remove_cycles(faults: FaultEnv) -> None:
     prefix = faults.name("cc")
     bad: list[str] = []
     for i in range(n):
-        made = faults.cli("dockeruser", "clone", faults.bystander, "--count", "2",
-                          "--prefix", prefix)
-        removed = faults.cli("dockeruser", "remove-dev-container", "--clones-of",
-                             faults.bystander, "--yes")
+        made = faults.cli(
+            "dockeruser", "clone", faults.bystander, "--count", "2", "--prefix", prefix
+        )
+        removed = faults.cli(
+            "dockeruser", "remove-dev-container", "--clones-of", faults.bystander, "--yes"
+        )
         report = faults.check(snap, gone={f"{prefix}{k}" for k in range(1, 3)}, settle=1.0)
         ok = made.returncode == 0 and removed.returncode == 0 and report.clean
-        table.record(case, ok, report, "" if ok else
-                     f"cycle {i}: clone {made.returncode} {made.stderr.strip()[-200:]}; "
-                     f"remove {removed.returncode}; {report.describe()}")
+        table.record(
+            case,
+            ok,
+            report,
+            ""
+            if ok
+            else f"cycle {i}: clone {made.returncode} {made.stderr.strip()[-200:]}; "
+            f"remove {removed.returncode}; {report.describe()}",
+        )
         if not ok:
             bad.append(f"cycle {i}: {report.describe()} {made.stderr[-300:]}")
     assert not bad, bad[:3]

@@ -77,8 +77,12 @@ def test_kill_daemon_during_renewal(faults: FaultEnv) -> None:
     removed = faults.remove(extra)
     report = faults.check(snap, gone={extra})
     ok = all(renewed.values()) and after == ips and removed.returncode == 0 and report.clean
-    table.record(case, ok, report, "" if ok else
-                 f"renewed {renewed}; ips {ips} -> {after}; {report.describe()}")
+    table.record(
+        case,
+        ok,
+        report,
+        "" if ok else f"renewed {renewed}; ips {ips} -> {after}; {report.describe()}",
+    )
     assert after == ips
     assert all(renewed.values()), renewed
     assert report.clean, report.describe()

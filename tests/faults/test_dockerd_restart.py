@@ -34,13 +34,13 @@ CASE = "dockerd restart mid clone -n 5"
 COUNT = 5
 # when clone 1 shows this in its log, dockerd restarts: its first step (what the case is
 # about), and the step after its container booted (the running clones die with dockerd)
-POINTS = {"first-step": "[/opt overlay] start (1/7)",
-          "attach": "[attach LAN (DHCP)] start (4/7)"}
+POINTS = {"first-step": "[/opt overlay] start (1/7)", "attach": "[attach LAN (DHCP)] start (4/7)"}
 
 
 @pytest.fixture(scope="module")
-def dk(private_engine: PrivateEngine, tmp_path_factory: pytest.TempPathFactory
-       ) -> Iterator[FaultEnv]:
+def dk(
+    private_engine: PrivateEngine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FaultEnv]:
     """A devbox root of its own on the private dockerd: own lab LAN, HOME, branch map."""
     from devbox.services import lab as labsvc
     from tests.fixtures.devcontainers import make_repo
@@ -55,13 +55,20 @@ def dk(private_engine: PrivateEngine, tmp_path_factory: pytest.TempPathFactory
     branch_map = base / "branches.toml"
     branch_map.write_text(
         f'[[branch]]\nname = "main"\nvcs = "git"\nurl = "{repo}"\nref = "main"\n'
-        f'image = "{private_engine.image}"\nlicense = "dev-main"\n')
-    env = {**lab.env, "HOME": str(home), "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
-           "DEVBOX_BRANCHES_MAP": str(branch_map), "DEVBOX_SSH_TIMEOUT": "60",
-           "DOCKER_HOST": private_engine.host}
+        f'image = "{private_engine.image}"\nlicense = "dev-main"\n'
+    )
+    env = {
+        **lab.env,
+        "HOME": str(home),
+        "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
+        "DEVBOX_BRANCHES_MAP": str(branch_map),
+        "DEVBOX_SSH_TIMEOUT": "60",
+        "DOCKER_HOST": private_engine.host,
+    }
     client = private_engine.client()
-    fe = FaultEnv(env=env, root=lab.root, home=home, lab=lab, bystander="", tmp=base,
-                  repo=repo, client=client)
+    fe = FaultEnv(
+        env=env, root=lab.root, home=home, lab=lab, bystander="", tmp=base, repo=repo, client=client
+    )
     try:
         labsvc.up(lab.cfg())
         yield fe
@@ -70,8 +77,9 @@ def dk(private_engine: PrivateEngine, tmp_path_factory: pytest.TempPathFactory
             if (lab.root / "containers" / name).exists() or _exists(client, name):
                 fe.remove(name)
         try:
-            for ctr in client.containers.list(all=True,
-                                              filters={"label": f"devbox.root={lab.root}"}):
+            for ctr in client.containers.list(
+                all=True, filters={"label": f"devbox.root={lab.root}"}
+            ):
                 ctr.remove(force=True)
         except Exception:  # noqa: BLE001 - the private dockerd is gone: nothing is left there
             pass
@@ -121,16 +129,22 @@ def _snapshots(fe: FaultEnv, client: Any) -> list[str]:
     return found
 
 
-def _clone_with_restart(fe: FaultEnv, engine: PrivateEngine, argv: list[str],
-                        ready: Callable[[], bool]) -> tuple[bool, int, str, str]:
+def _clone_with_restart(
+    fe: FaultEnv, engine: PrivateEngine, argv: list[str], ready: Callable[[], bool]
+) -> tuple[bool, int, str, str]:
     """Run ``devbox ARGV``; restart the private dockerd when ``ready()`` (polled, bounded);
     let the command finish. Returns (restarted, exit code, stdout, stderr)."""
     out_path = fe.tmp / f"clone{time.monotonic_ns()}"
     restarted = False
-    with (out_path.with_suffix(".o").open("w") as out,
-          out_path.with_suffix(".e").open("w") as err):
-        proc = subprocess.Popen([sys.executable, "-m", "devbox", *argv], cwd=REPO,
-                                env=fe.full_env(), stdout=out, stderr=err, text=True)
+    with out_path.with_suffix(".o").open("w") as out, out_path.with_suffix(".e").open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devbox", *argv],
+            cwd=REPO,
+            env=fe.full_env(),
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
         try:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and proc.poll() is None:
@@ -144,12 +158,21 @@ def _clone_with_restart(fe: FaultEnv, engine: PrivateEngine, argv: list[str],
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=60)
-    return (restarted, rc, out_path.with_suffix(".o").read_text(),
-            out_path.with_suffix(".e").read_text())
+    return (
+        restarted,
+        rc,
+        out_path.with_suffix(".o").read_text(),
+        out_path.with_suffix(".e").read_text(),
+    )
 
 
-def _converged(fe: FaultEnv, client: Any, ifname: str, src: str, src_ip: str,
-               ) -> dict[str, str]:
+def _converged(
+    fe: FaultEnv,
+    client: Any,
+    ifname: str,
+    src: str,
+    src_ip: str,
+) -> dict[str, str]:
     """What is not right yet, by container: every devbox container of the root running with
     its own lease and that address in its netns, the source with the address it had."""
     bad: dict[str, str] = {}
@@ -176,8 +199,7 @@ def _converged(fe: FaultEnv, client: Any, ifname: str, src: str, src_ip: str,
 
 
 @pytest.mark.parametrize("point", list(POINTS))
-def test_dockerd_restart_mid_clone(dk: FaultEnv, private_engine: PrivateEngine,
-                                   point: str) -> None:
+def test_dockerd_restart_mid_clone(dk: FaultEnv, private_engine: PrivateEngine, point: str) -> None:
     client = private_engine.client()
     ifname = str(dk.cfg()["ifname"])
     snap = dk.snap()
@@ -190,7 +212,8 @@ def test_dockerd_restart_mid_clone(dk: FaultEnv, private_engine: PrivateEngine,
     dk.names += names
     argv = ["dockeruser", "clone", src, "--count", str(COUNT), "--prefix", prefix, "--json"]
     restarted, rc, out, err = _clone_with_restart(
-        dk, private_engine, argv, dk.log_marker(names[0], POINTS[point]))
+        dk, private_engine, argv, dk.log_marker(names[0], POINTS[point])
+    )
     assert restarted, f"clone ended (exit {rc}) before clone 1 began: {err[-2000:]}"
     try:
         results = {c["name"]: bool(c["ok"]) for c in json.loads(out)["clones"]}
@@ -201,13 +224,15 @@ def test_dockerd_restart_mid_clone(dk: FaultEnv, private_engine: PrivateEngine,
     notes = [f"{point}: clone exit {rc}, {len(ok)}/{COUNT} made"]
     if rc not in (0, 4) or not results:
         table.record(CASE, False, note=f"{notes[0]}: {err.strip()[-300:]}")
-        pytest.fail(f"clone exit {rc} (0 or 4 expected, with the JSON result): "
-                    f"{err[-3000:]}")
+        pytest.fail(f"clone exit {rc} (0 or 4 expected, with the JSON result): {err[-3000:]}")
 
     # what the failed clones' own rollback left (dockerd may have been away for its undo)
     rolled = dk.check(snap, gone=set(failed), expected={src, *ok})
-    left = {kind: mine for kind, items in rolled.leaks.items()
-            if (mine := [i for i in items if any(n in i for n in failed)])}
+    left = {
+        kind: mine
+        for kind, items in rolled.leaks.items()
+        if (mine := [i for i in items if any(n in i for n in failed)])
+    }
     if left:  # (what else the report has is the daemon re-plumbing the source: transient)
         notes.append(f"rollback left {left}")
     if not ok and _snapshots(dk, client):
@@ -217,8 +242,7 @@ def test_dockerd_restart_mid_clone(dk: FaultEnv, private_engine: PrivateEngine,
         if _exists(client, name) or (dk.root / "containers" / name).exists():
             res = dk.remove(name)
             if res.returncode != 0:
-                notes.append(f"remove {name}: exit {res.returncode} "
-                             f"{res.stderr.strip()[-200:]}")
+                notes.append(f"remove {name}: exit {res.returncode} {res.stderr.strip()[-200:]}")
     bad: dict[str, str] = {}
     deadline = time.monotonic() + 120  # dockerd restarts the source, the daemon re-plumbs it
     while time.monotonic() < deadline:
@@ -236,8 +260,14 @@ def test_dockerd_restart_mid_clone(dk: FaultEnv, private_engine: PrivateEngine,
     removed = dk.remove(src)
     final = dk.check(snap, gone={src, *names})
     snaps = _snapshots(dk, client)  # the leak checker does not look at snapshots
-    good = (not bad and after.clean and final.clean and cleaned.returncode == 0
-            and removed.returncode == 0 and not snaps)
+    good = (
+        not bad
+        and after.clean
+        and final.clean
+        and cleaned.returncode == 0
+        and removed.returncode == 0
+        and not snaps
+    )
     if not final.clean:
         notes.append(f"after remove: {final.describe()}")
     if snaps:

@@ -15,14 +15,31 @@ from tests.faults.conftest import FaultEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
-MAKE_STEPS = ["prepare /opt", "image", "start container", "attach LAN (DHCP)", "wait for sshd",
-              "install SSH keys", "install license", "check out branch", "SSH config entry"]
+MAKE_STEPS = [
+    "prepare /opt",
+    "image",
+    "start container",
+    "attach LAN (DHCP)",
+    "wait for sshd",
+    "install SSH keys",
+    "install license",
+    "check out branch",
+    "SSH config entry",
+]
 FREEZE_STEPS = ["commit + /opt snapshot", "sysprep"]
-CLONE_STEPS = ["/opt overlay", "create + sysprep", "boot", "attach LAN (DHCP)", "ARP check",
-               "wait for sshd", "SSH config entry"]
+CLONE_STEPS = [
+    "/opt overlay",
+    "create + sysprep",
+    "boot",
+    "attach LAN (DHCP)",
+    "ARP check",
+    "wait for sshd",
+    "SSH config entry",
+]
 # the freeze (the source is paused in step 1), then each step of clone 1 (of 3)
-CLONE_CASES = [("freeze", i, s) for i, s in enumerate(FREEZE_STEPS, 1)] + \
-              [("clone", i, s) for i, s in enumerate(CLONE_STEPS, 1)]
+CLONE_CASES = [("freeze", i, s) for i, s in enumerate(FREEZE_STEPS, 1)] + [
+    ("clone", i, s) for i, s in enumerate(CLONE_STEPS, 1)
+]
 
 
 def _fail(case: str, msg: str) -> None:
@@ -30,8 +47,9 @@ def _fail(case: str, msg: str) -> None:
     pytest.fail(msg)
 
 
-@pytest.mark.parametrize("index,step", list(enumerate(MAKE_STEPS, 1)),
-                         ids=[s.replace(" ", "-") for s in MAKE_STEPS])
+@pytest.mark.parametrize(
+    "index,step", list(enumerate(MAKE_STEPS, 1)), ids=[s.replace(" ", "-") for s in MAKE_STEPS]
+)
 def test_kill_make_at_step(faults: FaultEnv, index: int, step: str) -> None:
     case = "kill -9 make-dev-container"
     snap = faults.snap()
@@ -47,8 +65,10 @@ def test_kill_make_at_step(faults: FaultEnv, index: int, step: str) -> None:
         again = faults.cli("dockeruser", "start-dev-container", name)  # it is whole
     if again.returncode != 0:
         faults.remove(name)
-        _fail(case, f"step {index} ({step}): rerun exit {again.returncode}: "
-                    f"{again.stderr.strip()[-600:]}")
+        _fail(
+            case,
+            f"step {index} ({step}): rerun exit {again.returncode}: {again.stderr.strip()[-600:]}",
+        )
     removed = faults.remove(name)
     report = faults.check(snap, gone={name})
     ok = removed.returncode == 0 and report.clean
@@ -79,8 +99,12 @@ def _remove_points(faults: FaultEnv, name: str) -> list[tuple[str, object]]:
     def state_gone() -> bool:
         return not (root / "containers" / name / "state.json").exists()
 
-    return [("lock taken", lock_held), ("lease released", lease_going),
-            ("container removed", container_gone), ("state cleared", state_gone)]
+    return [
+        ("lock taken", lock_held),
+        ("lease released", lease_going),
+        ("container removed", container_gone),
+        ("state cleared", state_gone),
+    ]
 
 
 REMOVE_POINTS = ["lock taken", "lease released", "container removed", "state cleared"]
@@ -100,9 +124,15 @@ def test_kill_remove_at_step(faults: FaultEnv, point: str) -> None:
     gone_already = again.returncode == 2 and "no container named" in again.stderr
     report = faults.check(snap, gone={name})
     ok = (again.returncode == 0 or gone_already) and report.clean
-    table.record(case, ok, report, "" if ok else
-                 f"{point} (killed={k.killed}): rerun {again.returncode} "
-                 f"{again.stderr.strip()[-300:]}; {report.describe()}")
+    table.record(
+        case,
+        ok,
+        report,
+        ""
+        if ok
+        else f"{point} (killed={k.killed}): rerun {again.returncode} "
+        f"{again.stderr.strip()[-300:]}; {report.describe()}",
+    )
     assert again.returncode == 0 or gone_already, again.stderr
     assert report.clean, report.describe()
 
@@ -125,8 +155,11 @@ def test_kill_checkout_update_at_step(faults: FaultEnv, point: str) -> None:
     def record_written() -> bool:
         return record.exists() and record.stat().st_mtime_ns != before
 
-    ready = {"update logged": log_ready, "git running": git_running,
-             "record written": record_written}[point]
+    ready = {
+        "update logged": log_ready,
+        "git running": git_running,
+        "record written": record_written,
+    }[point]
     argv = ["dockeruser", "checkout", name, "--update"]
     faults.push_commit()  # something to update
     k = faults.kill_when(argv, ready)
@@ -134,9 +167,15 @@ def test_kill_checkout_update_at_step(faults: FaultEnv, point: str) -> None:
     again = faults.cli(*argv)
     report = faults.check(snap, gone=set())
     ok = again.returncode == 0 and report.clean and _checked_out_head(faults)
-    table.record(case, ok, report, "" if ok else
-                 f"{point} (killed={k.killed}): rerun {again.returncode} "
-                 f"{again.stderr.strip()[-300:]}; {report.describe()}")
+    table.record(
+        case,
+        ok,
+        report,
+        ""
+        if ok
+        else f"{point} (killed={k.killed}): rerun {again.returncode} "
+        f"{again.stderr.strip()[-300:]}; {report.describe()}",
+    )
     assert again.returncode == 0, again.stderr
     assert report.clean, report.describe()
     assert _checked_out_head(faults), "the rerun did not bring /opt/src to the new commit"
@@ -145,8 +184,12 @@ def test_kill_checkout_update_at_step(faults: FaultEnv, point: str) -> None:
 def _checked_out_head(faults: FaultEnv) -> bool:
     import subprocess
 
-    head = subprocess.run(["git", "--git-dir", str(faults.repo), "rev-parse", "main"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "--git-dir", str(faults.repo), "rev-parse", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     rec = faults.root / "containers" / faults.bystander / "checkout.json"
     return head in rec.read_text()
 
@@ -170,8 +213,9 @@ def _git_under(root: Path) -> bool:
     return False
 
 
-@pytest.mark.parametrize("phase,index,step", CLONE_CASES,
-                         ids=[f"{p}-{s.replace(' ', '-')}" for p, _i, s in CLONE_CASES])
+@pytest.mark.parametrize(
+    "phase,index,step", CLONE_CASES, ids=[f"{p}-{s.replace(' ', '-')}" for p, _i, s in CLONE_CASES]
+)
 def test_kill_clone_at_step(faults: FaultEnv, phase: str, index: int, step: str) -> None:
     case = "kill -9 clone -n 3"
     snap = faults.snap()
@@ -190,10 +234,16 @@ def test_kill_clone_at_step(faults: FaultEnv, phase: str, index: int, step: str)
             faults.remove(n)
     report = faults.check(snap, gone=names)
     ok = again.returncode == 0 and cleaned.returncode == 0 and report.clean
-    table.record(case, ok, report, "" if ok else
-                 f"{phase} step {index}: rerun {again.returncode} "
-                 f"{again.stderr.strip()[-300:]}; remove {cleaned.returncode}; "
-                 f"{report.describe()}")
+    table.record(
+        case,
+        ok,
+        report,
+        ""
+        if ok
+        else f"{phase} step {index}: rerun {again.returncode} "
+        f"{again.stderr.strip()[-300:]}; remove {cleaned.returncode}; "
+        f"{report.describe()}",
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert cleaned.returncode == 0, cleaned.stderr[-2000:]
     assert report.clean, report.describe()

@@ -26,8 +26,9 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_build_base_debian_cached(debian_base: str, devbox_env: dict[str, str],
-                                  devbox_run: Callable[..., Any], engine: Any) -> None:
+def test_build_base_debian_cached(
+    debian_base: str, devbox_env: dict[str, str], devbox_run: Callable[..., Any], engine: Any
+) -> None:
     from devbox.services import bases
 
     # the fixture built it (or found it); the CLI must now skip it by its input digest
@@ -44,27 +45,37 @@ def test_build_base_debian_cached(debian_base: str, devbox_env: dict[str, str],
     assert labels["devbox.build.distro"] == "debian"
     assert labels["devbox.build.release"] == "bookworm"
     assert labels["devbox.build.kind"] == "base"
-    assert labels["devbox.build.inputs-digest"] == \
-        bases.digest_for(cfg_for(devbox_env), bases.load("debian-12"))
+    assert labels["devbox.build.inputs-digest"] == bases.digest_for(
+        cfg_for(devbox_env), bases.load("debian-12")
+    )
     assert out["image_id"] == image.id
     assert image.attrs["Config"]["Cmd"] == ["/sbin/init"]
 
     # prepared for systemd as PID 1
-    check = ("test ! -s /etc/machine-id && test ! -e /usr/sbin/policy-rc.d "
-             "&& test -z \"$(ls /var/lib/apt/lists | grep -v -e lock -e partial)\" "
-             "&& test -z \"$(ls /var/cache/apt/archives | grep .deb)\" "
-             "&& readlink /etc/systemd/system/getty.target && test -x /lib/systemd/systemd "
-             "&& echo prepared")
-    output = engine.containers.run(debian_base, ["/bin/sh", "-c", check], remove=True,
-                                   labels={TEST_LABEL: RUN_ID}, network_mode="none")
+    check = (
+        "test ! -s /etc/machine-id && test ! -e /usr/sbin/policy-rc.d "
+        '&& test -z "$(ls /var/lib/apt/lists | grep -v -e lock -e partial)" '
+        '&& test -z "$(ls /var/cache/apt/archives | grep .deb)" '
+        "&& readlink /etc/systemd/system/getty.target && test -x /lib/systemd/systemd "
+        "&& echo prepared"
+    )
+    output = engine.containers.run(
+        debian_base,
+        ["/bin/sh", "-c", check],
+        remove=True,
+        labels={TEST_LABEL: RUN_ID},
+        network_mode="none",
+    )
     assert output.decode().split() == ["/dev/null", "prepared"]
 
 
-@pytest.mark.parametrize("base,setting", [("rocky-9", "mirror.rocky"),
-                                          ("centos-7", "mirror.centos"),
-                                          ("debian-12", "mirror.debian")])
-def test_unreachable_mirror_fails_fast(base: str, setting: str, devbox_env: dict[str, str],
-                                       devbox_run: Callable[..., Any], engine: Any) -> None:
+@pytest.mark.parametrize(
+    "base,setting",
+    [("rocky-9", "mirror.rocky"), ("centos-7", "mirror.centos"), ("debian-12", "mirror.debian")],
+)
+def test_unreachable_mirror_fails_fast(
+    base: str, setting: str, devbox_env: dict[str, str], devbox_run: Callable[..., Any], engine: Any
+) -> None:
     from devbox.services import bases
 
     port = _closed_port()

@@ -28,9 +28,14 @@ from tests.fixtures import engine as fx
 
 pytestmark = pytest.mark.integration
 
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-           "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 OWNER = (4242, 4242)  # the checkout's owner: devbox never runs git in it as root
@@ -44,9 +49,14 @@ def git(*args: str, cwd: Path | None = None) -> str:
     """The test's own git; in a checkout owned by OWNER through an explicit --git-dir (git's
     ownership check is for discovered repositories; safe.directory stays untouched)."""
     where = ["--git-dir", str(cwd / ".git")] if cwd and (cwd / ".git").is_dir() else []
-    return subprocess.run(["git", *where, *args], cwd=cwd, check=True,
-                          capture_output=True, text=True,
-                          env={**os.environ, **GIT_ENV}).stdout.strip()
+    return subprocess.run(
+        ["git", *where, *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **GIT_ENV},
+    ).stdout.strip()
 
 
 class Upstream:
@@ -115,8 +125,14 @@ url = "file:///nonexistent/devbox-test/repo.git"
 @pytest.fixture
 def upstream(tmp_path: Path) -> Upstream:
     up = Upstream(tmp_path)
-    up.commit({"src/main.c": "int main(void) { return 0; }\n", "docs/readme.txt": "docs\n",
-               "build/Makefile": "all:\n"}, "first")
+    up.commit(
+        {
+            "src/main.c": "int main(void) { return 0; }\n",
+            "docs/readme.txt": "docs\n",
+            "build/Makefile": "all:\n",
+        },
+        "first",
+    )
     return up
 
 
@@ -128,9 +144,19 @@ def git_daemon(upstream: Upstream) -> Iterator[str]:
         port = sock.getsockname()[1]
     base = upstream.bare.parent
     proc = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
-         f"--port={port}", f"--base-path={base}", str(base)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={base}",
+            str(base),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -152,8 +178,9 @@ def git_daemon(upstream: Upstream) -> Iterator[str]:
 
 
 def _cfg(root: Path, map_path: Path) -> Any:
-    return load_config(environ={"DEVBOX_ROOT": str(root),
-                                "DEVBOX_BRANCHES_MAP": str(map_path)}, files=())
+    return load_config(
+        environ={"DEVBOX_ROOT": str(root), "DEVBOX_BRANCHES_MAP": str(map_path)}, files=()
+    )
 
 
 def test_file_url_shallow_sparse_and_update(tmp_path: Path, upstream: Upstream) -> None:
@@ -164,8 +191,9 @@ def test_file_url_shallow_sparse_and_update(tmp_path: Path, upstream: Upstream) 
     (opt / "seeded.txt").write_text("from the /opt seed\n")  # must survive the checkout
     progress: list[tuple[float, float | None, str]] = []
     log = OpLog(root / "logs" / "c1.log")
-    result = co(cfg, "c1", "shallow", opt, log=log,
-                progress=lambda d, t, s: progress.append((d, t, s)))
+    result = co(
+        cfg, "c1", "shallow", opt, log=log, progress=lambda d, t, s: progress.append((d, t, s))
+    )
     code = opt / "code"
     assert (code / "src" / "main.c").exists()
     assert not (code / "docs").exists() and not (code / "build").exists()  # sparse
@@ -224,9 +252,15 @@ def test_bad_ref_and_bad_repo_leave_nothing_behind(tmp_path: Path, upstream: Ups
 
 
 def test_cli_checkout_into_container_via_git_daemon(
-        tmp_path: Path, upstream: Upstream, git_daemon: str, engine: Any, busybox_image: str,
-        devbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path,
+    upstream: Upstream,
+    git_daemon: str,
+    engine: Any,
+    busybox_image: str,
+    devbox_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """devbox dockeruser checkout NAME: branch from the label, files visible in /opt."""
     monkeypatch.setenv("DEVBOX_BRANCHES_MAP", str(write_map(tmp_path / "map.toml", git_daemon)))
     name = fx.test_name("gitco")
@@ -234,9 +268,12 @@ def test_cli_checkout_into_container_via_git_daemon(
     opt.mkdir(parents=True)
     os.chown(opt, 1000, 1000)  # /opt belongs to the container's dev user
     container = engine.containers.run(
-        busybox_image, name=name, detach=True,
+        busybox_image,
+        name=name,
+        detach=True,
         labels={"devbox.branch": "git/main", fx.TEST_LABEL: RUN_ID},
-        volumes={str(opt): {"bind": "/opt", "mode": "rw"}})
+        volumes={str(opt): {"bind": "/opt", "mode": "rw"}},
+    )
     try:
         assert main(["dockeruser", "checkout", name, "--json"]) == 0
         first = json.loads(capsys.readouterr().out)

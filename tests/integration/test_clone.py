@@ -32,12 +32,20 @@ from tests.fixtures.lab import LabEnv
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def devbox_cli(*args: str, env: dict[str, str] | None = None,
-               timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def devbox_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """Run ``devbox ARGS`` as a user would (a subprocess, NO_COLOR)."""
     full = {**os.environ, **(env or {}), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "devbox", *args], env=full,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
 
 MB = 1024 * 1024
 COUNT = 5
@@ -65,15 +73,20 @@ def _sha(path: Path) -> str:
 
 
 def _env(lab: LabEnv) -> dict[str, str]:
-    return {**lab.full_env(labels=f"{TEST_LABEL}={RUN_ID}"),
-            "HOME": str(lab.root / "home")}
+    return {**lab.full_env(labels=f"{TEST_LABEL}={RUN_ID}"), "HOME": str(lab.root / "home")}
 
 
 def _cfg(lab: LabEnv) -> Any:
     from devbox import config
 
-    return config.load(environ={**lab.env, "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
-                                "HOME": str(lab.root / "home")}, files=())
+    return config.load(
+        environ={
+            **lab.env,
+            "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
+            "HOME": str(lab.root / "home"),
+        },
+        files=(),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +100,9 @@ def cloned(lab: LabEnv, dev_image: str) -> Iterator[Cloned]:
     src = f"dbxt{RUN_ID}src"
     layout = Layout(cfg.root)
     try:
-        container_make.make(cfg, MakeOptions(name=src, branch="main", image=dev_image,
-                                         checkout=False))
+        container_make.make(
+            cfg, MakeOptions(name=src, branch="main", image=dev_image, checkout=False)
+        )
         big = layout.opt_dir(src) / "data" / "events.bin"
         big.parent.mkdir(parents=True, exist_ok=True)
         chunk = os.urandom(MB)
@@ -163,11 +177,14 @@ def test_clones_reach_each_other_over_the_lan(cloned: Cloned) -> None:
 
     ips = [c.ip for c in cloned.run.clones]
     # ping (up to 3 tries: a fresh interface may still be settling) and sshd's port
-    checks = "; ".join(f"{{ ping -c3 -i0.3 -W2 {ip} >/dev/null || echo no-ping {ip}; }}; "
-                       f"{{ timeout 3 bash -c '</dev/tcp/{ip}/22' || echo no-ssh {ip}; }}"
-                       for ip in ips)
-    results = runon.run_on(cloned.cfg, [], checks + "; echo checked",
-                           clones_of=cloned.src, timeout=60)
+    checks = "; ".join(
+        f"{{ ping -c3 -i0.3 -W2 {ip} >/dev/null || echo no-ping {ip}; }}; "
+        f"{{ timeout 3 bash -c '</dev/tcp/{ip}/22' || echo no-ssh {ip}; }}"
+        for ip in ips
+    )
+    results = runon.run_on(
+        cloned.cfg, [], checks + "; echo checked", clones_of=cloned.src, timeout=60
+    )
     assert len(results) == COUNT
     for r in results:
         assert r.ok, (r.name, r.exit_code, r.stderr, r.error)
@@ -177,9 +194,16 @@ def test_clones_reach_each_other_over_the_lan(cloned: Cloned) -> None:
 def test_opt_writes_stay_in_the_clone(cloned: Cloned) -> None:
     layout = Layout(cloned.cfg.root)
     first, *others = cloned.names
-    code, out = dc.exec_run(first, ["sh", "-c", "echo mine > /opt/data/only-in-first && "
-                                    "echo x >> /opt/data/events.bin && "
-                                    "wc -c < /opt/data/events.bin"])
+    code, out = dc.exec_run(
+        first,
+        [
+            "sh",
+            "-c",
+            "echo mine > /opt/data/only-in-first && "
+            "echo x >> /opt/data/events.bin && "
+            "wc -c < /opt/data/events.bin",
+        ],
+    )
     assert code == 0, out
     assert int(out.strip()) == 200 * MB + 2
     assert not (layout.opt_dir(cloned.src) / "data" / "only-in-first").exists()
@@ -205,16 +229,23 @@ def test_extra_disk_is_what_clones_write(cloned: Cloned, engine: Any) -> None:
     else:
         assert snapshot_bytes < 20 * MB
     uppers = sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in cloned.names)
-    rw = {c["Names"][0].lstrip("/"): int(c.get("SizeRw") or 0)
-          for c in engine.api.containers(all=True, size=True,  # type: ignore[attr-defined]
-                                         filters={"label": f"{labels.CLONE_OF}={cloned.src}"})}
+    rw = {
+        c["Names"][0].lstrip("/"): int(c.get("SizeRw") or 0)
+        for c in engine.api.containers(
+            all=True,
+            size=True,  # type: ignore[attr-defined]
+            filters={"label": f"{labels.CLONE_OF}={cloned.src}"},
+        )
+    }
     assert set(rw) == set(cloned.names)
     layer = snapshots.images_labelled(f"{labels.SNAPSHOT}={cloned.run.snapshot}")
     sysprep = max((int(i.get("Size", 0)) - int(_parent_size(engine, i)) for i in layer), default=0)
     per_clones = uppers + sum(rw.values()) + max(sysprep, 0)
-    print(f"snapshot {snapshot_bytes / MB:.1f} MB ({cloned.run.snapshot_method}); "
-          f"uppers {uppers / MB:.1f} MB; container layers {sum(rw.values()) / MB:.1f} MB; "
-          f"sysprep layer {sysprep / MB:.1f} MB")
+    print(
+        f"snapshot {snapshot_bytes / MB:.1f} MB ({cloned.run.snapshot_method}); "
+        f"uppers {uppers / MB:.1f} MB; container layers {sum(rw.values()) / MB:.1f} MB; "
+        f"sysprep layer {sysprep / MB:.1f} MB"
+    )
     # 5 clones of a 200 MB /opt: well under one copy (one clone rewrote the 200 MB file)
     assert per_clones - 200 * MB < 50 * MB, per_clones
 
@@ -227,14 +258,29 @@ def _parent_size(engine: Any, image: dict[str, Any]) -> int:
 
 
 def test_run_on_cli(cloned: Cloned) -> None:
-    result = devbox_cli("dockeruser", "run-on", "--clones-of", cloned.src, "--json", "--",
-                        "hostname", env=cloned.env)
+    result = devbox_cli(
+        "dockeruser",
+        "run-on",
+        "--clones-of",
+        cloned.src,
+        "--json",
+        "--",
+        "hostname",
+        env=cloned.env,
+    )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert sorted(r["name"] for r in rows) == sorted(cloned.names)
     assert all(r["exit_code"] == 0 and r["stdout"].strip() == r["name"] for r in rows)
-    failing = devbox_cli("dockeruser", "run-on", "--clones-of", cloned.src, "--",
-                         f"test $(hostname) != {cloned.names[0]}", env=cloned.env)
+    failing = devbox_cli(
+        "dockeruser",
+        "run-on",
+        "--clones-of",
+        cloned.src,
+        "--",
+        f"test $(hostname) != {cloned.names[0]}",
+        env=cloned.env,
+    )
     assert failing.returncode == 4, failing.stderr
     assert cloned.names[0] in failing.stderr
 
@@ -242,8 +288,11 @@ def test_run_on_cli(cloned: Cloned) -> None:
 def test_list_groups_clones_under_source(cloned: Cloned) -> None:
     result = devbox_cli("dockeruser", "list-containers", "--json", "--no-size", env=cloned.env)
     assert result.returncode == 0, result.stderr
-    rows = [r for r in json.loads(result.stdout)
-            if r["name"] == cloned.src or r["clone_of"] == cloned.src]
+    rows = [
+        r
+        for r in json.loads(result.stdout)
+        if r["name"] == cloned.src or r["clone_of"] == cloned.src
+    ]
     assert rows[0]["name"] == cloned.src
     assert sorted(r["name"] for r in rows[1:]) == sorted(cloned.names)
 
@@ -260,8 +309,9 @@ def test_restart_keeps_overlay_and_identity(cloned: Cloned) -> None:
     assert result.ip == cloned.run.clones[-1].ip
     assert mounts.is_mounted(layout.opt_dir(name))
     assert clone_storage.restore_mounts(cloned.cfg) == []
-    _code, out = dc.exec_run(name, ["sh", "-c",
-                                    "cat /etc/machine-id; wc -c < /opt/data/events.bin"])
+    _code, out = dc.exec_run(
+        name, ["sh", "-c", "cat /etc/machine-id; wc -c < /opt/data/events.bin"]
+    )
     assert out.split()[0] == before.strip()
     assert out.split()[1] == str(200 * MB).encode()
 
@@ -285,8 +335,11 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
     try:
         room = procfs.inotify_room()
         if room.containers + 1 > clone_plan.MAX_COUNT:
-            spare = (room.limit - room.used
-                     - capacity.INSTANCES_PER_CONTAINER * (clone_plan.MAX_COUNT - 1))
+            spare = (
+                room.limit
+                - room.used
+                - capacity.INSTANCES_PER_CONTAINER * (clone_plan.MAX_COUNT - 1)
+            )
             soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
             want = spare + 256
             if soft < want:
@@ -299,8 +352,9 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
             room = procfs.inotify_room()
         wanted = room.containers + 1
         assert 1 < wanted <= clone_plan.MAX_COUNT, room
-        result = devbox_cli("dockeruser", "clone", cloned.src, "--count", str(wanted),
-                            env=cloned.env)
+        result = devbox_cli(
+            "dockeruser", "clone", cloned.src, "--count", str(wanted), env=cloned.env
+        )
     finally:
         for fd in held:
             os.close(fd)
@@ -317,8 +371,9 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
 def test_remove_clones_leaves_nothing(cloned: Cloned) -> None:
     from devbox.services import network
 
-    result = devbox_cli("dockeruser", "remove-dev-container", "--clones-of", cloned.src, "--yes",
-                        env=cloned.env)
+    result = devbox_cli(
+        "dockeruser", "remove-dev-container", "--clones-of", cloned.src, "--yes", env=cloned.env
+    )
     assert result.returncode == 0, result.stderr
     layout = Layout(cloned.cfg.root)
     for name in cloned.names:

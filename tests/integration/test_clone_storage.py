@@ -58,8 +58,9 @@ def _cfg(root: Path) -> Config:
 def _fake_clone(layout: Layout, name: str, snap: str) -> None:
     """The on-disk record the clone service writes for a clone (without its container)."""
     (layout.container_dir(name)).mkdir(parents=True)
-    clone_records._write_json(layout.container_dir(name) / clone_records.CLONE_FILE,
-                      {"snapshot": snap, "source": "src"})
+    clone_records._write_json(
+        layout.container_dir(name) / clone_records.CLONE_FILE, {"snapshot": snap, "source": "src"}
+    )
 
 
 def test_overlay_over_200mb_snapshot(root: Path) -> None:
@@ -168,8 +169,9 @@ echo root:x:0:0:root:/root:/bin/sh > /etc/passwd; echo root:x:0: > /etc/group"]
 @pytest.fixture
 def os_like_image(engine: object, busybox_image: str) -> Iterator[str]:
     tag = f"devbox-test/oslike:{RUN_ID}"
-    image = snapshots.build_derived(SYSPREP_DOCKERFILE.format(base=busybox_image), {}, tag,
-                                    {TEST_LABEL: RUN_ID})
+    image = snapshots.build_derived(
+        SYSPREP_DOCKERFILE.format(base=busybox_image), {}, tag, {TEST_LABEL: RUN_ID}
+    )
     yield image
     snapshots.remove_image(tag)
 
@@ -183,8 +185,9 @@ def test_commit_and_sysprep(os_like_image: str, method: str) -> None:
     raw, image = clone_plan.snapshot_raw_image(snap), clone_plan.snapshot_image(snap)
     created: list[str] = []
     try:
-        dc.create({"image": os_like_image, "name": src, "labels": {TEST_LABEL: RUN_ID},
-                   "detach": True})
+        dc.create(
+            {"image": os_like_image, "name": src, "labels": {TEST_LABEL: RUN_ID}, "detach": True}
+        )
         created.append(src)
         dc.start(src)
         code, _ = dc.exec_run(src, ["/bin/sh", "-c", "echo written-by-src > /var/lib/state"])
@@ -205,23 +208,35 @@ def test_commit_and_sysprep(os_like_image: str, method: str) -> None:
             assert prep.removals == []
 
         peer = unique_name("peer")
-        dc.create({"image": image, "name": peer, "labels": {TEST_LABEL: RUN_ID},
-                   "detach": True, "hostname": peer})
+        dc.create(
+            {
+                "image": image,
+                "name": peer,
+                "labels": {TEST_LABEL: RUN_ID},
+                "detach": True,
+                "hostname": peer,
+            }
+        )
         created.append(peer)
         # before first boot: fresh identity files go in (and, "layer", the removals happen)
         keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, peer)
         files = clone_plan.clone_files(peer, keys)
-        how = dc.seed_files(peer, {p: (d, m, 0, 0) for p, (d, m) in files.items()},
-                            remove=prep.removals)
+        how = dc.seed_files(
+            peer, {p: (d, m, 0, 0) for p, (d, m) in files.items()}, remove=prep.removals
+        )
         assert how == "layer"  # this engine runs overlay2
 
         assert dc.read_file(peer, "/var/lib/state") == b"written-by-src\n"  # SRC's state
         assert dc.read_file(peer, "/var/lib/keep") == b"keep\n"
         assert dc.read_file(peer, "/etc/ssh/sshd_config") == b"cfg\n"
         assert dc.read_file(peer, "/etc/machine-id") == b""
-        for gone in ("/var/lib/dbus/machine-id", "/var/log/journal/abc/system.journal",
-                     "/var/log/syslog.log", "/var/lib/dhcp/dhclient.leases",
-                     "/etc/ssh/ssh_host_rsa_key"):
+        for gone in (
+            "/var/lib/dbus/machine-id",
+            "/var/log/journal/abc/system.journal",
+            "/var/log/syslog.log",
+            "/var/lib/dhcp/dhclient.leases",
+            "/etc/ssh/ssh_host_rsa_key",
+        ):
             assert dc.read_file(peer, gone) is None, gone
         pub = dc.read_file(peer, "/etc/ssh/ssh_host_ed25519_key.pub")
         assert pub == keys["ed25519"][1]
@@ -270,14 +285,16 @@ def xfs_root(tmp_path: Path) -> Iterator[Path]:
     _need_root()
     if not sh.which("mkfs.xfs"):
         # the reflink path behind the README's clone figures: a missing tool fails, never skips
-        pytest.fail("mkfs.xfs missing: apt-get install -y xfsprogs (scripts/install-deps.sh)",
-                    pytrace=False)
+        pytest.fail(
+            "mkfs.xfs missing: apt-get install -y xfsprogs (scripts/install-deps.sh)", pytrace=False
+        )
     image = tmp_path / "xfs.img"
     with image.open("wb") as fh:
         fh.truncate(1536 * MB)
     subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], check=True)
-    dev = subprocess.run(["losetup", "--find", "--show", str(image)], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    dev = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     mnt = tmp_path / "xfs"
     mnt.mkdir()
     try:
@@ -324,8 +341,9 @@ def test_doctor_says_whether_clone_snapshots_share_blocks(xfs_root: Path, tmp_pa
 
     plain_fs = tmp_path / "plain-fs"
     plain_fs.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(plain_fs)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(plain_fs)], check=True
+    )
     try:
         plain = plain_fs / "plain-root"
         assert not mounts.reflink_supported(plain)

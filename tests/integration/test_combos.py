@@ -25,12 +25,19 @@ from tests.fixtures.lab import LabEnv
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def devbox_cli(*args: str, env: dict[str, str] | None = None,
-               timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def devbox_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     """Run ``devbox ARGS`` as a user would (a subprocess, NO_COLOR)."""
     full = {**os.environ, **(env or {}), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "devbox", *args], env=full,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _env(lab: LabEnv) -> dict[str, str]:
@@ -54,23 +61,45 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
     name = combo_plan.combo_name("acme", release, [])
     env = {**_env(lab), "DEVBOX_IMAGE": dev_image}
     try:
-        first = devbox_cli("dockeruser", "make-dev-container", "--product", "acme", "--release",
-                           release, "--no-checkout", "--json", env=env, timeout=300)
+        first = devbox_cli(
+            "dockeruser",
+            "make-dev-container",
+            "--product",
+            "acme",
+            "--release",
+            release,
+            "--no-checkout",
+            "--json",
+            env=env,
+            timeout=300,
+        )
         assert first.returncode == 0, first.stderr
         made = json.loads(first.stdout)
         assert made["action"] == "made" and made["name"] == name
         st = dc.inspect(name)
         assert st is not None
         assert st.labels[labels.KIND] == "combo"
-        assert (st.labels[labels.PRODUCT], st.labels[labels.RELEASE],
-                st.labels[labels.PATCHES]) == ("acme", release, "")
+        assert (
+            st.labels[labels.PRODUCT],
+            st.labels[labels.RELEASE],
+            st.labels[labels.PATCHES],
+        ) == ("acme", release, "")
         container_id = st.id
         container_lifecycle.stop(cfg, name)
 
         t0 = time.monotonic()
-        second = devbox_cli("dockeruser", "make-dev-container", "--product", "acme",
-                            "--release", release, "--no-checkout", "--json", env=env,
-                            timeout=300)
+        second = devbox_cli(
+            "dockeruser",
+            "make-dev-container",
+            "--product",
+            "acme",
+            "--release",
+            release,
+            "--no-checkout",
+            "--json",
+            env=env,
+            timeout=300,
+        )
         seconds = time.monotonic() - t0
         assert second.returncode == 0, second.stderr
         again = json.loads(second.stdout)
@@ -82,15 +111,17 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
         log = Layout(cfg.root).container_log(name).read_text()
         assert len(re.findall(r"== make-combo-container \S+: \d+ steps", log)) == 1
 
-        listed = devbox_cli("dockeruser", "list-containers", "--combos", "--json", "--all",
-                            "--no-size", env=env)
+        listed = devbox_cli(
+            "dockeruser", "list-containers", "--combos", "--json", "--all", "--no-size", env=env
+        )
         assert name in [r["name"] for r in json.loads(listed.stdout)]
 
         # prune: a running combo is never a candidate; a long-stopped one is
         assert name not in combos.stale(cfg, 1.0)
         container_lifecycle.stop(cfg, name)
-        waits.wait_for(lambda: name in combos.stale(cfg, 1.0), 30,
-                       f"{name} to count as stopped for over 1 s")
+        waits.wait_for(
+            lambda: name in combos.stale(cfg, 1.0), 30, f"{name} to count as stopped for over 1 s"
+        )
         assert name not in combos.stale(cfg, 86400.0)
         result = combos.prune(cfg, [name], purge=True)
         assert result.removed == [name]
@@ -117,18 +148,20 @@ def _git_product(tmp_path: Path, lab: LabEnv, dev_image: str, content: str) -> A
     _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one", cwd=work)
     _git("clone", "-q", "--bare", str(work), str(repo), cwd=tmp_path)
     branches = tmp_path / "branches.toml"
-    branches.write_text(f'[[branch]]\nname = "widget/{RUN_ID}"\nvcs = "git"\n'
-                        f'url = "{repo}"\nref = "main"\npath = "src"\n'
-                        f'image = "{dev_image}"\n')
+    branches.write_text(
+        f'[[branch]]\nname = "widget/{RUN_ID}"\nvcs = "git"\n'
+        f'url = "{repo}"\nref = "main"\npath = "src"\n'
+        f'image = "{dev_image}"\n'
+    )
     products = tmp_path / "products.toml"
-    products.write_text(f'[[product]]\nname = "widget"\nrelease = "{RUN_ID}"\n'
-                        f'image = "{dev_image}"\nbranch = "widget/{RUN_ID}"\n')
-    return _cfg(lab).with_overrides({"branches.map": str(branches),
-                                     "products.map": str(products)})
+    products.write_text(
+        f'[[product]]\nname = "widget"\nrelease = "{RUN_ID}"\n'
+        f'image = "{dev_image}"\nbranch = "widget/{RUN_ID}"\n'
+    )
+    return _cfg(lab).with_overrides({"branches.map": str(branches), "products.map": str(products)})
 
 
-def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str,
-                                            tmp_path: Path) -> None:
+def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str, tmp_path: Path) -> None:
     """A combo on a git branch with a patch file: the patch is in /opt, recorded in labels."""
     from devbox.model import combo_plan
     from devbox.services import combos, container_lifecycle
@@ -150,7 +183,8 @@ def test_patch_file_applied_to_the_checkout(lab: LabEnv, dev_image: str,
 
 
 def test_patch_that_does_not_apply_rolls_the_combo_back(
-        lab: LabEnv, dev_image: str, tmp_path: Path) -> None:
+    lab: LabEnv, dev_image: str, tmp_path: Path
+) -> None:
     from devbox.errors import DevboxError
     from devbox.model import combo_plan
     from devbox.services import combos

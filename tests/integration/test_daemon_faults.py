@@ -103,8 +103,9 @@ def lease_ips(lab: LabEnv) -> dict[str, str]:
 # --- 1. the LAN parent goes away and comes back ----------------------------------------------
 
 
-def test_lan_comes_back_after_the_parent_is_recreated(lab: LabEnv, lab_container: Any,
-                                                       daemon: int) -> None:
+def test_lan_comes_back_after_the_parent_is_recreated(
+    lab: LabEnv, lab_container: Any, daemon: int
+) -> None:
     """``lab down`` + ``lab up``: every running container gets lan0 back with the same MAC
     and address (the held lease re-bound), no restart. The bound below is shorter than the
     daemon's periodic sweep (``RECONCILE_EVERY``): the sweep must not be what brings it back,
@@ -119,8 +120,10 @@ def test_lan_comes_back_after_the_parent_is_recreated(lab: LabEnv, lab_container
     assert att.ip
     before = lan_of(ctr)
     assert before is not None and before[:2] == (att.ip, att.mac)
-    wait_for("the daemon adopts the lease",
-             lambda: f"{ctr.name}.lan0: adopted lease {att.ip}" in daemon_log(lab))
+    wait_for(
+        "the daemon adopts the lease",
+        lambda: f"{ctr.name}.lan0: adopted lease {att.ip}" in daemon_log(lab),
+    )
     started_at = ctr.attrs["State"]["StartedAt"]
     try:
         labsvc.down(cfg)
@@ -129,9 +132,11 @@ def test_lan_comes_back_after_the_parent_is_recreated(lab: LabEnv, lab_container
     finally:
         labsvc.up(cfg)
     bound = svc.RECONCILE_EVERY * 0.8
-    after = wait_for("lan0 back with the same address and MAC",
-                     lambda: (lambda got: got if got and got[:2] == before[:2] else None)(
-                         lan_of(ctr)), timeout=bound)
+    after = wait_for(
+        "lan0 back with the same address and MAC",
+        lambda: (lambda got: got if got and got[:2] == before[:2] else None)(lan_of(ctr)),
+        timeout=bound,
+    )
     assert after[2] != before[2]  # a new interface, in the same (never restarted) container
     ctr.reload()
     assert ctr.attrs["State"]["StartedAt"] == started_at
@@ -185,9 +190,13 @@ def test_link_events_see_a_link_appear_go_up_and_go(engine: Any) -> None:
 
         netns.run_in(netns.named_path(ns), change)
         got: list[netlink.LinkEvent] = []
-        wait_for("the delete event", lambda: (got.extend(_drain(seen)) or
-                                               any(e.event == "del" and e.name == "dbxva"
-                                                   for e in got)), timeout=10)
+        wait_for(
+            "the delete event",
+            lambda: (
+                got.extend(_drain(seen)) or any(e.event == "del" and e.name == "dbxva" for e in got)
+            ),
+            timeout=10,
+        )
         mine = [e for e in got if e.name == "dbxva"]
         assert mine[0].event == "new" and any(e.event == "new" and e.up for e in mine)
         assert mine[-1].event == "del"
@@ -247,8 +256,10 @@ def test_unreadable_record_is_left_alone(lab: LabEnv, lab_container: Any) -> Non
         # fixed by hand: the daemon takes the lease over again (and says so)
         path.write_bytes(good)
         os.kill(pid, signal.SIGHUP)
-        wait_for("adoption once the record is readable",
-                 lambda: f"{ctr.name}.lan0: adopted lease {got.ip}" in daemon_log(lab))
+        wait_for(
+            "adoption once the record is readable",
+            lambda: f"{ctr.name}.lan0: adopted lease {got.ip}" in daemon_log(lab),
+        )
         assert lan_of(ctr) == before
     finally:
         _stop_daemon(lab)
@@ -270,13 +281,22 @@ class Source:
 
 
 def _env(lab: LabEnv) -> dict[str, str]:
-    return {**lab.full_env(labels=f"{TEST_LABEL}={RUN_ID}"), "HOME": str(lab.root / "home"),
-            "NO_COLOR": "1"}
+    return {
+        **lab.full_env(labels=f"{TEST_LABEL}={RUN_ID}"),
+        "HOME": str(lab.root / "home"),
+        "NO_COLOR": "1",
+    }
 
 
 def cli(src: Source, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devbox", *args], env=src.env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        env=src.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -287,12 +307,15 @@ def source(lab: LabEnv, dev_image: str) -> Iterator[Source]:
 
     env = _env(lab)
     Path(env["HOME"]).mkdir(exist_ok=True)
-    cfg = config.load(environ={**lab.env, "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
-                               "HOME": env["HOME"]}, files=())
+    cfg = config.load(
+        environ={**lab.env, "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}", "HOME": env["HOME"]},
+        files=(),
+    )
     name = f"dbxt{RUN_ID}ps"
     try:
-        container_make.make(cfg, MakeOptions(name=name, branch="main", image=dev_image,
-                                         checkout=False))
+        container_make.make(
+            cfg, MakeOptions(name=name, branch="main", image=dev_image, checkout=False)
+        )
         # some /opt to copy, so the source stays paused long enough to be seen paused
         big = Layout(cfg.root).opt_dir(name) / "data" / "blob.bin"
         big.parent.mkdir(parents=True, exist_ok=True)
@@ -336,9 +359,12 @@ def is_paused(engine: Any, name: str) -> bool:
 
 def kill_clone_while_paused(src: Source, engine: Any) -> None:
     """Run ``clone SRC --count 1`` and kill -9 it while SRC is paused (the freeze)."""
-    proc = subprocess.Popen([sys.executable, "-m", "devbox", "dockeruser", "clone", src.name,
-                             "--count", "1"], env=src.env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devbox", "dockeruser", "clone", src.name, "--count", "1"],
+        env=src.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 300
         while True:
@@ -348,8 +374,10 @@ def kill_clone_while_paused(src: Source, engine: Any) -> None:
                 return
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-                raise AssertionError(f"clone ended (exit {proc.returncode}) before its source "
-                                     f"was seen paused: {err[-1500:]}")
+                raise AssertionError(
+                    f"clone ended (exit {proc.returncode}) before its source "
+                    f"was seen paused: {err[-1500:]}"
+                )
             if time.monotonic() >= deadline:
                 raise AssertionError("the clone never paused its source")
             time.sleep(0.01)
@@ -366,7 +394,8 @@ def marker(src: Source) -> Path:
 
 
 def test_killed_clone_source_is_resumed_by_the_next_command(
-        lab: LabEnv, source: Source, engine: Any) -> None:
+    lab: LabEnv, source: Source, engine: Any
+) -> None:
     _stop_daemon(lab)  # the next command, not the daemon, must resume it here
     kill_clone_while_paused(source, engine)
     assert is_paused(engine, source.name), "the kill -9 should have left the source paused"
@@ -379,8 +408,9 @@ def test_killed_clone_source_is_resumed_by_the_next_command(
     assert "left paused by a freeze that died" in log
 
 
-def test_killed_clone_source_is_resumed_by_the_daemon(lab: LabEnv, source: Source,
-                                                      engine: Any) -> None:
+def test_killed_clone_source_is_resumed_by_the_daemon(
+    lab: LabEnv, source: Source, engine: Any
+) -> None:
     from devbox.services import daemon_control
 
     _stop_daemon(lab)
@@ -388,16 +418,20 @@ def test_killed_clone_source_is_resumed_by_the_daemon(lab: LabEnv, source: Sourc
     assert is_paused(engine, source.name)
     daemon_control.ensure_running(source.cfg)
     try:
-        wait_for("the daemon to resume the source", lambda: not is_paused(engine, source.name),
-                 timeout=30)
+        wait_for(
+            "the daemon to resume the source",
+            lambda: not is_paused(engine, source.name),
+            timeout=30,
+        )
         wait_for("the marker to go", lambda: not marker(source).exists(), timeout=10)
         assert f"{source.name} was left paused by a freeze that died" in daemon_log(lab)
     finally:
         _stop_daemon(lab)
 
 
-def test_a_container_paused_by_a_person_is_left_alone(lab: LabEnv, source: Source,
-                                                      engine: Any) -> None:
+def test_a_container_paused_by_a_person_is_left_alone(
+    lab: LabEnv, source: Source, engine: Any
+) -> None:
     from devbox.services import daemon_control
     from devbox.state import daemon_pid
 
@@ -420,8 +454,9 @@ def test_a_container_paused_by_a_person_is_left_alone(lab: LabEnv, source: Sourc
             engine.api.unpause(source.name)
 
 
-def test_after_a_killed_clone_clone_and_remove_converge(lab: LabEnv, source: Source,
-                                                        engine: Any) -> None:
+def test_after_a_killed_clone_clone_and_remove_converge(
+    lab: LabEnv, source: Source, engine: Any
+) -> None:
     """What the killed freeze left (a raw snapshot image, part of an /opt copy) goes: the
     next clone works and removing the clones leaves no snapshot."""
     _stop_daemon(lab)
@@ -429,8 +464,7 @@ def test_after_a_killed_clone_clone_and_remove_converge(lab: LabEnv, source: Sou
     again = cli(source, "dockeruser", "clone", source.name, "--count", "1", "--json")
     assert again.returncode == 0, again.stderr[-2000:]
     assert not is_paused(engine, source.name)
-    removed = cli(source, "dockeruser", "remove-dev-container", "--clones-of", source.name,
-                  "--yes")
+    removed = cli(source, "dockeruser", "remove-dev-container", "--clones-of", source.name, "--yes")
     assert removed.returncode == 0, removed.stderr[-2000:]
     from devbox.adapters.docker import snapshots
 

@@ -27,16 +27,25 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def cli(dev: DevEnv, *args: str, timeout: float = 300,
-        **extra: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    dev: DevEnv, *args: str, timeout: float = 300, **extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **dev.env, **extra}
-    return subprocess.run([sys.executable, "-m", "devbox", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def make(dev: DevEnv, name: str, *extra: str) -> dict[str, Any]:
-    result = cli(dev, "dockeruser", "make-dev-container", name, "--branch", "main", "--json",
-                 *extra)
+    result = cli(
+        dev, "dockeruser", "make-dev-container", name, "--branch", "main", "--json", *extra
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -45,8 +54,9 @@ def ssh_client(dev: DevEnv, host: str, sock: Any = None) -> Any:
     from devbox.adapters import ssh
 
     root = dev.root
-    return ssh.connect(host, "dev", root / "ssh" / "id_ed25519", root / "ssh" / "known_hosts",
-                       sock=sock)
+    return ssh.connect(
+        host, "dev", root / "ssh" / "id_ed25519", root / "ssh" / "known_hosts", sock=sock
+    )
 
 
 def run(client: Any, command: str) -> tuple[int, str]:
@@ -94,8 +104,10 @@ def test_make_dev_container_end_to_end(devenv: DevEnv, engine: Any) -> None:
     # from a host in the lab namespace (another machine on the LAN)
     from devbox.adapters.net import netns
 
-    sock = netns.run_in(netns.named_path(devenv.lab.name),
-                        lambda: __import__("socket").create_connection((ip, 22), timeout=5))
+    sock = netns.run_in(
+        netns.named_path(devenv.lab.name),
+        lambda: __import__("socket").create_connection((ip, 22), timeout=5),
+    )
     client = ssh_client(devenv, ip, sock=sock)
     try:
         assert run(client, "hostname")[1] == name
@@ -104,9 +116,17 @@ def test_make_dev_container_end_to_end(devenv: DevEnv, engine: Any) -> None:
 
     # every step in the log, with its duration
     log = Path(summary["log"]).read_text()
-    for step in ("prepare /opt", "image", "start container", "attach LAN (DHCP)",
-                 "wait for sshd", "install SSH keys", "install license", "check out branch",
-                 "SSH config entry"):
+    for step in (
+        "prepare /opt",
+        "image",
+        "start container",
+        "attach LAN (DHCP)",
+        "wait for sshd",
+        "install SSH keys",
+        "install license",
+        "check out branch",
+        "SSH config entry",
+    ):
         assert f"[{step}] done in" in log, step
 
     listed = cli(devenv, "dockeruser", "list-containers", "--json")
@@ -162,17 +182,25 @@ def test_stop_start_same_ip_and_remove_keeps_opt(devenv: DevEnv, engine: Any) ->
 
 @pytest.mark.parametrize(
     ("name", "branch"),
-    [("Alice", "main"), ("a b", "main"), ("x;rm -rf /", "main"), ("a" * 70, "main"),
-     (None, "$(id)"), (None, "no-such-branch")],
+    [
+        ("Alice", "main"),
+        ("a b", "main"),
+        ("x;rm -rf /", "main"),
+        ("a" * 70, "main"),
+        (None, "$(id)"),
+        (None, "no-such-branch"),
+    ],
 )
-def test_bad_names_and_branches_rejected_before_anything(devenv: DevEnv, engine: Any,
-                                                         name: str | None, branch: str) -> None:
+def test_bad_names_and_branches_rejected_before_anything(
+    devenv: DevEnv, engine: Any, name: str | None, branch: str
+) -> None:
     name = name or devenv.name("bad")
     result = cli(devenv, "dockeruser", "make-dev-container", name, "--branch", branch)
     assert_refused(result, 2, "")  # one error line, a hint, devbox's own (not a usage error)
     assert not engine.containers.list(all=True, filters={"name": f"^{name}$"})
-    assert not engine.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}",
-                                                         "status": "created"})
+    assert not engine.containers.list(
+        all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}", "status": "created"}
+    )
     assert not Layout(devenv.root).container_dir(name).exists()
 
 
@@ -186,16 +214,33 @@ def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
 
 def test_missing_image_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) -> None:
     name = devenv.name("noimg")
-    result = cli(devenv, "dockeruser", "make-dev-container", name, "--branch", "main",
-                 "--image", f"devbox/none-{RUN_ID}:1")
+    result = cli(
+        devenv,
+        "dockeruser",
+        "make-dev-container",
+        name,
+        "--branch",
+        "main",
+        "--image",
+        f"devbox/none-{RUN_ID}:1",
+    )
     assert_refused(result, 2, f"image devbox/none-{RUN_ID}:1")
     _no_trace(devenv, engine, name)
 
 
 def test_registry_down_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) -> None:
     name = devenv.name("noreg")
-    result = cli(devenv, "dockeruser", "make-dev-container", name, "--branch", "main",
-                 "--image", f"devbox/none-{RUN_ID}:1", DEVBOX_REGISTRY_ADDRESS="127.0.0.1:1")
+    result = cli(
+        devenv,
+        "dockeruser",
+        "make-dev-container",
+        name,
+        "--branch",
+        "main",
+        "--image",
+        f"devbox/none-{RUN_ID}:1",
+        DEVBOX_REGISTRY_ADDRESS="127.0.0.1:1",
+    )
     assert_refused(result, 4, "127.0.0.1:1")
     _no_trace(devenv, engine, name)
 
@@ -214,8 +259,18 @@ def test_no_dhcp_answer_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any)
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not labsvc.status(dead_cfg).dnsmasq_alive, 10, "dnsmasq to stop")
         name = devenv.name("nodhcp")
-        result = cli(devenv, "dockeruser", "make-dev-container", name, "--branch", "main",
-                     "--no-checkout", "--parent", dead.uplink, DEVBOX_DHCP_TIMEOUT="3")
+        result = cli(
+            devenv,
+            "dockeruser",
+            "make-dev-container",
+            name,
+            "--branch",
+            "main",
+            "--no-checkout",
+            "--parent",
+            dead.uplink,
+            DEVBOX_DHCP_TIMEOUT="3",
+        )
         assert result.returncode == 4, result.stderr
         assert "DHCP" in result.stderr
         _no_trace(devenv, engine, name)
@@ -227,9 +282,23 @@ def test_killed_make_then_rerun_converges(devenv: DevEnv, engine: Any) -> None:
     name = devenv.name("kill")
     env = {**os.environ, **devenv.env}
     log = devenv.root / "logs" / f"{name}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "devbox", "dockeruser", "make-dev-container",
-                             name, "--branch", "main", "--no-checkout"], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devbox",
+            "dockeruser",
+            "make-dev-container",
+            name,
+            "--branch",
+            "main",
+            "--no-checkout",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:
@@ -255,8 +324,16 @@ def test_parallel_makes_distinct_ips_and_macs(devenv: DevEnv) -> None:
     results: dict[str, subprocess.CompletedProcess[str]] = {}
 
     def one(n: str) -> None:
-        results[n] = cli(devenv, "dockeruser", "make-dev-container", n, "--branch", "main",
-                         "--no-checkout", "--json")
+        results[n] = cli(
+            devenv,
+            "dockeruser",
+            "make-dev-container",
+            n,
+            "--branch",
+            "main",
+            "--no-checkout",
+            "--json",
+        )
 
     threads = [threading.Thread(target=one, args=(n,)) for n in names]
     for t in threads:
@@ -289,8 +366,12 @@ def test_make_os_container_logs_in_as_root(devenv: DevEnv, os_image: str, engine
     assert engine.containers.get(name).labels["devbox.kind"] == "os"
     from devbox.adapters import ssh
 
-    client = ssh.connect(summary["ip"], "root", devenv.root / "ssh" / "id_ed25519",
-                         devenv.root / "ssh" / "known_hosts")
+    client = ssh.connect(
+        summary["ip"],
+        "root",
+        devenv.root / "ssh" / "id_ed25519",
+        devenv.root / "ssh" / "known_hosts",
+    )
     try:
         assert run(client, "whoami")[1] == "root"
         assert run(client, "hostname")[1] == name

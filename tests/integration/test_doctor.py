@@ -19,9 +19,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def doctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devbox", "common", "doctor", *args],
-                          cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", "common", "doctor", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_doctor_passes_with_lab_up(lab: Any) -> None:
@@ -30,8 +36,15 @@ def test_doctor_passes_with_lab_up(lab: Any) -> None:
     failed = [c for c in data["checks"] if c["needed"] and not c["ok"]]
     assert result.returncode == 0, failed
     names = {c["name"] for c in data["checks"]}
-    assert {"docker engine", "privileges", "kernel macvlan", "kernel overlayfs", "dnsmasq",
-            "debootstrap", "root writable"} <= names
+    assert {
+        "docker engine",
+        "privileges",
+        "kernel macvlan",
+        "kernel overlayfs",
+        "dnsmasq",
+        "debootstrap",
+        "root writable",
+    } <= names
     table = doctor(lab.env)
     assert table.returncode == 0 and "docker engine" in table.stdout
 

@@ -32,8 +32,12 @@ def as_dev(engine: Any, name: str, script: str, timeout: int = 60) -> tuple[int,
     the host too: a process frozen by an attack cannot be stopped by its own time-out."""
     ctr = engine.containers.get(name)
     done: list[tuple[int, bytes]] = []
-    worker = threading.Thread(target=lambda: done.append(
-        ctr.exec_run(["timeout", str(timeout), "sh", "-c", script], user="dev")), daemon=True)
+    worker = threading.Thread(
+        target=lambda: done.append(
+            ctr.exec_run(["timeout", str(timeout), "sh", "-c", script], user="dev")
+        ),
+        daemon=True,
+    )
     worker.start()
     worker.join(timeout + 30)
     assert done, f"exec in {name} did not return within {timeout + 30}s (frozen?)"
@@ -63,9 +67,13 @@ def test_a_container_cannot_reach_a_neighbours_cgroups(devenv: DevEnv, engine: A
     limit_before = (host_cgroup("memory", id_a) / "memory.limit_in_bytes").read_text()
 
     # what the tenant can see: nothing of the neighbour (nor of anyone else)
-    _code, out = as_dev(engine, a, f"sudo grep -rl {id_b[:12]} /sys/fs/cgroup /proc/self/cgroup "
-                                  f"2>/dev/null; sudo find /sys/fs/cgroup -name '*{id_b[:12]}*' "
-                                  "2>/dev/null; echo END")
+    _code, out = as_dev(
+        engine,
+        a,
+        f"sudo grep -rl {id_b[:12]} /sys/fs/cgroup /proc/self/cgroup "
+        f"2>/dev/null; sudo find /sys/fs/cgroup -name '*{id_b[:12]}*' "
+        "2>/dev/null; echo END",
+    )
     assert out.strip() == "END", out
     # freeze every freezer.state it can find, and the neighbour's by its host path too
     attack = (
@@ -112,8 +120,9 @@ def test_limits_are_set_seen_and_listed(devenv: DevEnv, engine: Any) -> None:
     assert host["MemorySwap"] == 512 << 20  # no swap on top
     assert host["NanoCpus"] == 1_000_000_000
     assert host["PidsLimit"] == 300
-    _code, out = as_dev(engine, name, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
-                                     "/sys/fs/cgroup/pids/pids.max")
+    _code, out = as_dev(
+        engine, name, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max"
+    )
     assert out.split() == [str(512 << 20), "300"], out
     listed = json.loads(cli(devenv, "list-containers", "--json", "--no-size").stdout)
     row = next(r for r in listed if r["name"] == name)
@@ -128,8 +137,12 @@ def test_a_fork_bomb_and_a_memory_hog_stop_at_the_limits(devenv: DevEnv, engine:
     mem_cg = host_cgroup("memory", engine.containers.get(hog).id)
 
     # a memory hog: tail keeps a line with no end in memory, 1 GiB of it
-    _code, out = as_dev(engine, hog, "sudo sh -c 'head -c 1024m /dev/zero | tail > /dev/null'; "
-                                    "echo rc=$?", timeout=120)
+    _code, out = as_dev(
+        engine,
+        hog,
+        "sudo sh -c 'head -c 1024m /dev/zero | tail > /dev/null'; echo rc=$?",
+        timeout=120,
+    )
     assert "rc=0" not in out, out  # killed at the limit, not finished
     assert int((mem_cg / "memory.max_usage_in_bytes").read_text()) <= (256 << 20) + (1 << 20)
     oom = dict(line.split() for line in (mem_cg / "memory.oom_control").read_text().splitlines())
@@ -138,8 +151,9 @@ def test_a_fork_bomb_and_a_memory_hog_stop_at_the_limits(devenv: DevEnv, engine:
 
     # a fork bomb, left running for a while (bounded by timeout inside the container)
     ctr = engine.containers.get(hog)
-    ctr.exec_run(["timeout", "20", "sudo", "-u", "dev", "sh", "-c", "f() { f | f & }; f"],
-                 detach=True)
+    ctr.exec_run(
+        ["timeout", "20", "sudo", "-u", "dev", "sh", "-c", "f() { f | f & }; f"], detach=True
+    )
     deadline = time.monotonic() + 30
     peak = 0
     while time.monotonic() < deadline:
@@ -155,10 +169,12 @@ def test_a_fork_bomb_and_a_memory_hog_stop_at_the_limits(devenv: DevEnv, engine:
 
 def test_bad_limits_are_refused_before_anything_is_made(devenv: DevEnv, engine: Any) -> None:
     name = devenv.name("bad")
-    for flags, words in ((["--memory", "lots"], "invalid memory"),
-                         (["--memory", "100000g"], "more than this host can give"),
-                         (["--cpus", "-1"], "invalid cpus"),
-                         (["--pids", "5"], "too small")):
+    for flags, words in (
+        (["--memory", "lots"], "invalid memory"),
+        (["--memory", "100000g"], "more than this host can give"),
+        (["--cpus", "-1"], "invalid cpus"),
+        (["--pids", "5"], "too small"),
+    ):
         result = cli(devenv, "make-dev-container", name, "--branch", "main", *flags)
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith("error: ") and words in result.stderr, result.stderr
@@ -173,9 +189,13 @@ def test_a_setuid_shell_in_opt_is_no_way_up_on_the_host(devenv: DevEnv, engine: 
     protection (folder modes, nosuid/nodev) stands in the way."""
     name = devenv.name("suid")
     make(devenv, name)
-    _code, out = as_dev(engine, name, "sudo cp /bin/bash /opt/rootsh && sudo chmod 4755 "
-                                      "/opt/rootsh && sudo mknod -m 666 /opt/disk b 254 0; "
-                                      "ls -l /opt/rootsh /opt/disk")
+    _code, out = as_dev(
+        engine,
+        name,
+        "sudo cp /bin/bash /opt/rootsh && sudo chmod 4755 "
+        "/opt/rootsh && sudo mknod -m 666 /opt/disk b 254 0; "
+        "ls -l /opt/rootsh /opt/disk",
+    )
     assert "rwsr-xr-x" in out and "brw-rw-rw-" in out, out
     _code, out = as_dev(engine, name, "grep ' /opt ' /proc/self/mountinfo")
     assert {"nosuid", "nodev"} <= set(out.split()[5].split(",")), out
@@ -192,11 +212,20 @@ def test_a_setuid_shell_in_opt_is_no_way_up_on_the_host(devenv: DevEnv, engine: 
             if not mode & 0o001:
                 opened.append((path, mode))
                 path.chmod(mode | 0o001)
-        ran = subprocess.run(["runuser", "-u", user, "--", str(opt / "rootsh"), "-p", "-c",
-                              "id -u"], capture_output=True, text=True, timeout=30, check=False)
+        ran = subprocess.run(
+            ["runuser", "-u", user, "--", str(opt / "rootsh"), "-p", "-c", "id -u"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert ran.stdout.strip() != "0", "an ordinary host user became root through /opt"
-        read = subprocess.run(["runuser", "-u", user, "--", "head", "-c", "1",
-                               str(opt / "disk")], capture_output=True, timeout=30, check=False)
+        read = subprocess.run(
+            ["runuser", "-u", user, "--", "head", "-c", "1", str(opt / "disk")],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
         assert read.returncode != 0 and read.stdout == b""
     finally:
         for path, mode in opened:
@@ -204,8 +233,9 @@ def test_a_setuid_shell_in_opt_is_no_way_up_on_the_host(devenv: DevEnv, engine: 
         subprocess.run(["userdel", user], capture_output=True, check=False)
 
 
-def test_doctor_reports_promised_limits_and_old_cgroup_mounts(devenv: DevEnv, engine: Any,
-                                                             busybox_image: str) -> None:
+def test_doctor_reports_promised_limits_and_old_cgroup_mounts(
+    devenv: DevEnv, engine: Any, busybox_image: str
+) -> None:
     name = devenv.name("doc")
     make(devenv, name, "--memory", "1g", "--cpus", "1")
 
@@ -218,11 +248,17 @@ def test_doctor_reports_promised_limits_and_old_cgroup_mounts(devenv: DevEnv, en
     assert got["cgroup isolation"]["ok"] is True
     # a container as an older devbox made them: the host's whole cgroupfs bound writable
     old = engine.containers.create(
-        busybox_image, ["sleep", "60"], name=devenv.name("old"),
-        labels={"devbox.role": "dockeruser", "devbox.root": str(devenv.root),
-                "devbox.test-run": RUN_ID},
+        busybox_image,
+        ["sleep", "60"],
+        name=devenv.name("old"),
+        labels={
+            "devbox.role": "dockeruser",
+            "devbox.root": str(devenv.root),
+            "devbox.test-run": RUN_ID,
+        },
         volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
-        network_mode="none")
+        network_mode="none",
+    )
     try:
         got = checks()["cgroup isolation"]
         assert got["ok"] is False and old.name in got["detail"] and "clone" in got["fix"]

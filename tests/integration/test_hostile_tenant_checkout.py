@@ -31,11 +31,26 @@ from tests.fixtures.devcontainers import DevEnv
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-KINDS = ("post-merge", "post-checkout", "reference-transaction", "pre-auto-gc", "fsmonitor",
-         "include-hooks", "include-fsmonitor", "include-uploadpack", "include-ssh")
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@x", "GIT_CONFIG_GLOBAL": "/dev/null",
-           "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
+KINDS = (
+    "post-merge",
+    "post-checkout",
+    "reference-transaction",
+    "pre-auto-gc",
+    "fsmonitor",
+    "include-hooks",
+    "include-fsmonitor",
+    "include-uploadpack",
+    "include-ssh",
+)
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@x",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@x",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "PATH": "/usr/bin:/bin",
+}
 
 
 def marker(kind: str) -> Path:
@@ -43,15 +58,28 @@ def marker(kind: str) -> Path:
 
 
 def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                          env={**GIT_ENV, "HOME": str(cwd)}).stdout.strip()
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**GIT_ENV, "HOME": str(cwd)},
+    ).stdout.strip()
 
 
 def devbox(dev: DevEnv, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     exe = REPO / ".venv" / "bin" / "devbox"
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "devbox"]
-    return subprocess.run([*argv, *args], cwd=REPO, env={**os.environ, **dev.env, **extra},
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [*argv, *args],
+        cwd=REPO,
+        env={**os.environ, **dev.env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def payload(kind: str) -> str:
@@ -64,22 +92,25 @@ def plant_script(host_git: Path, variant: str) -> str:
     Paths the host would resolve are given as host paths (a tenant reads them from
     /proc/self/mountinfo), container paths for files the script writes.
     """
-    files = {f"hooks/{k}": payload(k)
-             for k in ("post-merge", "post-checkout", "reference-transaction", "pre-auto-gc")}
+    files = {
+        f"hooks/{k}": payload(k)
+        for k in ("post-merge", "post-checkout", "reference-transaction", "pre-auto-gc")
+    }
     files["fsmon.sh"] = payload("fsmonitor")
     files["evil-hooks/post-merge"] = payload("include-hooks")
     files["evil-hooks/post-checkout"] = payload("include-hooks")
     files["evil-hooks/reference-transaction"] = payload("include-hooks")
     files["fsmon2.sh"] = payload("include-fsmonitor")
-    files["uploadpack.sh"] = (f"#!/bin/sh\nid -u > {marker('include-uploadpack')}\n"
-                              'exec git-upload-pack "$@"\n')
-    files["ssh.sh"] = f"#!/bin/sh\nid -u > {marker('include-ssh')}\nexec ssh \"$@\"\n"
+    files["uploadpack.sh"] = (
+        f'#!/bin/sh\nid -u > {marker("include-uploadpack")}\nexec git-upload-pack "$@"\n'
+    )
+    files["ssh.sh"] = f'#!/bin/sh\nid -u > {marker("include-ssh")}\nexec ssh "$@"\n'
     files["evil.inc"] = (
         "[core]\n"
         f"\thooksPath = {host_git}/evil-hooks\n"
         f"\tfsmonitor = {host_git}/fsmon2.sh\n"
         f"\tsshCommand = {host_git}/ssh.sh\n"
-        "[remote \"origin\"]\n"
+        '[remote "origin"]\n'
         f"\tuploadpack = {host_git}/uploadpack.sh\n"
         "[gc]\n\tauto = 1\n"
     )
@@ -98,7 +129,8 @@ def plant_script(host_git: Path, variant: str) -> str:
 
 @pytest.mark.parametrize("variant", ["hooks", "fsmonitor", "include"])
 def test_checkout_update_never_runs_tenant_code_on_the_host(
-        devenv: DevEnv, dev_image: str, engine: Any, tmp_path: Path, variant: str) -> None:
+    devenv: DevEnv, dev_image: str, engine: Any, tmp_path: Path, variant: str
+) -> None:
     for kind in KINDS:
         marker(kind).unlink(missing_ok=True)
     # an upstream of our own (the shared session repo must not get new commits)
@@ -112,12 +144,15 @@ def test_checkout_update_never_runs_tenant_code_on_the_host(
     git("clone", "-q", "--bare", str(work), str(bare), cwd=tmp_path)
     git("remote", "add", "origin", str(bare), cwd=work)
     branch_map = tmp_path / "branches.toml"
-    branch_map.write_text(f'[[branch]]\nname = "main"\nvcs = "git"\nurl = "{bare}"\n'
-                          f'ref = "main"\nimage = "{dev_image}"\nlicense = "dev-main"\n')
+    branch_map.write_text(
+        f'[[branch]]\nname = "main"\nvcs = "git"\nurl = "{bare}"\n'
+        f'ref = "main"\nimage = "{dev_image}"\nlicense = "dev-main"\n'
+    )
     extra = {"DEVBOX_BRANCHES_MAP": str(branch_map)}
     name = devenv.name("evil")
-    made = devbox(devenv, "dockeruser", "make-dev-container", name, "--branch", "main",
-                  "--json", **extra)
+    made = devbox(
+        devenv, "dockeruser", "make-dev-container", name, "--branch", "main", "--json", **extra
+    )
     assert made.returncode == 0, made.stderr
     opt = Path(json.loads(made.stdout)["opt_dir"])
     assert (opt / "src" / "README").is_file(), made.stdout

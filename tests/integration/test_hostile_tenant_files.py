@@ -52,8 +52,9 @@ class Victims:
             st = path.lstat()
             assert (st.st_uid, st.st_gid) == (0, 0), path
             if path.is_dir():
-                assert {p.name: p.read_text() for p in path.iterdir()} == \
-                    {p.name: PRECIOUS for p in path.iterdir()}, path
+                assert {p.name: p.read_text() for p in path.iterdir()} == {
+                    p.name: PRECIOUS for p in path.iterdir()
+                }, path
             else:
                 assert path.read_text() == PRECIOUS, path
 
@@ -149,16 +150,21 @@ def test_archive_writes_stay_in_the_container(devenv: DevEnv, victims: Victims) 
 
     keys = victims.file("keys")
     tenant(name, f"ln -sfn {keys} /home/dev/.ssh/authorized_keys")
-    dc.put_files(name, {"/home/dev/.ssh/authorized_keys": (b"ssh-ed25519 AAAA new\n", 0o600,
-                                                           uid, gid)},
-                 dirs={"/home/dev/.ssh": (0o700, uid, gid)})
+    dc.put_files(
+        name,
+        {"/home/dev/.ssh/authorized_keys": (b"ssh-ed25519 AAAA new\n", 0o600, uid, gid)},
+        dirs={"/home/dev/.ssh": (0o700, uid, gid)},
+    )
     victims.assert_untouched()
     assert tenant(name, "cat /home/dev/.ssh/authorized_keys") == "ssh-ed25519 AAAA new\n"
 
     ssh_dir = victims.dir("ssh")
     tenant(name, f"rm -rf /home/dev/.ssh && ln -s {ssh_dir} /home/dev/.ssh")
-    dc.put_files(name, {"/home/dev/.ssh/authorized_keys": (b"k\n", 0o600, uid, gid)},
-                 dirs={"/home/dev/.ssh": (0o700, uid, gid)})
+    dc.put_files(
+        name,
+        {"/home/dev/.ssh/authorized_keys": (b"k\n", 0o600, uid, gid)},
+        dirs={"/home/dev/.ssh": (0o700, uid, gid)},
+    )
     victims.assert_untouched()
     assert list(ssh_dir.iterdir()) == []
 
@@ -183,7 +189,8 @@ def _tarball(path: Path, files: dict[str, bytes]) -> Path:
 
 
 def test_opt_seed_into_a_kept_opt_never_follows_a_tenant_link(
-        devenv: DevEnv, victims: Victims, tmp_path: Path) -> None:
+    devenv: DevEnv, victims: Victims, tmp_path: Path
+) -> None:
     """A kept /opt (written by an earlier container) gets a seed again: links the tenant left
     there must not carry the extraction onto the host."""
     from devbox.adapters import seed_fetch
@@ -192,8 +199,11 @@ def test_opt_seed_into_a_kept_opt_never_follows_a_tenant_link(
     name = make(devenv, "sd")
     host_dir = victims.dir("seed")
     host_file = victims.file("seedf")
-    tenant(name, f"mkdir -p /opt/tree && ln -sfn {host_dir} /opt/tree/etc && "
-                 f"ln -sfn {host_file} /opt/tree/passwd")
+    tenant(
+        name,
+        f"mkdir -p /opt/tree && ln -sfn {host_dir} /opt/tree/etc && "
+        f"ln -sfn {host_file} /opt/tree/passwd",
+    )
     opt = opt_of(name)
     tar = _tarball(tmp_path / "seed.tar.gz", {"tree/etc/evil": b"x\n", "tree/passwd": b"x\n"})
     src_dir = tmp_path / "seed"
@@ -212,30 +222,62 @@ def test_opt_seed_into_a_kept_opt_never_follows_a_tenant_link(
 
 
 @pytest.mark.slow
-def test_clone_of_a_hostile_source_writes_nothing_on_the_host(devenv: DevEnv,
-                                                              victims: Victims) -> None:
+def test_clone_of_a_hostile_source_writes_nothing_on_the_host(
+    devenv: DevEnv, victims: Victims
+) -> None:
     from devbox.services import clone
 
     src = make(devenv, "cs")
-    planted = {path: victims.file(tag) for tag, path in (
-        ("hostname", "/etc/hostname"), ("machineid", "/etc/machine-id"),
-        ("hostkey", "/etc/ssh/ssh_host_ed25519_key"), ("resolv", "/etc/resolv.conf"),
-        ("hosts", "/etc/hosts"))}
+    planted = {
+        path: victims.file(tag)
+        for tag, path in (
+            ("hostname", "/etc/hostname"),
+            ("machineid", "/etc/machine-id"),
+            ("hostkey", "/etc/ssh/ssh_host_ed25519_key"),
+            ("resolv", "/etc/resolv.conf"),
+            ("hosts", "/etc/hosts"),
+        )
+    }
     # the engine bind-mounts /etc/hostname while it runs (busy): the others are the tenant's
-    tenant(src, "; ".join(f"ln -sfn {victim} {path}" for path, victim in planted.items())
-           + "; true")
-    links = {path for path in planted  # (sudo now warns it cannot resolve its host name)
-             if dc.exec_run(src, ["readlink", path])[1].decode().strip() == str(planted[path])}
-    assert {"/etc/machine-id", "/etc/ssh/ssh_host_ed25519_key", "/etc/resolv.conf",
-            "/etc/hosts"} <= links, links
+    tenant(
+        src, "; ".join(f"ln -sfn {victim} {path}" for path, victim in planted.items()) + "; true"
+    )
+    links = {
+        path
+        for path in planted  # (sudo now warns it cannot resolve its host name)
+        if dc.exec_run(src, ["readlink", path])[1].decode().strip() == str(planted[path])
+    }
+    assert {
+        "/etc/machine-id",
+        "/etc/ssh/ssh_host_ed25519_key",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    } <= links, links
     prefix = f"dbxt{RUN_ID}hc{secrets.token_hex(2)}"
     devenv.names.append(f"{prefix}1")
     env = {**os.environ, **devenv.env}
     try:
-        result = subprocess.run([sys.executable, "-m", "devbox", "dockeruser", "clone", src,
-                                 "--count", "1", "--prefix", prefix, "--json"], cwd=REPO,
-                                env=env, capture_output=True, text=True, timeout=600,
-                                check=False)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "devbox",
+                "dockeruser",
+                "clone",
+                src,
+                "--count",
+                "1",
+                "--prefix",
+                prefix,
+                "--json",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         victims.assert_untouched()
         if result.returncode == 0:
             run = json.loads(result.stdout)

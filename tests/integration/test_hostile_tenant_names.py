@@ -31,19 +31,43 @@ from tests.fixtures.engine import TEST_LABEL
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-RESERVED = ("logs", "ssh", "pki", "registry", "lab", "leases", "run", "snapshots", "containers",
-            "locks")
+RESERVED = (
+    "logs",
+    "ssh",
+    "pki",
+    "registry",
+    "lab",
+    "leases",
+    "run",
+    "snapshots",
+    "containers",
+    "locks",
+)
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "devbox", *args], cwd=REPO,
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def make(dev: DevEnv, name: str) -> dict[str, Any]:
-    result = cli(dev.env, "dockeruser", "make-dev-container", name, "--branch", "main",
-                 "--no-checkout", "--json")
+    result = cli(
+        dev.env,
+        "dockeruser",
+        "make-dev-container",
+        name,
+        "--branch",
+        "main",
+        "--no-checkout",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
 
@@ -88,10 +112,10 @@ def test_reserved_names_remove_purge_deletes_nothing(devenv: DevEnv) -> None:
             (root / folder / "opt").mkdir(exist_ok=True)
         before = tree(root)
         for folder in RESERVED:
-            result = cli(devenv.env, "dockeruser", "remove-dev-container", folder, "--purge",
-                         "--yes")
-            assert result.returncode == 2, (folder, result.returncode, result.stdout,
-                                            result.stderr)
+            result = cli(
+                devenv.env, "dockeruser", "remove-dev-container", folder, "--purge", "--yes"
+            )
+            assert result.returncode == 2, (folder, result.returncode, result.stdout, result.stderr)
             one_error(result)
             assert "removed" not in result.stdout, result.stdout
         after = tree(root)
@@ -107,7 +131,8 @@ def test_reserved_names_remove_purge_deletes_nothing(devenv: DevEnv) -> None:
 
 
 def test_make_under_another_root_leaves_the_live_container_alone(
-        devenv: DevEnv, engine: Any, tmp_path: Path) -> None:
+    devenv: DevEnv, engine: Any, tmp_path: Path
+) -> None:
     from devbox.services import daemon_control, network, nic
 
     name = devenv.name("own")
@@ -117,9 +142,12 @@ def test_make_under_another_root_leaves_the_live_container_alone(
     other = tmp_path / "other-root"
     other_env = {**devenv.env, "DEVBOX_ROOT": str(other)}
     try:
-        for args in (("make-dev-container", name, "--branch", "main", "--no-checkout"),
-                     ("remove-dev-container", name, "--purge", "--yes"),
-                     ("stop", name), ("start-dev-container", name)):
+        for args in (
+            ("make-dev-container", name, "--branch", "main", "--no-checkout"),
+            ("remove-dev-container", name, "--purge", "--yes"),
+            ("stop", name),
+            ("start-dev-container", name),
+        ):
             result = cli(other_env, "dockeruser", *args)
             assert result.returncode == 2, (args, result.stdout, result.stderr)
             assert "belongs to another devbox root" in one_error(result), result.stderr
@@ -128,8 +156,15 @@ def test_make_under_another_root_leaves_the_live_container_alone(
         saved = state.read_bytes()
         state.unlink()
         try:
-            result = cli(devenv.env, "dockeruser", "make-dev-container", name, "--branch",
-                         "main", "--no-checkout")
+            result = cli(
+                devenv.env,
+                "dockeruser",
+                "make-dev-container",
+                name,
+                "--branch",
+                "main",
+                "--no-checkout",
+            )
             assert result.returncode == 2, result.stderr
             one_error(result)
         finally:
@@ -167,9 +202,15 @@ def test_docker_commit_run_by_hand_is_not_adopted(devenv: DevEnv, engine: Any) -
     copy = None
     log = devenv.root / "logs" / "daemon.log"
     try:
-        copy = engine.containers.run(image.id, name=copy_name, detach=True,
-                                     network_mode="none", entrypoint=["/bin/sleep"],
-                                     command=["600"], labels={TEST_LABEL: RUN_ID})
+        copy = engine.containers.run(
+            image.id,
+            name=copy_name,
+            detach=True,
+            network_mode="none",
+            entrypoint=["/bin/sleep"],
+            command=["600"],
+            labels={TEST_LABEL: RUN_ID},
+        )
         copy.reload()
         # it carries every devbox label of the source, this root and the source's MAC
         assert copy.labels[labels.ROOT] == str(cfg.root)
@@ -179,16 +220,19 @@ def test_docker_commit_run_by_hand_is_not_adopted(devenv: DevEnv, engine: Any) -
         os.kill(daemon_pid, 1)  # SIGHUP: reconcile now
         # the daemon says what it did with the copy (today's code plumbed it with the
         # source's MAC, or failed trying while the source holds that MAC)
-        verdict = wait_for("the daemon's verdict on the copy",
-                           lambda: [ln for ln in log.read_text().splitlines() if copy_name in ln])
+        verdict = wait_for(
+            "the daemon's verdict on the copy",
+            lambda: [ln for ln in log.read_text().splitlines() if copy_name in ln],
+        )
         assert "not adopted" in verdict[0], verdict
         code, out = copy.exec_run(["ls", "/sys/class/net"])
         assert code == 0 and out.decode().split() == ["lo"], out
         assert nic.store(cfg).for_container(copy_name) == []
         assert not any(f"{copy_name}: plumbed" in ln for ln in log.read_text().splitlines())
         after = [r.to_dict() for r in nic.store(cfg).for_container(name)]
-        assert [(r["container_id"], r["mac"], r["ip"]) for r in after] == \
-            [(r["container_id"], r["mac"], r["ip"]) for r in before]
+        assert [(r["container_id"], r["mac"], r["ip"]) for r in after] == [
+            (r["container_id"], r["mac"], r["ip"]) for r in before
+        ]
         assert network.wait_attached(cfg, name, timeout=20).ip == summary["ip"]
     finally:
         if copy is not None:

@@ -23,24 +23,32 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BOOT_TIMEOUT = 60.0
 
 
-def test_build_image_dev(dev_image: str, devbox_env: dict[str, str],
-                         devbox_run: Callable[..., Any], engine: Any) -> None:
+def test_build_image_dev(
+    dev_image: str, devbox_env: dict[str, str], devbox_run: Callable[..., Any], engine: Any
+) -> None:
     t0 = time.monotonic()
     res = devbox_run("containerauthor", "build-image", "dev", "--json", env=devbox_env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["skipped"] is True and out["tag"] == dev_image == "devbox/dev:latest"
-    print(f"build-image dev (cached): {time.monotonic() - t0:.2f}s; "
-          f"network-wait helper included: {out['netwait']}")
+    print(
+        f"build-image dev (cached): {time.monotonic() - t0:.2f}s; "
+        f"network-wait helper included: {out['netwait']}"
+    )
     labels = engine.images.get(dev_image).labels
     assert labels["devbox.build.kind"] == "image"
     assert labels["devbox.build.name"] == "dev"
     assert labels["devbox.build.from"] == "base/debian-12:bookworm"
     assert labels["devbox.build.inputs-digest"] == out["digest"]
     # no SSH host keys baked into the image
-    keys = engine.containers.run(dev_image, ["/bin/sh", "-c", "ls /etc/ssh/ | grep -c host_ "
-                                             "|| true"], entrypoint=[], remove=True,
-                                 labels={TEST_LABEL: RUN_ID}, network_mode="none")
+    keys = engine.containers.run(
+        dev_image,
+        ["/bin/sh", "-c", "ls /etc/ssh/ | grep -c host_ || true"],
+        entrypoint=[],
+        remove=True,
+        labels={TEST_LABEL: RUN_ID},
+        network_mode="none",
+    )
     assert keys.decode().strip() == "0"
 
     res = devbox_run("containerauthor", "list-images", "--json", env=devbox_env)
@@ -72,22 +80,26 @@ def booted(dev_image: str, engine: Any, tmp_path: Path) -> Iterator[Callable[[],
     made: list[str] = []
     # a network of its own (Docker makes the bridge), so the test needs neither the LAN nor
     # Docker's default bridge
-    net = engine.networks.create(unique_name("net"), driver="bridge",
-                                 labels={TEST_LABEL: RUN_ID})
+    net = engine.networks.create(unique_name("net"), driver="bridge", labels={TEST_LABEL: RUN_ID})
 
     def boot() -> Any:
         name = unique_name("boot")
         opt = tmp_path / name / "opt"
         opt.mkdir(parents=True)
         (opt / "marker").write_text(name)
-        kwargs = systemd_run_kwargs(name, dev_image, opt, {TEST_LABEL: RUN_ID}, net.name,
-                                    restart="")
+        kwargs = systemd_run_kwargs(
+            name, dev_image, opt, {TEST_LABEL: RUN_ID}, net.name, restart=""
+        )
         made.append(name)
         ctr = engine.containers.create(**kwargs)
         # On Docker's bridge the interface is eth0, not the LAN interface devbox plumbs:
         # point the image's network-wait helper (if it has one) at it.
-        _put(ctr, "/etc/systemd/system", "devbox-net-wait.service.d/10-test.conf",
-             b"[Service]\nEnvironment=DEVBOX_NET_IFNAME=eth0 DEVBOX_NET_WAIT_TIMEOUT=20\n")
+        _put(
+            ctr,
+            "/etc/systemd/system",
+            "devbox-net-wait.service.d/10-test.conf",
+            b"[Service]\nEnvironment=DEVBOX_NET_IFNAME=eth0 DEVBOX_NET_WAIT_TIMEOUT=20\n",
+        )
         ctr.start()
         return ctr
 
@@ -105,8 +117,7 @@ def booted(dev_image: str, engine: Any, tmp_path: Path) -> Iterator[Callable[[],
         net.remove()
 
 
-def _put(ctr: Any, where: str, path: str, data: bytes, mode: int = 0o644,
-         owner: int = 0) -> None:
+def _put(ctr: Any, where: str, path: str, data: bytes, mode: int = 0o644, owner: int = 0) -> None:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         parts = path.split("/")
@@ -156,8 +167,7 @@ def test_dev_boots_systemd_and_sshd(booted: Callable[[], Any], engine: Any) -> N
 
     # per-container identity: SSH host keys and machine-id made at first boot
     assert _host_key(first).asbytes() != _host_key(second).asbytes()
-    ids = [c.exec_run(["cat", "/etc/machine-id"]).output.decode().strip()
-           for c in (first, second)]
+    ids = [c.exec_run(["cat", "/etc/machine-id"]).output.decode().strip() for c in (first, second)]
     assert all(len(i) == 32 for i in ids) and ids[0] != ids[1]
 
     # sshd accepts a key login as 'dev', who has passwordless sudo
@@ -169,12 +179,20 @@ def test_dev_boots_systemd_and_sshd(booted: Callable[[], Any], engine: Any) -> N
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.get_host_keys().add(ip, "ssh-ed25519", _host_key(first))
     t0 = time.monotonic()
-    client.connect(ip, username="dev", pkey=key, timeout=10, banner_timeout=10,
-                   auth_timeout=10, allow_agent=False, look_for_keys=False)
+    client.connect(
+        ip,
+        username="dev",
+        pkey=key,
+        timeout=10,
+        banner_timeout=10,
+        auth_timeout=10,
+        allow_agent=False,
+        look_for_keys=False,
+    )
     try:
         _stdin, stdout, _stderr = client.exec_command(
-            "sudo -n id -u && hostname && systemctl is-system-running; locale | head -1",
-            timeout=20)
+            "sudo -n id -u && hostname && systemctl is-system-running; locale | head -1", timeout=20
+        )
         lines = stdout.read().decode().split()
         assert lines[0] == "0"
         assert lines[1] == first.name
@@ -198,5 +216,8 @@ def _new_ed25519() -> str:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     key = ed25519.Ed25519PrivateKey.generate()
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                             serialization.NoEncryption()).decode()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()

@@ -38,7 +38,8 @@ def dnsmasq_alive(pid: int) -> bool:
 
 
 def test_lab_up_answers_dhcp_and_down_leaves_nothing(
-        engine: Any, lab_container: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    engine: Any, lab_container: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     from devbox.adapters.net import netns
     from devbox.services import doctor, lab, network
 
@@ -69,11 +70,9 @@ def test_lab_up_answers_dhcp_and_down_leaves_nothing(
         ctr = lab_container()
         att = network.attach(cfg, ctr.name)
         assert att.ip is not None and att.ip.startswith(env.prefix)
-        shown = json.loads(devbox_cli(env.full_env(), "common", "lab", "status",
-                                      "--json").stdout)
+        shown = json.loads(devbox_cli(env.full_env(), "common", "lab", "status", "--json").stdout)
         assert [le["hostname"] for le in shown["leases"] if le["ip"] == att.ip] == [ctr.name]
-        text = devbox_cli({**env.full_env(), "COLUMNS": "200"}, "common", "lab",
-                          "status").stdout
+        text = devbox_cli({**env.full_env(), "COLUMNS": "200"}, "common", "lab", "status").stdout
         assert att.ip in text and ctr.name in text
         network.detach(cfg, ctr.name)
     finally:
@@ -109,7 +108,8 @@ def test_lab_never_routes_out(lab: LabEnv) -> None:
 
 
 def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     from devbox.adapters.host import kernel
     from devbox.adapters.net import netns
     from devbox.services import lab
@@ -130,7 +130,8 @@ def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
 
 
 def test_lab_up_without_dnsmasq_names_the_apt_command(
-        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     from devbox.adapters.net import netns
     from devbox.services import lab
 

@@ -53,16 +53,31 @@ def stack(tmp_path: Path) -> Iterator[tuple[layers.Layer, Path]]:
 def _mount(layer: layers.Layer, merged: Path) -> None:
     work = layer.upper.parent / "work"
     lower = ":".join(str(p) for p in layer.lowers)
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={lower},upperdir={layer.upper},workdir={work}", str(merged)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={lower},upperdir={layer.upper},workdir={work}",
+            str(merged),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_merged_paths_follow_whiteouts_and_opaque_dirs(stack: tuple[layers.Layer, Path]) -> None:
     layer, _merged = stack
     seen = set(layers.merged_paths(layer.lowers, ["/etc", "/var"]))
-    assert {"/etc/ssh/ssh_host_rsa_key", "/etc/ssh/sshd_config",
-            "/var/log/journal/abc/system.journal", "/var/lib/opaque/new", "/var/run"} <= seen
+    assert {
+        "/etc/ssh/ssh_host_rsa_key",
+        "/etc/ssh/sshd_config",
+        "/var/log/journal/abc/system.journal",
+        "/var/lib/opaque/new",
+        "/var/run",
+    } <= seen
     assert "/var/log/old.log" not in seen  # deleted by the top layer
     assert "/var/lib/opaque/hidden" not in seen  # under an opaque directory
     assert not any(p.startswith("/srv") for p in seen)  # outside the roots
@@ -70,11 +85,16 @@ def test_merged_paths_follow_whiteouts_and_opaque_dirs(stack: tuple[layers.Layer
 
 def test_edit_matches_what_the_kernel_shows(stack: tuple[layers.Layer, Path]) -> None:
     layer, merged = stack
-    files = {"/etc/ssh/ssh_host_ed25519_key": (b"new key\n", 0o600, 0, 0),
-             "/etc/machine-id": (b"", 0o444, 0, 0),
-             "/var/lib/fresh/state": (b"s\n", 0o640, 0, 7)}
-    assert layers.edit(layer, files, ["/etc/ssh/ssh_host_rsa_key", "/var/log/journal/abc",
-                                      "/etc/ssh/ssh_host_ed25519_key"])
+    files = {
+        "/etc/ssh/ssh_host_ed25519_key": (b"new key\n", 0o600, 0, 0),
+        "/etc/machine-id": (b"", 0o444, 0, 0),
+        "/var/lib/fresh/state": (b"s\n", 0o640, 0, 7),
+    }
+    assert layers.edit(
+        layer,
+        files,
+        ["/etc/ssh/ssh_host_rsa_key", "/var/log/journal/abc", "/etc/ssh/ssh_host_ed25519_key"],
+    )
     # the parent made in the upper layer keeps the image's owner and mode
     st = os.lstat(layer.upper / "etc/ssh")
     assert stat.S_IMODE(st.st_mode) == 0o711 and st.st_gid == 4242
@@ -95,7 +115,6 @@ def test_edit_refuses_a_path_through_a_symlink(stack: tuple[layers.Layer, Path])
     layer, _merged = stack
     assert not layers.edit(layer, {"/var/run/x": (b"x", 0o644, 0, 0)})
     assert list(layer.upper.iterdir()) == []  # nothing half-written
-
 
 
 def test_parents_are_dirs_sees_symlinks_in_any_layer(stack: tuple[layers.Layer, Path]) -> None:

@@ -46,8 +46,11 @@ def lease_ips(lab: LabEnv) -> dict[str, str]:
 
 
 def records(lab: LabEnv) -> list[str]:
-    return sorted(p.name for p in (lab.root / "leases").glob("*")) \
-        if (lab.root / "leases").exists() else []
+    return (
+        sorted(p.name for p in (lab.root / "leases").glob("*"))
+        if (lab.root / "leases").exists()
+        else []
+    )
 
 
 def lab_ping(lab: LabEnv, ip: str) -> bool:
@@ -138,13 +141,19 @@ def test_host_reaches_container_through_shim_and_netns(lab: LabEnv, lab_containe
     ctr.reload()
     pid = ctr.attrs["State"]["Pid"]
     # the fallback for a real parent without a shim: a socket made inside the netns
-    sock = wait_for("nc listening", lambda: _try(lambda: netns.connect_in_netns(
-        pid, att.ip or "", 2222, 2.0)), timeout=10)
+    sock = wait_for(
+        "nc listening",
+        lambda: _try(lambda: netns.connect_in_netns(pid, att.ip or "", 2222, 2.0)),
+        timeout=10,
+    )
     with sock:
         assert sock.recv(64).startswith(b"hello-from-lan")
     ctr.exec_run(["sh", "-c", "echo via-shim | nc -l -p 2223"], detach=True)
-    sock = wait_for("nc listening", lambda: _try(lambda: host_reach.connect(
-        cfg, ctr.name, 2223, 2.0)), timeout=10)
+    sock = wait_for(
+        "nc listening",
+        lambda: _try(lambda: host_reach.connect(cfg, ctr.name, 2223, 2.0)),
+        timeout=10,
+    )
     with sock:
         assert sock.recv(64).startswith(b"via-shim")
     network.detach(cfg, ctr.name)
@@ -226,8 +235,9 @@ def _threads() -> int:
 # --- errors: one line, non-zero, nothing left behind ---------------------------------------
 
 
-def _assert_clean_failure(lab: LabEnv, ctr: Any, args: list[str], code: int, message: str,
-                          **settings: Any) -> subprocess.CompletedProcess[str]:
+def _assert_clean_failure(
+    lab: LabEnv, ctr: Any, args: list[str], code: int, message: str, **settings: Any
+) -> subprocess.CompletedProcess[str]:
     before = host_links()
     result = devbox_cli(lab.full_env(**settings), "common", "net", "attach", ctr.name, *args)
     assert result.returncode == code, result.stderr
@@ -242,11 +252,11 @@ def _assert_clean_failure(lab: LabEnv, ctr: Any, args: list[str], code: int, mes
     return result
 
 
-def test_attach_errors(lab: LabEnv, lab_container: Any, engine: Any,
-                       busybox_image: str) -> None:
+def test_attach_errors(lab: LabEnv, lab_container: Any, engine: Any, busybox_image: str) -> None:
     ctr = lab_container()
-    _assert_clean_failure(lab, ctr, ["--parent", "dbxnosuch0"], 3,
-                          "parent interface dbxnosuch0 does not exist")
+    _assert_clean_failure(
+        lab, ctr, ["--parent", "dbxnosuch0"], 3, "parent interface dbxnosuch0 does not exist"
+    )
     _assert_clean_failure(lab, ctr, ["--mac", "01:00:5e:00:00:01"], 2, "multicast")
     _assert_clean_failure(lab, ctr, ["--mac", "nonsense"], 2, "is not a MAC address")
     _assert_clean_failure(lab, ctr, ["--vlan", "4095"], 2, "out of range")
@@ -315,8 +325,9 @@ def test_no_dhcp_answer_times_out_cleanly(lab: LabEnv, lab_container: Any) -> No
     try:
         netlink.create_veth(name, "p0", peer_ns)
         # the setting bounds the wait (the message says which); no clock is asserted
-        result = _assert_clean_failure(lab, ctr, ["--parent", name], 4, "no DHCP answer",
-                                       dhcp_timeout=2)
+        result = _assert_clean_failure(
+            lab, ctr, ["--parent", name], 4, "no DHCP answer", dhcp_timeout=2
+        )
         assert "within 2s" in result.stderr, result.stderr
     finally:
         netlink.delete_link(name)
@@ -344,8 +355,7 @@ def test_stale_interface_in_container_is_replaced(lab: LabEnv, lab_container: An
 # --- the daemon: same IP after every kind of restart; renewals ------------------------------
 
 
-def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any,
-                                            daemon: int) -> None:
+def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any, daemon: int) -> None:
     from devbox.services import daemon_control, network
 
     cfg = lab.cfg()
@@ -359,8 +369,9 @@ def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any,
     assert network.wait_attached(cfg, ctr.name, timeout=10).ip == ip
 
     ctr.stop(timeout=1)
-    assert wait_for("stopped state", lambda: [a for a in network.show(cfg, ctr.name)
-                                              if a.state == "stopped"])
+    assert wait_for(
+        "stopped state", lambda: [a for a in network.show(cfg, ctr.name) if a.state == "stopped"]
+    )
     ctr.start()
     assert wait_for("re-plumb after stop+start", lambda: ip_in(ctr) == ip)
 
@@ -368,8 +379,13 @@ def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any,
     assert ip_in(ctr) == ip  # the address stays while the daemon is away
     daemon_control.ensure_running(cfg)
     assert network.wait_attached(cfg, ctr.name, timeout=10).ip == ip
-    wait_for("adoption by the new daemon", lambda: f"{ctr.name}.lan0: adopted lease {ip}"
-             in (lab.root / "logs" / "daemon.log").read_text(), timeout=10)
+    wait_for(
+        "adoption by the new daemon",
+        lambda: (
+            f"{ctr.name}.lan0: adopted lease {ip}" in (lab.root / "logs" / "daemon.log").read_text()
+        ),
+        timeout=10,
+    )
 
     # a labelled container is plumbed by the daemon on start, with no attach call
     from devbox.model import labels
@@ -382,8 +398,13 @@ def test_same_ip_after_restarts_with_daemon(lab: LabEnv, lab_container: Any,
     daemon_control.stop(cfg)
     labelled.remove(force=True)
     daemon_control.ensure_running(cfg)
-    wait_for("cleanup of the removed container", lambda: labelled.name not in lease_ips(lab)
-             and not any(r.startswith(labelled.name) for r in records(lab)))
+    wait_for(
+        "cleanup of the removed container",
+        lambda: (
+            labelled.name not in lease_ips(lab)
+            and not any(r.startswith(labelled.name) for r in records(lab))
+        ),
+    )
     network.detach(cfg, ctr.name)
 
 
@@ -395,8 +416,12 @@ def test_docker_rm_releases_with_daemon(lab: LabEnv, lab_container: Any, daemon:
     network.attach(cfg, ctr.name)
     assert ctr.name in lease_ips(lab)
     ctr.remove(force=True)
-    wait_for("release on removal", lambda: ctr.name not in lease_ips(lab)
-             and not any(r.startswith(ctr.name) for r in records(lab)))
+    wait_for(
+        "release on removal",
+        lambda: (
+            ctr.name not in lease_ips(lab) and not any(r.startswith(ctr.name) for r in records(lab))
+        ),
+    )
 
 
 def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> None:
@@ -425,8 +450,9 @@ def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> N
 
 
 @pytest.mark.slow
-def test_renewal_with_short_lease(lab_container: Any, tmp_path_factory: pytest.TempPathFactory,
-                                  engine: Any) -> None:
+def test_renewal_with_short_lease(
+    lab_container: Any, tmp_path_factory: pytest.TempPathFactory, engine: Any
+) -> None:
     """dnsmasq's minimum lease (2 minutes): the daemon renews at T1 (~60 s)."""
     from devbox.services import daemon_control, network, nic
     from devbox.services import lab as labsvc
@@ -444,8 +470,11 @@ def test_renewal_with_short_lease(lab_container: Any, tmp_path_factory: pytest.T
         [first] = nic.store(cfg).for_container(ctr.name)
         assert first_expiry is not None and first.lease_time == 120, first
         daemon_control.ensure_running(cfg)
-        rec = wait_for("a renewal", lambda: [r for r in nic.store(cfg).for_container(
-            ctr.name) if r.renewals >= 1], timeout=100)[0]
+        rec = wait_for(
+            "a renewal",
+            lambda: [r for r in nic.store(cfg).for_container(ctr.name) if r.renewals >= 1],
+            timeout=100,
+        )[0]
         assert rec.ip == att.ip and (rec.expires_at or 0) > first_expiry
         assert (rec.obtained or 0) > (first.obtained or 0) and rec.lease_time == 120
         assert ip_in(ctr) == att.ip
@@ -454,8 +483,9 @@ def test_renewal_with_short_lease(lab_container: Any, tmp_path_factory: pytest.T
         teardown_lab(env)
 
 
-def test_same_ip_after_dockerd_restart(lab: LabEnv, private_dockerd: Any,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_same_ip_after_dockerd_restart(
+    lab: LabEnv, private_dockerd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A container with a restart policy on a private dockerd: stop and start dockerd; the
     daemon reconnects to the event stream and re-plumbs it with the same MAC and address."""
     from devbox.adapters.docker import engine
@@ -480,15 +510,18 @@ def test_same_ip_after_dockerd_restart(lab: LabEnv, private_dockerd: Any,
         log_path = root_env_path(root_env) / "logs" / "daemon.log"
         # the daemon must be watching before dockerd goes away, or there is nothing to
         # reconnect (a daemon still starting simply connects once dockerd is back)
-        assert wait_for("daemon watching events", lambda: log_path.exists()
-                        and "watching Docker events" in log_path.read_text(), timeout=30)
+        assert wait_for(
+            "daemon watching events",
+            lambda: log_path.exists() and "watching Docker events" in log_path.read_text(),
+            timeout=30,
+        )
         private_dockerd.stop()
         private_dockerd.start()
-        assert wait_for("container restarted by dockerd",
-                        lambda: _running(client, ctr.name), timeout=60)
+        assert wait_for(
+            "container restarted by dockerd", lambda: _running(client, ctr.name), timeout=60
+        )
         ctr = client.containers.get(ctr.name)
-        assert wait_for("re-plumb after dockerd restart", lambda: ip_in(ctr) == att.ip,
-                        timeout=30)
+        assert wait_for("re-plumb after dockerd restart", lambda: ip_in(ctr) == att.ip, timeout=30)
         assert network.wait_attached(cfg, ctr.name, timeout=10).ip == att.ip
         log = (root_env_path(root_env) / "logs" / "daemon.log").read_text()
         assert "reconnected to Docker events" in log
@@ -542,7 +575,8 @@ def test_nak_restarts_discovery_at_once(lab: LabEnv, lab_container: Any) -> None
 
 
 def test_host_reboot_brings_lab_back_and_same_ip(
-        lab_container: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    lab_container: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """What a reboot leaves: lease file, records and lab state on disk; no namespace, veth,
     shim or dnsmasq; containers restarted in new namespaces. The daemon restores the lab and
     re-plumbs with the same address."""
@@ -572,16 +606,16 @@ def test_host_reboot_brings_lab_back_and_same_ip(
         assert p.state_file.exists() and not labsvc.is_up(cfg)
         ctr.restart(timeout=1)  # a new netns, as after boot
         daemon_control.ensure_running(cfg)
-        assert wait_for("lab restored and container re-plumbed", lambda: ip_in(ctr) == ip,
-                        timeout=30)
+        assert wait_for(
+            "lab restored and container re-plumbed", lambda: ip_in(ctr) == ip, timeout=30
+        )
         assert labsvc.is_up(cfg)
         network.detach(cfg, ctr.name)
     finally:
         teardown_lab(env)
 
 
-def test_stale_interface_holding_the_mac_is_cleaned_up(lab: LabEnv,
-                                                       lab_container: Any) -> None:
+def test_stale_interface_holding_the_mac_is_cleaned_up(lab: LabEnv, lab_container: Any) -> None:
     """A leftover host-side interface (a crashed attach) holds the container's MAC on the
     parent: attach waits (bounded), removes it and succeeds instead of hanging."""
     from devbox.adapters.net import netlink

@@ -59,11 +59,16 @@ depot = "{DEPOT}"
 [[branch]]
 name = "missing"
 vcs = "p4"
-depot = "{DEPOT}/devbox-no-such-path-{fx.test_name('x')}"
+depot = "{DEPOT}/devbox-no-such-path-{fx.test_name("x")}"
 """)
     root = tmp_path / "root"
-    environ = {"DEVBOX_ROOT": str(root), "DEVBOX_P4_PORT": PORT, "DEVBOX_P4_USER": USER,
-               "DEVBOX_BRANCHES_MAP": str(map_path), "P4TICKETS": str(tmp_path / "tickets")}
+    environ = {
+        "DEVBOX_ROOT": str(root),
+        "DEVBOX_P4_PORT": PORT,
+        "DEVBOX_P4_USER": USER,
+        "DEVBOX_BRANCHES_MAP": str(map_path),
+        "P4TICKETS": str(tmp_path / "tickets"),
+    }
     return Live(load_config(environ=environ, files=()), root, environ)
 
 
@@ -74,9 +79,15 @@ def test_live_checkout_update_remove(live: Live) -> None:
     log = OpLog(root / "logs" / f"{name}.log")
     events: list[float] = []
     try:
-        result = service.checkout(cfg, name, "live", opt, log=log,
-                                  password=lambda: PASSWD,
-                                  progress=lambda done, total, detail: events.append(done))
+        result = service.checkout(
+            cfg,
+            name,
+            "live",
+            opt,
+            log=log,
+            password=lambda: PASSWD,
+            progress=lambda done, total, detail: events.append(done),
+        )
         assert result.revision.isdigit() and int(result.revision) > 0
         assert result.files > 0
         synced = [p for p in Path(result.path).rglob("*") if p.is_file()]
@@ -84,13 +95,13 @@ def test_live_checkout_update_remove(live: Live) -> None:
         assert events and events[-1] == result.transferred
         record = json.loads((Layout(root).container_dir(name) / "checkout.json").read_text())
         assert record["revision"] == result.revision
-        again = service.checkout(cfg, name, "live", opt, update=True, log=log,
-                                 password=lambda: PASSWD)
+        again = service.checkout(
+            cfg, name, "live", opt, update=True, log=log, password=lambda: PASSWD
+        )
         assert int(again.revision) >= int(result.revision)
         assert again.transferred == 0 or again.revision != result.revision
     finally:
-        removed = service.remove_workspace(cfg, name, force=True, log=log,
-                                           password=lambda: PASSWD)
+        removed = service.remove_workspace(cfg, name, force=True, log=log, password=lambda: PASSWD)
     assert removed
     settings = p4adapter.P4Settings.from_config(cfg)
     with p4adapter.P4Session(settings, password=lambda: PASSWD) as session:
@@ -102,15 +113,22 @@ def test_live_checkout_update_remove(live: Live) -> None:
 def test_live_errors(live: Live, tmp_path: Path) -> None:
     cfg, root = live.cfg, live.root
     with pytest.raises(UserError, match="unknown depot path"):
-        service.checkout(cfg, fx.test_name("p4miss"), "missing", root / "m" / "opt",
-                         password=lambda: PASSWD)
-    bad_login = load_config(environ={**live.environ,
-                                     "P4TICKETS": str(tmp_path / "empty-tickets")}, files=())
+        service.checkout(
+            cfg, fx.test_name("p4miss"), "missing", root / "m" / "opt", password=lambda: PASSWD
+        )
+    bad_login = load_config(
+        environ={**live.environ, "P4TICKETS": str(tmp_path / "empty-tickets")}, files=()
+    )
     with pytest.raises(UserError, match="Perforce login failed"):
-        service.checkout(bad_login, fx.test_name("p4pw"), "live", root / "p" / "opt",
-                         password=lambda: PASSWD + "-wrong")
-    bad_port = load_config(environ={**live.environ,
-                                    "DEVBOX_P4_PORT": "127.0.0.1:1"}, files=())
+        service.checkout(
+            bad_login,
+            fx.test_name("p4pw"),
+            "live",
+            root / "p" / "opt",
+            password=lambda: PASSWD + "-wrong",
+        )
+    bad_port = load_config(environ={**live.environ, "DEVBOX_P4_PORT": "127.0.0.1:1"}, files=())
     with pytest.raises(NotReadyError, match="cannot reach the Perforce server"):
-        service.checkout(bad_port, fx.test_name("p4port"), "live", root / "q" / "opt",
-                         password=lambda: PASSWD)
+        service.checkout(
+            bad_port, fx.test_name("p4port"), "live", root / "q" / "opt", password=lambda: PASSWD
+        )

@@ -70,8 +70,9 @@ def _all_files(*dirs: Path) -> list[Path]:
 
 
 @pytest.fixture
-def p4_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-              devbox_env: dict[str, str]) -> FakeServer:
+def p4_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, devbox_env: dict[str, str]
+) -> FakeServer:
     server = FakeServer(PORT)
     server.add_user("alice", PASSWORD)
     server.submit({"//depot/main/a.c": b"int a;\n", "//depot/main/sub/b.c": b"int b;\n"})
@@ -86,8 +87,13 @@ def p4_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 
 
 def test_password_only_reaches_the_server(
-        p4_server: FakeServer, engine: Any, busybox_image: str, devbox_env: dict[str, str],
-        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    p4_server: FakeServer,
+    engine: Any,
+    busybox_image: str,
+    devbox_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     root, home = Path(devbox_env["DEVBOX_ROOT"]), Path(devbox_env["HOME"])
     name = fx.test_name("p4sec")
     opt = Layout(root).opt_dir(name)
@@ -96,9 +102,12 @@ def test_password_only_reaches_the_server(
     argvs_during_login: list[bytes] = []
     p4_server.on_login = lambda: argvs_during_login.extend(_cmdlines(_process_tree(os.getpid())))
     container = engine.containers.run(
-        busybox_image, name=name, detach=True,
+        busybox_image,
+        name=name,
+        detach=True,
         labels={"devbox.branch": "main", fx.TEST_LABEL: RUN_ID},
-        volumes={str(opt): {"bind": "/opt", "mode": "rw"}})
+        volumes={str(opt): {"bind": "/opt", "mode": "rw"}},
+    )
     try:
         monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
         assert main(["-v", "dockeruser", "checkout", name, "--password-stdin", "--json"]) == 0
@@ -133,8 +142,11 @@ def test_password_only_reaches_the_server(
 
 
 def test_wrong_password_fails_cleanly_and_is_not_echoed(
-        p4_server: FakeServer, devbox_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
-        capfd: pytest.CaptureFixture[str]) -> None:
+    p4_server: FakeServer,
+    devbox_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     wrong = "Wrong-" + os.urandom(6).hex()
     monkeypatch.setattr(sys, "stdin", io.StringIO(wrong + "\n"))
     name = fx.test_name("p4bad")

@@ -35,18 +35,38 @@ from tests.fixtures.readme import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SHORTCUTS = ("make-dev-container", "list-containers", "ssh", "start-dev-container",
-             "remove-dev-container")
+SHORTCUTS = (
+    "make-dev-container",
+    "list-containers",
+    "ssh",
+    "start-dev-container",
+    "remove-dev-container",
+)
 
 
-def _openssh(config: Path, host: str, *command: str,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _openssh(
+    config: Path, host: str, *command: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Plain OpenSSH with the config file devbox wrote (ssh reads ~ from the passwd entry,
     not $HOME, so the test's HOME is given with -F); BatchMode: never a prompt."""
-    return subprocess.run(["ssh", "-F", str(config), "-o", "BatchMode=yes",
-                           "-o", "ConnectTimeout=20", host, *command],
-                          capture_output=True, text=True, timeout=90, check=False,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [
+            "ssh",
+            "-F",
+            str(config),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=20",
+            host,
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
@@ -61,7 +81,8 @@ def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
 
 
 def test_top_level_shortcuts_do_what_the_dockeruser_forms_do(
-        readme_dev: DevEnv, readme_box: Box, engine: Any) -> None:
+    readme_dev: DevEnv, readme_box: Box, engine: Any
+) -> None:
     env, name = readme_dev.env, readme_box.name
     # the same command behind both spellings: the same help text
     for command in SHORTCUTS:
@@ -70,8 +91,9 @@ def test_top_level_shortcuts_do_what_the_dockeruser_forms_do(
         assert top.returncode == 0 and full.returncode == 0, (command, top.stderr)
         top_usage, _, top_rest = top.stdout.partition("\n")
         full_usage, _, full_rest = full.stdout.partition("\n")
-        assert top_usage.replace(f"devbox {command} ", f"devbox dockeruser {command} ") \
-            == full_usage, command
+        assert (
+            top_usage.replace(f"devbox {command} ", f"devbox dockeruser {command} ") == full_usage
+        ), command
         assert top_rest == full_rest, command
     # make-dev-container (the fixture made the box with it): a devbox dev container
     ctr = engine.containers.get(name)
@@ -95,8 +117,7 @@ def test_top_level_shortcuts_do_what_the_dockeruser_forms_do(
     assert engine.containers.get(name).status == "running"
     # remove-dev-container: on a container of its own (the box is shared), /opt kept
     other = readme_dev.name("rm")
-    made = run_cli(env, "make-dev-container", other, "--branch", "main", "--no-checkout",
-                   "--json")
+    made = run_cli(env, "make-dev-container", other, "--branch", "main", "--no-checkout", "--json")
     assert made.returncode == 0, made.stderr
     opt = Path(json.loads(made.stdout)["opt_dir"])
     removed = run_cli(env, "remove-dev-container", other, "--yes")
@@ -111,8 +132,9 @@ def test_top_level_shortcuts_do_what_the_dockeruser_forms_do(
 # ------------------------------------------------------------------ 2. plain OpenSSH
 
 
-def test_plain_ssh_name_through_the_written_config_entry(readme_dev: DevEnv,
-                                                         readme_box: Box) -> None:
+def test_plain_ssh_name_through_the_written_config_entry(
+    readme_dev: DevEnv, readme_box: Box
+) -> None:
     ssh_dir = readme_dev.home / ".ssh"
     assert "Include config.d/devbox" in (ssh_dir / "config").read_text().splitlines()
     entry = ssh_dir / "config.d" / "devbox"
@@ -124,7 +146,8 @@ def test_plain_ssh_name_through_the_written_config_entry(readme_dev: DevEnv,
 
 
 def test_plain_ssh_through_proxycommand_when_the_host_has_no_shim(
-        readme_dev: DevEnv, engine: Any, tmp_path: Path) -> None:
+    readme_dev: DevEnv, engine: Any, tmp_path: Path
+) -> None:
     """A LAN the host has no shim on (the default on a real NIC without shim_address): the
     entry routes through 'devbox common net connect' as ProxyCommand, and plain ssh works."""
     from devbox.adapters.net import netlink
@@ -133,20 +156,21 @@ def test_plain_ssh_through_proxycommand_when_the_host_has_no_shim(
     from tests.fixtures.lab import teardown_lab
 
     other = __import__("tests.fixtures.lab", fromlist=["lab_settings"]).lab_settings(
-        "n", tmp_path / "root")
+        "n", tmp_path / "root"
+    )
     home = tmp_path / "home"
     home.mkdir()
     env = {**readme_dev.env, **other.env, "HOME": str(home)}
-    dev = DevEnv(env=env, root=other.root, home=home, repo=readme_dev.repo, lab=other,
-                 names=[])
+    dev = DevEnv(env=env, root=other.root, home=home, repo=readme_dev.repo, lab=other, names=[])
     name = dev.name("px")
     labsvc.up(other.cfg())
     try:
         shim = shim_name(other.uplink)
         assert netlink.get_link(shim) is not None
         assert netlink.delete_link(shim)  # no shim: the host has no route onto the LAN
-        made = run_cli(env, "make-dev-container", name, "--branch", "main", "--no-checkout",
-                       "--json")
+        made = run_cli(
+            env, "make-dev-container", name, "--branch", "main", "--no-checkout", "--json"
+        )
         assert made.returncode == 0, made.stderr
         ip = json.loads(made.stdout)["ip"]
         assert ip.startswith(other.prefix)
@@ -156,15 +180,16 @@ def test_plain_ssh_through_proxycommand_when_the_host_has_no_shim(
         entry = home / ".ssh" / "config.d" / "devbox"
         text = entry.read_text()
         # the ProxyCommand names this (non-default) root: the lease record lives there
-        assert (f"ProxyCommand devbox --root {shlex.quote(str(other.root))} common net connect "
-                f"{name} %p") in text, text
+        assert (
+            f"ProxyCommand devbox --root {shlex.quote(str(other.root))} common net connect "
+            f"{name} %p"
+        ) in text, text
         # the ProxyCommand's devbox is the one on PATH; it finds the root in the environment
         res = _openssh(entry, name, "hostname", env=env)
         assert res.returncode == 0, res.stderr
         assert res.stdout.strip() == name
         via_devbox = run_cli(env, "ssh", name, "--", "hostname")
-        assert via_devbox.returncode == 0 and via_devbox.stdout.strip() == name, \
-            via_devbox.stderr
+        assert via_devbox.returncode == 0 and via_devbox.stdout.strip() == name, via_devbox.stderr
     finally:
         from tests.fixtures.readme import remove_all
 
@@ -177,9 +202,14 @@ def test_plain_ssh_through_proxycommand_when_the_host_has_no_shim(
 
 def test_logs_follow_streams_new_lines(readme_dev: DevEnv, readme_box: Box) -> None:
     env = {**os.environ, **readme_dev.env, "NO_COLOR": "1"}
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "devbox", "dockeruser", "logs",
-                             readme_box.name, "-f"], cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "devbox", "dockeruser", "logs", readme_box.name, "-f"],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     lines: list[str] = []
 
     def reader() -> None:
@@ -190,14 +220,16 @@ def test_logs_follow_streams_new_lines(readme_dev: DevEnv, readme_box: Box) -> N
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
     try:
-        bounded_wait(lambda: any("[SSH config entry] done in" in ln for ln in lines), 30,
-                     "the existing log")
+        bounded_wait(
+            lambda: any("[SSH config entry] done in" in ln for ln in lines), 30, "the existing log"
+        )
         before = len(lines)
         # a new line in the container's log: devbox stops it (the log says so)
         stop = run_cli(readme_dev.env, "dockeruser", "stop", readme_box.name)
         assert stop.returncode == 0, stop.stderr
-        bounded_wait(lambda: any("stop" in ln for ln in lines[before:]), 30,
-                     "the stop in the followed log")
+        bounded_wait(
+            lambda: any("stop" in ln for ln in lines[before:]), 30, "the stop in the followed log"
+        )
         assert proc.poll() is None  # still following
     finally:
         proc.send_signal(signal.SIGINT)
@@ -211,15 +243,15 @@ def test_logs_follow_streams_new_lines(readme_dev: DevEnv, readme_box: Box) -> N
         assert start.returncode == 0, start.stderr
 
 
-def test_global_root_flag_and_verbose(readme_dev: DevEnv, readme_box: Box,
-                                      tmp_path: Path) -> None:
+def test_global_root_flag_and_verbose(readme_dev: DevEnv, readme_box: Box, tmp_path: Path) -> None:
     # --root: the state of another root is found with the flag alone (DEVBOX_ROOT elsewhere)
     env = {**readme_dev.env, "DEVBOX_ROOT": str(tmp_path / "elsewhere")}
     without = run_cli(env, "list-containers", "--all", "--json", "--no-size")
     assert without.returncode == 0, without.stderr
     assert readme_box.name not in [r["name"] for r in json.loads(without.stdout)]
-    with_root = run_cli(env, "--root", str(readme_dev.root), "list-containers", "--all",
-                        "--json", "--no-size")
+    with_root = run_cli(
+        env, "--root", str(readme_dev.root), "list-containers", "--all", "--json", "--no-size"
+    )
     assert with_root.returncode == 0, with_root.stderr
     assert readme_box.name in [r["name"] for r in json.loads(with_root.stdout)]
     logs = run_cli(env, "--root", str(readme_dev.root), "dockeruser", "logs", readme_box.name)
@@ -228,13 +260,22 @@ def test_global_root_flag_and_verbose(readme_dev: DevEnv, readme_box: Box,
     # the same make without -v (made and removed here, through --root) has none
     assert "check out branch: 100%" in readme_box.make.stderr, readme_box.make.stderr
     quiet_name = readme_dev.name("q")
-    quiet = run_cli(env, "--root", str(readme_dev.root), "make-dev-container", quiet_name,
-                    "--branch", "main", "--json")
+    quiet = run_cli(
+        env,
+        "--root",
+        str(readme_dev.root),
+        "make-dev-container",
+        quiet_name,
+        "--branch",
+        "main",
+        "--json",
+    )
     assert quiet.returncode == 0, quiet.stderr
     assert "[8/9] check out branch" in quiet.stderr and "100%" not in quiet.stderr
     assert (readme_dev.root / "containers" / quiet_name / "opt" / "src" / "README").is_file()
-    gone = run_cli(env, "--root", str(readme_dev.root), "remove-dev-container", quiet_name,
-                   "--yes", "--purge")
+    gone = run_cli(
+        env, "--root", str(readme_dev.root), "remove-dev-container", quiet_name, "--yes", "--purge"
+    )
     assert gone.returncode == 0, gone.stderr
     assert not (readme_dev.root / "containers" / quiet_name / "opt").exists()
 
@@ -242,38 +283,70 @@ def test_global_root_flag_and_verbose(readme_dev: DevEnv, readme_box: Box,
 # ------------------------------------------------------------------ 10. the caller's SSH keys
 
 
-def test_callers_ssh_keys_end_up_in_authorized_keys(readme_dev: DevEnv, readme_box: Box,
-                                                    engine: Any) -> None:
+def test_callers_ssh_keys_end_up_in_authorized_keys(
+    readme_dev: DevEnv, readme_box: Box, engine: Any
+) -> None:
     own_pub = (readme_dev.home / ".ssh" / "id_ed25519.pub").read_text().strip()
     code, out = engine.containers.get(readme_box.name).exec_run(
-        ["cat", "/home/dev/.ssh/authorized_keys"])
+        ["cat", "/home/dev/.ssh/authorized_keys"]
+    )
     assert code == 0 and own_pub in out.decode(), out
     # and the caller's own key logs in (not devbox's), host key checked against devbox's file
     res = subprocess.run(
-        ["ssh", "-F", "none", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-         "-i", str(readme_dev.home / ".ssh" / "id_ed25519"),
-         "-o", f"UserKnownHostsFile={readme_dev.root / 'ssh' / 'known_hosts'}",
-         "-o", "StrictHostKeyChecking=yes", "-o", f"HostKeyAlias={readme_box.name}",
-         f"dev@{readme_box.summary['ip']}", "whoami"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            "ssh",
+            "-F",
+            "none",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            str(readme_dev.home / ".ssh" / "id_ed25519"),
+            "-o",
+            f"UserKnownHostsFile={readme_dev.root / 'ssh' / 'known_hosts'}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"HostKeyAlias={readme_box.name}",
+            f"dev@{readme_box.summary['ip']}",
+            "whoami",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert res.returncode == 0 and res.stdout.strip() == "dev", res.stderr
 
 
 # ------------------------------------------------------------------ 8. error + hint lines
 
 
-@pytest.mark.parametrize("args", [
-    ("make-dev-container", "Bad_Name", "--branch", "main"),
-    ("make-dev-container", "@N@", "--branch", "no-such-branch"),
-    ("remove-dev-container", "@N@", "--yes"),
-    ("ssh", "@N@", "--", "true"),
-    ("dockeruser", "clone", "@N@", "--count", "2"),
-    ("dockeruser", "prune-combos", "--stopped-for", "soon"),
-    ("dockeruser", "make-dev-container", "--no-such-flag"),
-], ids=["bad-name", "unknown-branch", "remove-unknown", "ssh-unknown", "clone-unknown",
-        "bad-duration", "bad-flag"])
-def test_user_errors_are_one_error_line_and_one_hint_line(readme_dev: DevEnv, engine: Any,
-                                                          args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("make-dev-container", "Bad_Name", "--branch", "main"),
+        ("make-dev-container", "@N@", "--branch", "no-such-branch"),
+        ("remove-dev-container", "@N@", "--yes"),
+        ("ssh", "@N@", "--", "true"),
+        ("dockeruser", "clone", "@N@", "--count", "2"),
+        ("dockeruser", "prune-combos", "--stopped-for", "soon"),
+        ("dockeruser", "make-dev-container", "--no-such-flag"),
+    ],
+    ids=[
+        "bad-name",
+        "unknown-branch",
+        "remove-unknown",
+        "ssh-unknown",
+        "clone-unknown",
+        "bad-duration",
+        "bad-flag",
+    ],
+)
+def test_user_errors_are_one_error_line_and_one_hint_line(
+    readme_dev: DevEnv, engine: Any, args: tuple[str, ...]
+) -> None:
     name = f"dbxt{RUN_ID}nx{os.urandom(2).hex()}"
     res = run_cli(readme_dev.env, *[a.replace("@N@", name) for a in args])
     assert res.returncode == 2, res.stderr
@@ -288,22 +361,33 @@ def test_user_errors_are_one_error_line_and_one_hint_line(readme_dev: DevEnv, en
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupted_make_exits_130_and_rolls_back(readme_dev: DevEnv, engine: Any,
-                                                   sig: signal.Signals) -> None:
+def test_interrupted_make_exits_130_and_rolls_back(
+    readme_dev: DevEnv, engine: Any, sig: signal.Signals
+) -> None:
     from devbox.adapters.net import netlink
     from devbox.model import macs
     from devbox.services import lab as labsvc
 
     name = readme_dev.name("int")
     log = readme_dev.root / "logs" / f"{name}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "devbox", "make-dev-container", name,
-                             "--branch", "main"], cwd=REPO,
-                            env={**os.environ, **readme_dev.env, "NO_COLOR": "1"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devbox", "make-dev-container", name, "--branch", "main"],
+        cwd=REPO,
+        env={**os.environ, **readme_dev.env, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # mid-make: the container runs and holds its LAN interface and DHCP lease
-        bounded_wait(lambda: (log.exists() and "[attach LAN (DHCP)] done" in log.read_text())
-                     or proc.poll() is not None, 120, "the LAN step of the make")
+        bounded_wait(
+            lambda: (
+                (log.exists() and "[attach LAN (DHCP)] done" in log.read_text())
+                or proc.poll() is not None
+            ),
+            120,
+            "the LAN step of the make",
+        )
         assert proc.poll() is None, "the make finished before it could be interrupted"
         from devbox.services import nic
 
@@ -319,16 +403,16 @@ def test_interrupted_make_exits_130_and_rolls_back(readme_dev: DevEnv, engine: A
     _no_trace(readme_dev, engine, name)
     mac = macs.mac_for_name(name)
     assert mac not in {lease.mac for lease in labsvc.status(readme_dev.cfg()).leases}
-    assert not [link for link in netlink.links() if link.kind == "macvlan"
-                and name[-8:] in link.name]
+    assert not [
+        link for link in netlink.links() if link.kind == "macvlan" and name[-8:] in link.name
+    ]
     assert "undo:" in err
 
 
 # ------------------------------------------------------------------ 4, 9, 11: clones
 
 
-def test_clone_count_through_the_cli(readme_dev: DevEnv, readme_box: Box,
-                                     engine: Any) -> None:
+def test_clone_count_through_the_cli(readme_dev: DevEnv, readme_box: Box, engine: Any) -> None:
     env, src = readme_dev.env, readme_box.name
     res = run_cli(env, "dockeruser", "clone", src, "--count", "2", "--json", timeout=600)
     assert res.returncode == 0, res.stderr
@@ -340,13 +424,13 @@ def test_clone_count_through_the_cli(readme_dev: DevEnv, readme_box: Box,
         out = run_cli(env, "ssh", clone, "--", "hostname; cat /opt/src/README")
         assert out.returncode == 0, out.stderr
         assert out.stdout.split("\n")[:2] == [clone, "devbox test repository"]
-    ran = run_cli(env, "dockeruser", "run-on", "--clones-of", src, "--json", "--",
-                  "hostname")
+    ran = run_cli(env, "dockeruser", "run-on", "--clones-of", src, "--json", "--", "hostname")
     assert ran.returncode == 0, ran.stderr
 
 
-def test_changed_host_key_is_refused_by_ssh_and_run_on(readme_dev: DevEnv, readme_box: Box,
-                                                       engine: Any) -> None:
+def test_changed_host_key_is_refused_by_ssh_and_run_on(
+    readme_dev: DevEnv, readme_box: Box, engine: Any
+) -> None:
     """The tenant (root in its container) replaces the host keys and restarts sshd: devbox
     never accepts the new key (nothing on first use, nothing on change)."""
     env, src = readme_dev.env, readme_box.name
@@ -355,20 +439,23 @@ def test_changed_host_key_is_refused_by_ssh_and_run_on(readme_dev: DevEnv, readm
     if before.returncode != 0:
         pytest.fail(f"clone {victim} is not reachable to begin with: {before.stderr}")
     ctr = engine.containers.get(victim)
-    code, out = ctr.exec_run(["sh", "-c", "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A -q && "
-                              "systemctl restart ssh"])
+    code, out = ctr.exec_run(
+        ["sh", "-c", "rm -f /etc/ssh/ssh_host_*; ssh-keygen -A -q && systemctl restart ssh"]
+    )
     assert code == 0, out
     res = run_cli(env, "ssh", victim, "--", "true")
     assert res.returncode != 0
-    assert "host key" in res.stderr.lower() or "identification has changed" in \
-        res.stderr.lower(), res.stderr
+    assert "host key" in res.stderr.lower() or "identification has changed" in res.stderr.lower(), (
+        res.stderr
+    )
     ran = run_cli(env, "dockeruser", "run-on", victim, "--json", "--", "true")
     assert ran.returncode != 0, ran.stdout
     assert "host key" in (ran.stdout + ran.stderr).lower(), ran.stdout + ran.stderr
 
 
-def test_clone_refused_past_the_inotify_cap(readme_dev: DevEnv, readme_box: Box,
-                                            engine: Any) -> None:
+def test_clone_refused_past_the_inotify_cap(
+    readme_dev: DevEnv, readme_box: Box, engine: Any
+) -> None:
     """The host's real room, plus some: refused before anything is made, with the fix."""
     from devbox.adapters.host import procfs
 
@@ -376,21 +463,27 @@ def test_clone_refused_past_the_inotify_cap(readme_dev: DevEnv, readme_box: Box,
     # far enough past the room that containers stopped meanwhile by parallel runs cannot
     # make it fit; bounded in time in case the check were ever gone
     count = room + 25
-    res = run_cli(readme_dev.env, "dockeruser", "clone", readme_box.name, "--count",
-                  str(count), "--prefix", f"{readme_box.name}-ino", timeout=120)
+    res = run_cli(
+        readme_dev.env,
+        "dockeruser",
+        "clone",
+        readme_box.name,
+        "--count",
+        str(count),
+        "--prefix",
+        f"{readme_box.name}-ino",
+        timeout=120,
+    )
     assert res.returncode == 3, res.stderr
     lines = stderr_lines(res)
     assert lines[0].startswith("error: ") and "fs.inotify.max_user_instances" in lines[0]
-    assert lines[1].startswith("hint: ") and "sysctl -w fs.inotify.max_user_instances=" in \
-        lines[1]
+    assert lines[1].startswith("hint: ") and "sysctl -w fs.inotify.max_user_instances=" in lines[1]
     assert not engine.containers.list(all=True, filters={"name": f"^{readme_box.name}-ino"})
 
 
-def test_remove_clones_of_through_the_cli(readme_dev: DevEnv, readme_box: Box,
-                                          engine: Any) -> None:
+def test_remove_clones_of_through_the_cli(readme_dev: DevEnv, readme_box: Box, engine: Any) -> None:
     src = readme_box.name
-    res = run_cli(readme_dev.env, "remove-dev-container", "--clones-of", src, "--yes",
-                  "--purge")
+    res = run_cli(readme_dev.env, "remove-dev-container", "--clones-of", src, "--yes", "--purge")
     assert res.returncode == 0, res.stderr
     assert not engine.containers.list(all=True, filters={"name": f"^{src}-c"})
     assert engine.containers.get(src).status == "running"
@@ -402,26 +495,49 @@ def test_remove_clones_of_through_the_cli(readme_dev: DevEnv, readme_box: Box,
 P4_PORT = "perforce.example.com:1666"
 
 
-def test_patch_changelist_then_prune_combos_purge(readme_dev: DevEnv, dev_image: str,
-                                                  engine: Any, tmp_path: Path) -> None:
+def test_patch_changelist_then_prune_combos_purge(
+    readme_dev: DevEnv, dev_image: str, engine: Any, tmp_path: Path
+) -> None:
     """make-dev-container --product P --release R --patch CHANGE through the CLI, Perforce
     being the in-memory fake with P4Python's API (tests/fakes/p4fake.py, the one stand-in);
     then the stopped combo goes with prune-combos --purge."""
     branch = f"p4rel/{RUN_ID}"
     branches = tmp_path / "branches.toml"
-    branches.write_text(f'[[branch]]\nname = "{branch}"\nvcs = "p4"\ndepot = "//depot/main"\n'
-                        f'image = "{dev_image}"\n')
+    branches.write_text(
+        f'[[branch]]\nname = "{branch}"\nvcs = "p4"\ndepot = "//depot/main"\n'
+        f'image = "{dev_image}"\n'
+    )
     products = tmp_path / "products.toml"
-    products.write_text(f'[[product]]\nname = "widget"\nrelease = "{RUN_ID}"\n'
-                        f'image = "{dev_image}"\nbranch = "{branch}"\n')
-    env = {**readme_dev.env, "DEVBOX_BRANCHES_MAP": str(branches),
-           "DEVBOX_PRODUCTS_MAP": str(products), "DEVBOX_P4_PORT": P4_PORT,
-           "DEVBOX_P4_USER": "alice", "P4TICKETS": str(readme_dev.home / ".p4tickets")}
-    state = {"port": P4_PORT, "users": {"alice": None},
-             "submit": {"//depot/main/a.c": "int a;\n", "//depot/main/sub/b.c": "int b;\n"},
-             "shelves": [{"//depot/main/a.c": "int a = 42; /* the fix */\n"}]}
-    res = run_cli_with_p4(env, state, "make-dev-container", "--product", "widget",
-                          "--release", RUN_ID, "--patch", "@SHELF0@", "--json")
+    products.write_text(
+        f'[[product]]\nname = "widget"\nrelease = "{RUN_ID}"\n'
+        f'image = "{dev_image}"\nbranch = "{branch}"\n'
+    )
+    env = {
+        **readme_dev.env,
+        "DEVBOX_BRANCHES_MAP": str(branches),
+        "DEVBOX_PRODUCTS_MAP": str(products),
+        "DEVBOX_P4_PORT": P4_PORT,
+        "DEVBOX_P4_USER": "alice",
+        "P4TICKETS": str(readme_dev.home / ".p4tickets"),
+    }
+    state = {
+        "port": P4_PORT,
+        "users": {"alice": None},
+        "submit": {"//depot/main/a.c": "int a;\n", "//depot/main/sub/b.c": "int b;\n"},
+        "shelves": [{"//depot/main/a.c": "int a = 42; /* the fix */\n"}],
+    }
+    res = run_cli_with_p4(
+        env,
+        state,
+        "make-dev-container",
+        "--product",
+        "widget",
+        "--release",
+        RUN_ID,
+        "--patch",
+        "@SHELF0@",
+        "--json",
+    )
     combo = ""
     try:
         assert res.returncode == 0, res.stderr
@@ -431,21 +547,32 @@ def test_patch_changelist_then_prune_combos_purge(readme_dev: DevEnv, dev_image:
         assert made["action"] == "made"
         opt = Layout(readme_dev.root).opt_dir(combo)
         found = {p.relative_to(opt).as_posix(): p.read_text() for p in opt.rglob("*.c")}
-        assert any(v == "int a = 42; /* the fix */\n" for k, v in found.items()
-                   if k.endswith("a.c")), found
+        assert any(
+            v == "int a = 42; /* the fix */\n" for k, v in found.items() if k.endswith("a.c")
+        ), found
         assert any(v == "int b;\n" for k, v in found.items() if k.endswith("b.c")), found
         ctr = engine.containers.get(combo)
         assert ctr.labels["devbox.kind"] == "combo"
         assert ctr.labels["devbox.patches"] == made["patches"][0]
         # prune-combos: running combos are never candidates; a stopped one goes, /opt too
-        dry = run_cli(env, "dockeruser", "prune-combos", "--stopped-for", "1s", "--json",
-                      "--dry-run")
+        dry = run_cli(
+            env, "dockeruser", "prune-combos", "--stopped-for", "1s", "--json", "--dry-run"
+        )
         assert combo not in json.loads(dry.stdout)["candidates"]
         assert run_cli(env, "dockeruser", "stop", combo).returncode == 0
         time.sleep(1.5)  # "stopped for 1s" must be true of it
         # (removing a Perforce combo deletes its workspace on the server: the fake again)
-        pruned = run_cli_with_p4(env, state, "dockeruser", "prune-combos", "--stopped-for",
-                                 "1s", "--yes", "--purge", "--json")
+        pruned = run_cli_with_p4(
+            env,
+            state,
+            "dockeruser",
+            "prune-combos",
+            "--stopped-for",
+            "1s",
+            "--yes",
+            "--purge",
+            "--json",
+        )
         assert pruned.returncode == 0, pruned.stderr
         assert combo in json.loads(pruned.stdout)["removed"]
         assert not engine.containers.list(all=True, filters={"name": f"^{combo}$"})
@@ -460,8 +587,7 @@ def test_patch_changelist_then_prune_combos_purge(readme_dev: DevEnv, dev_image:
 
 def test_daemon_install_writes_the_unit(readme_dev: DevEnv, tmp_path: Path) -> None:
     unit_dir = tmp_path / "units"
-    res = run_cli(readme_dev.env, "common", "daemon", "--install", "--unit-dir",
-                  str(unit_dir))
+    res = run_cli(readme_dev.env, "common", "daemon", "--install", "--unit-dir", str(unit_dir))
     assert res.returncode == 0, res.stderr
     unit = (unit_dir / "devbox-daemon.service").read_text()
     assert "[Service]" in unit and "[Install]" in unit
@@ -489,14 +615,17 @@ def _image_with_blob(engine: Any, base: str, tag: str, size: int) -> None:
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in (("Dockerfile", f"FROM {base}\nCOPY blob /blob\n".encode()),
-                           ("blob", os.urandom(size))):
+        for name, data in (
+            ("Dockerfile", f"FROM {base}\nCOPY blob /blob\n".encode()),
+            ("blob", os.urandom(size)),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
-    engine.images.build(fileobj=buf, custom_context=True, tag=tag, rm=True,
-                        labels={TEST_LABEL: RUN_ID})
+    engine.images.build(
+        fileobj=buf, custom_context=True, tag=tag, rm=True, labels={TEST_LABEL: RUN_ID}
+    )
 
 
 def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path) -> None:
@@ -509,8 +638,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
     from devbox.services import registry_site
     from tests.fixtures.images import cfg_for
 
-    net = engine.networks.create(f"dbxt{RUN_ID}rgnet", driver="bridge",
-                                 labels={TEST_LABEL: RUN_ID})
+    net = engine.networks.create(f"dbxt{RUN_ID}rgnet", driver="bridge", labels={TEST_LABEL: RUN_ID})
     net.reload()
     gateway = net.attrs["IPAM"]["Config"][0]["Gateway"].split("/")[0]
     with socket.socket() as s:
@@ -521,11 +649,17 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
     home = tmp_path / "home"
     home.mkdir()
     name = f"dbxt{RUN_ID}rg"
-    env = {"DEVBOX_ROOT": str(tmp_path / "root"), "HOME": str(home),
-           "DEVBOX_TEST_RUN_ID": RUN_ID, "DEVBOX_REGISTRY_ADDRESS": address,
-           "DEVBOX_REGISTRY_PORT": str(port), "DEVBOX_REGISTRY_STORAGE": str(storage),
-           "DEVBOX_REGISTRY_NAME": name, "DEVBOX_REGISTRY_NETWORK": net.name,
-           "DOCKER_CONFIG": str(home / ".docker")}
+    env = {
+        "DEVBOX_ROOT": str(tmp_path / "root"),
+        "HOME": str(home),
+        "DEVBOX_TEST_RUN_ID": RUN_ID,
+        "DEVBOX_REGISTRY_ADDRESS": address,
+        "DEVBOX_REGISTRY_PORT": str(port),
+        "DEVBOX_REGISTRY_STORAGE": str(storage),
+        "DEVBOX_REGISTRY_NAME": name,
+        "DEVBOX_REGISTRY_NETWORK": net.name,
+        "DOCKER_CONFIG": str(home / ".docker"),
+    }
     password = f"Gc-{RUN_ID}-{os.urandom(4).hex()}"
     repo = f"{address}/devbox/dbxt{RUN_ID}gc"
     try:
@@ -536,8 +670,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
         auth = {"username": "alice", "password": password}
         for size in (4_000_000, 1000):  # the big one first: it is the one left untagged
             _image_with_blob(engine, busybox_image, f"{repo}:latest", size)
-            for line in engine.api.push(repo, "latest", auth_config=auth, stream=True,
-                                        decode=True):
+            for line in engine.api.push(repo, "latest", auth_config=auth, stream=True, decode=True):
                 assert "error" not in line, line
         before = _du(storage)
         res = run_cli(env, "registryserver", "gc", "--json", timeout=600)
@@ -580,12 +713,24 @@ def test_quickstart_demo_end_to_end(engine: Any, dev_image: str, tmp_path: Path)
     home = tmp_path / "home"
     home.mkdir()
     name = f"demo-{RUN_ID}"
-    env = {**os.environ, **lab.env, "HOME": str(home),
-           "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}", "DEVBOX_SSH_TIMEOUT": "60"}
+    env = {
+        **os.environ,
+        **lab.env,
+        "HOME": str(home),
+        "DEVBOX_LABELS": f"{TEST_LABEL}={RUN_ID}",
+        "DEVBOX_SSH_TIMEOUT": "60",
+    }
     env.pop("DEVBOX_BRANCHES_MAP", None)  # the shipped map: its 'demo' branch
     try:
-        res = subprocess.run(["bash", "scripts/quickstart.sh", name], cwd=REPO, env=env,
-                             capture_output=True, text=True, timeout=600, check=False)
+        res = subprocess.run(
+            ["bash", "scripts/quickstart.sh", name],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert f"Reach it with:  devbox ssh {name}" in res.stdout, res.stdout
         ctr = engine.containers.get(name)
@@ -595,8 +740,15 @@ def test_quickstart_demo_end_to_end(engine: Any, dev_image: str, tmp_path: Path)
         assert out.stdout.split("\n")[0] == name
         assert "devbox demo branch" in out.stdout
         # and run again (README: later runs take seconds): it finds the container
-        again = subprocess.run(["bash", "scripts/quickstart.sh", name], cwd=REPO, env=env,
-                               capture_output=True, text=True, timeout=600, check=False)
+        again = subprocess.run(
+            ["bash", "scripts/quickstart.sh", name],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert again.returncode == 0, again.stderr[-3000:]
         assert engine.containers.get(name).id == ctr.id
     finally:

@@ -28,26 +28,33 @@ README = REPO / "README.md"
 
 # tour line (as in README, without its comment) -> why it is not run here
 NOT_RUN: dict[str, str] = {
-    "devbox common daemon [--install]":
+    "devbox common daemon [--install]": (
         "foreground daemon runs until stopped and --install writes /etc/systemd/system; "
         "covered by tests/integration/test_daemon*.py and test_readme_claims "
-        "test_daemon_install_writes_the_unit (--unit-dir)",
-    "devbox containerauthor publish dev":
-        "needs the private registry up with a user; covered by test_registry.py",
-    "devbox registryserver up | status | gc | down":
+        "test_daemon_install_writes_the_unit (--unit-dir)"
+    ),
+    "devbox containerauthor publish dev": (
+        "needs the private registry up with a user; covered by test_registry.py"
+    ),
+    "devbox registryserver up | status | gc | down": (
         "a registry of its own per test (network, port, storage); covered by test_registry.py "
-        "and test_readme_claims test_registry_gc_frees_space",
-    "devbox registryserver user add NAME":
-        "needs the registry; covered by test_registry.py (password from stdin)",
-    "devbox make-dev-container --product acme --release 5.2 --patch 1234 --patch 1250":
+        "and test_readme_claims test_registry_gc_frees_space"
+    ),
+    "devbox registryserver user add NAME": (
+        "needs the registry; covered by test_registry.py (password from stdin)"
+    ),
+    "devbox make-dev-container --product acme --release 5.2 --patch 1234 --patch 1250": (
         "the shipped release/5.2 branch is on a live Perforce server; --patch through the CLI "
-        "with the P4 fake: test_readme_claims test_patch_changelist_then_prune_combos_purge",
+        "with the P4 fake: test_readme_claims test_patch_changelist_then_prune_combos_purge"
+    ),
 }
 
 # tour lines run with a documented change (the README value would cost too much here)
 SUBSTITUTE: dict[str, tuple[str, str]] = {
-    "devbox dockeruser clone alice-main --count 20":
-        ("--count 20", "--count 2"),  # 20 VM-style boots: minutes on the shared 2 cores
+    "devbox dockeruser clone alice-main --count 20": (
+        "--count 20",
+        "--count 2",
+    ),  # 20 VM-style boots: minutes on the shared 2 cores
 }
 
 
@@ -73,15 +80,20 @@ def drop_optional(line: str) -> str:
 
 
 def test_tour_parser_drops_optional_parts() -> None:
-    assert drop_optional("devbox common net attach CTR [--dhcp | --ip CIDR [--gateway IP]] "
-                         "[--parent IF]") == "devbox common net attach CTR"
+    assert (
+        drop_optional(
+            "devbox common net attach CTR [--dhcp | --ip CIDR [--gateway IP]] [--parent IF]"
+        )
+        == "devbox common net attach CTR"
+    )
     lines = tour_lines(README.read_text())
     assert "devbox common lab up [--vlan 42]" in lines
     assert all(line.startswith("devbox ") for line in lines), lines
 
 
-def test_readme_tour_as_typed(readme_dev: DevEnv, engine: Any, os_image: str,
-                              lab_container: Callable[..., Any]) -> None:
+def test_readme_tour_as_typed(
+    readme_dev: DevEnv, engine: Any, os_image: str, lab_container: Callable[..., Any]
+) -> None:
     dev = readme_dev
     lines = tour_lines(README.read_text())
     alice = dev.name("al")
@@ -99,8 +111,9 @@ def test_readme_tour_as_typed(readme_dev: DevEnv, engine: Any, os_image: str,
         assert words[0] == "devbox"
         return [names.get(w, w) for w in words[1:]]
 
-    def run(line: str, input: str | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        line: str, input: str | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         assert line in lines, f"not a README tour line (any more?): {line}"
         assert line not in NOT_RUN
         ran.append(line)
@@ -123,8 +136,7 @@ def test_readme_tour_as_typed(readme_dev: DevEnv, engine: Any, os_image: str,
     assert "inotify" in (res.stdout + res.stderr), res.stdout
     res = ok("devbox common config show [--json]")
     assert "lab.subnet" in res.stdout and dev.lab.subnet in res.stdout, res.stdout
-    ok("devbox common net attach CTR [--dhcp | --ip CIDR [--gateway IP]] [--parent IF] "
-       "[--mac MAC]")
+    ok("devbox common net attach CTR [--dhcp | --ip CIDR [--gateway IP]] [--parent IF] [--mac MAC]")
     res = ok("devbox common net show [CTR] [--json]")
     assert ctr.name in res.stdout and dev.lab.prefix in res.stdout, res.stdout
     ok("devbox common net detach CTR")
@@ -155,20 +167,25 @@ def test_readme_tour_as_typed(readme_dev: DevEnv, engine: Any, os_image: str,
     assert "[SSH config entry] done in" in res.stdout
     res = ok("devbox dockeruser checkout alice-main [--update]")
     assert (dev.root / "containers" / alice / "opt" / "src" / "README").is_file()
-    ip = json.loads(run_cli(dev.env, "dockeruser", "list-containers", "--json",
-                            "--no-size").stdout)
+    ip = json.loads(run_cli(dev.env, "dockeruser", "list-containers", "--json", "--no-size").stdout)
     ip_before = {r["name"]: r["ip"] for r in ip}[alice]
     ok("devbox dockeruser stop alice-main")
     assert container(alice).status == "exited"
     ok("devbox start-dev-container alice-main")
-    listed = json.loads(run_cli(dev.env, "dockeruser", "list-containers", "--json",
-                                "--no-size").stdout)
+    listed = json.loads(
+        run_cli(dev.env, "dockeruser", "list-containers", "--json", "--no-size").stdout
+    )
     assert {r["name"]: r["ip"] for r in listed}[alice] == ip_before  # same MAC, same IP
 
     # peer testing: the script lives in the source's home, so every clone has it
     code, out = container(alice).exec_run(
-        ["sh", "-c", "printf '#!/bin/sh\\necho peer-ok $(hostname)\\n' "
-         "> /home/dev/run-peer-test.sh && chmod 755 /home/dev/run-peer-test.sh"])
+        [
+            "sh",
+            "-c",
+            "printf '#!/bin/sh\\necho peer-ok $(hostname)\\n' "
+            "> /home/dev/run-peer-test.sh && chmod 755 /home/dev/run-peer-test.sh",
+        ]
+    )
     assert code == 0, out
     ok("devbox dockeruser clone alice-main --count 20")
     clones = [f"{alice}-c1", f"{alice}-c2"]

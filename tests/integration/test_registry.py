@@ -35,23 +35,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def registry_env(engine: Any, devbox_env: dict[str, str], tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def registry_env(
+    engine: Any, devbox_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
     from devbox.services import registry_site
 
     # the registry sits on a network of its own; the host reaches it at that network's
     # gateway address (a host address that is not loopback, so the engine verifies TLS)
-    net = engine.networks.create(unique_name("regnet"), driver="bridge",
-                                 labels={TEST_LABEL: RUN_ID})
+    net = engine.networks.create(
+        unique_name("regnet"), driver="bridge", labels={TEST_LABEL: RUN_ID}
+    )
     net.reload()
     gateway = net.attrs["IPAM"]["Config"][0]["Gateway"].split("/")[0]
     port = _free_port()
     name = unique_name("reg")
     address = f"{gateway}:{port}"
-    env = {**devbox_env,
-           "DEVBOX_REGISTRY_ADDRESS": address, "DEVBOX_REGISTRY_PORT": str(port),
-           "DEVBOX_REGISTRY_STORAGE": str(tmp_path / "storage"),
-           "DEVBOX_REGISTRY_NAME": name, "DEVBOX_REGISTRY_NETWORK": net.name}
+    env = {
+        **devbox_env,
+        "DEVBOX_REGISTRY_ADDRESS": address,
+        "DEVBOX_REGISTRY_PORT": str(port),
+        "DEVBOX_REGISTRY_STORAGE": str(tmp_path / "storage"),
+        "DEVBOX_REGISTRY_NAME": name,
+        "DEVBOX_REGISTRY_NETWORK": net.name,
+    }
     docker_config = Path(devbox_env["HOME"]) / ".docker"
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config))
     env["DOCKER_CONFIG"] = str(docker_config)
@@ -100,13 +106,19 @@ def _test_image(cfg: Any, tmp_path: Path) -> tuple[str, str]:
     d = tmp_path / "defs" / name
     d.mkdir(parents=True)
     (d / "image.toml").write_text(
-        f'base = "debian-12"\nssh = false\nrun = ["echo {RUN_ID}-{name} > /etc/devbox-test"]\n')
+        f'base = "debian-12"\nssh = false\nrun = ["echo {RUN_ID}-{name} > /etc/devbox-test"]\n'
+    )
     built = images.build_image(cfg, name, definitions=tmp_path / "defs", tag_registry=False)
     return name, built.image_id
 
 
-def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engine: Any,
-                             devbox_run: Callable[..., Any], tmp_path: Path) -> None:
+def test_registry_end_to_end(
+    registry_env: dict[str, str],
+    dev_image: str,
+    engine: Any,
+    devbox_run: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
     from cryptography import x509
 
     from devbox.adapters import registry_api
@@ -132,9 +144,14 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     engine_ca = registry_site.engine_ca_file(address)
     assert engine_ca.read_bytes() == ca_file.read_bytes()
     cert = x509.load_pem_x509_certificate(
-        (Path(env["DEVBOX_ROOT"]) / "pki" / "registry" / "server" / "server.crt").read_bytes())
-    sans = [str(v) for v in cert.extensions.get_extension_for_class(
-        x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)]
+        (Path(env["DEVBOX_ROOT"]) / "pki" / "registry" / "server" / "server.crt").read_bytes()
+    )
+    sans = [
+        str(v)
+        for v in cert.extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        ).value.get_values_for_type(x509.IPAddress)
+    ]
     assert address.split(":")[0] in sans and "127.0.0.1" in sans
     ep = registry_api.Endpoint(address, tls=True, ca_file=ca_file)
     assert registry_api.ping(ep) == 401  # TLS verified with our CA; auth required
@@ -152,8 +169,9 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     assert "no basic auth credentials" in res.stderr or "unauthorized" in res.stderr.lower()
 
     # -- user add: password from stdin, bcrypt htpasswd, engine logged in, never logged ------
-    res = timed("user add", "registryserver", "user", "add", "alice", "--json",
-                input=PASSWORD + "\n")
+    res = timed(
+        "user add", "registryserver", "user", "add", "alice", "--json", input=PASSWORD + "\n"
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["logged_in"] is True
     htpasswd_file = Path(env["DEVBOX_ROOT"]) / "registry" / "auth" / "htpasswd"
@@ -220,19 +238,24 @@ def test_registry_end_to_end(registry_env: dict[str, str], dev_image: str, engin
     # -- user remove: alice's pushes are refused from now on ----------------------------------
     res = timed("user remove", "registryserver", "user", "remove", "alice")
     assert res.returncode == 0, res.stderr
-    alice = registry_api.Endpoint(address, tls=True, ca_file=ca_file, user="alice",
-                                  password=PASSWORD)
+    alice = registry_api.Endpoint(
+        address, tls=True, ca_file=ca_file, user="alice", password=PASSWORD
+    )
     assert registry_api.request(alice, "/v2/_catalog").status == 401
 
     print("registry timings:", {k: f"{v:.2f}s" for k, v in timings.items()})
 
 
-def test_user_add_rolls_back_when_login_fails(devbox_env: dict[str, str], engine: Any,
-                                              devbox_run: Callable[..., Any]) -> None:
+def test_user_add_rolls_back_when_login_fails(
+    devbox_env: dict[str, str], engine: Any, devbox_run: Callable[..., Any]
+) -> None:
     port = _free_port()  # nothing listens there
-    env = {**devbox_env, "DEVBOX_REGISTRY_ADDRESS": f"127.0.0.1:{port}",
-           "DEVBOX_REGISTRY_NAME": unique_name("noreg"),
-           "DOCKER_CONFIG": str(Path(devbox_env["HOME"]) / ".docker")}
+    env = {
+        **devbox_env,
+        "DEVBOX_REGISTRY_ADDRESS": f"127.0.0.1:{port}",
+        "DEVBOX_REGISTRY_NAME": unique_name("noreg"),
+        "DOCKER_CONFIG": str(Path(devbox_env["HOME"]) / ".docker"),
+    }
     res = devbox_run("registryserver", "user", "add", "bob", env=env, input=PASSWORD + "\n")
     assert res.returncode == 4, res.stdout + res.stderr
     assert f"127.0.0.1:{port}" in res.stderr and "--no-login" in res.stderr

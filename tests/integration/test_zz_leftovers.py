@@ -57,8 +57,11 @@ def test_no_container_left() -> None:
         left = client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={RUN_ID}"})
     except docker.errors.DockerException as err:
         # an engine that crashed mid-run would hide leftovers: that is a failure, not a skip
-        pytest.fail(f"cannot ask the Docker engine for this run's containers ({err}): is dockerd "
-                    "running? bash scripts/start-dockerd.sh", pytrace=False)
+        pytest.fail(
+            f"cannot ask the Docker engine for this run's containers ({err}): is dockerd "
+            "running? bash scripts/start-dockerd.sh",
+            pytrace=False,
+        )
     assert [c.name for c in left] == []
 
 
@@ -66,9 +69,9 @@ def test_no_container_cgroups_left() -> None:
     """devbox/<name> and devbox-view/<name> go with the container (Docker removes only the
     container's own leaf): none of this run's names may be left in any hierarchy."""
     cgroot = Path("/sys/fs/cgroup")
-    left = [str(p) for top in ("devbox", "devbox-view")
-            for p in cgroot.glob(f"*/{top}/*{RUN_ID}*")] + \
-           [str(p) for p in cgroot.glob(f"devbox*/*{RUN_ID}*")]
+    left = [
+        str(p) for top in ("devbox", "devbox-view") for p in cgroot.glob(f"*/{top}/*{RUN_ID}*")
+    ] + [str(p) for p in cgroot.glob(f"devbox*/*{RUN_ID}*")]
     assert left == []
 
 

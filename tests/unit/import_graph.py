@@ -11,6 +11,7 @@ strongly connected components (import cycles) and, for each cycle, the edges ins
 
 Meant to become tests/unit/test_layering.py's helper: `graph(repo)` and `cycles(graph)`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,7 +27,7 @@ class Edge:
     dst: str
     names: set[str] = field(default_factory=set)
     lines: set[int] = field(default_factory=set)
-    function_level: bool = False   # at least one import of this edge sits inside a def
+    function_level: bool = False  # at least one import of this edge sits inside a def
     top_level: bool = False
 
 
@@ -57,7 +58,7 @@ class _Visitor(ast.NodeVisitor):
     def __init__(self, mod: str, is_pkg: bool, mods: dict[str, Path]) -> None:
         self.mod, self.is_pkg, self.mods = mod, is_pkg, mods
         self.depth = 0
-        self.found: list[tuple[str, str, int, bool]] = []   # (dst, name, line, in_function)
+        self.found: list[tuple[str, str, int, bool]] = []  # (dst, name, line, in_function)
 
     def _fn(self, node: ast.AST) -> None:
         self.depth += 1
@@ -89,7 +90,7 @@ class _Visitor(ast.NodeVisitor):
             return
         for a in node.names:
             sub = f"{full}.{a.name}"
-            if sub in self.mods:                       # from devbox import x  -> module devbox.x
+            if sub in self.mods:  # from devbox import x  -> module devbox.x
                 self._add(sub, a.name, node.lineno)
             else:  # from devbox.x import y -> module devbox.x, name y
                 dst = _resolve(full, self.mods)
@@ -126,8 +127,11 @@ def graph(repo: Path, package: str = "devbox") -> dict[tuple[str, str], Edge]:
                     if a.name.startswith("devbox.") and a.asname:
                         alias[a.asname] = a.name
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                    and node.value.id in alias):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in alias
+            ):
                 dst = alias[node.value.id]
                 e = edges.get((mod, dst))
                 if e is not None:
@@ -140,7 +144,7 @@ def graph(repo: Path, package: str = "devbox") -> dict[tuple[str, str], Edge]:
 def sccs(nodes: list[str], edges: dict[tuple[str, str], Edge]) -> list[list[str]]:
     """Tarjan; returns components with more than one module (or a self-loop)."""
     adj: dict[str, list[str]] = {n: [] for n in nodes}
-    for (a, b) in edges:
+    for a, b in edges:
         adj.setdefault(a, []).append(b)
         adj.setdefault(b, [])
     index: dict[str, int] = {}
@@ -191,14 +195,29 @@ def main(argv: list[str]) -> int:
     mods = modules(repo)
     comps = sccs(list(mods), edges)
     if "--json" in argv:
-        print(json.dumps({
-            "edges": [{"src": e.src, "dst": e.dst, "names": sorted(e.names),
-                       "function_level": e.function_level, "top_level": e.top_level}
-                      for e in sorted(edges.values(), key=lambda e: (e.src, e.dst))],
-            "cycles": comps}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "edges": [
+                        {
+                            "src": e.src,
+                            "dst": e.dst,
+                            "names": sorted(e.names),
+                            "function_level": e.function_level,
+                            "top_level": e.top_level,
+                        }
+                        for e in sorted(edges.values(), key=lambda e: (e.src, e.dst))
+                    ],
+                    "cycles": comps,
+                },
+                indent=1,
+            )
+        )
         return 0
-    print(f"# devbox import graph: {len(mods)} modules, {len(edges)} edges "
-          f"(F = only inside functions, T = top level, TF = both)")
+    print(
+        f"# devbox import graph: {len(mods)} modules, {len(edges)} edges "
+        f"(F = only inside functions, T = top level, TF = both)"
+    )
     print(f"\n## Import cycles (strongly connected components): {len(comps)}")
     for i, comp in enumerate(comps, 1):
         print(f"\n### cycle {i}: {len(comp)} modules")

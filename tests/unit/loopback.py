@@ -26,8 +26,13 @@ class Request:
     headers: dict[str, str]
     handler: http.server.BaseHTTPRequestHandler
 
-    def send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-             length: bool = True) -> None:
+    def send(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        length: bool = True,
+    ) -> None:
         self.handler.send_response(status)
         for key, value in (headers or {}).items():
             self.handler.send_header(key, value)
@@ -87,8 +92,9 @@ def serve(answer: Handler, tls: ssl.SSLContext | None = None) -> Iterator[Server
         httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     server = Server(httpd.server_address[1], "https" if tls else "http")
     holder.append(server)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server

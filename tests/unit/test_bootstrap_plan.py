@@ -28,12 +28,16 @@ def test_all_shipped_bases_parse() -> None:
 
 def test_debootstrap_argv_debian() -> None:
     base = bases.load("debian-12")
-    argv = plan.bootstrap_argv(base, "http://deb.debian.org/debian", Path("/w/rootfs"),
-                               Path("/w"))
+    argv = plan.bootstrap_argv(base, "http://deb.debian.org/debian", Path("/w/rootfs"), Path("/w"))
     assert argv == [
-        "debootstrap", "--variant=minbase", "--arch=amd64", "--components=main",
+        "debootstrap",
+        "--variant=minbase",
+        "--arch=amd64",
+        "--components=main",
         "--include=systemd,systemd-sysv,dbus,iproute2,procps,ca-certificates",
-        "bookworm", "/w/rootfs", "http://deb.debian.org/debian",
+        "bookworm",
+        "/w/rootfs",
+        "http://deb.debian.org/debian",
     ]
 
 
@@ -48,11 +52,26 @@ def test_dnf_argv_rocky9() -> None:
     base = bases.load("rocky-9")
     argv = plan.bootstrap_argv(base, "https://m/rocky", Path("/w/rootfs"), Path("/w"))
     assert argv == [
-        "dnf", "-y", "--installroot=/w/rootfs", "--releasever=9", "--config=/w/yum.conf",
-        "--setopt=reposdir=/w/repos", "--setopt=cachedir=/w/cache", "--setopt=tsflags=nodocs",
-        "--setopt=keepcache=0", "--disableplugin=*", "--setopt=install_weak_deps=False",
-        "--nodocs", "install", "rocky-release", "systemd", "dnf", "iproute", "procps-ng",
-        "passwd", "ca-certificates",
+        "dnf",
+        "-y",
+        "--installroot=/w/rootfs",
+        "--releasever=9",
+        "--config=/w/yum.conf",
+        "--setopt=reposdir=/w/repos",
+        "--setopt=cachedir=/w/cache",
+        "--setopt=tsflags=nodocs",
+        "--setopt=keepcache=0",
+        "--disableplugin=*",
+        "--setopt=install_weak_deps=False",
+        "--nodocs",
+        "install",
+        "rocky-release",
+        "systemd",
+        "dnf",
+        "iproute",
+        "procps-ng",
+        "passwd",
+        "ca-certificates",
     ]
 
 
@@ -60,10 +79,24 @@ def test_yum_argv_centos7() -> None:
     base = bases.load("centos-7")
     argv = plan.bootstrap_argv(base, "https://vault.centos.org", Path("/w/rootfs"), Path("/w"))
     assert argv == [
-        "yum", "-y", "--installroot=/w/rootfs", "--releasever=7", "--config=/w/yum.conf",
-        "--setopt=reposdir=/w/repos", "--setopt=cachedir=/w/cache", "--setopt=tsflags=nodocs",
-        "--setopt=keepcache=0", "--disableplugin=*", "install", "centos-release", "systemd",
-        "yum", "iproute", "procps-ng", "passwd", "ca-certificates",
+        "yum",
+        "-y",
+        "--installroot=/w/rootfs",
+        "--releasever=7",
+        "--config=/w/yum.conf",
+        "--setopt=reposdir=/w/repos",
+        "--setopt=cachedir=/w/cache",
+        "--setopt=tsflags=nodocs",
+        "--setopt=keepcache=0",
+        "--disableplugin=*",
+        "install",
+        "centos-release",
+        "systemd",
+        "yum",
+        "iproute",
+        "procps-ng",
+        "passwd",
+        "ca-certificates",
     ]
     assert plan.required_program(base) == ("yum", "yum (or dnf)")
     # where only dnf exists, the same config drives dnf (without dnf-only switches)
@@ -102,8 +135,10 @@ def test_mirror_url_from_settings_and_probe() -> None:
     base = bases.load("rocky-9")
     mirror = plan.mirror_url(base, {**SETTINGS, "mirror.rocky": "http://10.0.0.1/rocky/"})
     assert mirror == "http://10.0.0.1/rocky"
-    assert plan.probe_url(base, mirror) == \
-        "http://10.0.0.1/rocky/9/BaseOS/x86_64/os/repodata/repomd.xml"
+    assert (
+        plan.probe_url(base, mirror)
+        == "http://10.0.0.1/rocky/9/BaseOS/x86_64/os/repodata/repomd.xml"
+    )
     with pytest.raises(UserError, match=r"mirror\.rocky"):
         plan.mirror_url(base, {**SETTINGS, "mirror.rocky": "ftp://x"})
 
@@ -114,8 +149,10 @@ def test_digest_tracks_inputs() -> None:
     assert d1 == plan.inputs_digest(base, "http://a", {})
     assert d1.startswith("sha256:")
     assert d1 != plan.inputs_digest(base, "http://b", {})
-    other = plan.parse_base("debian-12", bases.bases_dir().joinpath("debian-12.toml")
-                            .read_text().replace('"procps", ', ""))
+    other = plan.parse_base(
+        "debian-12",
+        bases.bases_dir().joinpath("debian-12.toml").read_text().replace('"procps", ', ""),
+    )
     assert d1 != plan.inputs_digest(other, "http://a", {})
     rocky = bases.load("rocky-9")
     r1 = plan.inputs_digest(rocky, "http://a", {"yum.conf": "x"})
@@ -135,14 +172,19 @@ def test_labels_tags_and_changes() -> None:
     base = bases.load("debian-12")
     labels = plan.base_labels(base, "sha256:ab", "2026-01-01T00:00:00Z", "1.2.3")
     assert labels == {
-        "devbox.build.kind": "base", "devbox.build.base": "debian-12",
-        "devbox.build.distro": "debian", "devbox.build.release": "bookworm",
-        "devbox.build.time": "2026-01-01T00:00:00Z", "devbox.build.version": "1.2.3",
+        "devbox.build.kind": "base",
+        "devbox.build.base": "debian-12",
+        "devbox.build.distro": "debian",
+        "devbox.build.release": "bookworm",
+        "devbox.build.time": "2026-01-01T00:00:00Z",
+        "devbox.build.version": "1.2.3",
         "devbox.build.inputs-digest": "sha256:ab",
     }
     assert plan.base_tags(base) == ["base/debian-12:bookworm"]
-    assert plan.base_tags(base, "reg:5443") == ["base/debian-12:bookworm",
-                                                "reg:5443/base/debian-12:bookworm"]
+    assert plan.base_tags(base, "reg:5443") == [
+        "base/debian-12:bookworm",
+        "reg:5443/base/debian-12:bookworm",
+    ]
     changes = plan.import_changes(labels)
     assert 'CMD ["/sbin/init"]' in changes and "ENV container=docker" in changes
     assert 'LABEL devbox.build.inputs-digest="sha256:ab"' in changes
@@ -157,13 +199,19 @@ def test_split_tag() -> None:
     assert plan.split_tag("reg:5443/devbox/dev:1") == ("reg:5443/devbox/dev", "1")
 
 
-@pytest.mark.parametrize("text,match", [
-    ("distro='x'", "missing field"),
-    ("distro='x'\nfamily='bsd'\nrelease='1'\nmirror='mirror.x'\nprobe='p'", "family"),
-    ("distro='x'\nfamily='rhel'\nrelease='1'\nmirror='mirror.x'\nprobe='p'\ntool='apt'", "tool"),
-    ("distro='x'\nfamily='debian'\nrelease='1'\nmirror='http://x'\nprobe='p'", "mirror"),
-    ("distro = ", "TOML"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("distro='x'", "missing field"),
+        ("distro='x'\nfamily='bsd'\nrelease='1'\nmirror='mirror.x'\nprobe='p'", "family"),
+        (
+            "distro='x'\nfamily='rhel'\nrelease='1'\nmirror='mirror.x'\nprobe='p'\ntool='apt'",
+            "tool",
+        ),
+        ("distro='x'\nfamily='debian'\nrelease='1'\nmirror='http://x'\nprobe='p'", "mirror"),
+        ("distro = ", "TOML"),
+    ],
+)
 def test_bad_definitions(text: str, match: str) -> None:
     with pytest.raises(UserError, match=match):
         plan.parse_base("x", text)

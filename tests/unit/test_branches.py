@@ -73,11 +73,36 @@ def test_unknown_branch_lists_close_matches() -> None:
     assert "release/*" in err.value.hint
 
 
-@pytest.mark.parametrize("bad", [
-    "-rf", "--upload-pack=x", "a b", "tab\tx", "new\nline", "a..b", "../etc", "x\x00y",
-    "a//b", "trailing/", "dot.", "x.lock", "", "a;b", "a$b", "a`b", "é", "x" * 201,
-    "@{u}", "a:b", "a~1", "a^", "a*", "a?", "[a]",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "-rf",
+        "--upload-pack=x",
+        "a b",
+        "tab\tx",
+        "new\nline",
+        "a..b",
+        "../etc",
+        "x\x00y",
+        "a//b",
+        "trailing/",
+        "dot.",
+        "x.lock",
+        "",
+        "a;b",
+        "a$b",
+        "a`b",
+        "é",
+        "x" * 201,
+        "@{u}",
+        "a:b",
+        "a~1",
+        "a^",
+        "a*",
+        "a?",
+        "[a]",
+    ],
+)
 def test_bad_branch_names_rejected(bad: str) -> None:
     with pytest.raises(UserError):
         branches.validate_branch_name(bad)
@@ -90,33 +115,48 @@ def test_good_branch_names(good: str) -> None:
     assert branches.validate_branch_name(good) == good
 
 
-@pytest.mark.parametrize("url", ["-oProxyCommand=x", "ext::sh -c x", "relative/path",
-                                 "https://a b", "fd::3"])
+@pytest.mark.parametrize(
+    "url", ["-oProxyCommand=x", "ext::sh -c x", "relative/path", "https://a b", "fd::3"]
+)
 def test_bad_git_urls(url: str) -> None:
     with pytest.raises(UserError):
         branches.validate_git_url(url)
 
 
-@pytest.mark.parametrize("url", ["/srv/git/x.git", "file:///srv/x", "ssh://git@h/x.git",
-                                 "https://h/x.git", "git://127.0.0.1:9418/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/srv/git/x.git",
+        "file:///srv/x",
+        "ssh://git@h/x.git",
+        "https://h/x.git",
+        "git://127.0.0.1:9418/x",
+    ],
+)
 def test_good_git_urls(url: str) -> None:
     assert branches.validate_git_url(url) == url
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[branch]]\nname = "x"\nvcs = "svn"\n', "vcs must be one of"),
-    ('[[branch]]\nname = "x"\nvcs = "p4"\n', "needs depot"),
-    ('[[branch]]\nname = "x"\nvcs = "git"\n', "needs url"),
-    ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\ncolour = 1\n', "unknown key"),
-    ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\npath = "../up"\n', ".."),
-    ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\npath = "/abs"\n', "path"),
-    ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\ndepth = -1\n', "depth"),
-    ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\n[[branch]]\nname = "x"\nvcs = "git"\n'
-     'url = "/r"\n', "listed twice"),
-    ('[[branch]]\nname = "-x"\nvcs = "git"\nurl = "/r"\n', "starts with '-'"),
-    ("not toml [", "not valid TOML"),
-    ('[other]\nx = 1\n', "unknown table"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[[branch]]\nname = "x"\nvcs = "svn"\n', "vcs must be one of"),
+        ('[[branch]]\nname = "x"\nvcs = "p4"\n', "needs depot"),
+        ('[[branch]]\nname = "x"\nvcs = "git"\n', "needs url"),
+        ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\ncolour = 1\n', "unknown key"),
+        ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\npath = "../up"\n', ".."),
+        ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\npath = "/abs"\n', "path"),
+        ('[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\ndepth = -1\n', "depth"),
+        (
+            '[[branch]]\nname = "x"\nvcs = "git"\nurl = "/r"\n[[branch]]\nname = "x"\nvcs = "git"\n'
+            'url = "/r"\n',
+            "listed twice",
+        ),
+        ('[[branch]]\nname = "-x"\nvcs = "git"\nurl = "/r"\n', "starts with '-'"),
+        ("not toml [", "not valid TOML"),
+        ("[other]\nx = 1\n", "unknown table"),
+    ],
+)
 def test_bad_maps(text: str, message: str) -> None:
     with pytest.raises(UserError) as err:
         branches.loads(text, "test.toml")

@@ -49,8 +49,9 @@ def test_branches_table(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "main" in out and "release/*" in out and "/srv/git/main.git" in out
 
 
-def test_shipped_branches_listing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_branches_listing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("DEVBOX_BRANCHES_MAP", raising=False)
     assert main(["dockeruser", "branches", "--json"]) == 0

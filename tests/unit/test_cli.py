@@ -17,8 +17,13 @@ ROLES = ("dockeruser", "containerauthor", "registryserver", "common")
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "devbox", *args], capture_output=True,
-                          text=True, env=full_env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -27,8 +32,12 @@ def home(tmp_path: Path) -> dict[str, str]:
 
 
 # each role and a word its one-line purpose in ``devbox --help`` must hold
-ROLE_PURPOSE = {"dockeruser": "clone", "containerauthor": "images", "registryserver": "registry",
-                "common": "lab"}
+ROLE_PURPOSE = {
+    "dockeruser": "clone",
+    "containerauthor": "images",
+    "registryserver": "registry",
+    "common": "lab",
+}
 
 
 def _commands(help_text: str) -> dict[str, str]:
@@ -37,7 +46,7 @@ def _commands(help_text: str) -> dict[str, str]:
     lines = help_text.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.strip() == "Commands:")
     current = ""
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         head = line[:24].strip()
@@ -72,11 +81,12 @@ def test_unknown_command_is_usage_error(home: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_bad_config_is_one_line_error_naming_file_and_key(tmp_path: Path,
-                                                          home: dict[str, str]) -> None:
+def test_bad_config_is_one_line_error_naming_file_and_key(
+    tmp_path: Path, home: dict[str, str]
+) -> None:
     cfgdir = tmp_path / ".config" / "devbox"
     cfgdir.mkdir(parents=True)
-    (cfgdir / "config.toml").write_text("[lab]\nsubnet = \"nope\"\n")
+    (cfgdir / "config.toml").write_text('[lab]\nsubnet = "nope"\n')
     result = run_cli("common", "config", "show", env=home)
     first = assert_refused(result, 2, str(cfgdir / "config.toml"), "lab.subnet")
     assert result.stderr.splitlines()[0] == first and "key 'lab.subnet'" in first
@@ -86,8 +96,9 @@ def test_bad_config_is_one_line_error_naming_file_and_key(tmp_path: Path,
 def test_config_show_json_reports_sources(home: dict[str, str]) -> None:
     import json
 
-    result = run_cli("common", "config", "show", "--json",
-                     env={**home, "DEVBOX_LAB_LEASE_TIME": "5m"})
+    result = run_cli(
+        "common", "config", "show", "--json", env={**home, "DEVBOX_LAB_LEASE_TIME": "5m"}
+    )
     assert result.returncode == 0, result.stderr
     data = {row["name"]: row for row in json.loads(result.stdout)}
     assert data["lab.lease_time"]["value"] == "5m"
@@ -101,12 +112,14 @@ def test_debug_shows_traceback_only_when_asked(home: dict[str, str]) -> None:
     debug = run_cli("--debug", "common", "config", "show", env=env)
     assert_refused(plain, 2, "env DEVBOX_DHCP_TIMEOUT: bad value", "dhcp_timeout")
     assert "Traceback" in debug.stderr and debug.returncode == 2
-    assert [ln for ln in debug.stderr.splitlines() if ln.startswith("error: ")] == \
-        [ln for ln in plain.stderr.splitlines() if ln.startswith("error: ")]
+    assert [ln for ln in debug.stderr.splitlines() if ln.startswith("error: ")] == [
+        ln for ln in plain.stderr.splitlines() if ln.startswith("error: ")
+    ]
 
 
-def test_main_in_process_returns_exit_code(monkeypatch: pytest.MonkeyPatch,
-                                           home: dict[str, str]) -> None:
+def test_main_in_process_returns_exit_code(
+    monkeypatch: pytest.MonkeyPatch, home: dict[str, str]
+) -> None:
     for k, v in home.items():
         monkeypatch.setenv(k, v)
     assert main(["--version"]) == 0
@@ -129,16 +142,22 @@ sys.exit(main({args!r}))
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], *[[role, "--help"] for role in ROLES],
-                                  ["dockeruser", "clone", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], *[[role, "--help"] for role in ROLES], ["dockeruser", "clone", "--help"]]
+)
 def test_help_imports_no_heavy_library(home: dict[str, str], args: list[str]) -> None:
     """The lazy-import rule behind a fast ``devbox --help`` (HACKING.md): help imports none of
     docker/pyroute2/paramiko/jinja2/P4, nor any service or adapter. No clock is read."""
     import json
 
     code = _IMPORT_PROBE.format(heavy=HEAVY, args=args)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, **home, "NO_COLOR": "1"}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **home, "NO_COLOR": "1"},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "Usage:" in result.stdout
     line = next(ln for ln in result.stderr.splitlines() if ln.startswith("IMPORTED "))

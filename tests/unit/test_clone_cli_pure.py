@@ -59,10 +59,19 @@ def test_run_result_tail() -> None:
 
 
 def _cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "HOME": str(tmp_path),
-           "DEVBOX_ROOT": str(tmp_path / "root")}
-    return subprocess.run([sys.executable, "-m", "devbox", "dockeruser", *args],
-                          capture_output=True, text=True, env=env, check=False)
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "HOME": str(tmp_path),
+        "DEVBOX_ROOT": str(tmp_path / "root"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", "dockeruser", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
 
 
 def _nothing_made(tmp_path: Path) -> None:
@@ -92,8 +101,21 @@ def test_run_on_splits_at_double_dash(monkeypatch: pytest.MonkeyPatch) -> None:
         return [RunResult(n, 0, 0.01, stdout="ok\n") for n in names]
 
     monkeypatch.setattr(runon, "run_on", fake)
-    rc = main(["dockeruser", "run-on", "a", "b", "--clones-of", "src", "--json", "--",
-               "echo", "x y", "--json"])
+    rc = main(
+        [
+            "dockeruser",
+            "run-on",
+            "a",
+            "b",
+            "--clones-of",
+            "src",
+            "--json",
+            "--",
+            "echo",
+            "x y",
+            "--json",
+        ]
+    )
     assert rc == 0
     assert seen["names"] == ["a", "b"]
     assert seen["command"] == "echo 'x y' --json"
@@ -113,11 +135,18 @@ def test_make_combo_flag_errors(tmp_path: Path) -> None:
     assert_refused(result, 2, "--product and --release go together", "--release 5.2")
     result = _cli("make-dev-container", tmp_path=tmp_path)
     assert_refused(result, 2, "NAME and --branch are required", "--branch main")
-    result = _cli("make-dev-container", "--product", "nope", "--release", "1",
-                  tmp_path=tmp_path)
+    result = _cli("make-dev-container", "--product", "nope", "--release", "1", tmp_path=tmp_path)
     assert_refused(result, 2, "unknown product 'nope'", "known products: acme")
-    result = _cli("make-dev-container", "--product", "acme", "--release", "5.2", "--patch",
-                  "../etc/passwd", tmp_path=tmp_path)
+    result = _cli(
+        "make-dev-container",
+        "--product",
+        "acme",
+        "--release",
+        "5.2",
+        "--patch",
+        "../etc/passwd",
+        tmp_path=tmp_path,
+    )
     assert_refused(result, 2, "invalid --patch '../etc/passwd'", "changelist number")
     _nothing_made(tmp_path)
 
@@ -154,6 +183,5 @@ def test_cancel_rolls_back_a_clone_between_steps() -> None:
         done.append("second")
 
     with pytest.raises(Interrupted):
-        run_steps("clone", _cancellable([Step("a", first), Step("b", second)], cancel),
-                  OpLog(None))
+        run_steps("clone", _cancellable([Step("a", first), Step("b", second)], cancel), OpLog(None))
     assert done == ["first", "undone"]

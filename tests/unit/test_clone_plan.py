@@ -14,18 +14,19 @@ from devbox.model.naming import validate_name
 
 def test_default_names_number_from_one() -> None:
     assert clone_plan.clone_names("alice-main", 3, []) == [
-        "alice-main-c1", "alice-main-c2", "alice-main-c3"]
+        "alice-main-c1",
+        "alice-main-c2",
+        "alice-main-c3",
+    ]
 
 
 def test_names_continue_after_existing_clones_and_skip_taken() -> None:
     existing = ["alice-main", "alice-main-c1", "alice-main-c4", "alice-main-c5x", "bob-c9"]
-    assert clone_plan.clone_names("alice-main", 2, existing) == ["alice-main-c5",
-                                                                 "alice-main-c6"]
+    assert clone_plan.clone_names("alice-main", 2, existing) == ["alice-main-c5", "alice-main-c6"]
 
 
 def test_prefix() -> None:
-    assert clone_plan.clone_names("alice-main", 2, ["peer1"], prefix="peer") == ["peer2",
-                                                                                  "peer3"]
+    assert clone_plan.clone_names("alice-main", 2, ["peer1"], prefix="peer") == ["peer2", "peer3"]
 
 
 @pytest.mark.parametrize("prefix", ["Peer", "-x", "a b", "x;rm", ""])
@@ -131,10 +132,20 @@ def test_host_keys_load_in_paramiko() -> None:
     assert key.get_base64() == pub.split()[1].decode()
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("30d", 30 * 86400), ("12h", 12 * 3600), ("90m", 5400), ("45s", 45), ("2w", 14 * 86400),
-    ("1w2d", 9 * 86400), ("1d 12h", 36 * 3600), ("7", 7 * 86400), (" 3D ", 3 * 86400),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30d", 30 * 86400),
+        ("12h", 12 * 3600),
+        ("90m", 5400),
+        ("45s", 45),
+        ("2w", 14 * 86400),
+        ("1w2d", 9 * 86400),
+        ("1d 12h", 36 * 3600),
+        ("7", 7 * 86400),
+        (" 3D ", 3 * 86400),
+    ],
+)
 def test_parse_duration(text: str, seconds: int) -> None:
     assert clone_plan.parse_duration(text) == seconds
 
@@ -157,18 +168,29 @@ def test_generated_names_are_valid_dns_labels() -> None:
 
 
 def test_walk_roots_are_the_literal_prefixes() -> None:
-    plan = clone_plan.SysprepPlan(remove=("/etc/ssh/ssh_host_*", "/var/log/*.log",
-                                          "/var/log/journal/*", "/var/lib/dhcp/*"),
-                                  empty=())
+    plan = clone_plan.SysprepPlan(
+        remove=("/etc/ssh/ssh_host_*", "/var/log/*.log", "/var/log/journal/*", "/var/lib/dhcp/*"),
+        empty=(),
+    )
     assert clone_plan.walk_roots(plan) == ["/etc/ssh", "/var/lib/dhcp", "/var/log"]
 
 
 def test_sysprep_removals_match_find_semantics() -> None:
-    paths = ["/etc/ssh/ssh_host_rsa_key", "/etc/ssh/ssh_host_rsa_key.pub", "/etc/ssh/sshd_config",
-             "/var/log/journal/abc", "/var/log/journal/abc/system.journal",
-             "/var/log/journal/abc-x", "/var/log/apt/history.log", "/var/log/dpkg.log",
-             "/var/lib/dhcp/dhclient.leases", "/var/lib/dhcp", "/var/lib/keep",
-             "/etc/machine-id", "/srv/var/log/x.log"]
+    paths = [
+        "/etc/ssh/ssh_host_rsa_key",
+        "/etc/ssh/ssh_host_rsa_key.pub",
+        "/etc/ssh/sshd_config",
+        "/var/log/journal/abc",
+        "/var/log/journal/abc/system.journal",
+        "/var/log/journal/abc-x",
+        "/var/log/apt/history.log",
+        "/var/log/dpkg.log",
+        "/var/lib/dhcp/dhclient.leases",
+        "/var/lib/dhcp",
+        "/var/lib/keep",
+        "/etc/machine-id",
+        "/srv/var/log/x.log",
+    ]
     got = clone_plan.sysprep_removals(paths)
     # '*' crosses '/' as in find -path: a log in a subdirectory goes too
     assert "/var/log/apt/history.log" in got and "/var/log/dpkg.log" in got
@@ -178,7 +200,6 @@ def test_sysprep_removals_match_find_semantics() -> None:
     assert "/var/log/journal/abc/system.journal" not in got
     # the directory itself stays, its contents go; other files stay
     assert "/var/lib/dhcp" not in got and "/var/lib/dhcp/dhclient.leases" in got
-    for kept in ("/etc/ssh/sshd_config", "/var/lib/keep", "/etc/machine-id",
-                 "/srv/var/log/x.log"):
+    for kept in ("/etc/ssh/sshd_config", "/var/lib/keep", "/etc/machine-id", "/srv/var/log/x.log"):
         assert kept not in got
     assert got == sorted(got)

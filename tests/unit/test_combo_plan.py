@@ -16,8 +16,10 @@ def test_name_is_stable_and_sorted() -> None:
 
 
 def test_numeric_patches_sort_by_number() -> None:
-    assert combo_plan.patches_label(["999", "1000", "fix-b", "fix-a", "0100"]) == \
-        "100,999,1000,fix-a,fix-b"
+    assert (
+        combo_plan.patches_label(["999", "1000", "fix-b", "fix-a", "0100"])
+        == "100,999,1000,fix-a,fix-b"
+    )
 
 
 def test_name_without_patches() -> None:
@@ -40,8 +42,9 @@ def test_bad_patch_ids(bad: str) -> None:
         combo_plan.parse_patch(bad)
 
 
-@pytest.mark.parametrize(("product", "release"), [("", "5.2"), ("acme", ""), ("a b", "1"),
-                                                   ("acme", "5;2"), ("-x", "1")])
+@pytest.mark.parametrize(
+    ("product", "release"), [("", "5.2"), ("acme", ""), ("a b", "1"), ("acme", "5;2"), ("-x", "1")]
+)
 def test_bad_product_or_release(product: str, release: str) -> None:
     with pytest.raises(UserError):
         combo_plan.combo_name(product, release, [])
@@ -110,13 +113,13 @@ def test_parse_docker_time() -> None:
     t = combo_plan.parse_docker_time("2026-11-23T03:50:24.5Z")
     assert t == pytest.approx(1795405824.5)
     assert combo_plan.parse_docker_time("0001-01-01T00:00:00Z") is None
-    assert combo_plan.parse_docker_time("2026-11-23T04:50:24+01:00") == pytest.approx(
-        1795405824.0)
+    assert combo_plan.parse_docker_time("2026-11-23T04:50:24+01:00") == pytest.approx(1795405824.0)
     assert combo_plan.parse_docker_time("garbage") is None
 
 
-def _st(name: str, running: bool, started: str, finished: str,
-        created: str = "2026-01-01T00:00:00Z") -> combo_plan.ComboState:
+def _st(
+    name: str, running: bool, started: str, finished: str, created: str = "2026-01-01T00:00:00Z"
+) -> combo_plan.ComboState:
     return combo_plan.ComboState(name, running, created, started, finished)
 
 
@@ -127,18 +130,33 @@ def test_stale_combos() -> None:
         _st("old-stopped", False, "2026-09-01T00:00:00Z", "2026-09-02T00:00:00Z"),
         _st("recent-stop", False, "2026-09-01T00:00:00Z", "2026-11-20T00:00:00Z"),
         _st("running-old", True, "2026-01-01T00:00:00Z", "0001-01-01T00:00:00Z"),
-        _st("never-started", False, "0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
-            created="2026-10-01T00:00:00Z"),
-        _st("never-started-new", False, "0001-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
-            created="2026-11-22T00:00:00Z"),
+        _st(
+            "never-started",
+            False,
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            created="2026-10-01T00:00:00Z",
+        ),
+        _st(
+            "never-started-new",
+            False,
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            created="2026-11-22T00:00:00Z",
+        ),
     ]
     assert combo_plan.stale_combos(states, now, 30 * day) == ["never-started", "old-stopped"]
     assert combo_plan.stale_combos(states, now, 1 * day) == [
-        "never-started", "never-started-new", "old-stopped", "recent-stop"]
+        "never-started",
+        "never-started-new",
+        "old-stopped",
+        "recent-stop",
+    ]
 
 
 def test_apply_step_unshelves_changelists_and_stops_on_conflicts(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
     from devbox import config
     from devbox.adapters.p4 import ApplyResult
     from devbox.errors import OperationFailed

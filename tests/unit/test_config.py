@@ -39,9 +39,9 @@ def test_env_names_derived() -> None:
     [
         ("root = \n", "not valid TOML"),
         ("nosuch = 1\n", "unknown setting 'nosuch'"),
-        ("[lab]\nsubnet = \"10.0.0.0/33\"\n", "bad value for 'lab.subnet'"),
-        ("dhcp_timeout = \"soon\"\n", "bad value for 'dhcp_timeout'"),
-        ("[lab]\nping_check = \"maybe\"\n", "expected true or false"),
+        ('[lab]\nsubnet = "10.0.0.0/33"\n', "bad value for 'lab.subnet'"),
+        ('dhcp_timeout = "soon"\n', "bad value for 'dhcp_timeout'"),
+        ('[lab]\nping_check = "maybe"\n', "expected true or false"),
     ],
 )
 def test_bad_file_names_file_key_and_problem(tmp_path: Path, text: str, needle: str) -> None:

@@ -9,9 +9,15 @@ from devbox.model.container_plan import MakeOptions
 
 def test_labels_carry_everything_list_needs() -> None:
     opts = MakeOptions(name="alice-main", branch="main", vlan=42)
-    lb = container_plan.container_labels(opts, "devbox/dev:latest", "dbx-lab0",
-                                         "0a:00:00:00:00:01", "lan0", "/opt/containers/a/opt",
-                                         {"devbox.test-run": "x"})
+    lb = container_plan.container_labels(
+        opts,
+        "devbox/dev:latest",
+        "dbx-lab0",
+        "0a:00:00:00:00:01",
+        "lan0",
+        "/opt/containers/a/opt",
+        {"devbox.test-run": "x"},
+    )
     assert lb[labels.ROLE] == "dockeruser"
     assert lb[labels.KIND] == "dev"
     assert lb[labels.BRANCH] == "main"
@@ -25,8 +31,9 @@ def test_labels_carry_everything_list_needs() -> None:
 
 
 def test_no_vlan_label_without_vlan() -> None:
-    lb = container_plan.container_labels(MakeOptions(name="a", branch="b"), "i", "p", "m", "l",
-                                         "/o", {})
+    lb = container_plan.container_labels(
+        MakeOptions(name="a", branch="b"), "i", "p", "m", "l", "/o", {}
+    )
     assert labels.VLAN not in lb
 
 
@@ -39,8 +46,9 @@ def test_label_setting_parsing() -> None:
 
 def test_authorized_keys_dedupes_and_drops_comments() -> None:
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIabc alice@laptop"
-    text = container_plan.authorized_keys([key, "# team\n\n" + key.replace("alice", "again"),
-                                           "ssh-rsa AAAAB3Nza bob", "garbage"])
+    text = container_plan.authorized_keys(
+        [key, "# team\n\n" + key.replace("alice", "again"), "ssh-rsa AAAAB3Nza bob", "garbage"]
+    )
     assert text.splitlines() == [key, "ssh-rsa AAAAB3Nza bob"]
 
 
@@ -53,5 +61,4 @@ def test_proxy_command_names_a_root_that_is_not_the_default() -> None:
     default = config.load(environ={}, files=())
     assert proxy_command(default, "web") == "devbox common net connect web %p"
     other = config.load(environ={"DEVBOX_ROOT": "/srv/dev boxes"}, files=())
-    assert proxy_command(other, "web") == \
-        "devbox --root '/srv/dev boxes' common net connect web %p"
+    assert proxy_command(other, "web") == "devbox --root '/srv/dev boxes' common net connect web %p"

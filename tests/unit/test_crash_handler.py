@@ -15,22 +15,34 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PLANT = '''
+PLANT = """
 import devbox.services.doctor as doctor
 
 def run_checks(cfg):
     raise RuntimeError("planted bug for the crash-handler test")
 
 doctor.run_checks = run_checks
-'''
+"""
 
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "sitecustomize.py").write_text(PLANT)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}", "NO_COLOR": "1",
-           "DEVBOX_ROOT": str(tmp_path / "root"), "HOME": str(tmp_path)}
-    return subprocess.run([sys.executable, "-m", "devbox", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}:{REPO}",
+        "NO_COLOR": "1",
+        "DEVBOX_ROOT": str(tmp_path / "root"),
+        "HOME": str(tmp_path),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "devbox", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_bug_is_exit_1_with_the_debug_hint(tmp_path: Path) -> None:
@@ -57,11 +69,22 @@ def test_bad_user_files_are_user_errors_not_bugs(tmp_path: Path) -> None:
             bad.write_bytes(b'[[branch]]\nname = "caf\xe9"\n')
         else:
             bad.mkdir()
-        env = {**os.environ, "DEVBOX_BRANCHES_MAP": str(bad), "NO_COLOR": "1",
-               "DEVBOX_ROOT": str(tmp_path / "root"), "HOME": str(tmp_path)}
-        res = subprocess.run([sys.executable, "-m", "devbox", "dockeruser", "branches"],
-                             cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-                             check=False)
+        env = {
+            **os.environ,
+            "DEVBOX_BRANCHES_MAP": str(bad),
+            "NO_COLOR": "1",
+            "DEVBOX_ROOT": str(tmp_path / "root"),
+            "HOME": str(tmp_path),
+        }
+        res = subprocess.run(
+            [sys.executable, "-m", "devbox", "dockeruser", "branches"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert res.returncode == 2, res.stderr
         assert res.stderr.startswith(f"error: branch map {bad}"), res.stderr
         assert "\nhint: " in res.stderr

@@ -88,8 +88,10 @@ def test_render_context_files() -> None:
     for name in plan.NETWAIT_FILES:
         assert (images.netwait_dir() / name).is_file(), f"roles/common/netwait/{name} missing"
     files = images.render_context(image, "base/debian-12:bookworm", "debian")
-    assert files[plan.SSH_HOSTKEYS_UNIT] == \
-        (images.shared_files_dir() / plan.SSH_HOSTKEYS_UNIT).read_bytes()
+    assert (
+        files[plan.SSH_HOSTKEYS_UNIT]
+        == (images.shared_files_dir() / plan.SSH_HOSTKEYS_UNIT).read_bytes()
+    )
     assert b"ssh-keygen -A" in files[plan.SSH_HOSTKEYS_UNIT]
     for name in plan.NETWAIT_FILES:
         assert files[name] == (images.netwait_dir() / name).read_bytes(), name
@@ -115,26 +117,29 @@ def test_context_digest() -> None:
 
 def test_image_labels_and_refs() -> None:
     image = images.load("dev")
-    labels = plan.image_labels(image, "debian-12", "base/debian-12:bookworm", "sha256:d",
-                               "2026-01-01T00:00:00Z", "0.1.0")
+    labels = plan.image_labels(
+        image, "debian-12", "base/debian-12:bookworm", "sha256:d", "2026-01-01T00:00:00Z", "0.1.0"
+    )
     assert labels["devbox.build.kind"] == "image"
     assert labels["devbox.build.name"] == "dev"
     assert labels["devbox.build.inputs-digest"] == "sha256:d"
     assert plan.image_ref("dev") == "devbox/dev:latest"
     assert plan.image_ref("dev", "reg:5443") == "reg:5443/devbox/dev:latest"
-    assert plan.image_ref("reg:5443/devbox/dev:latest", "reg:5443") == \
-        "reg:5443/devbox/dev:latest"
+    assert plan.image_ref("reg:5443/devbox/dev:latest", "reg:5443") == "reg:5443/devbox/dev:latest"
     assert plan.image_ref("acme/tool") == "acme/tool:latest"
     assert plan.image_tags(image, "r:1") == ["devbox/dev:latest", "r:1/devbox/dev:latest"]
 
 
-@pytest.mark.parametrize("text,match", [
-    ("description='x'", "base"),
-    ("base='debian-12'\n[[files]]\nsrc='../etc/passwd'\ndest='/x'", "inside"),
-    ("base='debian-12'\n[[files]]\nsrc='a'\ndest='rel'", "absolute"),
-    ("base='debian-12'\nuser='Root!'", "user"),
-    ("base='debian-12'\npackages='vim'", "list"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("description='x'", "base"),
+        ("base='debian-12'\n[[files]]\nsrc='../etc/passwd'\ndest='/x'", "inside"),
+        ("base='debian-12'\n[[files]]\nsrc='a'\ndest='rel'", "absolute"),
+        ("base='debian-12'\nuser='Root!'", "user"),
+        ("base='debian-12'\npackages='vim'", "list"),
+    ],
+)
 def test_bad_image_definitions(text: str, match: str) -> None:
     with pytest.raises(UserError, match=match):
         plan.parse_image("x", text)
@@ -163,12 +168,14 @@ def test_build_step_and_layer_progress() -> None:
     lp = plan.LayerProgress()
     assert not lp.update({"status": "The push refers to repository [r/devbox/dev]"})
     assert lp.update({"id": "aaa", "status": "Preparing"})
-    assert lp.update({"id": "bbb", "status": "Pushing",
-                      "progressDetail": {"current": 50, "total": 100}})
+    assert lp.update(
+        {"id": "bbb", "status": "Pushing", "progressDetail": {"current": 50, "total": 100}}
+    )
     assert lp.update({"id": "aaa", "status": "Layer already exists"})
     assert lp.done == 1 and len(lp.layers) == 2
-    assert lp.update({"id": "bbb", "status": "Pushing",
-                      "progressDetail": {"current": 150, "total": 100}})
+    assert lp.update(
+        {"id": "bbb", "status": "Pushing", "progressDetail": {"current": 150, "total": 100}}
+    )
     cur, tot = lp.totals
     assert cur <= tot
     assert not lp.update({"status": "latest: digest: sha256:x size: 1", "id": "latest"})

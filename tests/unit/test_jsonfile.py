@@ -114,8 +114,9 @@ def test_update_json_loses_no_update_between_processes(tmp_path: Path) -> None:
     assert read_json(path)["n"] == 3 * 40
 
 
-@pytest.mark.parametrize("text", ["", "{", '{"a": 1', '{"a": 1}\x00\x00', "[1, 2]", "null",
-                                  '"just a string"'])
+@pytest.mark.parametrize(
+    "text", ["", "{", '{"a": 1', '{"a": 1}\x00\x00', "[1, 2]", "null", '"just a string"']
+)
 def test_truncated_or_corrupt_file_is_a_typed_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "rec.json"
     path.write_text(text)
@@ -161,8 +162,7 @@ def test_write_is_durable_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert (tmp_path / "pid").read_text() == "123\n"
 
 
-def test_fsync_reaches_file_and_directory(tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fsync_reaches_file_and_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Record the real fsync calls (on real descriptors: the temp file's and its directory's),
     by wrapping os.fsync, which still runs."""
     seen: list[str] = []

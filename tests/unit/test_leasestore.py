@@ -18,14 +18,25 @@ MAX_SAVES = 5_000
 
 
 def _record(renewals: int = 0) -> NicRecord:
-    return NicRecord(container="alice", container_id="c0ffee", ifname="eth1", parent="lab0",
-                     mac="02:00:00:00:00:01", mode="dhcp", hostname="alice",
-                     client_id="alice", ip="10.0.0.5", prefixlen=24, renewals=renewals,
-                     dhcp_lease={"ack": {"options": {"x": "y" * 3000}}})
+    return NicRecord(
+        container="alice",
+        container_id="c0ffee",
+        ifname="eth1",
+        parent="lab0",
+        mac="02:00:00:00:00:01",
+        mode="dhcp",
+        hostname="alice",
+        client_id="alice",
+        ip="10.0.0.5",
+        prefixlen=24,
+        renewals=renewals,
+        dhcp_lease={"ack": {"options": {"x": "y" * 3000}}},
+    )
 
 
 def test_two_threads_saving_one_lease_never_fail_and_readers_never_see_a_partial_record(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     st = LeaseStore(tmp_path / "leases", tmp_path / "locks")
     st.save(_record())
     key = _record().key

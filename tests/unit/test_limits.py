@@ -9,13 +9,25 @@ from devbox.model import limits
 from devbox.model.limits import HostSize, Limits
 
 HOST = HostSize(memory=16 << 30, cpus=8)
-SETTINGS = {"limits.memory": "auto", "limits.cpus": "auto", "limits.pids": 4096,
-            "limits.host_reserve": "2g"}
+SETTINGS = {
+    "limits.memory": "auto",
+    "limits.cpus": "auto",
+    "limits.pids": 4096,
+    "limits.host_reserve": "2g",
+}
 
 
-@pytest.mark.parametrize(("text", "size"), [("512m", 512 << 20), ("4g", 4 << 30),
-                                            ("1.5g", 3 << 29), ("4GiB", 4 << 30),
-                                            ("2G", 2 << 30), (str(128 << 20), 128 << 20)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("512m", 512 << 20),
+        ("4g", 4 << 30),
+        ("1.5g", 3 << 29),
+        ("4GiB", 4 << 30),
+        ("2G", 2 << 30),
+        (str(128 << 20), 128 << 20),
+    ],
+)
 def test_sizes(text: str, size: int) -> None:
     assert limits.parse_memory(text) == size
 
@@ -71,11 +83,13 @@ def test_branch_and_product_maps_take_limits() -> None:
     from devbox import branches
     from devbox.model import combo_plan
 
-    bm = branches.loads('[[branch]]\nname = "big"\nvcs = "git"\nurl = "/r"\nmemory = "8g"\n'
-                        'cpus = 4\npids = 9000\n')
+    bm = branches.loads(
+        '[[branch]]\nname = "big"\nvcs = "git"\nurl = "/r"\nmemory = "8g"\ncpus = 4\npids = 9000\n'
+    )
     assert bm.resolve("big").limits == Limits(memory=8 << 30, cpus=4.0, pids=9000)
     with pytest.raises(UserError, match="memory"):
         branches.loads('[[branch]]\nname = "b"\nvcs = "git"\nurl = "/r"\nmemory = "huge"\n')
-    rels = combo_plan.parse_products('[[product]]\nname = "acme"\nrelease = "5.*"\n'
-                                     'image = "i"\nbranch = "b"\nmemory = "2g"\n')
+    rels = combo_plan.parse_products(
+        '[[product]]\nname = "acme"\nrelease = "5.*"\nimage = "i"\nbranch = "b"\nmemory = "2g"\n'
+    )
     assert combo_plan.resolve_release(rels, "acme", "5.2").limits.memory == 2 << 30

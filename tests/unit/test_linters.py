@@ -14,12 +14,27 @@ def _tool(name: str) -> str:
 
 
 def test_ruff() -> None:
-    result = subprocess.run([_tool("ruff"), "check", "devbox", "tests", "bench"], cwd=REPO,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [_tool("ruff"), "check", "devbox", "tests", "bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format() -> None:
+    result = subprocess.run(
+        [_tool("ruff"), "format", "--check", "devbox", "tests", "bench"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy() -> None:
-    result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

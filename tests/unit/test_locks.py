@@ -46,10 +46,12 @@ def test_same_name_same_kind_still_excludes(tmp_path: Path) -> None:
     assert "another devbox command" in exc.value.message
 
 
-@pytest.mark.parametrize(("a", "b"), [("a/b", "a%2Fb"), ("..", "%2E%2E"), ("x.lock", "x"),
-                                      ("", "%"), ("a", "A")])
-def test_lock_paths_are_injective_and_stay_in_their_kind_dir(tmp_path: Path, a: str,
-                                                              b: str) -> None:
+@pytest.mark.parametrize(
+    ("a", "b"), [("a/b", "a%2Fb"), ("..", "%2E%2E"), ("x.lock", "x"), ("", "%"), ("a", "A")]
+)
+def test_lock_paths_are_injective_and_stay_in_their_kind_dir(
+    tmp_path: Path, a: str, b: str
+) -> None:
     pa, pb = locks.lock_path(tmp_path, "name", a), locks.lock_path(tmp_path, "name", b)
     assert pa != pb
     for p in (pa, pb):

@@ -28,8 +28,17 @@ def test_container_dirs_never_alias_devbox_folders(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     for folder in RESERVED:
         assert layout.container_dir(folder) == tmp_path / "containers" / folder
-    paths = {layout.logs, layout.ssh, layout.pki, layout.leases, layout.lab, layout.run,
-             layout.snapshots, layout.registry, layout.locks}
+    paths = {
+        layout.logs,
+        layout.ssh,
+        layout.pki,
+        layout.leases,
+        layout.lab,
+        layout.run,
+        layout.snapshots,
+        layout.registry,
+        layout.locks,
+    }
     assert not any(p.is_relative_to(layout.containers) for p in paths)
     assert layout.opt_dir("a") == layout.container_dir("a") / "opt"
 

@@ -100,8 +100,10 @@ def test_license_and_seed_maps(tmp_path: Path) -> None:
     assert rule is not None and rule.file == tmp_path / "l/a.lic" and rule.target == "/opt/l"
     assert rolemaps.license_for("main", lic) is None
     seeds = tmp_path / "seeds.toml"
-    seeds.write_text('[[seed]]\nmatch = "dev:rel-*"\nsource = "https://x/s.tgz"\n'
-                     '[[seed]]\nmatch = "*:*"\nsource = "d"\n')
+    seeds.write_text(
+        '[[seed]]\nmatch = "dev:rel-*"\nsource = "https://x/s.tgz"\n'
+        '[[seed]]\nmatch = "*:*"\nsource = "d"\n'
+    )
     first = rolemaps.seed_for("dev", "rel-1", seeds)
     assert first is not None and first.is_url
     other = rolemaps.seed_for("os", "main", seeds)

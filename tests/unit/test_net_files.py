@@ -19,8 +19,9 @@ def test_daemon_unit_renders() -> None:
     from devbox.services import daemon_control
 
     cfg = config.load(environ={"DEVBOX_ROOT": "/srv/dbx"}, files=())
-    text = daemon_control.render_unit(cfg, ["/usr/bin/devbox", "--root", "/srv/dbx", "common",
-                                    "daemon"])
+    text = daemon_control.render_unit(
+        cfg, ["/usr/bin/devbox", "--root", "/srv/dbx", "common", "daemon"]
+    )
     assert "ExecStart=/usr/bin/devbox --root /srv/dbx common daemon" in text.splitlines()
     assert "Environment=DEVBOX_ROOT=/srv/dbx" in text.splitlines()
     assert "Requires=docker.service" in text and "WantedBy=multi-user.target" in text
@@ -49,19 +50,21 @@ def test_netwait_script_is_bounded(shell: str) -> None:
     """It gives up after its time-out (a count of checks, not a clock: TIMEOUT 0 is one check)
     with exit 1, and refuses a bad time-out with exit 2. ``timeout=30`` only guards a hang."""
     if not shutil.which(shell):
-        skips.fail_with_fix(f"{shell} not installed",
-                            "apt-get install -y busybox-static (scripts/install-deps.sh)")
+        skips.fail_with_fix(
+            f"{shell} not installed", "apt-get install -y busybox-static (scripts/install-deps.sh)"
+        )
     argv = [shell] + (["sh"] if shell == "busybox" else []) + [str(NETWAIT / "devbox-net-wait")]
-    ok = subprocess.run([*argv, "lo", "2"], capture_output=True, text=True, timeout=30,
-                        check=False)
+    ok = subprocess.run([*argv, "lo", "2"], capture_output=True, text=True, timeout=30, check=False)
     assert ok.returncode == 0, ok.stderr
     assert "lo is up with an address" in ok.stdout
     for timeout in ("0", "1"):
-        missing = subprocess.run([*argv, "dbxnosuch0", timeout], capture_output=True, text=True,
-                                 timeout=30, check=False)
+        missing = subprocess.run(
+            [*argv, "dbxnosuch0", timeout], capture_output=True, text=True, timeout=30, check=False
+        )
         assert missing.returncode == 1, missing.stderr
         assert f"no address on dbxnosuch0 after {timeout}s" in missing.stderr
-    bad = subprocess.run([*argv, "lo", "soon"], capture_output=True, text=True, timeout=30,
-                         check=False)
+    bad = subprocess.run(
+        [*argv, "lo", "soon"], capture_output=True, text=True, timeout=30, check=False
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip() == "devbox-net-wait: bad timeout 'soon'"

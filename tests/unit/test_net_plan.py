@@ -44,8 +44,9 @@ def test_derived_mac_is_stable_local_unicast_and_distinct() -> None:
     assert len({macs.derive_mac(n) for n in names}) == len(names)
 
 
-@pytest.mark.parametrize("text", ["", "zz:00:00:00:00:01", "02:00:00:00:00", "0200.0000.0001",
-                                  "02:00:00:00:00:01:02"])
+@pytest.mark.parametrize(
+    "text", ["", "zz:00:00:00:00:01", "02:00:00:00:00", "0200.0000.0001", "02:00:00:00:00:01:02"]
+)
 def test_bad_mac_rejected(text: str) -> None:
     with pytest.raises(UserError, match="not a MAC"):
         macs.parse_mac(text)
@@ -80,13 +81,16 @@ def test_shim_and_vlan_names_fit_ifnamsiz() -> None:
     assert len(vlan_ifname("abcdefghijklmn", 4094)) <= 15
 
 
-@pytest.mark.parametrize("env,match", [
-    ({"DEVBOX_LAB_RANGE_START": "1"}, "does not fit"),
-    ({"DEVBOX_LAB_RANGE_END": "300"}, "does not fit"),
-    ({"DEVBOX_LAB_LEASE_TIME": "30s"}, "minimum"),
-    ({"DEVBOX_LAB_LEASE_TIME": "soon"}, "not a dnsmasq lease time"),
-    ({"DEVBOX_LAB_UPLINK": "much-too-long-name"}, "not a valid interface name"),
-])
+@pytest.mark.parametrize(
+    "env,match",
+    [
+        ({"DEVBOX_LAB_RANGE_START": "1"}, "does not fit"),
+        ({"DEVBOX_LAB_RANGE_END": "300"}, "does not fit"),
+        ({"DEVBOX_LAB_LEASE_TIME": "30s"}, "minimum"),
+        ({"DEVBOX_LAB_LEASE_TIME": "soon"}, "not a dnsmasq lease time"),
+        ({"DEVBOX_LAB_UPLINK": "much-too-long-name"}, "not a valid interface name"),
+    ],
+)
 def test_lab_plan_rejects_bad_settings(env: dict[str, str], match: str) -> None:
     with pytest.raises(UserError, match=match):
         plan(cfg(**env))
@@ -112,20 +116,25 @@ def test_dnsmasq_config_rendering() -> None:
     assert "no-ping" in lines and "no-resolv" in lines
     assert f"dhcp-leasefile={p.lease_file}" in lines and f"pid-file={p.pid_file}" in lines
     assert not any(line.startswith("server=") for line in lines)  # never upstream
-    pinging = templates.render("dnsmasq.conf.j2",
-                               plan(cfg(DEVBOX_LAB_PING_CHECK="true")).template_context())
+    pinging = templates.render(
+        "dnsmasq.conf.j2", plan(cfg(DEVBOX_LAB_PING_CHECK="true")).template_context()
+    )
     assert "no-ping" not in pinging.splitlines()
     vlan = templates.render("dnsmasq.conf.j2", plan(cfg(), vlans=(42,)).template_context())
     assert "interface=lab0.42" in vlan.splitlines()
 
 
 def test_parse_dnsmasq_leases() -> None:
-    text = ("1795449146 e2:66:7d:76:2f:c8 10.214.77.204 box1 00:64:65\n"
-            "0 02:00:00:00:00:01 10.214.77.101 * *\n"
-            "garbage\n")
+    text = (
+        "1795449146 e2:66:7d:76:2f:c8 10.214.77.204 box1 00:64:65\n"
+        "0 02:00:00:00:00:01 10.214.77.101 * *\n"
+        "garbage\n"
+    )
     leases = parse_leases(text)
     assert [(le.ip, le.hostname, le.client_id) for le in leases] == [
-        ("10.214.77.204", "box1", "00:64:65"), ("10.214.77.101", "", "")]
+        ("10.214.77.204", "box1", "00:64:65"),
+        ("10.214.77.101", "", ""),
+    ]
 
 
 # --- leases --------------------------------------------------------------------------------
@@ -154,8 +163,12 @@ def test_state_transitions() -> None:
 
 def test_parse_static() -> None:
     assert parse_static("10.1.2.3/24", "10.1.2.1") == ("10.1.2.3", 24, "10.1.2.1")
-    for bad, match in (("10.1.2.3", "prefix"), ("10.1.2.0/24", "network or broadcast"),
-                       ("224.0.0.1/24", "unicast"), ("x/24", "not an IPv4")):
+    for bad, match in (
+        ("10.1.2.3", "prefix"),
+        ("10.1.2.0/24", "network or broadcast"),
+        ("224.0.0.1/24", "unicast"),
+        ("x/24", "not an IPv4"),
+    ):
         with pytest.raises(UserError, match=match):
             parse_static(bad, None)
     with pytest.raises(UserError, match="not in"):
@@ -163,14 +176,30 @@ def test_parse_static() -> None:
 
 
 def _rec(name: str, cid: str = "id1", pid: int = 10, state: str = "bound") -> NicRecord:
-    return NicRecord(container=name, container_id=cid, ifname="lan0", parent="p", mac="02:..",
-                     mode="dhcp", hostname=name, client_id=f"devbox:{name}", pid=pid,
-                     state=state)
+    return NicRecord(
+        container=name,
+        container_id=cid,
+        ifname="lan0",
+        parent="p",
+        mac="02:..",
+        mode="dhcp",
+        hostname=name,
+        client_id=f"devbox:{name}",
+        pid=pid,
+        state=state,
+    )
 
 
 def test_plan_reconcile() -> None:
-    records = [_rec("adopt"), _rec("restarted"), _rec("stopped"), _rec("gone"),
-               _rec("replaced"), _rec("detaching", state="detaching"), _rec("noiface")]
+    records = [
+        _rec("adopt"),
+        _rec("restarted"),
+        _rec("stopped"),
+        _rec("gone"),
+        _rec("replaced"),
+        _rec("detaching", state="detaching"),
+        _rec("noiface"),
+    ]
     containers = [
         ContainerView("adopt", "id1", True, 10, False),
         ContainerView("restarted", "id1", True, 99, False),
@@ -184,10 +213,14 @@ def test_plan_reconcile() -> None:
     present = {"adopt.lan0": True, "noiface.lan0": False}
     got = dict((key, action) for action, key in plan_reconcile(records, containers, present))
     assert got == {
-        "adopt.lan0": Action.ADOPT, "restarted.lan0": Action.REPLUMB,
-        "stopped.lan0": Action.PAUSE, "gone.lan0": Action.CLEANUP,
-        "replaced.lan0": Action.CLEANUP, "replaced": Action.PLUMB,
-        "noiface.lan0": Action.REPLUMB, "labelled": Action.PLUMB,
+        "adopt.lan0": Action.ADOPT,
+        "restarted.lan0": Action.REPLUMB,
+        "stopped.lan0": Action.PAUSE,
+        "gone.lan0": Action.CLEANUP,
+        "replaced.lan0": Action.CLEANUP,
+        "replaced": Action.PLUMB,
+        "noiface.lan0": Action.REPLUMB,
+        "labelled": Action.PLUMB,
     }
 
 
@@ -203,12 +236,12 @@ def test_apply_lease_folds_renewal_with_new_address() -> None:
     from devbox.services.nic import apply_lease
 
     rec = _rec("x")
-    info = LeaseInfo("10.0.0.5", 24, "10.0.0.1", ["10.0.0.1"], "lab", 120, None, None,
-                     "10.0.0.1", 50.0, {})
+    info = LeaseInfo(
+        "10.0.0.5", 24, "10.0.0.1", ["10.0.0.1"], "lab", 120, None, None, "10.0.0.1", 50.0, {}
+    )
     apply_lease(rec, "bound", info)
     assert (rec.ip, rec.state, rec.renewals) == ("10.0.0.5", "bound", 0)
-    moved = LeaseInfo("10.0.0.9", 24, "10.0.0.1", [], "", 120, None, None, "10.0.0.1", 110.0,
-                      {})
+    moved = LeaseInfo("10.0.0.9", 24, "10.0.0.1", [], "", 120, None, None, "10.0.0.1", 110.0, {})
     apply_lease(rec, "renewed", moved)
     assert (rec.ip, rec.renewals, rec.obtained) == ("10.0.0.9", 1, 110.0)
     apply_lease(rec, "unbound", None)
@@ -220,18 +253,30 @@ def test_build_spec_validation() -> None:
 
     c = cfg(DEVBOX_LAB_UPLINK="up0")
     spec = build_spec(c, "box")
-    assert (spec.parent, spec.ifname, spec.mode, spec.mac) == ("up0", "lan0", "dhcp",
-                                                               macs.derive_mac("box"))
-    static = build_spec(c, "box", ip="10.0.0.5/24", gateway="10.0.0.1", parent="eth9",
-                        ifname="net1", mtu=1400)
-    assert (static.mode, static.ip, static.prefixlen, static.parent) == ("static", "10.0.0.5",
-                                                                          24, "eth9")
-    for kwargs, match in (({"vlan": 0}, "out of range"), ({"vlan": 4095}, "out of range"),
-                          ({"mac": "01:00:5e:00:00:01"}, "multicast"),
-                          ({"ip": "10.0.0.5/24", "dhcp": True}, "exclude"),
-                          ({"gateway": "10.0.0.1"}, "needs --ip"),
-                          ({"mtu": 10}, "out of range"),
-                          ({"ifname": "x" * 16}, "not a valid interface")):
+    assert (spec.parent, spec.ifname, spec.mode, spec.mac) == (
+        "up0",
+        "lan0",
+        "dhcp",
+        macs.derive_mac("box"),
+    )
+    static = build_spec(
+        c, "box", ip="10.0.0.5/24", gateway="10.0.0.1", parent="eth9", ifname="net1", mtu=1400
+    )
+    assert (static.mode, static.ip, static.prefixlen, static.parent) == (
+        "static",
+        "10.0.0.5",
+        24,
+        "eth9",
+    )
+    for kwargs, match in (
+        ({"vlan": 0}, "out of range"),
+        ({"vlan": 4095}, "out of range"),
+        ({"mac": "01:00:5e:00:00:01"}, "multicast"),
+        ({"ip": "10.0.0.5/24", "dhcp": True}, "exclude"),
+        ({"gateway": "10.0.0.1"}, "needs --ip"),
+        ({"mtu": 10}, "out of range"),
+        ({"ifname": "x" * 16}, "not a valid interface"),
+    ):
         with pytest.raises(UserError, match=match):
             build_spec(c, "box", **kwargs)  # type: ignore[arg-type]
 
@@ -239,18 +284,23 @@ def test_build_spec_validation() -> None:
 def test_resolv_conf_text() -> None:
     from devbox.adapters.net.dhcp import resolv_conf_text
 
-    assert resolv_conf_text(["10.0.0.1"], "lab").splitlines()[1:] == ["search lab",
-                                                                       "nameserver 10.0.0.1"]
+    assert resolv_conf_text(["10.0.0.1"], "lab").splitlines()[1:] == [
+        "search lab",
+        "nameserver 10.0.0.1",
+    ]
 
 
 def test_labels() -> None:
     from devbox.model import labels
 
     lb = labels.net_labels(parent="eth1", vlan=42, mac="02:00:00:00:00:01")
-    assert lb == {labels.NET: "dhcp", labels.NET_PARENT: "eth1", labels.NET_VLAN: "42",
-                  labels.NET_MAC: "02:00:00:00:00:01"}
-    assert labels.is_networked(lb) and not labels.is_networked({}) \
-        and not labels.is_networked(None)
+    assert lb == {
+        labels.NET: "dhcp",
+        labels.NET_PARENT: "eth1",
+        labels.NET_VLAN: "42",
+        labels.NET_MAC: "02:00:00:00:00:01",
+    }
+    assert labels.is_networked(lb) and not labels.is_networked({}) and not labels.is_networked(None)
     # no devbox.root label: the default root's, never another root's
     assert labels.is_networked(lb, "/opt/containers")
     assert not labels.is_networked(lb, "/srv/other-root")

@@ -62,8 +62,13 @@ view = ["//nodepot/main/... //{{ client }}/src/..."]
 def server() -> FakeServer:
     srv = FakeServer(PORT)
     srv.add_user("alice", PASSWORD)
-    srv.submit({"//depot/main/a.c": b"int a;\n", "//depot/main/lib/b.h": b"#define B\n",
-                "//depot/main/generated/big.bin": b"x" * 1000})
+    srv.submit(
+        {
+            "//depot/main/a.c": b"int a;\n",
+            "//depot/main/lib/b.h": b"#define B\n",
+            "//depot/main/generated/big.bin": b"x" * 1000,
+        }
+    )
     srv.submit({"//depot/rel/1.0/r.txt": b"release\n"})
     return srv
 
@@ -74,27 +79,50 @@ def env(tmp_path: Path) -> dict[str, Any]:
     map_path.write_text(MAP)
     root = tmp_path / "root"
     return {
-        "cfg": load_config(environ={
-            "DEVBOX_ROOT": str(root), "DEVBOX_P4_PORT": PORT, "DEVBOX_P4_USER": "alice",
-            "DEVBOX_BRANCHES_MAP": str(map_path), "P4TICKETS": str(tmp_path / "tickets"),
-        }, files=()),
+        "cfg": load_config(
+            environ={
+                "DEVBOX_ROOT": str(root),
+                "DEVBOX_P4_PORT": PORT,
+                "DEVBOX_P4_USER": "alice",
+                "DEVBOX_BRANCHES_MAP": str(map_path),
+                "P4TICKETS": str(tmp_path / "tickets"),
+            },
+            files=(),
+        ),
         "root": root,
         "tickets": tmp_path / "tickets",
         "log": OpLog(root / "logs" / "c1.log"),
     }
 
 
-def _co(env: dict[str, Any], server: FakeServer, branch: str = "main", *,
-        update: bool = False, password: Callable[[], str] | None = lambda: PASSWORD,
-        progress: Any = None, name: str = "c1") -> service.CheckoutResult:
+def _co(
+    env: dict[str, Any],
+    server: FakeServer,
+    branch: str = "main",
+    *,
+    update: bool = False,
+    password: Callable[[], str] | None = lambda: PASSWORD,
+    progress: Any = None,
+    name: str = "c1",
+) -> service.CheckoutResult:
     cfg: Config = env["cfg"]
-    return service.checkout(cfg, name, branch, Layout(env["root"]).opt_dir(name), update=update,
-                            log=env["log"], progress=progress, password=password,
-                            p4_factory=factory_for(server), owner=OWNER)
+    return service.checkout(
+        cfg,
+        name,
+        branch,
+        Layout(env["root"]).opt_dir(name),
+        update=update,
+        log=env["log"],
+        progress=progress,
+        password=password,
+        p4_factory=factory_for(server),
+        owner=OWNER,
+    )
 
 
-def test_checkout_creates_workspace_syncs_and_records(env: dict[str, Any],
-                                                      server: FakeServer) -> None:
+def test_checkout_creates_workspace_syncs_and_records(
+    env: dict[str, Any], server: FakeServer
+) -> None:
     events: list[tuple[float, float | None, str]] = []
     result = _co(env, server, progress=lambda d, t, s: events.append((d, t, s)))
     opt = Layout(env["root"]).opt_dir("c1")
@@ -125,13 +153,19 @@ def test_checkout_creates_workspace_syncs_and_records(env: dict[str, Any],
     assert PASSWORD not in env["tickets"].read_text()
 
 
-def test_second_run_uses_ticket_and_update_syncs_new_change(env: dict[str, Any],
-                                                            server: FakeServer) -> None:
+def test_second_run_uses_ticket_and_update_syncs_new_change(
+    env: dict[str, Any], server: FakeServer
+) -> None:
     _co(env, server)
     same = _co(env, server, password=None)  # no --update: the record, no network
     assert same.revision == "1"
-    change = server.submit({"//depot/main/a.c": b"int a = 2;\n", "//depot/main/lib/b.h": None,
-                            "//depot/main/new.txt": b"new\n"})
+    change = server.submit(
+        {
+            "//depot/main/a.c": b"int a = 2;\n",
+            "//depot/main/lib/b.h": None,
+            "//depot/main/new.txt": b"new\n",
+        }
+    )
     updated = _co(env, server, update=True, password=None)  # the ticket is reused
     opt = Layout(env["root"]).opt_dir("c1") / "src"
     assert updated.revision == str(change)
@@ -151,8 +185,9 @@ def test_glob_branch_renders_depot(env: dict[str, Any], server: FakeServer) -> N
     assert (Layout(env["root"]).opt_dir("c2") / "src" / "r.txt").read_text() == "release\n"
 
 
-def test_other_branch_already_checked_out_is_refused(env: dict[str, Any],
-                                                     server: FakeServer) -> None:
+def test_other_branch_already_checked_out_is_refused(
+    env: dict[str, Any], server: FakeServer
+) -> None:
     _co(env, server)
     with pytest.raises(UserError, match="has branch 'main' checked out"):
         _co(env, server, "rel/1.0")
@@ -173,8 +208,15 @@ def test_bad_password(env: dict[str, Any], server: FakeServer) -> None:
 def test_bad_port_fake(env: dict[str, Any], server: FakeServer) -> None:
     cfg = env["cfg"].with_overrides({"p4.port": "elsewhere:1666"})
     with pytest.raises(NotReadyError, match="cannot reach the Perforce server elsewhere:1666"):
-        service.checkout(cfg, "c1", "main", Layout(env["root"]).opt_dir("c1"), log=env["log"],
-                         p4_factory=factory_for(server), owner=OWNER)
+        service.checkout(
+            cfg,
+            "c1",
+            "main",
+            Layout(env["root"]).opt_dir("c1"),
+            log=env["log"],
+            p4_factory=factory_for(server),
+            owner=OWNER,
+        )
 
 
 def test_bad_port_real_p4python() -> None:
@@ -202,22 +244,35 @@ def test_failed_sync_removes_new_workspace(env: dict[str, Any], server: FakeServ
     opt = Layout(env["root"]).opt_dir("c1") / "src"
     opt.mkdir(parents=True)
     (opt / "a.c").write_text("mine\n")  # a writable file in the way
-    cfg = env["cfg"].with_overrides({"p4.options": "noallwrite noclobber nocompress unlocked "
-                                                   "nomodtime normdir"})
+    cfg = env["cfg"].with_overrides(
+        {"p4.options": "noallwrite noclobber nocompress unlocked nomodtime normdir"}
+    )
     with pytest.raises(Exception, match="clobber"):
-        service.checkout(cfg, "c1", "main", Layout(env["root"]).opt_dir("c1"), log=env["log"],
-                         password=lambda: PASSWORD, p4_factory=factory_for(server),
-                         owner=OWNER)
+        service.checkout(
+            cfg,
+            "c1",
+            "main",
+            Layout(env["root"]).opt_dir("c1"),
+            log=env["log"],
+            password=lambda: PASSWORD,
+            p4_factory=factory_for(server),
+            owner=OWNER,
+        )
     assert not server.clients  # rolled back
     assert (opt / "a.c").read_text() == "mine\n"  # user data untouched
 
 
-def test_remove_workspace_refuses_opened_files_unless_force(env: dict[str, Any],
-                                                            server: FakeServer) -> None:
+def test_remove_workspace_refuses_opened_files_unless_force(
+    env: dict[str, Any], server: FakeServer
+) -> None:
     result = _co(env, server)
     p4 = FakeP4(server)
-    p4.port, p4.user, p4.client, p4.ticket_file = PORT, "alice", result.workspace, str(
-        env["tickets"])
+    p4.port, p4.user, p4.client, p4.ticket_file = (
+        PORT,
+        "alice",
+        result.workspace,
+        str(env["tickets"]),
+    )
     p4.connect()
     p4.run_edit(f"//{result.workspace}/src/a.c")
     (Path(result.path) / "a.c").write_text("edited\n")
@@ -232,11 +287,11 @@ def test_remove_workspace_refuses_opened_files_unless_force(env: dict[str, Any],
     assert service.remove_workspace(env["cfg"], "nothing", **kwargs) is False
 
 
-def test_apply_shelved_changes_reports_conflicts(env: dict[str, Any],
-                                                 server: FakeServer) -> None:
+def test_apply_shelved_changes_reports_conflicts(env: dict[str, Any], server: FakeServer) -> None:
     result = _co(env, server)
-    clean = server.shelve({"//depot/main/a.c": b"int a = 3;\n",
-                           "//depot/main/added.txt": b"added\n"})
+    clean = server.shelve(
+        {"//depot/main/a.c": b"int a = 3;\n", "//depot/main/added.txt": b"added\n"}
+    )
     clash = server.shelve({"//depot/main/a.c": b"int a = 4;\n"})
     kwargs = {"log": env["log"], "p4_factory": factory_for(server)}
     first = service.apply_changes(env["cfg"], "c1", [clean], **kwargs)
@@ -271,42 +326,147 @@ def test_p4_errors_are_one_line(env: dict[str, Any], server: FakeServer) -> None
 # and the commands of the P4 Command Reference ("Commands by Functional Area"). Every name the
 # fake has and every name devbox's adapter uses must be on these lists.
 
-P4_DOC_ATTRIBUTES = frozenset({
-    "api_level", "charset", "client", "cwd", "disable_tmp_cleanup", "encoding", "errors",
-    "exception_level", "handler", "host", "ignore_file", "input", "maxlocktime", "maxresults",
-    "maxscanrows", "messages", "p4config_file", "password", "port", "prog", "progress",
-    "server_case_insensitive", "server_level", "server_unicode", "streams", "tagged",
-    "ticket_file", "track", "track_messages", "user", "version", "warnings",
-})
-P4_DOC_METHODS = frozenset({
-    "at_exception_level", "connect", "connected", "disconnect", "env", "identify", "is_ignored",
-    "run", "run_filelog", "run_login", "run_password", "run_resolve", "run_submit",
-    "run_tickets", "set_env", "temp_client", "using_handler", "while_tagged", "format_spec",
-    "parse_spec",
-})
+P4_DOC_ATTRIBUTES = frozenset(
+    {
+        "api_level",
+        "charset",
+        "client",
+        "cwd",
+        "disable_tmp_cleanup",
+        "encoding",
+        "errors",
+        "exception_level",
+        "handler",
+        "host",
+        "ignore_file",
+        "input",
+        "maxlocktime",
+        "maxresults",
+        "maxscanrows",
+        "messages",
+        "p4config_file",
+        "password",
+        "port",
+        "prog",
+        "progress",
+        "server_case_insensitive",
+        "server_level",
+        "server_unicode",
+        "streams",
+        "tagged",
+        "ticket_file",
+        "track",
+        "track_messages",
+        "user",
+        "version",
+        "warnings",
+    }
+)
+P4_DOC_METHODS = frozenset(
+    {
+        "at_exception_level",
+        "connect",
+        "connected",
+        "disconnect",
+        "env",
+        "identify",
+        "is_ignored",
+        "run",
+        "run_filelog",
+        "run_login",
+        "run_password",
+        "run_resolve",
+        "run_submit",
+        "run_tickets",
+        "set_env",
+        "temp_client",
+        "using_handler",
+        "while_tagged",
+        "format_spec",
+        "parse_spec",
+    }
+)
 # P4.RAISE_NONE / RAISE_ERRORS / RAISE_ALL: the values of p4.exception_level (0, 1, 2)
 P4_DOC_CONSTANTS = frozenset({"RAISE_NONE", "RAISE_ERROR", "RAISE_ERRORS", "RAISE_ALL"})
 # p4.run_<cmd>: commands of the P4 Command Reference (the ones a workspace flow can meet)
-P4_DOC_COMMANDS = frozenset({
-    "add", "change", "changes", "client", "clients", "delete", "describe", "edit", "files",
-    "fstat", "have", "info", "login", "logout", "opened", "reconcile", "resolve", "revert",
-    "shelve", "submit", "sync", "tickets", "unshelve", "where", "workspace", "workspaces",
-})
+P4_DOC_COMMANDS = frozenset(
+    {
+        "add",
+        "change",
+        "changes",
+        "client",
+        "clients",
+        "delete",
+        "describe",
+        "edit",
+        "files",
+        "fstat",
+        "have",
+        "info",
+        "login",
+        "logout",
+        "opened",
+        "reconcile",
+        "resolve",
+        "revert",
+        "shelve",
+        "submit",
+        "sync",
+        "tickets",
+        "unshelve",
+        "where",
+        "workspace",
+        "workspaces",
+    }
+)
 # p4.fetch_/save_/delete_/parse_/format_/iterate_<spectype>
 P4_DOC_SPEC_VERBS = ("fetch_", "save_", "delete_", "parse_", "format_", "iterate_")
-P4_DOC_SPECTYPES = frozenset({
-    "branch", "change", "client", "depot", "group", "job", "label", "protect", "stream",
-    "triggers", "typemap", "user", "workspace",
-})
+P4_DOC_SPECTYPES = frozenset(
+    {
+        "branch",
+        "change",
+        "client",
+        "depot",
+        "group",
+        "job",
+        "label",
+        "protect",
+        "stream",
+        "triggers",
+        "typemap",
+        "user",
+        "workspace",
+    }
+)
 # classes of the P4 module (and OutputHandler's documented callbacks and return values)
-P4_DOC_CLASSES = frozenset({
-    "P4", "P4Exception", "DepotFile", "Revision", "Integration", "Map", "MergeData", "Message",
-    "OutputHandler", "Progress", "Resolver", "Spec",
-})
-P4_DOC_OUTPUT_HANDLER = frozenset({
-    "outputStat", "outputInfo", "outputText", "outputBinary", "outputMessage", "REPORT",
-    "HANDLED", "CANCEL",
-})
+P4_DOC_CLASSES = frozenset(
+    {
+        "P4",
+        "P4Exception",
+        "DepotFile",
+        "Revision",
+        "Integration",
+        "Map",
+        "MergeData",
+        "Message",
+        "OutputHandler",
+        "Progress",
+        "Resolver",
+        "Spec",
+    }
+)
+P4_DOC_OUTPUT_HANDLER = frozenset(
+    {
+        "outputStat",
+        "outputInfo",
+        "outputText",
+        "outputBinary",
+        "outputMessage",
+        "REPORT",
+        "HANDLED",
+        "CANCEL",
+    }
+)
 
 
 def p4_documented(name: str) -> bool:
@@ -314,10 +474,10 @@ def p4_documented(name: str) -> bool:
     if name in P4_DOC_ATTRIBUTES | P4_DOC_METHODS | P4_DOC_CONSTANTS:
         return True
     if name.startswith("run_"):
-        return name[len("run_"):] in P4_DOC_COMMANDS
+        return name[len("run_") :] in P4_DOC_COMMANDS
     for verb in P4_DOC_SPEC_VERBS:
         if name.startswith(verb):
-            return name[len(verb):] in P4_DOC_SPECTYPES
+            return name[len(verb) :] in P4_DOC_SPECTYPES
     return False
 
 
@@ -330,25 +490,40 @@ def _adapter_p4_names() -> tuple[set[str], set[str]]:
     on_module: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and any(
-                isinstance(b, ast.Name) and b.id == "base" for b in node.bases):
+            isinstance(b, ast.Name) and b.id == "base" for b in node.bases
+        ):
             # the callbacks devbox's OutputHandler subclass overrides
-            on_module |= {f"OutputHandler.{f.name}" for f in node.body
-                          if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")}
+            on_module |= {
+                f"OutputHandler.{f.name}"
+                for f in node.body
+                if isinstance(f, ast.FunctionDef) and not f.name.startswith("__")
+            }
         if not isinstance(node, ast.Attribute):
             continue
         value = node.value
         if isinstance(value, ast.Name) and value.id == "p4":
             on_object.add(node.attr)
-        elif (isinstance(value, ast.Attribute) and value.attr == "p4"
-              and isinstance(value.value, ast.Name) and value.value.id == "self"):
+        elif (
+            isinstance(value, ast.Attribute)
+            and value.attr == "p4"
+            and isinstance(value.value, ast.Name)
+            and value.value.id == "self"
+        ):
             on_object.add(node.attr)
         elif isinstance(value, ast.Name) and value.id in ("P4", "p4mod"):
             on_module.add(node.attr)
-        elif (isinstance(value, ast.Attribute) and value.attr == "_mod"
-              and isinstance(value.value, ast.Name) and value.value.id == "self"):
+        elif (
+            isinstance(value, ast.Attribute)
+            and value.attr == "_mod"
+            and isinstance(value.value, ast.Name)
+            and value.value.id == "self"
+        ):
             on_module.add(node.attr)
-        elif (isinstance(value, ast.Name) and value.id == "base"  # the OutputHandler subclass
-              and not node.attr.startswith("__")):
+        elif (
+            isinstance(value, ast.Name)
+            and value.id == "base"  # the OutputHandler subclass
+            and not node.attr.startswith("__")
+        ):
             on_module.add(f"OutputHandler.{node.attr}")
     return on_object, on_module
 
@@ -359,7 +534,7 @@ def _fake_names() -> set[str]:
     fake = FakeP4(FakeServer())
     names = {n for n in dir(FakeP4) if not n.startswith("_")}
     names |= {n for n in vars(fake) if not n.startswith("_")}
-    names |= {"run_" + n[len("_cmd_"):] for n in dir(FakeP4) if n.startswith("_cmd_")}
+    names |= {"run_" + n[len("_cmd_") :] for n in dir(FakeP4) if n.startswith("_cmd_")}
     return names
 
 
@@ -385,7 +560,7 @@ def test_fake_really_implements_what_the_adapter_uses() -> None:
         name = used
         for verb in P4_DOC_SPEC_VERBS:  # fetch_client etc. run the spec's command
             if used.startswith(verb):
-                name = "run_" + used[len(verb):]
+                name = "run_" + used[len(verb) :]
         assert name in fake, used
 
 
@@ -416,8 +591,9 @@ def test_fake_exception_levels_like_p4python(server: FakeServer) -> None:
     assert isinstance(spec, P4.Spec) and spec._root == spec["Root"]
 
 
-def test_workspace_that_outlived_its_files_is_synced_again(env: dict[str, Any],
-                                                           server: FakeServer) -> None:
+def test_workspace_that_outlived_its_files_is_synced_again(
+    env: dict[str, Any], server: FakeServer
+) -> None:
     """A container made again under the same name: its old workspace must not fool the sync."""
     import shutil
 
@@ -432,9 +608,16 @@ def test_workspace_that_outlived_its_files_is_synced_again(env: dict[str, Any],
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
 def test_owner_gets_the_checkout(env: dict[str, Any], server: FakeServer) -> None:
-    result = service.checkout(env["cfg"], "c1", "main", Layout(env["root"]).opt_dir("c1"),
-                              log=env["log"], password=lambda: PASSWORD,
-                              p4_factory=factory_for(server), owner=(12345, 23456))
+    result = service.checkout(
+        env["cfg"],
+        "c1",
+        "main",
+        Layout(env["root"]).opt_dir("c1"),
+        log=env["log"],
+        password=lambda: PASSWORD,
+        p4_factory=factory_for(server),
+        owner=(12345, 23456),
+    )
     for path in [Path(result.path), *Path(result.path).rglob("*")]:
         st = path.lstat()
         assert (st.st_uid, st.st_gid) == (12345, 23456), path
@@ -442,19 +625,19 @@ def test_owner_gets_the_checkout(env: dict[str, Any], server: FakeServer) -> Non
 
 
 def test_sync_writes_under_root_even_when_run_from_an_alt_root(
-        tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Perforce picks the root holding the current directory; devbox must always use Root."""
     alt = tmp_path / "alt"  # stands in for the host's /opt
     (alt / "elsewhere").mkdir(parents=True)
     root = tmp_path / "root" / "c1" / "opt"
     root.mkdir(parents=True)
     monkeypatch.chdir(alt / "elsewhere")
-    settings = p4adapter.P4Settings(port=PORT, user="alice",
-                                    ticket_file=str(tmp_path / "tickets"))
-    with p4adapter.P4Session(settings, factory=factory_for(server),
-                             password=lambda: PASSWORD) as session:
-        session.save_workspace("ws1", root, ["//depot/main/... //ws1/src/..."],
-                               alt_root=str(alt))
+    settings = p4adapter.P4Settings(port=PORT, user="alice", ticket_file=str(tmp_path / "tickets"))
+    with p4adapter.P4Session(
+        settings, factory=factory_for(server), password=lambda: PASSWORD
+    ) as session:
+        session.save_workspace("ws1", root, ["//depot/main/... //ws1/src/..."], alt_root=str(alt))
         result = session.sync("ws1", "@1")
     assert result.files == 3
     assert (root / "src" / "a.c").exists()
@@ -463,10 +646,11 @@ def test_sync_writes_under_root_even_when_run_from_an_alt_root(
 
 # -- hostile tenant: the workspace root is the container's tree ---------------------------------
 
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="the owner switch needs root")
-def test_sync_never_writes_through_a_planted_symlink_as_root(env: dict[str, Any],
-                                                             server: FakeServer,
-                                                             tmp_path: Path) -> None:
+def test_sync_never_writes_through_a_planted_symlink_as_root(
+    env: dict[str, Any], server: FakeServer, tmp_path: Path
+) -> None:
     """The tenant plants /opt/src/lib -> a host directory only root may write: P4 writes as
     the owner, so the write through the link is refused instead of landing on the host."""
     host_only = tmp_path / "host-only"
@@ -482,8 +666,9 @@ def test_sync_never_writes_through_a_planted_symlink_as_root(env: dict[str, Any]
     assert list(host_only.iterdir()) == []
 
 
-def test_p4config_files_in_the_tree_are_never_read(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_p4config_files_in_the_tree_are_never_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A planted P4CONFIG file (P4PORT of the tenant's server) must not reach the real API."""
     tree = tmp_path / "opt" / "src"
     tree.mkdir(parents=True)

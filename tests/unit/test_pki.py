@@ -28,14 +28,15 @@ def test_ca_and_server_cert(tmp_path: Path) -> None:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert set(san.get_values_for_type(x509.DNSName)) == {"vm", "localhost", "reg.example"}
     assert set(san.get_values_for_type(x509.IPAddress)) == {
-        ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("172.17.0.1")}
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("172.17.0.1"),
+    }
     # signed by the CA
     assert cert.issuer == ca.subject
     pub = ca.public_key()
     assert isinstance(pub, ec.EllipticCurvePublicKey)
     assert cert.signature_hash_algorithm is not None
-    pub.verify(cert.signature, cert.tbs_certificate_bytes,
-               ec.ECDSA(cert.signature_hash_algorithm))
+    pub.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
     assert sorted(pki.cert_names(paths.server_cert)) == sorted(names)
 
 

@@ -61,29 +61,40 @@ def test_hung_command_and_its_children_are_gone(streamed: bool) -> None:
 
 def test_streamed_output_still_arrives_line_by_line() -> None:
     lines: list[str] = []
-    result = process.run([sys.executable, "-c", "print('a'); print('b', flush=True)"],
-                         on_line=lines.append, timeout=30)
+    result = process.run(
+        [sys.executable, "-c", "print('a'); print('b', flush=True)"],
+        on_line=lines.append,
+        timeout=30,
+    )
     assert lines == ["a", "b"]
     assert result.returncode == 0 and result.stdout == "a\nb"
 
 
 def test_streamed_failure_names_exit_code() -> None:
     with pytest.raises(OperationFailed) as exc:
-        process.run([sys.executable, "-c", "import sys; print('bad'); sys.exit(3)"],
-                    on_line=lambda _l: None, timeout=30)
+        process.run(
+            [sys.executable, "-c", "import sys; print('bad'); sys.exit(3)"],
+            on_line=lambda _l: None,
+            timeout=30,
+        )
     assert "exit code 3" in exc.value.message and "bad" in exc.value.message
 
 
 def test_streamed_input_reaches_the_command() -> None:
     lines: list[str] = []
-    process.run([sys.executable, "-c", "import sys; print(sys.stdin.read().upper())"],
-                on_line=lines.append, input=b"hello", timeout=30)
+    process.run(
+        [sys.executable, "-c", "import sys; print(sys.stdin.read().upper())"],
+        on_line=lines.append,
+        input=b"hello",
+        timeout=30,
+    )
     assert lines == ["HELLO"]
 
 
 def test_no_zombie_or_group_left_after_success() -> None:
-    out = process.run([sys.executable, "-c", "import os; print(os.getpid(), os.getpgrp())"],
-                      timeout=30)
+    out = process.run(
+        [sys.executable, "-c", "import os; print(os.getpid(), os.getpgrp())"], timeout=30
+    )
     pid, pgrp = (int(x) for x in out.stdout.split())
     assert pid == pgrp  # its own process group: a deadline kills the whole group
     assert pgrp != os.getpgrp()

@@ -77,10 +77,15 @@ def test_config_tls_and_auth() -> None:
 
 def test_run_kwargs() -> None:
     vols = plan.volumes(Path("/r/config.yml"), Path("/r/auth"), Path("/r/pki"), Path("/opt/reg"))
-    kw = plan.run_kwargs(name="reg", image="devbox/registry:latest",
-                         binary=plan.DEBIAN_BINARY, port=5443, vols=vols, labels={"a": "b"})
-    assert kw["command"] == ["/usr/bin/docker-registry", "serve",
-                             "/etc/docker/registry/config.yml"]
+    kw = plan.run_kwargs(
+        name="reg",
+        image="devbox/registry:latest",
+        binary=plan.DEBIAN_BINARY,
+        port=5443,
+        vols=vols,
+        labels={"a": "b"},
+    )
+    assert kw["command"] == ["/usr/bin/docker-registry", "serve", "/etc/docker/registry/config.yml"]
     assert kw["ports"] == {"5000/tcp": 5443}
     assert kw["restart_policy"] == {"Name": "unless-stopped"}
     assert kw["labels"] == {"devbox.role": "registryserver", "a": "b"}
@@ -88,27 +93,39 @@ def test_run_kwargs() -> None:
     assert kw["volumes"]["/r/pki"]["mode"] == "ro"
     assert "privileged" not in kw
     gc = plan.gc_kwargs(name="reg-gc", image="i", binary="/bin/registry", vols=vols, labels={})
-    assert gc["command"] == ["/bin/registry", "garbage-collect", "--delete-untagged",
-                             "/etc/docker/registry/config.yml"]
+    assert gc["command"] == [
+        "/bin/registry",
+        "garbage-collect",
+        "--delete-untagged",
+        "/etc/docker/registry/config.yml",
+    ]
     assert gc["network_mode"] == "none"
     no_tls = plan.volumes(Path("/c"), Path("/a"), None, Path("/s"))
     assert "/etc/docker/registry/tls" not in [v["bind"] for v in no_tls.values()]
 
 
 def test_gc_output() -> None:
-    out = "devbox/os: marking blob sha256:x\n\n8 blobs marked, 3 blobs and 1 manifests " \
-          "eligible for deletion\nblob eligible for deletion: sha256:y\n"
+    out = (
+        "devbox/os: marking blob sha256:x\n\n8 blobs marked, 3 blobs and 1 manifests "
+        "eligible for deletion\nblob eligible for deletion: sha256:y\n"
+    )
     assert plan.parse_gc_output(out) == (8, 3, 1)
     assert plan.parse_gc_output("garbage") == (0, 0, 0)
 
 
 # -- hostile neighbours: the CA key, htpasswd, credentials across redirects -------------------
 
+
 def _cfg(tmp_path: Path) -> Any:
     from devbox import config
 
-    return config.load(environ={"DEVBOX_ROOT": str(tmp_path / "root"),
-                                "DEVBOX_REGISTRY_STORAGE": str(tmp_path / "storage")}, files=())
+    return config.load(
+        environ={
+            "DEVBOX_ROOT": str(tmp_path / "root"),
+            "DEVBOX_REGISTRY_STORAGE": str(tmp_path / "storage"),
+        },
+        files=(),
+    )
 
 
 def _mounted_files(vols: dict[str, dict[str, str]]) -> list[Path]:
@@ -159,12 +176,12 @@ def test_htpasswd_and_its_dir_are_private(tmp_path: Path) -> None:
 def _redirector(target: str) -> Any:
     def answer(req: Any) -> None:
         req.send(302, headers={"Location": target + req.path})
+
     return answer
 
 
 def _catalog(req: Any) -> None:
-    req.send(200, b'{"repositories": ["devbox/dev"]}',
-             headers={"Content-Type": "application/json"})
+    req.send(200, b'{"repositories": ["devbox/dev"]}', headers={"Content-Type": "application/json"})
 
 
 def test_credentials_never_follow_a_redirect_to_another_port(tmp_path: Path) -> None:
@@ -203,8 +220,9 @@ def test_https_to_http_redirect_refused(tmp_path: Path) -> None:
 
     ca_file, server_tls = tls_pair(tmp_path)
     with serve(_catalog) as plain, serve(_redirector(plain.base), tls=server_tls) as reg:
-        ep = registry_api.Endpoint(reg.address, tls=True, ca_file=ca_file, user="alice",
-                                   password="pw-123456")
+        ep = registry_api.Endpoint(
+            reg.address, tls=True, ca_file=ca_file, user="alice", password="pw-123456"
+        )
         with pytest.raises(OperationFailed, match="redirect") as exc:
             registry_api.catalog(ep)
         assert "\n" not in exc.value.message

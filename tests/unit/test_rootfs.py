@@ -19,8 +19,9 @@ PRECIOUS = b"host file: must not change\n"
 
 
 @pytest.fixture(params=["openat2", "walk"])
-def tree(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[rootfs.RootDir, Path,
-                                                                           Path]]:
+def tree(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[rootfs.RootDir, Path, Path]]:
     use = request.param == "openat2"
     if use and not rootfs.openat2_available():
         pytest.skip("no openat2 on this kernel")
@@ -57,7 +58,8 @@ def test_parents_are_made_on_request(tree: tuple[rootfs.RootDir, Path, Path]) ->
 
 @pytest.mark.parametrize("link", ["absolute", "relative", "dotdot-inside"])
 def test_a_symlink_at_the_target_is_replaced_not_followed(
-        tree: tuple[rootfs.RootDir, Path, Path], link: str) -> None:
+    tree: tuple[rootfs.RootDir, Path, Path], link: str
+) -> None:
     rd, root, outside = tree
     target = root / "etc/resolv.conf"
     if link == "absolute":
@@ -72,8 +74,7 @@ def test_a_symlink_at_the_target_is_replaced_not_followed(
 
 
 @pytest.mark.parametrize("link", ["absolute", "relative", "inside"])
-def test_a_symlinked_parent_is_refused(tree: tuple[rootfs.RootDir, Path, Path],
-                                       link: str) -> None:
+def test_a_symlinked_parent_is_refused(tree: tuple[rootfs.RootDir, Path, Path], link: str) -> None:
     rd, root, outside = tree
     (root / "etc").rmdir()
     if link == "absolute":
@@ -83,8 +84,11 @@ def test_a_symlinked_parent_is_refused(tree: tuple[rootfs.RootDir, Path, Path],
     else:  # even a link that stays inside: nothing is ever followed
         (root / "real-etc").mkdir()
         (root / "etc").symlink_to("real-etc")
-    with pytest.raises(OperationFailed, match=r"/etc is a symlink inside container t1; "
-                                              "not following it"):
+    with pytest.raises(
+        OperationFailed,
+        match=r"/etc is a symlink inside container t1; "
+        "not following it",
+    ):
         rd.write_file("/etc/passwd", b"root::0:0::/:/bin/sh\n")
     with pytest.raises(OperationFailed, match="is a symlink"):
         rd.write_file("/etc/sub/x", b"x", parents=True)
@@ -126,8 +130,7 @@ def test_a_hard_link_at_the_target_is_replaced(tree: tuple[rootfs.RootDir, Path,
     assert (root / "etc/resolv.conf").read_bytes() == b"new\n"
 
 
-def test_a_parent_swapped_for_a_symlink_in_a_race(tree: tuple[rootfs.RootDir, Path,
-                                                                Path]) -> None:
+def test_a_parent_swapped_for_a_symlink_in_a_race(tree: tuple[rootfs.RootDir, Path, Path]) -> None:
     """Another thread flips /etc/ssh between a directory and a link to outside while the
     helper writes into it: every write lands inside or is refused, none outside."""
     rd, root, outside = tree
@@ -165,8 +168,9 @@ def test_a_parent_swapped_for_a_symlink_in_a_race(tree: tuple[rootfs.RootDir, Pa
     assert written + refused == 2000
 
 
-def test_the_target_swapped_for_a_symlink_in_a_race(tree: tuple[rootfs.RootDir, Path,
-                                                                  Path]) -> None:
+def test_the_target_swapped_for_a_symlink_in_a_race(
+    tree: tuple[rootfs.RootDir, Path, Path],
+) -> None:
     rd, root, outside = tree
     target = root / "etc/resolv.conf"
     stop = threading.Event()

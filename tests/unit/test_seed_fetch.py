@@ -45,9 +45,11 @@ def _opt(tmp_path: Path) -> Path:
 
 
 def _untouched(opt: Path) -> bool:
-    return sorted(p.name for p in opt.iterdir()) == ["mine.txt"] \
-        and (opt / "mine.txt").read_text() == "user data\n" \
-        and not [p for p in opt.parent.iterdir() if p.name != "opt"]  # no temp file left
+    return (
+        sorted(p.name for p in opt.iterdir()) == ["mine.txt"]
+        and (opt / "mine.txt").read_text() == "user data\n"
+        and not [p for p in opt.parent.iterdir() if p.name != "opt"]
+    )  # no temp file left
 
 
 def _limits(**kw: Any) -> seed_fetch.FetchLimits:
@@ -58,8 +60,13 @@ def test_url_seed_with_matching_sha256_is_extracted(tmp_path: Path) -> None:
     opt = _opt(tmp_path)
     seen: list[tuple[int, int | None]] = []
     with serve(_serve_tarball) as srv:
-        count = seed_fetch.unpack(f"{srv.base}/seed.tar", opt, lambda d, t: seen.append((d, t)),
-                                  sha256=SHA.upper(), limits=_limits())
+        count = seed_fetch.unpack(
+            f"{srv.base}/seed.tar",
+            opt,
+            lambda d, t: seen.append((d, t)),
+            sha256=SHA.upper(),
+            limits=_limits(),
+        )
     assert count >= 1 and (opt / "tool" / "bin" / "hello").stat().st_size == 20_000
     assert seen and seen[-1][0] >= len(TARBALL)
     assert sorted(p.name for p in opt.parent.iterdir()) == ["opt"]  # the download is gone
@@ -79,8 +86,9 @@ def test_too_big_is_refused_and_nothing_extracted(tmp_path: Path, with_length: b
 
     with serve(answer) as srv:
         with pytest.raises(OperationFailed) as exc:
-            seed_fetch.unpack(f"{srv.base}/big.tar", opt, lambda d, t: None,
-                              limits=_limits(max_bytes=10_000))
+            seed_fetch.unpack(
+                f"{srv.base}/big.tar", opt, lambda d, t: None, limits=_limits(max_bytes=10_000)
+            )
     assert "seeds.max_bytes" in exc.value.message + (exc.value.hint or "")
     assert "\n" not in exc.value.message
     assert _untouched(opt)
@@ -90,8 +98,9 @@ def test_wrong_sha256_is_refused_and_opt_untouched(tmp_path: Path) -> None:
     opt = _opt(tmp_path)
     with serve(_serve_tarball) as srv:
         with pytest.raises(OperationFailed, match="sha256") as exc:
-            seed_fetch.unpack(f"{srv.base}/seed.tar", opt, lambda d, t: None,
-                              sha256="0" * 64, limits=_limits())
+            seed_fetch.unpack(
+                f"{srv.base}/seed.tar", opt, lambda d, t: None, sha256="0" * 64, limits=_limits()
+            )
     assert SHA in exc.value.message and "\n" not in exc.value.message
     assert _untouched(opt)
 
@@ -122,7 +131,7 @@ def test_overall_time_limit_beats_a_slow_server(tmp_path: Path, mode: str) -> No
             if server.stop.is_set():
                 return
             if mode == "drip":
-                req.write(TARBALL[i:i + 1])
+                req.write(TARBALL[i : i + 1])
                 sent.append(i)
             time.sleep(0.1)
 
@@ -130,8 +139,13 @@ def test_overall_time_limit_beats_a_slow_server(tmp_path: Path, mode: str) -> No
     with serve(answer) as srv:
         holder.append(srv)
         with pytest.raises(OperationFailed) as exc:
-            seed_fetch.unpack(f"{srv.base}/slow.tar", opt, lambda d, t: None,
-                              timeout=60.0, limits=_limits(timeout=1.0))
+            seed_fetch.unpack(
+                f"{srv.base}/slow.tar",
+                opt,
+                lambda d, t: None,
+                timeout=60.0,
+                limits=_limits(timeout=1.0),
+            )
     # the overall limit (1 s) tripped, not the 60 s socket time-out: the error names it
     assert "seeds.timeout" in exc.value.message + (exc.value.hint or "")
     if mode == "drip":
@@ -144,13 +158,18 @@ def test_https_to_http_redirect_refused(tmp_path: Path) -> None:
     ca_file, server_tls = tls_pair(tmp_path / "tls")
 
     with serve(_serve_tarball) as plain:
+
         def redirect(req: Request) -> None:
             req.send(302, headers={"Location": f"{plain.base}/seed.tar"})
 
         with serve(redirect, tls=server_tls) as secure:
             with pytest.raises(OperationFailed, match="redirect") as exc:
-                seed_fetch.unpack(f"{secure.base}/seed.tar", opt, lambda d, t: None,
-                                  limits=_limits(ca_file=ca_file))
+                seed_fetch.unpack(
+                    f"{secure.base}/seed.tar",
+                    opt,
+                    lambda d, t: None,
+                    limits=_limits(ca_file=ca_file),
+                )
             assert len(secure.seen) == 1  # TLS verified with the CA given, then refused
     assert plain.seen == [] and "\n" not in exc.value.message
     assert _untouched(opt)
@@ -167,12 +186,21 @@ def test_https_seed_verified_and_same_scheme_redirect_followed(tmp_path: Path) -
             req.send(301, headers={"Location": "/seed.tar"})
 
     with serve(answer, tls=server_tls) as secure:
-        assert seed_fetch.unpack(f"{secure.base}/old.tar", opt, lambda d, t: None,
-                                 sha256=SHA, limits=_limits(ca_file=ca_file)) >= 1
+        assert (
+            seed_fetch.unpack(
+                f"{secure.base}/old.tar",
+                opt,
+                lambda d, t: None,
+                sha256=SHA,
+                limits=_limits(ca_file=ca_file),
+            )
+            >= 1
+        )
         # without the CA, the self-signed server is not trusted
         with pytest.raises(OperationFailed):
-            seed_fetch.unpack(f"{secure.base}/seed.tar", _opt(tmp_path / "b"),
-                              lambda d, t: None, limits=_limits())
+            seed_fetch.unpack(
+                f"{secure.base}/seed.tar", _opt(tmp_path / "b"), lambda d, t: None, limits=_limits()
+            )
     assert (opt / "tool" / "bin" / "hello").exists()
 
 
@@ -199,12 +227,15 @@ def test_http_error_is_one_line(tmp_path: Path) -> None:
 
 # -- opt-seeds.toml: sha256 per seed ---------------------------------------------------------
 
+
 def test_seed_map_sha256(tmp_path: Path) -> None:
     from devbox.rolemaps import seed_for
 
     path = tmp_path / "opt-seeds.toml"
-    path.write_text(f'[[seed]]\nmatch = "dev:*"\nsource = "https://seeds.example/dev.tgz"\n'
-                    f'sha256 = "{SHA.upper()}"\n\n[[seed]]\nmatch = "*:*"\nsource = "seeds/x"\n')
+    path.write_text(
+        f'[[seed]]\nmatch = "dev:*"\nsource = "https://seeds.example/dev.tgz"\n'
+        f'sha256 = "{SHA.upper()}"\n\n[[seed]]\nmatch = "*:*"\nsource = "seeds/x"\n'
+    )
     seed = seed_for("dev", "main", path)
     assert seed is not None and seed.sha256 == SHA and seed.is_url
     other = seed_for("os", "main", path)
@@ -224,8 +255,9 @@ def test_shipped_seed_map_parses() -> None:
 def test_seed_settings_declared() -> None:
     from devbox import config
 
-    cfg = config.load(environ={"DEVBOX_SEEDS_MAX_BYTES": "1000", "DEVBOX_SEEDS_TIMEOUT": "5"},
-                      files=())
+    cfg = config.load(
+        environ={"DEVBOX_SEEDS_MAX_BYTES": "1000", "DEVBOX_SEEDS_TIMEOUT": "5"}, files=()
+    )
     limits = seed_fetch.FetchLimits.from_config(cfg)
     assert (limits.max_bytes, limits.timeout, limits.ca_file) == (1000, 5.0, None)
-    assert config.load(environ={}, files=())["seeds.max_bytes"] >= 1024 ** 3
+    assert config.load(environ={}, files=())["seeds.max_bytes"] >= 1024**3

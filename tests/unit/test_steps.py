@@ -110,7 +110,7 @@ def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
 # A real process (the script below) runs run_steps with devbox's own signal handlers; the test
 # signals it with real SIGTERMs, each after the process said it saw the previous one.
 
-_SCRIPT = r'''
+_SCRIPT = r"""
 import pathlib, sys, time
 from devbox.__main__ import install_signal_handlers
 from devbox.errors import DevboxError
@@ -143,7 +143,7 @@ except DevboxError as err:
     print(f"ERROR {err.message} | {err.hint}", flush=True)
     sys.exit(int(err.exit_code))
 print("NO-ERROR", flush=True)
-'''
+"""
 
 
 class _Child:
@@ -154,9 +154,13 @@ class _Child:
         import threading
 
         root = Path(__file__).resolve().parents[2]
-        self.proc = subprocess.Popen([sys.executable, "-c", _SCRIPT, str(work)], cwd=root,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SCRIPT, str(work)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
 
@@ -216,8 +220,7 @@ def test_two_more_sigterms_during_the_undo_do_not_stop_it(tmp_path: Path) -> Non
     assert rc == int(ExitCode.INTERRUPTED)
 
 
-def test_a_third_signal_during_the_undo_abandons_it_and_says_what_is_left(
-        tmp_path: Path) -> None:
+def test_a_third_signal_during_the_undo_abandons_it_and_says_what_is_left(tmp_path: Path) -> None:
     child = _Child(tmp_path)
     try:
         child.expect("STEP-RUNNING")
@@ -252,8 +255,12 @@ def test_nested_abandon_is_not_rolled_back_again(tmp_path: Path) -> None:
         ctx.undo("remove container", lambda: events.append("removed"))
 
     with OpLog(tmp_path / "x.log") as log, pytest.raises(UndoAbandoned) as exc:
-        run_steps("make", [Step("a", outer_first), Step("b", inner)], log,
-                  cleanup_hint="devbox dockeruser remove-dev-container x")
+        run_steps(
+            "make",
+            [Step("a", outer_first), Step("b", inner)],
+            log,
+            cleanup_hint="devbox dockeruser remove-dev-container x",
+        )
     assert events == []
     assert "veth" in exc.value.message and "remove container" in exc.value.message
     assert "devbox dockeruser remove-dev-container x" in (exc.value.hint or "")

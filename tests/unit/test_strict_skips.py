@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-PROBE = '''
+PROBE = """
 import pytest
 from tests import skips
 
@@ -22,7 +22,7 @@ def test_ok():
 
 def test_{kind}():
     {body}
-'''
+"""
 BODIES = {
     "bad": 'pytest.skip("mkfs.xfs missing")',
     "xfail": 'pytest.xfail("flaky")',
@@ -31,21 +31,38 @@ BODIES = {
 }
 
 
-def _pytest(tmp_path: Path, kind: str, strict: bool, mark: str = "unit",
-            unprivileged: bool = False) -> subprocess.CompletedProcess[str]:
+def _pytest(
+    tmp_path: Path, kind: str, strict: bool, mark: str = "unit", unprivileged: bool = False
+) -> subprocess.CompletedProcess[str]:
     probe = tmp_path / f"test_probe_{kind}.py"
-    probe.write_text(PROBE.format(kind=kind, body=BODIES[kind],
-                                  mark=mark))
+    probe.write_text(PROBE.format(kind=kind, body=BODIES[kind], mark=mark))
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "DEVBOX_STRICT_SKIPS")}
-    env.update({"DEVBOX_STRICT_SKIPS": "1"} if strict else {}, PYTHONPATH=str(REPO),
-               HOME=str(tmp_path))
+    env.update(
+        {"DEVBOX_STRICT_SKIPS": "1"} if strict else {}, PYTHONPATH=str(REPO), HOME=str(tmp_path)
+    )
     # as root, a user namespace without a mapping makes this pytest unprivileged (euid 65534)
     wrap = ["unshare", "--user"] if unprivileged and os.geteuid() == 0 else []
-    argv = [*wrap, sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-p",
-            "no:cacheprovider", "--rootdir", str(tmp_path), "-c", os.devnull,
-            "-W", "ignore::pytest.PytestUnknownMarkWarning", str(probe)]
-    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    argv = [
+        *wrap,
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "tests.conftest",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(tmp_path),
+        "-c",
+        os.devnull,
+        "-W",
+        "ignore::pytest.PytestUnknownMarkWarning",
+        str(probe),
+    ]
+    return subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_a_skip_off_the_list_fails_a_strict_run(tmp_path: Path) -> None:

@@ -23,13 +23,28 @@ def _load(**env: str) -> config.Config:
 
 # -- settings ------------------------------------------------------------------------------
 
+
 def test_every_default_passes_its_own_kind() -> None:
     for setting in config.SETTINGS:
         config.PARSERS[setting.kind](setting.default)
 
 
-@pytest.mark.parametrize("value", ["lab" + INJECT, "lab\n", "lab\r", "lab\x00x", "la b",
-                                   "-lab", "lab-", "a..b", "x" * 64, "lab/evil", ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "lab" + INJECT,
+        "lab\n",
+        "lab\r",
+        "lab\x00x",
+        "la b",
+        "-lab",
+        "lab-",
+        "a..b",
+        "x" * 64,
+        "lab/evil",
+        "",
+    ],
+)
 def test_lab_domain_rejects_what_is_not_a_domain(value: str) -> None:
     with pytest.raises(UserError) as exc:
         _load(DEVBOX_LAB_DOMAIN=value)
@@ -49,8 +64,11 @@ def _string_settings() -> list[config.Setting]:
 @pytest.mark.parametrize("setting", _string_settings(), ids=lambda s: s.name)
 @pytest.mark.parametrize("tail", ["\n", "\r", "\nx=1", "\t", "\x1b[2J", "\x7f"])
 def test_no_setting_takes_control_characters(setting: config.Setting, tail: str) -> None:
-    base = str(setting.default) or {"parent": "eth9", "shim_address": "192.168.1.250/24",
-                                    "registry.address": "reg:5000"}.get(setting.name, "x")
+    base = str(setting.default) or {
+        "parent": "eth9",
+        "shim_address": "192.168.1.250/24",
+        "registry.address": "reg:5000",
+    }.get(setting.name, "x")
     with pytest.raises(UserError, match=setting.env):
         _load(**{setting.env: base + tail})
 
@@ -64,41 +82,83 @@ def test_control_characters_refused_in_files_and_flags_too(tmp_path: Path) -> No
         _load().with_overrides({"lab.name": "lab\n"})
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("lab.name", "my lab"), ("lab.name", "a/b"), ("lab.name", ".."),
-    ("lab.uplink", "way-too-long-ifname"), ("lab.uplink", "a b"), ("ifname", "a/b"),
-    ("parent", "eth0:1 x"), ("shim_address", "192.168.1.250"), ("shim_address", "nope/24"),
-    ("registry.address", "reg"), ("registry.address", "reg:99999"),
-    ("registry.address", "reg:5000/x"), ("registry.name", "-reg"), ("registry.name", "r eg"),
-    ("registry.network", "net/x"), ("image", "dev image"), ("mirror.debian", "ftp://x"),
-    ("mirror.debian", "http://a b"), ("mirror.rocky", "not a url"),
-    ("lab.dnsmasq", "dnsmasq --conf-file=/tmp/x"), ("p4.client_prefix", "a b"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("lab.name", "my lab"),
+        ("lab.name", "a/b"),
+        ("lab.name", ".."),
+        ("lab.uplink", "way-too-long-ifname"),
+        ("lab.uplink", "a b"),
+        ("ifname", "a/b"),
+        ("parent", "eth0:1 x"),
+        ("shim_address", "192.168.1.250"),
+        ("shim_address", "nope/24"),
+        ("registry.address", "reg"),
+        ("registry.address", "reg:99999"),
+        ("registry.address", "reg:5000/x"),
+        ("registry.name", "-reg"),
+        ("registry.name", "r eg"),
+        ("registry.network", "net/x"),
+        ("image", "dev image"),
+        ("mirror.debian", "ftp://x"),
+        ("mirror.debian", "http://a b"),
+        ("mirror.rocky", "not a url"),
+        ("lab.dnsmasq", "dnsmasq --conf-file=/tmp/x"),
+        ("p4.client_prefix", "a b"),
+    ],
+)
 def test_format_checked_where_a_setting_becomes_a_name(name: str, value: str) -> None:
     with pytest.raises(UserError, match=name.replace(".", r"\.")):
         _load(**{config.BY_NAME[name].env: value})
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("lab.name", "dbxt12ab-lab"), ("lab.uplink", "dbx-lab0"), ("parent", ""),
-    ("parent", "enp3s0.100"), ("shim_address", ""), ("shim_address", "192.168.1.250/24"),
-    ("registry.address", ""), ("registry.address", "172.17.0.1:5443"),
-    ("registry.address", "[::1]:5000"), ("registry.address", "reg.example.com:443"),
-    ("registry.name", "dbxt1-reg-x_y.z"), ("registry.network", ""),
-    ("image", "dev"), ("image", "reg:5000/devbox/dev:1.2"), ("mirror.debian", "http://10.0.0.1/debian"),
-    ("mirror.centos", "https://vault.centos.org"), ("mirror.debian", "file:///srv/mirror"),
-    ("lab.dnsmasq", "/usr/sbin/dnsmasq"), ("p4.options", "allwrite clobber"),
-    ("labels", "team=a,cost=b"), ("registry.image", ""),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("lab.name", "dbxt12ab-lab"),
+        ("lab.uplink", "dbx-lab0"),
+        ("parent", ""),
+        ("parent", "enp3s0.100"),
+        ("shim_address", ""),
+        ("shim_address", "192.168.1.250/24"),
+        ("registry.address", ""),
+        ("registry.address", "172.17.0.1:5443"),
+        ("registry.address", "[::1]:5000"),
+        ("registry.address", "reg.example.com:443"),
+        ("registry.name", "dbxt1-reg-x_y.z"),
+        ("registry.network", ""),
+        ("image", "dev"),
+        ("image", "reg:5000/devbox/dev:1.2"),
+        ("mirror.debian", "http://10.0.0.1/debian"),
+        ("mirror.centos", "https://vault.centos.org"),
+        ("mirror.debian", "file:///srv/mirror"),
+        ("lab.dnsmasq", "/usr/sbin/dnsmasq"),
+        ("p4.options", "allwrite clobber"),
+        ("labels", "team=a,cost=b"),
+        ("registry.image", ""),
+    ],
+)
 def test_good_values_still_pass(name: str, value: str) -> None:
     assert str(_load(**{config.BY_NAME[name].env: value})[name]) == value
 
 
 def test_cli_exit_2_with_one_line_error(tmp_path: Path) -> None:
-    env = {**os.environ, "NO_COLOR": "1", "HOME": str(tmp_path),
-           "DEVBOX_ROOT": str(tmp_path / "root"), "DEVBOX_LAB_DOMAIN": "lab" + INJECT}
-    res = subprocess.run([sys.executable, "-m", "devbox", "common", "config", "show"],
-                         capture_output=True, text=True, env=env, check=False, timeout=60)
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "HOME": str(tmp_path),
+        "DEVBOX_ROOT": str(tmp_path / "root"),
+        "DEVBOX_LAB_DOMAIN": "lab" + INJECT,
+    }
+    res = subprocess.run(
+        [sys.executable, "-m", "devbox", "common", "config", "show"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
     assert res.returncode == 2, res.stdout + res.stderr
     errors = [line for line in res.stderr.splitlines() if "DEVBOX_LAB_DOMAIN" in line]
     assert len(errors) == 1 and "8.8.8.8" not in res.stderr.replace(errors[0], ""), res.stderr
@@ -116,6 +176,7 @@ def test_lab_plan_never_renders_an_injected_line(tmp_path: Path) -> None:
 
 
 # -- names ---------------------------------------------------------------------------------
+
 
 def test_container_names_full_match() -> None:
     from devbox.model.naming import validate_name
@@ -155,8 +216,11 @@ def test_image_fields_full_match() -> None:
         image_plan.parse_image("dev", 'base = "debian-12"\nuser = "dev\\n"\n')
     img = image_plan.parse_image("dev", 'base = "debian-12"\n')
     image_plan.dockerfile_context(img, "devbox/base/debian-12:latest", "debian", False)
-    for field, value in (("timezone", "Etc/UTC\n"), ("locale", "C.UTF-8\n"),
-                         ("stop_signal", "SIGTERM\n")):
+    for field, value in (
+        ("timezone", "Etc/UTC\n"),
+        ("locale", "C.UTF-8\n"),
+        ("stop_signal", "SIGTERM\n"),
+    ):
         bad = dataclasses.replace(img, **{field: value})
         with pytest.raises(UserError, match=field):
             image_plan.dockerfile_context(bad, "devbox/base/debian-12:latest", "debian", False)

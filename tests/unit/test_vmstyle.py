@@ -9,8 +9,13 @@ from devbox.model.vmstyle import hosts_file, resolv_conf, systemd_run_kwargs
 
 
 def test_systemd_run_kwargs() -> None:
-    kw = systemd_run_kwargs("alice-main", "devbox/dev:latest", Path("/opt/containers/a/opt"),
-                            {"devbox.role": "dockeruser"}, "none")
+    kw = systemd_run_kwargs(
+        "alice-main",
+        "devbox/dev:latest",
+        Path("/opt/containers/a/opt"),
+        {"devbox.role": "dockeruser"},
+        "none",
+    )
     assert kw["name"] == kw["hostname"] == "alice-main"
     assert kw["image"] == "devbox/dev:latest"
     assert kw["privileged"] is False
@@ -21,10 +26,15 @@ def test_systemd_run_kwargs() -> None:
     assert kw["cgroup_parent"] == "/devbox/alice-main"
     cg = {src: spec for src, spec in kw["volumes"].items() if src.startswith("/sys/fs/cgroup")}
     assert cg == {
-        "/sys/fs/cgroup/systemd/devbox-view/alice-main": {"bind": "/sys/fs/cgroup/systemd",
-                                                          "mode": "rw"},
+        "/sys/fs/cgroup/systemd/devbox-view/alice-main": {
+            "bind": "/sys/fs/cgroup/systemd",
+            "mode": "rw",
+        },
         "/sys/fs/cgroup/systemd/devbox/alice-main": {
-            "bind": "/sys/fs/cgroup/systemd/devbox/alice-main", "mode": "rw"}}
+            "bind": "/sys/fs/cgroup/systemd/devbox/alice-main",
+            "mode": "rw",
+        },
+    }
     assert kw["volumes"]["/opt/containers/a/opt"] == {"bind": "/opt", "mode": "rw"}
     assert set(kw["tmpfs"]) == {"/run", "/run/lock", "/tmp"}
     assert kw["stop_signal"] == "SIGRTMIN+3"
@@ -40,8 +50,9 @@ def test_defaults_and_options() -> None:
     kw = systemd_run_kwargs(name="x", image="i", opt_dir=None, labels=None)
     assert "/opt" not in [v["bind"] for v in kw["volumes"].values()]
     assert kw["network_mode"] == "none"
-    kw = systemd_run_kwargs("x", "i", None, None, network_mode=None, restart="",
-                            hostname="h", environment={"TZ": "UTC"})
+    kw = systemd_run_kwargs(
+        "x", "i", None, None, network_mode=None, restart="", hostname="h", environment={"TZ": "UTC"}
+    )
     assert "network_mode" not in kw and "restart_policy" not in kw
     assert "network_disabled" not in kw
     assert "network_disabled" not in systemd_run_kwargs("x", "i", None, None, "bridge")
@@ -54,8 +65,10 @@ def test_hosts_file_names_the_container() -> None:
 
 
 def test_resolv_conf_drops_loopback_name_servers() -> None:
-    host = ("# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.1.2.3\n"
-            "nameserver ::1\nnameserver fe80::1%eth0\noptions edns0\n")
+    host = (
+        "# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.1.2.3\n"
+        "nameserver ::1\nnameserver fe80::1%eth0\noptions edns0\n"
+    )
     got = resolv_conf(host)
     assert "127.0.0.53" not in got and "::1\n" not in got
     assert "nameserver 10.1.2.3\n" in got and "nameserver fe80::1%eth0\n" in got
@@ -72,15 +85,21 @@ def test_cgroup_v2_plan_keeps_limits_out_of_reach() -> None:
     assert kw["cgroup_parent"] == "/devbox/bob/ns"
     assert kw["volumes"] == {
         "/sys/fs/cgroup/devbox-view/bob": {"bind": "/sys/fs/cgroup", "mode": "rw"},
-        "/sys/fs/cgroup/devbox/bob/ns": {"bind": "/sys/fs/cgroup/devbox/bob/ns", "mode": "rw"}}
+        "/sys/fs/cgroup/devbox/bob/ns": {"bind": "/sys/fs/cgroup/devbox/bob/ns", "mode": "rw"},
+    }
 
 
 def test_limits_reach_the_engine_and_the_labels() -> None:
     from devbox.model.limits import Limits
 
-    kw = systemd_run_kwargs("x", "i", None, {"a": "b"},
-                            limits=Limits(memory=512 << 20, cpus=1.5, pids=300))
+    kw = systemd_run_kwargs(
+        "x", "i", None, {"a": "b"}, limits=Limits(memory=512 << 20, cpus=1.5, pids=300)
+    )
     assert kw["mem_limit"] == kw["memswap_limit"] == 512 << 20
     assert kw["nano_cpus"] == 1_500_000_000 and kw["pids_limit"] == 300
-    assert kw["labels"] == {"a": "b", "devbox.limits.memory": str(512 << 20),
-                            "devbox.limits.cpus": "1.5", "devbox.limits.pids": "300"}
+    assert kw["labels"] == {
+        "a": "b",
+        "devbox.limits.memory": str(512 << 20),
+        "devbox.limits.cpus": "1.5",
+        "devbox.limits.pids": "300",
+    }

@@ -123,14 +123,19 @@ def remove(name: str) -> bool:
     return True
 
 
-def exec_run(name: str, argv: list[str], user: str = "root",
-             on_output: Callable[[bytes], None] | None = None,
-             environment: dict[str, str] | None = None) -> tuple[int, bytes]:
+def exec_run(
+    name: str,
+    argv: list[str],
+    user: str = "root",
+    on_output: Callable[[bytes], None] | None = None,
+    environment: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     """Run ``argv`` in the container through the Docker API; return (exit code, output)."""
     with translate(f"exec in container {name}"):
         api = client().api
-        exec_id = api.exec_create(name, argv, user=user, environment=environment,
-                                  stdout=True, stderr=True)["Id"]
+        exec_id = api.exec_create(
+            name, argv, user=user, environment=environment, stdout=True, stderr=True
+        )["Id"]
         chunks: list[bytes] = []
         for chunk in api.exec_start(exec_id, stream=True):
             chunks.append(chunk)
@@ -140,8 +145,11 @@ def exec_run(name: str, argv: list[str], user: str = "root",
     return int(code if code is not None else -1), b"".join(chunks)
 
 
-def put_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
-              dirs: dict[str, tuple[int, int, int]] | None = None) -> None:
+def put_files(
+    name: str,
+    files: dict[str, tuple[bytes, int, int, int]],
+    dirs: dict[str, tuple[int, int, int]] | None = None,
+) -> None:
     """Write files into the container: ``{abs path: (data, mode, uid, gid)}``, after creating
     ``dirs`` (``{abs path: (mode, uid, gid)}``), in one archive upload."""
     buf = io.BytesIO()
@@ -162,8 +170,9 @@ def put_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
             raise OperationFailed(f"copy files into {name}: the engine refused the archive")
 
 
-def seed_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
-               remove: list[str] | None = None) -> str:
+def seed_files(
+    name: str, files: dict[str, tuple[bytes, int, int, int]], remove: list[str] | None = None
+) -> str:
     """Before a container's first start: write ``files`` (``{abs path: (data, mode, uid,
     gid)}``) and delete ``remove`` (paths its image has). Returns how: ``"layer"`` (written
     straight into its not yet mounted overlay2 layer, see :mod:`devbox.adapters.docker.layers`) or
@@ -179,8 +188,10 @@ def seed_files(name: str, files: dict[str, tuple[bytes, int, int, int]],
     if layer is not None and layers.edit(layer, files, remove or []):
         return "layer"
     if remove:
-        raise OperationFailed(f"cannot remove files from {name} before its first start: its "
-                              "storage is not an unmounted overlay2 layer")
+        raise OperationFailed(
+            f"cannot remove files from {name} before its first start: its "
+            "storage is not an unmounted overlay2 layer"
+        )
     put_files(name, files)
     return "archive"
 

@@ -13,8 +13,10 @@ from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
 if TYPE_CHECKING:
     import docker
 
-ENGINE_HINT = ("start the Docker engine: systemctl start docker (or 'dockerd &'); "
-               "install it with apt-get install -y docker.io")
+ENGINE_HINT = (
+    "start the Docker engine: systemctl start docker (or 'dockerd &'); "
+    "install it with apt-get install -y docker.io"
+)
 
 
 # the oldest API version any engine still accepts unversioned-path pings with; only used to
@@ -37,8 +39,9 @@ def client() -> docker.DockerClient:
         probe.close()
         return docker.from_env(version=version, timeout=120)
     except docker.errors.DockerException as err:
-        raise NotReadyError(f"Docker engine not reachable: {_short(err)}",
-                            hint=ENGINE_HINT) from err
+        raise NotReadyError(
+            f"Docker engine not reachable: {_short(err)}", hint=ENGINE_HINT
+        ) from err
     except OSError as err:  # requests' connection errors are OSErrors
         raise NotReadyError(f"Docker engine not reachable: {err}", hint=ENGINE_HINT) from err
 
@@ -67,16 +70,18 @@ def translate(what: str) -> Iterator[None]:
     except DevboxError:
         raise
     except docker.errors.ImageNotFound as err:
-        raise UserError(f"{what}: image not found: {_short(err)}",
-                        hint="build it with 'devbox containerauthor build-image' or pull it "
-                             "from the registry") from err
+        raise UserError(
+            f"{what}: image not found: {_short(err)}",
+            hint="build it with 'devbox containerauthor build-image' or pull it from the registry",
+        ) from err
     except docker.errors.NotFound as err:
         raise UserError(f"{what}: not found: {_short(err)}") from err
     except docker.errors.APIError as err:
         raise OperationFailed(f"{what}: {_short(err)}") from err
     except (requests.exceptions.ConnectionError, docker.errors.DockerException) as err:
-        raise NotReadyError(f"{what}: Docker engine not reachable: {_short(err)}",
-                            hint=ENGINE_HINT) from err
+        raise NotReadyError(
+            f"{what}: Docker engine not reachable: {_short(err)}", hint=ENGINE_HINT
+        ) from err
 
 
 def image_attrs(ref: str) -> dict[str, Any] | None:
@@ -97,14 +102,14 @@ def image_labels(ref: str) -> dict[str, str] | None:
     return dict((attrs.get("Config") or {}).get("Labels") or {})
 
 
-def import_rootfs(chunks: Iterator[bytes], repository: str, tag: str,
-                  changes: list[str]) -> str:
+def import_rootfs(chunks: Iterator[bytes], repository: str, tag: str, changes: list[str]) -> str:
     """Import a rootfs tar stream as ``repository:tag``; returns the image id."""
     import json
 
     with translate(f"import {repository}:{tag}"):
-        raw = client().api.import_image(src=chunks, repository=repository, tag=tag,
-                                        changes=changes, stream_src=True)
+        raw = client().api.import_image(
+            src=chunks, repository=repository, tag=tag, changes=changes, stream_src=True
+        )
     text = raw if isinstance(raw, str) else json.dumps(raw)
     for line in text.splitlines():
         try:
@@ -145,9 +150,15 @@ def list_images_labelled(label: str) -> list[dict[str, Any]]:
         return list(client().api.images(filters={"label": label}))
 
 
-def build_stream(context_tar: Any, tag: str, on_event: Any,
-                 labels: dict[str, str] | None = None, nocache: bool = False,
-                 pull: bool = False, network_mode: str = "host") -> str:
+def build_stream(
+    context_tar: Any,
+    tag: str,
+    on_event: Any,
+    labels: dict[str, str] | None = None,
+    nocache: bool = False,
+    pull: bool = False,
+    network_mode: str = "host",
+) -> str:
     """Build from an uncompressed tar build context; each decoded event goes to ``on_event``.
 
     RUN steps use the host's network by default (like debootstrap does), so builds do not
@@ -156,9 +167,18 @@ def build_stream(context_tar: Any, tag: str, on_event: Any,
     """
     image_id = ""
     with translate(f"build {tag}"):
-        events = client().api.build(fileobj=context_tar, custom_context=True, tag=tag, rm=True,
-                                    forcerm=True, decode=True, labels=labels, nocache=nocache,
-                                    pull=pull, network_mode=network_mode)
+        events = client().api.build(
+            fileobj=context_tar,
+            custom_context=True,
+            tag=tag,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            labels=labels,
+            nocache=nocache,
+            pull=pull,
+            network_mode=network_mode,
+        )
         for event in events:
             on_event(event)
             if "error" in event:
@@ -187,34 +207,40 @@ def stored_auth(repository: str) -> dict[str, str] | None:
     return {"username": str(found["Username"]), "password": str(found.get("Password", ""))}
 
 
-def push_stream(repository: str, tag: str, on_event: Any,
-                auth_config: dict[str, str] | None = None) -> str:
+def push_stream(
+    repository: str, tag: str, on_event: Any, auth_config: dict[str, str] | None = None
+) -> str:
     """Push ``repository:tag``; returns the manifest digest the registry reported."""
     digest = ""
     auth_config = auth_config or stored_auth(repository)
     with translate(f"push {repository}:{tag}"):
-        events = client().api.push(repository, tag=tag, stream=True, decode=True,
-                                   auth_config=auth_config)
+        events = client().api.push(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
         for event in events:
             on_event(event)
             if "error" in event:
                 detail = event.get("errorDetail", {}).get("message") or event["error"]
-                raise OperationFailed(f"push {repository}:{tag}: {str(detail).strip()}",
-                                      hint="log in with 'devbox registryserver user add' or "
-                                           "check the registry with 'devbox registryserver status'")
+                raise OperationFailed(
+                    f"push {repository}:{tag}: {str(detail).strip()}",
+                    hint="log in with 'devbox registryserver user add' or "
+                    "check the registry with 'devbox registryserver status'",
+                )
             aux = event.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):
                 digest = str(aux["Digest"])
     return digest
 
 
-def pull_stream(repository: str, tag: str, on_event: Any,
-                auth_config: dict[str, str] | None = None) -> str:
+def pull_stream(
+    repository: str, tag: str, on_event: Any, auth_config: dict[str, str] | None = None
+) -> str:
     """Pull ``repository:tag``; returns the image id."""
     auth_config = auth_config or stored_auth(repository)
     with translate(f"pull {repository}:{tag}"):
-        events = client().api.pull(repository, tag=tag, stream=True, decode=True,
-                                   auth_config=auth_config)
+        events = client().api.pull(
+            repository, tag=tag, stream=True, decode=True, auth_config=auth_config
+        )
         for event in events:
             on_event(event)
             if "error" in event:
@@ -354,8 +380,9 @@ def ensure_network(name: str, labels: dict[str, str] | None = None) -> tuple[dic
     if attrs is not None:
         return attrs, False
     with translate(f"create network {name}"):
-        client().api.create_network(name, driver="bridge", labels=labels or {},
-                                    check_duplicate=True)
+        client().api.create_network(
+            name, driver="bridge", labels=labels or {}, check_duplicate=True
+        )
     attrs = network_attrs(name)
     if attrs is None:
         raise OperationFailed(f"network {name} vanished right after it was created")

@@ -179,13 +179,19 @@ def _ensure_parents(layer: Layer, root: RootDir, paths: Iterable[str]) -> bool:
         if found is None:
             root.mkdir(rel, 0o755)
         else:
-            root.mkdir(rel, stat.S_IMODE(found.st_mode), found.st_uid, found.st_gid,
-                       times_ns=(found.st_atime_ns, found.st_mtime_ns))
+            root.mkdir(
+                rel,
+                stat.S_IMODE(found.st_mode),
+                found.st_uid,
+                found.st_gid,
+                times_ns=(found.st_atime_ns, found.st_mtime_ns),
+            )
     return True
 
 
-def edit(layer: Layer, files: dict[str, tuple[bytes, int, int, int]],
-         remove: Iterable[str] = ()) -> bool:
+def edit(
+    layer: Layer, files: dict[str, tuple[bytes, int, int, int]], remove: Iterable[str] = ()
+) -> bool:
     """Delete ``remove`` (whiteouts) and write ``files`` (``{abs path: (data, mode, uid,
     gid)}``) in ``layer``'s upper directory. False, with nothing changed, when a parent
     directory on the way is not a plain directory in the image.

@@ -20,8 +20,9 @@ def require_running(name: str) -> ContainerFacts:
     if facts is None:
         raise UserError(f"no container named {name}", hint="check the name with 'docker ps'")
     if not facts.running:
-        raise UserError(f"container {name} is not running",
-                        hint=f"start it first (docker start {name})")
+        raise UserError(
+            f"container {name} is not running", hint=f"start it first (docker start {name})"
+        )
     return facts
 
 
@@ -51,8 +52,7 @@ def events(since: float | None = None) -> Iterator[dict[str, Any]]:
     filters = {"type": "container", "event": ["start", "die", "destroy"]}
     cl = docker.from_env(timeout=None)
     try:
-        stream = cl.api.events(decode=True, filters=filters,
-                               since=int(since) if since else None)
+        stream = cl.api.events(decode=True, filters=filters, since=int(since) if since else None)
     except BaseException:
         cl.close()
         raise

@@ -40,8 +40,9 @@ def commit(name: str, repository: str, tag: str, labels: dict[str, str]) -> str:
     """Commit ``name``'s root filesystem (without pausing it again) as ``repository:tag``."""
     changes = [f"LABEL {key}={_quote(value)}" for key, value in sorted(labels.items())]
     with translate(f"commit container {name}"):
-        result = client().api.commit(name, repository=repository, tag=tag, pause=False,
-                                     changes=changes)
+        result = client().api.commit(
+            name, repository=repository, tag=tag, pause=False, changes=changes
+        )
     image_id = str(result.get("Id", "")) if isinstance(result, dict) else ""
     if not image_id:
         raise OperationFailed(f"commit of {name}: the engine returned no image id")
@@ -54,8 +55,9 @@ def _quote(value: str) -> str:
     return json.dumps(value)
 
 
-def build_derived(dockerfile: str, files: dict[str, bytes], tag: str,
-                  labels: dict[str, str]) -> str:
+def build_derived(
+    dockerfile: str, files: dict[str, bytes], tag: str, labels: dict[str, str]
+) -> str:
     """Build a small image from ``dockerfile`` with ``files`` as its build context."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -81,5 +83,13 @@ def containers_using(label: str) -> list[str]:
     return [str(c["Names"][0]).lstrip("/") for c in found if c.get("Names")]
 
 
-__all__ = ["build_derived", "commit", "containers_using", "image_id", "images_labelled",
-           "paused", "remove_image", "unpause"]
+__all__ = [
+    "build_derived",
+    "commit",
+    "containers_using",
+    "image_id",
+    "images_labelled",
+    "paused",
+    "remove_image",
+    "unpause",
+]

@@ -77,8 +77,12 @@ def remove_container_cgroups(name: str, cgmode: str | None = None) -> None:
 def leftover_cgroups(name: str, cgmode: str | None = None) -> list[Path]:
     """What :func:`remove_container_cgroups` would remove (for leak checks)."""
     cgmode = cgmode or mode()
-    return [hierarchy / rel for hierarchy in _hierarchies(cgmode)
-            for rel in vmstyle.cgroup_dirs(name) if (hierarchy / rel).is_dir()]
+    return [
+        hierarchy / rel
+        for hierarchy in _hierarchies(cgmode)
+        for rel in vmstyle.cgroup_dirs(name)
+        if (hierarchy / rel).is_dir()
+    ]
 
 
 def apply_outer_limits(name: str, limits: Limits, cgmode: str | None = None) -> None:
@@ -89,10 +93,12 @@ def apply_outer_limits(name: str, limits: Limits, cgmode: str | None = None) -> 
     if cgmode != vmstyle.CGROUP_V2:
         return
     outer = CGROUP_ROOT / vmstyle.cgroup_outer(name)
-    values = {"memory.max": str(limits.memory) if limits.memory else "max",
-              "memory.swap.max": "0",
-              "pids.max": str(limits.pids) if limits.pids else "max",
-              "cpu.max": (f"{round(limits.cpus * 100000)} 100000" if limits.cpus else "max")}
+    values = {
+        "memory.max": str(limits.memory) if limits.memory else "max",
+        "memory.swap.max": "0",
+        "pids.max": str(limits.pids) if limits.pids else "max",
+        "cpu.max": (f"{round(limits.cpus * 100000)} 100000" if limits.cpus else "max"),
+    }
     try:
         outer.mkdir(parents=True, exist_ok=True)
         controllers = (CGROUP_ROOT / "cgroup.controllers").read_text().split()
@@ -104,5 +110,6 @@ def apply_outer_limits(name: str, limits: Limits, cgmode: str | None = None) -> 
             if target.exists():
                 target.write_text(value)
     except OSError as err:
-        raise OperationFailed(f"could not set the limits of {name} in {outer}: "
-                              f"{err.strerror or err}") from err
+        raise OperationFailed(
+            f"could not set the limits of {name} in {outer}: {err.strerror or err}"
+        ) from err

@@ -9,8 +9,12 @@ from pathlib import Path
 def kernel_has(feature: str) -> bool:
     """Whether the running kernel has ``feature`` (a CONFIG_ name without prefix), built in or
     as a loadable module."""
-    module = {"MACVLAN": "macvlan", "OVERLAY_FS": "overlay", "VLAN_8021Q": "8021q",
-              "VETH": "veth"}.get(feature, feature.lower())
+    module = {
+        "MACVLAN": "macvlan",
+        "OVERLAY_FS": "overlay",
+        "VLAN_8021Q": "8021q",
+        "VETH": "veth",
+    }.get(feature, feature.lower())
     if Path(f"/sys/module/{module}").exists():
         return True
     if feature == "OVERLAY_FS" and "overlay" in Path("/proc/filesystems").read_text():
@@ -31,5 +35,3 @@ def kernel_has(feature: str) -> bool:
         text = boot.read_text(errors="replace")
         return f"CONFIG_{feature}=y" in text or f"CONFIG_{feature}=m" in text
     return False
-
-

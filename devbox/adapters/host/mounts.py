@@ -28,8 +28,13 @@ FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 @cache
 def _libc() -> ctypes.CDLL:
     lib = ctypes.CDLL(None, use_errno=True)  # libc is loaded already
-    lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                          ctypes.c_char_p]
+    lib.mount.argtypes = [
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_ulong,
+        ctypes.c_char_p,
+    ]
     lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
     return lib
 
@@ -44,8 +49,10 @@ class OverlaySpec:
     def options(self) -> str:
         for path in (self.lower, self.upper, self.work):
             if any(c in str(path) for c in ",:\\\n"):
-                raise UserError(f"path {path} contains ',', ':' or '\\': overlayfs cannot use it",
-                                hint="move the devbox root to a plain path (setting 'root')")
+                raise UserError(
+                    f"path {path} contains ',', ':' or '\\': overlayfs cannot use it",
+                    hint="move the devbox root to a plain path (setting 'root')",
+                )
         return f"lowerdir={self.lower},upperdir={self.upper},workdir={self.work}"
 
 
@@ -59,8 +66,8 @@ def _unescape(field: str) -> str:
     """mountinfo escapes space, tab, newline and backslash as \\ooo."""
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
             i += 4
         else:
             out.append(field[i])
@@ -86,8 +93,9 @@ def mounts(mountinfo: Path = Path("/proc/self/mountinfo")) -> list[MountInfo]:
         lparts, rparts = left.split(), right.split()
         if len(lparts) < 5 or len(rparts) < 3:
             continue
-        out.append(MountInfo(_unescape(lparts[4]), rparts[0], _unescape(rparts[1]),
-                             rparts[2], lparts[5]))
+        out.append(
+            MountInfo(_unescape(lparts[4]), rparts[0], _unescape(rparts[1]), rparts[2], lparts[5])
+        )
     return out
 
 
@@ -105,8 +113,10 @@ def mount_overlay(spec: OverlaySpec, log: OpLog = NULL_LOG) -> bool:
     """Mount ``spec`` (creating upper/work/merged); False when it was already mounted there."""
     options = spec.options()
     if not spec.lower.is_dir():
-        raise OperationFailed(f"snapshot {spec.lower} is missing: cannot mount {spec.merged}",
-                              hint="remove the clone and clone again")
+        raise OperationFailed(
+            f"snapshot {spec.lower} is missing: cannot mount {spec.merged}",
+            hint="remove the clone and clone again",
+        )
     if is_mounted(spec.merged):
         return False
     fresh_upper = not spec.upper.exists()
@@ -122,19 +132,24 @@ def mount_overlay(spec: OverlaySpec, log: OpLog = NULL_LOG) -> bool:
         log.write(f"mount -t overlay overlay -o {opts} {spec.merged}")
         # nosuid,nodev: a set-uid file or a device node a container put in its /opt is
         # worth nothing, in the container and on the host
-        rc = _libc().mount(b"overlay", str(spec.merged).encode(), b"overlay",
-                           MS_NOSUID | MS_NODEV, opts.encode())
+        rc = _libc().mount(
+            b"overlay", str(spec.merged).encode(), b"overlay", MS_NOSUID | MS_NODEV, opts.encode()
+        )
         err = ctypes.get_errno() if rc != 0 else 0
         if rc == 0 or err != errno.EINVAL:
             break
     if rc != 0:
         if err == errno.EPERM:
-            raise NotReadyError(f"mounting an overlay on {spec.merged} needs root "
-                                "(CAP_SYS_ADMIN)", hint="run devbox as root")
+            raise NotReadyError(
+                f"mounting an overlay on {spec.merged} needs root (CAP_SYS_ADMIN)",
+                hint="run devbox as root",
+            )
         if err == errno.ENODEV:
             raise NotReadyError("the kernel has no overlayfs", hint="modprobe overlay")
-        raise OperationFailed(f"mount overlay on {spec.merged}: {os.strerror(err)}",
-                              hint=f"options: {options}; see dmesg for overlayfs' reason")
+        raise OperationFailed(
+            f"mount overlay on {spec.merged}: {os.strerror(err)}",
+            hint=f"options: {options}; see dmesg for overlayfs' reason",
+        )
     return True
 
 
@@ -172,8 +187,9 @@ def ensure_nosuid(path: Path, log: OpLog = NULL_LOG) -> bool:
 
 def _mount_error(target: str, err: int) -> Exception:
     if err == errno.EPERM:
-        return NotReadyError(f"mounting {target} needs root (CAP_SYS_ADMIN)",
-                             hint="run devbox as root")
+        return NotReadyError(
+            f"mounting {target} needs root (CAP_SYS_ADMIN)", hint="run devbox as root"
+        )
     return OperationFailed(f"bind-mount {target} nosuid,nodev: {os.strerror(err)}")
 
 
@@ -216,8 +232,9 @@ def reflink_supported(directory: Path) -> bool:
         dst.unlink(missing_ok=True)
 
 
-def snapshot_copy(source: Path, dest: Path, log: OpLog = NULL_LOG,
-                  on_line: Callable[[str], None] | None = None) -> str:
+def snapshot_copy(
+    source: Path, dest: Path, log: OpLog = NULL_LOG, on_line: Callable[[str], None] | None = None
+) -> str:
     """Copy the tree ``source`` to ``dest`` (must not exist) keeping owners, modes, times, links,
     xattrs: a reflink copy where the filesystem shares blocks, else one plain copy.
     Returns "reflink" or "copy"."""
@@ -226,8 +243,9 @@ def snapshot_copy(source: Path, dest: Path, log: OpLog = NULL_LOG,
     dest.parent.mkdir(parents=True, exist_ok=True)
     method = "reflink" if reflink_supported(dest.parent) else "copy"
     cp = process.require("cp", "coreutils")
-    process.run([cp, "-a", "--reflink=auto", "--", str(source), str(dest)], log=log,
-                on_line=on_line)
+    process.run(
+        [cp, "-a", "--reflink=auto", "--", str(source), str(dest)], log=log, on_line=on_line
+    )
     return method
 
 

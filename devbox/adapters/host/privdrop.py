@@ -51,10 +51,12 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 def check_owner(uid: int, gid: int, where: Path | str) -> tuple[int, int]:
     """``(uid, gid)`` if they are an unprivileged owner; a UserError for root."""
     if uid == 0 or gid == 0:
-        raise UserError(f"{where} belongs to root ({uid}:{gid}); devbox will not work in a "
-                        "container's tree as root",
-                        hint="give it back to the container's user (inside the container: "
-                             "sudo chown -R dev:dev /opt), then retry")
+        raise UserError(
+            f"{where} belongs to root ({uid}:{gid}); devbox will not work in a "
+            "container's tree as root",
+            hint="give it back to the container's user (inside the container: "
+            "sudo chown -R dev:dev /opt), then retry",
+        )
     return uid, gid
 
 
@@ -68,11 +70,12 @@ def open_dir_beneath(top: Path, rel: str, *, create_as: tuple[int, int] | None =
     try:
         fd = os.open(top, flags)
     except OSError as err:
-        raise UserError(f"{top}: cannot open: {err.strerror}",
-                        hint="it must be a real directory, not a symlink") from None
+        raise UserError(
+            f"{top}: cannot open: {err.strerror}", hint="it must be a real directory, not a symlink"
+        ) from None
     parts = [p for p in rel.split("/") if p not in ("", ".")]
     for i, part in enumerate(parts):
-        where = top.joinpath(*parts[:i + 1])
+        where = top.joinpath(*parts[: i + 1])
         try:
             try:
                 nxt = os.open(part, flags, dir_fd=fd)
@@ -84,9 +87,11 @@ def open_dir_beneath(top: Path, rel: str, *, create_as: tuple[int, int] | None =
                 os.fchown(nxt, *create_as)
         except OSError as err:
             os.close(fd)
-            raise UserError(f"{where}: not a plain directory ({err.strerror}); devbox does not "
-                            "follow links in a container's tree",
-                            hint="remove or rename it inside the container, then retry") from None
+            raise UserError(
+                f"{where}: not a plain directory ({err.strerror}); devbox does not "
+                "follow links in a container's tree",
+                hint="remove or rename it inside the container, then retry",
+            ) from None
         os.close(fd)
         fd = nxt
     return fd
@@ -132,21 +137,37 @@ class OwnerSandbox:
                 pass
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {"PATH": SAFE_PATH, "HOME": str(self.home), "XDG_CONFIG_HOME": str(self.home),
-                "LC_ALL": "C", "TMPDIR": str(self.workdir), **(extra or {})}
+        return {
+            "PATH": SAFE_PATH,
+            "HOME": str(self.home),
+            "XDG_CONFIG_HOME": str(self.home),
+            "LC_ALL": "C",
+            "TMPDIR": str(self.workdir),
+            **(extra or {}),
+        }
 
     def preexec(self) -> None:
         """In the child, before exec: private mounts, bind the tree, drop to the owner."""
         # a detached copy of the mount at the fd, made before leaving the host's namespace
         # (a plain bind of /proc/self/fd/N would name a mount of the old namespace: EINVAL)
-        tree = _libc.syscall(SYS_OPEN_TREE, self.dir_fd, b"", OPEN_TREE_CLONE | AT_EMPTY_PATH
-                             | os.O_CLOEXEC)
+        tree = _libc.syscall(
+            SYS_OPEN_TREE, self.dir_fd, b"", OPEN_TREE_CLONE | AT_EMPTY_PATH | os.O_CLOEXEC
+        )
         if tree < 0:
             _check(-1, "open_tree")
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate")
-        _check(_libc.syscall(SYS_MOVE_MOUNT, tree, b"", AT_FDCWD, str(self.workdir).encode(),
-                             MOVE_MOUNT_F_EMPTY_PATH), "move_mount")
+        _check(
+            _libc.syscall(
+                SYS_MOVE_MOUNT,
+                tree,
+                b"",
+                AT_FDCWD,
+                str(self.workdir).encode(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            ),
+            "move_mount",
+        )
         os.close(tree)
         os.setgroups([])
         os.setresgid(self.gid, self.gid, self.gid)
@@ -159,13 +180,17 @@ class OwnerSandbox:
 
 # -- in-process: filesystem uid/gid for one thread ---------------------------------------------
 
+
 class _CapHeader(ctypes.Structure):
     _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 def _caps() -> tuple[_CapHeader, ctypes.Array[_CapData]]:

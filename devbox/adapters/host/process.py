@@ -62,12 +62,16 @@ def run(
     try:
         proc = subprocess.Popen(
             args,
-            stdin=subprocess.PIPE if input is not None else
-            (subprocess.DEVNULL if streamed else None),
+            stdin=subprocess.PIPE
+            if input is not None
+            else (subprocess.DEVNULL if streamed else None),
             stdout=subprocess.PIPE if (capture or streamed) else None,
             stderr=subprocess.STDOUT if streamed else (subprocess.PIPE if capture else None),
-            env=dict(env) if env is not None else None, cwd=cwd, preexec_fn=preexec,
-            text=not streamed, start_new_session=True,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            preexec_fn=preexec,
+            text=not streamed,
+            start_new_session=True,
         )
     except FileNotFoundError:
         raise NotReadyError(f"command not found: {args[0]}") from None
@@ -78,11 +82,13 @@ def run(
                 rc = None
             else:
                 rc = proc.wait(timeout=_left(deadline))
-            result = subprocess.CompletedProcess(args, rc if rc is not None else -9,
-                                                 "\n".join(lines or []), "")
+            result = subprocess.CompletedProcess(
+                args, rc if rc is not None else -9, "\n".join(lines or []), ""
+            )
         else:
-            out, err = proc.communicate(input=input.decode() if input is not None else None,
-                                        timeout=_left(deadline))
+            out, err = proc.communicate(
+                input=input.decode() if input is not None else None, timeout=_left(deadline)
+            )
             rc = proc.returncode
             result = subprocess.CompletedProcess(args, rc, out, err)
     except subprocess.TimeoutExpired:
@@ -97,9 +103,10 @@ def run(
         if len(short) > 80:
             short = short[:77] + "..."
         log.write(f"  hung: no exit after {timeout:g} s; killed: {quoted}")
-        raise OperationFailed(f"'{short}' hung: no exit after {timeout:g} s; killed",
-                              hint=f"command: {quoted}" + (f"; log: {log.path}" if log.path
-                                                           else ""))
+        raise OperationFailed(
+            f"'{short}' hung: no exit after {timeout:g} s; killed",
+            hint=f"command: {quoted}" + (f"; log: {log.path}" if log.path else ""),
+        )
     if result.returncode != 0:
         tail = (result.stderr or result.stdout or "").strip().splitlines()[-5:]
         for line in tail:
@@ -119,8 +126,13 @@ def _left(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _stream(proc: subprocess.Popen[bytes], input: bytes | None, on_line: Callable[[str], None],
-            log: OpLog, deadline: float | None) -> list[str] | None:
+def _stream(
+    proc: subprocess.Popen[bytes],
+    input: bytes | None,
+    on_line: Callable[[str], None],
+    log: OpLog,
+    deadline: float | None,
+) -> list[str] | None:
     """Lines of ``proc``'s merged output, passed on as they come; None if the deadline passed
     first. Reads with select(): a command that prints nothing (or a child that keeps the pipe)
     cannot hold us past the deadline."""

@@ -46,8 +46,7 @@ CHUNK = 1 << 20
 
 
 class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 _libc: ctypes.CDLL | None = None
@@ -65,9 +64,13 @@ def _syscall() -> ctypes.CDLL:
 def _openat2(dirfd: int, path: str, flags: int, mode: int = 0) -> int:
     assert SYS_OPENAT2 is not None
     how = _OpenHow(flags | os.O_CLOEXEC, mode, RESOLVE)
-    fd = _syscall().syscall(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dirfd),
-                            ctypes.c_char_p(os.fsencode(path)), ctypes.byref(how),
-                            ctypes.c_size_t(ctypes.sizeof(how)))
+    fd = _syscall().syscall(
+        ctypes.c_long(SYS_OPENAT2),
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(os.fsencode(path)),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
     if fd < 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
@@ -85,8 +88,9 @@ def openat2_available() -> bool:
                 os.close(_openat2(-100, "/", os.O_PATH | os.O_DIRECTORY))  # AT_FDCWD
                 _have_openat2 = True
             except OSError as err:
-                LOG.info("openat2 unavailable (%s): walking paths one component at a time",
-                         err.strerror)
+                LOG.info(
+                    "openat2 unavailable (%s): walking paths one component at a time", err.strerror
+                )
                 _have_openat2 = False
     return _have_openat2
 
@@ -112,16 +116,18 @@ class RootDir:
         self.openat2 = openat2_available() if use_openat2 is None else use_openat2
 
     @classmethod
-    def open(cls, path: Path | str, label: str, *, follow: bool = False,
-             use_openat2: bool | None = None) -> RootDir:
+    def open(
+        cls, path: Path | str, label: str, *, follow: bool = False, use_openat2: bool | None = None
+    ) -> RootDir:
         """Open the root directory ``path`` (a host path devbox names itself). ``follow``:
         follow a link at ``path`` itself (``/proc/<pid>/root`` is one, on purpose)."""
         flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
         try:
             fd = os.open(path, flags)
         except OSError as err:
-            raise OperationFailed(f"cannot open the root of {label} ({path}): "
-                                  f"{err.strerror}") from err
+            raise OperationFailed(
+                f"cannot open the root of {label} ({path}): {err.strerror}"
+            ) from err
         return cls(fd, label, use_openat2)
 
     @classmethod
@@ -144,11 +150,16 @@ class RootDir:
     # ------------------------------------------------------------------ resolution
 
     def _refuse(self, path: str, why: str = "") -> OperationFailed:
-        message = (f"{path} is a symlink inside {self.label}; not following it" if not why
-                   else f"{path} in {self.label}: {why}")
+        message = (
+            f"{path} is a symlink inside {self.label}; not following it"
+            if not why
+            else f"{path} in {self.label}: {why}"
+        )
         LOG.warning("refused: %s", message)
-        return OperationFailed(message, hint="the container's root planted a link there: "
-                                             "remove it inside the container")
+        return OperationFailed(
+            message,
+            hint="the container's root planted a link there: remove it inside the container",
+        )
 
     def _component_error(self, dirfd: int, name: str, shown: str, err: OSError) -> Exception:
         if err.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
@@ -161,8 +172,9 @@ class RootDir:
             return self._refuse(shown, "not a directory")
         return err
 
-    def open_dir(self, path: str | PurePosixPath, *, create: bool = False,
-                 mode: int = 0o755) -> int:
+    def open_dir(
+        self, path: str | PurePosixPath, *, create: bool = False, mode: int = 0o755
+    ) -> int:
         """A directory descriptor (``O_RDONLY``) of ``path`` inside the root; ``create``:
         make missing components (``mode``, root-owned). The caller closes it."""
         parts = _parts(path)
@@ -179,10 +191,11 @@ class RootDir:
         fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=self.fd)
         try:
             for index, name in enumerate(parts):
-                shown = "/" + "/".join(parts[:index + 1])
+                shown = "/" + "/".join(parts[: index + 1])
                 try:
-                    nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, dir_fd=fd)
+                    nfd = os.open(
+                        name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                    )
                 except FileNotFoundError:
                     if not create:
                         raise
@@ -191,8 +204,11 @@ class RootDir:
                     except FileExistsError:
                         pass  # made meanwhile; opened (never followed) below
                     try:
-                        nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                      | os.O_CLOEXEC, dir_fd=fd)
+                        nfd = os.open(
+                            name,
+                            os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                            dir_fd=fd,
+                        )
                     except OSError as err:
                         raise self._component_error(fd, name, shown, err) from err
                 except OSError as err:
@@ -230,22 +246,35 @@ class RootDir:
 
     # ------------------------------------------------------------------ writing
 
-    def write_file(self, path: str | PurePosixPath, data: bytes | IO[bytes], mode: int = 0o644,
-                   uid: int = 0, gid: int = 0, *, parents: bool = False,
-                   mtime: float | None = None) -> None:
+    def write_file(
+        self,
+        path: str | PurePosixPath,
+        data: bytes | IO[bytes],
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        *,
+        parents: bool = False,
+        mtime: float | None = None,
+    ) -> None:
         """Put ``data`` (bytes or a binary stream) at ``path``: a new file, synced, renamed over
         whatever is there (a symlink there is replaced, not followed). ``parents``: make
         missing parent directories (0755, root)."""
         try:
             pfd, name, shown = self._parent(path, create=parents)
         except FileNotFoundError as err:
-            raise OperationFailed(f"cannot write {path} in {self.label}: its directory is "
-                                  "missing") from err
+            raise OperationFailed(
+                f"cannot write {path} in {self.label}: its directory is missing"
+            ) from err
         tmp = f".{name[:200]}.devbox-{secrets.token_hex(6)}"
         try:
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, 0o600, dir_fd=pfd)
+                fd = os.open(
+                    tmp,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=pfd,
+                )
             except OSError as err:
                 raise self._wrap("cannot write", shown, err) from err
             try:
@@ -273,8 +302,15 @@ class RootDir:
         finally:
             os.close(pfd)
 
-    def symlink(self, path: str | PurePosixPath, target: str, *, parents: bool = False,
-                uid: int | None = None, gid: int | None = None) -> None:
+    def symlink(
+        self,
+        path: str | PurePosixPath,
+        target: str,
+        *,
+        parents: bool = False,
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> None:
         """Make ``path`` a symlink to ``target`` (replacing what is there; the link is made,
         never followed)."""
         pfd, name, shown = self._parent(path, create=parents)
@@ -291,8 +327,9 @@ class RootDir:
         finally:
             os.close(pfd)
 
-    def hardlink(self, path: str | PurePosixPath, existing: str | PurePosixPath, *,
-                 parents: bool = False) -> None:
+    def hardlink(
+        self, path: str | PurePosixPath, existing: str | PurePosixPath, *, parents: bool = False
+    ) -> None:
         """Make ``path`` a hard link to ``existing`` (both inside the root; a symlink at
         ``existing`` is linked as a symlink, never followed)."""
         spfd, sname, _sshown = self._parent(existing, create=False)
@@ -314,9 +351,17 @@ class RootDir:
         finally:
             os.close(spfd)
 
-    def mkdir(self, path: str | PurePosixPath, mode: int = 0o755, uid: int | None = None,
-              gid: int | None = None, *, parents: bool = False,
-              times_ns: tuple[int, int] | None = None, exist_ok: bool = True) -> bool:
+    def mkdir(
+        self,
+        path: str | PurePosixPath,
+        mode: int = 0o755,
+        uid: int | None = None,
+        gid: int | None = None,
+        *,
+        parents: bool = False,
+        times_ns: tuple[int, int] | None = None,
+        exist_ok: bool = True,
+    ) -> bool:
         """Make directory ``path``; True when made. An existing directory is kept as it is
         (a symlink there is refused)."""
         pfd, name, shown = self._parent(path, create=parents)
@@ -329,8 +374,9 @@ class RootDir:
                     raise
                 made = False
             try:
-                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                             dir_fd=pfd)
+                fd = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=pfd
+                )
             except OSError as err:
                 raise self._component_error(pfd, name, shown, err) from err
             try:
@@ -346,9 +392,14 @@ class RootDir:
         finally:
             os.close(pfd)
 
-    def set_attrs(self, path: str | PurePosixPath, mode: int | None = None,
-                  uid: int | None = None, gid: int | None = None,
-                  mtime: float | None = None) -> None:
+    def set_attrs(
+        self,
+        path: str | PurePosixPath,
+        mode: int | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        mtime: float | None = None,
+    ) -> None:
         """chmod/chown/utime a directory ``path`` through a descriptor (never a link)."""
         fd = self.open_dir(path)
         try:
@@ -420,8 +471,9 @@ class RootDir:
                 if not stat.S_ISDIR(st.st_mode):
                     continue
                 try:
-                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-                                  | os.O_CLOEXEC, dir_fd=fd)
+                    sub = os.open(
+                        name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd
+                    )
                 except OSError:
                     continue  # replaced by a link or removed meanwhile: never followed
                 stack.append((sub, iter(self._entries(sub))))

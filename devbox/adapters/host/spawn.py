@@ -12,6 +12,12 @@ def detached(argv: Sequence[str], output: Path, env: Mapping[str, str]) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("ab") as out:
         proc = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            env=dict(env), start_new_session=True, close_fds=True)
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            start_new_session=True,
+            close_fds=True,
+        )
     return proc.pid

@@ -40,8 +40,9 @@ class HostEntry:
 
 
 def _block_re(name: str) -> re.Pattern[str]:
-    return re.compile(rf"# >>> devbox {re.escape(name)}\n.*?# <<< devbox {re.escape(name)}\n",
-                      re.DOTALL)
+    return re.compile(
+        rf"# >>> devbox {re.escape(name)}\n.*?# <<< devbox {re.escape(name)}\n", re.DOTALL
+    )
 
 
 def upsert(text: str, entry: HostEntry) -> str:

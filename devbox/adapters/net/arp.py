@@ -19,12 +19,18 @@ def _mac_bytes(mac: str) -> bytes:
     return bytes(int(x, 16) for x in mac.split(":"))
 
 
-def _frame(src_mac: str, oper: int, sender_ip: str, target_ip: str,
-           target_mac: bytes = b"\x00" * 6) -> bytes:
+def _frame(
+    src_mac: str, oper: int, sender_ip: str, target_ip: str, target_mac: bytes = b"\x00" * 6
+) -> bytes:
     sha = _mac_bytes(src_mac)
     eth = BROADCAST + sha + struct.pack("!H", ETH_P_ARP)
-    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, oper) + sha + socket.inet_aton(sender_ip) \
-        + target_mac + socket.inet_aton(target_ip)
+    arp = (
+        struct.pack("!HHBBH", 1, 0x0800, 6, 4, oper)
+        + sha
+        + socket.inet_aton(sender_ip)
+        + target_mac
+        + socket.inet_aton(target_ip)
+    )
     return eth + arp
 
 

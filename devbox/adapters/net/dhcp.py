@@ -153,8 +153,9 @@ class DhcpSession:
     def start(self) -> DhcpSession:
         if self.container_root is not None:
             try:  # now, while the caller knows the PID is the container's
-                self._root = RootDir.open(self.container_root, f"container {self.hostname}",
-                                          follow=True)
+                self._root = RootDir.open(
+                    self.container_root, f"container {self.hostname}", follow=True
+                )
             except OperationFailed as err:
                 LOG.error("%s: resolv.conf will not be written: %s", self.name, err.message)
         self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
@@ -170,7 +171,8 @@ class DhcpSession:
             raise OperationFailed(
                 f"no DHCP answer for {self.hostname} on {self.ifname} within {timeout:g}s",
                 hint="check that a DHCP server serves the parent's LAN (devbox common lab "
-                     "status), or raise dhcp_timeout")
+                "status), or raise dhcp_timeout",
+            )
         assert self.current is not None
         return self.current
 
@@ -258,8 +260,11 @@ class DhcpSession:
             vendor_id="devbox",
             hook_timeout=10.0,
             retransmission=fast_backoff,
-            timeouts={fsm.State.REBOOTING: 3, fsm.State.REQUESTING: 5,
-                      fsm.State.SELECTING: 60 * 15},
+            timeouts={
+                fsm.State.REBOOTING: 3,
+                fsm.State.REQUESTING: 5,
+                fsm.State.SELECTING: 60 * 15,
+            },
         )
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
@@ -315,8 +320,9 @@ class DhcpSession:
         """The lease's name servers into the container's /etc/resolv.conf; a planted link
         (there or on the way) is refused and logged, and the lease is kept all the same."""
         try:
-            root.write_file("/etc/resolv.conf", resolv_conf_text(info.dns, info.domain).encode(),
-                            0o644)
+            root.write_file(
+                "/etc/resolv.conf", resolv_conf_text(info.dns, info.domain).encode(), 0o644
+            )
         except OperationFailed as err:
             LOG.error("%s: not writing resolv.conf: %s", self.name, err.message)
         except OSError as err:
@@ -332,8 +338,9 @@ class DhcpSession:
                 async with AsyncIPRoute() as ipr:
                     found = await ipr.link_lookup(ifname=self.ifname)
                     if found:
-                        await ipr.addr("del", index=found[0], address=info.ip,
-                                       prefixlen=info.prefixlen)
+                        await ipr.addr(
+                            "del", index=found[0], address=info.ip, prefixlen=info.prefixlen
+                        )
             except Exception as err:  # noqa: BLE001 - address may already be gone
                 LOG.debug("%s: unconfigure: %r", self.name, err)
         if self.on_lease is not None:

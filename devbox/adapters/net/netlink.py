@@ -95,8 +95,13 @@ def _info(msg: Any) -> LinkInfo:
         data = linkinfo.get("IFLA_INFO_DATA")
         if data is not None and kind == "macvlan":
             raw = data.get("IFLA_MACVLAN_MODE")
-            mode = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}.get(
-                raw, str(raw)) if raw is not None else ""
+            mode = (
+                {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}.get(
+                    raw, str(raw)
+                )
+                if raw is not None
+                else ""
+            )
     flags = int(msg.get("flags", 0) or msg["flags"])
     return LinkInfo(
         index=int(msg["index"]),
@@ -212,12 +217,18 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
     ``peer_netns``. Both come up. On failure nothing is left in the host."""
     tmp = "dbxv" + secrets.token_hex(4)
     with _ipr() as ipr:
-        call(f"create veth pair {host_name}", lambda: ipr.link(
-            "add", ifname=host_name, kind="veth", peer={"ifname": tmp}))
+        call(
+            f"create veth pair {host_name}",
+            lambda: ipr.link("add", ifname=host_name, kind="veth", peer={"ifname": tmp}),
+        )
         try:
             peer_idx = _index(ipr, tmp)
-            call(f"move {tmp} into netns {peer_netns}", lambda: ipr.link(
-                "set", index=peer_idx, net_ns_fd=str(nsmod.named_path(peer_netns))))
+            call(
+                f"move {tmp} into netns {peer_netns}",
+                lambda: ipr.link(
+                    "set", index=peer_idx, net_ns_fd=str(nsmod.named_path(peer_netns))
+                ),
+            )
             host_idx = _index(ipr, host_name)
             call(f"bring up {host_name}", lambda: ipr.link("set", index=host_idx, state="up"))
         except BaseException:
@@ -228,8 +239,9 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
     def inside() -> None:
         with _ipr() as ipr:
             idx = _index(ipr, tmp)
-            call(f"rename {tmp} to {peer_name}",
-                 lambda: ipr.link("set", index=idx, ifname=peer_name))
+            call(
+                f"rename {tmp} to {peer_name}", lambda: ipr.link("set", index=idx, ifname=peer_name)
+            )
             call(f"bring up {peer_name}", lambda: ipr.link("set", index=idx, state="up"))
 
     try:
@@ -239,13 +251,18 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
         raise
 
 
-def create_macvlan(parent: str, name: str, mac: str | None = None, mtu: int | None = None,
-                   up: bool = False) -> int:
+def create_macvlan(
+    parent: str, name: str, mac: str | None = None, mtu: int | None = None, up: bool = False
+) -> int:
     """A macvlan (bridge mode) ``name`` on ``parent`` in the host; returns its ifindex."""
     with _ipr() as ipr:
         pidx = _index(ipr, parent)
-        spec: dict[str, Any] = {"ifname": name, "kind": "macvlan", "link": pidx,
-                                "macvlan_mode": "bridge"}
+        spec: dict[str, Any] = {
+            "ifname": name,
+            "kind": "macvlan",
+            "link": pidx,
+            "macvlan_mode": "bridge",
+        }
         if mac:
             spec["address"] = mac
         if mtu:
@@ -263,8 +280,10 @@ def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = Non
     def work() -> None:
         with _ipr() as ipr:
             pidx = _index(ipr, parent)
-            call(f"create VLAN {vid} interface {name} on {parent}", lambda: ipr.link(
-                "add", ifname=name, kind="vlan", link=pidx, vlan_id=vid))
+            call(
+                f"create VLAN {vid} interface {name} on {parent}",
+                lambda: ipr.link("add", ifname=name, kind="vlan", link=pidx, vlan_id=vid),
+            )
             idx = _index(ipr, name)
             call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
 
@@ -276,11 +295,15 @@ def set_address(ifname: str, ip: str, prefixlen: int, gateway: str | None = None
     default route via ``gateway`` when given."""
     with _ipr() as ipr:
         idx = _index(ipr, ifname)
-        call(f"add {ip}/{prefixlen}", lambda: ipr.addr("replace", index=idx, address=ip,
-                                                        prefixlen=prefixlen))
+        call(
+            f"add {ip}/{prefixlen}",
+            lambda: ipr.addr("replace", index=idx, address=ip, prefixlen=prefixlen),
+        )
         if gateway:
-            call(f"add default route via {gateway}", lambda: ipr.route(
-                "replace", dst="0.0.0.0/0", gateway=gateway, oif=idx))
+            call(
+                f"add default route via {gateway}",
+                lambda: ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx),
+            )
 
 
 def preload() -> None:
@@ -294,17 +317,32 @@ def create_macvlan_in_pid(lower: str, tmp: str, pid: int, mac: str, mtu: int) ->
     even when devbox is killed half-way (a create-then-move left a host link behind)."""
     with _ipr() as ipr:
         pidx = _index(ipr, lower)
-        call(f"create macvlan {tmp} on {lower} in the network namespace of pid {pid}",
-             lambda: ipr.link("add", ifname=tmp, kind="macvlan", link=pidx,
-                              macvlan_mode="bridge", address=mac, mtu=mtu, net_ns_pid=pid))
+        call(
+            f"create macvlan {tmp} on {lower} in the network namespace of pid {pid}",
+            lambda: ipr.link(
+                "add",
+                ifname=tmp,
+                kind="macvlan",
+                link=pidx,
+                macvlan_mode="bridge",
+                address=mac,
+                mtu=mtu,
+                net_ns_pid=pid,
+            ),
+        )
 
 
 def _delete_index(ipr: Any, index: int, name: str) -> None:
     call(f"delete {name}", lambda: ipr.link("del", index=index))
 
 
-def place_in_netns(netns: Path | str, tmp: str, ifname: str, busy_wait: float,
-                   replace_stale: Callable[[LinkInfo], bool]) -> str:
+def place_in_netns(
+    netns: Path | str,
+    tmp: str,
+    ifname: str,
+    busy_wait: float,
+    replace_stale: Callable[[LinkInfo], bool],
+) -> str:
     """Inside ``netns``: remove a stale ``ifname`` if ``replace_stale(info)`` allows (else
     fail), rename ``tmp`` to ``ifname`` and bring it up. While the kernel still holds the MAC
     for an old interface (EBUSY/EADDRINUSE on up), retry for ``busy_wait`` seconds.
@@ -321,8 +359,11 @@ def place_in_netns(netns: Path | str, tmp: str, ifname: str, busy_wait: float,
                 stale = []
             for info in stale:
                 if not replace_stale(info):
-                    raise NetlinkFailed(f"an interface {ifname} ({info.kind or 'physical'}) "
-                                        "not made by devbox is in the way", errno.EEXIST)
+                    raise NetlinkFailed(
+                        f"an interface {ifname} ({info.kind or 'physical'}) "
+                        "not made by devbox is in the way",
+                        errno.EEXIST,
+                    )
                 _delete_index(ipr, info.index, ifname)
                 note = f"removed stale {ifname} ({info.mac})"
             idx = _index(ipr, tmp)
@@ -343,15 +384,19 @@ def place_in_netns(netns: Path | str, tmp: str, ifname: str, busy_wait: float,
 def move_to_pid(name: str, pid: int) -> None:
     with _ipr() as ipr:
         idx = _index(ipr, name)
-        call(f"move {name} into the network namespace of pid {pid}",
-             lambda: ipr.link("set", index=idx, net_ns_pid=pid))
+        call(
+            f"move {name} into the network namespace of pid {pid}",
+            lambda: ipr.link("set", index=idx, net_ns_pid=pid),
+        )
 
 
 def move_to_netns(name: str, netns_path: Path | str) -> None:
     with _ipr() as ipr:
         idx = _index(ipr, name)
-        call(f"move {name} into network namespace {netns_path}",
-             lambda: ipr.link("set", index=idx, net_ns_fd=str(netns_path)))
+        call(
+            f"move {name} into network namespace {netns_path}",
+            lambda: ipr.link("set", index=idx, net_ns_fd=str(netns_path)),
+        )
 
 
 def rename_up(old: str, new: str, netns: Path | str | None = None) -> None:
@@ -365,14 +410,18 @@ def rename_up(old: str, new: str, netns: Path | str | None = None) -> None:
     in_netns(netns, work)
 
 
-def add_address(name: str, address: str, prefixlen: int,
-                netns: Path | str | None = None, replace: bool = True) -> None:
+def add_address(
+    name: str, address: str, prefixlen: int, netns: Path | str | None = None, replace: bool = True
+) -> None:
     def work() -> None:
         with _ipr() as ipr:
             idx = _index(ipr, name)
-            call(f"add address {address}/{prefixlen} to {name}", lambda: ipr.addr(
-                "replace" if replace else "add", index=idx, address=address,
-                prefixlen=prefixlen))
+            call(
+                f"add address {address}/{prefixlen} to {name}",
+                lambda: ipr.addr(
+                    "replace" if replace else "add", index=idx, address=address, prefixlen=prefixlen
+                ),
+            )
 
     in_netns(netns, work)
 
@@ -384,14 +433,17 @@ def addresses(name: str, netns: Path | str | None = None) -> list[tuple[str, int
                 idx = _index(ipr, name)
             except NetlinkFailed:
                 return []
-            return [(str(a.get("IFA_ADDRESS")), int(a["prefixlen"]))
-                    for a in ipr.get_addr(index=idx, family=2)]
+            return [
+                (str(a.get("IFA_ADDRESS")), int(a["prefixlen"]))
+                for a in ipr.get_addr(index=idx, family=2)
+            ]
 
     return in_netns(netns, work)
 
 
-def wait_gone(match: Callable[[LinkInfo], bool], timeout: float,
-              netns: Path | str | None = None) -> bool:
+def wait_gone(
+    match: Callable[[LinkInfo], bool], timeout: float, netns: Path | str | None = None
+) -> bool:
     """Poll until no link matches (bounded); True when none is left."""
     deadline = time.monotonic() + timeout
     while True:
@@ -428,8 +480,9 @@ def link_events(poll: float = 0.5) -> Generator[LinkEvent | None, None, None]:
 
     marshal = MarshalRtnl()
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                             socket.NETLINK_ROUTE)
+        sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
+        )
     except OSError as err:
         raise _translate("open a netlink socket", err) from err
     try:
@@ -451,9 +504,11 @@ def link_events(poll: float = 0.5) -> Generator[LinkEvent | None, None, None]:
                 kind = msg.get("event")
                 if kind not in ("RTM_NEWLINK", "RTM_DELLINK"):
                     continue
-                yield LinkEvent(event="new" if kind == "RTM_NEWLINK" else "del",
-                                name=str(msg.get("IFLA_IFNAME") or ""),
-                                index=int(msg.get("index") or 0),
-                                up=bool(int(msg.get("flags") or 0) & 1))
+                yield LinkEvent(
+                    event="new" if kind == "RTM_NEWLINK" else "del",
+                    name=str(msg.get("IFLA_IFNAME") or ""),
+                    index=int(msg.get("index") or 0),
+                    up=bool(int(msg.get("flags") or 0) & 1),
+                )
     finally:
         sock.close()

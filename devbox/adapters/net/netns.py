@@ -70,7 +70,8 @@ def run_in(path: Path | str, fn: Callable[[], T], timeout: float | None = 60.0) 
             setns_current_thread(path)
         except OSError as err:
             box["error"] = OperationFailed(
-                f"cannot enter network namespace {path}: {err.strerror or err}")
+                f"cannot enter network namespace {path}: {err.strerror or err}"
+            )
             return
         try:
             box["result"] = fn()
@@ -81,8 +82,9 @@ def run_in(path: Path | str, fn: Callable[[], T], timeout: float | None = 60.0) 
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        raise OperationFailed(f"work inside network namespace {path} did not finish in "
-                              f"{timeout:.0f}s")
+        raise OperationFailed(
+            f"work inside network namespace {path} did not finish in {timeout:.0f}s"
+        )
     if "error" in box:
         err = box["error"]
         assert isinstance(err, BaseException)
@@ -111,8 +113,10 @@ def create(name: str) -> None:
         pr_netns.create(name)
     except OSError as err:
         if err.errno == errno.EPERM:
-            raise NotReadyError("creating a network namespace needs root",
-                                hint="run devbox as root (sudo devbox ...)") from err
+            raise NotReadyError(
+                "creating a network namespace needs root",
+                hint="run devbox as root (sudo devbox ...)",
+            ) from err
         raise OperationFailed(f"cannot create network namespace {name}: {err}") from err
 
     def lo_up() -> None:
@@ -162,5 +166,7 @@ def connect_in_netns(pid: int, host: str, port: int, timeout: float = 5.0) -> so
     try:
         return run_in(path, make, timeout=timeout + 5)
     except OSError as err:
-        raise OperationFailed(f"cannot connect to {host}:{port} from inside the network "
-                              f"namespace of pid {pid}: {err.strerror or err}") from err
+        raise OperationFailed(
+            f"cannot connect to {host}:{port} from inside the network "
+            f"namespace of pid {pid}: {err.strerror or err}"
+        ) from err

@@ -10,14 +10,26 @@ from devbox.cli.common import lab as lab_cmd
 from devbox.cli.common import net as net_cmd
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
-config_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                         help="Show devbox settings and where each value came from.")
+config_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Show devbox settings and where each value came from.",
+)
 config_app.command("show")(config_cmd.show)
-app.add_typer(config_app, name="config",
-              help="Show devbox settings and where each value came from.")
+app.add_typer(
+    config_app, name="config", help="Show devbox settings and where each value came from."
+)
 app.command("doctor")(doctor.doctor)
-app.add_typer(lab_cmd.app, name="lab", help="The built-in lab LAN: DHCP server in a network "
-              "namespace; its uplink is the default macvlan parent.")
-app.add_typer(net_cmd.app, name="net", help="Give containers their own LAN interface, MAC and "
-              "IP (macvlan + DHCP or static): the pipework replacement.")
+app.add_typer(
+    lab_cmd.app,
+    name="lab",
+    help="The built-in lab LAN: DHCP server in a network "
+    "namespace; its uplink is the default macvlan parent.",
+)
+app.add_typer(
+    net_cmd.app,
+    name="net",
+    help="Give containers their own LAN interface, MAC and "
+    "IP (macvlan + DHCP or static): the pipework replacement.",
+)
 app.command("daemon")(daemon_cmd.daemon)

@@ -16,10 +16,13 @@ def show(
     cfg = state.config()
     rows = [(s.name, str(v.value), v.source, s.env, s.help) for s, v in cfg.items()]
     if as_json:
-        state.ui().json([
-            {"name": n, "value": val, "source": src, "env": env, "help": h}
-            for n, val, src, env, h in rows
-        ])
+        state.ui().json(
+            [
+                {"name": n, "value": val, "source": src, "env": env, "help": h}
+                for n, val, src, env, h in rows
+            ]
+        )
         return
-    state.ui().table("devbox settings", ["setting", "value", "source", "env"],
-                     [list(r[:4]) for r in rows])
+    state.ui().table(
+        "devbox settings", ["setting", "value", "source", "env"], [list(r[:4]) for r in rows]
+    )

@@ -11,12 +11,17 @@ from devbox.cli import state
 
 
 def daemon(
-    install: Annotated[bool, typer.Option(
-        "--install", help="Install (and start, under systemd) the systemd unit instead of "
-                          "running in the foreground.")] = False,
-    unit_dir: Annotated[Path, typer.Option(
-        "--unit-dir", help="Where --install writes devbox-daemon.service.")]
-    = Path("/etc/systemd/system"),
+    install: Annotated[
+        bool,
+        typer.Option(
+            "--install",
+            help="Install (and start, under systemd) the systemd unit instead of "
+            "running in the foreground.",
+        ),
+    ] = False,
+    unit_dir: Annotated[
+        Path, typer.Option("--unit-dir", help="Where --install writes devbox-daemon.service.")
+    ] = Path("/etc/systemd/system"),
 ) -> None:
     """Watch Docker events, own every DHCP lease and re-plumb devbox-networked containers.
 
@@ -33,8 +38,10 @@ def daemon(
         path, started = daemon_control.install(cfg, unit_dir)
         ui.success(f"wrote {path}" + (" and started it" if started else ""))
         if not started:
-            ui.info(f"systemd is not running here (or --unit-dir is not the system one): "
-                    f"enable it later with 'systemctl enable --now {daemon_control.UNIT_NAME}'")
+            ui.info(
+                f"systemd is not running here (or --unit-dir is not the system one): "
+                f"enable it later with 'systemctl enable --now {daemon_control.UNIT_NAME}'"
+            )
         return
     ui.info(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}")
     svc.run_foreground(cfg)

@@ -23,13 +23,14 @@ def doctor(
     if as_json:
         state.ui().json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
     else:
-        rows = [[("OK" if c.ok else ("FAIL" if c.needed else "WARN")), c.name, c.detail, c.fix]
-                for c in checks]
+        rows = [
+            [("OK" if c.ok else ("FAIL" if c.needed else "WARN")), c.name, c.detail, c.fix]
+            for c in checks
+        ]
         state.ui().table("devbox doctor", ["", "check", "detail", "fix"], rows)
     if failed:
         from devbox.errors import ExitCode
 
         if not as_json:
-            state.ui().error(f"{len(failed)} check(s) failed: "
-                             + ", ".join(c.name for c in failed))
+            state.ui().error(f"{len(failed)} check(s) failed: " + ", ".join(c.name for c in failed))
         raise typer.Exit(int(ExitCode.NOT_READY))

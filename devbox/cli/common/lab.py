@@ -9,16 +9,24 @@ import typer
 
 from devbox.cli import state
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                  help="The built-in lab LAN: a DHCP server in a network namespace, joined to "
-                       "the host by a veth pair whose host end is the default macvlan parent.")
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="The built-in lab LAN: a DHCP server in a network namespace, joined to "
+    "the host by a veth pair whose host end is the default macvlan parent.",
+)
 
 
 @app.command("up")
 def up(
-    vlan: Annotated[list[int] | None, typer.Option(
-        "--vlan", help="Also serve tagged VLAN ID with its own DHCP range (repeatable; "
-                       "needs 802.1Q in the kernel).")] = None,
+    vlan: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--vlan",
+            help="Also serve tagged VLAN ID with its own DHCP range (repeatable; "
+            "needs 802.1Q in the kernel).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Bring the lab LAN up (idempotent: makes only what is missing, restarts a dead dnsmasq)."""
@@ -26,15 +34,17 @@ def up(
     from devbox.services import lab
 
     ui = state.ui()
-    st = lab.up(state.config(), vlans=tuple(vlan or ()),
-                reporter=reporter_for(ui, "lab up"))
+    st = lab.up(state.config(), vlans=tuple(vlan or ()), reporter=reporter_for(ui, "lab up"))
     if as_json:
         ui.json(st.to_dict())
         return
-    ui.success(f"lab LAN {st.name} is up: subnet {st.subnet}, DHCP {st.range}, "
-               f"dnsmasq pid {st.dnsmasq_pid}")
-    ui.info(f"macvlan parent: {st.uplink}; host reaches the lab through {st.shim} "
-            f"({st.shim_address})")
+    ui.success(
+        f"lab LAN {st.name} is up: subnet {st.subnet}, DHCP {st.range}, "
+        f"dnsmasq pid {st.dnsmasq_pid}"
+    )
+    ui.info(
+        f"macvlan parent: {st.uplink}; host reaches the lab through {st.shim} ({st.shim_address})"
+    )
 
 
 @app.command("down")
@@ -66,18 +76,35 @@ def status(
     if as_json:
         ui.json(st.to_dict())
         return
-    alive = (f"running (pid {st.dnsmasq_pid})" if st.dnsmasq_alive
-             else "not running" + (f" (stale pid {st.dnsmasq_pid})" if st.dnsmasq_pid else ""))
-    ui.table(f"lab LAN {st.name}: {'UP' if st.up else 'DOWN'}", ["", ""], [
-        ["subnet", st.subnet], ["gateway (in netns)", st.gateway], ["DHCP range", st.range],
-        ["uplink (default parent)", st.uplink + ("" if st.uplink_present else " (missing)")],
-        ["host shim", f"{st.shim} {st.shim_address}"], ["dnsmasq", alive],
-        ["ping check", "on" if st.ping_check else "off"], ["lease file", st.lease_file],
-    ])
+    alive = (
+        f"running (pid {st.dnsmasq_pid})"
+        if st.dnsmasq_alive
+        else "not running" + (f" (stale pid {st.dnsmasq_pid})" if st.dnsmasq_pid else "")
+    )
+    ui.table(
+        f"lab LAN {st.name}: {'UP' if st.up else 'DOWN'}",
+        ["", ""],
+        [
+            ["subnet", st.subnet],
+            ["gateway (in netns)", st.gateway],
+            ["DHCP range", st.range],
+            ["uplink (default parent)", st.uplink + ("" if st.uplink_present else " (missing)")],
+            ["host shim", f"{st.shim} {st.shim_address}"],
+            ["dnsmasq", alive],
+            ["ping check", "on" if st.ping_check else "off"],
+            ["lease file", st.lease_file],
+        ],
+    )
     now = time.time()
-    rows = [[le.ip, le.mac, le.hostname or "-",
-             "never" if le.expires == 0 else f"{max(0, int(le.expires - now))}s"]
-            for le in st.leases]
+    rows = [
+        [
+            le.ip,
+            le.mac,
+            le.hostname or "-",
+            "never" if le.expires == 0 else f"{max(0, int(le.expires - now))}s",
+        ]
+        for le in st.leases
+    ]
     ui.table("leases (client ids: --json)", ["ip", "mac", "hostname", "expires in"], rows)
     if not st.up:
         raise typer.Exit(3)

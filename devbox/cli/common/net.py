@@ -12,72 +12,127 @@ from devbox.cli import state
 if TYPE_CHECKING:
     from devbox.services.network import Attachment
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                  help="Give containers their own LAN interface (macvlan), MAC and IP "
-                       "(DHCP or static): the pipework replacement.")
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Give containers their own LAN interface (macvlan), MAC and IP "
+    "(DHCP or static): the pipework replacement.",
+)
 
 
 def _expiry(value: float | None) -> str:
     if value is None:
         return "-"
     left = int(value - time.time())
-    return time.strftime("%H:%M:%S", time.localtime(value)) + (f" ({left}s)" if left > 0
-                                                               else " (expired)")
+    return time.strftime("%H:%M:%S", time.localtime(value)) + (
+        f" ({left}s)" if left > 0 else " (expired)"
+    )
 
 
 def _rows(items: list[Attachment]) -> list[list[object]]:
-    return [[a.container, a.ifname, a.parent, a.vlan if a.vlan is not None else "-", a.mac,
-             a.cidr or "-", a.gateway or "-", _expiry(a.lease_expiry), a.state] for a in items]
+    return [
+        [
+            a.container,
+            a.ifname,
+            a.parent,
+            a.vlan if a.vlan is not None else "-",
+            a.mac,
+            a.cidr or "-",
+            a.gateway or "-",
+            _expiry(a.lease_expiry),
+            a.state,
+        ]
+        for a in items
+    ]
 
 
-COLUMNS = ["container", "interface", "parent", "vlan", "mac", "ip", "gateway", "lease expiry",
-           "state"]
+COLUMNS = [
+    "container",
+    "interface",
+    "parent",
+    "vlan",
+    "mac",
+    "ip",
+    "gateway",
+    "lease expiry",
+    "state",
+]
 
 
 @app.command("attach")
 def attach(
     container: Annotated[str, typer.Argument(help="Running container (name or id).")],
-    parent: Annotated[str | None, typer.Option(
-        "--parent", help="Host NIC to hang the macvlan off (default: setting 'parent', else "
-                         "the lab uplink).")] = None,
-    vlan: Annotated[int | None, typer.Option(
-        "--vlan", help="802.1Q VLAN id (1-4094) on the parent.")] = None,
-    ifname: Annotated[str | None, typer.Option(
-        "--ifname", help="Interface name inside the container (default: setting 'ifname').")]
-    = None,
-    mac: Annotated[str | None, typer.Option(
-        "--mac", help="MAC address (default: derived from the container name, stable).")]
-    = None,
-    ip: Annotated[str | None, typer.Option(
-        "--ip", help="Static address with prefix, e.g. 192.168.1.50/24 (default: DHCP).")]
-    = None,
-    gateway: Annotated[str | None, typer.Option(
-        "--gateway", help="Default gateway for --ip.")] = None,
-    dhcp: Annotated[bool, typer.Option("--dhcp", help="Get the address by DHCP (default).")]
-    = False,
-    mtu: Annotated[int | None, typer.Option("--mtu", help="MTU (default: the parent's).")]
-    = None,
+    parent: Annotated[
+        str | None,
+        typer.Option(
+            "--parent",
+            help="Host NIC to hang the macvlan off (default: setting 'parent', else "
+            "the lab uplink).",
+        ),
+    ] = None,
+    vlan: Annotated[
+        int | None, typer.Option("--vlan", help="802.1Q VLAN id (1-4094) on the parent.")
+    ] = None,
+    ifname: Annotated[
+        str | None,
+        typer.Option(
+            "--ifname", help="Interface name inside the container (default: setting 'ifname')."
+        ),
+    ] = None,
+    mac: Annotated[
+        str | None,
+        typer.Option(
+            "--mac", help="MAC address (default: derived from the container name, stable)."
+        ),
+    ] = None,
+    ip: Annotated[
+        str | None,
+        typer.Option(
+            "--ip", help="Static address with prefix, e.g. 192.168.1.50/24 (default: DHCP)."
+        ),
+    ] = None,
+    gateway: Annotated[
+        str | None, typer.Option("--gateway", help="Default gateway for --ip.")
+    ] = None,
+    dhcp: Annotated[
+        bool, typer.Option("--dhcp", help="Get the address by DHCP (default).")
+    ] = False,
+    mtu: Annotated[int | None, typer.Option("--mtu", help="MTU (default: the parent's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Plumb a LAN interface into a running container and give it an address."""
     from devbox.services import network
 
     ui = state.ui()
-    att = network.attach(state.config(), container, parent=parent, vlan=vlan, ifname=ifname,
-                         mac=mac, ip=ip, gateway=gateway, dhcp=dhcp or None, mtu=mtu)
+    att = network.attach(
+        state.config(),
+        container,
+        parent=parent,
+        vlan=vlan,
+        ifname=ifname,
+        mac=mac,
+        ip=ip,
+        gateway=gateway,
+        dhcp=dhcp or None,
+        mtu=mtu,
+    )
     if as_json:
         ui.json(att.to_dict())
         return
-    ui.success(f"{att.container}: {att.ifname} {att.mac} {att.cidr} on {att.parent}"
-               + (f" (VLAN {att.vlan})" if att.vlan is not None else "")
-               + (f", lease until {_expiry(att.lease_expiry)}" if att.lease_expiry else ""))
+    ui.success(
+        f"{att.container}: {att.ifname} {att.mac} {att.cidr} on {att.parent}"
+        + (f" (VLAN {att.vlan})" if att.vlan is not None else "")
+        + (f", lease until {_expiry(att.lease_expiry)}" if att.lease_expiry else "")
+    )
 
 
 @app.command("detach")
 def detach(
     container: Annotated[str, typer.Argument(help="Container (name or id).")],
-    ifname: Annotated[str | None, typer.Option(
-        "--ifname", help="Only this interface (default: all devbox interfaces).")] = None,
+    ifname: Annotated[
+        str | None,
+        typer.Option("--ifname", help="Only this interface (default: all devbox interfaces)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Release the DHCP lease (DHCPRELEASE) and remove the container's LAN interface."""
@@ -88,8 +143,10 @@ def detach(
         state.ui().json([a.to_dict() for a in done])
         return
     for a in done:
-        state.ui().success(f"{a.container}: removed {a.ifname}"
-                           + (f", released {a.ip}" if a.mode == "dhcp" and a.ip else ""))
+        state.ui().success(
+            f"{a.container}: removed {a.ifname}"
+            + (f", released {a.ip}" if a.mode == "dhcp" and a.ip else "")
+        )
 
 
 @app.command("show")

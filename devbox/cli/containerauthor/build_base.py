@@ -10,10 +10,17 @@ from devbox.cli import state
 
 
 def build_base(
-    distro: Annotated[str, typer.Argument(help="Base to build, e.g. debian-12, ubuntu-22.04, "
-                                          "rocky-9, centos-7 (roles/containerauthor/bases/).")],
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even if an image built from "
-                                        "the same inputs exists.")] = False,
+    distro: Annotated[
+        str,
+        typer.Argument(
+            help="Base to build, e.g. debian-12, ubuntu-22.04, "
+            "rocky-9, centos-7 (roles/containerauthor/bases/)."
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Rebuild even if an image built from the same inputs exists."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Bootstrap a distribution from its mirror into a systemd-ready base image.
@@ -27,12 +34,14 @@ def build_base(
 
     cfg = state.config()
     ui = state.ui()
-    result = bases.build_base(cfg, distro, force=force,
-                              reporter=reporter_for(ui, f"build-base {distro}"))
+    result = bases.build_base(
+        cfg, distro, force=force, reporter=reporter_for(ui, f"build-base {distro}")
+    )
     if as_json:
         ui.json(result.to_dict())
     elif result.skipped:
         ui.success(f"{result.tag} is up to date ({result.image_id[:19]}); use --force to rebuild")
     else:
-        ui.success(f"built {', '.join(result.tags)} ({result.image_id[:19]}) "
-                   f"in {result.seconds:.1f}s")
+        ui.success(
+            f"built {', '.join(result.tags)} ({result.image_id[:19]}) in {result.seconds:.1f}s"
+        )

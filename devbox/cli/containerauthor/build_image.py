@@ -10,12 +10,22 @@ from devbox.cli import state
 
 
 def build_image(
-    name: Annotated[str, typer.Argument(help="Image to build: a directory of "
-                                        "roles/containerauthor/images/ (dev, os, ...).")],
-    force: Annotated[bool, typer.Option("--force", help="Build even if the inputs are "
-                                        "unchanged (Docker's layer cache still applies).")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use Docker's layer "
-                                           "cache.")] = False,
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Image to build: a directory of roles/containerauthor/images/ (dev, os, ...)."
+        ),
+    ],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Build even if the inputs are unchanged (Docker's layer cache still applies).",
+        ),
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not use Docker's layer cache.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Build a devbox image (devbox/NAME:latest) from its image.toml and templates/Dockerfile.j2.
@@ -28,13 +38,16 @@ def build_image(
 
     cfg = state.config()
     ui = state.ui()
-    result = images.build_image(cfg, name, force=force, nocache=no_cache,
-                                reporter=reporter_for(ui, f"build-image {name}"))
+    result = images.build_image(
+        cfg, name, force=force, nocache=no_cache, reporter=reporter_for(ui, f"build-image {name}")
+    )
     if as_json:
         ui.json(result.to_dict())
     elif result.skipped:
         ui.success(f"{result.tag} is up to date ({result.image_id[:19]}); use --force to rebuild")
     else:
         note = "" if result.netwait else " (without the network-wait helper)"
-        ui.success(f"built {', '.join(result.tags)} ({result.image_id[:19]}) in "
-                   f"{result.seconds:.1f}s{note}")
+        ui.success(
+            f"built {', '.join(result.tags)} ({result.image_id[:19]}) in "
+            f"{result.seconds:.1f}s{note}"
+        )

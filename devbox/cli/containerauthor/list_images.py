@@ -20,6 +20,18 @@ def list_images(
     if as_json:
         ui.json(rows)
         return
-    ui.table("devbox images", ["kind", "name", "tags", "id", "built", "size MB"],
-             [[r["kind"], r["name"], " ".join(r["tags"]) or "<untagged>", r["id"][7:19],
-               r["built"], r["size_mb"]] for r in rows])
+    ui.table(
+        "devbox images",
+        ["kind", "name", "tags", "id", "built", "size MB"],
+        [
+            [
+                r["kind"],
+                r["name"],
+                " ".join(r["tags"]) or "<untagged>",
+                r["id"][7:19],
+                r["built"],
+                r["size_mb"],
+            ]
+            for r in rows
+        ],
+    )

@@ -23,5 +23,7 @@ def publish(
     if as_json:
         ui.json(result.to_dict())
     else:
-        ui.success(f"pushed {result.ref} ({result.digest}, {result.layers} layers) "
-                   f"in {result.seconds:.1f}s")
+        ui.success(
+            f"pushed {result.ref} ({result.digest}, {result.layers} layers) "
+            f"in {result.seconds:.1f}s"
+        )

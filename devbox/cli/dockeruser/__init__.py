@@ -33,8 +33,13 @@ app.command("branches")(branches.branches)
 app.command("checkout")(checkout.checkout)
 
 # The most used dockeruser commands, also reachable at top level (devbox make-dev-container).
-TOP_LEVEL: tuple[str, ...] = ("make-dev-container", "start-dev-container", "list-containers",
-                              "remove-dev-container", "ssh")
+TOP_LEVEL: tuple[str, ...] = (
+    "make-dev-container",
+    "start-dev-container",
+    "list-containers",
+    "remove-dev-container",
+    "ssh",
+)
 
 
 def register_top_level(root: typer.Typer) -> None:

@@ -13,8 +13,9 @@ from devbox.cli import state
 
 def ssh(
     name: Annotated[str, typer.Argument(help="Container to log in to.")],
-    command: Annotated[list[str] | None, typer.Argument(help="Command to run instead of a "
-                                                        "shell (after --).")] = None,
+    command: Annotated[
+        list[str] | None, typer.Argument(help="Command to run instead of a shell (after --).")
+    ] = None,
 ) -> None:
     """Log in to a container as the dev user with the system ssh (right address, key and
     known_hosts). With a command after --, run it and exit with its exit code."""
@@ -41,8 +42,9 @@ def exec_cmd(
 
 def logs(
     name: Annotated[str, typer.Argument(help="Container.")],
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines "
-                                         "(Ctrl-C to stop).")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C to stop).")
+    ] = False,
 ) -> None:
     """Print the devbox log of a container (every step devbox ran for it, with durations)."""
     from devbox.services import container_lifecycle

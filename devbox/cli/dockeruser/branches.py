@@ -21,15 +21,26 @@ def branches(
 
     bmap = branchmap.for_config(state.config())
     if as_json:
-        state.ui().json({"source": bmap.source,
-                         "branches": [e.to_dict() for e in bmap.entries]})
+        state.ui().json({"source": bmap.source, "branches": [e.to_dict() for e in bmap.entries]})
         return
     rows = []
     for e in bmap.entries:
         source = e.depot if e.vcs == "p4" else e.url
         if e.ref:
             source += f" @ {e.ref}"
-        rows.append([e.name, e.vcs, source, branchmap.container_path(e.path), e.image,
-                     e.opt_seed, e.license])
-    state.ui().table(f"branches ({bmap.source})",
-                     ["branch", "vcs", "source", "/opt", "image", "seed", "license"], rows)
+        rows.append(
+            [
+                e.name,
+                e.vcs,
+                source,
+                branchmap.container_path(e.path),
+                e.image,
+                e.opt_seed,
+                e.license,
+            ]
+        )
+    state.ui().table(
+        f"branches ({bmap.source})",
+        ["branch", "vcs", "source", "/opt", "image", "seed", "license"],
+        rows,
+    )

@@ -13,11 +13,17 @@ from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 def clone(
     source: Annotated[str, typer.Argument(help="Container to clone (it keeps running).")],
     count: Annotated[int, typer.Option("--count", "-n", help="How many clones to make.")] = 1,
-    prefix: Annotated[str | None, typer.Option(
-        help="Clone names are PREFIX1, PREFIX2, ... (default: SOURCE-c1, SOURCE-c2, ...; "
-             "numbering continues after existing clones).")] = None,
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", help="Clones made at once (default: 2 per CPU, at most 16).")] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="Clone names are PREFIX1, PREFIX2, ... (default: SOURCE-c1, SOURCE-c2, ...; "
+            "numbering continues after existing clones)."
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="Clones made at once (default: 2 per CPU, at most 16)."),
+    ] = None,
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
@@ -43,20 +49,40 @@ def clone(
     ui = state.ui()
     board = board_for(ui)
     try:
-        run = clone_service.clone(cfg, source, count, prefix=prefix, jobs=jobs,
-                                  reporter_for=board.reporter, requested=asked)
+        run = clone_service.clone(
+            cfg,
+            source,
+            count,
+            prefix=prefix,
+            jobs=jobs,
+            reporter_for=board.reporter,
+            requested=asked,
+        )
     finally:
         board.close()
     if as_json:
         ui.json(run.to_dict())
     else:
         ok = [c for c in run.clones if c.ok]
-        ui.success(f"{len(ok)} of {len(run.clones)} clone(s) of {source} ready in "
-                   f"{run.seconds:.1f}s (freeze {run.freeze_seconds:.1f}s, /opt snapshot by "
-                   f"{run.snapshot_method})")
-        ui.table(None, ["clone", "result", "IP", "MAC", "seconds"],
-                 [[c.name, "ready" if c.ok else "FAILED, rolled back", c.ip or "-", c.mac or "-",
-                   f"{c.seconds:.1f}"] for c in run.clones])
+        ui.success(
+            f"{len(ok)} of {len(run.clones)} clone(s) of {source} ready in "
+            f"{run.seconds:.1f}s (freeze {run.freeze_seconds:.1f}s, /opt snapshot by "
+            f"{run.snapshot_method})"
+        )
+        ui.table(
+            None,
+            ["clone", "result", "IP", "MAC", "seconds"],
+            [
+                [
+                    c.name,
+                    "ready" if c.ok else "FAILED, rolled back",
+                    c.ip or "-",
+                    c.mac or "-",
+                    f"{c.seconds:.1f}",
+                ]
+                for c in run.clones
+            ],
+        )
         for c in run.failed:
             ui.error(f"{c.name}: {c.error}", hint=f"log: {c.log}")
     if run.failed:

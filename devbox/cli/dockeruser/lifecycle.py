@@ -18,8 +18,9 @@ def start_dev_container(
     from devbox.cli.ui.progress import reporter_for
     from devbox.services import container_lifecycle
 
-    result = container_lifecycle.start(state.config(), name,
-                                       reporter_for(state.ui(), f"start {name}"))
+    result = container_lifecycle.start(
+        state.config(), name, reporter_for(state.ui(), f"start {name}")
+    )
     render_summary(result, as_json, "container")
 
 
@@ -33,14 +34,22 @@ def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> Non
 
 def remove_dev_container(
     name: Annotated[str | None, typer.Argument(help="Container to remove.")] = None,
-    clones_of: Annotated[str | None, typer.Option(
-        "--clones-of", help="Remove every clone of this container instead (their overlays, "
-                            "upper layers, and the snapshot once unused).")] = None,
-    purge: Annotated[bool, typer.Option("--purge", help="Also delete its /opt tree on the "
-                                        "host (your data!).")] = False,
+    clones_of: Annotated[
+        str | None,
+        typer.Option(
+            "--clones-of",
+            help="Remove every clone of this container instead (their overlays, "
+            "upper layers, and the snapshot once unused).",
+        ),
+    ] = None,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete its /opt tree on the host (your data!).")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Remove even if its Perforce workspace "
-                                        "has opened files.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Remove even if its Perforce workspace has opened files."),
+    ] = False,
 ) -> None:
     """Remove a dev container: release its lease, remove it, its interface and SSH config entry.
     Its /opt stays on the host unless --purge."""
@@ -76,8 +85,11 @@ def _remove_clones(source: str, name: str | None, yes: bool) -> None:
     cfg = state.config()
     names = clone_records.clones_of(source)
     if not yes and names:
-        if not typer.confirm(f"Remove {len(names)} clone(s) of {source} ({', '.join(names)}) "
-                             "and what they wrote in /opt?", default=False):
+        if not typer.confirm(
+            f"Remove {len(names)} clone(s) of {source} ({', '.join(names)}) "
+            "and what they wrote in /opt?",
+            default=False,
+        ):
             raise typer.Abort()
     result = clone.remove_clones(cfg, source)
     ui = state.ui()

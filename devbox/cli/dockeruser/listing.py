@@ -12,19 +12,23 @@ from devbox.model.units import human_bytes
 
 def list_containers(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-    all_states: Annotated[bool, typer.Option("--all", "-a", help="Include stopped "
-                                             "containers.")] = False,
-    combos: Annotated[bool, typer.Option("--combos", help="Only product/patch combo "
-                                         "containers.")] = False,
-    no_size: Annotated[bool, typer.Option("--no-size", help="Skip measuring /opt "
-                                          "(faster).")] = False,
+    all_states: Annotated[
+        bool, typer.Option("--all", "-a", help="Include stopped containers.")
+    ] = False,
+    combos: Annotated[
+        bool, typer.Option("--combos", help="Only product/patch combo containers.")
+    ] = False,
+    no_size: Annotated[
+        bool, typer.Option("--no-size", help="Skip measuring /opt (faster).")
+    ] = False,
 ) -> None:
     """List your devbox containers: kind, branch, state, IP, MAC, image, /opt size.
     Clones are listed under their source."""
     from devbox.services import container_lifecycle
 
-    rows = container_lifecycle.list_containers(state.config(), include_stopped=all_states,
-                                      with_size=not no_size)
+    rows = container_lifecycle.list_containers(
+        state.config(), include_stopped=all_states, with_size=not no_size
+    )
     if combos:
         rows = [r for r in rows if r.kind == "combo"]
     # clones right after their source
@@ -41,7 +45,20 @@ def list_containers(
     if as_json:
         state.ui().json([r.to_dict() for r in ordered])
         return
-    table = [[("  └ " if r.clone_of else "") + r.name, r.kind, r.branch or r.product, r.state,
-              r.ip or "-", r.mac, r.image, r.created, human_bytes(r.opt_bytes)] for r in ordered]
-    state.ui().table(None, ["name", "kind", "branch", "state", "IP", "MAC", "image", "created",
-                            "/opt"], table)
+    table = [
+        [
+            ("  └ " if r.clone_of else "") + r.name,
+            r.kind,
+            r.branch or r.product,
+            r.state,
+            r.ip or "-",
+            r.mac,
+            r.image,
+            r.created,
+            human_bytes(r.opt_bytes),
+        ]
+        for r in ordered
+    ]
+    state.ui().table(
+        None, ["name", "kind", "branch", "state", "IP", "MAC", "image", "created", "/opt"], table
+    )

@@ -10,14 +10,20 @@ from devbox.cli import state
 
 
 def prune_combos(
-    stopped_for: Annotated[str, typer.Option(
-        "--stopped-for", help="Remove combos stopped and not started for this long "
-                              "(30d, 12h, 2w, 1w3d).")] = "30d",
+    stopped_for: Annotated[
+        str,
+        typer.Option(
+            "--stopped-for",
+            help="Remove combos stopped and not started for this long (30d, 12h, 2w, 1w3d).",
+        ),
+    ] = "30d",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    purge: Annotated[bool, typer.Option("--purge", help="Also delete their /opt trees on the "
-                                        "host.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be "
-                                          "removed.")] = False,
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete their /opt trees on the host.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be removed.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Remove product/patch combo containers nobody started for a while (running ones are
@@ -42,8 +48,9 @@ def prune_combos(
         return
     if not yes:
         what = "and DELETE their /opt" if purge else "(their /opt is kept)"
-        if not typer.confirm(f"Remove {len(names)} combo(s): {', '.join(names)} {what}?",
-                             default=False):
+        if not typer.confirm(
+            f"Remove {len(names)} combo(s): {', '.join(names)} {what}?", default=False
+        ):
             raise typer.Abort()
     result = combos.prune(cfg, names, purge=purge)
     if as_json:

@@ -18,7 +18,7 @@ class SplitAtDashDash(TyperCommand):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if "--" in args:
             index = args.index("--")
-            ctx.meta[COMMAND_KEY] = list(args[index + 1:])
+            ctx.meta[COMMAND_KEY] = list(args[index + 1 :])
             args = list(args[:index])
         else:
             ctx.meta[COMMAND_KEY] = []
@@ -27,11 +27,17 @@ class SplitAtDashDash(TyperCommand):
 
 def run_on(
     ctx: typer.Context,
-    names: Annotated[list[str] | None, typer.Argument(
-        help="Containers to run on, then '--' and the command.", show_default=False,
-        metavar="NAME...")] = None,
-    clones_of: Annotated[str | None, typer.Option(
-        "--clones-of", help="Also run on every clone of this container.")] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Containers to run on, then '--' and the command.",
+            show_default=False,
+            metavar="NAME...",
+        ),
+    ] = None,
+    clones_of: Annotated[
+        str | None, typer.Option("--clones-of", help="Also run on every clone of this container.")
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Connections at once.")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds allowed per container.")] = 600.0,
     lines: Annotated[int, typer.Option(help="Output lines shown per container.")] = 3,
@@ -58,18 +64,28 @@ def run_on(
     # one word is a command line for the remote shell (like ssh HOST 'a; b'); several words
     # are an argv, quoted so each arrives as it was typed
     line = command[0] if len(command) == 1 else shlex.join(command)
-    results = runon.run_on(cfg, targets, line, clones_of=clones_of, jobs=jobs,
-                           timeout=timeout)
+    results = runon.run_on(cfg, targets, line, clones_of=clones_of, jobs=jobs, timeout=timeout)
     ui = state.ui()
     if as_json:
         ui.json([r.to_dict() for r in results])
     else:
-        ui.table(None, ["container", "exit", "seconds", f"last {lines} line(s)"],
-                 [[r.name, "-" if r.exit_code is None else r.exit_code, f"{r.seconds:.2f}",
-                   "\n".join(r.tail(lines)) or r.error] for r in results])
+        ui.table(
+            None,
+            ["container", "exit", "seconds", f"last {lines} line(s)"],
+            [
+                [
+                    r.name,
+                    "-" if r.exit_code is None else r.exit_code,
+                    f"{r.seconds:.2f}",
+                    "\n".join(r.tail(lines)) or r.error,
+                ]
+                for r in results
+            ],
+        )
     failed = [r for r in results if not r.ok]
     if failed:
         if not as_json:
-            ui.error(f"failed on {len(failed)} of {len(results)}: "
-                     + ", ".join(r.name for r in failed))
+            ui.error(
+                f"failed on {len(failed)} of {len(results)}: " + ", ".join(r.name for r in failed)
+            )
         raise typer.Exit(int(ExitCode.FAILED))

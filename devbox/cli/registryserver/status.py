@@ -20,12 +20,17 @@ def status(
     if as_json:
         ui.json(st.to_dict())
         return
-    rows = [["address", st.address], ["container", f"{st.name} ({st.state})"],
-            ["TLS", f"yes, CA {st.ca}" if st.tls else "no"],
-            ["users", ", ".join(st.users) or "(none)"],
-            ["storage", f"{st.storage} ({st.storage_bytes / 1e6:.1f} MB)"]]
-    rows += [[f"repo {repo}", ", ".join(tags) or "(no tags)"]
-             for repo, tags in sorted(st.repositories.items())]
+    rows = [
+        ["address", st.address],
+        ["container", f"{st.name} ({st.state})"],
+        ["TLS", f"yes, CA {st.ca}" if st.tls else "no"],
+        ["users", ", ".join(st.users) or "(none)"],
+        ["storage", f"{st.storage} ({st.storage_bytes / 1e6:.1f} MB)"],
+    ]
+    rows += [
+        [f"repo {repo}", ", ".join(tags) or "(no tags)"]
+        for repo, tags in sorted(st.repositories.items())
+    ]
     if st.error:
         rows.append(["error", st.error])
     ui.table("devbox registry", ["", "value"], rows)

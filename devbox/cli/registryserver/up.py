@@ -10,13 +10,22 @@ from devbox.cli import state
 
 
 def up(
-    image: Annotated[str | None, typer.Option("--image", help="Run this registry image (e.g. "
-                                              "registry:2 where a site has it) instead of "
-                                              "building devbox/registry.")] = None,
-    port: Annotated[int | None, typer.Option("--port", help="Port to serve on (setting "
-                                             "registry.port).")] = None,
-    storage: Annotated[str | None, typer.Option("--storage", help="Blob storage on the host "
-                                                "(setting registry.storage).")] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            help="Run this registry image (e.g. "
+            "registry:2 where a site has it) instead of "
+            "building devbox/registry.",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to serve on (setting registry.port).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="Blob storage on the host (setting registry.storage)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Start the private registry: TLS with devbox's CA, htpasswd auth, restart policy.
@@ -34,14 +43,18 @@ def up(
         ui.json(result.to_dict())
     else:
         scheme = "TLS" if result.tls else "plain HTTP"
-        ui.success(f"registry {result.name} serving {result.address} ({scheme}), "
-                   f"storage {result.storage}")
+        ui.success(
+            f"registry {result.name} serving {result.address} ({scheme}), storage {result.storage}"
+        )
 
 
 def down(
-    purge_trust: Annotated[bool, typer.Option(
-        "--remove-ca", help="Also remove devbox's CA from the engine's trust for this "
-        "registry.")] = False,
+    purge_trust: Annotated[
+        bool,
+        typer.Option(
+            "--remove-ca", help="Also remove devbox's CA from the engine's trust for this registry."
+        ),
+    ] = False,
 ) -> None:
     """Stop and remove the registry container. Storage, users and certificates are kept."""
     from devbox.services import registry_server
@@ -51,7 +64,8 @@ def down(
     if purge_trust:
         registry_server.remove_engine_ca(cfg)
     if removed:
-        state.ui().success(f"registry {cfg['registry.name']} stopped; storage "
-                           f"{cfg['registry.storage']} kept")
+        state.ui().success(
+            f"registry {cfg['registry.name']} stopped; storage {cfg['registry.storage']} kept"
+        )
     else:
         state.ui().info(f"no registry container named {cfg['registry.name']}")

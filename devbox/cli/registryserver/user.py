@@ -9,8 +9,11 @@ import typer
 
 from devbox.cli import state
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                  help="Add or remove registry users (htpasswd, bcrypt).")
+app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Add or remove registry users (htpasswd, bcrypt).",
+)
 
 
 def _read_password(user: str, from_stdin: bool) -> str:
@@ -20,8 +23,10 @@ def _read_password(user: str, from_stdin: bool) -> str:
         line = sys.stdin.readline()
         password = line.rstrip("\r\n")
         if not password:
-            raise UserError("no password on stdin", hint="echo the password into the command, "
-                                                          "or run it on a terminal to be asked")
+            raise UserError(
+                "no password on stdin",
+                hint="echo the password into the command, or run it on a terminal to be asked",
+            )
         return password
     import getpass
 
@@ -35,11 +40,16 @@ def _read_password(user: str, from_stdin: bool) -> str:
 @app.command("add")
 def add(
     user: Annotated[str, typer.Argument(help="User name.")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password "
-                                                 "from stdin (default when stdin is not a "
-                                                 "terminal).")] = False,
-    no_login: Annotated[bool, typer.Option("--no-login", help="Do not log the Docker engine "
-                                           "in as this user.")] = False,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from stdin (default when stdin is not a terminal).",
+        ),
+    ] = False,
+    no_login: Annotated[
+        bool, typer.Option("--no-login", help="Do not log the Docker engine in as this user.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Add a user (or set a new password). The password is asked for, or read from stdin —

@@ -26,8 +26,9 @@ class _Line:
 
     def started(self, index: int, total: int, name: str) -> None:
         self.total = total
-        self.board.update(self.name, completed=index - 1, total=total,
-                          detail=f"[{index}/{total}] {name}")
+        self.board.update(
+            self.name, completed=index - 1, total=total, detail=f"[{index}/{total}] {name}"
+        )
 
     def progress(self, name: str, completed: float, total: float | None, detail: str) -> None:
         if total:
@@ -53,8 +54,12 @@ class RichBoard:
 
         self._lock = threading.Lock()
         self._progress: Progress = Progress(
-            SpinnerColumn(), TextColumn("{task.fields[name]:<24}"), BarColumn(bar_width=20),
-            TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=ui.err,
+            SpinnerColumn(),
+            TextColumn("{task.fields[name]:<24}"),
+            BarColumn(bar_width=20),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=ui.err,
         )
         self._tasks: dict[str, TaskID] = {}
         self._progress.start()

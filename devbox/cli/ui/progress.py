@@ -90,8 +90,9 @@ class RichReporter:
             task = self._tasks.get(name)
             if task is not None:
                 t = self._progress.tasks[task]
-                self._progress.update(task, total=t.total or 1, completed=t.total or 1,
-                                      detail=detail)
+                self._progress.update(
+                    task, total=t.total or 1, completed=t.total or 1, detail=detail
+                )
                 self._progress.stop_task(task)
 
     def finished(self, name: str, seconds: float, note: str) -> None:
