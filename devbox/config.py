@@ -160,12 +160,13 @@ _parse_program = _matching(_PROGRAM_RE, "a program name or path, without spaces 
 _parse_word = _matching(_WORD_RE, "letters, digits, '.', '_' and '-' (at most 63)")
 
 
-def _limit_parser(parse: Callable[[Any], Any], auto: bool) -> Callable[[Any], Any]:
-    """A ``limits.*`` value (``auto`` where allowed), checked by devbox.limits' own parser."""
+def _limit_parser(parse: Callable[[Any], Any], auto: bool, empty: str = "") -> Callable[[Any], Any]:
+    """A ``limits.*`` value (``auto`` where allowed, ``empty`` for "none" where given),
+    checked by devbox.limits' own parser."""
 
     def parse_limit(raw: Any) -> str:
         text = _parse_str(raw)
-        if auto and text == "auto":
+        if (auto and text == "auto") or (empty and text == empty):
             return text
         try:
             parse(text)
@@ -183,6 +184,8 @@ def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
         "memory_or_auto": _limit_parser(limits.parse_memory, auto=True),
         "memory": _limit_parser(limits.parse_memory, auto=False),
         "cpus_or_auto": _limit_parser(limits.parse_cpus, auto=True),
+        "memory_or_none": _limit_parser(limits.parse_memory, auto=False, empty="none"),
+        "cpus_or_none": _limit_parser(limits.parse_cpus, auto=False, empty="none"),
     }
 
 
@@ -407,6 +410,45 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "",
         "Product release map for combos (TOML); empty: roles/dockeruser/products.toml.",
+    ),
+    Setting(
+        "service.socket",
+        "str",
+        "",
+        "The devbox service's API socket; empty: /run/devbox/devbox.sock for the default root, "
+        "else <root>/run/devbox.sock.",
+    ),
+    Setting(
+        "service.group",
+        "word",
+        "devbox",
+        "Unix group whose members may use the devbox service (the API socket's group).",
+    ),
+    Setting(
+        "service.admin_group",
+        "word",
+        "devbox-admin",
+        "Unix group whose members act on every user's containers and run the admin commands.",
+    ),
+    Setting("quota.containers", "int", 0, "Containers one user may own; 0: no quota."),
+    Setting(
+        "quota.memory",
+        "memory_or_none",
+        "none",
+        "Memory one user's containers may be promised in all (e.g. 64g); none: no quota.",
+    ),
+    Setting(
+        "quota.cpus",
+        "cpus_or_none",
+        "none",
+        "CPUs one user's containers may be promised in all (e.g. 16); none: no quota.",
+    ),
+    Setting(
+        "quota.users",
+        "path",
+        "/etc/devbox/quotas.toml",
+        'Per-user quota overrides (TOML: [alice] containers = 10, memory = "128g"); '
+        "a missing file: none.",
     ),
 )
 
