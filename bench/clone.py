@@ -156,22 +156,29 @@ def _udhcpc(pid: int, ifname: str, log: Any) -> tuple[str, int]:
 def _settle(limit: float = 120.0) -> None:
     """Let the previous contender's disk work finish (dirty pages written back, deletions
     discarded) so each one starts on a quiet machine; bounded by ``limit`` seconds."""
+    from devbox.waits import poll
+
     deadline = time.monotonic() + limit
     os.sync()
-    while time.monotonic() < deadline:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            info = dict(line.split(":", 1) for line in fh)
-        pending_kb = sum(int(info.get(k, "0 kB").split()[0]) for k in ("Dirty", "Writeback"))
-        if pending_kb < 16 * 1024:
-            break
-        time.sleep(0.2)
+    poll(lambda: _pending_kb() < 16 * 1024, limit, 0.2)
     # then until the disks are idle (no writes or discards, e.g. of deleted copies) for 1 s
     last, quiet_since = _disk_activity(), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - quiet_since < 1.0:
-        time.sleep(0.2)
+
+    def quiet() -> bool:
+        nonlocal last, quiet_since
         now = _disk_activity()
         if now != last:
             last, quiet_since = now, time.monotonic()
+        return time.monotonic() - quiet_since >= 1.0
+
+    poll(quiet, max(0.0, deadline - time.monotonic()), 0.2)
+
+
+def _pending_kb() -> int:
+    """Dirty pages and pages under writeback, in kB (/proc/meminfo)."""
+    with open("/proc/meminfo", encoding="ascii") as fh:
+        info = dict(line.split(":", 1) for line in fh)
+    return sum(int(info.get(k, "0 kB").split()[0]) for k in ("Dirty", "Writeback"))
 
 
 def _disk_activity() -> tuple[int, ...]:
@@ -205,7 +212,8 @@ def baseline(
     from devbox.adapters import ssh
     from devbox.adapters.docker import containers as dc
     from devbox.adapters.docker import snapshots
-    from devbox.adapters.host import mounts, process
+    from devbox.adapters.host import process
+    from devbox.adapters.host.diskusage import disk_usage
     from devbox.adapters.net import netlink, netns
     from devbox.model import lab_plan, macs
     from devbox.model.vmstyle import systemd_run_kwargs
@@ -215,7 +223,7 @@ def baseline(
 
     layout = Layout(cfg.root)
     parent = lab_plan.default_parent(cfg)
-    ifname = str(cfg["ifname"])
+    ifname = cfg.text("ifname")
     src_opt = layout.opt_dir(src)
     log = OpLog(work / "baseline.log")
     names = [f"{src}-b{i}" for i in range(1, count + 1)]
@@ -267,7 +275,7 @@ def baseline(
         ssh.wait_for_banner(ip, 22, timeout=120, connect=host_reach.host_connector(cfg, name))
         ips.add(ip)
     seconds = time.monotonic() - t0
-    disk = sum(mounts.disk_usage(c) for c in copies) + _size_rw(names)
+    disk = sum(disk_usage(c) for c in copies) + _size_rw(names)
     if fs_probe:  # a private filesystem: what it really lost (reflinks counted once)
         disk = _fs_used(fs_probe) - fs_before + _size_rw(names)
     return Outcome(
@@ -291,7 +299,7 @@ def devbox_clone(
     cleanups: list[Callable[[], None]],
     fs_probe: Path | None,
 ) -> Outcome:
-    from devbox.adapters.host import mounts
+    from devbox.adapters.host.diskusage import disk_usage
     from devbox.paths import Layout
     from devbox.services import clone
     from devbox.state import clone_records
@@ -311,8 +319,8 @@ def devbox_clone(
     ok = [c for c in run.clones if c.ok]
     names = [c.name for c in ok]
     disk = (
-        mounts.disk_usage(clone_records.snapshot_dir(layout, run.snapshot))
-        + sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
+        disk_usage(clone_records.snapshot_dir(layout, run.snapshot))
+        + sum(disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
         + _size_rw(names)
         + _image_own_size(run.image)
     )
@@ -322,9 +330,7 @@ def devbox_clone(
     detail = f"freeze {run.freeze_seconds:.2f}s, /opt snapshot by {run.snapshot_method}" + (
         f"; FAILED: {failed}" if failed else ""
     )
-    own = _size_rw(names) + sum(
-        mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names
-    )
+    own = _size_rw(names) + sum(disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
     return Outcome(
         f"devbox clone --count {count}",
         seconds,
@@ -365,13 +371,14 @@ class _LoopXfs:
 
     def close(self) -> None:
         from devbox.adapters.host import process
+        from devbox.waits import poll
 
-        for attempt in range(10):  # processes that just stopped may still hold it briefly
-            if process.run(["umount", str(self.mnt)], check=False).returncode == 0:
-                break
-            time.sleep(0.5)
-            if attempt == 9:
-                process.run(["umount", "-l", str(self.mnt)], check=False)
+        def unmounted() -> bool:
+            return process.run(["umount", str(self.mnt)], check=False).returncode == 0
+
+        # processes that just stopped may still hold it briefly
+        if not poll(unmounted, 4.5, 0.5):
+            process.run(["umount", "-l", str(self.mnt)], check=False)
         if self.device:
             process.run(["losetup", "-d", self.device], check=False)
         shutil.rmtree(self.base, ignore_errors=True)

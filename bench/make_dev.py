@@ -36,17 +36,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def wait_ssh(ip: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    from devbox.waits import poll
+
+    def banner() -> bool:
         try:
             with socket.create_connection((ip, 22), timeout=1) as sock:
                 sock.settimeout(2)
-                if sock.recv(4).startswith(b"SSH"):
-                    return
+                return sock.recv(4).startswith(b"SSH")
         except OSError:
-            pass
-        time.sleep(0.02)
-    raise RuntimeError(f"no sshd on {ip} within {timeout}s")
+            return False
+
+    if not poll(banner, timeout, 0.02):
+        raise RuntimeError(f"no sshd on {ip} within {timeout}s")
 
 
 def baseline_once(client: Any, bench: Bench, image: str, name: str, script: Path) -> float:

@@ -331,7 +331,7 @@ def load(path: Path | None = None) -> BranchMap:
 
 def for_config(cfg: Any) -> BranchMap:
     """The branch map the ``branches.map`` setting names (default: the role's map)."""
-    configured = str(cfg["branches.map"] or "")
+    configured = cfg.text("branches.map")
     return load(Path(configured).expanduser() if configured else None)
 
 

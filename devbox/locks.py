@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
 from devbox.errors import DevboxError, UserError
+from devbox.waits import wait_until
 
 KINDS = ("name", "net", "owner", "freeze")
 POLL = 0.05
@@ -46,26 +46,25 @@ def hold(path: Path, timeout: float, busy: Callable[[int], DevboxError]) -> Iter
     ``busy(fd)`` (the fd lets it read what the holder wrote). Yields the lock's fd."""
     fd = _open(path)
     try:
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise busy(fd) from None
-                time.sleep(POLL)
+        wait_until(lambda: try_flock(fd), timeout, POLL, str(path), error=lambda: busy(fd))
         yield fd
     finally:
         os.close(fd)
 
 
-def try_hold(path: Path) -> int | None:
-    """Take the lock on ``path`` now and return its fd (close it to let go); None if taken."""
-    fd = _open(path)
+def try_flock(fd: int) -> bool:
+    """Take an exclusive flock on ``fd`` now; False when someone else holds it."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        return False
+    return True
+
+
+def try_hold(path: Path) -> int | None:
+    """Take the lock on ``path`` now and return its fd (close it to let go); None if taken."""
+    fd = _open(path)
+    if not try_flock(fd):
         os.close(fd)
         return None
     return fd

@@ -8,15 +8,17 @@ the user interrupts, every registered undo runs in reverse order, then a :class:
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, TypeVar
 
 from devbox.errors import DevboxError, Interrupted, StepFailed
 from devbox.oplog import OpLog
@@ -79,6 +81,23 @@ class StepContext:
 class Step:
     name: str
     run: Callable[[StepContext], None]
+
+
+J = TypeVar("J")
+JobSteps = Sequence[tuple[str, Callable[[J, StepContext], None]]]
+
+
+def bind(job: J, steps: JobSteps[J]) -> list[Step]:
+    """A module's ``STEPS`` (``(name, fn)`` pairs whose ``fn(job, ctx)`` are module-level
+    functions over one job record; they read like the old scripts' ``runAllSteps``) as the
+    :class:`Step` list of ``job``. A name may show the job's fields: ``"build {job.tag}"``."""
+    return [Step(name.format(job=job), functools.partial(fn, job)) for name, fn in steps]
+
+
+def job_log(log: OpLog | None, path: Path) -> AbstractContextManager[OpLog]:
+    """The log a job writes to: the caller's ``log`` (left open), else a new one at ``path``
+    (closed at the end of the ``with``)."""
+    return nullcontext(log) if log is not None else OpLog(path)
 
 
 @dataclass

@@ -32,45 +32,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from devbox.adapters.git_runners import CacheGit, OwnerGit, Progress
 from devbox.adapters.host import privdrop
-from devbox.adapters.host.process import require, run
 from devbox.branches import validate_git_url, validate_ref, validate_rel_path
 from devbox.errors import DevboxError, OperationFailed, UserError
 from devbox.oplog import NULL_LOG, OpLog
 
-Progress = Callable[[float, float | None, str], None]
-
-_PROGRESS_RE = re.compile(r"^(?:remote: )?([A-Za-z][A-Za-z ]+):\s+(\d+)% \((\d+)/(\d+)\)")
 _SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 WANT = "refs/devbox/want"  # in the cache: what the checkout gets
 CACHE_URL = "/devbox-cache"  # what the owner's git fetches from (the pipe to upload-pack)
-
-# for every git run in the tenant's tree: later -c wins over the repository's config
-HARDENING = (
-    "core.hooksPath=/dev/null",
-    "core.fsmonitor=false",
-    "core.untrackedCache=false",
-    "protocol.allow=never",
-    "protocol.file.allow=always",
-    "core.sshCommand=false",
-    "credential.helper=",
-    "core.askPass=/bin/false",
-    "core.pager=cat",
-    "gc.auto=0",
-    "maintenance.auto=false",
-    "fetch.writeCommitGraph=false",
-    "core.alternateRefsCommand=",
-    "submodule.recurse=false",
-    "fetch.recurseSubmodules=false",
-    "core.gitProxy=",
-    "diff.external=",
-    "uploadpack.packObjectsHook=",
-)
 
 
 @dataclass(frozen=True)
@@ -85,188 +59,7 @@ class GitCheckout:
     fetched: bool  # False when an update found nothing new
 
 
-def _root_env() -> dict[str, str]:
-    """Environment of the upstream fetch (devbox's own, into devbox's own cache)."""
-    env = dict(os.environ)
-    env["GIT_TERMINAL_PROMPT"] = "0"  # never hang asking for a password
-    env["LC_ALL"] = "C"
-    env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
-    return env
-
-
-def _owner_env() -> dict[str, str]:
-    """What the owner's git gets on top of the sandbox's scrubbed environment."""
-    return {
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "/bin/false",
-        "GIT_PROTOCOL_FROM_USER": "0",
-        "GIT_PROXY_COMMAND": "",
-        "GIT_OPTIONAL_LOCKS": "0",
-        "GIT_SSH_COMMAND": "false",
-    }
-
-
-class _Runner:
-    def __init__(self, log: OpLog, progress: Progress | None) -> None:
-        self.exe = require("git", "git")
-        self.log = log
-        self.progress = progress
-
-    def _on_line(self, line: str) -> None:
-        if self.progress is None:
-            return
-        match = _PROGRESS_RE.match(line.strip())
-        if match:
-            phase, _pct, done, total = match.groups()
-            self.progress(float(done), float(total), phase.strip())
-
-
-class _Cache(_Runner):
-    """git as root on devbox's own bare cache repository (never the container's tree)."""
-
-    def __init__(self, path: Path, log: OpLog, progress: Progress | None) -> None:
-        super().__init__(log, progress)
-        self.path = path
-        self.env = _root_env()
-
-    def ensure(self) -> None:
-        if not (self.path / "HEAD").is_file():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            run([self.exe, "init", "-q", "--bare", str(self.path)], log=self.log, env=self.env)
-
-    def __call__(self, *args: str, check: bool = True, stream: bool = False) -> str:
-        argv = [self.exe, "-c", "core.hooksPath=/dev/null", f"--git-dir={self.path}", *args]
-        result = run(
-            argv,
-            log=self.log,
-            env=self.env,
-            check=check,
-            on_line=self._on_line if stream else None,
-            timeout=3600,
-        )
-        return result.stdout or ""
-
-
-class _Owner(_Runner):
-    """git as the checkout's owner, in the checkout (see the module docstring)."""
-
-    def __init__(
-        self,
-        dest: Path,
-        sandbox: privdrop.OwnerSandbox | None,
-        log: OpLog,
-        progress: Progress | None,
-    ) -> None:
-        super().__init__(log, progress)
-        self.dest = dest
-        self.sandbox = sandbox
-
-    def argv(self, *args: str) -> list[str]:
-        hardening = [item for pair in HARDENING for item in ("-c", pair)]
-        where = [] if self.sandbox is not None else ["-C", str(self.dest)]
-        return [self.exe, *hardening, *where, *args]
-
-    def _env(self) -> dict[str, str]:
-        if self.sandbox is not None:
-            return self.sandbox.env(_owner_env())
-        return {
-            "PATH": privdrop.SAFE_PATH,
-            "HOME": os.environ.get("HOME", "/nonexistent"),
-            "LC_ALL": "C",
-            **_owner_env(),
-        }
-
-    def __call__(self, *args: str, check: bool = True) -> str:
-        preexec = self.sandbox.preexec if self.sandbox is not None else None
-        result = run(
-            self.argv(*args),
-            log=self.log,
-            env=self._env(),
-            check=check,
-            preexec=preexec,
-            timeout=3600,
-        )
-        return result.stdout or ""
-
-    def fetch_from(self, cache: _Cache, fetch_args: Sequence[str]) -> None:
-        """``git fetch`` from the cache: root's ``upload-pack`` on one end of two pipes."""
-        to_up_r, to_up_w = os.pipe()
-        from_up_r, from_up_w = os.pipe()
-        if self.sandbox is not None:  # reopened by path below: the owner must own them
-            os.fchown(from_up_r, self.sandbox.uid, self.sandbox.gid)
-            os.fchown(to_up_w, self.sandbox.uid, self.sandbox.gid)
-        # dash takes no fd above 9 in a redirection: name the inherited pipes by path
-        relay = f"f() {{ cat /proc/self/fd/{from_up_r} & exec cat >/proc/self/fd/{to_up_w}; }}; f"
-        argv = self.argv("fetch", "--progress", f"--upload-pack={relay}", *fetch_args)
-        self.log.write(f"$ {' '.join(argv)}  (upload-pack: root, {cache.path})")
-        upload = subprocess.Popen(  # devbox's own cache, as root: trusted
-            [
-                cache.exe,
-                "-c",
-                "core.hooksPath=/dev/null",
-                "upload-pack",
-                "--strict",
-                str(cache.path),
-            ],
-            stdin=to_up_r,
-            stdout=from_up_w,
-            stderr=subprocess.DEVNULL,
-            env=cache.env,
-            close_fds=True,
-        )
-        os.close(to_up_r)
-        os.close(from_up_w)
-        try:
-            preexec = self.sandbox.preexec if self.sandbox is not None else None
-            child = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=self._env(),
-                preexec_fn=preexec,
-                text=True,
-                pass_fds=(from_up_r, to_up_w),
-                cwd=None if self.sandbox else self.dest,
-            )
-        except BaseException:
-            upload.kill()
-            upload.wait()
-            raise
-        finally:
-            os.close(from_up_r)
-            os.close(to_up_w)
-        lines: list[str] = []
-        try:
-            assert child.stdout is not None
-            for raw in child.stdout:
-                line = raw.rstrip("\n")
-                lines.append(line)
-                self.log.write(f"  | {line}")
-                self._on_line(line)
-            rc = child.wait(timeout=3600)
-        except BaseException:
-            child.kill()
-            child.wait()
-            raise
-        finally:
-            try:
-                upload.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                upload.kill()
-                upload.wait()
-        if rc != 0:
-            tail = [line for line in lines if line.strip()][-1:] or [""]
-            raise OperationFailed(
-                f"'git fetch' from the devbox cache failed with exit code {rc}: {tail[0]}",
-                hint=f"log: {self.log.path}",
-            )
-
-
-def _resolve_remote_ref(git: _Cache, url: str, ref: str) -> tuple[str, str]:
+def _resolve_remote_ref(git: CacheGit, url: str, ref: str) -> tuple[str, str]:
     """(kind, name) of ``ref`` at ``url``: a branch, a tag or a commit id."""
     try:
         if not ref:
@@ -299,12 +92,12 @@ def _resolve_remote_ref(git: _Cache, url: str, ref: str) -> tuple[str, str]:
     )
 
 
-def _count_files(git: _Owner) -> int:
+def _count_files(git: OwnerGit) -> int:
     out = git("ls-files", "-t", "-z")
     return sum(1 for item in out.split("\0") if item and not item.startswith("S "))
 
 
-def _current_branch(git: _Owner) -> str:
+def _current_branch(git: OwnerGit) -> str:
     return git("symbolic-ref", "-q", "--short", "HEAD", check=False).strip()
 
 
@@ -357,8 +150,8 @@ def checkout(
             )
         sandbox = privdrop.OwnerSandbox(fd, *owner) if os.geteuid() == 0 and owner else None
         try:
-            git = _Owner(dest, sandbox, log, progress)
-            mirror = _Cache(cache, log, progress)
+            git = OwnerGit(dest, sandbox, log, progress)
+            mirror = CacheGit(cache, log, progress)
             try:
                 return _checkout(
                     git, mirror, url, ref, dest, depth=depth, sparse=sparse, fresh=fresh
@@ -402,8 +195,8 @@ def _remove_partial(fd: int, created_dest: bool, top: Path, rel: str) -> None:
 
 
 def _checkout(
-    git: _Owner,
-    cache: _Cache,
+    git: OwnerGit,
+    cache: CacheGit,
     url: str,
     ref: str,
     dest: Path,

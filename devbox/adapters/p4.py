@@ -13,27 +13,36 @@ them, and the ticket lands in the user's P4TICKETS file.
 from __future__ import annotations
 
 import os
-import re
-import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
+from devbox.adapters.p4_errors import classify as _classify
+from devbox.adapters.p4_errors import first_line
+from devbox.adapters.p4_settings import P4Settings, workspace_name
+from devbox.errors import NotReadyError, UserError
 from devbox.model.units import human_bytes
 from devbox.oplog import NULL_LOG, OpLog, redact, register_secret
+
+__all__ = [  # with the settings and workspace names of p4_settings, which importers use here
+    "NEUTRAL_CWD",
+    "ApplyResult",
+    "P4Factory",
+    "P4Session",
+    "P4Settings",
+    "PasswordProvider",
+    "Progress",
+    "SyncResult",
+    "default_factory",
+    "workspace_name",
+]
 
 Progress = Callable[[float, float | None, str], None]
 PasswordProvider = Callable[[], str]
 P4Factory = Callable[[], Any]
 
-SETTINGS_HINT = (
-    "set p4.port / p4.user (DEVBOX_P4_PORT, DEVBOX_P4_USER) or P4PORT / P4USER "
-    "(P4CONFIG files are not read)"
-)
-_NAME_PART = re.compile(r"[^A-Za-z0-9._-]+")
 NEUTRAL_CWD = "/"  # under no workspace root, and no tenant can write a P4CONFIG file there
 
 
@@ -59,35 +68,6 @@ def default_factory() -> Any:
 
 
 @dataclass(frozen=True)
-class P4Settings:
-    port: str = ""
-    user: str = ""
-    charset: str = ""
-    client_prefix: str = "devbox"
-    options: str = "allwrite clobber nocompress unlocked nomodtime rmdir"
-    ticket_file: str = ""  # empty: the P4 API's default ($P4TICKETS or ~/.p4tickets)
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> P4Settings:
-        env: Mapping[str, str] = cfg.environ
-        return cls(
-            port=cfg["p4.port"] or env.get("P4PORT", ""),
-            user=cfg["p4.user"] or env.get("P4USER", ""),
-            charset=cfg["p4.charset"] or env.get("P4CHARSET", ""),
-            client_prefix=cfg["p4.client_prefix"],
-            options=cfg["p4.options"],
-            ticket_file=env.get("P4TICKETS", ""),
-        )
-
-
-def workspace_name(prefix: str, container: str, host: str | None = None) -> str:
-    """``<prefix>-<host>-<container>``: one Perforce client workspace per container."""
-    short = (host or socket.gethostname()).split(".")[0]
-    parts = [_NAME_PART.sub("-", p).strip("-") for p in (prefix, short, container)]
-    return "-".join(p for p in parts if p)
-
-
-@dataclass(frozen=True)
 class SyncResult:
     workspace: str
     change: int  # the changelist the workspace is synced to
@@ -102,48 +82,6 @@ class ApplyResult:
     change: int
     files: int  # files opened by the unshelve
     conflicts: tuple[str, ...] = field(default_factory=tuple)  # files still needing resolve
-
-
-def _first_line(messages: Sequence[Any]) -> str:
-    for msg in messages:
-        text = str(msg).strip()
-        if text:
-            return text.splitlines()[0]
-    return ""
-
-
-def _classify(text: str, what: str, port: str) -> DevboxError:
-    low = text.lower()
-    if "connect to server failed" in low or "tcp connect" in low or "connection refused" in low:
-        return NotReadyError(
-            f"{what}: cannot reach the Perforce server {port or '(P4PORT unset)'}: {text}",
-            hint=SETTINGS_HINT,
-        )
-    if (
-        "password invalid" in low
-        or "p4passwd" in low
-        or "session has expired" in low
-        or ("doesn't exist" in low and "user" in low)
-        or "please login" in low
-        or ("ticket" in low and "invalid" in low)
-    ):
-        return UserError(
-            f"{what}: Perforce login failed: {text}",
-            hint="check p4.user and the password (p4 login), then retry",
-        )
-    if (
-        "no such file" in low
-        or "nonexistent depot" in low
-        or "unknown depot" in low
-        or "not under" in low
-        or "not in client view" in low
-        or "must refer to" in low
-    ):
-        return UserError(
-            f"{what}: unknown depot path: {text}",
-            hint="check depot/view of this branch in roles/dockeruser/branches.toml",
-        )
-    return OperationFailed(f"{what}: Perforce: {text}")
 
 
 class _SyncHandler:
@@ -214,7 +152,7 @@ class P4Session:
         except self._mod.P4Exception as err:
             errors = list(getattr(err, "errors", None) or (self.p4.errors if self.p4 else []))
             warnings = list(getattr(err, "warnings", None) or [])
-            text = redact(_first_line(errors) or _first_line(warnings) or str(err))
+            text = redact(first_line(errors) or first_line(warnings) or str(err))
             self.log.write(f"p4: {what} failed: {text}")
             raise _classify(text, what, self.settings.port) from None
 
@@ -261,7 +199,7 @@ class P4Session:
             self.log.write(f"p4: using the ticket of {p4.user} from {p4.ticket_file}")
             return
         except self._mod.P4Exception as err:
-            text = _first_line(list(getattr(err, "errors", None) or [])) or str(err)
+            text = first_line(list(getattr(err, "errors", None) or [])) or str(err)
             if "not necessary" in text:  # no password set for this user
                 self.log.write(f"p4: {p4.user} needs no login")
                 return

@@ -169,9 +169,9 @@ class FetchLimits:
 
     @classmethod
     def from_config(cls, cfg: Config) -> FetchLimits:
-        ca = str(cfg["seeds.ca_file"] or "")
+        ca = cfg.text("seeds.ca_file")
         return cls(
-            int(cfg["seeds.max_bytes"]), float(cfg["seeds.timeout"]), Path(ca) if ca else None
+            cfg.integer("seeds.max_bytes"), cfg.number("seeds.timeout"), Path(ca) if ca else None
         )
 
 
@@ -414,21 +414,9 @@ def _copy_dir(src: Path, target: Path, progress: Progress) -> int:
 
 
 def du_bytes(path: Path) -> int:
-    """Disk usage of a tree (allocated blocks), like ``du -s`` in bytes."""
-    total = 0
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        try:
-            with os.scandir(current) as it:
-                for entry in it:
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    total += st.st_blocks * 512
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(Path(entry.path))
-        except OSError:
-            continue
-    return total
+    """Disk usage of a tree, like ``du -s`` in bytes (across mounts: a clone's /opt is an
+    overlay). Kept for its caller in services/container_lifecycle.py; the walker is
+    ``adapters/host/diskusage.disk_usage``."""
+    from devbox.adapters.host.diskusage import disk_usage
+
+    return disk_usage(path, one_filesystem=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from devbox.errors import NotReadyError, OperationFailed
+from devbox.waits import wait_until
 
 if TYPE_CHECKING:
     import paramiko
@@ -91,26 +92,32 @@ def _until_sshd(
     retried; the rest propagates."""
     t0 = time.monotonic()
     deadline = t0 + timeout
-    last = "no answer"
-    for _attempt in range(10_000):
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
+    last = ["no answer"]
+
+    def attempt() -> tuple[float, str | None] | None:
+        left = max(0.1, deadline - time.monotonic())
         try:
-            sock = connect(host, port, min(2.0, max(0.1, left)))
+            sock = connect(host, port, min(2.0, left))
         except OSError as err:
-            last = err.strerror or str(err)
-        else:
-            try:
-                with sock:
-                    return time.monotonic() - t0, probe(sock, max(0.1, left))
-            except (OSError, _NotYet) as err:
-                last = getattr(err, "strerror", None) or str(err)
-        time.sleep(0.05)
-    raise OperationFailed(
-        f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last})",
-        hint="check the container's log (devbox dockeruser logs NAME) and "
-        "'systemctl status ssh' inside it (devbox dockeruser exec)",
+            last[0] = err.strerror or str(err)
+            return None
+        try:
+            with sock:
+                return time.monotonic() - t0, probe(sock, left)
+        except (OSError, _NotYet) as err:
+            last[0] = getattr(err, "strerror", None) or str(err)
+            return None
+
+    return wait_until(
+        attempt,
+        timeout,
+        0.05,
+        f"sshd on {host}:{port}",
+        error=lambda: OperationFailed(
+            f"sshd on {host}:{port} did not answer within {timeout:.0f}s ({last[0]})",
+            hint="check the container's log (devbox dockeruser logs NAME) and "
+            "'systemctl status ssh' inside it (devbox dockeruser exec)",
+        ),
     )
 
 

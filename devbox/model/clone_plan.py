@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
+from typing import Any
 
 from devbox.errors import UserError
 from devbox.model.naming import MAX_LEN, validate_name
@@ -275,3 +276,38 @@ def format_duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+@dataclass
+class CloneResult:
+    name: str
+    ok: bool
+    ip: str = ""
+    mac: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    hint: str = ""
+    log: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CloneRun:
+    source: str
+    snapshot: str
+    image: str
+    snapshot_method: str
+    freeze_seconds: float
+    seconds: float
+    clones: list[CloneResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CloneResult]:
+        return [c for c in self.clones if not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["clones"] = [c.to_dict() for c in self.clones]
+        return data

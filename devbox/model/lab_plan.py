@@ -154,13 +154,13 @@ def _check_lease_time(text: str) -> str:
 
 def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
     """The lab as the settings describe it; a bad combination is a user error."""
-    name = cfg["lab.name"]
+    name = cfg.text("lab.name")
     if not name or "/" in name or len(name) > 64:
         raise UserError(f"lab.name '{name}' is not a valid network namespace name")
-    uplink = check_ifname(cfg["lab.uplink"], "lab.uplink")
-    net = ipaddress.IPv4Network(cfg["lab.subnet"])
+    uplink = check_ifname(cfg.text("lab.uplink"), "lab.uplink")
+    net = ipaddress.IPv4Network(cfg.text("lab.subnet"))
     hosts = net.num_addresses - 2
-    start, end = int(cfg["lab.range_start"]), int(cfg["lab.range_end"])
+    start, end = cfg.integer("lab.range_start"), cfg.integer("lab.range_end")
     if not 3 <= start <= end <= hosts:
         raise UserError(
             f"lab DHCP range {start}-{end} does not fit subnet {net} (use 3..{hosts})",
@@ -199,12 +199,12 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
         shim_address=str(net.network_address + 2),
         range_start=str(net.network_address + start),
         range_end=str(net.network_address + end),
-        lease_time=_check_lease_time(str(cfg["lab.lease_time"])),
-        domain=str(cfg["lab.domain"]),
-        ping_check=bool(cfg["lab.ping_check"]),
+        lease_time=_check_lease_time(cfg.text("lab.lease_time")),
+        domain=cfg.text("lab.domain"),
+        ping_check=cfg.flag("lab.ping_check"),
         dir=Layout(cfg.root).lab,
         vlans=tuple(segments),
-        dnsmasq=str(cfg["lab.dnsmasq"]),
+        dnsmasq=cfg.text("lab.dnsmasq"),
     )
 
 
@@ -248,4 +248,4 @@ def parse_leases(text: str) -> list[DnsmasqLease]:
 
 def default_parent(cfg: Config) -> str:
     """The macvlan parent devbox uses: the ``parent`` setting, else the lab uplink."""
-    return str(cfg["parent"] or cfg["lab.uplink"])
+    return cfg.text("parent") or cfg.text("lab.uplink")

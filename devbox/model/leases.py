@@ -8,14 +8,18 @@ lease as pyroute2 dumps it, so a restarted daemon adopts the lease instead of st
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from devbox.errors import UserError
+from devbox.errors import DevboxError, ExitCode, UserError
 
 
 class NicState(StrEnum):
+    """Where a container's LAN interface stands. A record holds one of the first seven (and
+    moves only as :data:`TRANSITIONS` allows, through :meth:`NicRecord.move`); the last four
+    are what ``net show`` sees beyond a record (:data:`SEEN_ONLY`), never recorded."""
+
     BOUND = "bound"  # DHCP lease held
     RENEWING = "renewing"
     REBINDING = "rebinding"
@@ -23,7 +27,13 @@ class NicState(StrEnum):
     STOPPED = "stopped"  # container not running; lease kept for its next start
     DETACHING = "detaching"  # detach in progress: the daemon lets go of it
     UNBOUND = "unbound"  # lease lost (NAK/expiry); discovery restarted
+    MISSING = "missing"  # container running, but the interface is not in its netns
+    GONE = "gone"  # container removed or replaced since the record was written
+    EXPIRED = "expired"  # the DHCP lease on record is past its expiry
+    RELEASED = "released"  # detached: lease released, record removed
 
+
+SEEN_ONLY = frozenset({NicState.MISSING, NicState.GONE, NicState.EXPIRED, NicState.RELEASED})
 
 # state -> states it may move to (the daemon's bookkeeping; pyroute2 keeps the DHCP FSM)
 TRANSITIONS: dict[NicState, frozenset[NicState]] = {
@@ -55,7 +65,13 @@ TRANSITIONS: dict[NicState, frozenset[NicState]] = {
 
 
 def can_move(old: NicState, new: NicState) -> bool:
-    return new in TRANSITIONS[old]
+    return new in TRANSITIONS.get(old, frozenset())
+
+
+class IllegalMove(DevboxError):
+    """A NIC record was asked to make a move :data:`TRANSITIONS` forbids: a devbox bug."""
+
+    exit_code = ExitCode.INTERNAL
 
 
 @dataclass(frozen=True)
@@ -170,7 +186,7 @@ class NicRecord:
     gateway: str | None = None
     dns: list[str] = field(default_factory=list)
     domain: str = ""
-    state: str = NicState.BOUND.value
+    state: NicState = NicState.BOUND  # change it with move(); a str is read as a NicState
     pid: int = 0  # container init pid the interface was plumbed into
     obtained: float | None = None
     lease_time: int | None = None
@@ -180,9 +196,25 @@ class NicRecord:
     renewals: int = 0
     dhcp_lease: dict[str, Any] | None = None  # pyroute2 Lease as dumped (ack, times)
 
+    def __post_init__(self) -> None:
+        state = NicState(self.state)  # ValueError for a state no record holds
+        if state in SEEN_ONLY:
+            raise ValueError(f"{state!r} is not a state a record holds")
+        self.state = state
+
     @property
     def key(self) -> str:
         return record_key(self.container, self.ifname)
+
+    def move(self, new: NicState) -> NicRecord:
+        """The one way a record changes state: checked against :data:`TRANSITIONS`."""
+        if not can_move(self.state, new):
+            raise IllegalMove(
+                f"{self.key}: a NIC record cannot move from {self.state} to {new}",
+                hint="a devbox bug: please report it with the container's log",
+            )
+        self.state = new
+        return self
 
     @property
     def expires_at(self) -> float | None:
@@ -207,15 +239,16 @@ class NicRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["state"] = self.state.value  # plain JSON, as on disk since the first version
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NicRecord:
+        """The record ``data`` holds (as :meth:`to_dict` wrote it); TypeError or ValueError
+        when it is not one."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-    def moved(self, state: NicState) -> NicRecord:
-        return replace(self, state=state.value)
 
 
 class Action(StrEnum):
@@ -254,7 +287,7 @@ def plan_reconcile(
             out.append((Action.CLEANUP, rec.key))
             continue
         seen.add(rec.container)
-        if rec.state == NicState.DETACHING.value:
+        if rec.state == NicState.DETACHING:
             continue
         elif not ctr.running:
             out.append((Action.PAUSE, rec.key))

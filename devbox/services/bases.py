@@ -9,17 +9,18 @@ an image built from the same inputs is already there.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devbox import __version__
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed
 from devbox.model import bootstrap_plan as plan
+from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.resources import role_dir
-from devbox.steps import Reporter, Step, StepContext, run_steps
+from devbox.steps import JobSteps, Reporter, StepContext, bind, job_log, run_steps
 
 # Placeholder work dir used when digesting rendered repo files, so the digest does not depend
 # on where devbox's root happens to be.
@@ -27,7 +28,7 @@ _DIGEST_WORKDIR = Path("/devbox-bootstrap")
 
 
 @dataclass
-class BaseBuild:
+class BaseBuild(Record):
     name: str
     tag: str
     tags: list[str]
@@ -36,9 +37,6 @@ class BaseBuild:
     skipped: bool = False
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def bases_dir() -> Path:
@@ -82,6 +80,151 @@ def base_ref(cfg: Config, name: str) -> str:
     return load(name).tag
 
 
+@dataclass
+class BaseJob:
+    """What the steps of one build-base share: the request, and what the steps find out."""
+
+    cfg: Config
+    base: plan.BaseDef
+    force: bool
+    log: OpLog
+    mirror: str = field(init=False)
+    workdir: Path = field(init=False)
+    target: Path = field(init=False)
+    result: BaseBuild = field(init=False)
+
+    def __post_init__(self) -> None:
+        base = self.base
+        self.mirror = plan.mirror_url(base, _settings(self.cfg))
+        registry = self.cfg.text("registry.address")
+        tags = plan.base_tags(base, registry)
+        self.result = BaseBuild(base.name, base.tag, tags, digest_for(self.cfg, base))
+        self.workdir = Layout(self.cfg.root).run / "bootstrap" / base.name
+        self.target = self.workdir / "rootfs"
+
+
+def check_inputs(job: BaseJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    base, result = job.base, job.result
+    labels = engine.image_labels(base.tag)
+    ctx.info(f"inputs digest {result.digest}")
+    if not job.force and plan.is_up_to_date(labels, result.digest):
+        attrs = engine.image_attrs(base.tag) or {}
+        result.image_id = str(attrs.get("Id", ""))
+        result.skipped = True
+        for extra in result.tags[1:]:
+            engine.tag_image(base.tag, extra)
+        ctx.skip(f"{base.tag} is up to date (same inputs)")
+
+
+def check_mirror(job: BaseJob, ctx: StepContext) -> None:
+    from devbox.adapters import bootstrap
+
+    if job.result.skipped:
+        ctx.skip("up to date")
+    url = plan.probe_url(job.base, job.mirror)
+    ctx.info(f"checking mirror {url}")
+    bootstrap.check_mirror(url, job.base.mirror, mirror=job.mirror)
+
+
+def bootstrap_rootfs(job: BaseJob, ctx: StepContext) -> None:
+    from devbox.adapters import bootstrap
+    from devbox.adapters.host import process
+
+    if job.result.skipped:
+        ctx.skip("up to date")
+    base, workdir = job.base, job.workdir
+    program, package = plan.required_program(base)
+    try:
+        process.require(program, package)
+    except NotReadyError:
+        if program != "yum":
+            raise
+        # Debian 12 has no yum package; dnf reads the same yum.conf and .repo files
+        process.require("dnf", "dnf")
+        program = "dnf"
+    if workdir.exists():
+        bootstrap.remove_tree(workdir)
+    workdir.mkdir(parents=True)
+    ctx.undo(f"remove {workdir}", lambda: bootstrap.remove_tree(workdir))
+    rendered = render_repo_files(base, job.mirror, workdir)
+    bootstrap.write_files({workdir / rel: text for rel, text in rendered.items()})
+    argv = (
+        plan.rpm_argv(base, job.target, workdir, program)
+        if base.family == "rhel"
+        else plan.bootstrap_argv(base, job.mirror, job.target, workdir)
+    )
+    count = [0]
+
+    def on_line(line: str) -> None:
+        count[0] += 1
+        ctx.progress(count[0], None, line.strip()[:60])
+
+    bootstrap.run_bootstrap(argv, log=job.log, on_line=on_line)
+
+
+def prepare_for_systemd(job: BaseJob, ctx: StepContext) -> None:
+    from devbox.adapters import bootstrap
+
+    if job.result.skipped:
+        ctx.skip("up to date")
+    bootstrap.prepare_rootfs(job.target, plan.prepare_actions(job.base), log=job.log)
+
+
+def import_into_docker(job: BaseJob, ctx: StepContext) -> None:
+    from devbox.adapters import bootstrap
+    from devbox.adapters.docker import engine
+
+    base, result = job.base, job.result
+    if result.skipped:
+        ctx.skip("up to date")
+    previous = engine.image_attrs(base.tag)
+    built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    labels = plan.base_labels(base, result.digest, built_at, __version__)
+    total = bootstrap.tree_size(job.target)
+
+    def on_bytes(sent: int) -> None:
+        ctx.progress(min(sent, total), total, f"{sent >> 20} MiB")
+
+    repo, tag = plan.split_tag(base.tag)
+    result.image_id = engine.import_rootfs(
+        bootstrap.tar_stream(job.target, on_bytes), repo, tag, plan.import_changes(labels)
+    )
+    if previous is not None and previous.get("Id") != result.image_id:
+        ctx.undo(f"restore {base.tag}", lambda: engine.tag_image(str(previous["Id"]), base.tag))
+    else:
+        ctx.undo(f"remove {base.tag}", lambda: engine.remove_image(base.tag))
+    for extra in result.tags[1:]:
+        engine.tag_image(result.image_id, extra)
+    if previous is not None and previous.get("Id") != result.image_id:
+        try:
+            engine.remove_image(str(previous["Id"]))
+            ctx.info(f"removed the previous {base.tag} ({str(previous['Id'])[:19]})")
+        except OperationFailed as err:
+            ctx.info(f"kept the previous image {str(previous['Id'])[:19]}: {err}")
+
+
+def clean_up(job: BaseJob, ctx: StepContext) -> None:
+    from devbox.adapters import bootstrap
+
+    if job.result.skipped:
+        ctx.skip("up to date")
+    bootstrap.remove_tree(job.workdir)
+
+
+# build-base, step by step; the names are what the log, the progress display and the fault
+# suite's kill points see
+STEPS: JobSteps[BaseJob] = [
+    ("check inputs", check_inputs),
+    ("check mirror", check_mirror),
+    ("bootstrap {job.base.distro} {job.base.release}", bootstrap_rootfs),
+    ("prepare for systemd", prepare_for_systemd),
+    ("import into Docker", import_into_docker),
+    ("clean up", clean_up),
+]
+
+
 def build_base(
     cfg: Config,
     name: str,
@@ -89,126 +232,14 @@ def build_base(
     reporter: Reporter | None = None,
     log: OpLog | None = None,
 ) -> BaseBuild:
-    from devbox.adapters import bootstrap
-    from devbox.adapters.docker import engine
-    from devbox.adapters.host import process
-
     base = load(name)
-    layout = Layout(cfg.root)
-    own_log = log is None
-    oplog = log or OpLog(layout.host_log)
-    mirror = plan.mirror_url(base, _settings(cfg))
-    digest = digest_for(cfg, base)
-    registry = str(cfg["registry.address"] or "")
-    tags = plan.base_tags(base, registry)
-    result = BaseBuild(base.name, base.tag, tags, digest)
-    workdir = layout.run / "bootstrap" / base.name
-    target = workdir / "rootfs"
-    t0 = time.monotonic()
-
-    def check_inputs(ctx: StepContext) -> None:
-        labels = engine.image_labels(base.tag)
-        ctx.info(f"inputs digest {digest}")
-        if not force and plan.is_up_to_date(labels, digest):
-            attrs = engine.image_attrs(base.tag) or {}
-            result.image_id = str(attrs.get("Id", ""))
-            result.skipped = True
-            for extra in tags[1:]:
-                engine.tag_image(base.tag, extra)
-            ctx.skip(f"{base.tag} is up to date (same inputs)")
-
-    def check_mirror(ctx: StepContext) -> None:
-        if result.skipped:
-            ctx.skip("up to date")
-        url = plan.probe_url(base, mirror)
-        ctx.info(f"checking mirror {url}")
-        bootstrap.check_mirror(url, base.mirror, mirror=mirror)
-
-    def do_bootstrap(ctx: StepContext) -> None:
-        if result.skipped:
-            ctx.skip("up to date")
-        program, package = plan.required_program(base)
-        try:
-            process.require(program, package)
-        except NotReadyError:
-            if program != "yum":
-                raise
-            # Debian 12 has no yum package; dnf reads the same yum.conf and .repo files
-            process.require("dnf", "dnf")
-            program = "dnf"
-        if workdir.exists():
-            bootstrap.remove_tree(workdir)
-        workdir.mkdir(parents=True)
-        ctx.undo(f"remove {workdir}", lambda: bootstrap.remove_tree(workdir))
-        rendered = render_repo_files(base, mirror, workdir)
-        bootstrap.write_files({workdir / rel: text for rel, text in rendered.items()})
-        argv = (
-            plan.rpm_argv(base, target, workdir, program)
-            if base.family == "rhel"
-            else plan.bootstrap_argv(base, mirror, target, workdir)
-        )
-        count = [0]
-
-        def on_line(line: str) -> None:
-            count[0] += 1
-            ctx.progress(count[0], None, line.strip()[:60])
-
-        bootstrap.run_bootstrap(argv, log=oplog, on_line=on_line)
-
-    def prepare(ctx: StepContext) -> None:
-        if result.skipped:
-            ctx.skip("up to date")
-        bootstrap.prepare_rootfs(target, plan.prepare_actions(base), log=oplog)
-
-    def do_import(ctx: StepContext) -> None:
-        if result.skipped:
-            ctx.skip("up to date")
-        previous = engine.image_attrs(base.tag)
-        built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        labels = plan.base_labels(base, digest, built_at, __version__)
-        total = bootstrap.tree_size(target)
-
-        def on_bytes(sent: int) -> None:
-            ctx.progress(min(sent, total), total, f"{sent >> 20} MiB")
-
-        repo, tag = plan.split_tag(base.tag)
-        result.image_id = engine.import_rootfs(
-            bootstrap.tar_stream(target, on_bytes), repo, tag, plan.import_changes(labels)
-        )
-        if previous is not None and previous.get("Id") != result.image_id:
-            ctx.undo(f"restore {base.tag}", lambda: engine.tag_image(str(previous["Id"]), base.tag))
-        else:
-            ctx.undo(f"remove {base.tag}", lambda: engine.remove_image(base.tag))
-        for extra in tags[1:]:
-            engine.tag_image(result.image_id, extra)
-        if previous is not None and previous.get("Id") != result.image_id:
-            try:
-                engine.remove_image(str(previous["Id"]))
-                ctx.info(f"removed the previous {base.tag} ({str(previous['Id'])[:19]})")
-            except OperationFailed as err:
-                ctx.info(f"kept the previous image {str(previous['Id'])[:19]}: {err}")
-
-    def cleanup(ctx: StepContext) -> None:
-        if result.skipped:
-            ctx.skip("up to date")
-        bootstrap.remove_tree(workdir)
-
-    steps = [
-        Step("check inputs", check_inputs),
-        Step("check mirror", check_mirror),
-        Step(f"bootstrap {base.distro} {base.release}", do_bootstrap),
-        Step("prepare for systemd", prepare),
-        Step("import into Docker", do_import),
-        Step("clean up", cleanup),
-    ]
-    try:
-        res = run_steps(f"build-base {base.name}", steps, oplog, reporter)
-    finally:
-        if own_log:
-            oplog.close()
-    result.seconds = time.monotonic() - t0
-    result.steps = res.durations
-    return result
+    with job_log(log, Layout(cfg.root).host_log) as oplog:
+        job = BaseJob(cfg, base, force, oplog)
+        t0 = time.monotonic()
+        res = run_steps(f"build-base {base.name}", bind(job, STEPS), oplog, reporter)
+    job.result.seconds = time.monotonic() - t0
+    job.result.steps = res.durations
+    return job.result
 
 
 def list_bases() -> list[plan.BaseDef]:

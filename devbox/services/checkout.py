@@ -312,7 +312,7 @@ def _checkout_p4(
     from devbox.adapters.vcs_render import render_value
 
     entry = resolved.entry
-    client = p4.workspace_name(cfg["p4.client_prefix"], name)
+    client = p4.workspace_name(cfg.text("p4.client_prefix"), name)
     variables = {"branch": resolved.name, "path": entry.path, "client": client}
     where = f"branch '{entry.name}'"
     depot = render_value(entry.depot, variables, f"{where}: depot").rstrip("/")

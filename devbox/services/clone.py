@@ -24,8 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from devbox.adapters.docker import containers as dc
 from devbox.adapters.host import procfs
@@ -34,11 +33,12 @@ from devbox.errors import DevboxError, UserError
 from devbox.locks import name_lock
 from devbox.model import capacity, clone_plan, labels
 from devbox.model import limits as limits_mod
+from devbox.model.clone_plan import CloneResult, CloneRun
 from devbox.model.limits import Limits
 from devbox.model.naming import validate_name
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services.clone_snapshot import Frozen, _existing_names, _source, freeze
+from devbox.services.clone_snapshot import Frozen, clone_source, existing_names, freeze
 from devbox.services.clone_steps import (
     CloneJob,
     arp_check,
@@ -50,44 +50,8 @@ from devbox.services.clone_steps import (
     wait_ssh,
 )
 from devbox.services.clone_storage import gc_snapshots, release_storage
-from devbox.state.clone_records import _snapshot_ids, clone_records, clones_of
+from devbox.state.clone_records import clone_records, clones_of, snapshot_ids
 from devbox.steps import Reporter, Step, StepContext, run_steps
-
-
-@dataclass
-class CloneResult:
-    name: str
-    ok: bool
-    ip: str = ""
-    mac: str = ""
-    seconds: float = 0.0
-    error: str = ""
-    hint: str = ""
-    log: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class CloneRun:
-    source: str
-    snapshot: str
-    image: str
-    snapshot_method: str
-    freeze_seconds: float
-    seconds: float
-    clones: list[CloneResult] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[CloneResult]:
-        return [c for c in self.clones if not c.ok]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["clones"] = [c.to_dict() for c in self.clones]
-        return data
-
 
 # ---------------------------------------------------------------- paths
 
@@ -140,6 +104,7 @@ def make_one(
     reporter: Reporter | None = None,
     cancel: threading.Event | None = None,
     lim: Limits | None = None,
+    owner_labels: dict[str, str] | None = None,
 ) -> CloneResult:
     """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
     for a DevboxError: the result says what went wrong)."""
@@ -153,7 +118,7 @@ def make_one(
         with name_lock(layout.locks, name, "cloning"), OpLog(log_path) as log:
             if dc.inspect(name) is not None:
                 raise UserError(f"a container named '{name}' already exists")
-            job = CloneJob(cfg, name, source, frozen, log, lim)
+            job = CloneJob(cfg, name, source, frozen, log, lim, owner_labels or {})
             run_steps(
                 f"clone {source} -> {name}",
                 _cancellable(steps_for(job), cancel),
@@ -199,6 +164,7 @@ def clone(
     jobs: int | None = None,
     reporter_for: Callable[[str], Reporter] | None = None,
     requested: Limits | None = None,
+    owner_labels: dict[str, str] | None = None,
 ) -> CloneRun:
     """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
 
@@ -206,7 +172,7 @@ def clone(
     """
     layout = Layout(cfg.root)
     t0 = time.monotonic()
-    src_state = _source(source, cfg)
+    src_state = clone_source(source, cfg)
     # the source's limits (devbox set them at make) under what the caller asks for; checked
     # against the host before anything is made
     lim = limits_mod.resolve(
@@ -215,7 +181,7 @@ def clone(
         limits_mod.from_labels(src_state.labels),
         requested or Limits(),
     )
-    names = clone_plan.clone_names(source, count, _existing_names(layout), prefix)
+    names = clone_plan.clone_names(source, count, existing_names(layout), prefix)
     workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
     # a clone the kernel would not let boot is refused now, before anything is made
     capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")
@@ -239,6 +205,7 @@ def clone(
                 reporter_for(name) if reporter_for else None,
                 cancel,
                 lim,
+                owner_labels,
             )
             for name in names
         ]
@@ -302,7 +269,7 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
         for n, r in clone_records(layout).items()
         if r.get("source") == source and n not in names and dc.inspect(n) is None
     ]
-    before = set(_snapshot_ids(layout))
+    before = set(snapshot_ids(layout))
     removed, failed = [], {}
     for name in names:
         try:
@@ -314,5 +281,5 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
         except DevboxError as err:
             failed[name] = str(err)
     gc_snapshots(cfg)
-    snaps = sorted(before - set(_snapshot_ids(layout)))
+    snaps = sorted(before - set(snapshot_ids(layout)))
     return RemoveClonesResult(source, removed, snaps, failed)

@@ -20,14 +20,14 @@ from devbox.paths import Layout
 from devbox.services import pause_guard
 from devbox.state.clone_records import (
     SNAPSHOT_FILE,
-    _write_json,
     snapshot_dir,
     snapshot_opt,
+    write_record,
 )
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 
-def _call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
+def undo_call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
     """An undo that calls ``fn(*args)`` and drops its result."""
 
     def run() -> None:
@@ -101,7 +101,7 @@ def sysprep_snapshot(
     return Sysprep("image", [])
 
 
-def _existing_names(layout: Layout) -> set[str]:
+def existing_names(layout: Layout) -> set[str]:
     from devbox.state import migrate
 
     names = {st.name for st in dc.list_labeled(labels.ROLE)}
@@ -110,7 +110,7 @@ def _existing_names(layout: Layout) -> set[str]:
     return names | set(migrate.legacy_names(layout))
 
 
-def _source(name: str, cfg: Config | None = None) -> dc.ContainerState:
+def clone_source(name: str, cfg: Config | None = None) -> dc.ContainerState:
     validate_name(name, "source container name")
     st = dc.inspect(name)
     if st is None:
@@ -134,7 +134,7 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
     layout = Layout(cfg.root)
     from devbox.state import migrate
 
-    st = _source(source, cfg)
+    st = clone_source(source, cfg)
     src_opt = migrate.record_dir(layout, source) / "opt"  # devbox's own path, not a label
     if not src_opt.is_dir():
         raise UserError(f"{source} has no /opt on the host ({src_opt})")
@@ -153,9 +153,9 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
     def do_freeze(ctx: StepContext) -> None:
         nonlocal method
         repo, _, tag = raw.rpartition(":")
-        ctx.undo(f"remove {sdir}", _call(mounts.remove_tree, sdir))
-        ctx.undo(f"remove image {raw}", _call(snapshots.remove_image, raw))
-        ctx.undo(f"remove image {image}", _call(_remove_built, prepping, image))
+        ctx.undo(f"remove {sdir}", undo_call(mounts.remove_tree, sdir))
+        ctx.undo(f"remove image {raw}", undo_call(snapshots.remove_image, raw))
+        ctx.undo(f"remove image {image}", undo_call(_remove_built, prepping, image))
         t0 = time.monotonic()
         # under the source's freeze lock, with a marker: a freeze killed (-9) while the
         # source is paused is undone by the next command or the daemon (pause_guard)
@@ -170,7 +170,7 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
 
     def do_sysprep(ctx: StepContext) -> None:
         prep = prepping[0].result()
-        _write_json(
+        write_record(
             sdir / SNAPSHOT_FILE,
             {
                 "id": snap_id,

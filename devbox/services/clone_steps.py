@@ -19,8 +19,8 @@ from devbox.model.limits import Limits
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.services import container_lifecycle
-from devbox.services.clone_snapshot import Frozen, _call
-from devbox.state.clone_records import _FILES_LOCK, ClonePaths, _write_json
+from devbox.services.clone_snapshot import Frozen, undo_call
+from devbox.state.clone_records import FILES_LOCK, ClonePaths, write_record
 from devbox.steps import StepContext
 
 
@@ -34,6 +34,7 @@ class CloneJob:
     frozen: Frozen
     log: OpLog
     limits: Limits | None = None
+    owner_labels: dict[str, str] = field(default_factory=dict)  # whoever clones owns it
     layout: Layout = field(init=False)
     paths: ClonePaths = field(init=False)
     parent: str | None = field(init=False)
@@ -65,11 +66,11 @@ def mount_opt(job: CloneJob, ctx: StepContext) -> None:
         f"remove {job.paths.dir} (made by this clone)", lambda: mounts.remove_tree(job.paths.dir)
     )
     job.paths.dir.mkdir(parents=True)
-    _write_json(
+    write_record(
         job.paths.record,
         {"snapshot": job.frozen.snap_id, "source": job.source, "created": time.time()},
     )
-    ctx.undo(f"unmount {spec.merged}", _call(mounts.unmount, spec.merged, job.log))
+    ctx.undo(f"unmount {spec.merged}", undo_call(mounts.unmount, spec.merged, job.log))
     mounts.mount_overlay(spec, job.log)
     ctx.note = f"overlay on {spec.lower}"
 
@@ -83,6 +84,7 @@ def create(job: CloneJob, ctx: StepContext) -> None:
     test_run = job.frozen.source_labels.get(labels.TEST_RUN)
     if test_run:
         extra[labels.TEST_RUN] = test_run
+    extra.update(job.owner_labels)
     src = job.frozen.source_labels
     opts = MakeOptions(
         name=job.name,
@@ -126,7 +128,7 @@ def create(job: CloneJob, ctx: StepContext) -> None:
         cgroup_mode=cgmode,
         limits=job.limits,
     )
-    ctx.undo(f"remove container {job.name}", _call(dc.remove, job.name))
+    ctx.undo(f"remove container {job.name}", undo_call(dc.remove, job.name))
     dc.create(kwargs)
     if job.limits is not None:
         cgroupfs.apply_outer_limits(job.name, job.limits, cgmode)
@@ -157,7 +159,7 @@ def attach(job: CloneJob, ctx: StepContext) -> None:
 
     ctx.undo(
         f"release the lease and remove {job.name}'s LAN interface",
-        _call(network.detach, job.cfg, job.name),
+        undo_call(network.detach, job.cfg, job.name),
     )
     att = network.attach(
         job.cfg,
@@ -217,7 +219,7 @@ def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
         connect=_connector(job.cfg, job.name),
     )
     kh = known_hosts(job.layout)
-    with _FILES_LOCK:
+    with FILES_LOCK:
         ssh.record_host_keys(kh, [job.name, job.ip], lines)
     ctx.undo("forget the host key", lambda: _forget(kh, [job.name, job.ip]))
     ctx.note = f"sshd proved its host key after {seconds:.2f}s"
@@ -229,6 +231,8 @@ def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     from devbox.services.host_reach import proxy_command
     from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
 
+    if not job.cfg["ssh.write_config"]:
+        ctx.skip("the client writes it, as its user")
     # the same test devbox's own connections use (a route lookup for the clone's address)
     proxy = None if host_reach.reachable_directly(job.ip) else proxy_command(job.cfg, job.name)
     entry = sshconfig.HostEntry(
@@ -241,7 +245,7 @@ def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     )
     home = home_dir(job.cfg)
     ctx.undo("remove the SSH config entry", lambda: _remove_ssh_entry(home, job.name))
-    with _FILES_LOCK:
+    with FILES_LOCK:
         sshconfig.write_entry(home, entry)
 
 
@@ -264,12 +268,12 @@ def address_clash(pid: int, ifname: str, mac: str, ip: str, timeout: float = 0.3
 
 
 def _forget(known: Path, names: list[str]) -> None:
-    with _FILES_LOCK:
+    with FILES_LOCK:
         ssh.forget_host(known, names)
 
 
 def _remove_ssh_entry(home: Path, name: str) -> None:
     from devbox.adapters.host import sshconfig
 
-    with _FILES_LOCK:
+    with FILES_LOCK:
         sshconfig.remove_entry(home, name)

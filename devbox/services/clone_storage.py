@@ -14,8 +14,8 @@ from devbox.paths import Layout
 from devbox.state.clone_records import (
     CLONE_FILE,
     ClonePaths,
-    _read_json,
     clone_records,
+    read_record,
     snapshot_dir,
 )
 
@@ -26,7 +26,7 @@ def release_storage(cfg: Config, name: str, purge: bool, log: OpLog = NULL_LOG) 
     ``name`` was a clone with storage here."""
     layout = Layout(cfg.root)
     paths_dir = layout.container_dir(name)
-    record = _read_json(paths_dir / CLONE_FILE)
+    record = read_record(paths_dir / CLONE_FILE)
     if not record.get("snapshot"):
         return False
     paths = ClonePaths(layout, name, str(record["snapshot"]))

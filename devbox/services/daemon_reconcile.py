@@ -94,7 +94,7 @@ class Reconciler:
         return locks.is_held(Layout(self.cfg.root).locks, "name", name)
 
     def _base_parents(self) -> frozenset[str]:
-        return frozenset(p for p in (str(self.cfg["lab.uplink"]), str(self.cfg["parent"])) if p)
+        return frozenset(p for p in (self.cfg.text("lab.uplink"), self.cfg.text("parent")) if p)
 
     def _resume_paused(self, only: str | None) -> None:
         from devbox.services import pause_guard
@@ -168,8 +168,8 @@ class Reconciler:
                 if rec.container_id and cid and rec.container_id != cid:
                     continue
                 self.let_go(rec.key)
-                if rec.state not in (NicState.DETACHING.value, NicState.STOPPED.value):
-                    rec.state = NicState.STOPPED.value
+                if rec.state not in (NicState.DETACHING, NicState.STOPPED):
+                    rec.move(NicState.STOPPED)
                     self.st.save(rec)
                 self.log.write(f"{rec.key}: container stopped; lease kept for its next start")
         elif action == "destroy":
@@ -185,7 +185,7 @@ class Reconciler:
         unreadable = set(self.st.unreadable)
         # first (before asking Docker anything): let go of what a detach asked for, so a
         # waiting 'net detach' / 'remove' gets the lease at once
-        detaching = {r.key for r in records if r.state == NicState.DETACHING.value}
+        detaching = {r.key for r in records if r.state == NicState.DETACHING}
         known_keys = {r.key for r in records} | unreadable
         for key in list(self.held):
             if key in detaching or key not in known_keys:
@@ -229,7 +229,7 @@ class Reconciler:
             if key in unreadable or any(key.startswith(f"{n}.") for n in skip):
                 continue
             if (only is None or key.startswith(f"{only}.")) and (
-                known is None or known.state == NicState.DETACHING.value
+                known is None or known.state == NicState.DETACHING
             ):
                 self.let_go(key)
         parent_up: dict[str, bool] = {}
@@ -265,8 +265,8 @@ class Reconciler:
                 self.safe(lambda r=rec, c=ctr: self._replumb(r, c))
             elif action == Action.PAUSE:
                 self.let_go(key)
-                if rec.state != NicState.STOPPED.value:
-                    rec.state = NicState.STOPPED.value
+                if rec.state != NicState.STOPPED:
+                    rec.move(NicState.STOPPED)
                     self.st.save(rec)
             elif action == Action.CLEANUP:
                 self.safe(lambda r=rec: self._cleanup(r))

@@ -2,7 +2,7 @@
 
 - :func:`docker_events`: Docker's event stream (start, die, destroy of a named container), and
   a reconcile after each reconnect (bounded back-off when dockerd restarts);
-- :func:`link_events`: rtnetlink link events of the host (:func:`devbox.adapters.net.netlink.
+- :func:`link_events`: rtnetlink link events of the host (:func:`devbox.adapters.net.link_watch.
   link_events`): a LAN parent that appears or goes up queues ``("parent", name)``, one that
   goes away or down is logged (the kernel took every macvlan on it).
 """
@@ -56,7 +56,7 @@ def link_events(
     parents: Callable[[], frozenset[str]], tasks: Tasks, stopping: threading.Event, log: OpLog
 ) -> None:
     """Queue a reconcile when a LAN parent appears or goes up (it was gone or down)."""
-    from devbox.adapters.net import netlink
+    from devbox.adapters.net import link_watch, netlink
 
     backoff = 0.2
     while not stopping.is_set():
@@ -65,7 +65,7 @@ def link_events(
             for name in parents():
                 link = netlink.get_link(name)
                 up[name] = link is not None and link.up
-            events = netlink.link_events(poll=0.5)
+            events = link_watch.link_events(poll=0.5)
             try:
                 for ev in events:
                     if stopping.is_set():

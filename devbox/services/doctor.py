@@ -111,7 +111,7 @@ def check_parent(cfg: Config) -> Check:
 
 
 def check_registry(cfg: Config) -> Check | None:
-    address = cfg["registry.address"]
+    address = cfg.text("registry.address")
     if not address:
         return None
     from devbox.services import registry_site
@@ -228,7 +228,7 @@ def run_checks(cfg: Config) -> list[Check]:
     checks: list[Check] = [check_docker(), check_privileges()]
     checks += check_kernel()
     checks.append(check_parent(cfg))
-    checks.append(check_program(str(cfg["lab.dnsmasq"]), "dnsmasq-base", name="dnsmasq"))
+    checks.append(check_program(cfg.text("lab.dnsmasq"), "dnsmasq-base", name="dnsmasq"))
     checks.append(check_program("debootstrap", "debootstrap"))
     checks.append(check_root_writable(cfg.root))
     checks.append(check_inotify())

@@ -9,10 +9,7 @@ from typing import TYPE_CHECKING
 
 from devbox.config import Config
 from devbox.errors import DevboxError, OperationFailed, UserError
-from devbox.services.nic import (
-    _check_parent,
-    store,
-)
+from devbox.services.nic import check_parent, store
 
 if TYPE_CHECKING:
     pass
@@ -91,9 +88,9 @@ def ensure_shim(cfg: Config) -> str | None:
     from devbox.adapters.net import netlink
     from devbox.model.lab_plan import shim_name
 
-    parent = str(cfg["parent"])
-    cidr = str(cfg["shim_address"])
-    if not parent or not cidr or parent == str(cfg["lab.uplink"]):
+    parent = cfg.text("parent")
+    cidr = cfg.text("shim_address")
+    if not parent or not cidr or parent == cfg.text("lab.uplink"):
         return None
     import ipaddress
 
@@ -106,7 +103,7 @@ def ensure_shim(cfg: Config) -> str | None:
         ) from None
     name = shim_name(parent)
     if netlink.get_link(name) is None:
-        _check_parent(cfg, parent)
+        check_parent(cfg, parent)
         try:
             netlink.create_macvlan(parent, name, up=True)
         except DevboxError as err:

@@ -8,7 +8,7 @@ import io
 import tarfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,18 @@ from devbox import __version__
 from devbox.config import Config
 from devbox.errors import OperationFailed, UserError
 from devbox.model import image_plan as plan
-from devbox.model.bootstrap_plan import LABEL_PREFIX, split_tag
+from devbox.model.bootstrap_plan import LABEL_PREFIX, BaseDef, split_tag
+from devbox.model.record import Record
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import Layout
 from devbox.resources import role_dir, templates_dir
-from devbox.steps import Reporter, Step, StepContext, run_steps
+from devbox.steps import JobSteps, Reporter, StepContext, bind, job_log, run_steps
 
 ProgressFn = Callable[[float, float | None, str], None]
 
 
 @dataclass
-class ImageBuild:
+class ImageBuild(Record):
     name: str
     tag: str
     tags: list[str]
@@ -37,21 +38,15 @@ class ImageBuild:
     seconds: float = 0.0
     steps: dict[str, float] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass
-class Publish:
+class Publish(Record):
     name: str
     ref: str
     registry: str
     digest: str
     layers: int
     seconds: float
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def images_dir() -> Path:
@@ -115,6 +110,118 @@ def context_tar(files: dict[str, bytes]) -> io.BytesIO:
     return buf
 
 
+@dataclass
+class ImageJob:
+    """What the steps of one build-image share: the request, and what the steps find out."""
+
+    cfg: Config
+    image: plan.ImageDef
+    image_dir: Path
+    base: BaseDef
+    force: bool
+    nocache: bool
+    log: OpLog
+    result: ImageBuild
+    base_id: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    previous: str = ""  # the image this build replaced
+
+
+def check_base(job: ImageJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    base = job.base
+    attrs = engine.image_attrs(base.tag)
+    if attrs is None:
+        raise UserError(
+            f"base image {base.tag} is missing",
+            hint=f"build it first: devbox containerauthor build-base {base.name}",
+        )
+    job.base_id = str(attrs["Id"])
+    ctx.info(f"base {base.tag} = {job.base_id[:19]}")
+
+
+def render_build_context(job: ImageJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    image, result = job.image, job.result
+    job.files = render_context(image, job.base.tag, job.base.family, job.image_dir)
+    result.netwait = plan.NETWAIT_FILES[0] in job.files
+    if image.netwait and not result.netwait:
+        ctx.info(f"network-wait helper not found in {netwait_dir()}: image built without it")
+    result.digest = plan.context_digest(job.files, job.base_id)
+    ctx.info(f"context: {len(job.files)} file(s), inputs digest {result.digest}")
+    labels = engine.image_labels(image.tag)
+    if (
+        not job.force
+        and not job.nocache
+        and labels is not None
+        and labels.get(f"{LABEL_PREFIX}inputs-digest") == result.digest
+    ):
+        result.skipped = True
+        result.image_id = str((engine.image_attrs(image.tag) or {}).get("Id", ""))
+        ctx.skip(f"{image.tag} is up to date (same inputs)")
+
+
+def build(job: ImageJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    image, base, result = job.image, job.base, job.result
+    if result.skipped:
+        ctx.skip("up to date")
+    previous = engine.image_attrs(image.tag)
+    built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    labels = plan.image_labels(image, base.name, base.tag, result.digest, built_at, __version__)
+
+    def on_event(event: dict[str, Any]) -> None:
+        text = str(event.get("stream") or event.get("status") or "").rstrip()
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            job.log.write(f"  | {line}")
+            step = plan.build_step(line)
+            if step is not None:
+                ctx.progress(step[0] - 1, step[1], step[2][:50])
+
+    result.image_id = engine.build_stream(
+        context_tar(job.files), image.tag, on_event, labels=labels, nocache=job.nocache
+    )
+    if previous is not None and previous.get("Id") != result.image_id:
+        prev_id = str(previous["Id"])
+        job.previous = prev_id
+        ctx.undo(f"restore {image.tag}", lambda: engine.tag_image(prev_id, image.tag))
+    elif previous is None:
+        ctx.undo(f"remove {image.tag}", lambda: engine.remove_image(image.tag))
+
+
+def tag(job: ImageJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    image, tags, previous = job.image, job.result.tags, job.previous
+    for extra in tags[1:]:
+        engine.tag_image(image.tag, extra)
+        ctx.info(f"tagged {extra}")
+    if previous:
+        # the image this build replaced: drop it unless containers or tags still use it
+        try:
+            engine.remove_image(previous)
+            ctx.info(f"removed the previous {image.tag} ({previous[:19]})")
+        except OperationFailed as err:
+            ctx.info(f"kept the previous image {previous[:19]}: {err}")
+    if len(tags) == 1 and not previous:
+        ctx.skip("no registry configured")
+
+
+# build-image, step by step; the names are what the log, the progress display and the fault
+# suite's kill points see
+STEPS: JobSteps[ImageJob] = [
+    ("check base image", check_base),
+    ("render build context", render_build_context),
+    ("build {job.image.tag}", build),
+    ("tag", tag),
+]
+
+
 def build_image(
     cfg: Config,
     name: str,
@@ -127,102 +234,17 @@ def build_image(
 ) -> ImageBuild:
     """Build ``devbox/<name>:latest`` from ``<definitions>/<name>/image.toml`` (default: the
     containerauthor images); skipped when an image from the same inputs exists."""
-    from devbox.adapters.docker import engine
     from devbox.services import bases
 
     image = load(name, definitions)
     image_dir = (definitions or images_dir()) / image.name
     base = bases.load(image.base)
-    own_log = log is None
-    oplog = log or OpLog(Layout(cfg.root).host_log)
-    registry = _registry(cfg) if tag_registry else ""
-    tags = plan.image_tags(image, registry)
-    result = ImageBuild(image.name, image.tag, tags, "")
-    state: dict[str, Any] = {}
-    t0 = time.monotonic()
-
-    def check_base(ctx: StepContext) -> None:
-        attrs = engine.image_attrs(base.tag)
-        if attrs is None:
-            raise UserError(
-                f"base image {base.tag} is missing",
-                hint=f"build it first: devbox containerauthor build-base {base.name}",
-            )
-        state["base_id"] = str(attrs["Id"])
-        ctx.info(f"base {base.tag} = {state['base_id'][:19]}")
-
-    def render(ctx: StepContext) -> None:
-        files = render_context(image, base.tag, base.family, image_dir)
-        state["files"] = files
-        result.netwait = plan.NETWAIT_FILES[0] in files
-        if image.netwait and not result.netwait:
-            ctx.info(f"network-wait helper not found in {netwait_dir()}: image built without it")
-        result.digest = plan.context_digest(files, state["base_id"])
-        ctx.info(f"context: {len(files)} file(s), inputs digest {result.digest}")
-        labels = engine.image_labels(image.tag)
-        if (
-            not force
-            and not nocache
-            and labels is not None
-            and labels.get(f"{LABEL_PREFIX}inputs-digest") == result.digest
-        ):
-            result.skipped = True
-            result.image_id = str((engine.image_attrs(image.tag) or {}).get("Id", ""))
-            ctx.skip(f"{image.tag} is up to date (same inputs)")
-
-    def build(ctx: StepContext) -> None:
-        if result.skipped:
-            ctx.skip("up to date")
-        previous = engine.image_attrs(image.tag)
-        built_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        labels = plan.image_labels(image, base.name, base.tag, result.digest, built_at, __version__)
-
-        def on_event(event: dict[str, Any]) -> None:
-            text = str(event.get("stream") or event.get("status") or "").rstrip()
-            for line in text.splitlines():
-                if not line.strip():
-                    continue
-                oplog.write(f"  | {line}")
-                step = plan.build_step(line)
-                if step is not None:
-                    ctx.progress(step[0] - 1, step[1], step[2][:50])
-
-        result.image_id = engine.build_stream(
-            context_tar(state["files"]), image.tag, on_event, labels=labels, nocache=nocache
-        )
-        if previous is not None and previous.get("Id") != result.image_id:
-            prev_id = str(previous["Id"])
-            state["previous"] = prev_id
-            ctx.undo(f"restore {image.tag}", lambda: engine.tag_image(prev_id, image.tag))
-        elif previous is None:
-            ctx.undo(f"remove {image.tag}", lambda: engine.remove_image(image.tag))
-
-    def tag(ctx: StepContext) -> None:
-        for extra in tags[1:]:
-            engine.tag_image(image.tag, extra)
-            ctx.info(f"tagged {extra}")
-        previous = state.get("previous")
-        if previous:
-            # the image this build replaced: drop it unless containers or tags still use it
-            try:
-                engine.remove_image(previous)
-                ctx.info(f"removed the previous {image.tag} ({previous[:19]})")
-            except OperationFailed as err:
-                ctx.info(f"kept the previous image {previous[:19]}: {err}")
-        if len(tags) == 1 and not previous:
-            ctx.skip("no registry configured")
-
-    steps = [
-        Step("check base image", check_base),
-        Step("render build context", render),
-        Step(f"build {image.tag}", build),
-        Step("tag", tag),
-    ]
-    try:
-        res = run_steps(f"build-image {image.name}", steps, oplog, reporter)
-    finally:
-        if own_log:
-            oplog.close()
+    with job_log(log, Layout(cfg.root).host_log) as oplog:
+        registry = _registry(cfg) if tag_registry else ""
+        result = ImageBuild(image.name, image.tag, plan.image_tags(image, registry), "")
+        job = ImageJob(cfg, image, image_dir, base, force, nocache, oplog, result)
+        t0 = time.monotonic()
+        res = run_steps(f"build-image {image.name}", bind(job, STEPS), oplog, reporter)
     result.seconds = time.monotonic() - t0
     result.steps = res.durations
     return result
@@ -274,53 +296,61 @@ def _layer_events(
     return layers, on_event
 
 
+@dataclass
+class PublishJob:
+    """What the steps of one publish share."""
+
+    local: str
+    log: OpLog
+    result: Publish
+
+
+def check_image(job: PublishJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    if engine.image_attrs(job.local) is None:
+        raise UserError(
+            f"image {job.local} not found locally",
+            hint=f"build it first: devbox containerauthor build-image {job.result.name}",
+        )
+    engine.tag_image(job.local, job.result.ref)
+    ctx.info(f"tagged {job.result.ref}")
+
+
+def push(job: PublishJob, ctx: StepContext) -> None:
+    from devbox.adapters.docker import engine
+
+    out = job.result
+    layers, on_event = _layer_events(ctx.progress, job.log)
+    repo, tag = split_tag(out.ref)
+    out.digest = engine.push_stream(repo, tag, on_event)
+    out.layers = len(layers.layers)
+    if not out.digest:
+        raise OperationFailed(f"push {out.ref}: the registry reported no digest")
+    ctx.info(f"pushed {out.ref} {out.digest} ({layers.summary()})")
+
+
+PUBLISH_STEPS: JobSteps[PublishJob] = [
+    ("check image", check_image),
+    ("push to {job.result.registry}", push),
+]
+
+
 def publish(
     cfg: Config, name: str, reporter: Reporter | None = None, log: OpLog | None = None
 ) -> Publish:
     """Push ``devbox/<name>:latest`` to the configured registry, with per-layer progress."""
-    from devbox.adapters.docker import engine
-
     registry = _registry(cfg)
     if not registry:
         raise UserError(
             "no registry configured",
             hint="set registry.address (DEVBOX_REGISTRY_ADDRESS) or run 'devbox registryserver up'",
         )
-    local = plan.image_ref(name)
-    remote = plan.image_ref(name, registry)
-    own_log = log is None
-    oplog = log or OpLog(Layout(cfg.root).host_log)
-    out = Publish(name, remote, registry, "", 0, 0.0)
+    out = Publish(name, plan.image_ref(name, registry), registry, "", 0, 0.0)
     t0 = time.monotonic()
-
-    def check(ctx: StepContext) -> None:
-        if engine.image_attrs(local) is None:
-            raise UserError(
-                f"image {local} not found locally",
-                hint=f"build it first: devbox containerauthor build-image {name}",
-            )
-        engine.tag_image(local, remote)
-        ctx.info(f"tagged {remote}")
-
-    def push(ctx: StepContext) -> None:
-        layers, on_event = _layer_events(ctx.progress, oplog)
-        repo, tag = split_tag(remote)
-        out.digest = engine.push_stream(repo, tag, on_event)
-        out.layers = len(layers.layers)
-        if not out.digest:
-            raise OperationFailed(f"push {remote}: the registry reported no digest")
-        ctx.info(f"pushed {remote} {out.digest} ({layers.summary()})")
-
-    try:
-        run_steps(
-            f"publish {name}",
-            [Step("check image", check), Step(f"push to {registry}", push)],
-            oplog,
-            reporter,
-        )
-    finally:
-        if own_log:
-            oplog.close()
+    with job_log(log, Layout(cfg.root).host_log) as oplog:
+        job = PublishJob(plan.image_ref(name), oplog, out)
+        run_steps(f"publish {name}", bind(job, PUBLISH_STEPS), oplog, reporter)
     out.seconds = time.monotonic() - t0
     return out
 

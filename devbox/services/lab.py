@@ -20,7 +20,7 @@ from devbox.model.checks import Check
 from devbox.model.lab_plan import DnsmasqLease, LabPlan, parse_leases, plan
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.steps import Reporter, Step, StepContext, run_steps
+from devbox.steps import JobSteps, Reporter, StepContext, bind, run_steps
 
 
 @dataclass
@@ -154,11 +154,116 @@ def _no_forwarding() -> None:
 # --- up / down / status --------------------------------------------------------------------
 
 
+@dataclass
+class LabJob:
+    """What the steps of one ``lab up`` share: the lab's plan, its namespace and the log."""
+
+    plan: LabPlan
+    log: OpLog
+    ns_path: Path
+
+
+def make_netns(job: LabJob, ctx: StepContext) -> None:
+    from devbox.adapters.net import netns
+
+    p = job.plan
+    if netns.exists(p.name):
+        ctx.skip("exists")
+    netns.create(p.name)
+    ctx.undo(f"remove netns {p.name}", lambda: netns.remove(p.name))
+
+
+def make_veth(job: LabJob, ctx: StepContext) -> None:
+    from devbox.adapters.net import netlink
+
+    p = job.plan
+    host = netlink.get_link(p.uplink)
+    if host is not None:
+        if host.kind != "veth":
+            raise OperationFailed(
+                f"lab.uplink {p.uplink} exists and is not a veth (it is "
+                f"{host.kind or 'a physical NIC'})",
+                hint="set lab.uplink to an unused interface name",
+            )
+        if netlink.get_link(p.ns_ifname, job.ns_path) is not None:
+            if not host.up:
+                netlink.set_up(p.uplink)
+            ctx.skip("exists")
+        netlink.delete_link(p.uplink)  # half a pair from an interrupted run
+    netlink.create_veth(p.uplink, p.ns_ifname, p.name)
+    ctx.undo(f"delete veth {p.uplink}", lambda: netlink.discard(p.uplink))
+
+
+def address_ns(job: LabJob, ctx: StepContext) -> None:
+    from devbox.adapters.net import netlink, netns
+
+    p, ns_path = job.plan, job.ns_path
+    # the lab never routes: no forwarding inside its namespace, whatever it inherited
+    netns.run_in(ns_path, _no_forwarding)
+    netlink.add_address(p.ns_ifname, p.gateway, p.prefixlen, ns_path)
+    for seg in p.vlans:
+        if netlink.get_link(seg.interface, ns_path) is None:
+            netlink.create_vlan(p.ns_ifname, seg.interface, seg.vid, ns_path)
+        netlink.add_address(seg.interface, seg.gateway, int(seg.subnet.split("/")[1]), ns_path)
+
+
+def make_shim(job: LabJob, ctx: StepContext) -> None:
+    from devbox.adapters.net import netlink
+
+    p = job.plan
+    shim = netlink.get_link(p.shim)
+    if shim is None:
+        netlink.create_macvlan(p.uplink, p.shim, up=True)
+        ctx.undo(f"delete shim {p.shim}", lambda: netlink.discard(p.shim))
+    elif not shim.up:
+        netlink.set_up(p.shim)
+    netlink.add_address(p.shim, p.shim_address, p.prefixlen)
+
+
+def start_dnsmasq(job: LabJob, ctx: StepContext) -> None:
+    p = job.plan
+    pid = dnsmasq_pid(p)
+    if pid is not None:
+        ctx.skip(f"running (pid {pid})")
+    pid = _start_dnsmasq(p, job.log)
+    ctx.info(f"dnsmasq pid {pid}")
+    ctx.undo(f"stop dnsmasq (pid {pid})", lambda: _stop_dnsmasq(p))
+
+
+def save_state(job: LabJob, ctx: StepContext) -> None:
+    p = job.plan
+    p.state_file.write_text(
+        json.dumps(
+            {
+                "name": p.name,
+                "uplink": p.uplink,
+                "shim": p.shim,
+                "subnet": p.subnet,
+                "vlans": [s.vid for s in p.vlans],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+# lab up, step by step; the names are what the log, the progress display and the fault
+# suite's kill points see
+STEPS: JobSteps[LabJob] = [
+    ("network namespace", make_netns),
+    ("veth uplink", make_veth),
+    ("lab address", address_ns),
+    ("host shim", make_shim),
+    ("dnsmasq", start_dnsmasq),
+    ("state", save_state),
+]
+
+
 def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = None) -> LabStatus:
     """Bring the lab up (idempotent). With ``vlans``, add tagged segments (needs 802.1Q)."""
     from devbox.adapters.host import process
     from devbox.adapters.host.kernel import kernel_has
-    from devbox.adapters.net import netlink, netns
+    from devbox.adapters.net import netns
 
     p = plan(cfg, vlans)
     if vlans and not kernel_has("VLAN_8021Q"):
@@ -170,85 +275,8 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
         )
     process.require(p.dnsmasq, "dnsmasq-base")
     log = _log(cfg)
-    ns_path = netns.named_path(p.name)
-
-    def make_netns(ctx: StepContext) -> None:
-        if netns.exists(p.name):
-            ctx.skip("exists")
-        netns.create(p.name)
-        ctx.undo(f"remove netns {p.name}", lambda: netns.remove(p.name))
-
-    def make_veth(ctx: StepContext) -> None:
-        host = netlink.get_link(p.uplink)
-        if host is not None:
-            if host.kind != "veth":
-                raise OperationFailed(
-                    f"lab.uplink {p.uplink} exists and is not a veth (it is "
-                    f"{host.kind or 'a physical NIC'})",
-                    hint="set lab.uplink to an unused interface name",
-                )
-            if netlink.get_link(p.ns_ifname, ns_path) is not None:
-                if not host.up:
-                    netlink.set_up(p.uplink)
-                ctx.skip("exists")
-            netlink.delete_link(p.uplink)  # half a pair from an interrupted run
-        netlink.create_veth(p.uplink, p.ns_ifname, p.name)
-        ctx.undo(f"delete veth {p.uplink}", lambda: netlink.discard(p.uplink))
-
-    def address_ns(ctx: StepContext) -> None:
-        # the lab never routes: no forwarding inside its namespace, whatever it inherited
-        netns.run_in(ns_path, _no_forwarding)
-        netlink.add_address(p.ns_ifname, p.gateway, p.prefixlen, ns_path)
-        for seg in p.vlans:
-            if netlink.get_link(seg.interface, ns_path) is None:
-                netlink.create_vlan(p.ns_ifname, seg.interface, seg.vid, ns_path)
-            netlink.add_address(seg.interface, seg.gateway, int(seg.subnet.split("/")[1]), ns_path)
-
-    def make_shim(ctx: StepContext) -> None:
-        shim = netlink.get_link(p.shim)
-        if shim is None:
-            netlink.create_macvlan(p.uplink, p.shim, up=True)
-            ctx.undo(f"delete shim {p.shim}", lambda: netlink.discard(p.shim))
-        elif not shim.up:
-            netlink.set_up(p.shim)
-        netlink.add_address(p.shim, p.shim_address, p.prefixlen)
-
-    def start_dnsmasq(ctx: StepContext) -> None:
-        pid = dnsmasq_pid(p)
-        if pid is not None:
-            ctx.skip(f"running (pid {pid})")
-        pid = _start_dnsmasq(p, log)
-        ctx.info(f"dnsmasq pid {pid}")
-        ctx.undo(f"stop dnsmasq (pid {pid})", lambda: _stop_dnsmasq(p))
-
-    def save_state(ctx: StepContext) -> None:
-        p.state_file.write_text(
-            json.dumps(
-                {
-                    "name": p.name,
-                    "uplink": p.uplink,
-                    "shim": p.shim,
-                    "subnet": p.subnet,
-                    "vlans": [s.vid for s in p.vlans],
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-
-    run_steps(
-        f"lab up {p.name}",
-        [
-            Step("network namespace", make_netns),
-            Step("veth uplink", make_veth),
-            Step("lab address", address_ns),
-            Step("host shim", make_shim),
-            Step("dnsmasq", start_dnsmasq),
-            Step("state", save_state),
-        ],
-        log,
-        reporter,
-    )
+    job = LabJob(p, log, netns.named_path(p.name))
+    run_steps(f"lab up {p.name}", bind(job, STEPS), log, reporter)
     return status(cfg)
 
 
@@ -324,7 +352,7 @@ def check_parent(cfg: Config) -> Check:
     """Doctor check: the configured parent exists and is up, or (no parent set) the lab is up."""
     from devbox.adapters.net import netlink
 
-    parent = str(cfg["parent"])
+    parent = cfg.text("parent")
     if parent:
         try:
             link = netlink.get_link(parent)

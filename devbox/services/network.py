@@ -21,11 +21,11 @@ from devbox.model.leases import NicRecord, NicSpec, NicState
 from devbox.oplog import OpLog
 from devbox.services.host_reach import ensure_shim
 from devbox.services.nic import (
-    _check_parent,
-    _delete_quiet,
-    _log,
     build_spec,
+    check_parent,
+    delete_quiet,
     interface_matches,
+    op_log,
     plumb,
     release_offline,
     release_running,
@@ -51,7 +51,7 @@ class Attachment:
     prefixlen: int | None
     gateway: str | None
     lease_expiry: float | None  # epoch seconds; None for static or infinite
-    state: str  # bound / static / stopped / missing / detaching / unbound / released
+    state: str  # a NicState value: the record's, or what show sees (gone, missing, ...)
     hostname: str = ""
 
     @property
@@ -62,7 +62,7 @@ class Attachment:
         return asdict(self)
 
 
-def _attachment(rec: NicRecord, state: str | None = None) -> Attachment:
+def _attachment(rec: NicRecord, state: NicState | None = None) -> Attachment:
     return Attachment(
         container=rec.container,
         ifname=rec.ifname,
@@ -74,7 +74,7 @@ def _attachment(rec: NicRecord, state: str | None = None) -> Attachment:
         prefixlen=rec.prefixlen,
         gateway=rec.gateway,
         lease_expiry=rec.expires_at if rec.mode == "dhcp" else None,
-        state=state or rec.state,
+        state=(state or rec.state).value,
         hostname=rec.hostname,
     )
 
@@ -121,8 +121,8 @@ def attach(
         mtu=mtu,
     )
     facts = net.require_running(container)
-    parent_mtu = _check_parent(cfg, spec.parent)
-    if spec.parent == str(cfg["parent"]):
+    parent_mtu = check_parent(cfg, spec.parent)
+    if spec.parent == cfg.text("parent"):
         ensure_shim(cfg)
     st = store(cfg)
     with st.container_lock(container):
@@ -133,7 +133,7 @@ def attach(
             previous is not None
             and previous.pid == facts.pid
             and previous.spec() == _comparable(spec, previous)
-            and previous.state != NicState.DETACHING.value
+            and previous.state != NicState.DETACHING
             and interface_matches(previous, facts.pid)
         ):
             return _attachment(previous)
@@ -187,7 +187,7 @@ def detach(
     from devbox.adapters.net import netns
 
     st = store(cfg)
-    log = log or _log(cfg, container)
+    log = log or op_log(cfg, container)
     with st.container_lock(container):
         records = st.for_container(container)
         if ifname is not None:
@@ -204,7 +204,7 @@ def detach(
                 hint="see 'devbox common net show'",
             )
         for rec in records:
-            rec.state = NicState.DETACHING.value
+            rec.move(NicState.DETACHING)
             st.save(rec)
         _notify_daemon(cfg)
         out = []
@@ -218,24 +218,25 @@ def detach(
                     else:
                         release_offline(cfg, rec, log)
                 if running and facts is not None:
-                    _delete_quiet(rec.ifname, netns.pid_path(facts.pid))
+                    delete_quiet(rec.ifname, netns.pid_path(facts.pid))
                 st.delete(rec.key)
                 log.write(f"detached {rec.ifname} ({rec.mac})")
-            out.append(_attachment(rec, "released"))
+            out.append(_attachment(rec, NicState.RELEASED))
         return out
 
 
-def live_state(rec: NicRecord, facts: ContainerFacts | None) -> str:
-    if rec.state == NicState.DETACHING.value:
+def live_state(rec: NicRecord, facts: ContainerFacts | None) -> NicState:
+    """What ``net show`` reports: the record's state, or what it sees beyond it."""
+    if rec.state == NicState.DETACHING:
         return rec.state
     if facts is None or facts.id != rec.container_id:
-        return "gone"
+        return NicState.GONE
     if not facts.running:
-        return NicState.STOPPED.value
+        return NicState.STOPPED
     if not interface_matches(rec, facts.pid):
-        return "missing"
+        return NicState.MISSING
     if rec.mode == "dhcp" and rec.expires_at is not None and rec.expires_at < time.time():
-        return "expired"
+        return NicState.EXPIRED
     return rec.state
 
 
@@ -271,7 +272,7 @@ def wait_attached(
     (the daemon re-plumbs on start). Raises OperationFailed after ``timeout`` seconds."""
     from devbox.adapters.docker import net
 
-    name = ifname or str(cfg["ifname"])
+    name = ifname or cfg.text("ifname")
     deadline = time.monotonic() + timeout
     last = "no record"
     while True:
@@ -285,7 +286,7 @@ def wait_attached(
             and rec.container_id == facts.id
             and rec.pid == facts.pid
             and rec.ip
-            and rec.state in (NicState.BOUND.value, NicState.STATIC.value)
+            and rec.state in (NicState.BOUND, NicState.STATIC)
             and interface_matches(rec, facts.pid)
         ):
             if log is not None:

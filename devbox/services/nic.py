@@ -31,7 +31,8 @@ def store(cfg: Config) -> LeaseStore:
     return LeaseStore(layout.leases, layout.locks)
 
 
-def _log(cfg: Config, container: str) -> OpLog:
+def op_log(cfg: Config, container: str) -> OpLog:
+    """The log of ``container``'s operations (``<root>/logs/<name>.log``)."""
     return OpLog(Layout(cfg.root).container_log(container))
 
 
@@ -59,7 +60,7 @@ def build_spec(
         check_vlan_id(vlan)
     if mtu is not None and not 68 <= mtu <= 65535:
         raise UserError(f"--mtu {mtu} is out of range (68-65535)")
-    name = check_ifname(ifname or str(cfg["ifname"]), "--ifname")
+    name = check_ifname(ifname or cfg.text("ifname"), "--ifname")
     par = check_ifname(parent or default_parent(cfg), "--parent")
     the_mac = macs.parse_mac(mac) if mac else macs.derive_mac(container)
     if ip:
@@ -81,12 +82,12 @@ def build_spec(
     )
 
 
-def _check_parent(cfg: Config, parent: str) -> int:
+def check_parent(cfg: Config, parent: str) -> int:
     """The parent's MTU; a clear error when it is missing or down."""
     from devbox.adapters.net import netlink
 
     link = netlink.get_link(parent)
-    is_lab = parent == str(cfg["lab.uplink"])
+    is_lab = parent == cfg.text("lab.uplink")
     if link is None:
         raise NotReadyError(
             f"parent interface {parent} does not exist",
@@ -165,9 +166,9 @@ def _plumb_link(
     is replaced; while an old interface still holds the MAC (the kernel tears a dead
     container's netns down asynchronously) it waits with a bound, then cleans up what it can
     see in the host and tries once more."""
-    from devbox.adapters.net import netlink, netns
+    from devbox.adapters.net import container_link, netlink, netns
 
-    mtu = spec.mtu or parent_mtu or _check_parent(cfg, spec.parent)
+    mtu = spec.mtu or parent_mtu or check_parent(cfg, spec.parent)
     lower = _lower_for(spec, ctx)
     ns_path = netns.pid_path(facts.pid)
 
@@ -179,14 +180,14 @@ def _plumb_link(
 
     for attempt in (1, 2):
         tmp = "dbx" + secrets.token_hex(5)
-        netlink.create_macvlan_in_pid(lower, tmp, facts.pid, spec.mac, mtu)
+        container_link.create_macvlan_in_pid(lower, tmp, facts.pid, spec.mac, mtu)
 
         def undo_inside(tmp: str = tmp) -> None:
-            if not _delete_quiet(spec.ifname, ns_path):
-                _delete_quiet(tmp, ns_path)
+            if not delete_quiet(spec.ifname, ns_path):
+                delete_quiet(tmp, ns_path)
 
         try:
-            netlink.place_in_netns(ns_path, tmp, spec.ifname, STALE_WAIT, stale_ok)
+            container_link.place_in_netns(ns_path, tmp, spec.ifname, STALE_WAIT, stale_ok)
         except netlink.NetlinkFailed as err:
             undo_inside()
             if err.code == errno.EEXIST and "not made by devbox" in err.message:
@@ -211,7 +212,8 @@ def _plumb_link(
         return
 
 
-def _delete_quiet(name: str, ns_path: Path) -> bool:
+def delete_quiet(name: str, ns_path: Path) -> bool:
+    """Delete interface ``name`` in ``ns_path``; False when it was not there or could not go."""
     from devbox.adapters.net import netlink
 
     try:
@@ -221,7 +223,7 @@ def _delete_quiet(name: str, ns_path: Path) -> bool:
 
 
 def _configure_static(spec: NicSpec, facts: ContainerFacts) -> None:
-    from devbox.adapters.net import arp, netlink, netns
+    from devbox.adapters.net import arp, container_link, netns
 
     assert spec.ip is not None and spec.prefixlen is not None
     ns_path = netns.pid_path(facts.pid)
@@ -230,7 +232,7 @@ def _configure_static(spec: NicSpec, facts: ContainerFacts) -> None:
         owner = arp.probe(spec.ifname, spec.mac, spec.ip or "", timeout=1.0)
         if owner is not None:
             return owner
-        netlink.set_address(spec.ifname, spec.ip or "", spec.prefixlen or 0, spec.gateway)
+        container_link.set_address(spec.ifname, spec.ip or "", spec.prefixlen or 0, spec.gateway)
         arp.announce(spec.ifname, spec.mac, spec.ip or "")
         return None
 
@@ -275,7 +277,7 @@ def new_session(
 def apply_lease(rec: NicRecord, event: str, info: LeaseInfo | None) -> NicRecord:
     """Fold a DHCP client event into the record (pure)."""
     if info is None:
-        rec.state = NicState.UNBOUND.value
+        rec.move(NicState.UNBOUND)
         return rec
     if event == "renewed":
         rec.renewals += 1
@@ -284,7 +286,7 @@ def apply_lease(rec: NicRecord, event: str, info: LeaseInfo | None) -> NicRecord
     rec.obtained, rec.lease_time = info.obtained, info.lease_time
     rec.renewal_time, rec.rebinding_time = info.renewal_time, info.rebinding_time
     rec.server_id, rec.dhcp_lease = info.server_id, info.raw
-    rec.state = NicState.BOUND.value
+    rec.move(NicState.BOUND)
     return rec
 
 
@@ -293,7 +295,7 @@ def persist_on_lease(st: LeaseStore, rec: NicRecord) -> object:
 
     def on_lease(event: str, info: LeaseInfo | None) -> None:
         current = st.load_key(rec.key)
-        if current is not None and current.state == NicState.DETACHING.value:
+        if current is not None and current.state == NicState.DETACHING:
             return
         apply_lease(rec, event, info)
         st.save(rec)
@@ -320,7 +322,7 @@ def plumb(
     back. The caller holds the container lock and the owner lock.
     """
     st = store(cfg)
-    log = log or _log(cfg, spec.container)
+    log = log or op_log(cfg, spec.container)
     rec = NicRecord(
         container=spec.container,
         container_id=facts.id,
@@ -335,7 +337,7 @@ def plumb(
         ip=spec.ip,
         prefixlen=spec.prefixlen,
         gateway=spec.gateway,
-        state=NicState.STATIC.value if spec.mode == "static" else NicState.BOUND.value,
+        state=NicState.STATIC if spec.mode == "static" else NicState.BOUND,
         pid=facts.pid,
     )
     if previous is not None and previous.mode == "dhcp" and previous.mac == spec.mac:
@@ -355,7 +357,7 @@ def plumb(
         box["session"] = session
         session.start()
         ctx.undo("stop DHCP client", lambda: session.stop(release=False))
-        info = session.wait_bound(float(cfg["dhcp_timeout"]))
+        info = session.wait_bound(cfg.number("dhcp_timeout"))
         apply_lease(rec, "bound", info)
         ctx.info(f"DHCP {info.ip}/{info.prefixlen} from {info.server_id}")
 

@@ -71,7 +71,7 @@ def _read_state(cfg: Config) -> dict[str, Any]:
 def registry_address(cfg: Config) -> str:
     """HOST:PORT of the registry images go to: the ``registry.address`` setting, else the
     registry this host serves (``devbox registryserver up``), else empty."""
-    configured = str(cfg["registry.address"] or "")
+    configured = cfg.text("registry.address")
     if configured:
         return configured
     return str(_read_state(cfg).get("address", ""))
@@ -79,17 +79,17 @@ def registry_address(cfg: Config) -> str:
 
 def serve_address(cfg: Config) -> plan.Address:
     """The address this host's registry server is reached at (and its listening port)."""
-    configured = str(cfg["registry.address"] or "")
+    configured = cfg.text("registry.address")
     if configured:
         return plan.parse_address(configured)
-    return plan.Address(socket.gethostname(), int(cfg["registry.port"]))
+    return plan.Address(socket.gethostname(), cfg.integer("registry.port"))
 
 
 def engine_ca_file(address: str) -> Path:
     return ENGINE_CERTS_D / address / "ca.crt"
 
 
-def _cert_names(address: plan.Address) -> list[str]:
+def cert_names(address: plan.Address) -> list[str]:
     from devbox.adapters import pki
 
     names = pki.host_names()
@@ -98,15 +98,15 @@ def _cert_names(address: plan.Address) -> list[str]:
     return names
 
 
-def _image(cfg: Config) -> tuple[str, str]:
+def registry_image(cfg: Config) -> tuple[str, str]:
     """(image, registry binary) to run."""
-    custom = str(cfg["registry.image"] or "")
+    custom = cfg.text("registry.image")
     if custom:
         return custom, "/bin/registry"
     return DEVBOX_REGISTRY_IMAGE, plan.DEBIAN_BINARY
 
 
-def _admin_password(paths: ServerPaths) -> str:
+def admin_password(paths: ServerPaths) -> str:
     if paths.admin_secret.exists():
         password = paths.admin_secret.read_text().strip()
     else:
@@ -119,11 +119,11 @@ def _admin_password(paths: ServerPaths) -> str:
     return password
 
 
-def _endpoint(cfg: Config, address: str | None = None, with_admin: bool = True) -> Any:
+def endpoint(cfg: Config, address: str | None = None, with_admin: bool = True) -> Any:
     from devbox.adapters import registry_api
 
     paths = server_paths(cfg)
-    tls = bool(cfg["registry.tls"])
+    tls = cfg.flag("registry.tls")
     where = address or registry_address(cfg) or str(serve_address(cfg))
     # our CA when we serve it; else the CA the engine trusts for it; else the system's
     ca: Path | None = paths.pki / "ca.crt"
@@ -131,7 +131,7 @@ def _endpoint(cfg: Config, address: str | None = None, with_admin: bool = True) 
         ca = engine_ca_file(where) if engine_ca_file(where).exists() else None
     user, password = "", ""
     if with_admin and paths.admin_secret.exists():
-        user, password = plan.ADMIN_USER, _admin_password(paths)
+        user, password = plan.ADMIN_USER, admin_password(paths)
     elif with_admin:
         from devbox.adapters.docker import engine
 
@@ -142,11 +142,11 @@ def _endpoint(cfg: Config, address: str | None = None, with_admin: bool = True) 
     return registry_api.Endpoint(where, tls=tls, ca_file=ca, user=user, password=password)
 
 
-def _wait_ready(cfg: Config, name: str, address: str, timeout: float = READY_TIMEOUT) -> None:
+def wait_ready(cfg: Config, name: str, address: str, timeout: float = READY_TIMEOUT) -> None:
     from devbox.adapters import registry_api
     from devbox.adapters.docker import engine
 
-    ep = _endpoint(cfg, address, with_admin=False)
+    ep = endpoint(cfg, address, with_admin=False)
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -169,34 +169,34 @@ def _wait_ready(cfg: Config, name: str, address: str, timeout: float = READY_TIM
     )
 
 
-def _server_certs(cfg: Config) -> Any:
+def server_certs(cfg: Config) -> Any:
     from devbox.adapters import pki
 
     return pki.CertPaths(server_paths(cfg).pki)
 
 
-def _volumes(cfg: Config) -> dict[str, dict[str, str]]:
+def volumes(cfg: Config) -> dict[str, dict[str, str]]:
     """What the registry container mounts: its config, htpasswd dir, storage and, with TLS,
     the directory holding only its own certificate and key."""
     paths = server_paths(cfg)
     tls_dir: Path | None = None
-    if cfg["registry.tls"]:
-        certs = _server_certs(cfg)
+    if cfg.flag("registry.tls"):
+        certs = server_certs(cfg)
         tls_dir = certs.server_dir
         if tls_dir.resolve() == certs.dir.resolve() or (tls_dir / certs.ca_key.name).exists():
             raise OperationFailed(
                 f"{tls_dir} holds the CA key; not mounting it into the registry",
                 hint=f"remove {tls_dir} and run 'devbox registryserver up'",
             )
-    return plan.volumes(paths.config, paths.auth_dir, tls_dir, Path(cfg["registry.storage"]))
+    return plan.volumes(paths.config, paths.auth_dir, tls_dir, cfg.path("registry.storage"))
 
 
-def _test_label(cfg: Config) -> dict[str, str]:
+def test_label(cfg: Config) -> dict[str, str]:
     run_id = cfg.environ.get("DEVBOX_TEST_RUN_ID", "")
     return {"devbox.test-run": run_id} if run_id else {}
 
 
-def _du(path: Path) -> int:
+def disk_usage(path: Path) -> int:
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for fname in files:
@@ -207,7 +207,7 @@ def _du(path: Path) -> int:
     return total
 
 
-def _reload(cfg: Config, name: str) -> bool:
+def reload_server(cfg: Config, name: str) -> bool:
     """Restart a running registry so it re-reads htpasswd. False when none runs."""
     from devbox.adapters.docker import engine
 
@@ -215,7 +215,7 @@ def _reload(cfg: Config, name: str) -> bool:
     if attrs is None or not (attrs.get("State") or {}).get("Running"):
         return False
     engine.restart_container(name, timeout=10)
-    _wait_ready(cfg, name, str(serve_address(cfg)))
+    wait_ready(cfg, name, str(serve_address(cfg)))
     return True
 
 
@@ -227,7 +227,7 @@ def check_reachable(cfg: Config) -> Any:
     address = registry_address(cfg)
     if not address:
         return Check("registry", True, "none configured", needed=False)
-    ep = _endpoint(cfg, address, with_admin=False)
+    ep = endpoint(cfg, address, with_admin=False)
     try:
         code = registry_api.ping(ep, timeout=3.0)
     except OperationFailed as err:

@@ -11,21 +11,21 @@ from devbox.oplog import OpLog, register_secret
 from devbox.paths import Layout
 from devbox.services.registry_site import (
     ServerPaths,
-    _reload,
     registry_address,
+    reload_server,
     serve_address,
     server_paths,
 )
 
 
-def _htpasswd_text(paths: ServerPaths) -> str:
+def htpasswd_text(paths: ServerPaths) -> str:
     try:
         return paths.htpasswd.read_text()
     except FileNotFoundError:
         return ""
 
 
-def _private_auth_dir(paths: ServerPaths) -> None:
+def private_auth_dir(paths: ServerPaths) -> None:
     """htpasswd 0600 (root; the registry runs as root in its container) in a 0700 dir."""
     paths.auth_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(paths.auth_dir, 0o700)
@@ -33,8 +33,8 @@ def _private_auth_dir(paths: ServerPaths) -> None:
         os.chmod(paths.htpasswd, 0o600)
 
 
-def _write_htpasswd(paths: ServerPaths, text: str) -> None:
-    _private_auth_dir(paths)
+def write_htpasswd(paths: ServerPaths, text: str) -> None:
+    private_auth_dir(paths)
     tmp = paths.htpasswd.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -54,15 +54,15 @@ def user_add(cfg: Config, user: str, password: str, login: bool = True) -> dict[
     plan.validate_password(password)
     register_secret(password)
     paths = server_paths(cfg)
-    before = _htpasswd_text(paths)
+    before = htpasswd_text(paths)
     existed = user in plan.parse_htpasswd(before)
-    name = str(cfg["registry.name"])
+    name = cfg.text("registry.name")
     address = registry_address(cfg) or str(serve_address(cfg))
-    _write_htpasswd(paths, plan.with_user(before, user, plan.hash_password(password)))
+    write_htpasswd(paths, plan.with_user(before, user, plan.hash_password(password)))
     logged_in = False
     with OpLog(Layout(cfg.root).host_log) as log:
         try:
-            restarted = _reload(cfg, name)
+            restarted = reload_server(cfg, name)
             if login:
                 try:
                     engine.login(address, user, password)
@@ -76,9 +76,9 @@ def user_add(cfg: Config, user: str, password: str, login: bool = True) -> dict[
                 logged_in = True
         except BaseException:
             # put the old user list back: nothing half-made
-            _write_htpasswd(paths, before)
+            write_htpasswd(paths, before)
             try:
-                _reload(cfg, name)
+                reload_server(cfg, name)
             except DevboxError as err:
                 log.write(f"registryserver: could not restart {name} after rollback: {err}")
             log.write(f"registryserver: adding user {user} failed; user list restored")
@@ -102,8 +102,8 @@ def user_remove(cfg: Config, user: str) -> dict[str, object]:
     if user == plan.ADMIN_USER:
         raise UserError(f"{user} is devbox's own account and cannot be removed")
     paths = server_paths(cfg)
-    _write_htpasswd(paths, plan.without_user(_htpasswd_text(paths), user))
-    restarted = _reload(cfg, str(cfg["registry.name"]))
+    write_htpasswd(paths, plan.without_user(htpasswd_text(paths), user))
+    restarted = reload_server(cfg, cfg.text("registry.name"))
     address = registry_address(cfg) or str(serve_address(cfg))
     logged_out = engine.forget_login(address, user)
     with OpLog(Layout(cfg.root).host_log) as log:

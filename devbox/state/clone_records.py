@@ -20,7 +20,7 @@ CLONE_FILE = "clone.json"
 SNAPSHOT_FILE = "snapshot.json"
 
 
-_FILES_LOCK = threading.Lock()  # known_hosts and ~/.ssh/config.d/devbox are shared files
+FILES_LOCK = threading.Lock()  # known_hosts and ~/.ssh/config.d/devbox are shared files
 
 
 @dataclass(frozen=True)
@@ -54,13 +54,13 @@ def snapshot_opt(layout: Layout, snap_id: str) -> Path:
     return snapshot_dir(layout, snap_id) / "opt"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_record(path: Path) -> dict[str, Any]:
     """A clone or snapshot record; {} if there is none. A corrupt one raises CorruptRecord
     (never a silent {}: gc_snapshots would take a snapshot still in use for unused)."""
     return jsonfile.read_json(path, missing={})
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_record(path: Path, data: dict[str, Any]) -> None:
     jsonfile.write_json(path, data)  # atomic and durable: devbox.jsonfile
 
 
@@ -75,7 +75,7 @@ def clone_records(layout: Layout, legacy: bool = False) -> dict[str, dict[str, A
     if legacy:
         found += [layout.legacy_container_dir(n) / CLONE_FILE for n in migrate.legacy_names(layout)]
     for record in found:
-        data = _read_json(record)
+        data = read_record(record)
         if data.get("snapshot"):
             out.setdefault(record.parent.name, data)
     return out
@@ -90,7 +90,7 @@ def clones_of(source: str) -> list[str]:
     )
 
 
-def _snapshot_ids(layout: Layout) -> list[str]:
+def snapshot_ids(layout: Layout) -> list[str]:
     if not layout.snapshots.is_dir():
         return []
     return [p.name for p in layout.snapshots.iterdir() if p.is_dir()]

@@ -63,7 +63,7 @@ class LeaseStore:
             return self._fallback(key, err)
         try:
             rec = NicRecord.from_dict(data)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:  # missing field, or a state no record holds
             return self._fallback(key, CorruptRecord(path, f"not a lease record: {err}"))
         self._remember(rec)
         return rec

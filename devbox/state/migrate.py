@@ -30,15 +30,15 @@ the root (:func:`ensure`):
 
 from __future__ import annotations
 
-import fcntl
 import os
 import stat
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from devbox.locks import try_flock
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import RESERVED, Layout
+from devbox.waits import poll
 
 LEGACY_MARKERS = ("state.json", "opt", "clone.json", "checkout.json")
 LOCK_WAIT = 10.0
@@ -194,17 +194,11 @@ class _lock:
     def __enter__(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                self.fd = fd
-                return True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    return False
-                time.sleep(0.05)
+        if not poll(lambda: try_flock(fd), LOCK_WAIT, 0.05):
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:

@@ -58,7 +58,7 @@ def _cfg(root: Path) -> Config:
 def _fake_clone(layout: Layout, name: str, snap: str) -> None:
     """The on-disk record the clone service writes for a clone (without its container)."""
     (layout.container_dir(name)).mkdir(parents=True)
-    clone_records._write_json(
+    clone_records.write_record(
         layout.container_dir(name) / clone_records.CLONE_FILE, {"snapshot": snap, "source": "src"}
     )
 

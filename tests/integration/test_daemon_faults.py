@@ -153,17 +153,17 @@ def test_link_events_see_a_link_appear_go_up_and_go(engine: Any) -> None:
     import secrets
     import threading
 
-    from devbox.adapters.net import netlink, netns
+    from devbox.adapters.net import link_watch, netns
 
     ns = f"dbxt{RUN_ID}le{secrets.token_hex(2)}"
     netns.create(ns)
-    seen: queue.SimpleQueue[netlink.LinkEvent] = queue.SimpleQueue()
+    seen: queue.SimpleQueue[link_watch.LinkEvent] = queue.SimpleQueue()
     listening = threading.Event()
     stop = threading.Event()
 
     def reader() -> None:
         netns.setns_current_thread(netns.named_path(ns))  # this thread only lives there
-        events = netlink.link_events(poll=0.2)
+        events = link_watch.link_events(poll=0.2)
         try:
             for ev in events:
                 listening.set()
@@ -189,7 +189,7 @@ def test_link_events_see_a_link_appear_go_up_and_go(engine: Any) -> None:
                 ipr.link("del", index=idx)
 
         netns.run_in(netns.named_path(ns), change)
-        got: list[netlink.LinkEvent] = []
+        got: list[link_watch.LinkEvent] = []
         wait_for(
             "the delete event",
             lambda: (

@@ -134,7 +134,8 @@ def test_dhcp_resolv_conf_never_follows_a_tenant_link(devenv: DevEnv, victims: V
     assert "written by devbox from the DHCP lease" in tenant(name, "cat /etc/resolv.conf")
 
     # (/etc itself a link: not possible in a running container, the engine's bind mount of
-    # /etc/hostname keeps /etc in place; tests/unit/test_rootfs.py covers symlinked parents)
+    # /etc/hostname keeps /etc in place; tests/unit/adapters/host/test_rootfs.py covers
+    # symlinked parents)
     assert restart(devenv, name) == ip  # the lease is kept and bound again, same address
     victims.assert_untouched()
 

@@ -681,7 +681,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
         assert result["bytes_before"] - result["bytes_after"] > 3_500_000, result
         assert result["blobs_deleted"] >= 1
         cfg = cfg_for(env)
-        admin = registry_site._endpoint(cfg, address)
+        admin = registry_site.endpoint(cfg, address)
         assert registry_api.manifest_digest(admin, f"devbox/dbxt{RUN_ID}gc", "latest")
         status = run_cli(env, "registryserver", "status", "--json")
         assert json.loads(status.stdout)["state"] == "running", status.stdout

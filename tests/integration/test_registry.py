@@ -189,7 +189,7 @@ def test_registry_end_to_end(
     res = timed("publish dev", "containerauthor", "publish", "dev", "--json")
     assert res.returncode == 0, res.stderr
     dev_pub = json.loads(res.stdout)
-    admin = registry_site._endpoint(cfg, address)
+    admin = registry_site.endpoint(cfg, address)
     assert registry_api.manifest_digest(admin, "devbox/dev", "latest") == dev_pub["digest"]
 
     res = timed("publish test image", "containerauthor", "publish", name, "--json")

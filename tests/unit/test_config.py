@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from devbox import config
 from devbox.errors import UserError
+from devbox.setting_kinds import PARSERS, TYPES
 
 
 def test_defaults() -> None:
@@ -62,3 +65,88 @@ def test_user_config_path_follows_home_and_xdg() -> None:
     expected = Path("/home/u/.config/devbox/config.toml")
     assert config.user_config_path({"HOME": "/home/u"}) == expected
     assert config.user_config_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/devbox/config.toml")
+
+
+# -- typed getters (issue 13): each reads only settings of its own kind
+
+GETTERS: dict[type, str] = {
+    str: "text",
+    int: "integer",
+    float: "number",
+    bool: "flag",
+    Path: "path",
+}
+
+
+def _cfg(**env: str) -> config.Config:
+    return config.load(environ=env, files=())
+
+
+def _getter(cfg: config.Config, want: type) -> Callable[[str], Any]:
+    getter: Callable[[str], Any] = getattr(cfg, GETTERS[want])
+    return getter
+
+
+def test_every_kind_has_a_type() -> None:
+    assert set(TYPES) == set(PARSERS)
+    assert set(TYPES.values()) == set(GETTERS)
+
+
+def test_getters_read_their_kind() -> None:
+    cfg = _cfg(
+        DEVBOX_LAB_SUBNET="10.9.0.0/24",
+        DEVBOX_LAB_RANGE_START="120",
+        DEVBOX_DHCP_TIMEOUT="7.5",
+        DEVBOX_LAB_PING_CHECK="yes",
+        DEVBOX_ROOT="/srv/x",
+    )
+    assert cfg.text("lab.subnet") == "10.9.0.0/24"
+    assert cfg.integer("lab.range_start") == 120
+    assert cfg.number("dhcp_timeout") == 7.5
+    assert cfg.flag("lab.ping_check") is True
+    assert cfg.path("root") == Path("/srv/x") == cfg.root
+
+
+@pytest.mark.parametrize("setting", config.SETTINGS, ids=lambda s: s.name)
+def test_each_default_reads_with_its_getter(setting: config.Setting) -> None:
+    want = TYPES[setting.kind]
+    value = _getter(_cfg(), want)(setting.name)
+    assert isinstance(value, want) and not (want is not bool and isinstance(value, bool))
+
+
+@pytest.mark.parametrize("setting", config.SETTINGS, ids=lambda s: s.name)
+def test_each_other_getter_is_a_type_error(setting: config.Setting) -> None:
+    cfg = _cfg()
+    for want, name in GETTERS.items():
+        if want is TYPES[setting.kind]:
+            continue
+        with pytest.raises(TypeError, match=rf"'{setting.name}'.*{name}\(\)"):
+            _getter(cfg, want)(setting.name)
+
+
+@pytest.mark.parametrize(
+    ("getter", "name"),
+    [
+        ("integer", "lab.subnet"),
+        ("text", "lab.range_start"),
+        ("number", "lab.range_end"),
+        ("integer", "dhcp_timeout"),
+        ("text", "lab.ping_check"),
+        ("flag", "registry.port"),
+        ("text", "root"),
+        ("path", "registry.address"),
+    ],
+)
+def test_wrong_getter_is_a_type_error(getter: str, name: str) -> None:
+    with pytest.raises(TypeError, match=f"setting '{name}' is of kind"):
+        getattr(_cfg(), getter)(name)
+
+
+def test_unknown_setting_is_a_key_error() -> None:
+    with pytest.raises(KeyError):
+        _cfg().text("no.such")
+
+
+def test_getters_follow_overrides() -> None:
+    cfg = _cfg().with_overrides({"registry.port": "6000", "ifname": "eth9"})
+    assert cfg.integer("registry.port") == 6000 and cfg.text("ifname") == "eth9"

@@ -26,8 +26,10 @@ LEVELS = {
         "nic",
         "pause_guard",
         "registry_site",
+        "tenancy",
     },
     2: {
+        "checkout_job",
         "clone_snapshot",
         "daemon_reconcile",
         "doctor",
@@ -49,6 +51,8 @@ INFRA = {
     for m in (
         "errors",
         "config",
+        "settings",
+        "setting_kinds",
         "paths",
         "steps",
         "oplog",
@@ -58,6 +62,7 @@ INFRA = {
         "textfile",
         "branches",
         "rolemaps",
+        "waits",
     )
 }
 ALLOWED = {
@@ -66,22 +71,17 @@ ALLOWED = {
     "state": {"infra", "model", "state", "adapters"},
     "adapters": {"infra", "model", "adapters"},
     "services": {"infra", "model", "state", "adapters", "services"},
-    "cli": {"infra", "model", "services", "cli", "state"},
+    "api": {"infra", "model", "state", "adapters", "services", "api"},
+    "cli": {"infra", "model", "services", "cli", "state", "api"},
 }
 # modules over the size limit today, with their size: they may only shrink (a ratchet, so the
 # rest of the split of issue 13 shows here); no other module may pass MAX_LINES
 MAX_LINES = 450
-OVER = {
-    "devbox.adapters.net.netlink": 514,
-    "devbox.config": 568,
-    "devbox.adapters.git": 496,
-    "devbox.adapters.host.rootfs": 495,
-    "devbox.adapters.p4": 485,
-}
+OVER: dict[str, int] = {}
 
 
 def layer(mod: str) -> str:
-    for top in ("model", "state", "adapters", "services", "cli"):
+    for top in ("model", "state", "adapters", "services", "api", "cli"):
         if mod == f"devbox.{top}" or mod.startswith(f"devbox.{top}."):
             return top
     return "infra" if mod in INFRA or mod in ("devbox", "devbox.__main__") else "unplaced"

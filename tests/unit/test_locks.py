@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
 from devbox import locks
 from devbox.errors import UserError
+from devbox.locks import name_lock
 from devbox.state.lease_store import LeaseStore
 
 
@@ -64,3 +69,28 @@ def test_is_held_sees_another_holder(tmp_path: Path) -> None:
         assert locks.is_held(tmp_path, "name", "foo")
         assert not locks.is_held(tmp_path, "net", "foo")
     assert not locks.is_held(tmp_path, "name", "foo")
+
+
+def _hold(lock_dir: str, ready: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    with name_lock(Path(lock_dir), "alice"):
+        ready.set()
+        time.sleep(30)
+
+
+def test_lock_refuses_second_holder_and_dies_with_holder(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold, args=(str(tmp_path), ready))
+    proc.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(UserError, match=f"pid {proc.pid}"), name_lock(tmp_path, "alice"):
+            pass
+        with name_lock(tmp_path, "bob"):
+            pass
+    finally:
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(10)
+    with name_lock(tmp_path, "alice"):
+        pass

@@ -15,6 +15,7 @@ from typing import Any
 
 from devbox.adapters.docker.engine import client, translate
 from devbox.errors import OperationFailed
+from devbox.waits import poll
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,7 @@ def remove(name: str) -> bool:
             cgroupfs.remove_container_cgroups(name)  # a remove killed before it got there
             return False
     # removal is asynchronous in places: wait (bounded) until the name is free
-    for _ in range(100):
-        if inspect(name) is None:
-            break
-        time.sleep(0.05)
+    poll(lambda: inspect(name) is None, 5.0, 0.05)
     # Docker removes only the container's own leaf cgroups: drop devbox/<name> too
     cgroupfs.remove_container_cgroups(name)
     return True

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from devbox.adapters.host import process
+from devbox.adapters.host import diskusage, process
 from devbox.errors import NotReadyError, OperationFailed, UserError
 from devbox.oplog import NULL_LOG, OpLog
 
@@ -250,33 +250,10 @@ def snapshot_copy(
 
 
 def disk_usage(path: Path) -> int:
-    """Bytes allocated on disk under ``path`` (st_blocks * 512, hard links counted once, not
-    crossing into other filesystems)."""
-    if not path.exists():
-        return 0
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    root_dev = path.lstat().st_dev
-    stack = [path]
-    while stack:
-        current = stack.pop()
-        try:
-            st = current.lstat()
-        except OSError:
-            continue
-        if st.st_dev != root_dev:
-            continue
-        key = (st.st_dev, st.st_ino)
-        if key in seen:
-            continue
-        seen.add(key)
-        total += st.st_blocks * 512
-        if current.is_dir() and not current.is_symlink():
-            try:
-                stack.extend(current.iterdir())
-            except OSError:
-                continue
-    return total
+    """Bytes allocated on disk under ``path`` (hard links once, not crossing into other
+    filesystems). Kept for its callers in tests/integration/test_clone*.py; the walker is
+    ``diskusage.disk_usage``."""
+    return diskusage.disk_usage(path)
 
 
 def fs_used_bytes(path: Path) -> int:

@@ -1,8 +1,11 @@
-"""Netlink through pyroute2: links, veth pairs, macvlans, addresses and routes.
+"""Netlink through pyroute2: the session and its errors, link lookups, links made, moved and
+deleted, addresses and routes.
 
 Every function works in the host's network namespace unless it takes ``netns`` (a path such
 as ``/proc/PID/ns/net`` or ``/var/run/netns/NAME``): then it runs in a thread inside that
 namespace (:func:`devbox.adapters.net.netns.run_in`). Netlink errors become devbox errors here.
+A container's own LAN link is put in place by :mod:`devbox.adapters.net.container_link`; link
+events are read by :mod:`devbox.adapters.net.link_watch`; both build on this module.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import errno
 import secrets
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -46,7 +49,8 @@ class NetlinkFailed(OperationFailed):
 
 
 @contextmanager
-def _ipr() -> Iterator[Any]:
+def session() -> Iterator[Any]:
+    """An rtnetlink socket (pyroute2 ``IPRoute``) of the calling thread's netns, closed after."""
     from pyroute2 import IPRoute
 
     try:
@@ -59,7 +63,8 @@ def _ipr() -> Iterator[Any]:
         ipr.close()
 
 
-def _translate(what: str, err: BaseException) -> DevboxError:
+def translate(what: str, err: BaseException) -> DevboxError:
+    """The devbox error for netlink/OS error ``err`` while doing ``what``."""
     code = getattr(err, "code", None) or getattr(err, "errno", None) or 0
     text = errno.errorcode.get(code, "") if isinstance(code, int) else ""
     reason = str(err.args[1]) if len(getattr(err, "args", ())) > 1 else str(err)
@@ -75,9 +80,9 @@ def call(what: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
     except NetlinkError as err:
-        raise _translate(what, err) from err
+        raise translate(what, err) from err
     except OSError as err:
-        raise _translate(what, err) from err
+        raise translate(what, err) from err
 
 
 def in_netns(netns: Path | str | None, fn: Callable[[], T]) -> T:
@@ -86,7 +91,8 @@ def in_netns(netns: Path | str | None, fn: Callable[[], T]) -> T:
     return nsmod.run_in(netns, fn)
 
 
-def _info(msg: Any) -> LinkInfo:
+def link_info(msg: Any) -> LinkInfo:
+    """A :class:`LinkInfo` from one RTM_NEWLINK message."""
     linkinfo = msg.get("IFLA_LINKINFO")
     kind = ""
     mode = ""
@@ -118,8 +124,8 @@ def _info(msg: Any) -> LinkInfo:
 
 def links(netns: Path | str | None = None) -> list[LinkInfo]:
     def work() -> list[LinkInfo]:
-        with _ipr() as ipr:
-            return [_info(m) for m in call("list links", ipr.get_links)]
+        with session() as ipr:
+            return [link_info(m) for m in call("list links", ipr.get_links)]
 
     return in_netns(netns, work)
 
@@ -129,15 +135,15 @@ def get_link(name: str, netns: Path | str | None = None) -> LinkInfo | None:
     from pyroute2.netlink.exceptions import NetlinkError
 
     def work() -> LinkInfo | None:
-        with _ipr() as ipr:
+        with session() as ipr:
             try:
                 msgs = ipr.link("get", ifname=name)
             except NetlinkError as err:
                 if err.code in (errno.ENODEV, errno.EINVAL):
                     return None
-                raise _translate(f"look up interface {name}", err) from err
+                raise translate(f"look up interface {name}", err) from err
             for msg in msgs:
-                return _info(msg)
+                return link_info(msg)
             return None
 
     return in_netns(netns, work)
@@ -148,13 +154,13 @@ def route_link(ip: str) -> tuple[LinkInfo, bool] | None:
     and whether ``ip`` is on its link (no gateway); None when there is no route."""
     from pyroute2.netlink.exceptions import NetlinkError
 
-    with _ipr() as ipr:
+    with session() as ipr:
         try:
             routes = list(ipr.route("get", dst=ip))
         except NetlinkError as err:
             if err.code in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EINVAL):
                 return None
-            raise _translate(f"route lookup for {ip}", err) from err
+            raise translate(f"route lookup for {ip}", err) from err
         for route in routes:
             oif = route.get("RTA_OIF")
             if oif is None:
@@ -162,11 +168,12 @@ def route_link(ip: str) -> tuple[LinkInfo, bool] | None:
             on_link = route.get("RTA_GATEWAY") is None and route.get("type", 1) == 1
             index = int(oif)
             for msg in call(f"look up interface {index}", partial(ipr.link, "get", index=index)):
-                return _info(msg), on_link
+                return link_info(msg), on_link
     return None
 
 
-def _index(ipr: Any, name: str) -> int:
+def index_of(ipr: Any, name: str) -> int:
+    """The ifindex of ``name`` through session ``ipr``; NetlinkFailed (ENODEV) when missing."""
     from pyroute2.netlink.exceptions import NetlinkError
 
     try:
@@ -174,7 +181,7 @@ def _index(ipr: Any, name: str) -> int:
             return int(msg["index"])
     except NetlinkError as err:
         if err.code not in (errno.ENODEV, errno.EINVAL):
-            raise _translate(f"look up interface {name}", err) from err
+            raise translate(f"look up interface {name}", err) from err
     raise NetlinkFailed(f"no interface named {name}", errno.ENODEV)
 
 
@@ -182,9 +189,9 @@ def delete_link(name: str, netns: Path | str | None = None) -> bool:
     """Delete interface ``name``; False when it did not exist."""
 
     def work() -> bool:
-        with _ipr() as ipr:
+        with session() as ipr:
             try:
-                idx = _index(ipr, name)
+                idx = index_of(ipr, name)
             except NetlinkFailed:
                 return False
             try:
@@ -205,8 +212,8 @@ def discard(name: str, netns: Path | str | None = None) -> None:
 
 def set_up(name: str, netns: Path | str | None = None) -> None:
     def work() -> None:
-        with _ipr() as ipr:
-            idx = _index(ipr, name)
+        with session() as ipr:
+            idx = index_of(ipr, name)
             call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
 
     in_netns(netns, work)
@@ -216,20 +223,20 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
     """A veth pair: ``host_name`` stays in the host, ``peer_name`` lands in named netns
     ``peer_netns``. Both come up. On failure nothing is left in the host."""
     tmp = "dbxv" + secrets.token_hex(4)
-    with _ipr() as ipr:
+    with session() as ipr:
         call(
             f"create veth pair {host_name}",
             lambda: ipr.link("add", ifname=host_name, kind="veth", peer={"ifname": tmp}),
         )
         try:
-            peer_idx = _index(ipr, tmp)
+            peer_idx = index_of(ipr, tmp)
             call(
                 f"move {tmp} into netns {peer_netns}",
                 lambda: ipr.link(
                     "set", index=peer_idx, net_ns_fd=str(nsmod.named_path(peer_netns))
                 ),
             )
-            host_idx = _index(ipr, host_name)
+            host_idx = index_of(ipr, host_name)
             call(f"bring up {host_name}", lambda: ipr.link("set", index=host_idx, state="up"))
         except BaseException:
             for idx in ipr.link_lookup(ifname=host_name):
@@ -237,8 +244,8 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
             raise
 
     def inside() -> None:
-        with _ipr() as ipr:
-            idx = _index(ipr, tmp)
+        with session() as ipr:
+            idx = index_of(ipr, tmp)
             call(
                 f"rename {tmp} to {peer_name}", lambda: ipr.link("set", index=idx, ifname=peer_name)
             )
@@ -255,8 +262,8 @@ def create_macvlan(
     parent: str, name: str, mac: str | None = None, mtu: int | None = None, up: bool = False
 ) -> int:
     """A macvlan (bridge mode) ``name`` on ``parent`` in the host; returns its ifindex."""
-    with _ipr() as ipr:
-        pidx = _index(ipr, parent)
+    with session() as ipr:
+        pidx = index_of(ipr, parent)
         spec: dict[str, Any] = {
             "ifname": name,
             "kind": "macvlan",
@@ -268,7 +275,7 @@ def create_macvlan(
         if mtu:
             spec["mtu"] = mtu
         call(f"create macvlan {name} on {parent}", lambda: ipr.link("add", **spec))
-        idx = _index(ipr, name)
+        idx = index_of(ipr, name)
         if up:
             call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
         return idx
@@ -278,32 +285,16 @@ def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = Non
     """An 802.1Q sub-interface ``name`` (VLAN ``vid``) on ``parent``, brought up."""
 
     def work() -> None:
-        with _ipr() as ipr:
-            pidx = _index(ipr, parent)
+        with session() as ipr:
+            pidx = index_of(ipr, parent)
             call(
                 f"create VLAN {vid} interface {name} on {parent}",
                 lambda: ipr.link("add", ifname=name, kind="vlan", link=pidx, vlan_id=vid),
             )
-            idx = _index(ipr, name)
+            idx = index_of(ipr, name)
             call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
 
     in_netns(netns, work)
-
-
-def set_address(ifname: str, ip: str, prefixlen: int, gateway: str | None = None) -> None:
-    """In the current network namespace: ``ip/prefixlen`` on ``ifname`` (replacing), and a
-    default route via ``gateway`` when given."""
-    with _ipr() as ipr:
-        idx = _index(ipr, ifname)
-        call(
-            f"add {ip}/{prefixlen}",
-            lambda: ipr.addr("replace", index=idx, address=ip, prefixlen=prefixlen),
-        )
-        if gateway:
-            call(
-                f"add default route via {gateway}",
-                lambda: ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx),
-            )
 
 
 def preload() -> None:
@@ -311,79 +302,9 @@ def preload() -> None:
     import pyroute2  # noqa: F401
 
 
-def create_macvlan_in_pid(lower: str, tmp: str, pid: int, mac: str, mtu: int) -> None:
-    """Create macvlan ``tmp`` (bridge mode, ``mac``, ``mtu``) on ``lower`` straight in the
-    netns of ``pid``: one RTM_NEWLINK with IFLA_NET_NS_PID, so nothing ever exists in the host,
-    even when devbox is killed half-way (a create-then-move left a host link behind)."""
-    with _ipr() as ipr:
-        pidx = _index(ipr, lower)
-        call(
-            f"create macvlan {tmp} on {lower} in the network namespace of pid {pid}",
-            lambda: ipr.link(
-                "add",
-                ifname=tmp,
-                kind="macvlan",
-                link=pidx,
-                macvlan_mode="bridge",
-                address=mac,
-                mtu=mtu,
-                net_ns_pid=pid,
-            ),
-        )
-
-
-def _delete_index(ipr: Any, index: int, name: str) -> None:
-    call(f"delete {name}", lambda: ipr.link("del", index=index))
-
-
-def place_in_netns(
-    netns: Path | str,
-    tmp: str,
-    ifname: str,
-    busy_wait: float,
-    replace_stale: Callable[[LinkInfo], bool],
-) -> str:
-    """Inside ``netns``: remove a stale ``ifname`` if ``replace_stale(info)`` allows (else
-    fail), rename ``tmp`` to ``ifname`` and bring it up. While the kernel still holds the MAC
-    for an old interface (EBUSY/EADDRINUSE on up), retry for ``busy_wait`` seconds.
-    Returns "" or a note about what was cleaned up."""
-
-    def work() -> str:
-        from pyroute2.netlink.exceptions import NetlinkError
-
-        note = ""
-        with _ipr() as ipr:
-            try:
-                stale = [_info(m) for m in ipr.link("get", ifname=ifname)]
-            except NetlinkError:
-                stale = []
-            for info in stale:
-                if not replace_stale(info):
-                    raise NetlinkFailed(
-                        f"an interface {ifname} ({info.kind or 'physical'}) "
-                        "not made by devbox is in the way",
-                        errno.EEXIST,
-                    )
-                _delete_index(ipr, info.index, ifname)
-                note = f"removed stale {ifname} ({info.mac})"
-            idx = _index(ipr, tmp)
-            call(f"rename {tmp} to {ifname}", lambda: ipr.link("set", index=idx, ifname=ifname))
-            deadline = time.monotonic() + busy_wait
-            while True:
-                try:
-                    call(f"bring up {ifname}", lambda: ipr.link("set", index=idx, state="up"))
-                    return note
-                except NetlinkFailed as err:
-                    if err.code not in BUSY_ERRNOS or time.monotonic() >= deadline:
-                        raise
-                    time.sleep(0.1)
-
-    return nsmod.run_in(netns, work)
-
-
 def move_to_pid(name: str, pid: int) -> None:
-    with _ipr() as ipr:
-        idx = _index(ipr, name)
+    with session() as ipr:
+        idx = index_of(ipr, name)
         call(
             f"move {name} into the network namespace of pid {pid}",
             lambda: ipr.link("set", index=idx, net_ns_pid=pid),
@@ -391,8 +312,8 @@ def move_to_pid(name: str, pid: int) -> None:
 
 
 def move_to_netns(name: str, netns_path: Path | str) -> None:
-    with _ipr() as ipr:
-        idx = _index(ipr, name)
+    with session() as ipr:
+        idx = index_of(ipr, name)
         call(
             f"move {name} into network namespace {netns_path}",
             lambda: ipr.link("set", index=idx, net_ns_fd=str(netns_path)),
@@ -401,8 +322,8 @@ def move_to_netns(name: str, netns_path: Path | str) -> None:
 
 def rename_up(old: str, new: str, netns: Path | str | None = None) -> None:
     def work() -> None:
-        with _ipr() as ipr:
-            idx = _index(ipr, old)
+        with session() as ipr:
+            idx = index_of(ipr, old)
             if old != new:
                 call(f"rename {old} to {new}", lambda: ipr.link("set", index=idx, ifname=new))
             call(f"bring up {new}", lambda: ipr.link("set", index=idx, state="up"))
@@ -414,8 +335,8 @@ def add_address(
     name: str, address: str, prefixlen: int, netns: Path | str | None = None, replace: bool = True
 ) -> None:
     def work() -> None:
-        with _ipr() as ipr:
-            idx = _index(ipr, name)
+        with session() as ipr:
+            idx = index_of(ipr, name)
             call(
                 f"add address {address}/{prefixlen} to {name}",
                 lambda: ipr.addr(
@@ -428,9 +349,9 @@ def add_address(
 
 def addresses(name: str, netns: Path | str | None = None) -> list[tuple[str, int]]:
     def work() -> list[tuple[str, int]]:
-        with _ipr() as ipr:
+        with session() as ipr:
             try:
-                idx = _index(ipr, name)
+                idx = index_of(ipr, name)
             except NetlinkFailed:
                 return []
             return [
@@ -452,63 +373,3 @@ def wait_gone(
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.1)
-
-
-@dataclass(frozen=True)
-class LinkEvent:
-    """One rtnetlink link message: ``event`` is "new" (appeared or changed) or "del"."""
-
-    event: str
-    name: str
-    index: int
-    up: bool  # administratively up (IFF_UP)
-
-
-def link_events(poll: float = 0.5) -> Generator[LinkEvent | None, None, None]:
-    """Link events (RTM_NEWLINK / RTM_DELLINK) of the calling thread's network namespace (the
-    host's, for the daemon), as they come; ``None`` after every ``poll`` seconds without any,
-    so the consumer can check whether to stop (close the generator to stop listening).
-
-    A plain rtnetlink socket read with a timeout, parsed by pyroute2 (its IPRoute reads ahead
-    into a queue of its own, so a wait on its socket can miss messages already read). If the
-    kernel dropped events (ENOBUFS: the socket buffer overflowed) this raises
-    :class:`NetlinkFailed`; the caller re-checks what it watches and opens a new one."""
-    import socket
-
-    from pyroute2.netlink.rtnl import RTMGRP_LINK
-    from pyroute2.netlink.rtnl.marshal import MarshalRtnl
-
-    marshal = MarshalRtnl()
-    try:
-        sock = socket.socket(
-            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
-        )
-    except OSError as err:
-        raise _translate("open a netlink socket", err) from err
-    try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            sock.bind((0, RTMGRP_LINK))
-        except OSError as err:
-            raise _translate("listen to link events", err) from err
-        sock.settimeout(poll)
-        while True:
-            try:
-                data = sock.recv(1 << 16)
-            except TimeoutError:
-                yield None
-                continue
-            except OSError as err:
-                raise _translate("read link events", err) from err
-            for msg in marshal.parse(data):
-                kind = msg.get("event")
-                if kind not in ("RTM_NEWLINK", "RTM_DELLINK"):
-                    continue
-                yield LinkEvent(
-                    event="new" if kind == "RTM_NEWLINK" else "del",
-                    name=str(msg.get("IFLA_IFNAME") or ""),
-                    index=int(msg.get("index") or 0),
-                    up=bool(int(msg.get("flags") or 0) & 1),
-                )
-    finally:
-        sock.close()

@@ -3,6 +3,7 @@ are two threads of one process), and what a corrupt record does to a store that 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devbox.jsonfile import CorruptRecord
-from devbox.model.leases import NicRecord
+from devbox.model.leases import NicRecord, NicState
 from devbox.state.lease_store import LeaseStore
 
 SECONDS = 1.5
@@ -103,3 +104,25 @@ def test_a_corrupt_record_unknown_to_the_store_is_a_clear_error(tmp_path: Path) 
     assert rec.key in fresh.unreadable
     # a missing record stays a plain None
     assert fresh.load("bob", "eth1") is None
+
+
+def test_a_record_written_before_the_state_enum_loads(tmp_path: Path) -> None:
+    """A lease file as every devbox version wrote it (state a plain JSON string)."""
+    st = LeaseStore(tmp_path / "leases", tmp_path / "locks")
+    data = {**_record().to_dict(), "state": "static"}
+    st.dir.mkdir(parents=True)
+    st.path("alice.eth1").write_text(json.dumps(data))
+    rec = st.load_key("alice.eth1")
+    assert rec is not None and rec.state is NicState.STATIC
+    st.save(rec)
+    assert json.loads(st.path("alice.eth1").read_text())["state"] == "static"
+
+
+@pytest.mark.parametrize("state", ["gone", "confused"])
+def test_a_record_with_a_state_no_record_holds_is_corrupt(tmp_path: Path, state: str) -> None:
+    st = LeaseStore(tmp_path / "leases", tmp_path / "locks")
+    st.dir.mkdir(parents=True)
+    st.path("alice.eth1").write_text(json.dumps({**_record().to_dict(), "state": state}))
+    with pytest.raises(CorruptRecord, match="not a lease record"):
+        st.load_key("alice.eth1")
+    assert st.all() == [] and "alice.eth1" in st.unreadable

@@ -148,10 +148,10 @@ def test_registry_container_never_gets_the_ca_key(tmp_path: Path) -> None:
     certs = pki.CertPaths(paths.pki)
     pki.ensure_ca(certs)
     pki.ensure_server_cert(certs, ["localhost", "127.0.0.1"])
-    registry_users._write_htpasswd(paths, "a:b\n")
+    registry_users.write_htpasswd(paths, "a:b\n")
     paths.config.write_text("version: 0.1\n")
     ca_key = certs.ca_key.read_bytes()
-    vols = registry_site._volumes(cfg)
+    vols = registry_site.volumes(cfg)
     files = _mounted_files(vols)
     assert not [f for f in files if f.read_bytes() == ca_key or f.name == "ca.key"], vols
     assert certs.server_key.read_bytes() in [f.read_bytes() for f in files]  # it still serves
@@ -165,10 +165,10 @@ def test_htpasswd_and_its_dir_are_private(tmp_path: Path) -> None:
     from devbox.services import registry_site, registry_users
 
     paths = registry_site.server_paths(_cfg(tmp_path))
-    registry_users._write_htpasswd(paths, "alice:$2y$04$x\n")
+    registry_users.write_htpasswd(paths, "alice:$2y$04$x\n")
     assert paths.htpasswd.stat().st_mode & 0o777 == 0o600
     assert paths.auth_dir.stat().st_mode & 0o777 == 0o700
-    registry_users._write_htpasswd(paths, "bob:$2y$04$y\n")  # rewrites keep the mode
+    registry_users.write_htpasswd(paths, "bob:$2y$04$y\n")  # rewrites keep the mode
     assert paths.htpasswd.stat().st_mode & 0o777 == 0o600
     assert not list(paths.auth_dir.glob("*.tmp"))
 

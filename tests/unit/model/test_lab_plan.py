@@ -1,0 +1,88 @@
+"""The lab LAN plan: addresses, interface names, settings checked, the dnsmasq config and its
+lease file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devbox import config
+from devbox.errors import UserError
+from devbox.model.lab_plan import parse_leases, plan, shim_name, vlan_ifname
+
+
+def cfg(**env: str) -> config.Config:
+    base = {"DEVBOX_ROOT": "/tmp/dbx-unit"}
+    base.update(env)
+    return config.load(environ=base, files=())
+
+
+def test_lab_plan_addresses() -> None:
+    p = plan(cfg(DEVBOX_LAB_SUBNET="10.214.9.0/24", DEVBOX_LAB_UPLINK="up0"))
+    assert (p.gateway, p.shim_address) == ("10.214.9.1", "10.214.9.2")
+    assert (p.range_start, p.range_end) == ("10.214.9.100", "10.214.9.250")
+    assert p.shim == "up0-s" and p.dir == Path("/tmp/dbx-unit/lab")
+
+
+def test_shim_and_vlan_names_fit_ifnamsiz() -> None:
+    assert len(shim_name("a-very-long-nic0")) <= 15
+    assert shim_name("a-very-long-nic0") == shim_name("a-very-long-nic0")
+    assert vlan_ifname("eth1", 42) == "eth1.42"
+    assert len(vlan_ifname("abcdefghijklmn", 4094)) <= 15
+
+
+@pytest.mark.parametrize(
+    "env,match",
+    [
+        ({"DEVBOX_LAB_RANGE_START": "1"}, "does not fit"),
+        ({"DEVBOX_LAB_RANGE_END": "300"}, "does not fit"),
+        ({"DEVBOX_LAB_LEASE_TIME": "30s"}, "minimum"),
+        ({"DEVBOX_LAB_LEASE_TIME": "soon"}, "not a dnsmasq lease time"),
+        ({"DEVBOX_LAB_UPLINK": "much-too-long-name"}, "not a valid interface name"),
+    ],
+)
+def test_lab_plan_rejects_bad_settings(env: dict[str, str], match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        plan(cfg(**env))
+
+
+def test_vlan_ids_checked() -> None:
+    with pytest.raises(UserError, match="out of range"):
+        plan(cfg(), vlans=(4095,))
+    p = plan(cfg(DEVBOX_LAB_SUBNET="10.214.9.0/24"), vlans=(42,))
+    seg = p.vlans[0]
+    assert seg.subnet == "10.214.51.0/24" and seg.interface == "lab0.42"
+
+
+def test_dnsmasq_config_rendering() -> None:
+    from devbox.adapters import templates
+
+    p = plan(cfg(DEVBOX_LAB_SUBNET="10.214.9.0/24", DEVBOX_LAB_LEASE_TIME="2m"))
+    text = templates.render("dnsmasq.conf.j2", p.template_context())
+    lines = text.splitlines()
+    assert "interface=lab0" in lines and "bind-interfaces" in lines
+    assert "dhcp-range=set:lab,10.214.9.100,10.214.9.250,255.255.255.0,2m" in lines
+    assert "dhcp-option=tag:lab,option:router,10.214.9.1" in lines
+    assert "no-ping" in lines and "no-resolv" in lines
+    assert f"dhcp-leasefile={p.lease_file}" in lines and f"pid-file={p.pid_file}" in lines
+    assert not any(line.startswith("server=") for line in lines)  # never upstream
+    pinging = templates.render(
+        "dnsmasq.conf.j2", plan(cfg(DEVBOX_LAB_PING_CHECK="true")).template_context()
+    )
+    assert "no-ping" not in pinging.splitlines()
+    vlan = templates.render("dnsmasq.conf.j2", plan(cfg(), vlans=(42,)).template_context())
+    assert "interface=lab0.42" in vlan.splitlines()
+
+
+def test_parse_dnsmasq_leases() -> None:
+    text = (
+        "1795449146 e2:66:7d:76:2f:c8 10.214.77.204 box1 00:64:65\n"
+        "0 02:00:00:00:00:01 10.214.77.101 * *\n"
+        "garbage\n"
+    )
+    leases = parse_leases(text)
+    assert [(le.ip, le.hostname, le.client_id) for le in leases] == [
+        ("10.214.77.204", "box1", "00:64:65"),
+        ("10.214.77.101", "", ""),
+    ]

@@ -1,0 +1,82 @@
+"""The NIC service's pure parts: folding a DHCP lease into the record, checking an attach
+request."""
+
+from __future__ import annotations
+
+import pytest
+
+from devbox import config
+from devbox.errors import UserError
+from devbox.model import macs
+from devbox.model.leases import NicRecord
+
+
+def cfg(**env: str) -> config.Config:
+    base = {"DEVBOX_ROOT": "/tmp/dbx-unit"}
+    base.update(env)
+    return config.load(environ=base, files=())
+
+
+def _rec(name: str, cid: str = "id1", pid: int = 10, state: str = "bound") -> NicRecord:
+    return NicRecord(
+        container=name,
+        container_id=cid,
+        ifname="lan0",
+        parent="p",
+        mac="02:..",
+        mode="dhcp",
+        hostname=name,
+        client_id=f"devbox:{name}",
+        pid=pid,
+        state=state,
+    )
+
+
+def test_apply_lease_folds_renewal_with_new_address() -> None:
+    from devbox.adapters.net.dhcp import LeaseInfo
+    from devbox.services.nic import apply_lease
+
+    rec = _rec("x")
+    info = LeaseInfo(
+        "10.0.0.5", 24, "10.0.0.1", ["10.0.0.1"], "lab", 120, None, None, "10.0.0.1", 50.0, {}
+    )
+    apply_lease(rec, "bound", info)
+    assert (rec.ip, rec.state, rec.renewals) == ("10.0.0.5", "bound", 0)
+    moved = LeaseInfo("10.0.0.9", 24, "10.0.0.1", [], "", 120, None, None, "10.0.0.1", 110.0, {})
+    apply_lease(rec, "renewed", moved)
+    assert (rec.ip, rec.renewals, rec.obtained) == ("10.0.0.9", 1, 110.0)
+    apply_lease(rec, "unbound", None)
+    assert rec.state == "unbound"
+
+
+def test_build_spec_validation() -> None:
+    from devbox.services.nic import build_spec
+
+    c = cfg(DEVBOX_LAB_UPLINK="up0")
+    spec = build_spec(c, "box")
+    assert (spec.parent, spec.ifname, spec.mode, spec.mac) == (
+        "up0",
+        "lan0",
+        "dhcp",
+        macs.derive_mac("box"),
+    )
+    static = build_spec(
+        c, "box", ip="10.0.0.5/24", gateway="10.0.0.1", parent="eth9", ifname="net1", mtu=1400
+    )
+    assert (static.mode, static.ip, static.prefixlen, static.parent) == (
+        "static",
+        "10.0.0.5",
+        24,
+        "eth9",
+    )
+    for kwargs, match in (
+        ({"vlan": 0}, "out of range"),
+        ({"vlan": 4095}, "out of range"),
+        ({"mac": "01:00:5e:00:00:01"}, "multicast"),
+        ({"ip": "10.0.0.5/24", "dhcp": True}, "exclude"),
+        ({"gateway": "10.0.0.1"}, "needs --ip"),
+        ({"mtu": 10}, "out of range"),
+        ({"ifname": "x" * 16}, "not a valid interface"),
+    ):
+        with pytest.raises(UserError, match=match):
+            build_spec(c, "box", **kwargs)  # type: ignore[arg-type]
