@@ -51,6 +51,17 @@ class Layout:
         return self.logs / "devbox.log"
 
     @property
+    def audit_log(self) -> Path:
+        """One JSON line per request to the service that changed something."""
+        return self.logs / "audit.log"
+
+    @property
+    def service_socket(self) -> Path:
+        """The API socket of a non-default root's service (the default root's is
+        /run/devbox/devbox.sock; the ``service.socket`` setting names another)."""
+        return self.root / "run" / "devbox.sock"
+
+    @property
     def containers(self) -> Path:
         return self.root / "containers"
 

@@ -6,7 +6,7 @@ import getpass
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,9 @@ class MakeOptions:
     checkout: bool = True
     extra_labels: dict[str, str] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)  # flags (over a product map), over branch
+    # the owner's public keys for the login user (sent by the client); None: the keys of the
+    # HOME this process runs with (an in-process make by root)
+    public_keys: tuple[str, ...] | None = None
 
 
 def parse_label_setting(text: str) -> dict[str, str]:
@@ -46,6 +49,13 @@ def parse_label_setting(text: str) -> dict[str, str]:
             )
         out[key.strip()] = value.strip()
     return out
+
+
+def _process_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
 
 
 def created_by() -> str:
@@ -75,6 +85,8 @@ def container_labels(
         labels.USER: login_user(opts.kind),
         labels.ROOT: root,
         labels.CREATED_BY: created_by(),
+        labels.OWNER: _process_user(),
+        labels.OWNER_UID: str(os.getuid()),
         labels.DEVBOX_VERSION: __version__,
     }
     out.update(
@@ -131,9 +143,20 @@ class MakeResult:
     durations: dict[str, float]
     warnings: list[str] = field(default_factory=list)
     revision: str | None = None
+    # what a client needs for its own SSH config entry (written as the caller, by the caller)
+    user: str = "dev"
+    host_keys: list[str] = field(default_factory=list)  # "type base64" lines
+    proxy_command: str | None = None
+    identity_file: str = ""  # devbox's key (root's entry); a user's entry uses their keys
+    known_hosts: str = ""  # devbox's known_hosts (root's entry)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MakeResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def same_root(label: str, root: Path) -> bool:

@@ -29,7 +29,7 @@ PATCH_SUFFIXES = (".patch", ".diff", "")
 
 def products_file(cfg: Config | None = None) -> Path:
     """The product map the ``products.map`` setting names (default: the role's map)."""
-    configured = str(cfg["products.map"] or "") if cfg is not None else ""
+    configured = cfg.text("products.map") if cfg is not None else ""
     return Path(configured).expanduser() if configured else role_dir("dockeruser") / "products.toml"
 
 
@@ -83,6 +83,20 @@ def _matches(lbls: dict[str, str], product: str, release: str, patches: str) -> 
         and lbls.get(labels.RELEASE) == release
         and lbls.get(labels.PATCHES, "") == patches
     )
+
+
+def check_request(cfg: Config, product: str, release: str, patches: list[str]) -> None:
+    """UserError for an unknown product/release or a bad patch, before anything is asked
+    of Docker (the client checks this too, before it asks the service)."""
+    combo_plan.resolve_release(load_releases(products_file(cfg)), product, release)
+    for ref in combo_plan.sorted_patches(patches):
+        if not ref.is_change:
+            patch_file(ref.ident)
+
+
+def patches_key(patches: list[str]) -> str:
+    """The ``devbox.patches`` label text of a combo with these patches."""
+    return ",".join(r.ident for r in combo_plan.sorted_patches(patches))
 
 
 def find_existing(product: str, release: str, patches: str) -> str | None:
@@ -161,6 +175,8 @@ def make_combo(
     checkout: bool = True,
     reporter: Reporter | None = None,
     limits: Limits | None = None,
+    owner_labels: dict[str, str] | None = None,
+    public_keys: tuple[str, ...] | None = None,
 ) -> ComboResult:
     """Make the container for this combo, or start it when it exists already. ``limits``
     (from flags) go over the product map's, which go over the branch map's."""
@@ -198,7 +214,9 @@ def make_combo(
     if refs and not checkout:
         raise UserError("--patch needs the checkout", hint="leave out --no-checkout")
     extra = {labels.PRODUCT: product, labels.RELEASE: release, labels.PATCHES: patches_text}
+    extra.update(owner_labels or {})
     opts = MakeOptions(
+        public_keys=public_keys,
         name=combo,
         branch=rel.branch,
         kind="combo",

@@ -15,7 +15,7 @@ from devbox.adapters.docker import containers as dc
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed, UserError
 from devbox.locks import name_lock
-from devbox.model import container_plan, labels
+from devbox.model import container_plan, labels, owners
 from devbox.model import limits as limits_mod
 from devbox.model.container_plan import MakeResult, require_this_root, same_root
 from devbox.model.naming import validate_name
@@ -65,6 +65,8 @@ class ContainerRow:
     release: str = ""
     patches: str = ""
     limits: dict[str, Any] = field(default_factory=dict)  # memory (bytes), cpus, pids
+    owner: str = "root"
+    owner_uid: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,6 +111,8 @@ def list_containers(
                 release=lb.get(labels.RELEASE, ""),
                 patches=lb.get(labels.PATCHES, ""),
                 limits=limits_mod.from_labels(lb).to_dict(),
+                owner=owners.owner_of(lb)[0],
+                owner_uid=owners.owner_of(lb)[1],
             )
         )
     return rows
@@ -260,7 +264,8 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         removed = dc.remove(name)
         # the container is gone: a legacy <root>/<name> dir can move into containers/ now
         migrate.adopt_legacy(layout, name)
-        sshconfig.remove_entry(home_dir(cfg), name)
+        if cfg["ssh.write_config"]:  # else the client removes its own entry
+            sshconfig.remove_entry(home_dir(cfg), name)
         try:
             state = read_state(layout, name)
         except jsonfile.CorruptRecord as err:  # it goes below anyway
@@ -315,18 +320,48 @@ def exec_in(cfg: Config, name: str, argv: list[str], user: str = "root") -> int:
     return code
 
 
-def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
-    """The system ssh command line that reaches ``name`` as the dev user."""
-    from devbox.services import host_reach, network
+@dataclass
+class Reach:
+    """How a client's own ssh reaches a container: address, login user, host keys (as
+    devbox recorded them, never learnt from the network) and a ProxyCommand when the host
+    has no direct route."""
 
-    st = _require_devbox_container(name, cfg)
+    name: str
+    ip: str
+    user: str
+    host_keys: list[str]
+    proxy_command: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reach_facts(cfg: Config, name: str, st: dc.ContainerState) -> Reach:
+    from devbox.services import host_reach
+
+    ip = _address(cfg, name, st)
+    layout = Layout(cfg.root)
+    keys: list[str] = []
+    try:
+        for line in known_hosts(layout).read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] == name:
+                keys.append(f"{parts[1]} {parts[2]}")
+    except FileNotFoundError:
+        pass
+    proxy = None if host_reach.reachable_directly(ip) else proxy_command(cfg, name)
+    return Reach(name, ip, st.labels.get(labels.USER, DEV_USER), keys, proxy)
+
+
+def _address(cfg: Config, name: str, st: dc.ContainerState) -> str:
+    from devbox.services import network
+
     if not st.running:
         raise UserError(
             f"container '{name}' is not running",
             hint=f"start it: devbox dockeruser start-dev-container {name}",
         )
-    layout = Layout(cfg.root)
-    ip = read_state(layout, name).get("ip") or ""
+    ip = read_state(Layout(cfg.root), name).get("ip") or ""
     att = {a.container: a for a in network.show(cfg, name)}.get(name)
     if att is not None and att.ip:
         ip = att.ip
@@ -335,6 +370,16 @@ def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
             f"container '{name}' has no LAN address yet",
             hint="is the devbox daemon running? devbox common daemon",
         )
+    return str(ip)
+
+
+def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
+    """The system ssh command line that reaches ``name`` as the dev user."""
+    from devbox.services import host_reach
+
+    st = _require_devbox_container(name, cfg)
+    layout = Layout(cfg.root)
+    ip = _address(cfg, name, st)
     argv = [
         "ssh",
         "-i",

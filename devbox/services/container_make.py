@@ -36,7 +36,7 @@ from devbox.services.make_steps import (
     wait_for_ssh,
     write_ssh_config,
 )
-from devbox.state.container_records import read_state, write_state
+from devbox.state.container_records import devbox_key, known_hosts, read_state, write_state
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 if TYPE_CHECKING:
@@ -202,4 +202,9 @@ def make(
         durations=result.durations,
         warnings=job.warnings,
         revision=job.revision,
+        user=job.user,
+        host_keys=list(job.host_keys),
+        proxy_command=job.proxy_command,
+        identity_file=str(devbox_key(layout)),
+        known_hosts=str(known_hosts(layout)),
     )

@@ -32,6 +32,8 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from devbox.config import Config
 from devbox.errors import DevboxError, NotReadyError
@@ -44,8 +46,15 @@ from devbox.state.daemon_pid import lock_file, log_file, pid_file, running_pid
 RECONCILE_EVERY = 15.0
 
 
+class Served(Protocol):
+    """What the daemon serves besides its own loop (the API server of devbox.api)."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class Daemon:
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, serve: Callable[[Config, OpLog], Served] | None = None) -> None:
         from devbox.services import nic
 
         self.cfg = cfg
@@ -58,6 +67,8 @@ class Daemon:
         self._stop_requested = False
         self.stopping = threading.Event()
         self._lock_fd: int | None = None
+        self.serve = serve
+        self.api: Served | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -95,6 +106,9 @@ class Daemon:
                 signal.signal(signal.SIGINT, lambda *_: self._request_stop())
             self.log.write(f"daemon started (pid {os.getpid()}, root {self.cfg.root})")
             self.rec.safe(self._migrate)
+            if self.serve is not None:
+                self.api = self.serve(self.cfg, self.log)
+                self.api.start()  # the REST API on the unix socket (devbox.api.server)
             self.rec.safe(self._restore_lab)
             self.rec.safe(self.rec.restore_clone_mounts)
             watcher = threading.Thread(
@@ -147,6 +161,8 @@ class Daemon:
                 elif task[0] == "event":
                     self._event(task)
         finally:
+            if self.api is not None:
+                self.api.stop()
             for key in list(self.rec.held):
                 self.rec.let_go(key)
             self.log.write("daemon stopped; leases stay valid and on disk")
@@ -195,5 +211,5 @@ def _drain(tasks: queue.SimpleQueue[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return out
 
 
-def run_foreground(cfg: Config) -> None:
-    Daemon(cfg).run()
+def run_foreground(cfg: Config, serve: Callable[[Config, OpLog], Served] | None = None) -> None:
+    Daemon(cfg, serve).run()

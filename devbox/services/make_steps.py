@@ -56,6 +56,7 @@ class MakeJob:
     revision: str | None = None
     created_opt: bool = False
     host_keys: list[str] = field(default_factory=list)
+    proxy_command: str | None = None
     warnings: list[str] = field(default_factory=list)
     ids: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -210,6 +211,7 @@ def attach_network(job: MakeJob, ctx: StepContext) -> None:
 # 5
 def wait_for_ssh(job: MakeJob, ctx: StepContext) -> None:
     keys = job.host_keys or _host_keys(job, timeout=float(job.cfg["ssh_timeout"]))
+    job.host_keys = list(keys)
     ssh.record_host_keys(known_hosts(job.layout), [job.name, job.ip], keys)
     ctx.undo(
         "forget the host key", lambda: ssh.forget_host(known_hosts(job.layout), [job.name, job.ip])
@@ -256,9 +258,12 @@ def _host_keys(job: MakeJob, timeout: float) -> list[str]:
 # 6
 def install_keys(job: MakeJob, ctx: StepContext) -> None:
     public = ssh.ensure_keypair(devbox_key(job.layout))
-    text = container_plan.authorized_keys(
-        [public, *_caller_public_keys(job.cfg), *_team_public_keys()]
+    owner_keys = (
+        list(job.opts.public_keys)
+        if job.opts.public_keys is not None
+        else _caller_public_keys(job.cfg)
     )
+    text = container_plan.authorized_keys([public, *owner_keys, *_team_public_keys()])
     uid, gid = _user_ids(job, job.user)
     if job.created_opt:
         # a new /opt belongs to the dev user (an existing one keeps its owners)
@@ -359,13 +364,16 @@ def checkout(job: MakeJob, ctx: StepContext) -> None:
 def write_ssh_config(job: MakeJob, ctx: StepContext) -> None:
     from devbox.adapters.host import sshconfig
 
+    job.proxy_command = _proxy_command(job)
+    if not job.cfg["ssh.write_config"]:
+        ctx.skip("the client writes it, as its user")
     entry = sshconfig.HostEntry(
         job.name,
         job.ip,
         job.user,
         devbox_key(job.layout),
         known_hosts(job.layout),
-        proxy_command=_proxy_command(job),
+        proxy_command=job.proxy_command,
     )
     home = home_dir(job.cfg)
     ctx.undo("remove the SSH config entry", lambda: sshconfig.remove_entry(home, job.name))

@@ -18,7 +18,7 @@ class HostEntry:
     name: str
     address: str
     user: str
-    identity_file: Path
+    identity_file: Path | None  # None: the user's own keys, as their ssh picks them
     known_hosts: Path
     proxy_command: str | None = None
 
@@ -28,8 +28,11 @@ class HostEntry:
             f"Host {self.name}",
             f"    HostName {self.address}",
             f"    User {self.user}",
-            f"    IdentityFile {self.identity_file}",
-            "    IdentitiesOnly yes",
+            *(
+                [f"    IdentityFile {self.identity_file}", "    IdentitiesOnly yes"]
+                if self.identity_file is not None
+                else []
+            ),
             f"    UserKnownHostsFile {self.known_hosts}",
             "    StrictHostKeyChecking yes",
         ]

@@ -23,7 +23,9 @@ def daemon(
         Path, typer.Option("--unit-dir", help="Where --install writes devbox-daemon.service.")
     ] = Path("/etc/systemd/system"),
 ) -> None:
-    """Watch Docker events, own every DHCP lease and re-plumb devbox-networked containers.
+    """The devbox service: serve the API (/run/devbox/devbox.sock, group devbox) through
+    which every user's devbox works, watch Docker events, own every DHCP lease and re-plumb
+    devbox-networked containers.
 
     Runs in the foreground until stopped (Ctrl-C or SIGTERM); leases stay valid and on disk,
     and the next daemon adopts them. With --install, writes a systemd unit instead.
@@ -43,5 +45,7 @@ def daemon(
                 f"enable it later with 'systemctl enable --now {daemon_control.UNIT_NAME}'"
             )
         return
+    from devbox.api.server import Service
+
     ui.info(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}")
-    svc.run_foreground(cfg)
+    svc.run_foreground(cfg, Service)

@@ -19,14 +19,45 @@ def ssh(
 ) -> None:
     """Log in to a container as the dev user with the system ssh (right address, key and
     known_hosts). With a command after --, run it and exit with its exit code."""
-    from devbox.errors import NotReadyError
-    from devbox.services import container_lifecycle
+    import os
 
-    argv = container_lifecycle.ssh_argv(state.config(), name, command or [])
+    from devbox.api.client_ssh import replace_process, run_interactive
+    from devbox.errors import NotReadyError
+
     if not shutil.which("ssh"):
         raise NotReadyError("ssh is not installed", hint="apt-get install -y openssh-client")
-    code = container_lifecycle.run_ssh(argv, replace=not command)
-    raise typer.Exit(code)
+    if os.geteuid() == 0:  # root logs in with devbox's own key, as before
+        from devbox.services import container_lifecycle
+
+        argv = container_lifecycle.ssh_argv(state.config(), name, command or [])
+    else:
+        argv = _user_ssh_argv(name, command or [])
+    if not command:
+        replace_process(argv)  # does not return
+    raise typer.Exit(run_interactive(argv))
+
+
+def _user_ssh_argv(name: str, command: list[str]) -> list[str]:
+    """A user's ssh: their own keys, the host keys devbox recorded (asked of the service,
+    which refuses a container that is not theirs)."""
+    from devbox.api import client_ssh
+    from devbox.cli import remote
+
+    facts = remote.client().get(f"/containers/{name}")
+    client_ssh.record(facts, as_root=False)
+    argv = [
+        "ssh",
+        "-o",
+        f"UserKnownHostsFile={client_ssh.user_known_hosts()}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"HostKeyAlias={name}",
+    ]
+    if facts.get("proxy_command"):
+        argv += ["-o", f"ProxyCommand={facts['proxy_command']}"]
+    argv += [f"{facts['user']}@{facts['ip']}"]
+    return argv + (["--", *command] if command else [])
 
 
 def exec_cmd(
@@ -35,9 +66,12 @@ def exec_cmd(
     user: Annotated[str, typer.Option("--user", "-u", help="User to run as.")] = "root",
 ) -> None:
     """Run a command in a container through the Docker API; exits with its exit code."""
-    from devbox.services import container_lifecycle
+    from devbox.cli import remote
 
-    raise typer.Exit(container_lifecycle.exec_in(state.config(), name, command, user=user))
+    result = remote.run(
+        "POST", f"/containers/{name}/exec", {"argv": command, "user": user}, f"exec {name}"
+    )
+    raise typer.Exit(int(result["exit"]))
 
 
 def logs(
@@ -47,15 +81,14 @@ def logs(
     ] = False,
 ) -> None:
     """Print the devbox log of a container (every step devbox ran for it, with durations)."""
-    from devbox.services import container_lifecycle
+    from devbox.cli import remote
 
-    path = container_lifecycle.log_path(state.config(), name)
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            print(line, end="")
-        while follow:
-            line = fh.readline()
-            if line:
-                print(line, end="", flush=True)
-            else:
-                time.sleep(0.3)
+    api = remote.client()
+    seen = 0
+    while True:
+        text = str(api.get(f"/containers/{name}/log")["text"])
+        print(text[seen:], end="", flush=True)
+        seen = len(text)
+        if not follow:
+            return
+        time.sleep(0.5)

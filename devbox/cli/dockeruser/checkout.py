@@ -79,48 +79,22 @@ def checkout(
 
     Example: devbox dockeruser checkout alice-main --update
     """
-    from devbox.cli.ui.progress import reporter_for
+    from devbox.cli import remote
     from devbox.model.naming import validate_name
-    from devbox.oplog import OpLog
-    from devbox.paths import Layout
-    from devbox.services import checkout as service
-    from devbox.steps import Step, StepContext, run_steps
+    from devbox.services.checkout import CheckoutResult
 
     validate_name(name)
-    cfg = state.config()
-    layout = Layout(cfg.root)
-    wanted = branch or _branch_label(name)
-    provider = password_provider(password_stdin)
-    had = service.read_state(cfg, name) is not None
-    results: list[service.CheckoutResult] = []
+    if branch is not None:
+        from devbox import branches
 
-    opt = layout.opt_dir(name)
-
-    def step(ctx: StepContext) -> None:
-        # git/P4 work in the container's tree only as its owner (the recorded one, else
-        # whoever owns its /opt; root is refused): the service decides, see its docstring
-        result = service.checkout(
-            cfg,
-            name,
-            wanted,
-            opt,
-            update=update,
-            log=ctx.log,
-            progress=ctx.progress,
-            password=provider,
-        )
-        results.append(result)
-        ctx.note = f"{result.vcs} {result.revision}"
-
+        branches.for_config(state.config()).resolve(branch)  # bad or unknown: exit 2 now
+    body: dict[str, object] = {"branch": branch, "update": update}
+    if password_stdin:
+        body["password"] = sys.stdin.readline().rstrip("\r\n")
     title = f"{'update' if update else 'checkout'} {name}"
-    with OpLog(layout.container_log(name)) as log:
-        run_steps(
-            title,
-            [Step(f"{'update' if update else 'check out'} {wanted}", step)],
-            log,
-            reporter_for(state.ui(), title),
-        )
-    result = results[0]
+    data = remote.run("POST", f"/containers/{name}/checkout", body, title)
+    result = CheckoutResult.from_dict(data["result"])
+    had, wanted = bool(data["had"]), str(data["branch"])
     ui = state.ui()
     if as_json:
         ui.json(result.to_dict())

@@ -39,27 +39,33 @@ def clone(
 
     Example: devbox dockeruser clone alice-main --count 20 --jobs 10
     """
+    from devbox.cli import remote
     from devbox.cli.ui.clone_board import board_for
     from devbox.errors import ExitCode
+    from devbox.model import clone_plan
+    from devbox.model.clone_plan import CloneResult, CloneRun
     from devbox.model.limits import request
-    from devbox.services import clone as clone_service
 
-    asked = request(memory, cpus, pids)
-    cfg = state.config()
+    request(memory, cpus, pids)  # a bad value fails here, before the service is asked
+    clone_plan.clone_names(source, count, (), prefix)  # names, count, prefix: exit 2 now
     ui = state.ui()
     board = board_for(ui)
+    body = {
+        "count": count,
+        "prefix": prefix,
+        "jobs": jobs,
+        "memory": memory,
+        "cpus": cpus,
+        "pids": pids,
+    }
     try:
-        run = clone_service.clone(
-            cfg,
-            source,
-            count,
-            prefix=prefix,
-            jobs=jobs,
-            reporter_for=board.reporter,
-            requested=asked,
+        data = remote.run(
+            "POST", f"/containers/{source}/clones", body, f"clone {source}", board.reporter
         )
     finally:
         board.close()
+    run = CloneRun(**{**data, "clones": [CloneResult(**c) for c in data["clones"]]})
+    _write_ssh_entries([c.name for c in run.clones if c.ok])
     if as_json:
         ui.json(run.to_dict())
     else:
@@ -87,3 +93,22 @@ def clone(
             ui.error(f"{c.name}: {c.error}", hint=f"log: {c.log}")
     if run.failed:
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _write_ssh_entries(names: list[str]) -> None:
+    import os
+
+    from devbox.api import client_ssh
+    from devbox.cli import remote
+
+    api = remote.client()
+    for name in names:
+        facts = api.get(f"/containers/{name}")
+        if os.geteuid() == 0:
+            from devbox.paths import Layout
+            from devbox.state.container_records import devbox_key, known_hosts
+
+            layout = Layout(state.config().root)
+            facts["identity_file"] = str(devbox_key(layout))
+            facts["known_hosts"] = str(known_hosts(layout))
+        client_ssh.record(facts, as_root=os.geteuid() == 0)

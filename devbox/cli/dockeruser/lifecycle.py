@@ -15,20 +15,18 @@ def start_dev_container(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Start a stopped dev container and wait until it has its (same) IP and sshd answers."""
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import container_lifecycle
+    from devbox.cli import remote
+    from devbox.model.container_plan import MakeResult
 
-    result = container_lifecycle.start(
-        state.config(), name, reporter_for(state.ui(), f"start {name}")
-    )
-    render_summary(result, as_json, "container")
+    data = remote.run("POST", f"/containers/{_path(name)}/start", {}, f"start {name}")
+    render_summary(MakeResult.from_dict(data), as_json, "container")
 
 
 def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> None:
     """Stop a dev container cleanly (systemd shuts down; the lease is kept for the restart)."""
-    from devbox.services import container_lifecycle
+    from devbox.cli import remote
 
-    container_lifecycle.stop(state.config(), name)
+    remote.run("POST", f"/containers/{_path(name)}/stop", {}, f"stop {name}")
     state.ui().success(f"stopped {name}")
 
 
@@ -53,9 +51,8 @@ def remove_dev_container(
 ) -> None:
     """Remove a dev container: release its lease, remove it, its interface and SSH config entry.
     Its /opt stays on the host unless --purge."""
-    from devbox.services import container_lifecycle
+    from devbox.cli import remote
 
-    cfg = state.config()
     if clones_of is not None:
         _remove_clones(clones_of, name, yes)
         return
@@ -67,23 +64,38 @@ def remove_dev_container(
         what = "and DELETE its /opt" if purge else "(its /opt is kept)"
         if not typer.confirm(f"Remove container {name} {what}?", default=False):
             raise typer.Abort()
-    result = container_lifecycle.remove(cfg, name, purge=purge, force=force)
-    if result.purged:
+    result = remote.run(
+        "DELETE", f"/containers/{_path(name)}", {"purge": purge, "force": force}, f"remove {name}"
+    )
+    _forget_ssh(name)
+    if result.get("purged"):
         state.ui().success(f"removed {name} and its /opt")
     else:
-        kept = f"; /opt kept at {result.opt_kept}" if result.opt_kept else ""
+        kept = f"; /opt kept at {result['opt_kept']}" if result.get("opt_kept") else ""
         state.ui().success(f"removed {name}{kept}")
 
 
+def _path(name: str) -> str:
+    from devbox.model.naming import validate_name
+
+    validate_name(name)
+    return name
+
+
+def _forget_ssh(name: str) -> None:
+    from devbox.api import client_ssh
+
+    client_ssh.forget(name)
+
+
 def _remove_clones(source: str, name: str | None, yes: bool) -> None:
+    from devbox.cli import remote
     from devbox.errors import ExitCode, UserError
-    from devbox.services import clone
-    from devbox.state import clone_records
 
     if name is not None:
         raise UserError("give either NAME or --clones-of, not both")
-    cfg = state.config()
-    names = clone_records.clones_of(source)
+    rows = remote.client().get("/containers", all=True, no_size=True)
+    names = [r["name"] for r in rows if r.get("clone_of") == source]
     if not yes and names:
         if not typer.confirm(
             f"Remove {len(names)} clone(s) of {source} ({', '.join(names)}) "
@@ -91,15 +103,18 @@ def _remove_clones(source: str, name: str | None, yes: bool) -> None:
             default=False,
         ):
             raise typer.Abort()
-    result = clone.remove_clones(cfg, source)
+    result = remote.run(
+        "DELETE", f"/containers/{_path(source)}/clones", {}, f"remove clones of {source}"
+    )
     ui = state.ui()
-    if not result.removed and not result.failed:
+    if not result["removed"] and not result["failed"]:
         ui.info(f"{source} has no clones")
-    for removed in result.removed:
+    for removed in result["removed"]:
+        _forget_ssh(removed)
         ui.success(f"removed {removed}")
-    for snap in result.snapshots_removed:
+    for snap in result["snapshots_removed"]:
         ui.success(f"removed snapshot {snap}")
-    for failed, error in result.failed.items():
+    for failed, error in result["failed"].items():
         ui.error(f"{failed}: {error}")
-    if result.failed:
+    if result["failed"]:
         raise typer.Exit(int(ExitCode.FAILED))

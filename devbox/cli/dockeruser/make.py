@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -110,14 +111,26 @@ def make_dev_container(
     Examples: devbox make-dev-container alice-main --branch main;
     devbox make-dev-container --product acme --release 5.2 --patch 1234 --patch 1250
     """
-    from devbox.cli.ui.progress import reporter_for
+    from devbox.cli import remote
     from devbox.errors import UserError
-    from devbox.model.container_plan import MakeOptions
+    from devbox.model.container_plan import MakeResult
     from devbox.model.limits import request
-    from devbox.services import container_make
+    from devbox.model.naming import validate_name
 
-    asked = request(memory, cpus, pids)
-    cfg = state.config()
+    request(memory, cpus, pids)  # a bad value fails here, before the service is asked
+    body: dict[str, object] = {
+        "name": name,
+        "parent": parent,
+        "vlan": vlan,
+        "opt_seed": opt_seed,
+        "no_checkout": no_checkout,
+        "memory": memory,
+        "cpus": cpus,
+        "pids": pids,
+        "public_keys": remote.public_keys(),
+    }
+    if password_stdin:
+        body["password"] = sys.stdin.readline().rstrip("\r\n")
     if product is not None or release is not None or patch:
         if product is None or release is None:
             raise UserError(
@@ -131,67 +144,66 @@ def make_dev_container(
             )
         from devbox.services import combos
 
-        combo = combos.make_combo(
-            cfg,
-            product,
-            release,
-            list(patch or []),
-            name=name,
-            parent=parent,
-            vlan=vlan,
-            opt_seed=opt_seed,
-            checkout=not no_checkout,
-            limits=asked,
-            reporter=reporter_for(state.ui(), f"combo {product} {release}"),
-        )
-        if as_json:
-            state.ui().json(combo.to_dict())
-            return
-        what = "started the existing" if combo.action == "started" else "made the"
-        state.ui().success(
-            f"{what} combo container {combo.name} ({product} {release}"
-            + (f" + {', '.join(combo.patches)}" if combo.patches else "")
-            + ")"
-        )
-        info = combo.make
-        state.ui().table(
-            None,
-            ["", ""],
-            [
-                ["name", combo.name],
-                ["IP", info.get("ip", "")],
-                ["image", combo.image],
-                ["branch", combo.branch],
-                ["ssh", info.get("ssh_command", "")],
-                ["log", info.get("log", "")],
-            ],
-        )
+        if name is not None:
+            validate_name(name)
+        combos.check_request(state.config(), product, release, list(patch or []))
+        body.update(kind="combo", product=product, release=release, patches=list(patch or []))
+        data = remote.run("POST", "/containers", body, f"combo {product} {release}")
+        _render_combo(data["combo"], as_json)
         return
     if name is None or branch is None:
         raise UserError(
             "NAME and --branch are required (or use --product/--release)",
             hint="example: devbox make-dev-container alice-main --branch main",
         )
-    opts = MakeOptions(
-        name=name,
-        branch=branch,
-        kind="dev",
-        image=image,
-        parent=parent,
-        vlan=vlan,
-        opt_seed=opt_seed,
-        checkout=not no_checkout,
-        limits=asked,
-    )
-    from devbox.cli.dockeruser.checkout import password_provider
+    validate_name(name)
+    from devbox import branches
 
-    result = container_make.make(
-        cfg,
-        opts,
-        reporter_for(state.ui(), f"make {name}"),
-        password=password_provider(password_stdin),
-    )
+    branches.for_config(state.config()).resolve(branch)  # unknown: close matches, exit 2
+    body.update(kind="dev", branch=branch, image=image)
+    data = remote.run("POST", "/containers", body, f"make {name}")
+    result = MakeResult.from_dict(data)
+    _write_ssh_entry(data)
     render_summary(result, as_json, "dev container")
+
+
+def _write_ssh_entry(data: dict[str, object]) -> None:
+    import os
+
+    from devbox.api import client_ssh
+
+    if data.get("ip"):
+        client_ssh.record(dict(data), as_root=os.geteuid() == 0)
+
+
+def _render_combo(combo: dict[str, object], as_json: bool) -> None:
+    ui = state.ui()
+    info = combo.get("make") or {}
+    assert isinstance(info, dict)
+    if combo.get("action") == "made":
+        _write_ssh_entry(info)
+    if as_json:
+        ui.json(combo)
+        return
+    what = "started the existing" if combo.get("action") == "started" else "made the"
+    patches = list(combo.get("patches") or [])  # type: ignore[call-overload]
+    ui.success(
+        f"{what} combo container {combo['name']} ({combo['product']} {combo['release']}"
+        + (f" + {', '.join(patches)}" if patches else "")
+        + ")"
+    )
+    ui.table(
+        None,
+        ["", ""],
+        [
+            ["name", combo["name"]],
+            ["IP", info.get("ip", "")],
+            ["image", combo.get("image", "")],
+            ["branch", combo.get("branch", "")],
+            ["ssh", info.get("ssh_command", "")],
+            ["log", info.get("log", "")],
+        ],
+    )
 
 
 def make_os_container(
@@ -205,22 +217,24 @@ def make_os_container(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a vanilla OS container (the 'os' image): same LAN, SSH and /opt, no checkout."""
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.model.container_plan import MakeOptions
+    from devbox.cli import remote
+    from devbox.model.container_plan import MakeResult
     from devbox.model.limits import request
-    from devbox.services import container_make, images
+    from devbox.model.naming import validate_name
 
-    asked = request(memory, cpus, pids)
-    cfg = state.config()
-    opts = MakeOptions(
-        name=name,
-        branch="-",
-        kind="os",
-        image=images.os_image_for(os_name),
-        parent=parent,
-        vlan=vlan,
-        checkout=False,
-        limits=asked,
-    )
-    result = container_make.make(cfg, opts, reporter_for(state.ui(), f"make {name}"))
-    render_summary(result, as_json, "OS container")
+    request(memory, cpus, pids)
+    validate_name(name)
+    body = {
+        "kind": "os",
+        "name": name,
+        "os": os_name,
+        "parent": parent,
+        "vlan": vlan,
+        "memory": memory,
+        "cpus": cpus,
+        "pids": pids,
+        "public_keys": remote.public_keys(),
+    }
+    data = remote.run("POST", "/containers", body, f"make {name}")
+    _write_ssh_entry(data)
+    render_summary(MakeResult.from_dict(data), as_json, "OS container")

@@ -1,0 +1,236 @@
+"""The CLI's side of the API: HTTP over the service's unix socket with urllib3, the way the
+docker SDK's own unix-socket transport does it (an ``HTTPConnection`` whose ``connect`` opens
+an AF_UNIX socket), and the reading of streamed events.
+
+Imports nothing heavy (urllib3 only): every client command pays for this at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import urllib3
+import urllib3.connection
+import urllib3.connectionpool
+
+from devbox.api import protocol
+from devbox.errors import NotReadyError, OperationFailed
+
+GROUP_HINT = "ask the host's admin to add you to group {group} (usermod -aG {group} $USER)"
+
+
+class _UnixConnection(urllib3.connection.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_socket = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)  # type: ignore[arg-type]
+        sock.connect(self.unix_socket)
+        self.sock = sock
+
+
+class _UnixPool(urllib3.connectionpool.HTTPConnectionPool):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout, maxsize=4)
+        self.unix_socket = path
+        self.seconds = timeout
+
+    def _new_conn(self) -> _UnixConnection:
+        return _UnixConnection(self.unix_socket, self.seconds)
+
+
+OnEvent = Callable[[dict[str, Any]], None]
+
+
+class Client:
+    """One service, one socket. ``group`` names the socket's group for the refusal hint."""
+
+    def __init__(self, path: Path, group: str = "devbox", timeout: float = 30.0) -> None:
+        self.path = path
+        self.group = group
+        self._pool = _UnixPool(str(path), timeout)
+        self._stream_pool = _UnixPool(str(path), None)  # long jobs: no read time-out
+
+    # ---- plain requests -------------------------------------------------------------------
+    def get(self, path: str, **params: Any) -> Any:
+        return self._json("GET", path, fields=_fields(params))
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._json("POST", path, body=body)
+
+    def delete(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        return self._json("DELETE", path, body=body)
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> Any:
+        response = self._request(self._pool, method, path, body, fields, stream=False)
+        data = _decode(response.data)
+        if response.status >= 400:
+            protocol.raise_error(data.get("error", {}) if isinstance(data, dict) else {})
+        return data
+
+    # ---- streamed requests ----------------------------------------------------------------
+    def stream(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        on_event: OnEvent,
+        on_interrupt: Callable[[str], None] | None = None,
+    ) -> Any:
+        """A long request: every event but the last goes to ``on_event``; the result's data is
+        returned, an error event raised. Ctrl-C asks the service to cancel the job (it rolls
+        back, streaming its undo as before) and keeps reading to the end."""
+        response = self._request(self._stream_pool, method, path, body, None, stream=True)
+        if response.status >= 400:
+            data = _decode(response.read())
+            response.release_conn()
+            protocol.raise_error(data.get("error", {}) if isinstance(data, dict) else {})
+        job: list[str] = []
+        with self._forward_interrupts(job, on_interrupt):
+            for event in _lines(response):
+                kind = event.get("event")
+                if kind == "job":
+                    job.append(str(event.get("id", "")))
+                elif kind == "result":
+                    return event.get("data")
+                elif kind == "error":
+                    protocol.raise_error(event)
+                else:
+                    on_event(event)
+        raise OperationFailed(
+            "the devbox service ended the request without a result",
+            hint="see the service log: <root>/logs/daemon.log",
+        )
+
+    @contextmanager
+    def _forward_interrupts(
+        self, job: list[str], on_interrupt: Callable[[str], None] | None
+    ) -> Iterator[None]:
+        """While a job streams, Ctrl-C (and SIGTERM) do not end the client: each is sent to
+        the service as a cancel of the job, which gets it as its own Ctrl-C (the first rolls
+        back, two more are sat through, a third abandons the undo) and the stream goes on
+        to the job's last word."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def forward(signum: int, frame: FrameType | None) -> None:
+            if not job:
+                raise KeyboardInterrupt
+            self.cancel(job[0])
+            if on_interrupt is not None:
+                on_interrupt(job[0])
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def cancel(self, job: str) -> None:
+        try:
+            self._json("POST", f"/jobs/{job}/cancel")
+        except (NotReadyError, OperationFailed):
+            pass
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def _request(
+        self,
+        pool: _UnixPool,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        fields: dict[str, str] | None,
+        stream: bool,
+    ) -> urllib3.BaseHTTPResponse:
+        url = protocol.PREFIX + path
+        if fields:
+            from urllib.parse import urlencode
+
+            url += "?" + urlencode(fields)
+        headers = {protocol.VERSION_HEADER: str(protocol.API_VERSION)}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            return pool.urlopen(
+                method,
+                url,
+                body=payload,
+                headers=headers,
+                retries=False,
+                preload_content=not stream,
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise self._unreachable(err) from None
+
+    def _unreachable(self, err: Exception) -> Exception:
+        reason: Any = getattr(err, "reason", None) or err
+        while isinstance(reason, urllib3.exceptions.HTTPError) and getattr(reason, "reason", None):
+            reason = reason.reason  # type: ignore[attr-defined]
+        text = str(reason)
+        if isinstance(reason, PermissionError) or "Permission denied" in text:
+            return NotReadyError(
+                f"permission denied on the devbox service's socket {self.path}",
+                hint=GROUP_HINT.format(group=self.group),
+            )
+        if isinstance(reason, FileNotFoundError | ConnectionRefusedError) or (
+            "No such file" in text or "Connection refused" in text
+        ):
+            return NotReadyError(
+                f"the devbox service is not running (no {self.path})",
+                hint="ask the host's admin to start it: sudo systemctl start devbox "
+                "(or: sudo devbox common daemon --install)",
+            )
+        return OperationFailed(f"cannot talk to the devbox service at {self.path}: {text}")
+
+
+def _fields(params: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None or value is False:
+            continue
+        out[key] = "1" if value is True else str(value)
+    return out
+
+
+def _decode(data: bytes) -> Any:
+    try:
+        return json.loads(data or b"null")
+    except ValueError:
+        raise OperationFailed("the devbox service sent a reply that is not JSON") from None
+
+
+def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
+    buffer = b""
+    for chunk in response.stream(65536, decode_content=False):
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if line.strip():
+                yield json.loads(line)
+    if buffer.strip():
+        yield json.loads(buffer)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0

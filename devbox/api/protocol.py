@@ -1,0 +1,108 @@
+"""What the devbox service and its clients agree on: the API version, where the socket is,
+and the newline-delimited JSON events long requests stream (as Docker's build/pull do).
+
+Imports nothing heavy: the CLI's start-up reads this module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from devbox.errors import (
+    DevboxError,
+    ExitCode,
+    Interrupted,
+    NotReadyError,
+    OperationFailed,
+    UserError,
+)
+
+API_VERSION = 1
+PREFIX = f"/v{API_VERSION}"
+VERSION_HEADER = "X-Devbox-Api"  # the client's API version, sent with every request
+DEFAULT_SOCKET = Path("/run/devbox/devbox.sock")
+DEFAULT_ROOT = "/opt/containers"
+NDJSON = "application/x-ndjson"
+
+
+def socket_path(root: Path, setting: str) -> Path:
+    """The API socket of the service of ``root``: the ``service.socket`` setting, else
+    /run/devbox/devbox.sock for the default root, else ``<root>/run/devbox.sock``."""
+    if setting:
+        return Path(setting)
+    if str(root) == DEFAULT_ROOT:
+        return DEFAULT_SOCKET
+    from devbox.paths import Layout
+
+    return Layout(root).service_socket
+
+
+# ---- events of a streamed request: one JSON object per line ---------------------------------
+# {"event": "job", "id": ...}                                   first line: the job to cancel
+# {"event": "report", "stream": S, "call": C, "args": [...]}    a steps.Reporter call
+# {"event": "message", "level": "info"|"warning", "text": ...}  a line for the user
+# {"event": "result", "data": {...}}                            last line on success
+# {"event": "error", "exit": N, "message": ..., "hint": ...}    last line on failure
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
+
+
+def error_event(err: BaseException) -> dict[str, Any]:
+    if isinstance(err, DevboxError):
+        return {
+            "event": "error",
+            "exit": int(err.exit_code),
+            "message": err.message,
+            "hint": err.hint,
+        }
+    if isinstance(err, KeyboardInterrupt):
+        return {
+            "event": "error",
+            "exit": int(ExitCode.INTERRUPTED),
+            "message": "interrupted; what was done has been rolled back",
+            "hint": None,
+        }
+    return {
+        "event": "error",
+        "exit": int(ExitCode.INTERNAL),
+        "message": f"internal error in the devbox service: {type(err).__name__}: {err}",
+        "hint": "see the service log (<root>/logs/daemon.log)",
+    }
+
+
+_BY_EXIT: dict[int, type[DevboxError]] = {
+    int(ExitCode.USER): UserError,
+    int(ExitCode.NOT_READY): NotReadyError,
+    int(ExitCode.FAILED): OperationFailed,
+    int(ExitCode.INTERRUPTED): Interrupted,
+}
+
+
+class ServiceError(DevboxError):
+    """An error the service reported, with the exit code it chose."""
+
+    def __init__(self, message: str, hint: str | None, exit_code: int) -> None:
+        super().__init__(message, hint)
+        self.exit_code = ExitCode(exit_code) if exit_code in set(ExitCode) else ExitCode.FAILED
+
+
+def raise_error(payload: dict[str, Any]) -> None:
+    """Raise what an error event or error body says, as the DevboxError of its exit code."""
+    code = int(payload.get("exit") or ExitCode.FAILED)
+    message = str(payload.get("message") or "the devbox service failed")
+    hint = payload.get("hint")
+    kind = _BY_EXIT.get(code)
+    if kind is not None:
+        raise kind(message, hint)
+    raise ServiceError(message, hint, code)
+
+
+def json_loads(raw: bytes) -> dict[str, Any]:
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("an event must be a JSON object")
+    return data

@@ -1,0 +1,74 @@
+"""A shared host's rules, applied by the service before it acts for a caller: a user acts on
+their own containers only (root and the admin group on all), and stays within their quota."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from devbox.adapters.docker import containers as dc
+from devbox.config import Config
+from devbox.errors import UserError
+from devbox.model import labels, owners, quotas
+from devbox.model import limits as limits_mod
+from devbox.model.container_plan import same_root
+from devbox.model.naming import validate_name
+from devbox.model.owners import Caller
+
+
+def require_container(cfg: Config, caller: Caller, name: str, action: str) -> dc.ContainerState:
+    """``name``'s container of this root, which ``caller`` may ``action`` (UserError
+    "container X belongs to Y" otherwise; "no container" when it is not devbox's)."""
+    validate_name(name)
+    st = dc.inspect(name)
+    if st is None or st.labels.get(labels.ROLE) is None:
+        raise UserError(
+            f"no container named '{name}'",
+            hint="list them with 'devbox dockeruser list-containers'",
+        )
+    if not same_root(st.labels.get(labels.ROOT, ""), cfg.root):
+        raise UserError(f"container {name} belongs to another devbox root")
+    owners.require_may_act(caller, name, st.labels, action)
+    return st
+
+
+def owned(cfg: Config, caller: Caller) -> list[tuple[str, limits_mod.Limits]]:
+    """(name, limits) of every container of this root ``caller`` owns, stopped ones too."""
+    out = []
+    for st in dc.list_labeled(labels.ROLE, all_states=True):
+        if not same_root(st.labels.get(labels.ROOT, ""), cfg.root):
+            continue
+        if owners.owner_of(st.labels)[1] == caller.uid:
+            out.append((st.name, limits_mod.from_labels(st.labels)))
+    return sorted(out)
+
+
+def quota_of(cfg: Config, user: str) -> quotas.Quota:
+    """The settings' quota with the per-user table's entry for ``user`` over it."""
+    default = quotas.from_settings(cfg["quota.containers"], cfg["quota.memory"], cfg["quota.cpus"])
+    return quotas.for_user(default, _table(Path(cfg["quota.users"])), user)
+
+
+def _table(path: Path) -> dict[str, Any]:
+    from devbox.textfile import read_user_text
+
+    try:
+        text = read_user_text(path, "quota table", "it must be a TOML file of [user] tables")
+    except FileNotFoundError:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None
+
+
+def check_quota(cfg: Config, caller: Caller, new: list[limits_mod.Limits]) -> None:
+    """UserError when ``new`` containers would take ``caller`` past their quota. Root has
+    none; an admin's quota applies to containers they make for themselves."""
+    if caller.uid == 0:
+        return
+    quota = quota_of(cfg, caller.user)
+    if quota.unlimited:
+        return
+    quotas.check(quota, caller.user, owned(cfg, caller), new)

@@ -1,0 +1,289 @@
+"""A shared host: the devbox service does the privileged work, each person uses devbox as
+themselves. Real unix accounts made here (useradd; groups devbox and devbox-admin), the
+service (``devbox common daemon``) running as root, every user command through ``runuser``,
+real ssh into a real dev container on the lab LAN."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import RUN_ID
+from tests.waits import wait_for
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+USER1, USER2, OUTSIDER, ADMIN = "dbxu1", "dbxu2", "dbxu3", "dbxa1"
+GROUPS = ("devbox", "devbox-admin")
+MEMBERS = {USER1: ["devbox"], USER2: ["devbox"], OUTSIDER: [], ADMIN: ["devbox", "devbox-admin"]}
+HEAVY = ("docker", "pyroute2", "paramiko", "jinja2", "P4")
+
+
+def _run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def accounts() -> Iterator[None]:
+    made_groups = []
+    for group in GROUPS:
+        if _run(["getent", "group", group]).returncode != 0:
+            assert _run(["groupadd", group]).returncode == 0
+            made_groups.append(group)
+    for user, groups in MEMBERS.items():
+        if _run(["getent", "passwd", user]).returncode == 0:
+            _run(["userdel", "-r", user])
+        argv = ["useradd", "-m", "-s", "/bin/sh"]
+        if groups:
+            argv += ["-G", ",".join(groups)]
+        made = _run([*argv, user])
+        assert made.returncode == 0, made.stderr
+        key = _run(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                f"/home/{user}/.ssh/id_ed25519",
+            ]
+        )
+        assert key.returncode == 0, key.stderr
+    try:
+        yield
+    finally:
+        for user in MEMBERS:
+            _run(["pkill", "-u", user])
+            _run(["userdel", "-r", user])
+        for group in made_groups:
+            _run(["groupdel", group])
+
+
+@dataclass
+class Host:
+    env: dict[str, str]  # the service's and every client's devbox settings
+    shared: Path  # world-readable: the socket, the branch map, the quota table
+    root: Path
+
+    def as_user(self, user: str, *args: str, python: tuple[str, ...] = ()) -> Any:
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": f"/home/{user}",
+            "USER": user,
+            "NO_COLOR": "1",
+            **{k: v for k, v in self.env.items() if k.startswith("DEVBOX_")},
+        }
+        argv = ["runuser", "-u", user, "--", "env", "-i"]
+        argv += [f"{k}={v}" for k, v in env.items()]
+        python_argv, extra = _user_python()
+        argv[6:6] = [f"{k}={v}" for k, v in extra.items()]
+        argv += [*python_argv, *python, "-m", "devbox", *args]
+        return _run(argv, cwd=REPO)
+
+    def audit(self) -> list[dict[str, Any]]:
+        path = self.root / "logs" / "audit.log"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def host(accounts: None, lab: Any, dev_image: str, dev_repo: Path) -> Iterator[Host]:
+    shared = Path(f"/run/devbox-test-{RUN_ID}")
+    shared.mkdir(mode=0o755, exist_ok=True)
+    shared.chmod(0o755)
+    branch_map = shared / "branches.toml"
+    branch_map.write_text(
+        f'[[branch]]\nname = "main"\nvcs = "git"\nurl = "{dev_repo}"\nref = "main"\n'
+        f'image = "{dev_image}"\n'
+    )
+    branch_map.chmod(0o644)
+    quotas = shared / "quotas.toml"
+    quotas.write_text(f"[{USER1}]\ncontainers = 1\n")
+    quotas.chmod(0o644)
+    env = {
+        **lab.env,
+        "DEVBOX_SERVICE_SOCKET": str(shared / "devbox.sock"),
+        "DEVBOX_BRANCHES_MAP": str(branch_map),
+        "DEVBOX_QUOTA_USERS": str(quotas),
+        "DEVBOX_SSH_TIMEOUT": "60",
+    }
+    log = (lab.root / f"service-{RUN_ID}.out").open("wb")
+    service = subprocess.Popen(
+        [sys.executable, "-m", "devbox", "common", "daemon"],
+        cwd=REPO,
+        env={**os.environ, **env, "HOME": "/root"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for((shared / "devbox.sock").exists, 30, "the service's socket")
+        yield Host(env=env, shared=shared, root=lab.root)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        try:
+            service.wait(timeout=150)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait(timeout=30)
+        log.close()
+        from devbox.adapters.docker import containers as dc
+        from devbox.model import labels
+
+        for st in dc.list_labeled(labels.ROLE):
+            if st.labels.get(labels.ROOT) == str(lab.root):
+                from devbox.services import container_lifecycle
+
+                container_lifecycle.remove(lab.cfg(), st.name, purge=True, force=True)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _user_python() -> tuple[list[str], dict[str, str]]:
+    """An interpreter other users may run: this one, unless it lives under a private home
+    (pyenv under /root), then the system's python3 of the same minor version with this
+    venv's packages on its path."""
+    real = Path(os.path.realpath(sys.executable))
+    if all(os.stat(p).st_mode & 0o001 for p in [real, *real.parents]):
+        return [sys.executable], {}
+    site = [p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix)]
+    return ["/usr/bin/python3"], {"PYTHONPATH": ":".join([str(REPO), *site])}
+
+
+def _ok(result: Any) -> Any:
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def _refused(result: Any, code: int, text: str) -> None:
+    assert result.returncode == code, f"exit {result.returncode}: {result.stderr}"
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and text in lines[0], result.stderr
+
+
+def test_a_user_outside_group_devbox_is_refused_at_the_socket(host: Host) -> None:
+    result = host.as_user(OUTSIDER, "list-containers")
+    _refused(result, 3, "permission denied on the devbox service's socket")
+    assert "usermod -aG devbox" in result.stderr
+
+
+def test_users_own_their_containers(host: Host) -> None:
+    name = f"u1box{RUN_ID}"
+    # dbxu1 makes a container without sudo; the client imports nothing heavy
+    made = _ok(
+        host.as_user(
+            USER1,
+            "make-dev-container",
+            name,
+            "--branch",
+            "main",
+            "--no-checkout",
+            "--json",
+            python=("-X", "importtime"),
+        )
+    )
+    imported = {
+        ln.split("|")[-1].strip().split(".")[0]
+        for ln in made.stderr.splitlines()
+        if ln.startswith("import time:")
+    }
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+    info = json.loads(made.stdout)
+    assert info["name"] == name and info["ip"]
+
+    # dbxu1 reaches it with plain ssh NAME and with devbox ssh, using dbxu1's own key
+    config = Path(f"/home/{USER1}/.ssh/config.d/devbox")
+    assert config.stat().st_uid == int(_run(["id", "-u", USER1]).stdout)
+    assert "IdentityFile" not in config.read_text()
+    plain = _run(["runuser", "-u", USER1, "--", "ssh", "-o", "BatchMode=yes", name, "id", "-un"])
+    assert plain.returncode == 0 and plain.stdout.strip() == "dev", plain.stderr
+    _ok(host.as_user(USER1, "ssh", name, "--", "true"))
+
+    # dbxu2 sees it, with its owner, and may do nothing to it
+    rows = json.loads(_ok(host.as_user(USER2, "list-containers", "--json", "--no-size")).stdout)
+    assert [r["owner"] for r in rows if r["name"] == name] == [USER1]
+    mine = json.loads(_ok(host.as_user(USER2, "list-containers", "--mine", "--json")).stdout)
+    assert mine == []
+    for args in (
+        ("dockeruser", "stop", name),
+        ("remove-dev-container", name, "--yes"),
+        ("dockeruser", "exec", name, "--", "true"),
+        ("ssh", name, "--", "true"),
+        ("dockeruser", "clone", name),
+        ("dockeruser", "checkout", name, "--branch", "main"),
+    ):
+        _refused(host.as_user(USER2, *args), 2, f"container {name} belongs to {USER1}")
+    # nor with its own key straight at sshd: the dev account has only dbxu1's
+    direct = _run(
+        [
+            "runuser",
+            "-u",
+            USER2,
+            "--",
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            f"dev@{info['ip']}",
+            "true",
+        ]
+    )
+    assert direct.returncode == 255 and "Permission denied" in direct.stderr
+
+    # the owner may; so may an admin
+    exec_out = _ok(host.as_user(USER1, "dockeruser", "exec", name, "--", "hostname"))
+    assert exec_out.stdout.strip() == name
+    _ok(host.as_user(ADMIN, "dockeruser", "stop", name))
+    _ok(host.as_user(ADMIN, "start-dev-container", name))
+
+    # dbxu1's quota is one container
+    over = host.as_user(
+        USER1, "make-dev-container", f"u1two{RUN_ID}", "--branch", "main", "--no-checkout"
+    )
+    _refused(over, 2, f"over quota: {USER1} may own 1 container(s); 1 already ({name})")
+
+    _ok(host.as_user(USER1, "remove-dev-container", name, "--yes", "--purge"))
+    assert name not in config.read_text()
+
+    # the audit log has each action, with who and how it ended; no secret in it
+    records = [(r["user"], r["command"], r["target"], r["result"]) for r in host.audit()]
+    for expected in (
+        (USER1, "make", name, "ok"),
+        (USER2, "stop", name, "error"),
+        (USER2, "remove", name, "error"),
+        (ADMIN, "stop", name, "ok"),
+        (ADMIN, "start", name, "ok"),
+        (USER1, "make", f"u1two{RUN_ID}", "error"),
+        (USER1, "remove", name, "ok"),
+    ):
+        assert expected in records, (expected, host.audit())
+    text = (host.root / "logs" / "audit.log").read_text()
+    assert "ssh-ed25519" not in text
+    assert all(r["seconds"] >= 0 and "exit" in r for r in host.audit())
+
+
+def test_an_unknown_api_version_is_refused_clearly(host: Host) -> None:
+    from devbox.api.client import _UnixPool
+
+    pool = _UnixPool(str(host.shared / "devbox.sock"), 10)
+    reply = pool.urlopen("GET", "/v2/containers", headers={"X-Devbox-Api": "2"}, retries=False)
+    error = json.loads(reply.data)["error"]
+    assert reply.status == 400
+    assert "speaks API v1, the client asked for v2" in error["message"]
