@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.net_attach import UDHCPC_SCRIPT, Bench, baseline_attach
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli import devbox_argv
 
 
 def wait_ssh(ip: str, timeout: float = 60) -> None:
@@ -76,17 +75,9 @@ STEP_TIMES: dict[str, list[float]] = {}
 
 
 def devbox_once(env: dict[str, str], name: str) -> tuple[float, float]:
-    argv = [
-        sys.executable,
-        "-m",
-        "devbox",
-        "dockeruser",
-        "make-dev-container",
-        name,
-        "--branch",
-        "bench",
-        "--no-checkout",
-    ]
+    argv = devbox_argv(
+        ["dockeruser", "make-dev-container", name, "--branch", "bench", "--no-checkout"]
+    )
     t0 = time.perf_counter()
     result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     seconds = time.perf_counter() - t0
@@ -98,16 +89,7 @@ def devbox_once(env: dict[str, str], name: str) -> tuple[float, float]:
     for m in ANY_STEP_RE.finditer(last_make):
         STEP_TIMES.setdefault(m.group(1), []).append(float(m.group(2)))
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "devbox",
-            "dockeruser",
-            "remove-dev-container",
-            name,
-            "--yes",
-            "--purge",
-        ],
+        devbox_argv(["dockeruser", "remove-dev-container", name, "--yes", "--purge"]),
         env=env,
         capture_output=True,
         timeout=120,

@@ -116,6 +116,25 @@ def devbox_forget(bench: Bench, ctr: Any, release: bool) -> None:
     nic.store(bench.cfg).delete(f"{ctr.name}.lan0")
 
 
+def udhcpc_argv(pid: str, *options: str) -> list[str]:
+    """busybox udhcpc on lan0 in the netns of ``pid``, as pipework ran it (quit once bound,
+    fail when no lease, foreground), with ``options``."""
+    return [
+        "nsenter",
+        "-t",
+        pid,
+        "-n",
+        "busybox",
+        "udhcpc",
+        "-i",
+        "lan0",
+        "-q",
+        "-n",
+        "-f",
+        *options,
+    ]
+
+
 def baseline_attach(bench: Bench, ctr: Any, script: Path) -> str:
     from devbox.model import macs
 
@@ -142,29 +161,7 @@ def baseline_attach(bench: Bench, ctr: Any, script: Path) -> str:
     run(["ip", "link", "set", tmp, "netns", pid])
     run(["nsenter", "-t", pid, "-n", "ip", "link", "set", tmp, "name", "lan0"])
     run(["nsenter", "-t", pid, "-n", "ip", "link", "set", "lan0", "up"])
-    run(
-        [
-            "nsenter",
-            "-t",
-            pid,
-            "-n",
-            "busybox",
-            "udhcpc",
-            "-i",
-            "lan0",
-            "-q",
-            "-n",
-            "-f",
-            "-t",
-            "30",
-            "-T",
-            "1",
-            "-s",
-            str(script),
-            "-x",
-            f"hostname:{ctr.name}",
-        ]
-    )
+    run(udhcpc_argv(pid, "-t", "30", "-T", "1", "-s", str(script), "-x", f"hostname:{ctr.name}"))
     out = run(["nsenter", "-t", pid, "-n", "ip", "-4", "-o", "addr", "show", "lan0"])
     return out.split()[3].split("/")[0] if " inet " in out else ""
 
@@ -173,29 +170,7 @@ def baseline_forget(bench: Bench, ctr: Any, release: bool) -> None:
     ctr.reload()
     pid = str(ctr.attrs["State"]["Pid"])
     if release:
-        run(
-            [
-                "nsenter",
-                "-t",
-                pid,
-                "-n",
-                "busybox",
-                "udhcpc",
-                "-i",
-                "lan0",
-                "-q",
-                "-n",
-                "-f",
-                "-R",
-                "-t",
-                "3",
-                "-T",
-                "1",
-                "-s",
-                "/bin/true",
-            ],
-            check=False,
-        )
+        run(udhcpc_argv(pid, "-R", "-t", "3", "-T", "1", "-s", "/bin/true"), check=False)
     run(["nsenter", "-t", pid, "-n", "ip", "link", "del", "lan0"], check=False)
 
 

@@ -125,12 +125,23 @@ class UndoAbandoned(Interrupted):
 
 
 @contextmanager
-def _shielded(current: list[str]) -> Iterator[None]:
-    """While undoing (main thread only): SIGINT and SIGTERM do not interrupt the undo;
-    each says so on stderr; the one after ``SHIELDED`` of them abandons the undo."""
+def interrupts_to(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """While in the block (main thread only; elsewhere signals are not delivered), SIGINT
+    and SIGTERM go to ``handler``; the previous handlers come back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _shielded(current: list[str]) -> AbstractContextManager[None]:
+    """While undoing: SIGINT and SIGTERM do not interrupt the undo; each says so on
+    stderr; the one after ``SHIELDED`` of them abandons the undo."""
     count = 0
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -150,12 +161,7 @@ def _shielded(current: list[str]) -> Iterator[None]:
             ).encode(),
         )
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    return interrupts_to(handler)
 
 
 @dataclass

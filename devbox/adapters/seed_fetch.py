@@ -411,12 +411,3 @@ def _copy_dir(src: Path, target: Path, progress: Progress) -> int:
                 count += 1
                 progress(done, total)
     return count
-
-
-def du_bytes(path: Path) -> int:
-    """Disk usage of a tree, like ``du -s`` in bytes (across mounts: a clone's /opt is an
-    overlay). Kept for its caller in services/container_lifecycle.py; the walker is
-    ``adapters/host/diskusage.disk_usage``."""
-    from devbox.adapters.host.diskusage import disk_usage
-
-    return disk_usage(path, one_filesystem=False)

@@ -31,22 +31,9 @@ def ensure_keypair(private_path: Path) -> str:
     pub_path = private_path.with_suffix(".pub")
     if private_path.exists() and pub_path.exists():
         return pub_path.read_text().strip()
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.generate()
+    private_bytes, public = _new_ed25519()
+    public += " devbox"
     private_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    private_bytes = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    )
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-        + " devbox"
-    )
     private_path.touch(mode=0o600)
     private_path.write_bytes(private_bytes)
     pub_path.write_text(public + "\n")
@@ -55,6 +42,12 @@ def ensure_keypair(private_path: Path) -> str:
 
 def generate_host_key(comment: str) -> tuple[bytes, str]:
     """A fresh ed25519 SSH host key: (OpenSSH private key bytes, public key line)."""
+    private, public = _new_ed25519()
+    return private, f"{public} root@{comment}"
+
+
+def _new_ed25519() -> tuple[bytes, str]:
+    """A fresh ed25519 key: (OpenSSH private key bytes, public key line without a comment)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -69,7 +62,7 @@ def generate_host_key(comment: str) -> tuple[bytes, str]:
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         .decode()
     )
-    return private, f"{public} root@{comment}"
+    return private, public
 
 
 def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:

@@ -8,12 +8,9 @@ Imports nothing heavy (urllib3 only): every client command pays for this at star
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,6 +21,7 @@ import urllib3.connectionpool
 
 from devbox.api import protocol
 from devbox.errors import NotReadyError, OperationFailed
+from devbox.steps import interrupts_to
 
 GROUP_HINT = "ask the host's admin to add you to group {group} (usermod -aG {group} $USER)"
 
@@ -119,17 +117,13 @@ class Client:
             hint="see the service log: <root>/logs/daemon.log",
         )
 
-    @contextmanager
     def _forward_interrupts(
         self, job: list[str], on_interrupt: Callable[[str], None] | None
-    ) -> Iterator[None]:
+    ) -> AbstractContextManager[None]:
         """While a job streams, Ctrl-C (and SIGTERM) do not end the client: each is sent to
         the service as a cancel of the job, which gets it as its own Ctrl-C (the first rolls
         back, two more are sat through, a third abandons the undo) and the stream goes on
         to the job's last word."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
 
         def forward(signum: int, frame: FrameType | None) -> None:
             if not job:
@@ -138,12 +132,7 @@ class Client:
             if on_interrupt is not None:
                 on_interrupt(job[0])
 
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+        return interrupts_to(forward)
 
     def cancel(self, job: str) -> None:
         try:
@@ -230,7 +219,3 @@ def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
     if buffer.strip():
         yield json.loads(buffer)
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0

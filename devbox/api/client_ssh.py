@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from devbox.adapters import ssh
 from devbox.adapters.host import sshconfig
 from devbox.adapters.host.process import replace_process, run_interactive
 
@@ -16,6 +17,11 @@ __all__ = ["forget", "record", "replace_process", "run_interactive", "user_known
 
 def home() -> Path:
     return Path(os.environ.get("HOME") or Path.home())
+
+
+def own_public_keys() -> list[str]:
+    """The caller's public keys, for the dev account of the containers they make."""
+    return sshconfig.public_keys(home())
 
 
 def user_known_hosts() -> Path:
@@ -32,7 +38,10 @@ def record(facts: dict[str, Any], as_root: bool) -> Path:
     else:
         identity = None  # the caller's own keys, as their ssh picks them
         known = user_known_hosts()
-        _write_host_keys(known, [name, ip], list(facts.get("host_keys") or []))
+        known.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ssh.record_host_keys(
+            known, [n for n in (name, ip) if n], list(facts.get("host_keys") or [])
+        )
     entry = sshconfig.HostEntry(
         name,
         ip,
@@ -48,24 +57,4 @@ def forget(name: str) -> None:
     sshconfig.remove_entry(home(), name)
     known = user_known_hosts()
     if known.exists():
-        kept = [ln for ln in known.read_text().splitlines() if ln.split(" ", 1)[0] != name]
-        _write(known, kept)
-
-
-def _write_host_keys(known: Path, names: list[str], keys: list[str]) -> None:
-    old = known.read_text().splitlines() if known.exists() else []
-    drop = {n for n in names if n}
-    lines = [ln for ln in old if ln.split(" ", 1)[0] not in drop]
-    for key in keys:
-        parts = key.split()
-        if len(parts) >= 2:
-            lines += [f"{n} {parts[0]} {parts[1]}" for n in names if n]
-    _write(known, lines)
-
-
-def _write(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    temp.write_text("".join(f"{ln}\n" for ln in lines))
-    temp.chmod(0o600)
-    temp.replace(path)
+        ssh.forget_host(known, [name])

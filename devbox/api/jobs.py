@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devbox.api import protocol
+from devbox.errors import OperationFailed
 from devbox.model.owners import Caller
 
 PRELOAD = ["devbox.api.operations", "devbox.api.job_child"]
@@ -73,15 +74,12 @@ class Job:
         self.events.close()
         self.process.join()
         if last is None:
-            on_event(
-                {
-                    "event": "error",
-                    "exit": 4,
-                    "message": f"the job {self.op} {self.target} ended without a result "
-                    f"(exit {self.process.exitcode})",
-                    "hint": "see <root>/logs/daemon.log; the next command converges",
-                }
+            died = OperationFailed(
+                f"the job {self.op} {self.target} ended without a result "
+                f"(exit {self.process.exitcode})",
+                hint="see <root>/logs/daemon.log; the next command converges",
             )
+            on_event(protocol.error_event(died))
 
 
 def start(

@@ -1,7 +1,8 @@
 """What each endpoint does, for one caller: checks the caller may (owner, quota, admin-only
-choices), then calls the same service the CLI called in-process before. Runs inside the
-service: quick reads in its threads, long work in a job child (devbox.api.jobs) whose
-progress goes out as events."""
+choices), then calls the same service the CLI called in-process before. In the service,
+quick reads run in its threads and long work in a job child (devbox.api.jobs) whose progress
+goes out as events; root's CLI calls these same functions in its own process
+(devbox.api.local)."""
 
 from __future__ import annotations
 
@@ -108,11 +109,14 @@ def log_text(req: Request, name: str) -> dict[str, Any]:
 
     tenancy.require_container(req.cfg, req.caller, name, "read the log of")
     path = container_lifecycle.log_path(req.cfg, name)
+    offset = int(req.body.get("offset") or 0)  # logs --follow asks for what is new only
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            data = fh.read()
     except FileNotFoundError:
-        text = ""
-    return {"path": str(path), "text": text}
+        data = b""
+    return {"path": str(path), "text": data.decode(errors="replace"), "end": offset + len(data)}
 
 
 def whoami(req: Request) -> dict[str, Any]:
@@ -152,14 +156,12 @@ def _keys(req: Request) -> tuple[str, ...] | None:
 
 def make(req: Request) -> dict[str, Any]:
     from devbox.model.container_plan import MakeOptions
-    from devbox.services import container_make, images, tenancy
+    from devbox.services import container_make, images
 
     _admin_choices(req)
     kind = req.text("kind", "dev") or "dev"
     if kind == "combo":
         return _make_combo(req)
-    name = req.text("name") or ""
-    branch = req.text("branch") or ("-" if kind == "os" else "")
     if kind == "os":
         image: str | None = images.os_image_for(req.text("os", "debian-12") or "debian-12")
     elif kind == "dev":
@@ -167,8 +169,8 @@ def make(req: Request) -> dict[str, Any]:
     else:
         raise UserError(f"unknown container kind '{kind}'", hint="dev, os or combo")
     opts = MakeOptions(
-        name=name,
-        branch=branch,
+        name=req.text("name") or "",
+        branch=req.text("branch") or ("-" if kind == "os" else ""),
         kind=kind,
         image=image,
         parent=req.text("parent"),
@@ -179,17 +181,20 @@ def make(req: Request) -> dict[str, Any]:
         extra_labels=owners.owner_labels(req.caller),
         public_keys=_keys(req),
     )
-    from devbox.model.naming import validate_name
-
-    validate_name(name)
-    planned = container_make.plan_limits(
-        req.cfg, opts, container_make.resolve_branch(req.cfg, opts)
-    )
-    tenancy.check_quota(req.cfg, req.caller, [planned])
     result = container_make.make(
-        req.cfg, opts, req.reporter(f"make {name}"), password=_password(req)
+        req.cfg,
+        opts,
+        req.reporter(f"make {opts.name}"),
+        password=_password(req),
+        admit=_quota(req),
     )
     return result.to_dict()
+
+
+def _quota(req: Request) -> Callable[[list[Limits]], None]:
+    from devbox.services import tenancy
+
+    return lambda new: tenancy.check_quota(req.cfg, req.caller, new)
 
 
 def _make_combo(req: Request) -> dict[str, Any]:
@@ -204,12 +209,6 @@ def _make_combo(req: Request) -> dict[str, Any]:
     patches = req.body.get("patches") or []
     if not isinstance(patches, list):
         raise UserError("'patches' must be a list")
-    combos.check_request(req.cfg, product, release, [str(p) for p in patches])
-    existing = combos.find_existing(product, release, combos.patches_key(patches))
-    if existing is not None:
-        tenancy.require_container(req.cfg, req.caller, existing, "start")
-    else:
-        tenancy.check_quota(req.cfg, req.caller, [req.limits()])
     combo = combos.make_combo(
         req.cfg,
         product,
@@ -224,6 +223,8 @@ def _make_combo(req: Request) -> dict[str, Any]:
         reporter=req.reporter(f"combo {product} {release}"),
         owner_labels=owners.owner_labels(req.caller),
         public_keys=_keys(req),
+        may_start=lambda name: tenancy.require_container(req.cfg, req.caller, name, "start"),
+        admit=_quota(req),
     )
     return {"combo": combo.to_dict()}
 
@@ -268,37 +269,29 @@ def remove(req: Request, name: str) -> dict[str, Any]:
 
 
 def remove_clones(req: Request, name: str) -> dict[str, Any]:
-    source = name
     from dataclasses import asdict
 
     from devbox.services import clone, tenancy
 
-    tenancy.require_container(req.cfg, req.caller, source, "remove the clones of")
-    return asdict(clone.remove_clones(req.cfg, source))
+    tenancy.require_container(req.cfg, req.caller, name, "remove the clones of")
+    return asdict(clone.remove_clones(req.cfg, name))
 
 
 def clone(req: Request, name: str) -> dict[str, Any]:
-    source = name
     from devbox.services import clone as clone_service
     from devbox.services import tenancy
 
-    st = tenancy.require_container(req.cfg, req.caller, source, "clone")
-    count = int(req.body.get("count", 1))
-    if count < 1:
-        raise UserError("--count must be at least 1")
-    from devbox.model import limits as limits_mod
-
-    each = req.limits().over(limits_mod.from_labels(st.labels))
-    tenancy.check_quota(req.cfg, req.caller, [each] * count)
+    tenancy.require_container(req.cfg, req.caller, name, "clone")
     run = clone_service.clone(
         req.cfg,
-        source,
-        count,
+        name,
+        int(req.body.get("count", 1)),
         prefix=req.text("prefix"),
         jobs=req.body.get("jobs"),
         reporter_for=req.reporter,
         requested=req.limits(),
         owner_labels=owners.owner_labels(req.caller),
+        admit=_quota(req),
     )
     return run.to_dict()
 

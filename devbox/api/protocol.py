@@ -18,12 +18,13 @@ from devbox.errors import (
     OperationFailed,
     UserError,
 )
+from devbox.model import labels
+from devbox.paths import Layout
 
 API_VERSION = 1
 PREFIX = f"/v{API_VERSION}"
 VERSION_HEADER = "X-Devbox-Api"  # the client's API version, sent with every request
 DEFAULT_SOCKET = Path("/run/devbox/devbox.sock")
-DEFAULT_ROOT = "/opt/containers"
 NDJSON = "application/x-ndjson"
 
 
@@ -32,10 +33,8 @@ def socket_path(root: Path, setting: str) -> Path:
     /run/devbox/devbox.sock for the default root, else ``<root>/run/devbox.sock``."""
     if setting:
         return Path(setting)
-    if str(root) == DEFAULT_ROOT:
+    if str(root) == labels.DEFAULT_ROOT:
         return DEFAULT_SOCKET
-    from devbox.paths import Layout
-
     return Layout(root).service_socket
 
 

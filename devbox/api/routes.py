@@ -19,36 +19,78 @@ class Route:
     run: str  # quick | job
     changes: bool
     summary: str
+    call: Callable[..., Any] | None = None  # None: answered by the server itself
 
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/version", "version", "quick", False, "API and devbox version"),
-    Route("GET", "/whoami", "whoami", "quick", False, "the caller, their quota and containers"),
-    Route("GET", "/containers", "list", "quick", False, "list containers (?all, ?mine, ?no_size)"),
-    Route("POST", "/containers", "make", "job", True, "make a dev, OS or combo container"),
-    Route("GET", "/containers/{name}", "inspect", "quick", False, "address and host keys for ssh"),
-    Route("DELETE", "/containers/{name}", "remove", "job", True, "remove (?purge, ?force)"),
-    Route("POST", "/containers/{name}/start", "start", "job", True, "start, wait for sshd"),
-    Route("POST", "/containers/{name}/stop", "stop", "job", True, "stop cleanly"),
-    Route("POST", "/containers/{name}/clones", "clone", "job", True, "clone N times"),
-    Route("DELETE", "/containers/{name}/clones", "remove_clones", "job", True, "remove clones"),
-    Route("POST", "/containers/{name}/exec", "exec", "job", True, "run a command, stream output"),
-    Route("POST", "/containers/{name}/checkout", "checkout", "job", True, "check out / update"),
-    Route("GET", "/containers/{name}/log", "log", "quick", False, "the container's devbox log"),
+    Route("GET", "/whoami", "whoami", "quick", False, "the caller, quota, containers", ops.whoami),
+    Route(
+        "GET",
+        "/containers",
+        "list",
+        "quick",
+        False,
+        "list (?all, ?mine, ?no_size)",
+        ops.list_containers,
+    ),
+    Route(
+        "POST", "/containers", "make", "job", True, "make a dev, OS or combo container", ops.make
+    ),
+    Route(
+        "GET",
+        "/containers/{name}",
+        "inspect",
+        "quick",
+        False,
+        "address, host keys for ssh",
+        ops.inspect,
+    ),
+    Route(
+        "DELETE", "/containers/{name}", "remove", "job", True, "remove (?purge, ?force)", ops.remove
+    ),
+    Route(
+        "POST", "/containers/{name}/start", "start", "job", True, "start, wait for sshd", ops.start
+    ),
+    Route("POST", "/containers/{name}/stop", "stop", "job", True, "stop cleanly", ops.stop),
+    Route("POST", "/containers/{name}/clones", "clone", "job", True, "clone N times", ops.clone),
+    Route(
+        "DELETE",
+        "/containers/{name}/clones",
+        "remove_clones",
+        "job",
+        True,
+        "remove clones",
+        ops.remove_clones,
+    ),
+    Route(
+        "POST",
+        "/containers/{name}/exec",
+        "exec",
+        "job",
+        True,
+        "run a command, stream output",
+        ops.exec_in,
+    ),
+    Route(
+        "POST",
+        "/containers/{name}/checkout",
+        "checkout",
+        "job",
+        True,
+        "check out / update",
+        ops.checkout,
+    ),
+    Route(
+        "GET",
+        "/containers/{name}/log",
+        "log",
+        "quick",
+        False,
+        "the devbox log (?offset)",
+        ops.log_text,
+    ),
     Route("POST", "/jobs/{job}/cancel", "cancel", "quick", False, "Ctrl-C for a running job"),
 )
 
-OPERATIONS: dict[str, Callable[..., Any]] = {
-    "whoami": ops.whoami,
-    "list": ops.list_containers,
-    "make": ops.make,
-    "inspect": ops.inspect,
-    "remove": ops.remove,
-    "start": ops.start,
-    "stop": ops.stop,
-    "clone": ops.clone,
-    "remove_clones": ops.remove_clones,
-    "exec": ops.exec_in,
-    "checkout": ops.checkout,
-    "log": ops.log_text,
-}
+OPERATIONS: dict[str, Callable[..., Any]] = {r.op: r.call for r in ROUTES if r.call is not None}

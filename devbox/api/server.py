@@ -146,13 +146,11 @@ class Service:
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(None, call)
-        except DevboxError as err:
+        except Exception as err:  # noqa: BLE001 - the client gets one line; a bug, the log too
+            if not isinstance(err, DevboxError):
+                self.log.write(f"api {route.op}: {type(err).__name__}: {err}")
             event = protocol.error_event(err)
             return web.json_response({"error": event}, status=_STATUS.get(event["exit"], 500))
-        except Exception as err:  # noqa: BLE001 - a bug: the client gets one line, the log all
-            self.log.write(f"api {route.op}: {type(err).__name__}: {err}")
-            event = protocol.error_event(err)
-            return web.json_response({"error": event}, status=500)
         return web.json_response(data)
 
     def _cancel(self, caller: Caller, job_id: str) -> web.Response:

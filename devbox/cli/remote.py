@@ -1,13 +1,12 @@
-"""The CLI as a client of the devbox service: where its socket is, starting it for root
-when none runs, and showing a job's streamed events with the same rich progress as
-in-process work had."""
+"""The CLI as a client of the operations (devbox.api.operations): through the devbox
+service's socket for users, in this process for root; a job's events shown with the same
+rich progress as in-process work had."""
 
 from __future__ import annotations
 
 import base64
 import os
 import sys
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,8 +16,6 @@ if TYPE_CHECKING:
     from devbox.api.client import Client
     from devbox.api.local import LocalClient
     from devbox.steps import Reporter
-
-START_TIMEOUT = 20.0
 
 
 def client() -> Client | LocalClient:
@@ -34,51 +31,6 @@ def client() -> Client | LocalClient:
         return LocalClient(cfg)
     path = protocol.socket_path(cfg.root, str(cfg["service.socket"]))
     return Client(path, group=str(cfg["service.group"]))
-
-
-def service_client() -> Client:
-    """A client of this root's service over its socket; root's CLI starts the service when
-    none runs."""
-    from devbox.api import protocol
-    from devbox.api.client import Client
-    from devbox.errors import NotReadyError
-
-    cfg = state.config()
-    path = protocol.socket_path(cfg.root, str(cfg["service.socket"]))
-    found = Client(path, group=str(cfg["service.group"]))
-    if os.geteuid() != 0:
-        return found
-    try:
-        found.get("/version")
-        return found
-    except NotReadyError:
-        pass
-    from devbox.services import daemon_control
-
-    daemon_control.ensure_running(cfg)
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:  # the daemon writes its pid before its socket is in place
-        try:
-            found.get("/version")
-            return found
-        except NotReadyError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def public_keys() -> list[str]:
-    """The caller's public keys (``~/.ssh/id_*.pub``), for their containers' dev account."""
-    from pathlib import Path
-
-    ssh_dir = Path(os.environ.get("HOME") or Path.home()) / ".ssh"
-    out = []
-    for path in sorted(ssh_dir.glob("id_*.pub")):
-        try:
-            out.append(path.read_text())
-        except OSError:
-            continue
-    return out
 
 
 def run(

@@ -13,11 +13,12 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devbox.errors import UserError
+from devbox.model.record import Record
 
 # Bump when the rootfs preparation (prepare_actions) changes, so old bases rebuild.
 PREPARE_VERSION = "2"
@@ -31,7 +32,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 
 @dataclass(frozen=True)
-class BaseDef:
+class BaseDef(Record):
     """One base image definition (a ``bases/<name>.toml``)."""
 
     name: str
@@ -59,9 +60,6 @@ class BaseDef:
     @property
     def debian_arch(self) -> str:
         return {"x86_64": "amd64", "aarch64": "arm64"}.get(self.arch, self.arch)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def validate_name(name: str, what: str = "name") -> str:

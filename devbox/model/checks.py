@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from devbox.model.record import Record
 
 
 @dataclass(frozen=True)
-class Check:
+class Check(Record):
     name: str
     ok: bool
     detail: str
     fix: str = ""
     needed: bool = True
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,11 +59,7 @@ def _process_user() -> str:
 
 
 def created_by() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{_process_user()}@{socket.gethostname()}"
 
 
 def container_labels(
@@ -124,6 +120,34 @@ def login_user(kind: str) -> str:
 
 def home_of(user: str) -> str:
     return "/root" if user == "root" else f"/home/{user}"
+
+
+def ssh_argv(
+    name: str,
+    ip: str,
+    user: str,
+    known_hosts: str,
+    proxy_command: str | None,
+    identity: str | None = None,
+    command: Sequence[str] = (),
+) -> list[str]:
+    """The system ssh command line that reaches ``name`` at ``ip``: the host keys devbox
+    recorded (strict), ``identity`` only (devbox's key) or the user's own keys when None."""
+    argv = ["ssh"]
+    if identity is not None:
+        argv += ["-i", identity, "-o", "IdentitiesOnly=yes"]
+    argv += [
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"HostKeyAlias={name}",
+    ]
+    if proxy_command:
+        argv += ["-o", f"ProxyCommand={proxy_command}"]
+    argv += [f"{user}@{ip}"]
+    return argv + (["--", *command] if command else [])
 
 
 def ssh_command(name: str) -> str:

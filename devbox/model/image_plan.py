@@ -11,12 +11,13 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from devbox.errors import UserError
 from devbox.model.bootstrap_plan import LABEL_PREFIX, validate_name
+from devbox.model.record import Record
 
 REPOSITORY_PREFIX = "devbox"
 DEFAULT_TAG = "latest"
@@ -31,7 +32,7 @@ class FileSpec:
 
 
 @dataclass(frozen=True)
-class ImageDef:
+class ImageDef(Record):
     name: str
     description: str
     base: str  # base definition name, e.g. debian-12
@@ -57,9 +58,6 @@ class ImageDef:
     @property
     def tag(self) -> str:
         return f"{self.repository}:{DEFAULT_TAG}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _strs(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from devbox.config import Config
 from devbox.errors import UserError
+from devbox.model.record import Record
 from devbox.paths import Layout
 
 IFNAMSIZ = 15
@@ -209,21 +210,12 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
 
 
 @dataclass(frozen=True)
-class DnsmasqLease:
+class DnsmasqLease(Record):
     expires: int
     mac: str
     ip: str
     hostname: str
     client_id: str
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "expires": self.expires,
-            "mac": self.mac,
-            "ip": self.ip,
-            "hostname": self.hostname,
-            "client_id": self.client_id,
-        }
 
 
 def parse_leases(text: str) -> list[DnsmasqLease]:

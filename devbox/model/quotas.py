@@ -4,7 +4,7 @@ what a user owns (from container labels) and asks :func:`check` before making mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,18 +42,28 @@ def for_user(default: Quota, table: Mapping[str, Any], user: str) -> Quota:
     unknown = set(raw) - {"containers", "memory", "cpus"}
     if unknown:
         raise UserError(f"quota table: [{user}] has unknown keys {', '.join(sorted(unknown))}")
-    where = f"quota table [{user}]"
-    memory = raw.get("memory", "keep")
-    cpus = raw.get("cpus", "keep")
-    return Quota(
-        containers=int(raw.get("containers", default.containers)),
-        memory=default.memory
-        if memory == "keep"
-        else (None if memory == "none" else parse_memory(memory, f"{where} memory")),
-        cpus=default.cpus
-        if cpus == "keep"
-        else (None if cpus == "none" else parse_cpus(cpus, f"{where} cpus")),
+    given = from_settings(
+        raw.get("containers", default.containers), raw.get("memory"), raw.get("cpus")
     )
+    return Quota(
+        containers=given.containers,
+        memory=given.memory if "memory" in raw else default.memory,
+        cpus=given.cpus if "cpus" in raw else default.cpus,
+    )
+
+
+@dataclass(frozen=True)
+class _Total:
+    what: str  # the Limits field: memory | cpus
+    unit: str  # what follows the quota's amount in a message
+    flag: str
+    show: Callable[[float], str]
+
+
+_TOTALS = (
+    _Total("memory", "of memory", "--memory SIZE", lambda n: human(int(n))),
+    _Total("cpus", "CPUs", "--cpus N", lambda n: f"{n:g}"),
+)
 
 
 def check(
@@ -68,39 +78,23 @@ def check(
             f"{len(owned)} already ({names}), {len(new)} more asked",
             hint="remove one (devbox remove-dev-container NAME) or ask an admin for more",
         )
-    if quota.memory is not None:
-        used = sum(lim.memory or 0 for _, lim in owned)
-        asked = sum(lim.memory or 0 for lim in new)
-        if any(lim.memory is None for lim in new):
+    for total in _TOTALS:
+        limit = getattr(quota, total.what)
+        if limit is None:
+            continue
+        if any(getattr(lim, total.what) is None for lim in new):
             raise UserError(
-                f"{user} has a memory quota ({human(quota.memory)}): every container needs a "
-                "memory limit",
-                hint="add --memory SIZE",
+                f"{user} has a {total.what} quota ({total.show(limit)} {total.unit}): "
+                f"every container needs a {total.what} limit",
+                hint=f"add {total.flag}",
             )
-        if used + asked > quota.memory:
+        used = sum(getattr(lim, total.what) or 0 for _, lim in owned)
+        asked = sum(getattr(lim, total.what) or 0 for lim in new)
+        if used + asked > limit + 1e-9:
+            users = ", ".join(n for n, lim in owned if getattr(lim, total.what)) or "none"
             raise UserError(
-                f"over quota: {user}'s containers may be promised {human(quota.memory)} of "
-                f"memory; {human(used)} is promised to {_users(owned, 'memory')}, "
-                f"{human(asked)} more asked",
-                hint="ask for less (--memory) or remove a container",
+                f"over quota: {user}'s containers may be promised {total.show(limit)} "
+                f"{total.unit}; {total.show(used)} promised to {users}, "
+                f"{total.show(asked)} more asked",
+                hint=f"ask for less ({total.flag}) or remove a container",
             )
-    if quota.cpus is not None:
-        used_cpus = sum(lim.cpus or 0 for _, lim in owned)
-        asked_cpus = sum(lim.cpus or 0 for lim in new)
-        if any(lim.cpus is None for lim in new):
-            raise UserError(
-                f"{user} has a CPU quota ({quota.cpus:g}): every container needs a CPU limit",
-                hint="add --cpus N",
-            )
-        if used_cpus + asked_cpus > quota.cpus + 1e-9:
-            raise UserError(
-                f"over quota: {user}'s containers may be promised {quota.cpus:g} CPUs; "
-                f"{used_cpus:g} are promised to {_users(owned, 'cpus')}, "
-                f"{asked_cpus:g} more asked",
-                hint="ask for fewer (--cpus) or remove a container",
-            )
-
-
-def _users(owned: Sequence[tuple[str, Limits]], what: str) -> str:
-    names = [name for name, lim in owned if getattr(lim, what)]
-    return ", ".join(names) if names else "none"

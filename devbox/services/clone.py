@@ -165,10 +165,13 @@ def clone(
     reporter_for: Callable[[str], Reporter] | None = None,
     requested: Limits | None = None,
     owner_labels: dict[str, str] | None = None,
+    admit: Callable[[list[Limits]], None] | None = None,
 ) -> CloneRun:
     """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
 
-    ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze").
+    ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze");
+    ``owner_labels`` say whose the clones are; ``admit`` gets their limits before anything
+    is made and may refuse them (the service's per-user quota).
     """
     layout = Layout(cfg.root)
     t0 = time.monotonic()
@@ -182,6 +185,8 @@ def clone(
         requested or Limits(),
     )
     names = clone_plan.clone_names(source, count, existing_names(layout), prefix)
+    if admit is not None:
+        admit([lim] * len(names))
     workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
     # a clone the kernel would not let boot is refused now, before anything is made
     capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from devbox.adapters.docker import containers as dc
@@ -14,17 +15,16 @@ from devbox.adapters.host import mounts
 from devbox.config import Config
 from devbox.errors import OperationFailed, UserError
 from devbox.model import clone_plan, labels
-from devbox.model.naming import validate_name
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services import pause_guard
+from devbox.services import devbox_container, pause_guard
 from devbox.state.clone_records import (
     SNAPSHOT_FILE,
     snapshot_dir,
     snapshot_opt,
     write_record,
 )
-from devbox.steps import Reporter, Step, StepContext, run_steps
+from devbox.steps import JobSteps, Reporter, StepContext, bind, run_steps
 
 
 def undo_call(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
@@ -111,105 +111,125 @@ def existing_names(layout: Layout) -> set[str]:
 
 
 def clone_source(name: str, cfg: Config | None = None) -> dc.ContainerState:
-    validate_name(name, "source container name")
-    st = dc.inspect(name)
-    if st is None:
-        raise UserError(
-            f"no container named '{name}'",
-            hint="list them with 'devbox dockeruser list-containers'",
-        )
-    if st.labels.get(labels.ROLE) is None:
-        raise UserError(f"container '{name}' was not made by devbox; devbox clones only its own")
-    if cfg is not None:
-        from devbox.model import container_plan
+    return devbox_container.require(
+        name,
+        cfg,
+        what="source container name",
+        not_ours="container '{name}' was not made by devbox; devbox clones only its own",
+    )
 
-        container_plan.require_this_root(cfg, st.name, st.labels)
-        if pause_guard.resume_abandoned(cfg, name):  # a killed freeze left it paused
-            st = dc.inspect(name) or st
-    return st
+
+@dataclass
+class FreezeJob:
+    """What the steps of one freeze share."""
+
+    cfg: Config
+    source: str
+    st: dc.ContainerState
+    src_opt: Path  # devbox's own path, not a label
+    snap_id: str
+    snap_labels: dict[str, str]
+    log: OpLog
+    pool: ThreadPoolExecutor
+    prepping: list[Future[Sysprep]] = field(default_factory=list)  # the sysprep, once started
+    method: str = ""  # how /opt was snapshot: "reflink" or "copy"
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.cfg.root)
+
+    @property
+    def raw(self) -> str:
+        return clone_plan.snapshot_raw_image(self.snap_id)
+
+    @property
+    def image(self) -> str:
+        return clone_plan.snapshot_image(self.snap_id)
+
+    @property
+    def sdir(self) -> Path:
+        return snapshot_dir(self.layout, self.snap_id)
+
+
+def commit_and_copy(job: FreezeJob, ctx: StepContext) -> None:
+    repo, _, tag = job.raw.rpartition(":")
+    ctx.undo(f"remove {job.sdir}", undo_call(mounts.remove_tree, job.sdir))
+    ctx.undo(f"remove image {job.raw}", undo_call(snapshots.remove_image, job.raw))
+    ctx.undo(f"remove image {job.image}", undo_call(_remove_built, job.prepping, job.image))
+    t0 = time.monotonic()
+    # under the source's freeze lock, with a marker: a freeze killed (-9) while the
+    # source is paused is undone by the next command or the daemon (pause_guard)
+    with pause_guard.frozen(job.cfg, job.source, job.st.running):
+        snapshots.commit(job.source, repo, tag, job.snap_labels)
+        job.log.write(f"committed {job.source} as {job.raw}")
+        # the sysprep is worked out while /opt is copied
+        job.prepping.append(job.pool.submit(sysprep_snapshot, job.raw, job.image, job.snap_labels))
+        job.method = mounts.snapshot_copy(
+            job.src_opt, snapshot_opt(job.layout, job.snap_id), log=job.log
+        )
+        job.log.write(f"/opt snapshot made by {job.method}")
+    ctx.note = f"{job.source} paused {time.monotonic() - t0:.2f}s; /opt by {job.method}"
+
+
+def record_snapshot(job: FreezeJob, ctx: StepContext) -> None:
+    prep = job.prepping[0].result()
+    write_record(
+        job.sdir / SNAPSHOT_FILE,
+        {
+            "id": job.snap_id,
+            "source": job.source,
+            "image": job.image,
+            "method": job.method,
+            "created": time.time(),
+            "source_image": job.st.image,
+            "sysprep": prep.method,
+            "removals": prep.removals,
+        },
+    )
+    ctx.note = (
+        f"{len(prep.removals)} path(s) each clone deletes in its own layer"
+        if prep.method == "layer"
+        else f"derived image {job.image}"
+    )
+
+
+# a clone's freeze, step by step
+STEPS: JobSteps[FreezeJob] = [
+    ("commit + /opt snapshot", commit_and_copy),
+    ("sysprep", record_snapshot),
+]
 
 
 def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = None) -> Frozen:
     """Commit SRC's root filesystem and snapshot its /opt, SRC paused for just that long."""
-    layout = Layout(cfg.root)
+    from devbox.adapters.docker.engine import image_labels
     from devbox.state import migrate
 
     st = clone_source(source, cfg)
-    src_opt = migrate.record_dir(layout, source) / "opt"  # devbox's own path, not a label
+    src_opt = migrate.record_dir(Layout(cfg.root), source) / "opt"
     if not src_opt.is_dir():
         raise UserError(f"{source} has no /opt on the host ({src_opt})")
     snap_id = clone_plan.snapshot_id(source, time.time(), str(id(log)))
-    raw = clone_plan.snapshot_raw_image(snap_id)
-    image = clone_plan.snapshot_image(snap_id)
-    sdir = snapshot_dir(layout, snap_id)
     snap_labels = {labels.ROLE: "snapshot", labels.SNAPSHOT: snap_id, labels.CLONE_OF: source}
     test_run = st.labels.get(labels.TEST_RUN)
     if test_run:
         snap_labels[labels.TEST_RUN] = test_run
-    method = ""
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysprep")
-    prepping: list[Future[Sysprep]] = []
-
-    def do_freeze(ctx: StepContext) -> None:
-        nonlocal method
-        repo, _, tag = raw.rpartition(":")
-        ctx.undo(f"remove {sdir}", undo_call(mounts.remove_tree, sdir))
-        ctx.undo(f"remove image {raw}", undo_call(snapshots.remove_image, raw))
-        ctx.undo(f"remove image {image}", undo_call(_remove_built, prepping, image))
-        t0 = time.monotonic()
-        # under the source's freeze lock, with a marker: a freeze killed (-9) while the
-        # source is paused is undone by the next command or the daemon (pause_guard)
-        with pause_guard.frozen(cfg, source, st.running):
-            snapshots.commit(source, repo, tag, snap_labels)
-            log.write(f"committed {source} as {raw}")
-            # the sysprep is worked out while /opt is copied
-            prepping.append(pool.submit(sysprep_snapshot, raw, image, snap_labels))
-            method = mounts.snapshot_copy(src_opt, snapshot_opt(layout, snap_id), log=log)
-            log.write(f"/opt snapshot made by {method}")
-        ctx.note = f"{source} paused {time.monotonic() - t0:.2f}s; /opt by {method}"
-
-    def do_sysprep(ctx: StepContext) -> None:
-        prep = prepping[0].result()
-        write_record(
-            sdir / SNAPSHOT_FILE,
-            {
-                "id": snap_id,
-                "source": source,
-                "image": image,
-                "method": method,
-                "created": time.time(),
-                "source_image": st.image,
-                "sysprep": prep.method,
-                "removals": prep.removals,
-            },
-        )
-        ctx.note = (
-            f"{len(prep.removals)} path(s) each clone deletes in its own layer"
-            if prep.method == "layer"
-            else f"derived image {image}"
-        )
-
+    job = FreezeJob(cfg, source, st, src_opt, snap_id, snap_labels, log, pool)
     try:
-        result = run_steps(
-            f"freeze {source}",
-            [Step("commit + /opt snapshot", do_freeze), Step("sysprep", do_sysprep)],
-            log,
-            reporter,
-        )
+        result = run_steps(f"freeze {source}", bind(job, STEPS), log, reporter)
     finally:
         pool.shutdown(wait=True)
-    prep = prepping[0].result()
-    from devbox.adapters.docker.engine import image_labels
-
+    prep = job.prepping[0].result()
     return Frozen(
         snap_id,
-        image,
-        method,
+        job.image,
+        job.method,
         result.seconds,
         dict(st.labels),
         prep.method,
         prep.removals,
-        dict(image_labels(image) or {}),
+        dict(image_labels(job.image) or {}),
     )
 
 

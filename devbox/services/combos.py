@@ -10,6 +10,7 @@ files from ``roles/dockeruser/patches/`` applied to the checkout with ``patch -p
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,14 +178,18 @@ def make_combo(
     limits: Limits | None = None,
     owner_labels: dict[str, str] | None = None,
     public_keys: tuple[str, ...] | None = None,
+    may_start: Callable[[str], object] | None = None,
+    admit: Callable[[list[Limits]], None] | None = None,
 ) -> ComboResult:
     """Make the container for this combo, or start it when it exists already. ``limits``
-    (from flags) go over the product map's, which go over the branch map's."""
+    (from flags) go over the product map's, which go over the branch map's. ``may_start``
+    may refuse to start an existing combo container (not the caller's); ``admit`` may refuse
+    the limits of a new one (a quota); ``owner_labels`` say whose a new one is."""
     from devbox.services import container_lifecycle, container_make
 
     rel = combo_plan.resolve_release(load_releases(products_file(cfg)), product, release)
     refs = combo_plan.sorted_patches(patches)
-    patches_text = ",".join(r.ident for r in refs)
+    patches_text = patches_key(patches)
     combo = name or combo_plan.combo_name(product, release, patches)
     existing = find_existing(product, release, patches_text)
     if existing is not None:
@@ -193,6 +198,8 @@ def make_combo(
                 f"this combo exists already as '{existing}'",
                 hint=f"start it: devbox dockeruser start-dev-container {existing}",
             )
+        if may_start is not None:
+            may_start(existing)
         result = container_lifecycle.start(cfg, existing, reporter)
         return ComboResult(
             existing,
@@ -229,7 +236,7 @@ def make_combo(
         limits=(limits or Limits()).over(rel.limits),
     )
     made = container_make.make(
-        cfg, opts, reporter, extra_steps=(_apply_step(cfg, combo, refs, files),)
+        cfg, opts, reporter, extra_steps=(_apply_step(cfg, combo, refs, files),), admit=admit
     )
     return ComboResult(
         combo,

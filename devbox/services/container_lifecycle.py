@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devbox import jsonfile
-from devbox.adapters import seed_fetch, ssh
+from devbox.adapters import ssh
 from devbox.adapters.docker import containers as dc
+from devbox.adapters.host import diskusage
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed, UserError
 from devbox.locks import name_lock
@@ -21,6 +22,7 @@ from devbox.model.container_plan import MakeResult, require_this_root, same_root
 from devbox.model.naming import validate_name
 from devbox.oplog import OpLog
 from devbox.paths import Layout
+from devbox.services import devbox_container
 from devbox.services.host_reach import proxy_command
 from devbox.state.container_records import (
     DEV_USER,
@@ -95,6 +97,7 @@ def list_containers(
         # the /opt size and the MAC from devbox's own records, not from labels
         opt = migrate.record_dir(layout, st.name) / "opt"
         mac = att.mac if att is not None else str(read_state(layout, st.name).get("mac") or "")
+        owner, owner_uid = owners.owner_of(lb)
         rows.append(
             ContainerRow(
                 name=st.name,
@@ -105,45 +108,28 @@ def list_containers(
                 mac=mac,
                 image=lb.get(labels.IMAGE, st.image),
                 created=st.created[:19].replace("T", " "),
-                opt_bytes=seed_fetch.du_bytes(opt) if with_size and opt.is_dir() else None,
+                opt_bytes=(
+                    diskusage.disk_usage(opt, one_filesystem=False)
+                    if with_size and opt.is_dir()
+                    else None
+                ),
                 clone_of=lb.get(labels.CLONE_OF, ""),
                 product=lb.get(labels.PRODUCT, ""),
                 release=lb.get(labels.RELEASE, ""),
                 patches=lb.get(labels.PATCHES, ""),
                 limits=limits_mod.from_labels(lb).to_dict(),
-                owner=owners.owner_of(lb)[0],
-                owner_uid=owners.owner_of(lb)[1],
+                owner=owner,
+                owner_uid=owner_uid,
             )
         )
     return rows
-
-
-def _require_devbox_container(name: str, cfg: Config | None = None) -> dc.ContainerState:
-    """``name``'s container, which must carry devbox's role label and (given ``cfg``) this
-    root's label."""
-    validate_name(name)
-    st = dc.inspect(name)
-    if st is None:
-        raise UserError(
-            f"no container named '{name}'",
-            hint="list them with 'devbox dockeruser list-containers'",
-        )
-    if st.labels.get(labels.ROLE) is None:
-        raise UserError(f"container '{name}' was not made by devbox")
-    if cfg is not None:
-        require_this_root(cfg, st.name, st.labels)
-        from devbox.services import pause_guard
-
-        if pause_guard.resume_abandoned(cfg, name):  # a killed clone left it paused
-            st = dc.inspect(name) or st
-    return st
 
 
 def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResult:
     from devbox.services import daemon_control, host_reach, network
     from devbox.state import migrate
 
-    st = _require_devbox_container(name, cfg)
+    st = devbox_container.require(name, cfg)
     layout = Layout(cfg.root)
     migrate.ensure(layout)
     with name_lock(layout.locks, name, "starting"), OpLog(layout.container_log(name)) as log:
@@ -211,7 +197,7 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
 def stop(cfg: Config, name: str) -> None:
     from devbox.state import migrate
 
-    st = _require_devbox_container(name, cfg)
+    st = devbox_container.require(name, cfg)
     layout = Layout(cfg.root)
     migrate.ensure(layout)
     with name_lock(layout.locks, name, "stopping"), OpLog(layout.container_log(name)) as log:
@@ -305,7 +291,7 @@ def _remove_workspace(cfg: Config, name: str, force: bool, log: OpLog) -> None:
 def exec_in(cfg: Config, name: str, argv: list[str], user: str = "root") -> int:
     import sys
 
-    st = _require_devbox_container(name, cfg)
+    st = devbox_container.require(name, cfg)
     if not st.running:
         raise UserError(
             f"container '{name}' is not running",
@@ -331,6 +317,8 @@ class Reach:
     user: str
     host_keys: list[str]
     proxy_command: str | None
+    identity_file: str  # devbox's key and known_hosts: what root's own entry uses
+    known_hosts: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -350,7 +338,8 @@ def reach_facts(cfg: Config, name: str, st: dc.ContainerState) -> Reach:
     except FileNotFoundError:
         pass
     proxy = None if host_reach.reachable_directly(ip) else proxy_command(cfg, name)
-    return Reach(name, ip, st.labels.get(labels.USER, DEV_USER), keys, proxy)
+    user = st.labels.get(labels.USER, DEV_USER)
+    return Reach(name, ip, user, keys, proxy, str(devbox_key(layout)), str(known_hosts(layout)))
 
 
 def _address(cfg: Config, name: str, st: dc.ContainerState) -> str:
@@ -374,31 +363,17 @@ def _address(cfg: Config, name: str, st: dc.ContainerState) -> str:
 
 
 def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
-    """The system ssh command line that reaches ``name`` as the dev user."""
-    from devbox.services import host_reach
-
-    st = _require_devbox_container(name, cfg)
-    layout = Layout(cfg.root)
-    ip = _address(cfg, name, st)
-    argv = [
-        "ssh",
-        "-i",
-        str(devbox_key(layout)),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts(layout)}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"HostKeyAlias={name}",
-    ]
-    if not host_reach.reachable_directly(ip):
-        argv += ["-o", f"ProxyCommand={proxy_command(cfg, name)}"]
-    argv += [f"{st.labels.get(labels.USER, DEV_USER)}@{ip}"]
-    if command:
-        argv += ["--", *command]
-    return argv
+    """The system ssh command line that reaches ``name`` with devbox's own key."""
+    reach = reach_facts(cfg, name, devbox_container.require(name, cfg))
+    return container_plan.ssh_argv(
+        name,
+        reach.ip,
+        reach.user,
+        reach.known_hosts,
+        reach.proxy_command,
+        identity=reach.identity_file,
+        command=command,
+    )
 
 
 def log_path(cfg: Config, name: str) -> Path:
@@ -420,15 +395,3 @@ def run_ssh(argv: list[str], replace: bool) -> int:
     if replace:
         replace_process(argv)  # does not return
     return run_interactive(argv)
-
-
-def branch_of(name: str) -> str:
-    """The branch a container is labelled with (``devbox.branch``; "" when none)."""
-    validate_name(name)
-    st = dc.inspect(name)
-    if st is None:
-        raise UserError(
-            f"no container named '{name}'",
-            hint="list them with 'devbox dockeruser list-containers'",
-        )
-    return st.labels.get(labels.BRANCH, "")

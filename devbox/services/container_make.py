@@ -42,6 +42,9 @@ from devbox.steps import Reporter, Step, StepContext, run_steps
 if TYPE_CHECKING:
     from devbox.branches import Branch
 
+# a check of the limits new containers would get, before anything is made (a quota)
+Admit = Callable[[list[Limits]], None]
+
 # make-dev-container, step by step (the functions are in devbox.services.make_steps); the
 # names are what the log, the progress display and the fault suite's kill points see
 STEPS: list[tuple[str, Callable[[MakeJob, StepContext], None]]] = [
@@ -147,15 +150,19 @@ def make(
     reporter: Reporter | None = None,
     extra_steps: tuple[Step, ...] = (),
     password: Callable[[], str] | None = None,
+    admit: Admit | None = None,
 ) -> MakeResult:
     """Make a dev (or OS) container; see the module docstring.
 
     ``extra_steps`` run after the checkout, before the SSH config entry (combos apply their
     patches there); they are undone with the rest on failure. ``password`` is asked for only
-    when a Perforce login is needed."""
+    when a Perforce login is needed. ``admit`` gets the planned limits before anything is
+    made and may refuse them (the service's per-user quota)."""
     validate_name(opts.name)
     branch = resolve_branch(cfg, opts)  # a bad or unknown branch fails before anything is made
     opts = replace(opts, limits=plan_limits(cfg, opts, branch))  # so do limits past the host
+    if admit is not None:
+        admit([opts.limits])
     import threading
 
     threading.Thread(target=_preload, name="preload", daemon=True).start()

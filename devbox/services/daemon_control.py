@@ -5,18 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from devbox.config import Config
 from devbox.errors import OperationFailed
 from devbox.paths import Layout
 from devbox.state.daemon_pid import log_file, pid_file, running_pid
-
-if TYPE_CHECKING:
-    pass
-
+from devbox.waits import poll, wait_until
 
 UNIT_NAME = "devbox-daemon.service"
 
@@ -36,14 +31,15 @@ def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
         output=layout.logs / "daemon.out",
         env=env,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pid = running_pid(cfg)
-        if pid is not None:
-            return pid
-        time.sleep(0.05)
-    raise OperationFailed(
-        "devbox daemon did not start", hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}"
+    return wait_until(
+        lambda: running_pid(cfg),
+        timeout,
+        0.05,
+        "the devbox daemon",
+        error=lambda: OperationFailed(
+            "devbox daemon did not start",
+            hint=f"see {layout.logs / 'daemon.out'} and {log_file(cfg)}",
+        ),
     )
 
 
@@ -53,10 +49,7 @@ def stop(cfg: Config, timeout: float = 15.0) -> int | None:
     if pid is None:
         return None
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and running_pid(cfg) is not None:
-        time.sleep(0.05)
-    if running_pid(cfg) is not None:
+    if not poll(lambda: running_pid(cfg) is None, timeout, 0.05):
         raise OperationFailed(
             f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
             hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay on disk)",

@@ -10,21 +10,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed
 from devbox.model.checks import Check
 from devbox.model.lab_plan import DnsmasqLease, LabPlan, parse_leases, plan
+from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.steps import JobSteps, Reporter, StepContext, bind, run_steps
+from devbox.waits import poll, wait_until
 
 
 @dataclass
-class LabStatus:
+class LabStatus(Record):
     name: str
     up: bool
     uplink: str
@@ -39,11 +40,6 @@ class LabStatus:
     ping_check: bool
     lease_file: str
     leases: list[DnsmasqLease] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["leases"] = [lease.to_dict() for lease in self.leases]
-        return data
 
 
 def _log(cfg: Config) -> OpLog:
@@ -104,13 +100,24 @@ def _start_dnsmasq(p: LabPlan, log: OpLog) -> int:
         timeout=30,
         preexec=netns.preexec(netns.named_path(p.name)),
     )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        pid = dnsmasq_pid(p)
-        if pid is not None:
-            return pid
-        time.sleep(0.05)
-    raise OperationFailed("dnsmasq started but wrote no pid file", hint=f"see {p.log_file}")
+    return wait_until(
+        lambda: dnsmasq_pid(p),
+        5.0,
+        0.05,
+        "dnsmasq's pid file",
+        error=lambda: OperationFailed(
+            "dnsmasq started but wrote no pid file", hint=f"see {p.log_file}"
+        ),
+    )
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
 
 
 def _stop_pid(pid: int, timeout: float = 5.0) -> None:
@@ -118,17 +125,8 @@ def _stop_pid(pid: int, timeout: float = 5.0) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists():
-            return
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().split(") ", 1)[1].startswith("Z"):
-                    return
-        except OSError:
-            return
-        time.sleep(0.05)
+    if poll(lambda: _exited(pid), timeout, 0.05):
+        return
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:

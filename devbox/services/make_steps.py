@@ -5,7 +5,6 @@ in order, is ``devbox.services.container_make.STEPS``."""
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from devbox.state.container_records import (
     known_hosts,
 )
 from devbox.steps import StepContext
+from devbox.waits import wait_until
 
 if TYPE_CHECKING:
     from devbox.branches import Branch
@@ -234,24 +234,28 @@ def _connector(job: MakeJob) -> ssh.SocketFactory:
 def _host_keys(job: MakeJob, timeout: float) -> list[str]:
     """Host keys read through the Docker API (a trusted channel), so the first SSH
     connection is already checked: nothing is ever accepted on first use."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = []
-        for path in HOST_KEY_FILES:
-            data = dc.read_file(job.name, path)
-            if data:
-                found.append(data.decode().strip())
-        if found:
-            return found
-        state = dc.inspect(job.name)
-        if state is None or not state.running:
-            raise OperationFailed(
-                f"container {job.name} stopped while booting", hint=exited_hint(job.name)
-            )
-        time.sleep(0.1)
-    raise OperationFailed(
-        f"{job.name} has no SSH host keys after {timeout:.0f}s",
-        hint="is openssh-server in the image and enabled?",
+
+    def found() -> list[str]:
+        keys = [
+            data.decode().strip() for p in HOST_KEY_FILES if (data := dc.read_file(job.name, p))
+        ]
+        if not keys:
+            state = dc.inspect(job.name)
+            if state is None or not state.running:  # a boot that failed: say so at once
+                raise OperationFailed(
+                    f"container {job.name} stopped while booting", hint=exited_hint(job.name)
+                )
+        return keys
+
+    return wait_until(
+        found,
+        timeout,
+        0.1,
+        "SSH host keys",
+        error=lambda: OperationFailed(
+            f"{job.name} has no SSH host keys after {timeout:.0f}s",
+            hint="is openssh-server in the image and enabled?",
+        ),
     )
 
 
@@ -278,8 +282,9 @@ def install_keys(job: MakeJob, ctx: StepContext) -> None:
 
 
 def _caller_public_keys(cfg: Config) -> list[str]:
-    ssh_dir = home_dir(cfg) / ".ssh"
-    return [p.read_text() for p in sorted(ssh_dir.glob("id_*.pub")) if p.is_file()]
+    from devbox.adapters.host import sshconfig
+
+    return sshconfig.public_keys(home_dir(cfg))
 
 
 def _team_public_keys() -> list[str]:

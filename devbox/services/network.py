@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devbox.config import Config
 from devbox.errors import OperationFailed, UserError
 from devbox.model.leases import NicRecord, NicSpec, NicState
+from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.services.host_reach import ensure_shim
 from devbox.services.nic import (
@@ -32,13 +33,14 @@ from devbox.services.nic import (
     store,
 )
 from devbox.steps import Reporter
+from devbox.waits import wait_until
 
 if TYPE_CHECKING:
     from devbox.adapters.docker.net import ContainerFacts
 
 
 @dataclass(frozen=True)
-class Attachment:
+class Attachment(Record):
     """One container LAN interface as devbox knows it (what ``net show`` prints)."""
 
     container: str
@@ -58,9 +60,6 @@ class Attachment:
     def cidr(self) -> str | None:
         return f"{self.ip}/{self.prefixlen}" if self.ip else None
 
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 def _attachment(rec: NicRecord, state: NicState | None = None) -> Attachment:
     return Attachment(
@@ -77,9 +76,6 @@ def _attachment(rec: NicRecord, state: NicState | None = None) -> Attachment:
         state=(state or rec.state).value,
         hostname=rec.hostname,
     )
-
-
-# --- validation (pure) ---------------------------------------------------------------------
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -273,9 +269,10 @@ def wait_attached(
     from devbox.adapters.docker import net
 
     name = ifname or cfg.text("ifname")
-    deadline = time.monotonic() + timeout
     last = "no record"
-    while True:
+
+    def attached() -> Attachment | None:
+        nonlocal last
         facts = net.inspect(container)
         rec = store(cfg).load(container, name)
         if facts is None:
@@ -297,10 +294,15 @@ def wait_attached(
             if not facts.running
             else ("no record" if rec is None else f"state {rec.state}, pid {rec.pid}/{facts.pid}")
         )
-        if time.monotonic() >= deadline:
-            raise OperationFailed(
-                f"{container} got no LAN address within {timeout:g}s ({last})",
-                hint="is the devbox daemon running? (devbox common daemon); "
-                "see <root>/logs/daemon.log",
-            )
-        time.sleep(0.1)
+        return None
+
+    return wait_until(
+        attached,
+        timeout,
+        0.1,
+        f"{container}'s LAN address",
+        error=lambda: OperationFailed(
+            f"{container} got no LAN address within {timeout:g}s ({last})",
+            hint="is the devbox daemon running? (devbox common daemon); see <root>/logs/daemon.log",
+        ),
+    )

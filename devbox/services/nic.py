@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import secrets
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -129,12 +128,6 @@ def _lower_for(spec: NicSpec, ctx: StepContext | None) -> str:
     return name
 
 
-def _is_busy(err: BaseException) -> bool:
-    from devbox.adapters.net.netlink import BUSY_ERRNOS, NetlinkFailed
-
-    return isinstance(err, NetlinkFailed) and err.code in BUSY_ERRNOS
-
-
 def _clean_stale_host(lower: str, mac: str, log: OpLog) -> None:
     """Delete host-side macvlans on ``lower`` that carry ``mac`` (left by a crashed attach)."""
     from devbox.adapters.net import netlink
@@ -196,13 +189,13 @@ def _plumb_link(
                     f"{spec.ifname} not made by devbox",
                     hint="choose another --ifname",
                 ) from err
-            if not _is_busy(err) or attempt == 2:
-                if _is_busy(err):
-                    raise OperationFailed(
-                        f"MAC {spec.mac} is still in use on {lower} after {2 * STALE_WAIT:g}s",
-                        hint="another interface holds this MAC; remove it or pass --mac",
-                    ) from err
+            if err.code not in netlink.BUSY_ERRNOS:
                 raise
+            if attempt == 2:
+                raise OperationFailed(
+                    f"MAC {spec.mac} is still in use on {lower} after {2 * STALE_WAIT:g}s",
+                    hint="another interface holds this MAC; remove it or pass --mac",
+                ) from err
             _clean_stale_host(lower, spec.mac, log)
             continue
         except BaseException:
@@ -414,15 +407,9 @@ def release_offline(cfg: Config, rec: NicRecord, log: OpLog) -> bool:
         except BaseException:
             netlink.delete_link(tmp)
             raise
-        deadline = time.monotonic() + STALE_WAIT
-        while True:
-            try:
-                netlink.rename_up(tmp, rec.ifname, netns.named_path(ns_name))
-                break
-            except DevboxError as err:
-                if not _is_busy(err) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        netlink.retry_busy(
+            lambda: netlink.rename_up(tmp, rec.ifname, netns.named_path(ns_name)), STALE_WAIT
+        )
         session = new_session(cfg, rec, 0, release_only=True, netns_path=netns.named_path(ns_name))
         session.start()
         session.stop(release=True)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from devbox.adapters.docker import containers as dc
+from devbox.adapters.host.diskusage import disk_usage
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed
 from devbox.model import registry_plan as plan
@@ -13,7 +14,6 @@ from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.services.registry_site import (
-    disk_usage,
     registry_image,
     serve_address,
     server_paths,
@@ -109,10 +109,10 @@ def gc(cfg: Config, reporter: Reporter | None = None, log: OpLog | None = None) 
     attrs = engine.container_attrs(name)
     was_running = bool(attrs and (attrs.get("State") or {}).get("Running"))
     storage = cfg.path("registry.storage")
-    out = GcResult(was_running, 0, disk_usage(storage), 0, 0.0)
+    out = GcResult(was_running, 0, disk_usage(storage, one_filesystem=False), 0, 0.0)
     t0 = time.monotonic()
     with job_log(log, Layout(cfg.root).host_log) as oplog:
         run_steps("registryserver gc", bind(GcJob(cfg, name, oplog, out), STEPS), oplog, reporter)
-    out.bytes_after = disk_usage(storage)
+    out.bytes_after = disk_usage(storage, one_filesystem=False)
     out.seconds = time.monotonic() - t0
     return out

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devbox.adapters.docker import containers as dc
+from devbox.adapters.host.diskusage import disk_usage
 from devbox.config import Config
 from devbox.errors import OperationFailed, UserError
 from devbox.model import registry_plan as plan
@@ -30,7 +31,6 @@ from devbox.services.registry_site import (
     ServerPaths,
     admin_password,
     cert_names,
-    disk_usage,
     endpoint,
     engine_ca_file,
     registry_address,
@@ -90,9 +90,9 @@ class RegistryJob:
         cfg = self.cfg
         self.paths = server_paths(cfg)
         self.address = serve_address(cfg)
-        self.name = str(cfg["registry.name"])
-        self.storage = Path(cfg["registry.storage"])
-        self.tls = bool(cfg["registry.tls"])
+        self.name = cfg.text("registry.name")
+        self.storage = cfg.path("registry.storage")
+        self.tls = cfg.flag("registry.tls")
         self.image, self.binary = registry_image(cfg)
         ca = str(engine_ca_file(str(self.address))) if self.tls else ""
         self.result = UpResult(
@@ -142,7 +142,7 @@ def write_files(job: RegistryJob, ctx: StepContext) -> None:
 def ensure_network(job: RegistryJob, ctx: StepContext) -> None:
     from devbox.adapters.docker import engine
 
-    net = str(job.cfg["registry.network"])
+    net = job.cfg.text("registry.network")
     if not net:
         ctx.skip("default bridge")
     _attrs, created = engine.ensure_network(
@@ -196,7 +196,7 @@ def _config_id(job: RegistryJob, vols: dict[str, dict[str, str]]) -> str:
                 "img_id": (engine.image_attrs(job.image) or {}).get("Id"),
                 "port": job.address.port,
                 "cert": _file_digest(server_certs(job.cfg).server_cert),
-                "network": str(job.cfg["registry.network"]),
+                "network": job.cfg.text("registry.network"),
             },
             sort_keys=True,
         ).encode()
@@ -231,7 +231,7 @@ def run_container(job: RegistryJob, ctx: StepContext) -> None:
         port=job.address.port,
         vols=vols,
         labels={CONFIG_LABEL: config_id, **test_label(job.cfg)},
-        network=str(job.cfg["registry.network"]),
+        network=job.cfg.text("registry.network"),
     )
     ctx.undo(f"remove container {name}", lambda: dc.remove(name))
     engine.run_container(kwargs)
@@ -357,7 +357,7 @@ def status(cfg: Config) -> RegistryStatus:
         str(paths.pki / "ca.crt") if tls else "",
         users,
         str(storage),
-        disk_usage(storage) if storage.exists() else 0,
+        disk_usage(storage, one_filesystem=False),
         {},
     )
     if state == "running" or cfg.text("registry.address"):

@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from devbox.errors import OperationFailed
 from devbox.model import registry_plan as plan
 from devbox.oplog import register_secret
 from devbox.paths import Layout
+from devbox.waits import wait_until
 
 ENGINE_CERTS_D = Path("/etc/docker/certs.d")
 
@@ -147,26 +147,30 @@ def wait_ready(cfg: Config, name: str, address: str, timeout: float = READY_TIME
     from devbox.adapters.docker import engine
 
     ep = endpoint(cfg, address, with_admin=False)
-    deadline = time.monotonic() + timeout
     last = ""
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
+        nonlocal last
         attrs = engine.container_attrs(name) or {}
         if not (attrs.get("State") or {}).get("Running"):
             last = "container not running"
-        else:
-            try:
-                status = registry_api.ping(ep, timeout=2.0)
-                if status in (200, 401):
-                    return
-                last = f"HTTP {status}"
-            except OperationFailed as err:
-                last = str(err)
-        time.sleep(0.3)
-    logs = engine.container_logs(name, tail=8).strip().splitlines()
-    raise OperationFailed(
-        f"registry {address} did not answer within {timeout:.0f}s: {last}",
-        hint=("container log: " + " | ".join(logs[-3:])) if logs else None,
-    )
+            return False
+        try:
+            status = registry_api.ping(ep, timeout=2.0)
+        except OperationFailed as err:
+            last = str(err)
+            return False
+        last = f"HTTP {status}"
+        return status in (200, 401)
+
+    def not_answering() -> OperationFailed:
+        logs = engine.container_logs(name, tail=8).strip().splitlines()
+        return OperationFailed(
+            f"registry {address} did not answer within {timeout:.0f}s: {last}",
+            hint=("container log: " + " | ".join(logs[-3:])) if logs else None,
+        )
+
+    wait_until(answers, timeout, 0.3, f"registry {address}", error=not_answering)
 
 
 def server_certs(cfg: Config) -> Any:
@@ -194,17 +198,6 @@ def volumes(cfg: Config) -> dict[str, dict[str, str]]:
 def test_label(cfg: Config) -> dict[str, str]:
     run_id = cfg.environ.get("DEVBOX_TEST_RUN_ID", "")
     return {"devbox.test-run": run_id} if run_id else {}
-
-
-def disk_usage(path: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for fname in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, fname)).st_blocks * 512
-            except OSError:
-                continue
-    return total
 
 
 def reload_server(cfg: Config, name: str) -> bool:

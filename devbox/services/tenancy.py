@@ -13,22 +13,14 @@ from devbox.errors import UserError
 from devbox.model import labels, owners, quotas
 from devbox.model import limits as limits_mod
 from devbox.model.container_plan import same_root
-from devbox.model.naming import validate_name
 from devbox.model.owners import Caller
+from devbox.services import devbox_container
 
 
 def require_container(cfg: Config, caller: Caller, name: str, action: str) -> dc.ContainerState:
     """``name``'s container of this root, which ``caller`` may ``action`` (UserError
-    "container X belongs to Y" otherwise; "no container" when it is not devbox's)."""
-    validate_name(name)
-    st = dc.inspect(name)
-    if st is None or st.labels.get(labels.ROLE) is None:
-        raise UserError(
-            f"no container named '{name}'",
-            hint="list them with 'devbox dockeruser list-containers'",
-        )
-    if not same_root(st.labels.get(labels.ROOT, ""), cfg.root):
-        raise UserError(f"container {name} belongs to another devbox root")
+    "container X belongs to Y" otherwise)."""
+    st = devbox_container.require(name, cfg)
     owners.require_may_act(caller, name, st.labels, action)
     return st
 

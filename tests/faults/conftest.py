@@ -12,21 +12,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli import run_devbox, start_devbox
 from tests.conftest import RUN_ID
 from tests.faults import table
 from tests.faults.leaks import Report, Snapshot, check, snapshot
 from tests.fixtures.engine import TEST_LABEL
 
-REPO = Path(__file__).resolve().parents[2]
 LEVEL = os.environ.get("DEVBOX_FAULTS_LONG", "")
 LONG = LEVEL not in ("", "0")
 FULL = LEVEL == "full"
@@ -42,6 +42,32 @@ class Killed:
     rc: int | None
     out: str
     err: str
+
+
+@dataclass
+class Background:
+    """A devbox command started by ``FaultEnv.background``."""
+
+    proc: subprocess.Popen[str]
+    path: Path  # its output: .o (stdout) and .e (stderr)
+
+    def output(self) -> tuple[str, str]:
+        return self.path.with_suffix(".o").read_text(), self.path.with_suffix(".e").read_text()
+
+
+def ready_while_running(
+    proc: subprocess.Popen[str], ready: Callable[[], bool], timeout: float
+) -> bool:
+    """True once ``ready()`` says so while ``proc`` runs (polled every 10 ms, bounded by
+    ``timeout``); False when it ended first or the time is up."""
+    from devbox.waits import poll
+
+    def state() -> str | None:
+        if proc.poll() is not None:
+            return "ended"
+        return "ready" if ready() else None
+
+    return poll(state, timeout, 0.01) == "ready"
 
 
 @dataclass
@@ -86,15 +112,7 @@ class FaultEnv:
         return {**os.environ, **self.env}
 
     def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "devbox", *args],
-            cwd=REPO,
-            env=self.full_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_devbox(args, self.full_env(), timeout=timeout)
 
     def log(self, name: str) -> Path:
         return self.root / "logs" / f"{name}.log"
@@ -102,39 +120,27 @@ class FaultEnv:
     def kill_when(self, args: list[str], ready: Callable[[], bool], timeout: float = 300) -> Killed:
         """Run ``devbox ARGS``; kill -9 it the moment ``ready()`` says so (polled every
         10 ms, bounded by ``timeout``)."""
-        out_path = self.tmp / f"out{time.monotonic_ns()}"
-        with (
-            out_path.with_suffix(".o").open("w") as out,
-            out_path.with_suffix(".e").open("w") as err,
-        ):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "devbox", *args],
-                cwd=REPO,
-                env=self.full_env(),
-                stdout=out,
-                stderr=err,
-                text=True,
-            )
+        with self.background(args, "out") as bg:
+            proc = bg.proc
             killed = False
-            deadline = time.monotonic() + timeout
             try:
-                while time.monotonic() < deadline and proc.poll() is None:
-                    if ready():
-                        os.kill(proc.pid, signal.SIGKILL)
-                        killed = True
-                        break
-                    time.sleep(0.01)
+                if ready_while_running(proc, ready, timeout):
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed = True
                 if not killed and proc.poll() is None:
                     proc.kill()
                     killed = True
             finally:
                 rc = proc.wait(timeout=60)
-        return Killed(
-            killed,
-            rc,
-            out_path.with_suffix(".o").read_text(),
-            out_path.with_suffix(".e").read_text(),
-        )
+        return Killed(killed, rc, *bg.output())
+
+    @contextmanager
+    def background(self, args: list[str], stem: str) -> Iterator[Background]:
+        """``devbox ARGS`` started in the background, its stdout and stderr into files under
+        ``tmp`` (closed at exit; ``output()`` reads them)."""
+        path = self.tmp / f"{stem}{time.monotonic_ns()}"
+        with path.with_suffix(".o").open("w") as out, path.with_suffix(".e").open("w") as err:
+            yield Background(start_devbox(args, self.full_env(), out, err), path)
 
     def log_marker(self, name: str, marker: str) -> Callable[[], bool]:
         """True once ``marker`` is in ``name``'s log after what is there now."""
@@ -282,46 +288,11 @@ def load_image(shared: Any, private: Any, image: str) -> None:
 @pytest.fixture(scope="package")
 def private_engine(engine: Any, dev_image: str) -> Iterator[PrivateEngine]:
     """One private dockerd for the package, the dev image loaded once."""
-    import secrets
-    import shutil
+    from tests.fixtures.lab import running_private_dockerd
 
-    from devbox.adapters.net import netns
-    from tests.fixtures.lab import PrivateDockerd
-
-    dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
-    base = Path(f"/tmp/dbxt{RUN_ID}fk{secrets.token_hex(2)}")
-    base.mkdir(parents=True)
-    argv = [
-        dockerd,
-        "-H",
-        f"unix://{base}/docker.sock",
-        "--data-root",
-        str(base / "data"),
-        "--exec-root",
-        str(base / "exec"),
-        "--pidfile",
-        str(base / "dockerd.pid"),
-        "--bridge=none",
-        "--iptables=false",
-        "--ip-masq=false",
-    ]
-    ns_name = f"dbxt{RUN_ID}fk{secrets.token_hex(2)}"
-    netns.create(ns_name)
-    d = PrivateDockerd(base, argv, netns_name=ns_name)
-    try:
-        d.start()
+    with running_private_dockerd("fk") as d:
         load_image(engine, d.client(), dev_image)
         yield PrivateEngine(d, dev_image)
-    finally:
-        try:
-            for ctr in d.client().containers.list(all=True):
-                ctr.remove(force=True)
-        except Exception:  # noqa: BLE001 - dockerd already gone
-            pass
-        d.stop()
-        subprocess.run(["umount", "-R", str(base)], capture_output=True, check=False)
-        shutil.rmtree(base, ignore_errors=True)
-        netns.remove(ns_name)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

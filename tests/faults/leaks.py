@@ -28,15 +28,11 @@ from typing import Any
 from tests.conftest import RUN_ID
 
 KINDS = ("container", "paused", "macvlan", "netns", "mount", "lease", "lock", "cgroup", "record")
-MB = 1024 * 1024
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(MB), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def tree_sums(top: Path) -> dict[str, str]:

@@ -3,6 +3,9 @@ and 3; long: 50 and 20; bench/faults.py --full: 100 and 20)."""
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
+
 import pytest
 
 from tests.faults import table
@@ -10,19 +13,26 @@ from tests.faults.conftest import FaultEnv, pick
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
+Ran = subprocess.CompletedProcess[str]
 
-def test_make_remove_cycles(faults: FaultEnv) -> None:
-    case = "make/remove cycles"
+
+def _cycles(
+    faults: FaultEnv,
+    case: str,
+    n: int,
+    verb: str,
+    make: Callable[[], Ran],
+    remove: Callable[[], Ran],
+    gone: set[str],
+) -> list[str]:
+    """``n`` cycles of ``make()`` then ``remove()``, each checked to leave nothing (``gone``:
+    the names the cycle made), each a row of the table; what went wrong, by cycle."""
     snap = faults.snap()
-    n = pick(50, 50, 100)  # the issue: 100 cycles, 50 in CI
-    name = faults.name("cy")  # one name, reused: the DHCP server knows it
     bad: list[str] = []
     for i in range(n):
-        made = faults.cli(
-            "dockeruser", "make-dev-container", name, "--branch", "main", "--no-checkout"
-        )
-        removed = faults.remove(name)
-        report = faults.check(snap, gone={name}, settle=1.0)
+        made = make()
+        removed = remove()
+        report = faults.check(snap, gone=gone, settle=1.0)
         ok = made.returncode == 0 and removed.returncode == 0 and report.clean
         table.record(
             case,
@@ -30,38 +40,45 @@ def test_make_remove_cycles(faults: FaultEnv) -> None:
             report,
             ""
             if ok
-            else f"cycle {i}: make {made.returncode} {made.stderr.strip()[-200:]}; "
+            else f"cycle {i}: {verb} {made.returncode} {made.stderr.strip()[-200:]}; "
             f"remove {removed.returncode}; {report.describe()}",
         )
         if not ok:
             bad.append(f"cycle {i}: {report.describe()} {made.stderr[-300:]}")
+    return bad
+
+
+def test_make_remove_cycles(faults: FaultEnv) -> None:
+    n = pick(50, 50, 100)  # the issue: 100 cycles, 50 in CI
+    name = faults.name("cy")  # one name, reused: the DHCP server knows it
+    bad = _cycles(
+        faults,
+        "make/remove cycles",
+        n,
+        "make",
+        lambda: faults.cli(
+            "dockeruser", "make-dev-container", name, "--branch", "main", "--no-checkout"
+        ),
+        lambda: faults.remove(name),
+        gone={name},
+    )
     assert not bad, bad[:3]
 
 
 def test_clone_remove_cycles(faults: FaultEnv) -> None:
-    case = "clone/remove cycles"
-    snap = faults.snap()
     n = pick(3, 20, 20)
     prefix = faults.name("cc")
-    bad: list[str] = []
-    for i in range(n):
-        made = faults.cli(
+    bad = _cycles(
+        faults,
+        "clone/remove cycles",
+        n,
+        "clone",
+        lambda: faults.cli(
             "dockeruser", "clone", faults.bystander, "--count", "2", "--prefix", prefix
-        )
-        removed = faults.cli(
+        ),
+        lambda: faults.cli(
             "dockeruser", "remove-dev-container", "--clones-of", faults.bystander, "--yes"
-        )
-        report = faults.check(snap, gone={f"{prefix}{k}" for k in range(1, 3)}, settle=1.0)
-        ok = made.returncode == 0 and removed.returncode == 0 and report.clean
-        table.record(
-            case,
-            ok,
-            report,
-            ""
-            if ok
-            else f"cycle {i}: clone {made.returncode} {made.stderr.strip()[-200:]}; "
-            f"remove {removed.returncode}; {report.describe()}",
-        )
-        if not ok:
-            bad.append(f"cycle {i}: {report.describe()} {made.stderr[-300:]}")
+        ),
+        gone={f"{prefix}{k}" for k in range(1, 3)},
+    )
     assert not bad, bad[:3]

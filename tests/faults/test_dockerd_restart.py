@@ -15,8 +15,6 @@ checker)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,7 +23,7 @@ import pytest
 
 from tests.conftest import RUN_ID
 from tests.faults import table
-from tests.faults.conftest import REPO, FaultEnv, PrivateEngine
+from tests.faults.conftest import FaultEnv, PrivateEngine, ready_while_running
 from tests.fixtures.engine import TEST_LABEL
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
@@ -134,36 +132,19 @@ def _clone_with_restart(
 ) -> tuple[bool, int, str, str]:
     """Run ``devbox ARGV``; restart the private dockerd when ``ready()`` (polled, bounded);
     let the command finish. Returns (restarted, exit code, stdout, stderr)."""
-    out_path = fe.tmp / f"clone{time.monotonic_ns()}"
     restarted = False
-    with out_path.with_suffix(".o").open("w") as out, out_path.with_suffix(".e").open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devbox", *argv],
-            cwd=REPO,
-            env=fe.full_env(),
-            stdout=out,
-            stderr=err,
-            text=True,
-        )
+    with fe.background(argv, "clone") as bg:
+        proc = bg.proc
         try:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and proc.poll() is None:
-                if ready():
-                    engine.restart()
-                    restarted = True
-                    break
-                time.sleep(0.01)
+            if ready_while_running(proc, ready, 300):
+                engine.restart()
+                restarted = True
             rc = proc.wait(timeout=900)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=60)
-    return (
-        restarted,
-        rc,
-        out_path.with_suffix(".o").read_text(),
-        out_path.with_suffix(".e").read_text(),
-    )
+    return (restarted, rc, *bg.output())
 
 
 def _converged(

@@ -5,6 +5,7 @@ remove leaves nothing, and the bystander's /opt keeps every file."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -12,20 +13,11 @@ import pytest
 
 from tests.faults import table
 from tests.faults.conftest import FaultEnv
+from tests.faults.leaks import Report
+from tests.fixtures.devcontainers import MAKE_STEPS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.faults]
 
-MAKE_STEPS = [
-    "prepare /opt",
-    "image",
-    "start container",
-    "attach LAN (DHCP)",
-    "wait for sshd",
-    "install SSH keys",
-    "install license",
-    "check out branch",
-    "SSH config entry",
-]
 FREEZE_STEPS = ["commit + /opt snapshot", "sysprep"]
 CLONE_STEPS = [
     "/opt overlay",
@@ -42,6 +34,15 @@ CLONE_CASES = [("freeze", i, s) for i, s in enumerate(FREEZE_STEPS, 1)] + [
 ]
 
 
+def _rerun_note(
+    where: str, again: subprocess.CompletedProcess[str], report: Report, *more: str
+) -> str:
+    """The table's note on a case that did not converge: the rerun's exit and error, ``more``,
+    then what leaked."""
+    rerun = f"{where}: rerun {again.returncode} {again.stderr.strip()[-300:]}"
+    return "; ".join([rerun, *more, report.describe()])
+
+
 def _fail(case: str, msg: str) -> None:
     table.record(case, False, note=msg[:300])
     pytest.fail(msg)
@@ -55,7 +56,9 @@ def test_kill_make_at_step(faults: FaultEnv, index: int, step: str) -> None:
     snap = faults.snap()
     name = faults.name("km")
     argv = ["dockeruser", "make-dev-container", name, "--branch", "main"]
-    k = faults.kill_when(argv, faults.log_marker(name, f"[{step}] start ({index}/9)"))
+    k = faults.kill_when(
+        argv, faults.log_marker(name, f"[{step}] start ({index}/{len(MAKE_STEPS)})")
+    )
     assert k.killed, f"make ended before step {index} ({step}) began: {k.err[-2000:]}"
     # the last step takes milliseconds: the kill may land after the make finished
     state = faults.root / "containers" / name / "state.json"
@@ -128,10 +131,7 @@ def test_kill_remove_at_step(faults: FaultEnv, point: str) -> None:
         case,
         ok,
         report,
-        ""
-        if ok
-        else f"{point} (killed={k.killed}): rerun {again.returncode} "
-        f"{again.stderr.strip()[-300:]}; {report.describe()}",
+        "" if ok else _rerun_note(f"{point} (killed={k.killed})", again, report),
     )
     assert again.returncode == 0 or gone_already, again.stderr
     assert report.clean, report.describe()
@@ -171,10 +171,7 @@ def test_kill_checkout_update_at_step(faults: FaultEnv, point: str) -> None:
         case,
         ok,
         report,
-        ""
-        if ok
-        else f"{point} (killed={k.killed}): rerun {again.returncode} "
-        f"{again.stderr.strip()[-300:]}; {report.describe()}",
+        "" if ok else _rerun_note(f"{point} (killed={k.killed})", again, report),
     )
     assert again.returncode == 0, again.stderr
     assert report.clean, report.describe()
@@ -182,8 +179,6 @@ def test_kill_checkout_update_at_step(faults: FaultEnv, point: str) -> None:
 
 
 def _checked_out_head(faults: FaultEnv) -> bool:
-    import subprocess
-
     head = subprocess.run(
         ["git", "--git-dir", str(faults.repo), "rev-parse", "main"],
         capture_output=True,
@@ -240,9 +235,7 @@ def test_kill_clone_at_step(faults: FaultEnv, phase: str, index: int, step: str)
         report,
         ""
         if ok
-        else f"{phase} step {index}: rerun {again.returncode} "
-        f"{again.stderr.strip()[-300:]}; remove {cleaned.returncode}; "
-        f"{report.describe()}",
+        else _rerun_note(f"{phase} step {index}", again, report, f"remove {cleaned.returncode}"),
     )
     assert again.returncode == 0, again.stderr[-2000:]
     assert cleaned.returncode == 0, cleaned.stderr[-2000:]

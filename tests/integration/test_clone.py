@@ -8,11 +8,9 @@ they write. Removing them leaves no mount, interface, lease or snapshot behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,29 +20,17 @@ import pytest
 
 from devbox.adapters.docker import containers as dc
 from devbox.adapters.docker import snapshots
-from devbox.adapters.host import mounts
+from devbox.adapters.host import diskusage, mounts
 from devbox.model import labels
 from devbox.paths import Layout
+from tests.cli import run_cli
 from tests.conftest import RUN_ID
+from tests.faults.leaks import sha256
+from tests.fixtures.devcontainers import remove_clones_and_source
 from tests.fixtures.engine import TEST_LABEL
 from tests.fixtures.lab import LabEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def devbox_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    """Run ``devbox ARGS`` as a user would (a subprocess, NO_COLOR)."""
-    full = {**os.environ, **(env or {}), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "devbox", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 MB = 1024 * 1024
@@ -63,13 +49,9 @@ class Cloned:
     def names(self) -> list[str]:
         return [c.name for c in self.run.clones]
 
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(MB), b""):
-            h.update(block)
-    return h.hexdigest()
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``devbox ARGS`` as a user runs it, in this module's environment."""
+        return run_cli(self.env, *args, timeout=900)
 
 
 def _env(lab: LabEnv) -> dict[str, str]:
@@ -110,33 +92,9 @@ def cloned(lab: LabEnv, dev_image: str) -> Iterator[Cloned]:
             for _ in range(200):
                 fh.write(chunk)
         run = clone.clone(cfg, src, COUNT)
-        yield Cloned(cfg, env, src, run, _sha(big))
+        yield Cloned(cfg, env, src, run, sha256(big))
     finally:
-        _cleanup(cfg, src)
-
-
-def _cleanup(cfg: Any, src: str) -> None:
-    """Remove clones and SRC through devbox; whatever that could not remove, by force."""
-    from devbox.services import clone, container_lifecycle
-
-    layout = Layout(cfg.root)
-    try:
-        clone.remove_clones(cfg, src)
-    except Exception as err:  # noqa: BLE001 - the forced cleanup below still runs
-        print(f"remove_clones: {err}")
-    try:
-        if dc.inspect(src) is not None:
-            container_lifecycle.remove(cfg, src, purge=True)
-    except Exception as err:  # noqa: BLE001
-        print(f"remove {src}: {err}")
-    for st in dc.list_labeled(f"{labels.CLONE_OF}={src}"):
-        dc.remove(st.name)
-    dc.remove(src)
-    for m in mounts.overlay_mounts_under(layout.root):
-        mounts.unmount(Path(m.target))
-    for img in snapshots.images_labelled(f"{TEST_LABEL}={RUN_ID}"):
-        for tag in img.get("RepoTags") or []:
-            snapshots.remove_image(tag)
+        remove_clones_and_source(cfg, src, images_label=f"{TEST_LABEL}={RUN_ID}")
 
 
 def test_clones_are_distinct_machines(cloned: Cloned) -> None:
@@ -207,7 +165,7 @@ def test_opt_writes_stay_in_the_clone(cloned: Cloned) -> None:
     assert code == 0, out
     assert int(out.strip()) == 200 * MB + 2
     assert not (layout.opt_dir(cloned.src) / "data" / "only-in-first").exists()
-    assert _sha(layout.opt_dir(cloned.src) / "data" / "events.bin") == cloned.big_sha
+    assert sha256(layout.opt_dir(cloned.src) / "data" / "events.bin") == cloned.big_sha
     for other in others:
         code, out = dc.exec_run(other, ["sh", "-c", "ls /opt/data; wc -c < /opt/data/events.bin"])
         assert b"only-in-first" not in out
@@ -223,12 +181,12 @@ def test_extra_disk_is_what_clones_write(cloned: Cloned, engine: Any) -> None:
     # the snapshot is made once, not per clone
     snaps = [p for p in layout.snapshots.iterdir() if p.is_dir()]
     assert [p.name for p in snaps] == [cloned.run.snapshot]
-    snapshot_bytes = mounts.disk_usage(clone_records.snapshot_dir(layout, cloned.run.snapshot))
+    snapshot_bytes = diskusage.disk_usage(clone_records.snapshot_dir(layout, cloned.run.snapshot))
     if cloned.run.snapshot_method == "copy":
         assert snapshot_bytes >= 200 * MB
     else:
         assert snapshot_bytes < 20 * MB
-    uppers = sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in cloned.names)
+    uppers = sum(diskusage.disk_usage(layout.container_dir(n) / "opt-upper") for n in cloned.names)
     rw = {
         c["Names"][0].lstrip("/"): int(c.get("SizeRw") or 0)
         for c in engine.api.containers(
@@ -258,7 +216,7 @@ def _parent_size(engine: Any, image: dict[str, Any]) -> int:
 
 
 def test_run_on_cli(cloned: Cloned) -> None:
-    result = devbox_cli(
+    result = cloned.cli(
         "dockeruser",
         "run-on",
         "--clones-of",
@@ -266,27 +224,25 @@ def test_run_on_cli(cloned: Cloned) -> None:
         "--json",
         "--",
         "hostname",
-        env=cloned.env,
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert sorted(r["name"] for r in rows) == sorted(cloned.names)
     assert all(r["exit_code"] == 0 and r["stdout"].strip() == r["name"] for r in rows)
-    failing = devbox_cli(
+    failing = cloned.cli(
         "dockeruser",
         "run-on",
         "--clones-of",
         cloned.src,
         "--",
         f"test $(hostname) != {cloned.names[0]}",
-        env=cloned.env,
     )
     assert failing.returncode == 4, failing.stderr
     assert cloned.names[0] in failing.stderr
 
 
 def test_list_groups_clones_under_source(cloned: Cloned) -> None:
-    result = devbox_cli("dockeruser", "list-containers", "--json", "--no-size", env=cloned.env)
+    result = cloned.cli("dockeruser", "list-containers", "--json", "--no-size")
     assert result.returncode == 0, result.stderr
     rows = [
         r
@@ -352,9 +308,7 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
             room = procfs.inotify_room()
         wanted = room.containers + 1
         assert 1 < wanted <= clone_plan.MAX_COUNT, room
-        result = devbox_cli(
-            "dockeruser", "clone", cloned.src, "--count", str(wanted), env=cloned.env
-        )
+        result = cloned.cli("dockeruser", "clone", cloned.src, "--count", str(wanted))
     finally:
         for fd in held:
             os.close(fd)
@@ -371,9 +325,7 @@ def test_more_clones_than_the_kernel_can_boot_are_refused(cloned: Cloned) -> Non
 def test_remove_clones_leaves_nothing(cloned: Cloned) -> None:
     from devbox.services import network
 
-    result = devbox_cli(
-        "dockeruser", "remove-dev-container", "--clones-of", cloned.src, "--yes", env=cloned.env
-    )
+    result = cloned.cli("dockeruser", "remove-dev-container", "--clones-of", cloned.src, "--yes")
     assert result.returncode == 0, result.stderr
     layout = Layout(cloned.cfg.root)
     for name in cloned.names:
@@ -388,4 +340,4 @@ def test_remove_clones_leaves_nothing(cloned: Cloned) -> None:
     # SRC is untouched
     st = dc.inspect(cloned.src)
     assert st is not None and st.running
-    assert _sha(layout.opt_dir(cloned.src) / "data" / "events.bin") == cloned.big_sha
+    assert sha256(layout.opt_dir(cloned.src) / "data" / "events.bin") == cloned.big_sha

@@ -12,7 +12,7 @@ import pytest
 from devbox.adapters import ssh_hostkeys
 from devbox.adapters.docker import containers as dc
 from devbox.adapters.docker import snapshots
-from devbox.adapters.host import mounts
+from devbox.adapters.host import diskusage, mounts
 from devbox.config import Config, load
 from devbox.model import clone_plan
 from devbox.paths import Layout
@@ -109,7 +109,7 @@ def test_overlay_over_200mb_snapshot(root: Path) -> None:
         assert len(fh.read()) == MB
 
     # three clones of a 200 MB /opt cost what they wrote, not 3 x 200 MB
-    uppers = sum(mounts.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
+    uppers = sum(diskusage.disk_usage(layout.container_dir(n) / "opt-upper") for n in names)
     assert uppers < 3 * MB, uppers
     grown = mounts.fs_used_bytes(root) - before
     assert grown < 40 * MB, f"filesystem grew by {grown / MB:.1f} MB for 3 clones"

@@ -4,10 +4,8 @@ file applied to a git checkout; prune-combos removing only long-stopped ones."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,26 +16,12 @@ from devbox.adapters.docker import containers as dc
 from devbox.model import labels
 from devbox.paths import Layout
 from tests import waits
+from tests.cli import run_cli
 from tests.conftest import RUN_ID
 from tests.fixtures.engine import TEST_LABEL
 from tests.fixtures.lab import LabEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def devbox_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    """Run ``devbox ARGS`` as a user would (a subprocess, NO_COLOR)."""
-    full = {**os.environ, **(env or {}), "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "devbox", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _env(lab: LabEnv) -> dict[str, str]:
@@ -60,19 +44,13 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
     release = f"9.{RUN_ID}"  # matches the shipped acme "*" entry; unique to this run
     name = combo_plan.combo_name("acme", release, [])
     env = {**_env(lab), "DEVBOX_IMAGE": dev_image}
+
+    def make_combo() -> subprocess.CompletedProcess[str]:
+        argv = ["--product", "acme", "--release", release, "--no-checkout", "--json"]
+        return run_cli(env, "dockeruser", "make-dev-container", *argv, timeout=300)
+
     try:
-        first = devbox_cli(
-            "dockeruser",
-            "make-dev-container",
-            "--product",
-            "acme",
-            "--release",
-            release,
-            "--no-checkout",
-            "--json",
-            env=env,
-            timeout=300,
-        )
+        first = make_combo()
         assert first.returncode == 0, first.stderr
         made = json.loads(first.stdout)
         assert made["action"] == "made" and made["name"] == name
@@ -88,18 +66,7 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
         container_lifecycle.stop(cfg, name)
 
         t0 = time.monotonic()
-        second = devbox_cli(
-            "dockeruser",
-            "make-dev-container",
-            "--product",
-            "acme",
-            "--release",
-            release,
-            "--no-checkout",
-            "--json",
-            env=env,
-            timeout=300,
-        )
+        second = make_combo()
         seconds = time.monotonic() - t0
         assert second.returncode == 0, second.stderr
         again = json.loads(second.stdout)
@@ -111,8 +78,15 @@ def test_same_combo_twice_starts_the_existing_one(lab: LabEnv, dev_image: str) -
         log = Layout(cfg.root).container_log(name).read_text()
         assert len(re.findall(r"== make-combo-container \S+: \d+ steps", log)) == 1
 
-        listed = devbox_cli(
-            "dockeruser", "list-containers", "--combos", "--json", "--all", "--no-size", env=env
+        listed = run_cli(
+            env,
+            "dockeruser",
+            "list-containers",
+            "--combos",
+            "--json",
+            "--all",
+            "--no-size",
+            timeout=900,
         )
         assert name in [r["name"] for r in json.loads(listed.stdout)]
 

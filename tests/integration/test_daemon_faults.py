@@ -28,49 +28,19 @@ import pytest
 from devbox.errors import DevboxError
 from devbox.model import labels as L
 from devbox.paths import Layout
+from tests import waits
 from tests.conftest import RUN_ID
+from tests.fixtures.devcontainers import remove_clones_and_source
 from tests.fixtures.engine import TEST_LABEL
-from tests.fixtures.lab import LabEnv
+from tests.fixtures.lab import LabEnv, stop_daemon
 
 pytestmark = pytest.mark.integration
 
 MB = 1024 * 1024
 
 
-@pytest.fixture
-def daemon(lab: LabEnv) -> Iterator[int]:
-    from devbox.services import daemon_control
-
-    cfg = lab.cfg()
-    pid = daemon_control.ensure_running(cfg)
-    try:
-        yield pid
-    finally:
-        _stop_daemon(lab)
-
-
-def _stop_daemon(lab: LabEnv) -> None:
-    from devbox.services import daemon_control
-    from devbox.state import daemon_pid
-
-    cfg = lab.cfg()
-    try:
-        daemon_control.stop(cfg)
-    except DevboxError:  # a wedged daemon (a failing test): this test started it
-        running = daemon_pid.running_pid(cfg)
-        if running is not None:
-            os.kill(running, signal.SIGKILL)
-
-
-def wait_for(what: str, fn: Any, timeout: float = 20.0, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(step)
+def wait_for(what: str, fn: Any, timeout: float = 20.0) -> Any:
+    return waits.wait_for(fn, timeout, what, interval=0.1)
 
 
 def lan_of(ctr: Any, ifname: str = "lan0") -> tuple[str, str, int] | None:
@@ -262,7 +232,7 @@ def test_unreadable_record_is_left_alone(lab: LabEnv, lab_container: Any) -> Non
         )
         assert lan_of(ctr) == before
     finally:
-        _stop_daemon(lab)
+        stop_daemon(lab)
         ctr.remove(force=True)
         try:
             network.detach(cfg, ctr.name, missing_ok=True)
@@ -322,35 +292,7 @@ def source(lab: LabEnv, dev_image: str) -> Iterator[Source]:
         big.write_bytes(os.urandom(64 * MB))
         yield Source(cfg, env, name)
     finally:
-        _cleanup(cfg, name)
-
-
-def _cleanup(cfg: Any, src: str) -> None:
-    from devbox.adapters.docker import containers as dc
-    from devbox.adapters.docker import snapshots
-    from devbox.adapters.host import mounts
-    from devbox.services import clone, container_lifecycle
-
-    st = dc.inspect(src)
-    if st is not None and st.status == "paused":
-        snapshots.unpause(src)
-    try:
-        clone.remove_clones(cfg, src)
-    except Exception as err:  # noqa: BLE001 - the forced cleanup below still runs
-        print(f"remove_clones: {err}")
-    try:
-        if dc.inspect(src) is not None:
-            container_lifecycle.remove(cfg, src, purge=True)
-    except Exception as err:  # noqa: BLE001
-        print(f"remove {src}: {err}")
-    for left in dc.list_labeled(f"{L.CLONE_OF}={src}"):
-        dc.remove(left.name)
-    dc.remove(src)
-    for m in mounts.overlay_mounts_under(cfg.root):
-        mounts.unmount(Path(m.target))
-    for img in snapshots.images_labelled(f"{L.CLONE_OF}={src}"):
-        for tag in img.get("RepoTags") or []:
-            snapshots.remove_image(tag)
+        remove_clones_and_source(cfg, name, images_label=f"{L.CLONE_OF}={name}")
 
 
 def is_paused(engine: Any, name: str) -> bool:
@@ -396,7 +338,7 @@ def marker(src: Source) -> Path:
 def test_killed_clone_source_is_resumed_by_the_next_command(
     lab: LabEnv, source: Source, engine: Any
 ) -> None:
-    _stop_daemon(lab)  # the next command, not the daemon, must resume it here
+    stop_daemon(lab)  # the next command, not the daemon, must resume it here
     kill_clone_while_paused(source, engine)
     assert is_paused(engine, source.name), "the kill -9 should have left the source paused"
     result = cli(source, "dockeruser", "start-dev-container", source.name)
@@ -413,7 +355,7 @@ def test_killed_clone_source_is_resumed_by_the_daemon(
 ) -> None:
     from devbox.services import daemon_control
 
-    _stop_daemon(lab)
+    stop_daemon(lab)
     kill_clone_while_paused(source, engine)
     assert is_paused(engine, source.name)
     daemon_control.ensure_running(source.cfg)
@@ -426,7 +368,7 @@ def test_killed_clone_source_is_resumed_by_the_daemon(
         wait_for("the marker to go", lambda: not marker(source).exists(), timeout=10)
         assert f"{source.name} was left paused by a freeze that died" in daemon_log(lab)
     finally:
-        _stop_daemon(lab)
+        stop_daemon(lab)
 
 
 def test_a_container_paused_by_a_person_is_left_alone(
@@ -449,7 +391,7 @@ def test_a_container_paused_by_a_person_is_left_alone(
         time.sleep(1.0)
         assert is_paused(engine, source.name)
     finally:
-        _stop_daemon(lab)
+        stop_daemon(lab)
         if is_paused(engine, source.name):
             engine.api.unpause(source.name)
 
@@ -459,7 +401,7 @@ def test_after_a_killed_clone_clone_and_remove_converge(
 ) -> None:
     """What the killed freeze left (a raw snapshot image, part of an /opt copy) goes: the
     next clone works and removing the clones leaves no snapshot."""
-    _stop_daemon(lab)
+    stop_daemon(lab)
     kill_clone_while_paused(source, engine)
     again = cli(source, "dockeruser", "clone", source.name, "--count", "1", "--json")
     assert again.returncode == 0, again.stderr[-2000:]

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,36 +15,29 @@ from typing import Any
 import pytest
 
 from devbox.paths import Layout
+from tests.cli import REPO, devbox_argv, run_devbox
 from tests.conftest import RUN_ID
-from tests.fixtures.devcontainers import DevEnv
+from tests.fixtures.devcontainers import MAKE_STEPS, DevEnv
 from tests.fixtures.engine import TEST_LABEL
 from tests.refusals import assert_refused
 from tests.waits import wait_for
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def cli(
     dev: DevEnv, *args: str, timeout: float = 300, **extra: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **dev.env, **extra}
-    return subprocess.run(
-        [sys.executable, "-m", "devbox", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_devbox(args, {**os.environ, **dev.env, **extra}, timeout=timeout)
+
+
+def try_make(dev: DevEnv, name: str, *extra: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``dockeruser make-dev-container NAME --branch main EXTRA`` (``env``: more variables)."""
+    return cli(dev, "dockeruser", "make-dev-container", name, "--branch", "main", *extra, **env)
 
 
 def make(dev: DevEnv, name: str, *extra: str) -> dict[str, Any]:
-    result = cli(
-        dev, "dockeruser", "make-dev-container", name, "--branch", "main", "--json", *extra
-    )
+    result = try_make(dev, name, "--json", *extra)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -116,17 +108,7 @@ def test_make_dev_container_end_to_end(devenv: DevEnv, engine: Any) -> None:
 
     # every step in the log, with its duration
     log = Path(summary["log"]).read_text()
-    for step in (
-        "prepare /opt",
-        "image",
-        "start container",
-        "attach LAN (DHCP)",
-        "wait for sshd",
-        "install SSH keys",
-        "install license",
-        "check out branch",
-        "SSH config entry",
-    ):
+    for step in MAKE_STEPS:
         assert f"[{step}] done in" in log, step
 
     listed = cli(devenv, "dockeruser", "list-containers", "--json")
@@ -214,32 +196,15 @@ def _no_trace(dev: DevEnv, engine: Any, name: str) -> None:
 
 def test_missing_image_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) -> None:
     name = devenv.name("noimg")
-    result = cli(
-        devenv,
-        "dockeruser",
-        "make-dev-container",
-        name,
-        "--branch",
-        "main",
-        "--image",
-        f"devbox/none-{RUN_ID}:1",
-    )
+    result = try_make(devenv, name, "--image", f"devbox/none-{RUN_ID}:1")
     assert_refused(result, 2, f"image devbox/none-{RUN_ID}:1")
     _no_trace(devenv, engine, name)
 
 
 def test_registry_down_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) -> None:
     name = devenv.name("noreg")
-    result = cli(
-        devenv,
-        "dockeruser",
-        "make-dev-container",
-        name,
-        "--branch",
-        "main",
-        "--image",
-        f"devbox/none-{RUN_ID}:1",
-        DEVBOX_REGISTRY_ADDRESS="127.0.0.1:1",
+    result = try_make(
+        devenv, name, "--image", f"devbox/none-{RUN_ID}:1", DEVBOX_REGISTRY_ADDRESS="127.0.0.1:1"
     )
     assert_refused(result, 4, "127.0.0.1:1")
     _no_trace(devenv, engine, name)
@@ -259,17 +224,8 @@ def test_no_dhcp_answer_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any)
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: not labsvc.status(dead_cfg).dnsmasq_alive, 10, "dnsmasq to stop")
         name = devenv.name("nodhcp")
-        result = cli(
-            devenv,
-            "dockeruser",
-            "make-dev-container",
-            name,
-            "--branch",
-            "main",
-            "--no-checkout",
-            "--parent",
-            dead.uplink,
-            DEVBOX_DHCP_TIMEOUT="3",
+        result = try_make(
+            devenv, name, "--no-checkout", "--parent", dead.uplink, DEVBOX_DHCP_TIMEOUT="3"
         )
         assert result.returncode == 4, result.stderr
         assert "DHCP" in result.stderr
@@ -283,17 +239,9 @@ def test_killed_make_then_rerun_converges(devenv: DevEnv, engine: Any) -> None:
     env = {**os.environ, **devenv.env}
     log = devenv.root / "logs" / f"{name}.log"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "devbox",
-            "dockeruser",
-            "make-dev-container",
-            name,
-            "--branch",
-            "main",
-            "--no-checkout",
-        ],
+        devbox_argv(
+            ["dockeruser", "make-dev-container", name, "--branch", "main", "--no-checkout"]
+        ),
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -324,16 +272,7 @@ def test_parallel_makes_distinct_ips_and_macs(devenv: DevEnv) -> None:
     results: dict[str, subprocess.CompletedProcess[str]] = {}
 
     def one(n: str) -> None:
-        results[n] = cli(
-            devenv,
-            "dockeruser",
-            "make-dev-container",
-            n,
-            "--branch",
-            "main",
-            "--no-checkout",
-            "--json",
-        )
+        results[n] = try_make(devenv, n, "--no-checkout", "--json")
 
     threads = [threading.Thread(target=one, args=(n,)) for n in names]
     for t in threads:
@@ -353,7 +292,7 @@ def test_same_name_twice_at_once_second_fails_clearly(devenv: DevEnv) -> None:
 
     name = devenv.name("lock")
     with name_lock(devenv.root / "run" / "locks", name):
-        result = cli(devenv, "dockeruser", "make-dev-container", name, "--branch", "main")
+        result = try_make(devenv, name)
     assert_refused(result, 2, "already")
     assert not Layout(devenv.root).container_dir(name).exists()
 

@@ -25,12 +25,11 @@ from typing import Any
 
 import pytest
 
+from tests.cli import REPO
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-REPO = Path(__file__).resolve().parents[2]
 KINDS = (
     "post-merge",
     "post-checkout",

@@ -10,8 +10,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from devbox.adapters.docker import containers as dc
+from tests.cli import run_devbox
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
 PRECIOUS = "host file owned by the host: the tenant must not change it\n"
 
 
@@ -149,23 +146,22 @@ def test_archive_writes_stay_in_the_container(devenv: DevEnv, victims: Victims) 
     _code, ids = dc.exec_run(name, ["id", "-u", "dev"])
     uid = gid = int(ids.decode().strip())
 
+    def put_authorized_keys(data: bytes) -> None:
+        dc.put_files(
+            name,
+            {"/home/dev/.ssh/authorized_keys": (data, 0o600, uid, gid)},
+            dirs={"/home/dev/.ssh": (0o700, uid, gid)},
+        )
+
     keys = victims.file("keys")
     tenant(name, f"ln -sfn {keys} /home/dev/.ssh/authorized_keys")
-    dc.put_files(
-        name,
-        {"/home/dev/.ssh/authorized_keys": (b"ssh-ed25519 AAAA new\n", 0o600, uid, gid)},
-        dirs={"/home/dev/.ssh": (0o700, uid, gid)},
-    )
+    put_authorized_keys(b"ssh-ed25519 AAAA new\n")
     victims.assert_untouched()
     assert tenant(name, "cat /home/dev/.ssh/authorized_keys") == "ssh-ed25519 AAAA new\n"
 
     ssh_dir = victims.dir("ssh")
     tenant(name, f"rm -rf /home/dev/.ssh && ln -s {ssh_dir} /home/dev/.ssh")
-    dc.put_files(
-        name,
-        {"/home/dev/.ssh/authorized_keys": (b"k\n", 0o600, uid, gid)},
-        dirs={"/home/dev/.ssh": (0o700, uid, gid)},
-    )
+    put_authorized_keys(b"k\n")
     victims.assert_untouched()
     assert list(ssh_dir.iterdir()) == []
 
@@ -258,26 +254,10 @@ def test_clone_of_a_hostile_source_writes_nothing_on_the_host(
     devenv.names.append(f"{prefix}1")
     env = {**os.environ, **devenv.env}
     try:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "devbox",
-                "dockeruser",
-                "clone",
-                src,
-                "--count",
-                "1",
-                "--prefix",
-                prefix,
-                "--json",
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
+        result = run_devbox(
+            ["dockeruser", "clone", src, "--count", "1", "--prefix", prefix, "--json"],
+            env,
             timeout=600,
-            check=False,
         )
         victims.assert_untouched()
         if result.returncode == 0:

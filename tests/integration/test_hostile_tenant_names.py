@@ -16,21 +16,19 @@ import json
 import os
 import stat
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import waits
+from tests.cli import run_devbox
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 from tests.fixtures.engine import TEST_LABEL
 
 pytestmark = pytest.mark.integration
-
-REPO = Path(__file__).resolve().parents[2]
 RESERVED = (
     "logs",
     "ssh",
@@ -46,19 +44,12 @@ RESERVED = (
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "devbox", *args],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_devbox(args, {**os.environ, **env}, timeout=timeout)
 
 
-def make(dev: DevEnv, name: str) -> dict[str, Any]:
-    result = cli(
+def try_make(dev: DevEnv, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``dockeruser make-dev-container NAME --branch main --no-checkout EXTRA``."""
+    return cli(
         dev.env,
         "dockeruser",
         "make-dev-container",
@@ -66,22 +57,18 @@ def make(dev: DevEnv, name: str) -> dict[str, Any]:
         "--branch",
         "main",
         "--no-checkout",
-        "--json",
+        *extra,
     )
+
+
+def make(dev: DevEnv, name: str) -> dict[str, Any]:
+    result = try_make(dev, name, "--json")
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / 0.1) + 1):
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return waits.wait_for(check, timeout, what, interval=0.1)
 
 
 def tree(root: Path) -> set[str]:
@@ -156,15 +143,7 @@ def test_make_under_another_root_leaves_the_live_container_alone(
         saved = state.read_bytes()
         state.unlink()
         try:
-            result = cli(
-                devenv.env,
-                "dockeruser",
-                "make-dev-container",
-                name,
-                "--branch",
-                "main",
-                "--no-checkout",
-            )
+            result = try_make(devenv, name)
             assert result.returncode == 2, result.stderr
             one_error(result)
         finally:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -61,24 +60,6 @@ def in_range(lab: LabEnv, ip: str) -> bool:
     net = ipaddress.IPv4Network(lab.subnet)
     addr = ipaddress.IPv4Address(ip)
     return addr in net and 100 <= int(addr) - int(net.network_address) <= 250
-
-
-@pytest.fixture
-def daemon(lab: LabEnv) -> Iterator[int]:
-    from devbox.services import daemon_control
-    from devbox.state import daemon_pid
-
-    cfg = lab.cfg()
-    pid = daemon_control.ensure_running(cfg)
-    try:
-        yield pid
-    finally:
-        try:
-            daemon_control.stop(cfg)
-        except DevboxError:  # a wedged daemon (a failing test): this test started it
-            running = daemon_pid.running_pid(cfg)
-            if running is not None:
-                os.kill(running, 9)
 
 
 def wait_for(what: str, fn: Any, timeout: float = 20.0) -> Any:

@@ -21,17 +21,12 @@ from typing import Any
 import pytest
 
 from devbox.paths import Layout
+from tests import waits
+from tests.cli import REPO, devbox_argv, run_cli
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 from tests.fixtures.engine import TEST_LABEL
-from tests.fixtures.readme import (
-    REPO,
-    Box,
-    bounded_wait,
-    run_cli,
-    run_cli_with_p4,
-    stderr_lines,
-)
+from tests.fixtures.readme import Box, run_cli_with_p4, stderr_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -220,15 +215,21 @@ def test_logs_follow_streams_new_lines(readme_dev: DevEnv, readme_box: Box) -> N
     thread = threading.Thread(target=reader, daemon=True)
     thread.start()
     try:
-        bounded_wait(
-            lambda: any("[SSH config entry] done in" in ln for ln in lines), 30, "the existing log"
+        waits.wait_for(
+            lambda: any("[SSH config entry] done in" in ln for ln in lines),
+            30,
+            "the existing log",
+            0.1,
         )
         before = len(lines)
         # a new line in the container's log: devbox stops it (the log says so)
         stop = run_cli(readme_dev.env, "dockeruser", "stop", readme_box.name)
         assert stop.returncode == 0, stop.stderr
-        bounded_wait(
-            lambda: any("stop" in ln for ln in lines[before:]), 30, "the stop in the followed log"
+        waits.wait_for(
+            lambda: any("stop" in ln for ln in lines[before:]),
+            30,
+            "the stop in the followed log",
+            0.1,
         )
         assert proc.poll() is None  # still following
     finally:
@@ -371,7 +372,7 @@ def test_interrupted_make_exits_130_and_rolls_back(
     name = readme_dev.name("int")
     log = readme_dev.root / "logs" / f"{name}.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devbox", "make-dev-container", name, "--branch", "main"],
+        devbox_argv(["make-dev-container", name, "--branch", "main"]),
         cwd=REPO,
         env={**os.environ, **readme_dev.env, "NO_COLOR": "1"},
         stdout=subprocess.PIPE,
@@ -380,13 +381,14 @@ def test_interrupted_make_exits_130_and_rolls_back(
     )
     try:
         # mid-make: the container runs and holds its LAN interface and DHCP lease
-        bounded_wait(
+        waits.wait_for(
             lambda: (
                 (log.exists() and "[attach LAN (DHCP)] done" in log.read_text())
                 or proc.poll() is not None
             ),
             120,
             "the LAN step of the make",
+            0.1,
         )
         assert proc.poll() is None, "the make finished before it could be interrupted"
         from devbox.services import nic
@@ -604,10 +606,6 @@ def test_daemon_install_writes_the_unit(readme_dev: DevEnv, tmp_path: Path) -> N
 # ------------------------------------------------------------------ 12. registryserver gc
 
 
-def _du(top: Path) -> int:
-    return sum(p.lstat().st_size for p in top.rglob("*") if p.is_file())
-
-
 def _image_with_blob(engine: Any, base: str, tag: str, size: int) -> None:
     """``base`` plus one layer of ``size`` random bytes (unique: it dedupes with nothing)."""
     import io
@@ -635,6 +633,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
     import socket
 
     from devbox.adapters import registry_api
+    from devbox.adapters.host.diskusage import disk_usage
     from devbox.services import registry_site
     from tests.fixtures.images import cfg_for
 
@@ -672,11 +671,11 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
             _image_with_blob(engine, busybox_image, f"{repo}:latest", size)
             for line in engine.api.push(repo, "latest", auth_config=auth, stream=True, decode=True):
                 assert "error" not in line, line
-        before = _du(storage)
+        before = disk_usage(storage)
         res = run_cli(env, "registryserver", "gc", "--json", timeout=600)
         assert res.returncode == 0, res.stderr
         result = json.loads(res.stdout)
-        after = _du(storage)
+        after = disk_usage(storage)
         assert after < before - 3_500_000, (before, after)  # the 4 MB layer is gone
         assert result["bytes_before"] - result["bytes_after"] > 3_500_000, result
         assert result["blobs_deleted"] >= 1
@@ -721,8 +720,9 @@ def test_quickstart_demo_end_to_end(engine: Any, dev_image: str, tmp_path: Path)
         "DEVBOX_SSH_TIMEOUT": "60",
     }
     env.pop("DEVBOX_BRANCHES_MAP", None)  # the shipped map: its 'demo' branch
-    try:
-        res = subprocess.run(
+
+    def quickstart() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             ["bash", "scripts/quickstart.sh", name],
             cwd=REPO,
             env=env,
@@ -731,6 +731,9 @@ def test_quickstart_demo_end_to_end(engine: Any, dev_image: str, tmp_path: Path)
             timeout=600,
             check=False,
         )
+
+    try:
+        res = quickstart()
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         assert f"Reach it with:  devbox ssh {name}" in res.stdout, res.stdout
         ctr = engine.containers.get(name)
@@ -740,15 +743,7 @@ def test_quickstart_demo_end_to_end(engine: Any, dev_image: str, tmp_path: Path)
         assert out.stdout.split("\n")[0] == name
         assert "devbox demo branch" in out.stdout
         # and run again (README: later runs take seconds): it finds the container
-        again = subprocess.run(
-            ["bash", "scripts/quickstart.sh", name],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        again = quickstart()
         assert again.returncode == 0, again.stderr[-3000:]
         assert engine.containers.get(name).id == ctr.id
     finally:

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests.cli import REPO, run_cli
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
-from tests.fixtures.readme import REPO, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

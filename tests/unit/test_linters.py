@@ -13,28 +13,20 @@ def _tool(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), cwd=REPO, capture_output=True, text=True, check=False)
+
+
 def test_ruff() -> None:
-    result = subprocess.run(
-        [_tool("ruff"), "check", "devbox", "tests", "bench"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run(_tool("ruff"), "check", "devbox", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = subprocess.run(
-        [_tool("ruff"), "format", "--check", "devbox", "tests", "bench"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = _run(_tool("ruff"), "format", "--check", "devbox", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy() -> None:
-    result = subprocess.run([_tool("mypy")], cwd=REPO, capture_output=True, text=True, check=False)
+    result = _run(_tool("mypy"))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from devbox.adapters.docker.engine import client, translate
+from devbox.adapters.docker.engine import client, container_attrs, translate
 from devbox.errors import OperationFailed
 from devbox.waits import poll
 
@@ -59,13 +59,8 @@ def state_of(attrs: dict[str, Any]) -> ContainerState:
 
 def inspect(name: str) -> ContainerState | None:
     """The container's state, or None when there is no such container."""
-    import docker
-
-    with translate(f"inspect container {name}"):
-        try:
-            return state_of(client().api.inspect_container(name))
-        except docker.errors.NotFound:
-            return None
+    attrs = container_attrs(name)
+    return None if attrs is None else state_of(attrs)
 
 
 def list_labeled(label: str, all_states: bool = True) -> list[ContainerState]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -84,15 +84,36 @@ def translate(what: str) -> Iterator[None]:
         ) from err
 
 
-def image_attrs(ref: str) -> dict[str, Any] | None:
-    """``docker image inspect`` of ``ref``, or None when there is no such image."""
+def _inspected(what: str, call: Callable[[], Any], *, image: bool = False) -> dict[str, Any] | None:
+    """What the inspect ``call()`` returns, under :func:`translate`; None when the engine has no
+    such object (``ImageNotFound`` with ``image``, else ``NotFound``)."""
     import docker
 
-    with translate(f"inspect image {ref}"):
+    missing = docker.errors.ImageNotFound if image else docker.errors.NotFound
+    with translate(what):
         try:
-            return dict(client().api.inspect_image(ref))
-        except docker.errors.ImageNotFound:
+            return dict(call())
+        except missing:
             return None
+
+
+def _removed(what: str, call: Callable[[], object], *, image: bool = False) -> bool:
+    """Run the remove ``call()`` under :func:`translate`; False when there was nothing to remove
+    (``ImageNotFound`` with ``image``, else ``NotFound``)."""
+    import docker
+
+    missing = docker.errors.ImageNotFound if image else docker.errors.NotFound
+    with translate(what):
+        try:
+            call()
+        except missing:
+            return False
+    return True
+
+
+def image_attrs(ref: str) -> dict[str, Any] | None:
+    """``docker image inspect`` of ``ref``, or None when there is no such image."""
+    return _inspected(f"inspect image {ref}", lambda: client().api.inspect_image(ref), image=True)
 
 
 def image_labels(ref: str) -> dict[str, str] | None:
@@ -134,14 +155,11 @@ def tag_image(image: str, ref: str) -> None:
 
 def remove_image(ref: str, force: bool = False) -> bool:
     """Remove an image (or one tag of it); False when it did not exist."""
-    import docker
-
-    with translate(f"remove image {ref}"):
-        try:
-            client().api.remove_image(ref, force=force, noprune=False)
-        except docker.errors.ImageNotFound:
-            return False
-    return True
+    return _removed(
+        f"remove image {ref}",
+        lambda: client().api.remove_image(ref, force=force, noprune=False),
+        image=True,
+    )
 
 
 def list_images_labelled(label: str) -> list[dict[str, Any]]:
@@ -263,13 +281,7 @@ def login(registry: str, username: str, password: str) -> None:
 
 def container_attrs(name: str) -> dict[str, Any] | None:
     """``docker inspect`` of a container, or None when there is none by that name."""
-    import docker
-
-    with translate(f"inspect container {name}"):
-        try:
-            return dict(client().api.inspect_container(name))
-        except docker.errors.NotFound:
-            return None
+    return _inspected(f"inspect container {name}", lambda: client().api.inspect_container(name))
 
 
 def run_container(kwargs: dict[str, Any]) -> str:
@@ -364,13 +376,7 @@ def forget_login(registry: str, username: str | None = None) -> bool:
 
 
 def network_attrs(name: str) -> dict[str, Any] | None:
-    import docker
-
-    with translate(f"inspect network {name}"):
-        try:
-            return dict(client().api.inspect_network(name))
-        except docker.errors.NotFound:
-            return None
+    return _inspected(f"inspect network {name}", lambda: client().api.inspect_network(name))
 
 
 def ensure_network(name: str, labels: dict[str, str] | None = None) -> tuple[dict[str, Any], bool]:
@@ -397,11 +403,4 @@ def network_gateway(attrs: dict[str, Any]) -> str:
 
 
 def remove_network(name: str) -> bool:
-    import docker
-
-    with translate(f"remove network {name}"):
-        try:
-            client().api.remove_network(name)
-        except docker.errors.NotFound:
-            return False
-    return True
+    return _removed(f"remove network {name}", lambda: client().api.remove_network(name))

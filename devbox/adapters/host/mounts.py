@@ -1,5 +1,6 @@
 """Host mounts and copies for clone /opt trees: overlayfs through mount(2)/umount2(2) (ctypes,
-no shell, no mount(8)), reflink-or-copy snapshots, and disk usage measured in allocated blocks.
+no shell, no mount(8)), reflink-or-copy snapshots, and filesystem usage (statvfs; the disk
+usage of a tree is ``adapters/host/diskusage``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from devbox.adapters.host import diskusage, process
+from devbox.adapters.host import process
 from devbox.errors import NotReadyError, OperationFailed, UserError
 from devbox.oplog import NULL_LOG, OpLog
 
@@ -247,13 +248,6 @@ def snapshot_copy(
         [cp, "-a", "--reflink=auto", "--", str(source), str(dest)], log=log, on_line=on_line
     )
     return method
-
-
-def disk_usage(path: Path) -> int:
-    """Bytes allocated on disk under ``path`` (hard links once, not crossing into other
-    filesystems). Kept for its callers in tests/integration/test_clone*.py; the walker is
-    ``diskusage.disk_usage``."""
-    return diskusage.disk_usage(path)
 
 
 def fs_used_bytes(path: Path) -> int:

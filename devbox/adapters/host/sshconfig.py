@@ -89,3 +89,14 @@ def remove_entry(home: Path, name: str) -> None:
     devbox_file = home / ".ssh" / "config.d" / "devbox"
     if devbox_file.exists():
         devbox_file.write_text(remove(devbox_file.read_text(), name))
+
+
+def public_keys(home: Path) -> list[str]:
+    """The texts of ``home``'s ``~/.ssh/id_*.pub`` (unreadable ones left out)."""
+    out = []
+    for path in sorted((home / ".ssh").glob("id_*.pub")):
+        try:
+            out.append(path.read_text())
+        except OSError:
+            continue
+    return out

@@ -7,7 +7,6 @@ Built on the session and lookups of :mod:`devbox.adapters.net.netlink` (errors a
 from __future__ import annotations
 
 import errno
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,17 +74,13 @@ def place_in_netns(
             netlink.call(
                 f"rename {tmp} to {ifname}", lambda: ipr.link("set", index=idx, ifname=ifname)
             )
-            deadline = time.monotonic() + busy_wait
-            while True:
-                try:
-                    netlink.call(
-                        f"bring up {ifname}", lambda: ipr.link("set", index=idx, state="up")
-                    )
-                    return note
-                except netlink.NetlinkFailed as err:
-                    if err.code not in netlink.BUSY_ERRNOS or time.monotonic() >= deadline:
-                        raise
-                    time.sleep(0.1)
+            netlink.retry_busy(
+                lambda: netlink.call(
+                    f"bring up {ifname}", lambda: ipr.link("set", index=idx, state="up")
+                ),
+                busy_wait,
+            )
+            return note
 
     return nsmod.run_in(netns, work)
 

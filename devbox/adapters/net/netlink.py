@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 
 from devbox.adapters.net import netns as nsmod
 from devbox.errors import DevboxError, NotReadyError, OperationFailed
+from devbox.waits import poll, wait_until
 
 T = TypeVar("T")
 
@@ -366,10 +366,25 @@ def wait_gone(
     match: Callable[[LinkInfo], bool], timeout: float, netns: Path | str | None = None
 ) -> bool:
     """Poll until no link matches (bounded); True when none is left."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if not any(match(li) for li in links(netns)):
-            return True
-        if time.monotonic() >= deadline:
+    return bool(poll(lambda: not any(match(li) for li in links(netns)), timeout, 0.1))
+
+
+def retry_busy(fn: Callable[[], T], timeout: float, interval: float = 0.1) -> T:
+    """``fn()``, tried again every ``interval`` seconds while it fails with a busy errno
+    (:data:`BUSY_ERRNOS`: the kernel still holds the name or MAC for an old interface), for
+    ``timeout`` seconds; then its last error. Any other error raises at once."""
+    done: list[T] = []
+    busy: list[NetlinkFailed] = []
+
+    def attempt() -> bool:
+        try:
+            done.append(fn())
+        except NetlinkFailed as err:
+            if err.code not in BUSY_ERRNOS:
+                raise
+            busy[:] = [err]
             return False
-        time.sleep(0.1)
+        return True
+
+    wait_until(attempt, timeout, interval, "a busy link", error=lambda: busy[-1])
+    return done[0]

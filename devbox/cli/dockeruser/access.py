@@ -42,22 +42,18 @@ def _user_ssh_argv(name: str, command: list[str]) -> list[str]:
     which refuses a container that is not theirs)."""
     from devbox.api import client_ssh
     from devbox.cli import remote
+    from devbox.model import container_plan
 
     facts = remote.client().get(f"/containers/{name}")
     client_ssh.record(facts, as_root=False)
-    argv = [
-        "ssh",
-        "-o",
-        f"UserKnownHostsFile={client_ssh.user_known_hosts()}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"HostKeyAlias={name}",
-    ]
-    if facts.get("proxy_command"):
-        argv += ["-o", f"ProxyCommand={facts['proxy_command']}"]
-    argv += [f"{facts['user']}@{facts['ip']}"]
-    return argv + (["--", *command] if command else [])
+    return container_plan.ssh_argv(
+        name,
+        facts["ip"],
+        facts["user"],
+        str(client_ssh.user_known_hosts()),
+        facts.get("proxy_command"),
+        command=command,
+    )
 
 
 def exec_cmd(
@@ -84,11 +80,11 @@ def logs(
     from devbox.cli import remote
 
     api = remote.client()
-    seen = 0
+    offset = 0
     while True:
-        text = str(api.get(f"/containers/{name}/log")["text"])
-        print(text[seen:], end="", flush=True)
-        seen = len(text)
+        part = api.get(f"/containers/{name}/log", offset=offset or None)
+        print(part["text"], end="", flush=True)
+        offset = int(part["end"])
         if not follow:
             return
         time.sleep(0.5)

@@ -3,46 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
 from devbox.cli import state
-
-
-def password_provider(from_stdin: bool) -> Callable[[], str] | None:
-    """How to get a Perforce password if no valid ticket exists: stdin, a prompt, or nothing.
-
-    Returned as a callable so the password is only asked for when the server wants it.
-    """
-    if from_stdin:
-
-        def read_stdin() -> str:
-            return sys.stdin.readline().rstrip("\r\n")
-
-        return read_stdin
-    if sys.stdin.isatty():
-
-        def prompt() -> str:
-            import getpass
-
-            return getpass.getpass("Perforce password: ")
-
-        return prompt
-    return None
-
-
-def _branch_label(name: str) -> str:
-    from devbox.model.labels import BRANCH
-    from devbox.services import container_lifecycle
-
-    branch = container_lifecycle.branch_of(name)
-    if not branch:
-        state.abort(
-            f"container {name} has no {BRANCH} label", hint="say which branch with --branch"
-        )
-    return str(branch)
 
 
 def checkout(

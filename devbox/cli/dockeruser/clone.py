@@ -103,12 +103,4 @@ def _write_ssh_entries(names: list[str]) -> None:
 
     api = remote.client()
     for name in names:
-        facts = api.get(f"/containers/{name}")
-        if os.geteuid() == 0:
-            from devbox.paths import Layout
-            from devbox.state.container_records import devbox_key, known_hosts
-
-            layout = Layout(state.config().root)
-            facts["identity_file"] = str(devbox_key(layout))
-            facts["known_hosts"] = str(known_hosts(layout))
-        client_ssh.record(facts, as_root=os.geteuid() == 0)
+        client_ssh.record(api.get(f"/containers/{name}"), as_root=os.geteuid() == 0)

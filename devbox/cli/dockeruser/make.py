@@ -111,6 +111,7 @@ def make_dev_container(
     Examples: devbox make-dev-container alice-main --branch main;
     devbox make-dev-container --product acme --release 5.2 --patch 1234 --patch 1250
     """
+    from devbox.api import client_ssh
     from devbox.cli import remote
     from devbox.errors import UserError
     from devbox.model.container_plan import MakeResult
@@ -127,7 +128,7 @@ def make_dev_container(
         "memory": memory,
         "cpus": cpus,
         "pids": pids,
-        "public_keys": remote.public_keys(),
+        "public_keys": client_ssh.own_public_keys(),
     }
     if password_stdin:
         body["password"] = sys.stdin.readline().rstrip("\r\n")
@@ -217,6 +218,7 @@ def make_os_container(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a vanilla OS container (the 'os' image): same LAN, SSH and /opt, no checkout."""
+    from devbox.api import client_ssh
     from devbox.cli import remote
     from devbox.model.container_plan import MakeResult
     from devbox.model.limits import request
@@ -233,7 +235,7 @@ def make_os_container(
         "memory": memory,
         "cpus": cpus,
         "pids": pids,
-        "public_keys": remote.public_keys(),
+        "public_keys": client_ssh.own_public_keys(),
     }
     data = remote.run("POST", "/containers", body, f"make {name}")
     _write_ssh_entry(data)

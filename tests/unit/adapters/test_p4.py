@@ -6,6 +6,7 @@ fake's API shape checked against the real ``P4`` module.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import socket
@@ -481,10 +482,18 @@ def p4_documented(name: str) -> bool:
     return False
 
 
+def _is_name(node: ast.expr, *names: str) -> bool:
+    """``node`` is a bare name, one of ``names``."""
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def _is_self_attr(node: ast.expr, attr: str) -> bool:
+    """``node`` is ``self.<attr>``."""
+    return isinstance(node, ast.Attribute) and node.attr == attr and _is_name(node.value, "self")
+
+
 def _adapter_p4_names() -> tuple[set[str], set[str]]:
     """(names used on P4 objects, names used on the P4 module) in devbox/adapters/p4.py."""
-    import ast
-
     tree = ast.parse(Path(p4adapter.__file__).read_text())
     on_object: set[str] = set()
     on_module: set[str] = set()
@@ -501,23 +510,9 @@ def _adapter_p4_names() -> tuple[set[str], set[str]]:
         if not isinstance(node, ast.Attribute):
             continue
         value = node.value
-        if isinstance(value, ast.Name) and value.id == "p4":
+        if _is_name(value, "p4") or _is_self_attr(value, "p4"):
             on_object.add(node.attr)
-        elif (
-            isinstance(value, ast.Attribute)
-            and value.attr == "p4"
-            and isinstance(value.value, ast.Name)
-            and value.value.id == "self"
-        ):
-            on_object.add(node.attr)
-        elif isinstance(value, ast.Name) and value.id in ("P4", "p4mod"):
-            on_module.add(node.attr)
-        elif (
-            isinstance(value, ast.Attribute)
-            and value.attr == "_mod"
-            and isinstance(value.value, ast.Name)
-            and value.value.id == "self"
-        ):
+        elif _is_name(value, "P4", "p4mod") or _is_self_attr(value, "_mod"):
             on_module.add(node.attr)
         elif (
             isinstance(value, ast.Name)

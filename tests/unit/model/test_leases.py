@@ -24,6 +24,7 @@ from devbox.model.leases import (
     phase,
     plan_reconcile,
 )
+from tests.unit.records import nic_record
 
 
 def test_lease_deadlines_rfc_defaults_and_server_values() -> None:
@@ -61,30 +62,15 @@ def test_parse_static() -> None:
         parse_static("10.1.2.3/24", "10.9.9.1")
 
 
-def _rec(name: str, cid: str = "id1", pid: int = 10, state: str = "bound") -> NicRecord:
-    return NicRecord(
-        container=name,
-        container_id=cid,
-        ifname="lan0",
-        parent="p",
-        mac="02:..",
-        mode="dhcp",
-        hostname=name,
-        client_id=f"devbox:{name}",
-        pid=pid,
-        state=state,
-    )
-
-
 def test_plan_reconcile() -> None:
     records = [
-        _rec("adopt"),
-        _rec("restarted"),
-        _rec("stopped"),
-        _rec("gone"),
-        _rec("replaced"),
-        _rec("detaching", state="detaching"),
-        _rec("noiface"),
+        nic_record("adopt"),
+        nic_record("restarted"),
+        nic_record("stopped"),
+        nic_record("gone"),
+        nic_record("replaced"),
+        nic_record("detaching", state="detaching"),
+        nic_record("noiface"),
     ]
     containers = [
         ContainerView("adopt", "id1", True, 10, False),
@@ -111,7 +97,7 @@ def test_plan_reconcile() -> None:
 
 
 def test_record_roundtrip_and_expiry() -> None:
-    rec = _rec("x")
+    rec = nic_record("x")
     rec.obtained, rec.lease_time = 100.0, 120
     again = NicRecord.from_dict({**rec.to_dict(), "unknown_future_field": 1})
     assert again == rec and again.expires_at == 220.0

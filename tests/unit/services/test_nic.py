@@ -8,7 +8,7 @@ import pytest
 from devbox import config
 from devbox.errors import UserError
 from devbox.model import macs
-from devbox.model.leases import NicRecord
+from tests.unit.records import nic_record
 
 
 def cfg(**env: str) -> config.Config:
@@ -17,26 +17,11 @@ def cfg(**env: str) -> config.Config:
     return config.load(environ=base, files=())
 
 
-def _rec(name: str, cid: str = "id1", pid: int = 10, state: str = "bound") -> NicRecord:
-    return NicRecord(
-        container=name,
-        container_id=cid,
-        ifname="lan0",
-        parent="p",
-        mac="02:..",
-        mode="dhcp",
-        hostname=name,
-        client_id=f"devbox:{name}",
-        pid=pid,
-        state=state,
-    )
-
-
 def test_apply_lease_folds_renewal_with_new_address() -> None:
     from devbox.adapters.net.dhcp import LeaseInfo
     from devbox.services.nic import apply_lease
 
-    rec = _rec("x")
+    rec = nic_record("x")
     info = LeaseInfo(
         "10.0.0.5", 24, "10.0.0.1", ["10.0.0.1"], "lab", 120, None, None, "10.0.0.1", 50.0, {}
     )

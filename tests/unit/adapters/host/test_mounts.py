@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devbox.adapters.host import mounts
+from devbox.adapters.host import diskusage, mounts
 
 MOUNTINFO = (
     "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
@@ -43,5 +43,5 @@ def test_disk_usage_counts_hardlinks_once(tmp_path: Path) -> None:
     (data / "sparse").touch()
     with (data / "sparse").open("r+b") as fh:
         fh.truncate(10 * 1024 * 1024)
-    used = mounts.disk_usage(data)
+    used = diskusage.disk_usage(data)
     assert 64 * 1024 <= used < 200 * 1024
