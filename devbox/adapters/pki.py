@@ -15,8 +15,12 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devbox.errors import OperationFailed
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CA_DAYS = 3650
 SERVER_DAYS = 730
@@ -104,6 +108,30 @@ def _san_entries(names: list[str]) -> list[object]:
     return out
 
 
+# every usage x509.KeyUsage names: a certificate may do the ones _key_usage grants, no other
+KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def _key_usage(*granted: str) -> x509.KeyUsage:
+    """The KeyUsage extension that allows ``granted`` (names of :data:`KEY_USAGES`) only."""
+    from cryptography import x509
+
+    unknown = set(granted) - set(KEY_USAGES)
+    if unknown:
+        raise ValueError(f"no such key usage: {', '.join(sorted(unknown))}")
+    return x509.KeyUsage(**{usage: usage in granted for usage in KEY_USAGES})
+
+
 def ensure_ca(paths: CertPaths, common_name: str = "devbox registry CA") -> bool:
     """Create the CA unless it exists. True when created."""
     if paths.ca_cert.exists() and paths.ca_key.exists():
@@ -129,20 +157,7 @@ def ensure_ca(paths: CertPaths, common_name: str = "devbox registry CA") -> bool
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage("digital_signature", "key_cert_sign", "crl_sign"), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)  # type: ignore[attr-defined]
         .sign(key, hashes.SHA256())  # type: ignore[arg-type]
     )

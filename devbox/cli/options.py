@@ -26,3 +26,4 @@ PidsOpt = Annotated[
         "--pids", help="Process limit, e.g. 4096 (default: the branch map, else 'limits.pids')."
     ),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

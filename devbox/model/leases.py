@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from devbox.errors import DevboxError, ExitCode, UserError
+from devbox.model.fieldcopy import copy_fields
 
 
 class NicState(StrEnum):
@@ -225,18 +226,8 @@ class NicRecord:
         )[2]
 
     def spec(self) -> NicSpec:
-        return NicSpec(
-            container=self.container,
-            ifname=self.ifname,
-            parent=self.parent,
-            mac=self.mac,
-            mode=self.mode,
-            vlan=self.vlan,
-            ip=self.ip,
-            prefixlen=self.prefixlen,
-            gateway=self.gateway,
-            mtu=self.mtu,
-        )
+        """The spec this record was plumbed with (its address fields as the record holds them)."""
+        return copy_fields(NicSpec, self)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

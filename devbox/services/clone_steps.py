@@ -22,6 +22,9 @@ from devbox.services import container_lifecycle
 from devbox.services.clone_snapshot import Frozen, undo_call
 from devbox.state.clone_records import FILES_LOCK, ClonePaths, write_record
 from devbox.steps import StepContext
+from devbox.waits import poll
+
+ARP_READY_WAIT = 8.0  # seconds the ARP check waits for the interface to be up again
 
 
 @dataclass
@@ -52,7 +55,7 @@ class CloneJob:
         self.parent = src.get(labels.PARENT) or None
         vlan = src.get(labels.VLAN)
         self.vlan = int(vlan) if vlan else None
-        self.ifname = src.get(labels.IFNAME) or str(self.cfg["ifname"])
+        self.ifname = src.get(labels.IFNAME) or self.cfg.text("ifname")
 
 
 def mount_opt(job: CloneJob, ctx: StepContext) -> None:
@@ -103,7 +106,7 @@ def create(job: CloneJob, ctx: StepContext) -> None:
         job.mac,
         job.ifname,
         str(job.layout.opt_dir(job.name)),
-        container_plan.parse_label_setting(str(job.cfg["labels"])),
+        container_plan.parse_label_setting(job.cfg.text("labels")),
         root=str(job.cfg.root),
     )
     for key in (labels.PRODUCT, labels.RELEASE, labels.PATCHES, labels.REVISION):
@@ -177,26 +180,29 @@ def attach(job: CloneJob, ctx: StepContext) -> None:
 
 
 def arp_check(job: CloneJob, ctx: StepContext) -> None:
-    def probe() -> str | None:
-        return address_clash(job.pid, job.ifname, job.mac, job.ip)
+    def failed(err: OSError) -> OperationFailed:
+        return OperationFailed(f"ARP check of {job.ip} on {job.name}: {err.strerror or err}")
+
+    not_ready: list[OSError] = []
+
+    def probe() -> tuple[str | None] | None:
+        """(who else answers for our address,), or None while the interface is not ready."""
+        if not_ready:
+            ctx.info(f"interface not ready ({not_ready[-1].strerror}); probing again")
+        try:
+            return (address_clash(job.pid, job.ifname, job.mac, job.ip),)
+        except OSError as err:
+            if err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO):
+                raise failed(err) from err
+            not_ready.append(err)
+            return None
 
     # the daemon may re-plumb the interface right after our attach (it reacts to the
     # container's start event): retry, bounded, while the interface is briefly gone/down
-    deadline = time.monotonic() + 8.0
-    while True:
-        try:
-            other = probe()
-            break
-        except OSError as err:
-            if (
-                err.errno not in (errno.ENETDOWN, errno.ENODEV, errno.ENXIO)
-                or time.monotonic() > deadline
-            ):
-                raise OperationFailed(
-                    f"ARP check of {job.ip} on {job.name}: {err.strerror or err}"
-                ) from err
-            ctx.info(f"interface not ready ({err.strerror}); probing again")
-            time.sleep(0.2)
+    found = poll(probe, ARP_READY_WAIT, 0.2)
+    if found is None:
+        raise failed(not_ready[-1]) from not_ready[-1]
+    (other,) = found
     if other:
         raise OperationFailed(
             f"address {job.ip} of {job.name} is also used by {other}: not marking the clone ready",
@@ -215,7 +221,7 @@ def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
         job.ip,
         lines,
         22,
-        timeout=float(job.cfg["ssh_timeout"]),
+        timeout=job.cfg.number("ssh_timeout"),
         connect=_connector(job.cfg, job.name),
     )
     kh = known_hosts(job.layout)
@@ -231,7 +237,7 @@ def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     from devbox.services.host_reach import proxy_command
     from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
 
-    if not job.cfg["ssh.write_config"]:
+    if not job.cfg.flag("ssh.write_config"):
         ctx.skip("the client writes it, as its user")
     # the same test devbox's own connections use (a route lookup for the clone's address)
     proxy = None if host_reach.reachable_directly(job.ip) else proxy_command(job.cfg, job.name)

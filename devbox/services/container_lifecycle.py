@@ -152,7 +152,7 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
         def do_net(ctx: StepContext) -> None:
             nonlocal ip, mac
             daemon_control.ensure_running(cfg)
-            att = network.wait_attached(cfg, name, timeout=float(cfg["dhcp_timeout"]) + 20, log=log)
+            att = network.wait_attached(cfg, name, timeout=cfg.number("dhcp_timeout") + 20, log=log)
             if not att.ip:
                 raise OperationFailed(f"{name} got no LAN address")
             ip, mac = att.ip, att.mac
@@ -162,7 +162,7 @@ def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResul
             seconds = ssh.wait_for_banner(
                 ip,
                 22,
-                timeout=float(cfg["ssh_timeout"]),
+                timeout=cfg.number("ssh_timeout"),
                 connect=host_reach.host_connector(cfg, name),
             )
             ctx.note = f"sshd answered after {seconds:.2f}s"
@@ -250,7 +250,7 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         removed = dc.remove(name)
         # the container is gone: a legacy <root>/<name> dir can move into containers/ now
         migrate.adopt_legacy(layout, name)
-        if cfg["ssh.write_config"]:  # else the client removes its own entry
+        if cfg.flag("ssh.write_config"):  # else the client removes its own entry
             sshconfig.remove_entry(home_dir(cfg), name)
         try:
             state = read_state(layout, name)

@@ -65,7 +65,7 @@ class MakeJob:
         self.image_name = (
             opts.image
             or (self.branch.image if self.branch else "")
-            or str(self.cfg["image"] if opts.kind != "os" else "os")
+            or (self.cfg.text("image") if opts.kind != "os" else "os")
         )
         self.layout = Layout(self.cfg.root)
         self.name = opts.name
@@ -134,13 +134,13 @@ def create_container(job: MakeJob, ctx: StepContext) -> None:
 
     job.parent = network.resolve_parent(job.cfg, job.opts.parent)
     job.mac = macs.mac_for_name(job.name)
-    extra = container_plan.parse_label_setting(job.cfg["labels"])
+    extra = container_plan.parse_label_setting(job.cfg.text("labels"))
     lbls = container_plan.container_labels(
         job.opts,
         job.image,
         job.parent,
         job.mac,
-        job.cfg["ifname"],
+        job.cfg.text("ifname"),
         str(job.opt_dir),
         extra,
         root=str(job.cfg.root),
@@ -210,13 +210,13 @@ def attach_network(job: MakeJob, ctx: StepContext) -> None:
 
 # 5
 def wait_for_ssh(job: MakeJob, ctx: StepContext) -> None:
-    keys = job.host_keys or _host_keys(job, timeout=float(job.cfg["ssh_timeout"]))
+    keys = job.host_keys or _host_keys(job, timeout=job.cfg.number("ssh_timeout"))
     job.host_keys = list(keys)
     ssh.record_host_keys(known_hosts(job.layout), [job.name, job.ip], keys)
     ctx.undo(
         "forget the host key", lambda: ssh.forget_host(known_hosts(job.layout), [job.name, job.ip])
     )
-    timeout = float(job.cfg["ssh_timeout"])
+    timeout = job.cfg.number("ssh_timeout")
     if job.host_keys:  # made by devbox: sshd must prove it holds that key
         seconds = ssh.wait_for_host_key(job.ip, keys, 22, timeout=timeout, connect=_connector(job))
         ctx.note = f"sshd proved its host key after {seconds:.2f}s"
@@ -370,7 +370,7 @@ def write_ssh_config(job: MakeJob, ctx: StepContext) -> None:
     from devbox.adapters.host import sshconfig
 
     job.proxy_command = _proxy_command(job)
-    if not job.cfg["ssh.write_config"]:
+    if not job.cfg.flag("ssh.write_config"):
         ctx.skip("the client writes it, as its user")
     entry = sshconfig.HostEntry(
         job.name,

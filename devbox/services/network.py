@@ -13,15 +13,17 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from devbox.config import Config
 from devbox.errors import OperationFailed, UserError
+from devbox.model.fieldcopy import copy_fields
 from devbox.model.leases import NicRecord, NicSpec, NicState
 from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.services.host_reach import ensure_shim
 from devbox.services.nic import (
+    NicOptions,
     build_spec,
     check_parent,
     delete_quiet,
@@ -62,19 +64,11 @@ class Attachment(Record):
 
 
 def _attachment(rec: NicRecord, state: NicState | None = None) -> Attachment:
-    return Attachment(
-        container=rec.container,
-        ifname=rec.ifname,
-        parent=rec.parent,
-        vlan=rec.vlan,
-        mac=rec.mac,
-        mode=rec.mode,
-        ip=rec.ip,
-        prefixlen=rec.prefixlen,
-        gateway=rec.gateway,
+    return copy_fields(
+        Attachment,
+        rec,
         lease_expiry=rec.expires_at if rec.mode == "dhcp" else None,
         state=(state or rec.state).value,
-        hostname=rec.hostname,
     )
 
 
@@ -85,16 +79,9 @@ def attach(
     cfg: Config,
     container: str,
     *,
-    parent: str | None = None,
-    vlan: int | None = None,
-    ifname: str | None = None,
-    mac: str | None = None,
-    ip: str | None = None,
-    gateway: str | None = None,
-    dhcp: bool | None = None,
-    mtu: int | None = None,
     reporter: Reporter | None = None,
     log: OpLog | None = None,
+    **opts: Unpack[NicOptions],
 ) -> Attachment:
     """Give running container ``container`` a LAN interface (macvlan) with DHCP or static IP.
 
@@ -104,18 +91,7 @@ def attach(
     """
     from devbox.adapters.docker import net
 
-    spec = build_spec(
-        cfg,
-        container,
-        parent=parent,
-        vlan=vlan,
-        ifname=ifname,
-        mac=mac,
-        ip=ip,
-        gateway=gateway,
-        dhcp=dhcp,
-        mtu=mtu,
-    )
+    spec = build_spec(cfg, container, **opts)
     facts = net.require_running(container)
     parent_mtu = check_parent(cfg, spec.parent)
     if spec.parent == cfg.text("parent"):

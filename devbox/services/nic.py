@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from devbox.config import Config
 from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
@@ -35,35 +35,38 @@ def op_log(cfg: Config, container: str) -> OpLog:
     return OpLog(Layout(cfg.root).container_log(container))
 
 
-def build_spec(
-    cfg: Config,
-    container: str,
-    *,
-    parent: str | None = None,
-    vlan: int | None = None,
-    ifname: str | None = None,
-    mac: str | None = None,
-    ip: str | None = None,
-    gateway: str | None = None,
-    dhcp: bool | None = None,
-    mtu: int | None = None,
-) -> NicSpec:
+class NicOptions(TypedDict, total=False):
+    """What a caller may say about a container's LAN interface (``net attach``'s flags); one
+    left out or None takes its default (the settings, the MAC derived from the name, DHCP)."""
+
+    parent: str | None
+    vlan: int | None
+    ifname: str | None
+    mac: str | None
+    ip: str | None
+    gateway: str | None
+    dhcp: bool | None
+    mtu: int | None
+
+
+def build_spec(cfg: Config, container: str, **opts: Unpack[NicOptions]) -> NicSpec:
     """Validate attach options into a :class:`NicSpec` (no I/O)."""
     from devbox.model.lab_plan import default_parent
 
-    if ip and dhcp:
+    ip, vlan, mtu, mac = opts.get("ip"), opts.get("vlan"), opts.get("mtu"), opts.get("mac")
+    if ip and opts.get("dhcp"):
         raise UserError("--ip and --dhcp exclude each other", hint="choose one")
-    if gateway and not ip:
+    if opts.get("gateway") and not ip:
         raise UserError("--gateway needs --ip (DHCP brings its own gateway)")
     if vlan is not None:
         check_vlan_id(vlan)
     if mtu is not None and not 68 <= mtu <= 65535:
         raise UserError(f"--mtu {mtu} is out of range (68-65535)")
-    name = check_ifname(ifname or cfg.text("ifname"), "--ifname")
-    par = check_ifname(parent or default_parent(cfg), "--parent")
+    name = check_ifname(opts.get("ifname") or cfg.text("ifname"), "--ifname")
+    par = check_ifname(opts.get("parent") or default_parent(cfg), "--parent")
     the_mac = macs.parse_mac(mac) if mac else macs.derive_mac(container)
     if ip:
-        addr, prefix, gw = parse_static(ip, gateway)
+        addr, prefix, gw = parse_static(ip, opts.get("gateway"))
         return NicSpec(
             container=container,
             ifname=name,

@@ -38,8 +38,10 @@ def owned(cfg: Config, caller: Caller) -> list[tuple[str, limits_mod.Limits]]:
 
 def quota_of(cfg: Config, user: str) -> quotas.Quota:
     """The settings' quota with the per-user table's entry for ``user`` over it."""
-    default = quotas.from_settings(cfg["quota.containers"], cfg["quota.memory"], cfg["quota.cpus"])
-    return quotas.for_user(default, _table(Path(cfg["quota.users"])), user)
+    default = quotas.from_settings(
+        cfg.integer("quota.containers"), cfg.text("quota.memory"), cfg.text("quota.cpus")
+    )
+    return quotas.for_user(default, _table(cfg.path("quota.users")), user)
 
 
 def _table(path: Path) -> dict[str, Any]:

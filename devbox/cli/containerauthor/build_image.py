@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.options import JsonOpt
 
 
 def build_image(
@@ -26,7 +27,7 @@ def build_image(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not use Docker's layer cache.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build a devbox image (devbox/NAME:latest) from its image.toml and templates/Dockerfile.j2.
 

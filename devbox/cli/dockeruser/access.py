@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import time
 from typing import Annotated
 
 import typer
 
 from devbox.cli import state
+
+FOLLOW_FOR = 7 * 24 * 3600.0  # seconds 'logs --follow' goes on at the most (Ctrl-C ends it)
 
 
 def ssh(
@@ -78,13 +79,17 @@ def logs(
 ) -> None:
     """Print the devbox log of a container (every step devbox ran for it, with durations)."""
     from devbox.cli import remote
+    from devbox.waits import poll
 
     api = remote.client()
     offset = 0
-    while True:
+
+    def more() -> bool:
+        """Print what the log holds past ``offset``; True when that is all there is to do."""
+        nonlocal offset
         part = api.get(f"/containers/{name}/log", offset=offset or None)
         print(part["text"], end="", flush=True)
         offset = int(part["end"])
-        if not follow:
-            return
-        time.sleep(0.5)
+        return not follow
+
+    poll(more, FOLLOW_FOR, 0.5)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.options import JsonOpt
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -40,6 +41,9 @@ def _read_password(user: str, from_stdin: bool) -> str:
 @app.command("add")
 def add(
     user: Annotated[str, typer.Argument(help="User name.")],
+    no_login: Annotated[
+        bool, typer.Option("--no-login", help="Do not log the Docker engine in as this user.")
+    ] = False,
     password_stdin: Annotated[
         bool,
         typer.Option(
@@ -47,10 +51,7 @@ def add(
             help="Read the password from stdin (default when stdin is not a terminal).",
         ),
     ] = False,
-    no_login: Annotated[
-        bool, typer.Option("--no-login", help="Do not log the Docker engine in as this user.")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Add a user (or set a new password). The password is asked for, or read from stdin —
     never from the command line — and never logged. Logs the engine in as USER."""
@@ -72,7 +73,7 @@ def add(
 @app.command("remove")
 def remove(
     user: Annotated[str, typer.Argument(help="User name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Remove a user; the registry is restarted so it takes effect at once."""
     from devbox.services import registry_users

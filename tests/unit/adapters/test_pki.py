@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -54,3 +55,20 @@ def test_reissue_when_names_change(tmp_path: Path) -> None:
 def test_host_names_include_loopback() -> None:
     names = pki.host_names()
     assert "localhost" in names and "127.0.0.1" in names
+
+
+def test_the_ca_may_sign_and_nothing_else(tmp_path: Path) -> None:
+    paths = pki.CertPaths(tmp_path)
+    pki.ensure_ca(paths)
+    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    ext = ca.extensions.get_extension_for_class(x509.KeyUsage)
+    assert ext.critical
+    usage = ext.value
+    assert usage.digital_signature and usage.key_cert_sign and usage.crl_sign
+    assert not (usage.content_commitment or usage.key_encipherment or usage.data_encipherment)
+    assert not usage.key_agreement
+
+
+def test_an_unknown_key_usage_is_refused() -> None:
+    with pytest.raises(ValueError, match="no such key usage: sign_everything"):
+        pki._key_usage("key_cert_sign", "sign_everything")
