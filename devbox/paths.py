@@ -19,6 +19,7 @@ RESERVED = frozenset(
         "containers",
         "logs",
         "lab",
+        "lab-hosts",
         "leases",
         "run",
         "locks",
@@ -83,6 +84,11 @@ class Layout:
     @property
     def lab(self) -> Path:
         return self.root / "lab"
+
+    @property
+    def lab_hosts(self) -> Path:
+        """The simulated hosts of ``lab up --hosts N``: one folder each (0700)."""
+        return self.root / "lab-hosts"
 
     @property
     def leases(self) -> Path:

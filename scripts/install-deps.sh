@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   docker.io          # the Docker engine devbox drives through the docker SDK
   dnsmasq-base       # DHCP server of the built-in lab LAN
+  openssh-server     # lab up --hosts N: the sshd binary each simulated host runs with its own config
   debootstrap        # builds Debian/Ubuntu base images from scratch
   busybox-static     # tiny test images; the pipework-style baseline's udhcpc
   patch              # combos: patch files applied into /opt

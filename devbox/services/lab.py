@@ -261,9 +261,14 @@ def up(cfg: Config, vlans: tuple[int, ...] = (), reporter: Reporter | None = Non
     """Bring the lab up (idempotent). With ``vlans``, add tagged segments (needs 802.1Q)."""
     from devbox.adapters.host import process
     from devbox.adapters.host.kernel import kernel_has
-    from devbox.adapters.net import netns
+    from devbox.adapters.net import netlink, netns
+    from devbox.model import lab_hosts_plan
 
     p = plan(cfg, vlans)
+    if netns.exists(p.name) and netlink.get_link(
+        lab_hosts_plan.BRIDGE_IFNAME, netns.named_path(p.name)
+    ):
+        p = lab_hosts_plan.bridged(p)  # a lab with simulated hosts is served on its bridge
     if vlans and not kernel_has("VLAN_8021Q"):
         raise NotReadyError(
             f"lab VLAN {', '.join(str(v) for v in vlans)}: this kernel has no 802.1Q VLAN "

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 
-def detached(argv: Sequence[str], output: Path, env: Mapping[str, str]) -> int:
-    """Start ``argv`` in its own session, output appended to ``output``; returns its PID."""
+def detached(
+    argv: Sequence[str],
+    output: Path,
+    env: Mapping[str, str],
+    preexec: Callable[[], None] | None = None,
+) -> int:
+    """Start ``argv`` in its own session, output appended to ``output``; returns its PID.
+    ``preexec`` runs in the child before exec (``netns.preexec``: start it in a netns)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("ab") as out:
         proc = subprocess.Popen(
@@ -19,5 +25,6 @@ def detached(argv: Sequence[str], output: Path, env: Mapping[str, str]) -> int:
             env=dict(env),
             start_new_session=True,
             close_fds=True,
+            preexec_fn=preexec,
         )
     return proc.pid

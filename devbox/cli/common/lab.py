@@ -27,16 +27,30 @@ def up(
             "needs 802.1Q in the kernel).",
         ),
     ] = None,
+    hosts: Annotated[
+        int | None,
+        typer.Option(
+            "--hosts",
+            help="Hosts on the lab LAN: this machine and N-1 simulated ones (each a network "
+            "namespace with its own dockerd, sshd and devbox service). Default: as many as "
+            "the lab has; 1 removes the simulated ones.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Bring the lab LAN up (idempotent: makes only what is missing, restarts a dead dnsmasq)."""
     from devbox.cli.ui.progress import reporter_for
-    from devbox.services import lab
+    from devbox.services import lab, lab_hosts
 
     ui = state.ui()
-    st = lab.up(state.config(), vlans=tuple(vlan or ()), reporter=reporter_for(ui, "lab up"))
+    cfg = state.config()
+    sims_wanted = lab_hosts.check(cfg, hosts)  # a bad --hosts fails before anything is made
+    lab.up(cfg, vlans=tuple(vlan or ()), reporter=reporter_for(ui, "lab up"))
+    if sims_wanted or lab_hosts.existing(cfg):
+        lab_hosts.up(cfg, hosts, reporter=reporter_for(ui, "lab hosts"))
+    st, sims = lab.status(cfg), lab_hosts.status(cfg)
     if as_json:
-        ui.json(st.to_dict())
+        ui.json({**st.to_dict(), "hosts": [h.to_dict() for h in sims]})
         return
     ui.success(
         f"lab LAN {st.name} is up: subnet {st.subnet}, DHCP {st.range}, "
@@ -45,16 +59,21 @@ def up(
     ui.info(
         f"macvlan parent: {st.uplink}; host reaches the lab through {st.shim} ({st.shim_address})"
     )
+    for h in sims:
+        ui.info(f"host {h.name}: {h.address}, DOCKER_HOST={h.docker_host}, {h.service_socket}")
 
 
 @app.command("down")
 def down(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Remove the lab LAN: its dnsmasq, host shim, veth pair and namespace (leases are kept)."""
-    from devbox.services import lab
+    """Remove the lab LAN: its simulated hosts (all they run and keep), its dnsmasq, host
+    shim, veth pair and namespace (leases are kept)."""
+    from devbox.services import lab, lab_hosts
 
-    removed = lab.down(state.config())
+    cfg = state.config()
+    removed = lab_hosts.down(cfg)
+    removed += lab.down(cfg)
     if as_json:
         state.ui().json({"removed": removed})
         return
@@ -69,12 +88,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show whether the lab LAN and its dnsmasq are up, and the leases it handed out."""
-    from devbox.services import lab
+    from devbox.services import lab, lab_hosts
 
-    st = lab.status(state.config())
+    cfg = state.config()
+    st, sims = lab.status(cfg), lab_hosts.status(cfg)
     ui = state.ui()
     if as_json:
-        ui.json(st.to_dict())
+        ui.json({**st.to_dict(), "hosts": [h.to_dict() for h in sims]})
         return
     alive = (
         f"running (pid {st.dnsmasq_pid})"
@@ -106,5 +126,26 @@ def status(
         for le in st.leases
     ]
     ui.table("leases (client ids: --json)", ["ip", "mac", "hostname", "expires in"], rows)
+    if sims:
+        ui.table(
+            "simulated hosts",
+            ["host", "address", "dockerd", "sshd", "devbox service"],
+            [
+                [
+                    h.name,
+                    h.address or "-",
+                    _state(h.dockerd_alive, h.dockerd_pid),
+                    _state(h.sshd_alive, h.sshd_pid),
+                    _state(h.service_alive, h.service_pid),
+                ]
+                for h in sims
+            ],
+        )
     if not st.up:
         raise typer.Exit(3)
+
+
+def _state(alive: bool, pid: int | None) -> str:
+    if alive:
+        return f"running (pid {pid})"
+    return "not running" + (f" (stale pid {pid})" if pid else "")
