@@ -20,8 +20,22 @@ def home() -> Path:
 
 
 def own_public_keys() -> list[str]:
-    """The caller's public keys, for the dev account of the containers they make."""
-    return sshconfig.public_keys(home())
+    """The caller's public keys, for the dev account of the containers they make: their
+    ``~/.ssh/id_*.pub`` and the keys their SSH agent holds (each key once)."""
+    from devbox.adapters.host import ssh_agent
+
+    keys = sshconfig.public_keys(home())
+    agent = os.environ.get("SSH_AUTH_SOCK")
+    if agent:
+        keys += ssh_agent.public_keys(agent)
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for key in keys:
+        ident = tuple(key.split()[:2])
+        if ident and ident not in seen:
+            seen.add(ident)
+            out.append(key)
+    return out
 
 
 def user_known_hosts() -> Path:

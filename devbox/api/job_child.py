@@ -3,6 +3,7 @@ send its events and its last word (result or error) to the service."""
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
@@ -17,12 +18,15 @@ def main(
     op: str,
     caller: dict[str, Any],
     environ: dict[str, str],
+    overrides: dict[str, Any],
     root: str,
     body: dict[str, Any],
     path_args: dict[str, str],
     events: Any,
 ) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.environ.clear()  # what Docker's SDK, git and ssh read too: the caller's settings'
+    os.environ.update(environ)
     signal.signal(signal.SIGTERM, _sigterm)
     alive = [True]
 
@@ -40,7 +44,9 @@ def main(
         from devbox.api.routes import OPERATIONS
         from devbox.model.owners import Caller
 
-        cfg = operations.job_config(config.load(environ=environ, overrides={"root": root}))
+        cfg = operations.job_config(
+            config.load(environ=environ, overrides={**overrides, "root": root})
+        )
         request = operations.Request(cfg, Caller.from_dict(caller), body, emit)
         data = OPERATIONS[op](request, **path_args)
         emit({"event": "result", "data": data})

@@ -58,6 +58,9 @@ class Job:
             except ProcessLookupError:
                 pass
 
+    def alive(self) -> bool:
+        return bool(self.process.is_alive())
+
     def read(self, on_event: Callable[[dict[str, Any]], None]) -> None:
         """Hand every event to ``on_event`` until the child closes the pipe; then wait for
         it. A child that died without a last word gets one: an error naming its exit."""
@@ -86,11 +89,14 @@ def start(
     op: str,
     target: str,
     caller: Caller,
-    cfg_env: dict[str, str],
+    environ: dict[str, str],
+    overrides: dict[str, Any],
     root: str,
     body: dict[str, Any],
     path_args: dict[str, str],
 ) -> Job:
+    """Start ``op`` in a child with ``environ`` as its whole environment and the settings
+    ``overrides`` (root's flags) over it; ``root`` is the service's, whatever they say."""
     ctx = context()
     reader, writer = ctx.Pipe(duplex=False)
     job_id = secrets.token_hex(8)
@@ -98,7 +104,7 @@ def start(
 
     process = ctx.Process(
         target=job_child.main,
-        args=(op, caller.to_dict(), cfg_env, root, body, path_args, writer),
+        args=(op, caller.to_dict(), environ, overrides, root, body, path_args, writer),
         name=f"devbox job {op} {target}",
         daemon=False,
     )

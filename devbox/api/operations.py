@@ -1,8 +1,8 @@
 """What each endpoint does, for one caller: checks the caller may (owner, quota, admin-only
 choices), then calls the same service the CLI called in-process before. In the service,
 quick reads run in its threads and long work in a job child (devbox.api.jobs) whose progress
-goes out as events; root's CLI calls these same functions in its own process
-(devbox.api.local)."""
+goes out as events. Root's CLI comes through the socket too, with its own settings; its
+quick reads then run in a job child with root's environment."""
 
 from __future__ import annotations
 

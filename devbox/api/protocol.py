@@ -6,7 +6,9 @@ Imports nothing heavy: the CLI's start-up reads this module.
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from devbox.paths import Layout
 API_VERSION = 1
 PREFIX = f"/v{API_VERSION}"
 VERSION_HEADER = "X-Devbox-Api"  # the client's API version, sent with every request
+SETTINGS_HEADER = "X-Devbox-Settings"  # root's own settings (environment, flags): root only
 DEFAULT_SOCKET = Path("/run/devbox/devbox.sock")
 NDJSON = "application/x-ndjson"
 
@@ -36,6 +39,49 @@ def socket_path(root: Path, setting: str) -> Path:
     if str(root) == labels.DEFAULT_ROOT:
         return DEFAULT_SOCKET
     return Layout(root).service_socket
+
+
+# ---- root's settings: root's CLI works with its own environment and flags, as it did before
+# the service; the service takes them from uid 0 only. The environment travels as far as
+# devbox, Docker, Perforce and the tools they run read it, nothing more.
+FORWARDED = ("HOME", "XDG_CONFIG_HOME", "PATH", "USER", "LOGNAME", "LANG", "TZ")
+FORWARDED_PREFIXES = ("DEVBOX_", "DOCKER_", "P4")
+
+
+def forwarded_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in environ.items()
+        if key in FORWARDED or key.startswith(FORWARDED_PREFIXES)
+    }
+
+
+def encode_settings(environ: Mapping[str, str], overrides: Mapping[str, Any]) -> str:
+    settings = {"environ": forwarded_environ(environ), "overrides": dict(overrides)}
+    raw = json.dumps(settings, default=str)
+    return base64.b64encode(raw.encode()).decode()
+
+
+def decode_settings(header: str) -> tuple[dict[str, str], dict[str, Any]]:
+    """(environment, overrides) of a settings header; ValueError when it is not one."""
+    try:
+        data = json.loads(base64.b64decode(header, validate=True))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"the settings header is not base64 JSON: {err}") from None
+    environ = data.get("environ") if isinstance(data, dict) else None
+    overrides = data.get("overrides") if isinstance(data, dict) else None
+    if not isinstance(environ, dict) or not isinstance(overrides, dict):
+        raise ValueError("the settings header needs an 'environ' and an 'overrides' object")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in environ.items()):
+        raise ValueError("the settings header's environment must map strings to strings")
+    return environ, overrides
+
+
+def job_environ(service: Mapping[str, str], client: Mapping[str, str]) -> dict[str, str]:
+    """A root job's environment: the service's own, less what root's CLI forwards (so a
+    setting the CLI does not have is not the service's either), plus the CLI's."""
+    base = {k: v for k, v in service.items() if k not in forwarded_environ(service)}
+    return {**base, **client}
 
 
 # ---- events of a streamed request: one JSON object per line ---------------------------------

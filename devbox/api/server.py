@@ -89,6 +89,15 @@ class Service:
                 exit=3,
             )
         request["caller"] = caller
+        request["settings"] = None
+        header = request.headers.get(protocol.SETTINGS_HEADER)
+        if header is not None:
+            if uid != 0:
+                return _error(403, "only root's devbox may send its own settings", exit=3)
+            try:
+                request["settings"] = protocol.decode_settings(header)
+            except ValueError as err:
+                return _error(400, str(err))
         return await handler(request)
 
     def _version_refusal(self, asked: str) -> web.Response:
@@ -115,8 +124,10 @@ class Service:
             body = await self._body(request)
             if isinstance(body, web.Response):
                 return body
-            if route.run == "quick":
+            if route.run == "quick" and request["settings"] is None:
                 return await self._quick(route, caller, body, path_args)
+            if route.run == "quick":  # root's own settings: in a job, its environment too
+                return await self._collected(request, route, caller, body, path_args)
             return await self._job(request, route, caller, body, path_args)
 
         return handle
@@ -163,6 +174,77 @@ class Service:
         return web.json_response({"job": job_id, "cancels": job.cancels})
 
     # ---- jobs -----------------------------------------------------------------------------
+    async def _start(
+        self,
+        request: web.Request,
+        route: Route,
+        caller: Caller,
+        body: dict[str, Any],
+        path_args: dict[str, str],
+        target: str,
+    ) -> jobs.Job:
+        """Start the job; first wait (bounded) for a cancelled job on the same target to
+        finish its rollback, so a command run again after a Ctrl-C or a killed client
+        meets what the undo left, not a lock it still holds."""
+        deadline = time.monotonic() + JOB_GRACE
+        while target and time.monotonic() < deadline:
+            busy = [j for j in self.jobs.values() if j.target == target and j.cancels and j.alive()]
+            if not busy:
+                break
+            await asyncio.sleep(0.05)
+        environ, overrides = self._environ, {}
+        if request["settings"] is not None:
+            client_environ, overrides = request["settings"]
+            environ = protocol.job_environ(self._environ, client_environ)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            None,
+            lambda: jobs.start(
+                route.op,
+                target,
+                caller,
+                environ,
+                overrides,
+                str(self.cfg.root),
+                body,
+                path_args,
+            ),
+        )
+
+    async def _collected(
+        self,
+        request: web.Request,
+        route: Route,
+        caller: Caller,
+        body: dict[str, Any],
+        path_args: dict[str, str],
+    ) -> web.Response:
+        """A quick read run as a job (root with its own settings): its result as JSON."""
+        job = await self._start(request, route, caller, body, path_args, "")
+        self.jobs[job.id] = job
+        last: dict[str, Any] = {}
+
+        def read() -> None:
+            job.read(
+                lambda event: (
+                    last.update(event) if event.get("event") in ("result", "error") else None
+                )
+            )
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, read)
+        except asyncio.CancelledError:
+            job.cancel()
+            raise
+        finally:
+            self.jobs.pop(job.id, None)
+        if last.get("event") == "result":
+            return web.json_response(last.get("data"))
+        return web.json_response(
+            {"error": last}, status=_STATUS.get(int(last.get("exit") or 4), 500)
+        )
+
     async def _job(
         self,
         request: web.Request,
@@ -173,12 +255,7 @@ class Service:
     ) -> web.StreamResponse:
         loop = asyncio.get_running_loop()
         target = path_args.get("name") or str(body.get("name") or body.get("product") or "")
-        job = await loop.run_in_executor(
-            None,
-            lambda: jobs.start(
-                route.op, target, caller, self._environ, str(self.cfg.root), body, path_args
-            ),
-        )
+        job = await self._start(request, route, caller, body, path_args, target)
         self.jobs[job.id] = job
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         last: dict[str, Any] = {}

@@ -13,11 +13,18 @@ _overrides: dict[str, Any] = {}
 _config: Config | None = None
 
 
-def set_global_overrides(root: Path | None) -> None:
+def set_global_overrides(root: Path | None, host: str | None = None) -> None:
     global _config
     if root is not None:
         _overrides["root"] = str(root)
+    if host is not None:
+        _overrides["host"] = host
     _config = None
+
+
+def overrides() -> dict[str, Any]:
+    """The global flags' setting overrides (``--root``): root's CLI sends them along."""
+    return dict(_overrides)
 
 
 def config(**flags: Any) -> Config:

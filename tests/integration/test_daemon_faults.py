@@ -300,7 +300,11 @@ def is_paused(engine: Any, name: str) -> bool:
 
 
 def kill_clone_while_paused(src: Source, engine: Any) -> None:
-    """Run ``clone SRC --count 1`` and kill -9 it while SRC is paused (the freeze)."""
+    """Run ``clone SRC --count 1`` and kill -9 its job in the service while SRC is paused
+    (the freeze): the crash of the process doing the work. (Killing the CLI only cancels
+    the job, which rolls back: test_a_killed_client_rolls_the_clone_back.)"""
+    from tests.fixtures.service_jobs import job_pids
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "devbox", "dockeruser", "clone", src.name, "--count", "1"],
         env=src.env,
@@ -311,8 +315,11 @@ def kill_clone_while_paused(src: Source, engine: Any) -> None:
         deadline = time.monotonic() + 300
         while True:
             if is_paused(engine, src.name):
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=30)
+                jobs = job_pids(src.cfg)
+                assert len(jobs) == 1, f"one job should run the clone, not {jobs}"
+                os.kill(jobs[0], signal.SIGKILL)
+                proc.wait(timeout=60)
+                assert proc.returncode == 4, "the CLI says the job ended without a result"
                 return
             if proc.poll() is not None:
                 err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -338,7 +345,6 @@ def marker(src: Source) -> Path:
 def test_killed_clone_source_is_resumed_by_the_next_command(
     lab: LabEnv, source: Source, engine: Any
 ) -> None:
-    stop_daemon(lab)  # the next command, not the daemon, must resume it here
     kill_clone_while_paused(source, engine)
     assert is_paused(engine, source.name), "the kill -9 should have left the source paused"
     result = cli(source, "dockeruser", "start-dev-container", source.name)
@@ -355,9 +361,9 @@ def test_killed_clone_source_is_resumed_by_the_daemon(
 ) -> None:
     from devbox.services import daemon_control
 
-    stop_daemon(lab)
     kill_clone_while_paused(source, engine)
     assert is_paused(engine, source.name)
+    stop_daemon(lab)  # a service that starts finds the marker of the freeze that died
     daemon_control.ensure_running(source.cfg)
     try:
         wait_for(
@@ -369,6 +375,30 @@ def test_killed_clone_source_is_resumed_by_the_daemon(
         assert f"{source.name} was left paused by a freeze that died" in daemon_log(lab)
     finally:
         stop_daemon(lab)
+
+
+def test_a_killed_client_rolls_the_clone_back(lab: LabEnv, source: Source, engine: Any) -> None:
+    """kill -9 of the CLI mid-freeze: the service cancels the job (the client went away),
+    which rolls back: the source runs again, no clone is left, the marker is gone."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devbox", "dockeruser", "clone", source.name, "--count", "1"],
+        env=source.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for("the freeze", lambda: is_paused(engine, source.name), timeout=300)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    wait_for("the rollback to resume the source", lambda: not is_paused(engine, source.name), 60)
+    wait_for("the marker to go", lambda: not marker(source).exists(), 30)
+    from tests.fixtures.service_jobs import job_pids
+
+    wait_for("the job to end", lambda: not job_pids(source.cfg), 60)
+    clones = engine.containers.list(all=True, filters={"label": f"{L.CLONE_OF}={source.name}"})
+    assert clones == [], [c.name for c in clones]
+    assert engine.api.inspect_container(source.name)["State"]["Running"]
 
 
 def test_a_container_paused_by_a_person_is_left_alone(
@@ -401,7 +431,6 @@ def test_after_a_killed_clone_clone_and_remove_converge(
 ) -> None:
     """What the killed freeze left (a raw snapshot image, part of an /opt copy) goes: the
     next clone works and removing the clones leaves no snapshot."""
-    stop_daemon(lab)
     kill_clone_while_paused(source, engine)
     again = cli(source, "dockeruser", "clone", source.name, "--count", "1", "--json")
     assert again.returncode == 0, again.stderr[-2000:]

@@ -279,6 +279,37 @@ def test_users_own_their_containers(host: Host) -> None:
     assert all(r["seconds"] >= 0 and "exit" in r for r in host.audit())
 
 
+SETTINGS_ATTACK = """
+import sys
+from devbox.api import protocol
+from devbox.api.client import Client
+from devbox.errors import DevboxError
+evil = {"PATH": "/tmp/evil-bin", "DEVBOX_ROOT": "/tmp/evil-root", "DOCKER_HOST": "tcp://x"}
+api = Client(__import__("pathlib").Path(sys.argv[1]),
+             settings=protocol.encode_settings(evil, {"root": "/tmp/evil-root"}))
+try:
+    api.get("/containers")
+except DevboxError as err:
+    print(int(err.exit_code), err.message)
+else:
+    print("accepted")
+"""
+
+
+def test_only_root_may_send_its_own_settings(host: Host) -> None:
+    """Root's CLI sends its environment and flags along (PATH, DEVBOX_*, DOCKER_*): from
+    anyone else they would run the service's tools from the caller's PATH or against another
+    root, so the service refuses them outright."""
+    before = len(host.audit())
+    argv = ["runuser", "-u", USER1, "--", "env", "-i", "HOME=/home/" + USER1]
+    python_argv, extra = _user_python()
+    argv += [f"{k}={v}" for k, v in extra.items()]
+    argv += [*python_argv, "-c", SETTINGS_ATTACK, str(host.shared / "devbox.sock")]
+    result = _ok(_run(argv, cwd=REPO))
+    assert result.stdout.strip() == "3 only root's devbox may send its own settings", result
+    assert len(host.audit()) == before
+
+
 def test_an_unknown_api_version_is_refused_clearly(host: Host) -> None:
     from devbox.api.client import _UnixPool
 
