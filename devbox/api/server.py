@@ -224,18 +224,16 @@ class Service:
         self.jobs[job.id] = job
         last: dict[str, Any] = {}
 
-        def read() -> None:
-            job.read(
-                lambda event: (
-                    last.update(event) if event.get("event") in ("result", "error") else None
-                )
-            )
+        def keep(event: dict[str, Any]) -> None:
+            if event.get("event") in ("result", "error") and not last:
+                last.update(event)
 
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, read)
+            await loop.run_in_executor(None, lambda: job.read(keep))
         except asyncio.CancelledError:
-            job.cancel()
+            if not last:
+                job.cancel()
             raise
         finally:
             self.jobs.pop(job.id, None)
@@ -262,6 +260,8 @@ class Service:
 
         def on_event(event: dict[str, Any]) -> None:
             if event.get("event") in ("result", "error"):
+                if last:  # the job's first last word is its outcome
+                    return
                 last.update(event)
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
@@ -285,8 +285,10 @@ class Service:
                 await response.write(protocol.encode(event))
             await response.write_eof()
         except (asyncio.CancelledError, ConnectionResetError):
-            # the client went away (Ctrl-C'd hard, killed): the job rolls back on its own
-            job.cancel()
+            # the client went away (Ctrl-C'd hard, killed): the job rolls back -- unless it
+            # has had its last word already (a client that read the result and closed)
+            if not last:
+                job.cancel()
             raise
         return response
 
