@@ -14,6 +14,9 @@ from devbox.state.daemon_pid import log_file, pid_file, running_pid
 from devbox.waits import poll, wait_until
 
 UNIT_NAME = "devbox-daemon.service"
+# the service's Python: no working folder or script folder first on sys.path (-P), so no
+# module is ever imported from where root happened to be (a container's /opt on the host)
+SAFE_PYTHON = ("-P",)
 
 
 def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
@@ -27,7 +30,7 @@ def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
     layout.logs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **dict(cfg.environ)}
     spawn.detached(
-        [sys.executable, "-m", "devbox", "--root", str(cfg.root), "common", "daemon"],
+        [sys.executable, *SAFE_PYTHON, "-m", "devbox", "--root", str(cfg.root), "common", "daemon"],
         output=layout.logs / "daemon.out",
         env=env,
     )

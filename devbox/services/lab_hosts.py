@@ -27,7 +27,7 @@ from devbox.model.lab_plan import plan as lab_plan
 from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services import lab, lab_bridge
+from devbox.services import daemon_control, lab, lab_bridge
 from devbox.services import lab_host_procs as procs
 from devbox.steps import JobSteps, Reporter, Step, StepContext, bind, run_steps
 from devbox.waits import wait_until
@@ -255,7 +255,16 @@ def start_service(job: HostJob, ctx: StepContext) -> None:
     h = job.host
     if _running(job, "service"):
         ctx.skip("running")
-    argv = [sys.executable, "-m", "devbox", "--root", str(h.root), "common", "daemon"]
+    argv = [
+        sys.executable,
+        *daemon_control.SAFE_PYTHON,
+        "-m",
+        "devbox",
+        "--root",
+        str(h.root),
+        "common",
+        "daemon",
+    ]
     _spawn(job, "service", argv, h.service_log, h.service_environ(job.environ))
     ctx.undo(f"stop the devbox service of {h.name}", _stopper(job, "service"))
     _wait_started(

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,3 +278,39 @@ def test_clone_of_a_hostile_source_writes_nothing_on_the_host(
         except Exception as err:  # noqa: BLE001 - devenv's teardown removes the rest
             print(f"remove_clones: {err}")
     victims.assert_untouched()
+
+
+def test_the_service_never_imports_from_roots_working_folder(devenv: DevEnv) -> None:
+    """Root runs devbox with its shell in a container's /opt (on the host): a module the
+    tenant planted there must not be imported by the service root's CLI starts (``python -m``
+    puts the working folder first on sys.path)."""
+    import sys
+
+    from devbox.services import daemon_control
+
+    name = make(devenv, "cw")
+    marker = Path(f"/tmp/devbox-planted-{RUN_ID}-{secrets.token_hex(3)}")
+    tenant(
+        name,
+        "mkdir -p /opt/aiohttp && printf '%s\\n' "
+        f'\'open("{marker}", "w").write("imported")\' '
+        "'raise ImportError(\"planted\")' > /opt/aiohttp/__init__.py",
+    )
+    try:
+        cfg = devenv.cfg()
+        daemon_control.stop(cfg)  # the next command starts the service from that folder
+        console = Path(sys.executable).parent / "devbox"  # the command root types, not -m
+        result = subprocess.run(
+            [str(console), "dockeruser", "list-containers", "--json"],
+            cwd=opt_of(name),
+            env={**os.environ, **devenv.env, "NO_COLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert not marker.exists(), "the service imported the tenant's module"
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert name in result.stdout
+    finally:
+        marker.unlink(missing_ok=True)

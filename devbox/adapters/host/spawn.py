@@ -14,6 +14,7 @@ def detached(
     preexec: Callable[[], None] | None = None,
 ) -> int:
     """Start ``argv`` in its own session, output appended to ``output``; returns its PID.
+    It runs in ``/``: never in the starter's working folder (a container's /opt, say).
     ``preexec`` runs in the child before exec (``netns.preexec``: start it in a netns)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("ab") as out:
@@ -24,6 +25,7 @@ def detached(
             stderr=subprocess.STDOUT,
             env=dict(env),
             start_new_session=True,
+            cwd="/",
             close_fds=True,
             preexec_fn=preexec,
         )
