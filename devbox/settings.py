@@ -201,6 +201,17 @@ SETTINGS: tuple[Setting, ...] = (
         "Options of per-container Perforce workspaces.",
     ),
     Setting(
+        "p4.factory",
+        "str",
+        "",
+        "Python 'module:callable' returning a P4Python-shaped object (as P4.P4() does) for each "
+        "Perforce connection: the hook for a site's P4 wrapper and for tests "
+        "(tests.fakes.p4fake:from_state); empty: P4Python's P4.P4. Importing it runs its code "
+        "as root in the devbox service, so it is read only from the service's own settings or "
+        "root's forwarded environment (the service takes settings from uid 0 only), never "
+        "from another user's; the module must be on the service's Python path.",
+    ),
+    Setting(
         "branches.map", "str", "", "Branch map file (TOML); empty: roles/dockeruser/branches.toml."
     ),
     Setting(
@@ -233,6 +244,13 @@ SETTINGS: tuple[Setting, ...] = (
         "word",
         "devbox-admin",
         "Unix group whose members act on every user's containers and run the admin commands.",
+    ),
+    Setting(
+        "host",
+        "name_or_empty",
+        "",
+        "The host whose devbox service commands go to, over SSH (a [hosts.NAME] of your config "
+        "or /etc/devbox/hosts.toml; the --host flag); empty: this machine's.",
     ),
     Setting("quota.containers", "int", 0, "Containers one user may own; 0: no quota."),
     Setting(

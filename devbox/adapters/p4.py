@@ -4,8 +4,9 @@ One client workspace per container, named ``<prefix>-<host>-<container>``. Its R
 container's host /opt directory and its AltRoots hold ``/opt``, so the same workspace works on
 the host and inside the container. Sync reports files and bytes from P4Python's output handler.
 
-The P4 object comes from a factory (default ``P4.P4``) so tests can hand in a fake that keeps
-P4Python's API shape. Passwords go to the server through ``run_login`` (the P4 API's input,
+The P4 object comes from a factory: ``factory=``, else the one the ``p4.factory`` setting names
+(``module:callable``: a site's P4 wrapper, or the tests' fake that keeps P4Python's API shape),
+else ``P4.P4``. Passwords go to the server through ``run_login`` (the P4 API's input,
 never argv), are registered with :func:`devbox.oplog.register_secret` before anything could log
 them, and the ticket lands in the user's P4TICKETS file.
 """
@@ -21,7 +22,7 @@ from typing import Any
 
 from devbox.adapters.p4_errors import classify as _classify
 from devbox.adapters.p4_errors import first_line
-from devbox.adapters.p4_settings import P4Settings, workspace_name
+from devbox.adapters.p4_settings import P4Settings, factory_from, workspace_name
 from devbox.errors import NotReadyError, UserError
 from devbox.model.units import human_bytes
 from devbox.oplog import NULL_LOG, OpLog, redact, register_secret
@@ -36,6 +37,7 @@ __all__ = [  # with the settings and workspace names of p4_settings, which impor
     "Progress",
     "SyncResult",
     "default_factory",
+    "factory_from",
     "workspace_name",
 ]
 
@@ -139,7 +141,7 @@ class P4Session:
         self.settings = settings
         self.log = log
         self._password = password
-        self._factory = factory or default_factory
+        self._factory = factory or factory_from(settings.factory) or default_factory
         self._mod = _p4_module()
         self.p4: Any = None
 

@@ -274,14 +274,18 @@ def stale(cfg: Config, stopped_for: float, now: float | None = None) -> list[str
 
 
 def prune(cfg: Config, names: list[str], purge: bool = False) -> PruneResult:
-    """Remove the combos ``names`` (as chosen by :func:`stale`); /opt kept unless ``purge``."""
+    """Remove the combos ``names`` (as chosen by :func:`stale`); /opt kept unless ``purge``.
+
+    With ``purge`` a combo's Perforce workspace goes even with opened files (the patches it
+    was made with are unshelved, so opened): ``revert -k``, as its /opt goes anyway; shelved
+    changes are never deleted. Without it, opened files keep the combo (and its /opt)."""
     from devbox.errors import DevboxError
     from devbox.services import container_lifecycle
 
     removed, kept, failed = [], [], {}
     for name in names:
         try:
-            result = container_lifecycle.remove(cfg, name, purge=purge)
+            result = container_lifecycle.remove(cfg, name, purge=purge, force=purge)
         except DevboxError as err:
             failed[name] = str(err)
             continue

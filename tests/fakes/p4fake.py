@@ -12,19 +12,33 @@ honouring ``exception_level``; an output handler gets ``outputStat`` for each ta
 Files are really written to (and removed from) the workspace root, through the client view
 (translated with P4Python's own ``P4.Map``). Tickets are written to ``ticket_file`` in the P4
 tickets format. Everything a test wants to look at is on :class:`FakeServer`.
+
+In another process (devbox's CLI reaches the host service; its checkouts run in the service's
+job children): the test seeds a :class:`FakeServer`, saves it with :func:`write_state`, and
+runs the CLI with ``DEVBOX_P4_FACTORY=tests.fakes.p4fake:from_state`` and
+``DEVBOX_TEST_P4_STATE=<that file>``; each call of :func:`from_state` (the adapter's P4 factory)
+serves that file, every command under an flock: state read, command run, state written back
+when it changed (several jobs may run at once). :func:`read_state` shows the test what they
+did. With ``scan_processes`` set, each password login scans every process's argv and
+environment for the password (:func:`processes_holding`) and records what it found.
 """
 
 from __future__ import annotations
 
+import base64
+import fcntl
+import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import P4
+
+from devbox.waits import poll
 
 CLIENT_FIELDS = (
     "Client",
@@ -78,7 +92,14 @@ class FakeServer:
         self.calls: list[tuple[str, tuple[str, ...]]] = []
         self.logins: list[str] = []  # users who logged in with a password
         self.on_login: Callable[[], None] | None = None  # called while a login runs
+        self.scan_processes = False  # at each password login: who holds the password?
+        self.login_scans = 0  # how many such scans ran
+        self.secret_sightings: list[str] = []  # "pid N (comm) cmdline|environ" they found
         self._next = 1
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """Around each command: nothing in memory (a state file's server reloads and saves)."""
+        return nullcontext()
 
     # -- test helpers -------------------------------------------------------------------------
 
@@ -192,7 +213,7 @@ class FakeP4:
     def __enter__(self) -> FakeP4:
         return self
 
-    def __exit__(self, *exc: object) -> bool:
+    def __exit__(self, *exc: object) -> Literal[False]:
         if self.connected():
             self.disconnect()
         return False
@@ -276,6 +297,10 @@ class FakeP4:
     def _run(self, argv: tuple[str, ...]) -> list[Any]:
         if not self._connected:
             raise P4.P4Exception("P4.run() - not connected.")
+        with self._server.transaction():
+            return self._run_command(argv)
+
+    def _run_command(self, argv: tuple[str, ...]) -> list[Any]:
         cmd, args = argv[0], tuple(str(a) for a in argv[1:])
         self._server.calls.append((cmd, args))
         self.errors, self.warnings, self.messages = [], [], []
@@ -357,6 +382,10 @@ class FakeP4:
         self.input = None
         if server.on_login is not None:
             server.on_login()
+        if server.scan_processes:
+            server.login_scans += 1
+            wanted = {str(given or ""), str(server.users.get(self.user) or "")} - {""}
+            server.secret_sightings.extend(processes_holding(w.encode() for w in wanted))
         if self.user not in server.users or given != server.users[self.user]:
             raise _Failure("Password invalid.")
         ticket = secrets.token_hex(16).upper()
@@ -864,3 +893,210 @@ def _flatten(args: Any) -> tuple[Any, ...]:
 def factory_for(server: FakeServer) -> Any:
     """A P4 factory for the adapter: each call makes a new FakeP4 on ``server``."""
     return lambda: FakeP4(server)
+
+
+# ------------------------------------------------------------------ in another process
+
+STATE_ENV = "DEVBOX_TEST_P4_STATE"  # the state file from_state serves
+LOCK_BOUND = 60.0  # seconds a command waits for another process's command on the same state
+
+
+def processes_holding(wanted: Iterable[bytes]) -> list[str]:
+    """Every process (all of /proc) whose argv or environment holds one of ``wanted``:
+    ``"pid N (comm) cmdline"`` / ``"... environ"`` (never the text found)."""
+    needles = [w for w in wanted if w]
+    found: list[str] = []
+    if not needles:
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        for part in ("cmdline", "environ"):
+            try:
+                data = (entry / part).read_bytes()
+            except OSError:  # gone, or a kernel thread
+                continue
+            if any(n in data for n in needles):
+                try:
+                    comm = (entry / "comm").read_text().strip()
+                except OSError:
+                    comm = "?"
+                found.append(f"pid {entry.name} ({comm}) {part}")
+    return found
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)
+
+
+def state_of(server: FakeServer) -> dict[str, Any]:
+    """Everything a server holds (but ``on_login``), as JSON-able data."""
+    changes = {}
+    for number, change in server.changes.items():
+        row = asdict(change)
+        row["shelved"] = {k: _b64(v) for k, v in change.shelved.items()}
+        changes[str(number)] = row
+    return {
+        "port": server.port,
+        "depots": sorted(server.depots),
+        "users": dict(server.users),
+        "tickets": dict(server.tickets),
+        "files": {k: [[n, _b64(d)] for n, d in revs] for k, revs in server.files.items()},
+        "changes": changes,
+        "labels": dict(server.labels),
+        "clients": {k: dict(v) for k, v in server.clients.items()},
+        "have": {k: dict(v) for k, v in server.have.items()},
+        "opened": {
+            c: {f: [o.action, o.change, o.rev] for f, o in files.items()}
+            for c, files in server.opened.items()
+        },
+        "resolves": {
+            c: {f: [_b64(d), n] for f, (d, n) in files.items()}
+            for c, files in server.resolves.items()
+        },
+        "calls": [[cmd, list(args)] for cmd, args in server.calls],
+        "logins": list(server.logins),
+        "scan_processes": server.scan_processes,
+        "login_scans": server.login_scans,
+        "secret_sightings": list(server.secret_sightings),
+        "next": server._next,
+    }
+
+
+def load_state(server: FakeServer, data: dict[str, Any]) -> None:
+    """Make ``server`` hold what ``data`` (from :func:`state_of`) says (``on_login`` stays)."""
+    server.port = data["port"]
+    server.depots = set(data["depots"])
+    server.users = dict(data["users"])
+    server.tickets = dict(data["tickets"])
+    server.files = {k: [(int(n), _unb64(d)) for n, d in revs] for k, revs in data["files"].items()}
+    server.changes = {}
+    for number, row in data["changes"].items():
+        shelved = {k: _unb64(v) or b"" for k, v in row["shelved"].items()}
+        server.changes[int(number)] = Change(**{**row, "shelved": shelved})
+    server.labels = dict(data["labels"])
+    server.clients = {k: dict(v) for k, v in data["clients"].items()}
+    server.have = {k: dict(v) for k, v in data["have"].items()}
+    server.opened = {
+        c: {f: Opened(a, ch, int(r)) for f, (a, ch, r) in files.items()}
+        for c, files in data["opened"].items()
+    }
+    server.resolves = {
+        c: {f: (_unb64(d) or b"", int(n)) for f, (d, n) in files.items()}
+        for c, files in data["resolves"].items()
+    }
+    server.calls = [(cmd, tuple(args)) for cmd, args in data["calls"]]
+    server.logins = list(data["logins"])
+    server.scan_processes = bool(data["scan_processes"])
+    server.login_scans = int(data["login_scans"])
+    server.secret_sightings = list(data["secret_sightings"])
+    server._next = int(data["next"])
+
+
+def _locked(fd: int, kind: int) -> None:
+    def take() -> bool:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    if not poll(take, LOCK_BOUND, 0.01):
+        raise TimeoutError(f"the fake P4 state is locked for over {LOCK_BOUND:g}s")
+
+
+def write_state(server: FakeServer, path: Path) -> Path:
+    """Save ``server`` to ``path`` (0600; it holds the users' passwords) for from_state."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _locked(fd, fcntl.LOCK_EX)
+        _rewrite(fd, json.dumps(state_of(server)).encode())
+    finally:
+        os.close(fd)
+    return path
+
+
+def read_state(path: Path) -> FakeServer:
+    """The server a state file holds now (what the jobs' commands left there)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _locked(fd, fcntl.LOCK_SH)
+        server = FakeServer()
+        load_state(server, json.loads(_read(fd)))
+    finally:
+        os.close(fd)
+    return server
+
+
+def _read(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, size, 0)
+
+
+def _rewrite(fd: int, data: bytes) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    os.fsync(fd)
+
+
+class StateFileServer(FakeServer):
+    """A :class:`FakeServer` kept in a state file: each command reloads it and saves what
+    it changed, under an flock. The file is opened once, when the server is made (in
+    P4Session.connect, as root), so a command run with the container owner's filesystem
+    identity (the sync) still reads and writes it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._fd = -1
+        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        self._depth = 0
+        _locked(self._fd, fcntl.LOCK_SH)
+        try:
+            load_state(self, json.loads(_read(self._fd)))
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[object]:
+        if self._depth:
+            yield self
+            return
+        _locked(self._fd, fcntl.LOCK_EX)
+        self._depth += 1
+        try:
+            before = _read(self._fd)
+            load_state(self, json.loads(before))
+            try:
+                yield self
+            finally:
+                after = json.dumps(state_of(self)).encode()
+                if after != before:
+                    _rewrite(self._fd, after)
+        finally:
+            self._depth -= 1
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def transaction(self) -> AbstractContextManager[object]:
+        return self._transaction()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def from_state() -> FakeP4:
+    """The ``p4.factory`` of tests (``tests.fakes.p4fake:from_state``): a FakeP4 on the
+    server of the state file ``$DEVBOX_TEST_P4_STATE`` names."""
+    name = os.environ.get(STATE_ENV, "")
+    if not name:
+        raise RuntimeError(f"tests.fakes.p4fake:from_state needs {STATE_ENV} (a state file)")
+    return FakeP4(StateFileServer(Path(name)))

@@ -1,27 +1,33 @@
 """A Perforce login through ``devbox dockeruser checkout``: the password goes to the server and
 nowhere else: no log file, no state file, no output, no container label, no process argv.
 
-The Perforce server is the fake at the P4Python boundary (no p4d can run here); everything
-else is real: the CLI, the container with its label and /opt bind mount, the files on disk.
+The Perforce server is the fake at the P4Python boundary (no p4d can run here), in a state
+file the service's job reaches through ``p4.factory`` (tests.fakes.p4fake:from_state, named in
+root's forwarded environment); everything else is real: the CLI in its own process, the
+service and its job, the container with its label and /opt bind mount, the files on disk.
+While the login runs, the fake scans every process on the machine (argv and environment) for
+the password and records who held it.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import sys
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devbox.__main__ import main
-from devbox.adapters import p4 as p4adapter
+from devbox.config import load as load_config
 from devbox.paths import Layout
+from tests.cli import run_cli
 from tests.conftest import RUN_ID
-from tests.fakes.p4fake import FakeServer, factory_for
+from tests.fakes.p4fake import processes_holding
 from tests.fixtures import engine as fx
+from tests.fixtures.lab import unmount_store
+from tests.fixtures.readme import P4Fake, p4_fake
 
 pytestmark = pytest.mark.integration
 
@@ -36,71 +42,66 @@ depot = "//depot/main"
 """
 
 
-def _process_tree(root_pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    tree, todo = [], [root_pid]
-    while todo and len(tree) < 10000:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def _cmdlines(pids: list[int]) -> list[bytes]:
-    out = []
-    for pid in pids:
-        try:
-            out.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-        except OSError:
-            continue
-    return out
-
-
 def _all_files(*dirs: Path) -> list[Path]:
     return [p for d in dirs for p in d.rglob("*") if p.is_file()]
 
 
+def _stop_service(root: Path) -> None:
+    """The service root's CLI started for this test's root goes with the test (and the
+    root's store mount)."""
+    from devbox.errors import DevboxError
+    from devbox.services import daemon_control
+    from devbox.state import daemon_pid
+
+    cfg = load_config(environ={"DEVBOX_ROOT": str(root)}, files=())
+    try:
+        daemon_control.stop(cfg)
+    except DevboxError:
+        running = daemon_pid.running_pid(cfg)
+        if running is not None:
+            os.kill(running, signal.SIGKILL)
+    finally:
+        unmount_store(root)
+
+
 @pytest.fixture
-def p4_server(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, devbox_env: dict[str, str]
-) -> FakeServer:
-    server = FakeServer(PORT)
-    server.add_user("alice", PASSWORD)
-    server.submit({"//depot/main/a.c": b"int a;\n", "//depot/main/sub/b.c": b"int b;\n"})
-    monkeypatch.setattr(p4adapter, "default_factory", factory_for(server))
+def p4(tmp_path: Path, devbox_env: dict[str, str]) -> Iterator[tuple[P4Fake, dict[str, str]]]:
+    """The fake server (its state file beside, not in, the devbox root and HOME the test
+    searches for the password) and the CLI's environment for it."""
+    fake = p4_fake(
+        tmp_path / "p4state.json",
+        {
+            "port": PORT,
+            "users": {"alice": PASSWORD},
+            "submit": {"//depot/main/a.c": "int a;\n", "//depot/main/sub/b.c": "int b;\n"},
+            "scan_processes": True,
+        },
+    )
     map_path = tmp_path / "branches.toml"
     map_path.write_text(MAP)
-    monkeypatch.setenv("DEVBOX_BRANCHES_MAP", str(map_path))
-    monkeypatch.setenv("DEVBOX_P4_PORT", PORT)
-    monkeypatch.setenv("DEVBOX_P4_USER", "alice")
-    monkeypatch.setenv("P4TICKETS", str(Path(devbox_env["HOME"]) / ".p4tickets"))
-    return server
+    env = {
+        **devbox_env,
+        **fake.env(),
+        "DEVBOX_BRANCHES_MAP": str(map_path),
+        "DEVBOX_P4_PORT": PORT,
+        "DEVBOX_P4_USER": "alice",
+        "P4TICKETS": str(Path(devbox_env["HOME"]) / ".p4tickets"),
+    }
+    try:
+        yield fake, env
+    finally:
+        _stop_service(Path(devbox_env["DEVBOX_ROOT"]))
 
 
 def test_password_only_reaches_the_server(
-    p4_server: FakeServer,
-    engine: Any,
-    busybox_image: str,
-    devbox_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
+    p4: tuple[P4Fake, dict[str, str]], engine: Any, busybox_image: str
 ) -> None:
-    root, home = Path(devbox_env["DEVBOX_ROOT"]), Path(devbox_env["HOME"])
+    fake, env = p4
+    root, home = Path(env["DEVBOX_ROOT"]), Path(env["HOME"])
     name = fx.test_name("p4sec")
     opt = Layout(root).opt_dir(name)
     opt.mkdir(parents=True)
     os.chown(opt, 1000, 1000)  # a container's /opt belongs to its dev user (root's is refused)
-    argvs_during_login: list[bytes] = []
-    p4_server.on_login = lambda: argvs_during_login.extend(_cmdlines(_process_tree(os.getpid())))
     container = engine.containers.run(
         busybox_image,
         name=name,
@@ -109,56 +110,64 @@ def test_password_only_reaches_the_server(
         volumes={str(opt): {"bind": "/opt", "mode": "rw"}},
     )
     try:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
-        assert main(["-v", "dockeruser", "checkout", name, "--password-stdin", "--json"]) == 0
-        out, err = capfd.readouterr()
+        done = run_cli(
+            env, "-v", "dockeruser", "checkout", name, "--password-stdin", "--json",
+            input=PASSWORD + "\n",
+        )  # fmt: skip
+        out, err = done.stdout, done.stderr
+        assert done.returncode == 0, err
         result = json.loads(out)
+        server = fake.server()
         # the login really happened, with the password, and the checkout is visible in /opt
-        assert p4_server.logins == ["alice"]
+        assert server.logins == ["alice"]
         assert result["vcs"] == "p4" and result["files"] == 2
         code, content = container.exec_run(["cat", "/opt/src/sub/b.c"])
         assert code == 0 and content == b"int b;\n"
-        # ... and the password is nowhere else
-        secret = PASSWORD.encode()
-        assert argvs_during_login, "the login hook did not run"
-        assert all(secret not in argv for argv in argvs_during_login)
-        assert all(secret not in argv for argv in _cmdlines(_process_tree(os.getpid())))
+        # ... and the password is nowhere else: no process held it while the login ran
+        # (every process on the machine: the CLI, the service, its job), nor does one now
+        assert server.login_scans == 1, "the scan at login did not run"
+        assert server.secret_sightings == []
+        assert processes_holding([PASSWORD.encode()]) == []
         assert PASSWORD not in out and PASSWORD not in err
         files = _all_files(root, home)
         assert any(p.name == f"{name}.log" for p in files)
         assert any(p.name == ".p4tickets" for p in files)  # the ticket, in P4TICKETS
-        for path in files:
-            assert secret not in path.read_bytes(), f"password found in {path}"
+        for path in files:  # devbox's records and logs, the service's log, HOME
+            assert PASSWORD.encode() not in path.read_bytes(), f"password found in {path}"
         log = (root / "logs" / f"{name}.log").read_text()
         assert "logged in as alice" in log
         container.reload()
         assert PASSWORD not in json.dumps(container.attrs)  # labels, env, command, mounts
         # a second run uses the ticket: no password is read
-        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-        assert main(["dockeruser", "checkout", name, "--update", "--password-stdin"]) == 0
-        assert p4_server.logins == ["alice"]
+        again = run_cli(
+            env, "dockeruser", "checkout", name, "--update", "--password-stdin", input=""
+        )
+        assert again.returncode == 0, again.stderr
+        assert fake.server().logins == ["alice"]
     finally:
         container.remove(force=True)
 
 
 def test_wrong_password_fails_cleanly_and_is_not_echoed(
-    p4_server: FakeServer,
-    devbox_env: dict[str, str],
-    monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str],
+    p4: tuple[P4Fake, dict[str, str]],
 ) -> None:
+    fake, env = p4
     wrong = "Wrong-" + os.urandom(6).hex()
-    monkeypatch.setattr(sys, "stdin", io.StringIO(wrong + "\n"))
     name = fx.test_name("p4bad")
-    opt = Layout(Path(devbox_env["DEVBOX_ROOT"])).opt_dir(name)
+    opt = Layout(Path(env["DEVBOX_ROOT"])).opt_dir(name)
     opt.mkdir(parents=True)
     os.chown(opt, 1000, 1000)  # as a container's /opt is: its dev user's
-    rc = main(["dockeruser", "checkout", name, "--branch", "main", "--password-stdin"])
-    out, err = capfd.readouterr()
-    assert rc == 2
+    done = run_cli(
+        env, "dockeruser", "checkout", name, "--branch", "main", "--password-stdin",
+        input=wrong + "\n",
+    )  # fmt: skip
+    out, err = done.stdout, done.stderr
+    assert done.returncode == 2, err
     assert "Perforce login failed: Password invalid." in err
     assert wrong not in out + err
-    root, home = Path(devbox_env["DEVBOX_ROOT"]), Path(devbox_env["HOME"])
+    root, home = Path(env["DEVBOX_ROOT"]), Path(env["HOME"])
     for path in _all_files(root, home):
         assert wrong.encode() not in path.read_bytes(), f"password found in {path}"
-    assert not p4_server.clients  # nothing half-made
+    server = fake.server()
+    assert server.login_scans == 1 and server.secret_sightings == []  # nor in any argv
+    assert not server.clients  # nothing half-made

@@ -26,7 +26,7 @@ from tests.cli import REPO, devbox_argv, run_cli
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 from tests.fixtures.engine import TEST_LABEL
-from tests.fixtures.readme import Box, run_cli_with_p4, stderr_lines
+from tests.fixtures.readme import Box, p4_fake, run_cli_with_p4, stderr_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -528,9 +528,10 @@ def test_patch_changelist_then_prune_combos_purge(
         "submit": {"//depot/main/a.c": "int a;\n", "//depot/main/sub/b.c": "int b;\n"},
         "shelves": [{"//depot/main/a.c": "int a = 42; /* the fix */\n"}],
     }
+    fake = p4_fake(tmp_path / "p4state.json", state)  # one server for every call below
     res = run_cli_with_p4(
         env,
-        state,
+        fake,
         "make-dev-container",
         "--product",
         "widget",
@@ -553,6 +554,9 @@ def test_patch_changelist_then_prune_combos_purge(
             v == "int a = 42; /* the fix */\n" for k, v in found.items() if k.endswith("a.c")
         ), found
         assert any(v == "int b;\n" for k, v in found.items() if k.endswith("b.c")), found
+        server = fake.server()  # what the service's job did on the (fake) Perforce server
+        assert ("unshelve", ("-s", str(fake.shelves[0]))) in server.calls
+        assert [spec["Root"] for spec in server.clients.values()] == [str(opt)]
         ctr = engine.containers.get(combo)
         assert ctr.labels["devbox.kind"] == "combo"
         assert ctr.labels["devbox.patches"] == made["patches"][0]
@@ -566,7 +570,7 @@ def test_patch_changelist_then_prune_combos_purge(
         # (removing a Perforce combo deletes its workspace on the server: the fake again)
         pruned = run_cli_with_p4(
             env,
-            state,
+            fake,
             "dockeruser",
             "prune-combos",
             "--stopped-for",
@@ -579,9 +583,10 @@ def test_patch_changelist_then_prune_combos_purge(
         assert combo in json.loads(pruned.stdout)["removed"]
         assert not engine.containers.list(all=True, filters={"name": f"^{combo}$"})
         assert not opt.exists()
+        assert fake.server().clients == {}  # its workspace went with it
     finally:
         if combo and engine.containers.list(all=True, filters={"name": f"^{combo}$"}):
-            run_cli_with_p4(env, state, "remove-dev-container", combo, "--yes", "--purge")
+            run_cli_with_p4(env, fake, "remove-dev-container", combo, "--yes", "--purge")
 
 
 # ------------------------------------------------------------------ 6. daemon --install
