@@ -21,7 +21,29 @@ from devbox.api import protocol
 from devbox.errors import OperationFailed
 from devbox.model.owners import Caller
 
-PRELOAD = ["devbox.api.operations", "devbox.api.job_child"]
+# imported once by the forkserver, so a job (a fork of it) starts with them: the services a
+# job calls and what they import lazily (docker, pyroute2, paramiko: ~0.5 s a job otherwise)
+PRELOAD = [
+    "devbox.api.operations",
+    "devbox.api.user_operations",
+    "devbox.api.admin_operations",
+    "devbox.api.job_child",
+    "devbox.services.container_make",
+    "devbox.services.container_lifecycle",
+    "devbox.services.clone",
+    "devbox.services.checkout_job",
+    "devbox.services.combos",
+    "devbox.services.runon",
+    "devbox.services.network",
+    "devbox.adapters.docker.containers",
+    "devbox.adapters.docker.engine",
+    "devbox.adapters.net.netlink",
+    "devbox.adapters.net.dhcp",
+    "devbox.adapters.ssh",
+    "docker",
+    "pyroute2",
+    "paramiko",
+]
 
 _context: Any = None
 _context_lock = threading.Lock()
@@ -45,6 +67,7 @@ class Job:
     caller: Caller
     process: Any
     events: multiprocessing.connection.Connection
+    answers: multiprocessing.connection.Connection | None = None  # to the child's prompts
     started: float = field(default_factory=time.monotonic)
     cancels: int = 0
 
@@ -57,6 +80,15 @@ class Job:
                 os.kill(pid, signal.SIGINT)
             except ProcessLookupError:
                 pass
+
+    def answer(self, prompt: str, text: str | None) -> None:
+        """The caller's answer to the job's prompt ``prompt`` (None: no answer to give)."""
+        if self.answers is None:
+            return
+        try:
+            self.answers.send_bytes(protocol.encode({"prompt": prompt, "text": text}))
+        except OSError:  # the job has ended
+            pass
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -99,18 +131,20 @@ def start(
     ``overrides`` (root's flags) over it; ``root`` is the service's, whatever they say."""
     ctx = context()
     reader, writer = ctx.Pipe(duplex=False)
+    answers_in, answers_out = ctx.Pipe(duplex=False)  # the service writes, the child reads
     job_id = secrets.token_hex(8)
     from devbox.api import job_child
 
     process = ctx.Process(
         target=job_child.main,
-        args=(op, caller.to_dict(), environ, overrides, root, body, path_args, writer),
+        args=(op, caller.to_dict(), environ, overrides, root, body, path_args, writer, answers_in),
         name=f"devbox job {op} {target}",
         daemon=False,
     )
     process.start()
     writer.close()
-    return Job(job_id, op, target, caller, process, reader)
+    answers_in.close()
+    return Job(job_id, op, target, caller, process, reader, answers_out)
 
 
 def warm_up() -> None:

@@ -124,6 +124,8 @@ class Service:
             body = await self._body(request)
             if isinstance(body, web.Response):
                 return body
+            if route.op == "answer":
+                return self._answer(caller, path_args["job"], body)
             if route.run == "quick" and request["settings"] is None:
                 return await self._quick(route, caller, body, path_args)
             if route.run == "quick":  # root's own settings: in a job, its environment too
@@ -172,6 +174,20 @@ class Service:
             return _error(400, f"job {job_id} is {job.caller.user}'s")
         job.cancel()
         return web.json_response({"job": job_id, "cancels": job.cancels})
+
+    def _answer(self, caller: Caller, job_id: str, body: dict[str, Any]) -> web.Response:
+        """The person at the client answers a prompt of their own job (a password: it goes
+        down the job's pipe and nowhere else -- not the audit log, not the service log)."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return _error(404, f"no running job {job_id}")
+        if caller.uid != job.caller.uid:
+            return _error(400, f"job {job_id} is {job.caller.user}'s")
+        text = body.get("text")
+        if text is not None and not isinstance(text, str):
+            return _error(400, "'text' must be a string")
+        job.answer(str(body.get("prompt") or ""), text)
+        return web.json_response({"job": job_id})
 
     # ---- jobs -----------------------------------------------------------------------------
     async def _start(
