@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devbox.config import Config
-from devbox.errors import UserError
+from devbox.errors import NotReadyError, UserError
 from devbox.model import owners
 from devbox.model.limits import Limits, request
 from devbox.model.owners import Caller
@@ -59,6 +59,8 @@ class Request:
     caller: Caller
     body: dict[str, Any]
     emit: Emit
+    # asks the person at the client (text, secret) -> their answer or None; jobs only
+    ask: Callable[[str, bool], str | None] | None = None
 
     def reporter(self, stream: str = "") -> Reporter:
         return EventReporter(self.emit, stream)
@@ -230,10 +232,26 @@ def _make_combo(req: Request) -> dict[str, Any]:
 
 
 def _password(req: Request) -> Callable[[], str] | None:
+    """The Perforce password: from the body (``--password-stdin``), else asked for at the
+    client's terminal only when the server wants one (no valid ticket), else none."""
     password = req.text("password")
-    if password is None:
+    if password is not None:
+        return lambda: password
+    ask = req.ask
+    if ask is None:
         return None
-    return lambda: password
+
+    def prompt() -> str:
+        answer = ask("Perforce password: ", True)
+        if answer is None:
+            raise NotReadyError(
+                "a Perforce login is needed and no password was given",
+                hint="run 'p4 login' first, or give the password (at a terminal, or with "
+                "--password-stdin)",
+            )
+        return answer
+
+    return prompt
 
 
 def start(req: Request, name: str) -> dict[str, Any]:

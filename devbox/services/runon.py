@@ -9,6 +9,7 @@ inside the container's network namespace.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -129,9 +130,10 @@ def run_on(
     clones_of: str | None = None,
     jobs: int = 16,
     timeout: float = 600.0,
+    on_done: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Run ``command`` (one shell command line for the remote login shell) on every target in
-    parallel; results in target order."""
+    parallel; results in target order, each also to ``on_done`` as it comes in."""
     if not command.strip():
         raise UserError("empty command")
     if jobs < 1 or jobs > MAX_JOBS:
@@ -140,6 +142,13 @@ def run_on(
         raise UserError("--timeout must be positive")
     chosen = targets(names, clones_of)
     workers = min(jobs, len(chosen))
+
+    def one(name: str) -> RunResult:
+        result = run_one(cfg, name, command, timeout)
+        if on_done is not None:
+            on_done(result)
+        return result
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run-on") as pool:
-        futures = [pool.submit(run_one, cfg, name, command, timeout) for name in chosen]
+        futures = [pool.submit(one, name) for name in chosen]
         return [f.result() for f in futures]

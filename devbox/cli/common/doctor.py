@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,17 +14,24 @@ def doctor(
 ) -> None:
     """Check that this host can run devbox: Docker, privileges, kernel, LAN, tools, storage.
 
-    Exits non-zero when something needed fails; each failure comes with its fix.
+    Exits non-zero when something needed fails; each failure comes with its fix. For admins
+    (root or group devbox-admin): the devbox service runs the checks.
     """
-    from devbox.services.doctor import run_checks
+    from devbox.cli import remote
 
-    checks = run_checks(state.config())
-    failed = [c for c in checks if c.needed and not c.ok]
+    data = remote.client().get("/doctor")
+    checks: list[dict[str, Any]] = data["checks"]
+    failed = [c for c in checks if c["needed"] and not c["ok"]]
     if as_json:
-        state.ui().json({"ok": not failed, "checks": [c.to_dict() for c in checks]})
+        state.ui().json({"ok": not failed, "checks": checks})
     else:
         rows = [
-            [("OK" if c.ok else ("FAIL" if c.needed else "WARN")), c.name, c.detail, c.fix]
+            [
+                ("OK" if c["ok"] else ("FAIL" if c["needed"] else "WARN")),
+                c["name"],
+                c["detail"],
+                c["fix"],
+            ]
             for c in checks
         ]
         state.ui().table("devbox doctor", ["", "check", "detail", "fix"], rows)
@@ -32,5 +39,7 @@ def doctor(
         from devbox.errors import ExitCode
 
         if not as_json:
-            state.ui().error(f"{len(failed)} check(s) failed: " + ", ".join(c.name for c in failed))
+            state.ui().error(
+                f"{len(failed)} check(s) failed: " + ", ".join(c["name"] for c in failed)
+            )
         raise typer.Exit(int(ExitCode.NOT_READY))

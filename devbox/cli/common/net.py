@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
 from devbox.cli import state
-
-if TYPE_CHECKING:
-    from devbox.services.network import Attachment
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -29,21 +27,28 @@ def _expiry(value: float | None) -> str:
     )
 
 
-def _rows(items: list[Attachment]) -> list[list[object]]:
+def _rows(items: list[dict[str, Any]]) -> list[list[object]]:
     return [
         [
-            a.container,
-            a.ifname,
-            a.parent,
-            a.vlan if a.vlan is not None else "-",
-            a.mac,
-            a.cidr or "-",
-            a.gateway or "-",
-            _expiry(a.lease_expiry),
-            a.state,
+            a["container"],
+            a["ifname"],
+            a["parent"],
+            a["vlan"] if a["vlan"] is not None else "-",
+            a["mac"],
+            a["cidr"] or "-",
+            a["gateway"] or "-",
+            _expiry(a["lease_expiry"]),
+            a["state"],
         ]
         for a in items
     ]
+
+
+def _json(items: Any) -> Any:
+    """What --json printed before: the attachments' fields, without the rendered ``cidr``."""
+    if isinstance(items, list):
+        return [_json(a) for a in items]
+    return {k: v for k, v in items.items() if k != "cidr"}
 
 
 COLUMNS = [
@@ -100,29 +105,28 @@ def attach(
     mtu: Annotated[int | None, typer.Option("--mtu", help="MTU (default: the parent's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Plumb a LAN interface into a running container and give it an address."""
-    from devbox.services import network
+    """Plumb a LAN interface into a running container and give it an address (admins)."""
+    from devbox.cli import remote
 
     ui = state.ui()
-    att = network.attach(
-        state.config(),
-        container,
-        parent=parent,
-        vlan=vlan,
-        ifname=ifname,
-        mac=mac,
-        ip=ip,
-        gateway=gateway,
-        dhcp=dhcp or None,
-        mtu=mtu,
-    )
+    body = {
+        "parent": parent,
+        "vlan": vlan,
+        "ifname": ifname,
+        "mac": mac,
+        "ip": ip,
+        "gateway": gateway,
+        "dhcp": dhcp,
+        "mtu": mtu,
+    }
+    att = remote.run("POST", f"/net/{quote(container, safe='')}", body, f"net attach {container}")
     if as_json:
-        ui.json(att.to_dict())
+        ui.json(_json(att))
         return
     ui.success(
-        f"{att.container}: {att.ifname} {att.mac} {att.cidr} on {att.parent}"
-        + (f" (VLAN {att.vlan})" if att.vlan is not None else "")
-        + (f", lease until {_expiry(att.lease_expiry)}" if att.lease_expiry else "")
+        f"{att['container']}: {att['ifname']} {att['mac']} {att['cidr']} on {att['parent']}"
+        + (f" (VLAN {att['vlan']})" if att["vlan"] is not None else "")
+        + (f", lease until {_expiry(att['lease_expiry'])}" if att["lease_expiry"] else "")
     )
 
 
@@ -135,17 +139,20 @@ def detach(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Release the DHCP lease (DHCPRELEASE) and remove the container's LAN interface."""
-    from devbox.services import network
+    """Release the DHCP lease (DHCPRELEASE) and remove the container's LAN interface
+    (admins)."""
+    from devbox.cli import remote
 
-    done = network.detach(state.config(), container, ifname=ifname)
+    done = remote.run(
+        "DELETE", f"/net/{quote(container, safe='')}", {"ifname": ifname}, f"net detach {container}"
+    )
     if as_json:
-        state.ui().json([a.to_dict() for a in done])
+        state.ui().json(_json(done))
         return
     for a in done:
         state.ui().success(
-            f"{a.container}: removed {a.ifname}"
-            + (f", released {a.ip}" if a.mode == "dhcp" and a.ip else "")
+            f"{a['container']}: removed {a['ifname']}"
+            + (f", released {a['ip']}" if a["mode"] == "dhcp" and a["ip"] else "")
         )
 
 
@@ -154,12 +161,13 @@ def show(
     container: Annotated[str | None, typer.Argument(help="Only this container.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List container LAN interfaces: parent, VLAN, MAC, IP, gateway, lease expiry, state."""
-    from devbox.services import network
+    """List container LAN interfaces: parent, VLAN, MAC, IP, gateway, lease expiry, state
+    (admins)."""
+    from devbox.cli import remote
 
-    items = network.show(state.config(), container)
+    items = remote.client().get("/net", container=container)
     if as_json:
-        state.ui().json([a.to_dict() for a in items])
+        state.ui().json(_json(items))
         return
     state.ui().table("container LAN interfaces", COLUMNS, _rows(items))
 

@@ -27,21 +27,21 @@ def build_base(
 
     Debian/Ubuntu use debootstrap (mirror.debian / mirror.ubuntu settings); Rocky/CentOS use
     dnf/yum --installroot with the repo files of roles/common/yum/<distro>/. The image is tagged
-    base/<distro>:<release>. Unchanged inputs skip the build unless --force.
+    base/<distro>:<release>. Unchanged inputs skip the build unless --force. For admins.
     """
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import bases
+    from devbox.cli import remote
 
-    cfg = state.config()
     ui = state.ui()
-    result = bases.build_base(
-        cfg, distro, force=force, reporter=reporter_for(ui, f"build-base {distro}")
-    )
+    body = {"name": distro, "force": force}
+    result = remote.run("POST", "/bases", body, f"build-base {distro}")
     if as_json:
-        ui.json(result.to_dict())
-    elif result.skipped:
-        ui.success(f"{result.tag} is up to date ({result.image_id[:19]}); use --force to rebuild")
+        ui.json(result)
+    elif result["skipped"]:
+        ui.success(
+            f"{result['tag']} is up to date ({result['image_id'][:19]}); use --force to rebuild"
+        )
     else:
         ui.success(
-            f"built {', '.join(result.tags)} ({result.image_id[:19]}) in {result.seconds:.1f}s"
+            f"built {', '.join(result['tags'])} ({result['image_id'][:19]}) in "
+            f"{result['seconds']:.1f}s"
         )

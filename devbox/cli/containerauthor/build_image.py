@@ -32,23 +32,22 @@ def build_image(
     """Build a devbox image (devbox/NAME:latest) from its image.toml and templates/Dockerfile.j2.
 
     The base image it names must exist (devbox containerauthor build-base). Build output goes to
-    the log (<root>/logs/devbox.log).
+    the log (<root>/logs/devbox.log). For admins.
     """
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import images
+    from devbox.cli import remote
 
-    cfg = state.config()
     ui = state.ui()
-    result = images.build_image(
-        cfg, name, force=force, nocache=no_cache, reporter=reporter_for(ui, f"build-image {name}")
-    )
+    body = {"name": name, "force": force, "no_cache": no_cache}
+    result = remote.run("POST", "/images", body, f"build-image {name}")
     if as_json:
-        ui.json(result.to_dict())
-    elif result.skipped:
-        ui.success(f"{result.tag} is up to date ({result.image_id[:19]}); use --force to rebuild")
-    else:
-        note = "" if result.netwait else " (without the network-wait helper)"
+        ui.json(result)
+    elif result["skipped"]:
         ui.success(
-            f"built {', '.join(result.tags)} ({result.image_id[:19]}) in "
-            f"{result.seconds:.1f}s{note}"
+            f"{result['tag']} is up to date ({result['image_id'][:19]}); use --force to rebuild"
+        )
+    else:
+        note = "" if result["netwait"] else " (without the network-wait helper)"
+        ui.success(
+            f"built {', '.join(result['tags'])} ({result['image_id'][:19]}) in "
+            f"{result['seconds']:.1f}s{note}"
         )

@@ -13,9 +13,9 @@ def list_images(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List local devbox images (base/* and devbox/*) with their build labels."""
-    from devbox.services import images
+    from devbox.cli import remote
 
-    rows = images.list_images(state.config())
+    rows = remote.client().get("/images")
     ui = state.ui()
     if as_json:
         ui.json(rows)

@@ -14,16 +14,18 @@ def publish(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Push a devbox image to the private registry (registry.address, or the one this host
-    serves), with per-layer progress. Log the engine in first: devbox registryserver user add."""
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import images
+    serves), with per-layer progress. Log the engine in first: devbox registryserver user add.
+    For admins."""
+    from urllib.parse import quote
+
+    from devbox.cli import remote
 
     ui = state.ui()
-    result = images.publish(state.config(), name, reporter=reporter_for(ui, f"publish {name}"))
+    result = remote.run("POST", f"/images/{quote(name, safe='')}/push", {}, f"publish {name}")
     if as_json:
-        ui.json(result.to_dict())
+        ui.json(result)
     else:
         ui.success(
-            f"pushed {result.ref} ({result.digest}, {result.layers} layers) "
-            f"in {result.seconds:.1f}s"
+            f"pushed {result['ref']} ({result['digest']}, {result['layers']} layers) "
+            f"in {result['seconds']:.1f}s"
         )

@@ -27,17 +27,18 @@ def prune_combos(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Remove product/patch combo containers nobody started for a while (running ones are
-    never touched). Their /opt stays on the host unless --purge.
+    never touched): your own; an admin's: everyone's. Their /opt stays on the host unless
+    --purge.
 
     Example: devbox dockeruser prune-combos --stopped-for 30d --yes
     """
+    from devbox.cli import remote
     from devbox.model.clone_plan import format_duration, parse_duration
-    from devbox.services import combos
 
     seconds = parse_duration(stopped_for)
-    cfg = state.config()
     ui = state.ui()
-    names = combos.stale(cfg, seconds)
+    # the combos this caller may prune (their own; an admin's: all)
+    names: list[str] = remote.client().get("/combos/stale", stopped_for=seconds)["candidates"]
     if not names or dry_run:
         if as_json:
             ui.json({"candidates": names, "removed": [], "opt_kept": [], "failed": {}})
@@ -52,15 +53,16 @@ def prune_combos(
             f"Remove {len(names)} combo(s): {', '.join(names)} {what}?", default=False
         ):
             raise typer.Abort()
-    result = combos.prune(cfg, names, purge=purge)
+    body = {"names": names, "stopped_for": seconds, "purge": purge}
+    result = remote.run("POST", "/combos/prune", body, "prune-combos")
     if as_json:
-        ui.json(result.to_dict())
+        ui.json(result)
     else:
-        for name in result.removed:
+        for name in result["removed"]:
             ui.success(f"removed {name}")
-        for name, error in result.failed.items():
+        for name, error in result["failed"].items():
             ui.error(f"{name}: {error}")
-    if result.failed:
+    if result["failed"]:
         from devbox.errors import ExitCode
 
         raise typer.Exit(int(ExitCode.FAILED))

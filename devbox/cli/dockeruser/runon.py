@@ -25,6 +25,15 @@ class SplitAtDashDash(TyperCommand):
         return list(super().parse_args(ctx, args))
 
 
+def _tail(result: dict[str, Any], count: int) -> list[str]:
+    """The last ``count`` non-blank lines of a result's stdout then stderr (as
+    ``services.runon.RunResult.tail``; the client does not import the SSH service)."""
+    out, err = str(result.get("stdout") or ""), str(result.get("stderr") or "")
+    text = (out.rstrip("\n") + "\n" + err.rstrip("\n")).strip("\n")
+    found = [line for line in text.splitlines() if line.strip()]
+    return found[-count:] if count > 0 else []
+
+
 def run_on(
     ctx: typer.Context,
     names: Annotated[
@@ -53,39 +62,48 @@ def run_on(
     """
     import shlex
 
+    from devbox.cli import remote
     from devbox.errors import ExitCode, UserError
-    from devbox.services import runon
 
     targets = list(names or [])
     command = list(ctx.meta.get(COMMAND_KEY) or [])
     if not command:
         raise UserError("no command given", hint="put it after '--': run-on NAME -- CMD ARGS")
-    cfg = state.config()
+    if not targets and clones_of is None:
+        raise UserError("no containers given", hint="name them, or use --clones-of SRC")
     # one word is a command line for the remote shell (like ssh HOST 'a; b'); several words
     # are an argv, quoted so each arrives as it was typed
     line = command[0] if len(command) == 1 else shlex.join(command)
-    results = runon.run_on(cfg, targets, line, clones_of=clones_of, jobs=jobs, timeout=timeout)
+    body = {
+        "names": targets,
+        "clones_of": clones_of,
+        "command": line,
+        "jobs": jobs,
+        "timeout": timeout,
+    }
+    results: list[dict[str, Any]] = remote.run("POST", "/run-on", body, "run-on")
     ui = state.ui()
     if as_json:
-        ui.json([r.to_dict() for r in results])
+        ui.json(results)
     else:
         ui.table(
             None,
             ["container", "exit", "seconds", f"last {lines} line(s)"],
             [
                 [
-                    r.name,
-                    "-" if r.exit_code is None else r.exit_code,
-                    f"{r.seconds:.2f}",
-                    "\n".join(r.tail(lines)) or r.error,
+                    r["name"],
+                    "-" if r["exit_code"] is None else r["exit_code"],
+                    f"{r['seconds']:.2f}",
+                    "\n".join(_tail(r, lines)) or r["error"],
                 ]
                 for r in results
             ],
         )
-    failed = [r for r in results if not r.ok]
+    failed = [r for r in results if not r["ok"]]
     if failed:
         if not as_json:
             ui.error(
-                f"failed on {len(failed)} of {len(results)}: " + ", ".join(r.name for r in failed)
+                f"failed on {len(failed)} of {len(results)}: "
+                + ", ".join(r["name"] for r in failed)
             )
         raise typer.Exit(int(ExitCode.FAILED))

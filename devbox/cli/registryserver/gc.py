@@ -13,13 +13,12 @@ def gc(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Delete unreferenced blobs: stops the registry, garbage-collects, starts it again."""
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import registry_gc
+    from devbox.cli import remote
 
     ui = state.ui()
-    result = registry_gc.gc(state.config(), reporter=reporter_for(ui, "registryserver gc"))
+    result = remote.run("POST", "/registry/gc", {}, "registryserver gc")
     if as_json:
-        ui.json(result.to_dict())
+        ui.json(result)
     else:
-        freed = (result.bytes_before - result.bytes_after) / 1e6
-        ui.success(f"garbage-collected: {result.blobs_deleted} blob(s), {freed:.1f} MB freed")
+        freed = (result["bytes_before"] - result["bytes_after"]) / 1e6
+        ui.success(f"garbage-collected: {result['blobs_deleted']} blob(s), {freed:.1f} MB freed")

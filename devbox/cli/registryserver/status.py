@@ -13,24 +13,24 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show the registry: address, TLS, users, storage use, repositories and tags."""
-    from devbox.services import registry_server
+    from devbox.cli import remote
 
-    st = registry_server.status(state.config())
+    st = remote.client().get("/registry")
     ui = state.ui()
     if as_json:
-        ui.json(st.to_dict())
+        ui.json(st)
         return
     rows = [
-        ["address", st.address],
-        ["container", f"{st.name} ({st.state})"],
-        ["TLS", f"yes, CA {st.ca}" if st.tls else "no"],
-        ["users", ", ".join(st.users) or "(none)"],
-        ["storage", f"{st.storage} ({st.storage_bytes / 1e6:.1f} MB)"],
+        ["address", st["address"]],
+        ["container", f"{st['name']} ({st['state']})"],
+        ["TLS", f"yes, CA {st['ca']}" if st["tls"] else "no"],
+        ["users", ", ".join(st["users"]) or "(none)"],
+        ["storage", f"{st['storage']} ({st['storage_bytes'] / 1e6:.1f} MB)"],
     ]
     rows += [
         [f"repo {repo}", ", ".join(tags) or "(no tags)"]
-        for repo, tags in sorted(st.repositories.items())
+        for repo, tags in sorted(st["repositories"].items())
     ]
-    if st.error:
-        rows.append(["error", st.error])
+    if st["error"]:
+        rows.append(["error", st["error"]])
     ui.table("devbox registry", ["", "value"], rows)

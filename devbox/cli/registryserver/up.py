@@ -33,18 +33,20 @@ def up(
     Storage (default /opt/registry) survives down/up. The CA is installed for the Docker engine
     in /etc/docker/certs.d/HOST:PORT/. Add users with 'devbox registryserver user add'.
     """
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import registry_server
+    from devbox.cli import remote
 
-    cfg = state.config(registry__image=image, registry__port=port, registry__storage=storage)
+    # a bad value fails here, before the service is asked
+    state.config(registry__image=image, registry__port=port, registry__storage=storage)
     ui = state.ui()
-    result = registry_server.up(cfg, reporter=reporter_for(ui, "registryserver up"))
+    body = {"image": image, "port": port, "storage": storage}
+    result = remote.run("POST", "/registry/up", body, "registryserver up")
     if as_json:
-        ui.json(result.to_dict())
+        ui.json(result)
     else:
-        scheme = "TLS" if result.tls else "plain HTTP"
+        scheme = "TLS" if result["tls"] else "plain HTTP"
         ui.success(
-            f"registry {result.name} serving {result.address} ({scheme}), storage {result.storage}"
+            f"registry {result['name']} serving {result['address']} ({scheme}), "
+            f"storage {result['storage']}"
         )
 
 
@@ -57,15 +59,10 @@ def down(
     ] = False,
 ) -> None:
     """Stop and remove the registry container. Storage, users and certificates are kept."""
-    from devbox.services import registry_server
+    from devbox.cli import remote
 
-    cfg = state.config()
-    removed = registry_server.down(cfg)
-    if purge_trust:
-        registry_server.remove_engine_ca(cfg)
-    if removed:
-        state.ui().success(
-            f"registry {cfg['registry.name']} stopped; storage {cfg['registry.storage']} kept"
-        )
+    result = remote.run("POST", "/registry/down", {"remove_ca": purge_trust}, "registryserver down")
+    if result["removed"]:
+        state.ui().success(f"registry {result['name']} stopped; storage {result['storage']} kept")
     else:
-        state.ui().info(f"no registry container named {cfg['registry.name']}")
+        state.ui().info(f"no registry container named {result['name']}")

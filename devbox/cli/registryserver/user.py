@@ -55,12 +55,12 @@ def add(
 ) -> None:
     """Add a user (or set a new password). The password is asked for, or read from stdin —
     never from the command line — and never logged. Logs the engine in as USER."""
-    from devbox.oplog import register_secret
-    from devbox.services import registry_users
+    from devbox.cli import remote
 
     password = _read_password(user, password_stdin)
-    register_secret(password)
-    result = registry_users.user_add(state.config(), user, password, login=not no_login)
+    # the service takes it from the body; its audit log hides it (audit_log.SECRET_FIELDS)
+    body = {"name": user, "password": password, "no_login": no_login}
+    result = remote.run("POST", "/registry/users", body, f"registryserver user add {user}")
     ui = state.ui()
     if as_json:
         ui.json(result)
@@ -76,9 +76,12 @@ def remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a user; the registry is restarted so it takes effect at once."""
-    from devbox.services import registry_users
+    from urllib.parse import quote
 
-    result = registry_users.user_remove(state.config(), user)
+    from devbox.cli import remote
+
+    path = f"/registry/users/{quote(user, safe='')}"
+    result = remote.run("DELETE", path, {}, f"registryserver user remove {user}")
     if as_json:
         state.ui().json(result)
     else:

@@ -48,15 +48,19 @@ def test_run_on_needs_targets(tmp_path: Path) -> None:
 
 def test_run_on_splits_at_double_dash(monkeypatch: pytest.MonkeyPatch) -> None:
     from devbox.__main__ import main
-    from devbox.services import runon
+    from devbox.cli import remote
 
     seen: dict[str, object] = {}
 
-    def fake(cfg: object, names: list[str], command: str, **kw: object) -> list[RunResult]:
-        seen.update(names=names, command=command, **kw)
-        return [RunResult(n, 0, 0.01, stdout="ok\n") for n in names]
+    def fake(method: str, path: str, body: dict[str, object], title: str) -> list[object]:
+        # what the service is asked (it runs run-on, as the caller); no service here
+        assert (method, path) == ("POST", "/run-on")
+        seen.update(body)
+        names = body["names"]
+        assert isinstance(names, list)
+        return [RunResult(n, 0, 0.01, stdout="ok\n").to_dict() for n in names]
 
-    monkeypatch.setattr(runon, "run_on", fake)
+    monkeypatch.setattr(remote, "run", fake)
     rc = main(
         [
             "dockeruser",

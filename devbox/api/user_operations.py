@@ -1,0 +1,126 @@
+"""Operations any member of group ``devbox`` may call, each on what the caller owns (root and
+the admin group on all): run-on, prune-combos, the image list. As in
+:mod:`devbox.api.operations`: check, then one service call."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from devbox.errors import UserError
+from devbox.model import owners
+
+if TYPE_CHECKING:
+    from devbox.api.operations import Request
+    from devbox.services.runon import RunResult
+
+
+def strings(req: Request, key: str) -> list[str]:
+    value = req.body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UserError(f"'{key}' must be a list of strings")
+    return list(value)
+
+
+def number(req: Request, key: str, default: float) -> float:
+    value = req.body.get(key, default)
+    if isinstance(value, bool):
+        raise UserError(f"'{key}' must be a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"'{key}' must be a number") from None
+
+
+def integer(req: Request, key: str, default: int | None = None) -> int | None:
+    value = req.body.get(key, default)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise UserError(f"'{key}' must be a whole number")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UserError(f"'{key}' must be a whole number") from None
+
+
+# ---- run-on --------------------------------------------------------------------------------
+def run_on(req: Request) -> list[dict[str, Any]]:
+    """One command on many containers over SSH (devbox's key, known host keys only); a user
+    only on containers they own. Each container's result streams as it comes in."""
+    from devbox.adapters.docker import containers as dc
+    from devbox.services import runon
+
+    names, clones_of = strings(req, "names"), req.text("clones_of")
+    command = req.text("command") or ""
+    chosen = runon.targets(names, clones_of)
+    if not req.caller.admin:
+        for name in chosen:
+            st = dc.inspect(name)
+            if st is not None:  # a missing one is a row of the result, as for an admin
+                owners.require_may_act(req.caller, name, st.labels, "run commands on")
+    reporter = req.reporter("run-on")
+    lock = threading.Lock()
+    done = [0]
+
+    def on_done(result: RunResult) -> None:
+        with lock:
+            done[0] += 1
+            reporter.started(done[0], len(chosen), result.name)
+            if result.ok:
+                tail = result.tail(1)
+                reporter.finished(result.name, result.seconds, tail[0] if tail else "exit 0")
+            else:
+                code = "-" if result.exit_code is None else str(result.exit_code)
+                reporter.failed(result.name, result.seconds, result.error or f"exit {code}")
+
+    results = runon.run_on(
+        req.cfg,
+        chosen,
+        command,
+        jobs=integer(req, "jobs", 16) or 16,
+        timeout=number(req, "timeout", 600.0),
+        on_done=on_done,
+    )
+    return [r.to_dict() for r in results]
+
+
+# ---- prune-combos --------------------------------------------------------------------------
+def _own(req: Request, names: list[str]) -> list[str]:
+    """``names`` the caller may remove: all for an admin, their own for a user."""
+    if req.caller.admin:
+        return names
+    from devbox.services import tenancy
+
+    mine = {name for name, _ in tenancy.owned(req.cfg, req.caller)}
+    return [n for n in names if n in mine]
+
+
+def _stale(req: Request) -> list[str]:
+    from devbox.services import combos
+
+    seconds = number(req, "stopped_for", 30 * 86400.0)
+    if seconds <= 0:
+        raise UserError("'stopped_for' must be positive")
+    return _own(req, combos.stale(req.cfg, seconds))
+
+
+def stale_combos(req: Request) -> dict[str, Any]:
+    """The combos stopped for ``stopped_for`` seconds or more that the caller may prune."""
+    return {"candidates": _stale(req)}
+
+
+def prune_combos(req: Request) -> dict[str, Any]:
+    """Remove the ``names`` the caller confirmed, those still stale and theirs only."""
+    from devbox.services import combos
+
+    stale = set(_stale(req))
+    chosen = [n for n in strings(req, "names") if n in stale]
+    return combos.prune(req.cfg, chosen, purge=req.flag("purge")).to_dict()
+
+
+# ---- images --------------------------------------------------------------------------------
+def list_images(req: Request) -> list[dict[str, Any]]:
+    from devbox.services import images
+
+    return images.list_images(req.cfg)
