@@ -156,6 +156,7 @@ def read_file(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None
+    data.pop("hosts", None)  # [hosts.NAME]: other hosts (devbox.state.host_list), not settings
     return _flatten(data)
 
 

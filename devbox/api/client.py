@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 import urllib3.connection
@@ -22,6 +22,9 @@ import urllib3.connectionpool
 from devbox.api import protocol
 from devbox.errors import NotReadyError, OperationFailed
 from devbox.steps import interrupts_to
+
+if TYPE_CHECKING:
+    from devbox.api.client_ssh_transport import SshTransport
 
 GROUP_HINT = "ask the host's admin to add you to group {group} (usermod -aG {group} $USER)"
 
@@ -52,13 +55,53 @@ OnEvent = Callable[[dict[str, Any]], None]
 
 
 class Client:
-    """One service, one socket. ``group`` names the socket's group for the refusal hint."""
+    """One service, one socket. ``group`` names the socket's group for the refusal hint.
+    With a ``transport`` (:mod:`devbox.api.client_ssh_transport`): another host's service,
+    through SSH; ``path`` is then only named in messages."""
 
-    def __init__(self, path: Path, group: str = "devbox", timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        group: str = "devbox",
+        timeout: float = 30.0,
+        settings: str | None = None,
+        transport: SshTransport | None = None,
+    ) -> None:
         self.path = path
         self.group = group
-        self._pool = _UnixPool(str(path), timeout)
-        self._stream_pool = _UnixPool(str(path), None)  # long jobs: no read time-out
+        self.settings = settings  # root's: protocol.encode_settings
+        self.transport = transport
+        self._pool: urllib3.connectionpool.HTTPConnectionPool
+        self._stream_pool: urllib3.connectionpool.HTTPConnectionPool
+        if transport is not None:
+            if settings is not None:
+                raise ValueError("root's settings never go to another host")
+            self._pool = transport.pool(timeout)
+            self._stream_pool = transport.pool(None)
+        else:
+            self._pool = _UnixPool(str(path), timeout)
+            self._stream_pool = _UnixPool(str(path), None)  # long jobs: no read time-out
+
+    def close(self) -> None:
+        self._pool.close()
+        self._stream_pool.close()
+        if self.transport is not None:
+            self.transport.close()
+
+    def answers(self) -> bool:
+        """Whether a service listens on the socket (a connect, no request); over SSH: the
+        SSH login is up (dial-stdio there says the rest at the first request)."""
+        if self.transport is not None:
+            return True
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        try:
+            sock.connect(str(self.path))
+        except OSError:
+            return False
+        finally:
+            sock.close()
+        return True
 
     # ---- plain requests -------------------------------------------------------------------
     def get(self, path: str, **params: Any) -> Any:
@@ -91,10 +134,13 @@ class Client:
         body: dict[str, Any] | None,
         on_event: OnEvent,
         on_interrupt: Callable[[str], None] | None = None,
+        on_prompt: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> Any:
         """A long request: every event but the last goes to ``on_event``; the result's data is
         returned, an error event raised. Ctrl-C asks the service to cancel the job (it rolls
-        back, streaming its undo as before) and keeps reading to the end."""
+        back, streaming its undo as before) and keeps reading to the end. A ``prompt`` event
+        (the job asks the person here, e.g. for a password) is answered with ``on_prompt``'s
+        reply (None: nobody can answer)."""
         response = self._request(self._stream_pool, method, path, body, None, stream=True)
         if response.status >= 400:
             data = _decode(response.read())
@@ -110,6 +156,13 @@ class Client:
                     return event.get("data")
                 elif kind == "error":
                     protocol.raise_error(event)
+                elif kind == "prompt" and job:
+                    answer = on_prompt(event) if on_prompt is not None else None
+                    self._json(
+                        "POST",
+                        f"/jobs/{job[0]}/answer",
+                        body={"prompt": event.get("id"), "text": answer},
+                    )
                 else:
                     on_event(event)
         raise OperationFailed(
@@ -143,7 +196,7 @@ class Client:
     # ---- plumbing -------------------------------------------------------------------------
     def _request(
         self,
-        pool: _UnixPool,
+        pool: urllib3.connectionpool.HTTPConnectionPool,
         method: str,
         path: str,
         body: dict[str, Any] | None,
@@ -156,6 +209,8 @@ class Client:
 
             url += "?" + urlencode(fields)
         headers = {protocol.VERSION_HEADER: str(protocol.API_VERSION)}
+        if self.settings is not None:
+            headers[protocol.SETTINGS_HEADER] = self.settings
         payload = None
         if body is not None:
             payload = json.dumps(body).encode()
@@ -169,10 +224,12 @@ class Client:
                 retries=False,
                 preload_content=not stream,
             )
-        except urllib3.exceptions.HTTPError as err:
+        except (urllib3.exceptions.HTTPError, OSError) as err:
             raise self._unreachable(err) from None
 
     def _unreachable(self, err: Exception) -> Exception:
+        if self.transport is not None:
+            return self.transport.unreachable(err)
         reason: Any = getattr(err, "reason", None) or err
         while isinstance(reason, urllib3.exceptions.HTTPError) and getattr(reason, "reason", None):
             reason = reason.reason  # type: ignore[attr-defined]

@@ -42,12 +42,20 @@ def _root_callback(
         Path | None,
         typer.Option("--root", help="Override the 'root' setting (default /opt/containers)."),
     ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="Send the command to that host's devbox service over SSH (a name from "
+            "'devbox common hosts list'; also DEVBOX_HOST).",
+        ),
+    ] = None,
 ) -> None:
     from devbox.cli import state
     from devbox.cli.ui.console import configure
 
     configure(verbose=verbose, debug=debug)
-    state.set_global_overrides(root)
+    state.set_global_overrides(root, host)
 
 
 def build_app() -> typer.Typer:

@@ -7,30 +7,145 @@ from __future__ import annotations
 import base64
 import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from devbox.cli import state
 
 if TYPE_CHECKING:
     from devbox.api.client import Client
-    from devbox.api.local import LocalClient
+    from devbox.config import Config
     from devbox.steps import Reporter
 
+T = TypeVar("T")
+HOST_BOUND = 30.0  # seconds one host may take to answer a fleet-wide question
+SERVICE_START = 60.0  # seconds a starting service may take to answer (its forkserver imports)
+QUICK_TIMEOUT = 120.0  # seconds a quick read may take (a listing sizing many /opt trees)
 
-def client() -> Client | LocalClient:
-    """How this CLI reaches the operations: root calls them in this process (its settings,
-    as before); everyone else through the devbox service's socket."""
+
+def client() -> Client:
+    """How this CLI reaches the operations: through the devbox service's socket, for root
+    too. Root's CLI sends its own settings (environment, flags) and starts the service of
+    its root when none runs; anyone else gets a one-line error with the fix (exit 3).
+    With ``--host NAME`` (``DEVBOX_HOST``): that host's service over SSH, as a caller like
+    any other there (root too: this machine's settings are not that host's)."""
+    cfg = state.config()
+    host = cfg.text("host")
+    if host:
+        return host_client(host, cfg.environ)
+    return local_client(cfg)
+
+
+def local_client(cfg: Config) -> Client:
+    """This machine's service (root's CLI: with its settings, started when none runs)."""
     from devbox.api import protocol
     from devbox.api.client import Client
 
-    cfg = state.config()
-    if os.geteuid() == 0:
-        from devbox.api.local import LocalClient
+    path = protocol.socket_path(cfg.root, cfg.text("service.socket"))
+    group = cfg.text("service.group")
+    if os.geteuid() != 0:
+        return Client(path, group=group, timeout=QUICK_TIMEOUT)
+    settings = protocol.encode_settings(os.environ, state.overrides())
+    api = Client(path, group=group, timeout=QUICK_TIMEOUT, settings=settings)
+    if not api.answers():
+        _start_service(cfg, api)
+    return api
 
-        return LocalClient(cfg)
-    path = protocol.socket_path(cfg.root, str(cfg["service.socket"]))
-    return Client(path, group=str(cfg["service.group"]))
+
+def local_root() -> bool:
+    """Root on this machine's own service (no ``--host``): its SSH entries use devbox's
+    key and known_hosts here; over ``--host`` root is a caller like any other."""
+    return os.geteuid() == 0 and not state.config().text("host")
+
+
+def host_client(name: str, environ: Mapping[str, str], timeout: float = QUICK_TIMEOUT) -> Client:
+    """The service of host ``name`` (a ``[hosts.NAME]`` entry), through SSH; an unknown
+    name is exit 2, an unknown or changed host key exit 3 (nothing sent)."""
+    from devbox.api import protocol
+    from devbox.api.client import Client
+    from devbox.api.client_ssh_transport import transport_for
+    from devbox.state import host_list
+
+    entry = host_list.resolve(name, environ)
+    transport = transport_for(entry, environ)
+    path = Path(entry.socket) if entry.socket else protocol.DEFAULT_SOCKET
+    return Client(path, timeout=timeout, transport=transport)
+
+
+def on_hosts(
+    names: list[str], ask: Callable[[Client], T], bound: float = HOST_BOUND
+) -> dict[str, tuple[T | None, str | None]]:
+    """``ask`` each host's service (``local``: this machine's) in parallel threads, each
+    bounded to ``bound`` seconds: name -> (answer, None) or (None, why it did not answer)."""
+    import threading
+
+    from devbox.errors import DevboxError
+    from devbox.model.hosts import LOCAL
+    from devbox.waits import poll
+
+    cfg = state.config()
+    lock = threading.Lock()
+    out: dict[str, tuple[T | None, str | None]] = {}
+
+    def one(name: str) -> None:
+        answer: tuple[T | None, str | None]
+        api: Client | None = None
+        try:
+            api = local_client(cfg) if name == LOCAL else host_client(name, cfg.environ, bound)
+            answer = (ask(api), None)
+        except DevboxError as err:
+            answer = (None, err.message)
+        except Exception as err:  # noqa: BLE001 - one host's fault is its row, not the list's
+            answer = (None, f"{type(err).__name__}: {err}")
+        finally:
+            if api is not None:
+                api.close()
+        with lock:
+            out[name] = answer
+
+    for name in names:  # daemon threads: a host that hangs does not hold the exit
+        threading.Thread(target=one, args=(name,), name=f"host {name}", daemon=True).start()
+    poll(lambda: len(out) == len(names) or None, bound + 5, 0.05)
+    with lock:
+        return {name: out.get(name, (None, f"no answer within {bound + 5:g}s")) for name in names}
+
+
+def _start_service(cfg: Config, api: Client) -> None:
+    """Root's CLI and no service for its root: start it (detached, as the make always
+    did with the daemon) and wait for its socket to answer."""
+    from devbox.errors import NotReadyError
+    from devbox.services import daemon_control
+    from devbox.waits import wait_until
+
+    pid = daemon_control.ensure_running(cfg)
+    wait_until(
+        lambda: api.answers() or None,
+        SERVICE_START,
+        0.05,
+        "the devbox service's socket",
+        error=lambda: NotReadyError(
+            f"the devbox service (pid {pid}) does not answer on {api.path}",
+            hint=f"see {cfg.root}/logs/daemon.log and daemon.out; stop that PID and run "
+            "the command again",
+        ),
+    )
+
+
+def ask(event: dict[str, Any]) -> str | None:
+    """A job's question for the person here (a Perforce password when no ticket is valid):
+    asked at the terminal, the secret ones without echo; None when stdin is no terminal."""
+    if not sys.stdin.isatty():
+        return None
+    text = str(event.get("text") or "? ")
+    try:
+        if event.get("secret"):
+            import getpass
+
+            return getpass.getpass(text)
+        return input(text)
+    except EOFError:
+        return None
 
 
 def run(
@@ -71,7 +186,9 @@ def run(
         ui.info("devbox: cancelling; the service rolls back what this command made")
 
     try:
-        return client().stream(method, path, body, on_event, on_interrupt=interrupted)
+        return client().stream(
+            method, path, body, on_event, on_interrupt=interrupted, on_prompt=ask
+        )
     finally:
         for one in reporters.values():
             one.close()

@@ -6,6 +6,8 @@ import typer
 
 from devbox.cli.common import config_cmd, doctor
 from devbox.cli.common import daemon as daemon_cmd
+from devbox.cli.common import dial_stdio as dial_cmd
+from devbox.cli.common import hosts as hosts_cmd
 from devbox.cli.common import lab as lab_cmd
 from devbox.cli.common import net as net_cmd
 
@@ -33,3 +35,9 @@ app.add_typer(
     "IP (macvlan + DHCP or static): the pipework replacement.",
 )
 app.command("daemon")(daemon_cmd.daemon)
+app.add_typer(
+    hosts_cmd.app,
+    name="hosts",
+    help="Other hosts' devbox services, reached over SSH with --host NAME.",
+)
+app.command("dial-stdio")(dial_cmd.dial_stdio)

@@ -96,11 +96,9 @@ def clone(
 
 
 def _write_ssh_entries(names: list[str]) -> None:
-    import os
-
     from devbox.api import client_ssh
     from devbox.cli import remote
 
     api = remote.client()
     for name in names:
-        client_ssh.record(api.get(f"/containers/{name}"), as_root=os.geteuid() == 0)
+        client_ssh.record(api.get(f"/containers/{name}"), as_root=remote.local_root())

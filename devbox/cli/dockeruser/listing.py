@@ -22,15 +22,64 @@ def list_containers(
         bool, typer.Option("--no-size", help="Skip measuring /opt (faster).")
     ] = False,
     mine: Annotated[bool, typer.Option("--mine", help="Only the containers you own.")] = False,
+    all_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--all-hosts",
+            help="This machine ('local') and every host of 'devbox common hosts list', asked "
+            "in parallel, with a host column; a host that does not answer is one row.",
+        ),
+    ] = False,
 ) -> None:
     """List the devbox containers of this host: owner, kind, branch, state, IP, MAC, image,
     /opt size. Clones are listed under their source. Everyone sees every container (and its
     owner); only the owner (or an admin) may act on one."""
     from devbox.cli import remote
 
-    rows: list[dict[str, Any]] = remote.client().get(
-        "/containers", all=all_states, no_size=no_size, mine=mine
+    query = {"all": all_states, "no_size": no_size, "mine": mine}
+    if all_hosts:
+        _fleet(query, combos, as_json)
+        return
+    rows: list[dict[str, Any]] = remote.client().get("/containers", **query)
+    ordered = _ordered(rows, combos)
+    if as_json:
+        state.ui().json(ordered)
+        return
+    state.ui().table(None, COLUMNS, [_cells(r) for r in ordered])
+
+
+COLUMNS = ["name", "owner", "kind", "branch", "state", "IP", "MAC", "image", "created", "/opt"]
+
+
+def _fleet(query: dict[str, Any], combos: bool, as_json: bool) -> None:
+    from devbox.cli import remote
+    from devbox.errors import UserError
+    from devbox.model import hosts
+    from devbox.state import host_list
+
+    cfg = state.config()
+    if cfg.text("host"):
+        raise UserError(
+            "--all-hosts asks every host: leave out --host (or DEVBOX_HOST)",
+            hint="devbox dockeruser list-containers --all-hosts",
+        )
+    names = [hosts.LOCAL, *host_list.load(cfg.environ)]
+    answers = remote.on_hosts(names, lambda api: api.get("/containers", **query))
+    rows = hosts.fleet_rows(
+        hosts.HostAnswer(name, _ordered(rows, combos) if rows is not None else None, error)
+        for name, (rows, error) in answers.items()
     )
+    if as_json:
+        state.ui().json(rows)
+        return
+    table = [
+        [r["host"], *_cells(r)] if r["reachable"] else [r["host"], f"unreachable: {r['error']}"]
+        for r in rows
+    ]
+    state.ui().table(None, ["host", *COLUMNS], table)
+
+
+def _ordered(rows: list[dict[str, Any]], combos: bool) -> list[dict[str, Any]]:
     if combos:
         rows = [r for r in rows if r["kind"] == "combo"]
     # clones right after their source
@@ -45,26 +94,19 @@ def list_containers(
             continue
         ordered.append(r)
         ordered.extend(by_source.get(r["name"], []))
-    if as_json:
-        state.ui().json(ordered)
-        return
-    table = [
-        [
-            ("  └ " if r["clone_of"] else "") + r["name"],
-            r.get("owner", ""),
-            r["kind"],
-            r["branch"] or r["product"],
-            r["state"],
-            r["ip"] or "-",
-            r["mac"],
-            r["image"],
-            r["created"],
-            human_bytes(r["opt_bytes"]),
-        ]
-        for r in ordered
+    return ordered
+
+
+def _cells(r: dict[str, Any]) -> list[Any]:
+    return [
+        ("  └ " if r["clone_of"] else "") + r["name"],
+        r.get("owner", ""),
+        r["kind"],
+        r["branch"] or r["product"],
+        r["state"],
+        r["ip"] or "-",
+        r["mac"],
+        r["image"],
+        r["created"],
+        human_bytes(r["opt_bytes"]),
     ]
-    state.ui().table(
-        None,
-        ["name", "owner", "kind", "branch", "state", "IP", "MAC", "image", "created", "/opt"],
-        table,
-    )

@@ -169,12 +169,11 @@ def make_dev_container(
 
 
 def _write_ssh_entry(data: dict[str, object]) -> None:
-    import os
-
     from devbox.api import client_ssh
+    from devbox.cli import remote
 
     if data.get("ip"):
-        client_ssh.record(dict(data), as_root=os.geteuid() == 0)
+        client_ssh.record(dict(data), as_root=remote.local_root())
 
 
 def _render_combo(combo: dict[str, object], as_json: bool) -> None:
