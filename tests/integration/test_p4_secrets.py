@@ -171,3 +171,98 @@ def test_wrong_password_fails_cleanly_and_is_not_echoed(
     server = fake.server()
     assert server.login_scans == 1 and server.secret_sightings == []  # nor in any argv
     assert not server.clients  # nothing half-made
+
+
+def _run_on_a_terminal(
+    env: dict[str, str], args: list[str], answer: str, timeout: float = 300
+) -> tuple[int, str]:
+    """``devbox ARGS`` with a terminal as stdin/stdout/stderr (a pty): ``answer`` typed when
+    the password prompt shows; (exit code, everything the terminal showed)."""
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from tests.cli import REPO, devbox_argv
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        devbox_argv(args),
+        cwd=REPO,
+        env={**os.environ, **env, "NO_COLOR": "1"},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+    )
+    os.close(follower)
+    shown, typed = b"", False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # the other side closed: the command ended
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if not typed and b"Perforce password: " in shown:
+                os.write(leader, answer.encode() + b"\n")
+                typed = True
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=30), shown.decode(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        os.close(leader)
+
+
+def test_the_password_is_asked_at_the_terminal_only_when_needed(
+    p4: tuple[P4Fake, dict[str, str]], engine: Any, busybox_image: str
+) -> None:
+    """No --password-stdin: the job in the service asks the person at the CLI's terminal
+    (no echo), only because no ticket is valid; with a ticket it asks nothing; with no
+    terminal it says how to give the password (exit 3), nothing half-made."""
+    fake, env = p4
+    root = Path(env["DEVBOX_ROOT"])
+    name = fx.test_name("p4tty")
+    opt = Layout(root).opt_dir(name)
+    opt.mkdir(parents=True)
+    os.chown(opt, 1000, 1000)
+    container = engine.containers.run(
+        busybox_image,
+        name=name,
+        detach=True,
+        labels={"devbox.branch": "main", fx.TEST_LABEL: RUN_ID},
+        volumes={str(opt): {"bind": "/opt", "mode": "rw"}},
+    )
+    try:
+        no_tty = run_cli(env, "dockeruser", "checkout", name, input="")
+        assert no_tty.returncode == 3, no_tty.stderr
+        assert "a Perforce login is needed and no password was given" in no_tty.stderr
+        assert fake.server().logins == [] and not fake.server().clients
+
+        code, shown = _run_on_a_terminal(env, ["dockeruser", "checkout", name], PASSWORD)
+        assert code == 0, shown
+        assert "Perforce password: " in shown
+        assert PASSWORD not in shown  # typed without echo
+        assert fake.server().logins == ["alice"]
+        code_, content = container.exec_run(["cat", "/opt/src/sub/b.c"])
+        assert code_ == 0 and content == b"int b;\n"
+        for path in _all_files(root, Path(env["HOME"])):
+            assert PASSWORD.encode() not in path.read_bytes(), f"password found in {path}"
+
+        # the ticket is valid now: nothing is asked
+        code, shown = _run_on_a_terminal(
+            env, ["dockeruser", "checkout", name, "--update"], "not-asked"
+        )
+        assert code == 0, shown
+        assert "Perforce password" not in shown
+        assert fake.server().logins == ["alice"]
+    finally:
+        container.remove(force=True)
