@@ -27,6 +27,7 @@ from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 from tests.fixtures.engine import TEST_LABEL
 from tests.fixtures.readme import Box, p4_fake, run_cli_with_p4, stderr_lines
+from tests.fixtures.service_jobs import stop_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -247,7 +248,10 @@ def test_logs_follow_streams_new_lines(readme_dev: DevEnv, readme_box: Box) -> N
 def test_global_root_flag_and_verbose(readme_dev: DevEnv, readme_box: Box, tmp_path: Path) -> None:
     # --root: the state of another root is found with the flag alone (DEVBOX_ROOT elsewhere)
     env = {**readme_dev.env, "DEVBOX_ROOT": str(tmp_path / "elsewhere")}
-    without = run_cli(env, "list-containers", "--all", "--json", "--no-size")
+    try:
+        without = run_cli(env, "list-containers", "--all", "--json", "--no-size")
+    finally:  # root's CLI started a service for that root: it goes with the test
+        stop_service(tmp_path / "elsewhere")
     assert without.returncode == 0, without.stderr
     assert readme_box.name not in [r["name"] for r in json.loads(without.stdout)]
     with_root = run_cli(
@@ -702,6 +706,7 @@ def test_registry_gc_frees_space(engine: Any, busybox_image: str, tmp_path: Path
                     engine.images.remove(tag, force=True)
         net.remove()
         shutil.rmtree(registry_site.engine_ca_file(address).parent, ignore_errors=True)
+        stop_service(tmp_path / "root")
 
 
 # ------------------------------------------------------------------ 13. quickstart.sh demo

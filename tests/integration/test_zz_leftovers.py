@@ -44,9 +44,13 @@ def test_no_veth_or_macvlan_left() -> None:
     assert left == []
 
 
-def test_no_dnsmasq_or_daemon_left() -> None:
+def test_no_dnsmasq_or_daemon_left(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No dnsmasq or devbox service of this run: named by the run id, or rooted in this
+    session's temporary folder (root's CLI starts a service for every root it is used with)."""
+    base = str(tmp_path_factory.getbasetemp())
     assert [c for c in _cmdlines("dnsmasq") if RUN_ID in c[1]] == []
-    assert [c for c in _cmdlines(None) if RUN_ID in c[1] and "common daemon" in c[1]] == []
+    daemons = [c for c in _cmdlines(None) if "common daemon" in c[1] and "devbox" in c[1]]
+    assert [c for c in daemons if RUN_ID in c[1] or f"--root {base}/" in c[1]] == []
 
 
 def test_no_container_left() -> None:
