@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devbox.adapters import ssh
 from devbox.adapters.host import sshconfig
 from devbox.adapters.host.process import replace_process, run_interactive
+
+if TYPE_CHECKING:
+    from devbox.model.hosts import HostEntry as Host
 
 __all__ = ["forget", "record", "replace_process", "run_interactive", "user_known_hosts"]
 
@@ -42,9 +45,29 @@ def user_known_hosts() -> Path:
     return home() / ".ssh" / "known_hosts.d" / "devbox"
 
 
-def record(facts: dict[str, Any], as_root: bool) -> Path:
+def on_link(ip: str) -> bool:
+    """Whether one of this machine's interfaces is on ``ip``'s subnet (one route lookup)."""
+    import ipaddress
+
+    from devbox.adapters.net import netlink
+    from devbox.errors import DevboxError
+
+    try:
+        ipaddress.IPv4Address(ip)
+        found = netlink.route_link(ip)
+    except (ValueError, DevboxError):
+        return False
+    return found is not None and found[1]
+
+
+def record(facts: dict[str, Any], as_root: bool, via: Host | None = None) -> Path:
     """Write the entry for a container from what the service said (name, ip, user,
-    host_keys, proxy_command; root's entry uses devbox's key and known_hosts)."""
+    host_keys, proxy_command; root's entry uses devbox's key and known_hosts). ``via``: the
+    container lives on that other host (``--host``): the caller's own keys, and through
+    that host (``ProxyJump`` to its alias entry) when :meth:`Host.needs_jump` says so; that
+    host's ProxyCommand is never used here (it names a program and root of that host)."""
+    if via is not None:
+        return _record_remote(facts, via)
     name, ip = str(facts["name"]), str(facts.get("ip") or "")
     if as_root and facts.get("identity_file"):
         identity: Path | None = Path(str(facts["identity_file"]))
@@ -72,3 +95,35 @@ def forget(name: str) -> None:
     known = user_known_hosts()
     if known.exists():
         ssh.forget_host(known, [name])
+
+
+def _record_remote(facts: dict[str, Any], via: Host) -> Path:
+    from devbox.model.hosts import AUTO
+
+    name, ip = str(facts["name"]), str(facts.get("ip") or "")
+    known = user_known_hosts()
+    known.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ssh.record_host_keys(known, [n for n in (name, ip) if n], list(facts.get("host_keys") or []))
+    keys = tuple(sshconfig.private_keys(home()))
+    jump = via.needs_jump(on_link(ip) if via.jump == AUTO else False)
+    entry = sshconfig.HostEntry(
+        name,
+        ip,
+        str(facts.get("user") or "dev"),
+        None,
+        known,
+        proxy_jump=via.jump_alias if jump else None,
+        own_keys=keys,
+    )
+    if not jump:
+        return sshconfig.write_entry(home(), entry)
+    host = sshconfig.HostEntry(  # the host itself: the host keys --host checks, too
+        via.jump_alias,
+        via.address,
+        via.user,
+        None,
+        home() / ".ssh" / "known_hosts",  # the file --host checks that host's key in
+        port=via.port,
+        own_keys=keys,
+    )
+    return sshconfig.write_entry(home(), entry, host)

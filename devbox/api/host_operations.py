@@ -15,9 +15,10 @@ def host_facts(req: Request) -> dict[str, Any]:
     from devbox.adapters.host import meminfo, procfs
     from devbox.model import labels
     from devbox.model.container_plan import same_root
-    from devbox.model.limits import from_labels
+    from devbox.model.limits import MIN_MEMORY, from_labels, parse_memory
 
     size = procfs.host_size()
+    reserve = req.cfg["limits.host_reserve"] or "2g"
     running = {"memory": 0, "cpus": 0.0, "containers": 0}
     every = {"memory": 0, "cpus": 0.0, "containers": 0}
     for st in dc.list_labeled(labels.ROLE, all_states=True):
@@ -30,7 +31,12 @@ def host_facts(req: Request) -> dict[str, Any]:
             total["containers"] += 1
     return {
         "containers": {"running": running["containers"], "all": every["containers"]},
-        "memory": {"total": size.memory, "free": meminfo.available()},
+        "memory": {
+            "total": size.memory,
+            "free": meminfo.available(),
+            # the most one container may get here (its size less limits.host_reserve)
+            "largest": max(MIN_MEMORY, size.memory - parse_memory(reserve, "limits.host_reserve")),
+        },
         "cpus": {"total": size.cpus},
         "promised": {
             "memory": running["memory"],

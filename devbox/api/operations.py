@@ -125,10 +125,17 @@ def whoami(req: Request) -> dict[str, Any]:
     from devbox.services import tenancy
 
     quota = tenancy.quota_of(req.cfg, req.caller.user)
+    owned = tenancy.owned(req.cfg, req.caller)
     return {
         **req.caller.to_dict(),
         "quota": {"containers": quota.containers, "memory": quota.memory, "cpus": quota.cpus},
-        "owns": [name for name, _ in tenancy.owned(req.cfg, req.caller)],
+        "quota_exempt": req.caller.uid == 0,  # tenancy.check_quota: root has none
+        "used": {  # what the caller's containers are promised (placement: --host auto)
+            "containers": len(owned),
+            "memory": sum(lim.memory or 0 for _, lim in owned),
+            "cpus": round(sum(lim.cpus or 0.0 for _, lim in owned), 3),
+        },
+        "owns": [name for name, _ in owned],
     }
 
 

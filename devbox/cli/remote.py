@@ -16,12 +16,14 @@ from devbox.cli import state
 if TYPE_CHECKING:
     from devbox.api.client import Client
     from devbox.config import Config
+    from devbox.model.hosts import HostEntry
     from devbox.steps import Reporter
 
 T = TypeVar("T")
 HOST_BOUND = 30.0  # seconds one host may take to answer a fleet-wide question
 SERVICE_START = 60.0  # seconds a starting service may take to answer (its forkserver imports)
 QUICK_TIMEOUT = 120.0  # seconds a quick read may take (a listing sizing many /opt trees)
+AUTO = "auto"  # --host auto: placement picks the host (make only)
 
 
 def client() -> Client:
@@ -32,9 +34,31 @@ def client() -> Client:
     any other there (root too: this machine's settings are not that host's)."""
     cfg = state.config()
     host = cfg.text("host")
+    if host == AUTO:
+        from devbox.errors import UserError
+
+        raise UserError(
+            "--host auto picks a host for make-dev-container and make-os-container only",
+            hint="name the host: --host NAME (devbox common hosts list)",
+        )
     if host:
         return host_client(host, cfg.environ)
     return local_client(cfg)
+
+
+def use_host(name: str) -> None:
+    """From here on this command talks to host ``name`` (``local``: this machine), as if
+    ``--host NAME`` had been given (placement's choice)."""
+    from devbox.model.hosts import LOCAL
+
+    state.set_global_overrides(None, host="" if name == LOCAL else name)
+
+
+def current_host() -> str:
+    """The host this command's service calls go to: a ``[hosts.NAME]`` name, or ``local``."""
+    from devbox.model.hosts import LOCAL
+
+    return state.config().text("host") or LOCAL
 
 
 def local_client(cfg: Config) -> Client:
@@ -57,6 +81,15 @@ def local_root() -> bool:
     """Root on this machine's own service (no ``--host``): its SSH entries use devbox's
     key and known_hosts here; over ``--host`` root is a caller like any other."""
     return os.geteuid() == 0 and not state.config().text("host")
+
+
+def via_host() -> HostEntry | None:
+    """The ``[hosts.NAME]`` entry this command goes to (None: this machine's service)."""
+    from devbox.state import host_list
+
+    cfg = state.config()
+    host = cfg.text("host")
+    return host_list.resolve(host, cfg.environ) if host and host != AUTO else None
 
 
 def host_client(name: str, environ: Mapping[str, str], timeout: float = QUICK_TIMEOUT) -> Client:

@@ -7,6 +7,7 @@ the fleet view's rows (pure: no I/O; :mod:`devbox.state.host_list` reads and wri
     port = 22                   # optional
     socket = "/run/devbox/devbox.sock"   # optional: the service's socket there
     devbox = "devbox"           # optional: the command line that runs devbox there
+    jump = "auto"               # optional: ssh to its containers through it (true/false/auto)
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from devbox.model.naming import validate_name
 LOCAL = "local"  # this machine, in the fleet view
 DEFAULT_PORT = 22
 DEFAULT_DEVBOX = "devbox"
-KEYS = ("ssh", "port", "socket", "devbox")
+KEYS = ("ssh", "port", "socket", "devbox", "jump")
+AUTO = "auto"  # --host auto (placement); jump = "auto"
+RESERVED = (LOCAL, AUTO)
+JUMPS = {True: "yes", False: "no", "true": "yes", "false": "no", "yes": "yes", "no": "no"}
+JUMP_ALIAS = "devbox-host-"  # the ssh config alias of a host, for ProxyJump
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
@@ -44,6 +49,7 @@ class HostEntry:
     socket: str = ""  # the service's socket on that host; empty: that host's default
     devbox: str = DEFAULT_DEVBOX  # the command line that runs devbox on that host
     source: str = ""  # the file it was read from
+    jump: str = AUTO  # yes | no | auto: ssh to its containers through it (auto: when needed)
 
     @property
     def target(self) -> str:
@@ -65,7 +71,18 @@ class HostEntry:
             table["socket"] = self.socket
         if self.devbox != DEFAULT_DEVBOX:
             table["devbox"] = self.devbox
+        if self.jump != AUTO:
+            table["jump"] = self.jump == "yes"
         return table
+
+    @property
+    def jump_alias(self) -> str:
+        return JUMP_ALIAS + self.name
+
+    def needs_jump(self, on_link: bool) -> bool:
+        """Whether ssh to one of its containers goes through it: ``jump`` yes/no as set;
+        auto: when this machine has no interface on the container address's subnet."""
+        return self.jump == "yes" or (self.jump == AUTO and not on_link)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,17 +93,25 @@ class HostEntry:
             "socket": self.socket,
             "devbox": self.devbox,
             "source": self.source,
+            "jump": self.jump,
         }
 
 
 def host_name(name: str) -> str:
     validate_name(name, "host name")
-    if name == LOCAL:
-        raise UserError(
-            f"host name '{LOCAL}' is taken: it is this machine in the fleet view",
-            hint="pick another name",
-        )
+    if name in RESERVED:
+        what = "this machine in the fleet view" if name == LOCAL else "--host auto (placement)"
+        raise UserError(f"host name '{name}' is taken: it is {what}", hint="pick another name")
     return name
+
+
+def parse_jump(raw: Any) -> str:
+    if raw == AUTO:
+        return AUTO
+    key = raw.lower() if isinstance(raw, str) else raw
+    if isinstance(key, bool | str) and key in JUMPS:
+        return JUMPS[key]
+    raise UserError(f"jump {raw!r} is not true, false or auto", hint="example: jump = true")
 
 
 def parse_ssh(text: str) -> tuple[str, str]:
@@ -151,6 +176,7 @@ def entry(
     socket: Any = "",
     devbox: Any = DEFAULT_DEVBOX,
     source: str = "",
+    jump: Any = AUTO,
 ) -> HostEntry:
     user, address = parse_ssh(ssh)
     return HostEntry(
@@ -161,6 +187,7 @@ def entry(
         socket=parse_socket(socket),
         devbox=parse_devbox(devbox),
         source=source,
+        jump=parse_jump(jump),
     )
 
 
@@ -181,6 +208,7 @@ def from_table(name: str, table: Any, source: str) -> HostEntry:
             table.get("socket", ""),
             table.get("devbox", DEFAULT_DEVBOX),
             source,
+            table.get("jump", AUTO),
         )
     except UserError as err:
         raise UserError(f"{where}: {err.message}", hint=err.hint) from None

@@ -21,6 +21,9 @@ class HostEntry:
     identity_file: Path | None  # None: the user's own keys, as their ssh picks them
     known_hosts: Path
     proxy_command: str | None = None
+    proxy_jump: str | None = None  # a Host alias (or USER@ADDR[:PORT]) to go through
+    port: int = 22
+    own_keys: tuple[Path, ...] = ()  # the caller's keys, named (their ssh may not look there)
 
     def render(self) -> str:
         lines = [
@@ -28,6 +31,8 @@ class HostEntry:
             f"Host {self.name}",
             f"    HostName {self.address}",
             f"    User {self.user}",
+            *([f"    Port {self.port}"] if self.port != 22 else []),
+            *(f"    IdentityFile {key}" for key in self.own_keys),
             *(
                 [f"    IdentityFile {self.identity_file}", "    IdentitiesOnly yes"]
                 if self.identity_file is not None
@@ -38,6 +43,8 @@ class HostEntry:
         ]
         if self.proxy_command:
             lines.append(f"    ProxyCommand {self.proxy_command}")
+        elif self.proxy_jump:
+            lines.append(f"    ProxyJump {self.proxy_jump}")
         lines.append(f"# <<< devbox {self.name}")
         return "\n".join(lines) + "\n"
 
@@ -69,13 +76,20 @@ def ensure_include(text: str) -> str:
     return f"{INCLUDE_LINE}\n" + text
 
 
-def write_entry(home: Path, entry: HostEntry) -> Path:
+def entries_path(home: Path) -> Path:
+    return home / ".ssh" / "config.d" / "devbox"
+
+
+def write_entry(home: Path, entry: HostEntry, *more: HostEntry) -> Path:
     ssh_dir = home / ".ssh"
     (ssh_dir / "config.d").mkdir(parents=True, exist_ok=True, mode=0o700)
     ssh_dir.chmod(0o700)
     devbox_file = ssh_dir / "config.d" / "devbox"
     old = devbox_file.read_text() if devbox_file.exists() else ""
-    devbox_file.write_text(upsert(old, entry))
+    text = upsert(old, entry)
+    for other in more:
+        text = upsert(text, other)
+    devbox_file.write_text(text)
     main = ssh_dir / "config"
     current = main.read_text() if main.exists() else ""
     updated = ensure_include(current)
@@ -89,6 +103,15 @@ def remove_entry(home: Path, name: str) -> None:
     devbox_file = home / ".ssh" / "config.d" / "devbox"
     if devbox_file.exists():
         devbox_file.write_text(remove(devbox_file.read_text(), name))
+
+
+def private_keys(home: Path) -> list[Path]:
+    """``home``'s ``~/.ssh/id_*`` private keys that have a ``.pub`` (the ones sent along)."""
+    return [
+        p.with_suffix("")
+        for p in sorted((home / ".ssh").glob("id_*.pub"))
+        if p.with_suffix("").is_file()
+    ]
 
 
 def public_keys(home: Path) -> list[str]:

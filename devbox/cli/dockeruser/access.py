@@ -20,14 +20,14 @@ def ssh(
 ) -> None:
     """Log in to a container as the dev user with the system ssh (right address, key and
     known_hosts). With a command after --, run it and exit with its exit code."""
-    import os
-
     from devbox.api.client_ssh import replace_process, run_interactive
     from devbox.errors import NotReadyError
 
     if not shutil.which("ssh"):
         raise NotReadyError("ssh is not installed", hint="apt-get install -y openssh-client")
-    if os.geteuid() == 0:  # root logs in with devbox's own key, as before
+    from devbox.cli import remote
+
+    if remote.local_root():  # root logs in with devbox's own key, as before
         from devbox.services import container_lifecycle
 
         argv = container_lifecycle.ssh_argv(state.config(), name, command or [])
@@ -46,7 +46,10 @@ def _user_ssh_argv(name: str, command: list[str]) -> list[str]:
     from devbox.model import container_plan
 
     facts = remote.client().get(f"/containers/{name}")
-    client_ssh.record(facts, as_root=False)
+    via = remote.via_host()
+    written = client_ssh.record(facts, as_root=False, via=via)
+    if via is not None:  # on another host: the entry just written (maybe through that host)
+        return ["ssh", "-F", str(written), name, *(["--", *command] if command else [])]
     return container_plan.ssh_argv(
         name,
         facts["ip"],

@@ -12,12 +12,23 @@ from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 
 if TYPE_CHECKING:
     from devbox.model.container_plan import MakeResult
+    from devbox.model.limits import Limits
+    from devbox.model.placement import Choice
 
 
-def render_summary(result: MakeResult, as_json: bool, title: str) -> None:
+def render_summary(
+    result: MakeResult, as_json: bool, title: str, placed: Choice | None = None
+) -> None:
+    from devbox.cli import remote
+
     ui = state.ui()
     if as_json:
-        ui.json(result.to_dict())
+        out = result.to_dict()
+        if placed is not None:
+            out["host"], out["placement"] = placed.host, placed.to_dict()
+        elif state.config().text("host"):
+            out["host"] = remote.current_host()
+        ui.json(out)
         return
     for warning in result.warnings:
         ui.warning(warning)
@@ -149,6 +160,7 @@ def make_dev_container(
             validate_name(name)
         combos.check_request(state.config(), product, release, list(patch or []))
         body.update(kind="combo", product=product, release=release, patches=list(patch or []))
+        place(request(memory, cpus, pids))  # --host auto: the flags' limits (the map's are there)
         data = remote.run("POST", "/containers", body, f"combo {product} {release}")
         _render_combo(data["combo"], as_json)
         return
@@ -160,12 +172,43 @@ def make_dev_container(
     validate_name(name)
     from devbox import branches
 
-    branches.for_config(state.config()).resolve(branch)  # unknown: close matches, exit 2
+    found = branches.for_config(state.config()).resolve(branch)  # unknown: close matches, exit 2
+    placed = place(request(memory, cpus, pids).over(found.limits))
     body.update(kind="dev", branch=branch, image=image)
     data = remote.run("POST", "/containers", body, f"make {name}")
     result = MakeResult.from_dict(data)
     _write_ssh_entry(data)
-    render_summary(result, as_json, "dev container")
+    render_summary(result, as_json, "dev container", placed)
+
+
+def place(asked: Limits) -> Choice | None:
+    """``--host auto``: ask every known host (this machine too) in parallel what it has free
+    and what the caller's quota there allows, pick one (:mod:`devbox.model.placement`) and
+    talk to it from here on; one line on stderr says which and why."""
+    from devbox.cli import remote
+    from devbox.model import placement
+    from devbox.model.hosts import LOCAL
+    from devbox.model.limits import AUTO, parse_memory
+    from devbox.state import host_list
+
+    cfg = state.config()
+    if cfg.text("host") != remote.AUTO:
+        return None
+    memory = asked.memory
+    setting = str(cfg["limits.memory"] or AUTO).strip().lower()
+    if memory is None and setting != AUTO:
+        memory = parse_memory(setting, "setting limits.memory")
+    names = [LOCAL, *host_list.load(cfg.environ)]
+    answers = remote.on_hosts(names, lambda api: (api.get("/host"), api.get("/whoami")))
+    views = []
+    for host in names:
+        got, error = answers[host]
+        facts, whoami = got if got is not None else (None, None)
+        views.append(placement.HostView(host, facts, whoami, error))
+    choice = placement.choose(views, memory, asked.cpus)
+    remote.use_host(choice.host)
+    state.ui().info(f"--host auto: {choice.host} ({choice.reason})")  # stderr, --json too
+    return choice
 
 
 def _write_ssh_entry(data: dict[str, object]) -> None:
@@ -173,7 +216,7 @@ def _write_ssh_entry(data: dict[str, object]) -> None:
     from devbox.cli import remote
 
     if data.get("ip"):
-        client_ssh.record(dict(data), as_root=remote.local_root())
+        client_ssh.record(dict(data), as_root=remote.local_root(), via=remote.via_host())
 
 
 def _render_combo(combo: dict[str, object], as_json: bool) -> None:
@@ -223,8 +266,9 @@ def make_os_container(
     from devbox.model.limits import request
     from devbox.model.naming import validate_name
 
-    request(memory, cpus, pids)
+    asked = request(memory, cpus, pids)
     validate_name(name)
+    placed = place(asked)
     body = {
         "kind": "os",
         "name": name,
@@ -238,4 +282,4 @@ def make_os_container(
     }
     data = remote.run("POST", "/containers", body, f"make {name}")
     _write_ssh_entry(data)
-    render_summary(MakeResult.from_dict(data), as_json, "OS container")
+    render_summary(MakeResult.from_dict(data), as_json, "OS container", placed)

@@ -138,3 +138,19 @@ def test_summary_of_a_host_that_answered_and_of_one_that_did_not() -> None:
     assert up["ssh"] == "root@h2 port 2222" and up["containers"] == {"running": 1, "all": 2}
     down = hosts.summary(e, None, None, None, "no route")
     assert not down["reachable"] and down["error"] == "no route" and down["version"] is None
+
+
+def test_jump_true_false_auto_and_the_reserved_names() -> None:
+    e = hosts.from_table("h2", {"ssh": "root@10.0.0.2", "jump": True}, "cfg.toml")
+    assert e.jump == "yes" and e.to_table()["jump"] is True and e.to_dict()["jump"] == "yes"
+    assert e.needs_jump(on_link=True) and e.jump_alias == "devbox-host-h2"
+    never = hosts.entry("h3", "a@h", jump=False)
+    assert never.jump == "no" and not never.needs_jump(on_link=False)
+    auto = hosts.entry("h4", "a@h")
+    assert auto.jump == "auto" and "jump" not in auto.to_table()
+    assert auto.needs_jump(on_link=False) and not auto.needs_jump(on_link=True)
+    for bad in ("maybe", 1, None):
+        with pytest.raises(UserError, match="true, false or auto"):
+            hosts.entry("h", "a@h", jump=bad)
+    with pytest.raises(UserError, match="--host auto"):
+        hosts.entry("auto", "a@h")
