@@ -262,10 +262,24 @@ class RemoveClonesResult:
     failed: dict[str, str]
 
 
+def removal_workers(count: int, cpus: int) -> int:
+    """How many clones are removed at once: two per CPU, at most 8 and at most ``count``
+    (each removal mostly waits on dockerd, the kernel's unmounts and the lease's release)."""
+    return max(1, min(count, 2 * max(1, cpus), 8))
+
+
 def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     """Remove every clone of ``source``: container, lease, interface, SSH entry, overlay mount,
-    upper layer; then the snapshot(s) no longer used."""
+    upper layer; then the snapshot(s) no longer used.
+
+    The clones go in parallel (:func:`removal_workers` at a time), each under its own name
+    lock as ``remove-dev-container`` takes it; one failing does not keep the others. What
+    they share is done once, after them: the SSH config entries (one file, rewritten without
+    a lock of its own) and the collection of the snapshots nothing uses any more. Ctrl-C
+    lets the removals under way finish, starts no new one, and says which are left."""
+    from devbox.adapters.host import mounts, sshconfig
     from devbox.services import container_lifecycle
+    from devbox.state.container_records import home_dir
 
     names = clones_of(source)
     layout = Layout(cfg.root)
@@ -275,16 +289,72 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
         if r.get("source") == source and n not in names and dc.inspect(n) is None
     ]
     before = set(snapshot_ids(layout))
-    removed, failed = [], {}
-    for name in names:
+    write_config = cfg.flag("ssh.write_config")
+    each_cfg = (
+        cfg.with_overrides({"ssh.write_config": False}, source="remove --clones-of")
+        if write_config
+        else cfg
+    )
+    cancel = threading.Event()
+
+    seconds: dict[str, float] = {}
+
+    def remove_one(name: str) -> str | None:
+        """None when ``name`` is gone, else why not."""
+        if cancel.is_set():
+            return "not removed: interrupted"
+        t0 = time.monotonic()
         try:
+            # purge=False and the tree removed here: a purge would collect the snapshots
+            # after every clone, N times over; that is done once below
             if dc.inspect(name) is not None or layout.state_file(name).exists():
-                container_lifecycle.remove(cfg, name, purge=True)
+                container_lifecycle.remove(each_cfg, name, purge=False)
             else:
-                release_storage(cfg, name, purge=True)
-            removed.append(name)
-        except DevboxError as err:
-            failed[name] = str(err)
+                release_storage(each_cfg, name, purge=False)
+            target = layout.container_dir(name)
+            if target.is_dir() and not target.is_symlink():
+                mounts.remove_tree(target)
+        except (DevboxError, OSError) as err:
+            return str(err)
+        finally:
+            seconds[name] = time.monotonic() - t0
+        return None
+
+    t_all = time.monotonic()
+    outcomes: dict[str, str | None] = {}
+    interrupted = False
+    workers = removal_workers(len(names), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="remove") as pool:
+        futures = {name: pool.submit(remove_one, name) for name in names}
+        for name, future in futures.items():
+            while True:
+                try:
+                    outcomes[name] = future.result()
+                    break
+                except KeyboardInterrupt:
+                    interrupted = True
+                    cancel.set()
+    removed = [n for n in names if outcomes[n] is None]
+    failed = {n: str(e) for n, e in outcomes.items() if e is not None}
+    if write_config:
+        for name in removed:
+            sshconfig.remove_entry(home_dir(cfg), name)
     gc_snapshots(cfg)
     snaps = sorted(before - set(snapshot_ids(layout)))
+    if names:
+        each = sorted(seconds.values()) or [0.0]
+        with OpLog(layout.container_log(source)) as log:
+            log.write(
+                f"removed {len(removed)} of {len(names)} clone(s) in "
+                f"{time.monotonic() - t_all:.2f}s, {workers} at a time; each "
+                f"{each[0]:.2f}-{each[-1]:.2f}s (median {each[len(each) // 2]:.2f}s)"
+                + (f"; failed: {', '.join(sorted(failed))}" if failed else "")
+            )
+    if interrupted:
+        from devbox.errors import Interrupted
+
+        raise Interrupted(
+            f"remove of the clones of {source} interrupted ({len(removed)} removed)",
+            hint="left: " + ", ".join(sorted(failed)) if failed else None,
+        )
     return RemoveClonesResult(source, removed, snaps, failed)

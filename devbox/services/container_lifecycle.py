@@ -77,13 +77,18 @@ class ContainerRow:
 def list_containers(
     cfg: Config, include_stopped: bool = True, with_size: bool = True
 ) -> list[ContainerRow]:
+    """Every devbox container of this root, in one pass: one container list of the engine
+    (labels and state, no inspect per container), one read of the lease store, and devbox's
+    own record of a container only when the store has no address for it (a stopped one).
+    ``with_size``: also measure each /opt (a walk of its tree: the one part that grows with
+    what is in them; ``--no-size`` leaves it out)."""
     from devbox.services import nic, pause_guard
     from devbox.state import migrate
 
     pause_guard.resume_all(cfg)  # sources a killed clone left paused (one stat if none)
     states = [
         st
-        for st in dc.list_labeled(labels.ROLE, all_states=include_stopped)
+        for st in dc.list_summaries(labels.ROLE, all_states=include_stopped)
         if same_root(st.labels.get(labels.ROOT, ""), cfg.root)
     ]
     addresses = {r.container: r for r in nic.store(cfg).all()}
@@ -95,9 +100,12 @@ def list_containers(
         if att is not None and att.container_id != st.id:
             att = None  # another container's record (same name, since replaced)
         # the /opt size and the MAC from devbox's own records, not from labels
-        opt = migrate.record_dir(layout, st.name) / "opt"
         mac = att.mac if att is not None else str(read_state(layout, st.name).get("mac") or "")
         owner, owner_uid = owners.owner_of(lb)
+        opt_bytes = None
+        if with_size:
+            opt = migrate.record_dir(layout, st.name) / "opt"
+            opt_bytes = diskusage.disk_usage(opt, one_filesystem=False) if opt.is_dir() else None
         rows.append(
             ContainerRow(
                 name=st.name,
@@ -108,11 +116,7 @@ def list_containers(
                 mac=mac,
                 image=lb.get(labels.IMAGE, st.image),
                 created=st.created[:19].replace("T", " "),
-                opt_bytes=(
-                    diskusage.disk_usage(opt, one_filesystem=False)
-                    if with_size and opt.is_dir()
-                    else None
-                ),
+                opt_bytes=opt_bytes,
                 clone_of=lb.get(labels.CLONE_OF, ""),
                 product=lb.get(labels.PRODUCT, ""),
                 release=lb.get(labels.RELEASE, ""),

@@ -79,6 +79,41 @@ def list_labeled(label: str, all_states: bool = True) -> list[ContainerState]:
     return out
 
 
+@dataclass(frozen=True)
+class ContainerSummary:
+    """What the engine's container list says of one container, without an inspect."""
+
+    name: str
+    id: str
+    status: str  # created, running, exited, paused, ...
+    labels: dict[str, str]
+    image: str
+    created: str  # ISO 8601, UTC, to the second: "2026-01-31T12:00:00Z"
+
+
+def summary_of(entry: dict[str, Any]) -> ContainerSummary:
+    """A container from one entry of the engine's container list (``GET /containers/json``)."""
+    from datetime import UTC, datetime
+
+    created = datetime.fromtimestamp(int(entry.get("Created") or 0), tz=UTC)
+    return ContainerSummary(
+        name=str((entry.get("Names") or [""])[0]).lstrip("/"),
+        id=str(entry.get("Id", "")),
+        status=str(entry.get("State") or "unknown"),
+        labels=dict(entry.get("Labels") or {}),
+        image=str(entry.get("Image") or ""),
+        created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+
+
+def list_summaries(label: str, all_states: bool = True) -> list[ContainerSummary]:
+    """Every container carrying ``label``: one API call, no inspect (for listings; what needs
+    a PID, binds or start times inspects the container with :func:`inspect`)."""
+    with translate("list containers"):
+        entries = client().api.containers(all=all_states, filters={"label": label})
+    return [summary_of(entry) for entry in entries]
+
+
 def create(kwargs: dict[str, Any]) -> str:
     """Create (not start) a container from docker SDK ``containers.create`` kwargs."""
     image = kwargs.pop("image")
