@@ -5,6 +5,7 @@ host keys devbox recorded for it, in ``~/.ssh/known_hosts.d/devbox``."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,12 +61,75 @@ def on_link(ip: str) -> bool:
     return found is not None and found[1]
 
 
+HOST_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+    }
+)
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def checked(facts: dict[str, Any]) -> dict[str, Any]:
+    """What a service sent for a container's SSH entry, refused unless every field is what
+    it claims to be: these land in the caller's ~/.ssh (a name with a newline would add ssh
+    directives; a host key for ``*`` would vouch for every host), and another host's service
+    is not to be trusted with that."""
+    import base64
+    import binascii
+    import ipaddress
+
+    from devbox.errors import OperationFailed, UserError
+    from devbox.model.naming import validate_name
+
+    def bad(what: str) -> OperationFailed:
+        return OperationFailed(f"the devbox service sent an unusable {what} for an SSH entry")
+
+    name = facts.get("name")
+    if not isinstance(name, str):
+        raise bad("name")
+    try:
+        validate_name(name)
+    except UserError:
+        raise bad(f"name {name!r}") from None
+    ip = facts.get("ip") or ""
+    if not isinstance(ip, str) or (ip and not _is_ip(ip, ipaddress)):
+        raise bad(f"address {ip!r}")
+    user = facts.get("user") or "dev"
+    if not isinstance(user, str) or not _USER.fullmatch(user):
+        raise bad(f"user {user!r}")
+    keys = facts.get("host_keys") or []
+    if not isinstance(keys, list):
+        raise bad("host key list")
+    for key in keys:
+        parts = key.split() if isinstance(key, str) else []
+        if len(parts) != 2 or parts[0] not in HOST_KEY_TYPES:
+            raise bad(f"host key {str(key)[:40]!r}")
+        try:
+            base64.b64decode(parts[1], validate=True)
+        except (binascii.Error, ValueError):
+            raise bad("host key (not base64)") from None
+    return facts
+
+
+def _is_ip(text: str, ipaddress: Any) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def record(facts: dict[str, Any], as_root: bool, via: Host | None = None) -> Path:
     """Write the entry for a container from what the service said (name, ip, user,
     host_keys, proxy_command; root's entry uses devbox's key and known_hosts). ``via``: the
     container lives on that other host (``--host``): the caller's own keys, and through
     that host (``ProxyJump`` to its alias entry) when :meth:`Host.needs_jump` says so; that
     host's ProxyCommand is never used here (it names a program and root of that host)."""
+    facts = checked(facts)
     if via is not None:
         return _record_remote(facts, via)
     name, ip = str(facts["name"]), str(facts.get("ip") or "")

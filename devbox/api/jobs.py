@@ -70,6 +70,7 @@ class Job:
     answers: multiprocessing.connection.Connection | None = None  # to the child's prompts
     started: float = field(default_factory=time.monotonic)
     cancels: int = 0
+    open_prompts: set[str] = field(default_factory=set)  # prompts the job waits on
 
     def cancel(self) -> None:
         """The job's own Ctrl-C: SIGINT to the child (it rolls back and reports)."""

@@ -35,6 +35,7 @@ _STATUS = {
     int(ExitCode.INTERRUPTED): 499,
     int(ExitCode.INTERNAL): 500,
 }
+ANSWER_MAX = 4096  # characters of an answer to a job's prompt (a password)
 JOB_GRACE = 120.0  # seconds a stopping service waits for running jobs to roll back
 
 
@@ -125,7 +126,7 @@ class Service:
             if isinstance(body, web.Response):
                 return body
             if route.op == "answer":
-                return self._answer(caller, path_args["job"], body)
+                return await self._answer(caller, path_args["job"], body)
             if route.run == "quick" and request["settings"] is None:
                 return await self._quick(route, caller, body, path_args)
             if route.run == "quick":  # root's own settings: in a job, its environment too
@@ -175,7 +176,7 @@ class Service:
         job.cancel()
         return web.json_response({"job": job_id, "cancels": job.cancels})
 
-    def _answer(self, caller: Caller, job_id: str, body: dict[str, Any]) -> web.Response:
+    async def _answer(self, caller: Caller, job_id: str, body: dict[str, Any]) -> web.Response:
         """The person at the client answers a prompt of their own job (a password: it goes
         down the job's pipe and nowhere else -- not the audit log, not the service log)."""
         job = self.jobs.get(job_id)
@@ -186,7 +187,14 @@ class Service:
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             return _error(400, "'text' must be a string")
-        job.answer(str(body.get("prompt") or ""), text)
+        if text is not None and len(text) > ANSWER_MAX:
+            return _error(400, f"an answer is at most {ANSWER_MAX} characters")
+        prompt = str(body.get("prompt") or "")
+        if prompt not in job.open_prompts:  # only what the job asked, once each
+            return _error(409, f"job {job_id} is not waiting for an answer to {prompt!r}")
+        job.open_prompts.discard(prompt)
+        loop = asyncio.get_running_loop()  # a pipe write may block: never on the loop
+        await loop.run_in_executor(None, job.answer, prompt, text)
         return web.json_response({"job": job_id})
 
     # ---- jobs -----------------------------------------------------------------------------
@@ -203,8 +211,15 @@ class Service:
         finish its rollback, so a command run again after a Ctrl-C or a killed client
         meets what the undo left, not a lock it still holds."""
         deadline = time.monotonic() + JOB_GRACE
-        while target and time.monotonic() < deadline:
-            busy = [j for j in self.jobs.values() if j.target == target and j.cancels and j.alive()]
+        # what the job acts on: the path's container, or the one a make names (never a body
+        # key another operation takes as it pleases)
+        wait_on = path_args.get("name") or (target if route.op == "make" else "")
+        while wait_on and time.monotonic() < deadline:
+            busy = [  # the caller's own cancelled job on it: nobody waits on another's
+                j
+                for j in self.jobs.values()
+                if j.target == wait_on and j.caller.uid == caller.uid and j.cancels and j.alive()
+            ]
             if not busy:
                 break
             await asyncio.sleep(0.05)
@@ -275,6 +290,8 @@ class Service:
         last: dict[str, Any] = {}
 
         def on_event(event: dict[str, Any]) -> None:
+            if event.get("event") == "prompt":
+                job.open_prompts.add(str(event.get("id") or ""))
             if event.get("event") in ("result", "error"):
                 if last:  # the job's first last word is its outcome
                     return

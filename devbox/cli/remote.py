@@ -23,6 +23,7 @@ T = TypeVar("T")
 HOST_BOUND = 30.0  # seconds one host may take to answer a fleet-wide question
 SERVICE_START = 60.0  # seconds a starting service may take to answer (its forkserver imports)
 QUICK_TIMEOUT = 120.0  # seconds a quick read may take (a listing sizing many /opt trees)
+REPORTER_CALLS = frozenset({"started", "progress", "finished", "failed", "undoing"})
 AUTO = "auto"  # --host auto: placement picks the host (make only)
 
 
@@ -170,7 +171,10 @@ def ask(event: dict[str, Any]) -> str | None:
     asked at the terminal, the secret ones without echo; None when stdin is no terminal."""
     if not sys.stdin.isatty():
         return None
-    text = str(event.get("text") or "? ")
+    text = "".join(ch for ch in str(event.get("text") or "? ") if ch.isprintable())[:200]
+    host = state.config().text("host")
+    if host:  # another host's service asks: say which
+        text = f"[{host}] {text}"
     try:
         if event.get("secret"):
             import getpass
@@ -206,7 +210,7 @@ def run(
         kind = event.get("event")
         if kind == "report":
             call = str(event.get("call"))
-            if call == "close":
+            if call not in REPORTER_CALLS:  # a service (another host's) names no other method
                 return
             getattr(reporter(str(event.get("stream") or "")), call)(*event.get("args", []))
         elif kind == "output":

@@ -232,3 +232,32 @@ def test_root_folders_are_private(devenv: DevEnv) -> None:
     assert (root / "containers" / name / "state.json").is_file()
     assert (root / "containers" / name / "opt").is_dir()
     assert not (root / name).exists()
+
+
+def test_a_name_is_never_an_id_prefix(devenv: DevEnv, engine: Any) -> None:
+    """The engine resolves an ID prefix as well as a name: a user naming ``cafe12`` must not
+    reach the container whose ID starts so (another user's), nor act on it."""
+    from devbox.model.container_plan import MakeOptions
+    from devbox.services import container_make
+
+    target = None
+    for attempt in range(16):  # bounded: a container ID starting with a letter (a valid name)
+        name = devenv.name(f"id{attempt}")
+        container_make.make(devenv.cfg(), MakeOptions(name=name, branch="main", checkout=False))
+        cid = engine.containers.get(name).id
+        if cid[0] in "abcdef":
+            target = (name, cid[:12])
+            break
+    assert target is not None, "no container ID started with a letter in 16 tries"
+    name, prefix = target
+    env = {**os.environ, **devenv.env, "NO_COLOR": "1"}
+    assert run_devbox(["dockeruser", "logs", prefix], env, timeout=120).returncode == 2
+    for argv in (
+        ["dockeruser", "stop", prefix],
+        ["dockeruser", "remove-dev-container", prefix, "--yes", "--purge"],
+    ):
+        result = run_devbox(argv, env, timeout=120)
+        assert result.returncode == 2, (argv, result.stdout, result.stderr)
+        assert f"no container named '{prefix}'" in result.stderr, result.stderr
+    st = engine.containers.get(name)
+    assert st.status == "running", st.status

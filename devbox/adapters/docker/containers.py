@@ -58,9 +58,15 @@ def state_of(attrs: dict[str, Any]) -> ContainerState:
 
 
 def inspect(name: str) -> ContainerState | None:
-    """The container's state, or None when there is no such container."""
+    """The state of the container named ``name`` (or with exactly that full ID), or None.
+    The engine also resolves an ID *prefix*: a name made of hex digits would then find
+    another container (someone else's, whose ID happens to start so), so a match that is
+    neither the name nor the whole ID counts as none."""
     attrs = container_attrs(name)
-    return None if attrs is None else state_of(attrs)
+    if attrs is None:
+        return None
+    st = state_of(attrs)
+    return st if name in (st.name, st.id) else None
 
 
 def list_labeled(label: str, all_states: bool = True) -> list[ContainerState]:

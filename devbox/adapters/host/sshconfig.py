@@ -26,6 +26,18 @@ class HostEntry:
     own_keys: tuple[Path, ...] = ()  # the caller's keys, named (their ssh may not look there)
 
     def render(self) -> str:
+        for field in (self.name, self.address, self.user, self.proxy_jump or ""):
+            if any(ch.isspace() or not ch.isprintable() for ch in field):
+                raise ValueError(
+                    f"an SSH config value with a space or control character: {field!r}"
+                )
+        for text in (
+            self.proxy_command or "",
+            str(self.identity_file or ""),
+            str(self.known_hosts),
+        ):
+            if any(not ch.isprintable() for ch in text):
+                raise ValueError(f"an SSH config value with a control character: {text!r}")
         lines = [
             f"# >>> devbox {self.name}",
             f"Host {self.name}",

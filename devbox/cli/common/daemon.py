@@ -45,7 +45,11 @@ def daemon(
                 f"enable it later with 'systemctl enable --now {daemon_control.UNIT_NAME}'"
             )
         return
+    import os
+
     from devbox.api.server import Service
+
+    os.chdir("/")  # never run (nor let a job run) in root's working folder: a /opt, say
 
     ui.info(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}")
     svc.run_foreground(cfg, Service)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,3 +50,33 @@ def test_direct_with_jump_false_and_never_the_hosts_proxy_command(home: Path) ->
     text = client_ssh.record(dict(FACTS), as_root=False, via=via).read_text()
     assert "ProxyJump" not in text and "ProxyCommand" not in text and "pwned" not in text
     assert "devbox-host-h2" not in text
+
+
+GOOD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOa7"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"name": "x\nHost *\n    ProxyCommand sh -c id"},
+        {"name": "*"},
+        {"name": "box", "ip": "10.0.0.5\n    ProxyCommand id"},
+        {"name": "box", "ip": "not-an-ip"},
+        {"name": "box", "user": "dev\n    ProxyCommand id"},
+        {"name": "box", "host_keys": ["* ssh-ed25519 AAAA"]},
+        {"name": "box", "host_keys": ["ssh-ed25519 AAAA\n* ssh-rsa AAAA"]},
+        {"name": "box", "host_keys": ["x-evil AAAA"]},
+        {"name": "box", "host_keys": ["ssh-ed25519 not*base64"]},
+        {"name": "box", "host_keys": "ssh-ed25519 AAAA"},
+    ],
+)
+def test_facts_that_would_write_ssh_directives_are_refused(bad: dict[str, Any]) -> None:
+    from devbox.errors import OperationFailed
+
+    with pytest.raises(OperationFailed, match="unusable"):
+        client_ssh.checked({"ip": "10.0.0.5", "user": "dev", **bad})
+
+
+def test_plain_facts_pass() -> None:
+    facts = {"name": "box", "ip": "10.0.0.5", "user": "dev", "host_keys": [GOOD_KEY]}
+    assert client_ssh.checked(facts) is facts

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from devbox.adapters.host import sshconfig
 
 
@@ -59,3 +61,21 @@ def test_an_entry_through_its_host_names_the_jump_and_the_callers_keys(tmp_path:
     # a ProxyCommand (this machine's netns relay) wins over a jump: never both
     both = sshconfig.HostEntry("b", "1.2.3.4", "dev", None, Path("/k"), "relay %p", "h")
     assert "ProxyCommand relay %p" in both.render() and "ProxyJump" not in both.render()
+
+
+@pytest.mark.parametrize("field", ["name", "address", "user", "proxy_jump"])
+def test_an_entry_never_renders_a_space_or_newline_in_a_value(field: str) -> None:
+    from pathlib import Path
+
+    values = {"name": "box", "address": "10.0.0.5", "user": "dev", "proxy_jump": "h2"}
+    values[field] = values[field] + "\n    ProxyCommand id"
+    entry = sshconfig.HostEntry(
+        values["name"],
+        values["address"],
+        values["user"],
+        None,
+        Path("/k"),
+        proxy_jump=values["proxy_jump"],
+    )
+    with pytest.raises(ValueError):
+        entry.render()
