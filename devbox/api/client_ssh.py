@@ -104,15 +104,17 @@ def checked(facts: dict[str, Any]) -> dict[str, Any]:
     keys = facts.get("host_keys") or []
     if not isinstance(keys, list):
         raise bad("host key list")
+    clean = []
     for key in keys:
         parts = key.split() if isinstance(key, str) else []
-        if len(parts) != 2 or parts[0] not in HOST_KEY_TYPES:
+        if len(parts) not in (2, 3) or parts[0] not in HOST_KEY_TYPES:
             raise bad(f"host key {str(key)[:40]!r}")
         try:
             base64.b64decode(parts[1], validate=True)
         except (binascii.Error, ValueError):
             raise bad("host key (not base64)") from None
-    return facts
+        clean.append(f"{parts[0]} {parts[1]}")  # type and key only: no comment travels on
+    return {**facts, "host_keys": clean}
 
 
 def _is_ip(text: str, ipaddress: Any) -> bool:

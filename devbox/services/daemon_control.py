@@ -52,12 +52,22 @@ def stop(cfg: Config, timeout: float = 15.0) -> int | None:
     if pid is None:
         return None
     os.kill(pid, signal.SIGTERM)
-    if not poll(lambda: running_pid(cfg) is None, timeout, 0.05):
+    # its pid file goes first, then the process (it waits for its jobs): both, bounded
+    if not poll(lambda: running_pid(cfg) is None and not _alive(pid), timeout, 0.05):
         raise OperationFailed(
             f"the devbox daemon (pid {pid}) did not stop within {timeout:g}s",
             hint=f"see {log_file(cfg)}; kill -9 {pid} stops it (leases stay on disk)",
         )
     return pid
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def render_unit(cfg: Config, exec_start: list[str]) -> str:

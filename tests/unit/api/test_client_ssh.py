@@ -77,6 +77,6 @@ def test_facts_that_would_write_ssh_directives_are_refused(bad: dict[str, Any]) 
         client_ssh.checked({"ip": "10.0.0.5", "user": "dev", **bad})
 
 
-def test_plain_facts_pass() -> None:
-    facts = {"name": "box", "ip": "10.0.0.5", "user": "dev", "host_keys": [GOOD_KEY]}
-    assert client_ssh.checked(facts) is facts
+def test_plain_facts_pass_with_their_keys_bare() -> None:
+    facts = {"name": "box", "ip": "10.0.0.5", "user": "dev", "host_keys": [GOOD_KEY + " root@x"]}
+    assert client_ssh.checked(facts) == {**facts, "host_keys": [GOOD_KEY]}
