@@ -11,6 +11,7 @@ from typing import Any
 from devbox.api import admin_operations as admin
 from devbox.api import host_operations as host
 from devbox.api import operations as ops
+from devbox.api import stats_operations as stats_ops
 from devbox.api import user_operations as user
 
 
@@ -130,6 +131,15 @@ ROUTES: tuple[Route, ...] = (
         user.prune_combos,
     ),
     Route("GET", "/images", "list_images", "quick", False, "devbox images", user.list_images),
+    Route(
+        "GET",
+        "/stats",
+        "stats",
+        "quick",
+        False,
+        "CPU, memory, PIDs, net, /opt (?names)",
+        stats_ops.stats,
+    ),
     # admins only (root or group devbox-admin)
     Route("GET", "/doctor", "doctor", "quick", False, "the host's checks", admin.doctor),
     Route("GET", "/net", "net_show", "quick", False, "LAN interfaces (?container)", admin.net_show),

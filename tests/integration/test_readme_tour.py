@@ -47,6 +47,22 @@ NOT_RUN: dict[str, str] = {
         "the shipped release/5.2 branch is on a live Perforce server; --patch through the CLI "
         "with the P4 fake: test_readme_claims test_patch_changelist_then_prune_combos_purge"
     ),
+    "devbox dockeruser stats [NAME...] [--json]": (
+        "covered by test_stats.py (memory limit, busy-loop CPU, table and JSON, exit 2)"
+    ),
+    "devbox dockeruser stats --watch [--for 60]": (
+        "covered by test_stats.py (--watch --for 1, JSON lines and the table)"
+    ),
+    "devbox dockeruser ide alice-main": (
+        "covered by test_ide_completion.py (the link, its SSH entry reached by a real ssh)"
+    ),
+    "devbox dockeruser ide alice-main --jetbrains [--open]": (
+        "covered by test_ide_completion.py (--jetbrains --json, --eclipse, --open: exit 3)"
+    ),
+    "devbox --install-completion": (
+        "writes the caller's shell rc file; the scripts and Tab's answers: "
+        "tests/unit/cli/test_completion.py and test_ide_completion.py"
+    ),
 }
 
 # tour lines run with a documented change (the README value would cost too much here)

@@ -225,6 +225,7 @@ def test_users_own_their_containers(host: Host) -> None:
         ("ssh", name, "--", "true"),
         ("dockeruser", "clone", name),
         ("dockeruser", "checkout", name, "--branch", "main"),
+        ("dockeruser", "ide", name),
     ):
         _refused(host.as_user(USER2, *args), 2, f"container {name} belongs to {USER1}")
     # nor with its own key straight at sshd: the dev account has only dbxu1's

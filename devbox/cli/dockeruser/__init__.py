@@ -1,4 +1,4 @@
-"""``devbox dockeruser``: the everyday commands (make, start, list, ssh, remove, clone)."""
+"""``devbox dockeruser``: the everyday commands (make, start, list, ssh, remove, clone, ide)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from devbox.cli.dockeruser import (
     branches,
     checkout,
     clone,
+    ide,
     lifecycle,
     listing,
     make,
     prune,
     runon,
+    stats,
 )
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
@@ -31,6 +33,8 @@ app.command("run-on", cls=runon.SplitAtDashDash)(runon.run_on)
 app.command("prune-combos")(prune.prune_combos)
 app.command("branches")(branches.branches)
 app.command("checkout")(checkout.checkout)
+app.command("stats")(stats.stats)
+app.command("ide")(ide.ide)
 
 # The most used dockeruser commands, also reachable at top level (devbox make-dev-container).
 TOP_LEVEL: tuple[str, ...] = (

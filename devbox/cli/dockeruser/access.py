@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.completion import complete_container
 
 FOLLOW_FOR = 7 * 24 * 3600.0  # seconds 'logs --follow' goes on at the most (Ctrl-C ends it)
 
 
 def ssh(
-    name: Annotated[str, typer.Argument(help="Container to log in to.")],
+    name: Annotated[
+        str, typer.Argument(help="Container to log in to.", autocompletion=complete_container)
+    ],
     command: Annotated[
         list[str] | None, typer.Argument(help="Command to run instead of a shell (after --).")
     ] = None,
@@ -61,7 +64,7 @@ def _user_ssh_argv(name: str, command: list[str]) -> list[str]:
 
 
 def exec_cmd(
-    name: Annotated[str, typer.Argument(help="Container.")],
+    name: Annotated[str, typer.Argument(help="Container.", autocompletion=complete_container)],
     command: Annotated[list[str], typer.Argument(help="Command and arguments (after --).")],
     user: Annotated[str, typer.Option("--user", "-u", help="User to run as.")] = "root",
 ) -> None:
@@ -75,7 +78,7 @@ def exec_cmd(
 
 
 def logs(
-    name: Annotated[str, typer.Argument(help="Container.")],
+    name: Annotated[str, typer.Argument(help="Container.", autocompletion=complete_container)],
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines (Ctrl-C to stop).")
     ] = False,

@@ -8,15 +8,23 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.completion import complete_branch, complete_container
 
 
 def checkout(
-    name: Annotated[str, typer.Argument(help="Container name (its /opt is <root>/NAME/opt).")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Container name (its /opt is <root>/NAME/opt).",
+            autocompletion=complete_container,
+        ),
+    ],
     branch: Annotated[
         str | None,
         typer.Option(
             "--branch",
             "-b",
+            autocompletion=complete_branch,
             help="Branch to check out (default: the container's devbox.branch "
             "label). See 'devbox dockeruser branches'.",
         ),

@@ -7,11 +7,17 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.completion import complete_container
 from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 
 
 def clone(
-    source: Annotated[str, typer.Argument(help="Container to clone (it keeps running).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="Container to clone (it keeps running).", autocompletion=complete_container
+        ),
+    ],
     count: Annotated[int, typer.Option("--count", "-n", help="How many clones to make.")] = 1,
     prefix: Annotated[
         str | None,
@@ -101,4 +107,6 @@ def _write_ssh_entries(names: list[str]) -> None:
 
     api = remote.client()
     for name in names:
-        client_ssh.record(api.get(f"/containers/{name}"), as_root=remote.local_root())
+        client_ssh.record(
+            api.get(f"/containers/{name}"), as_root=remote.local_root(), via=remote.via_host()
+        )

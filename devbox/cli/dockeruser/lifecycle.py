@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.completion import complete_container
 from devbox.cli.dockeruser.make import render_summary
 
 
 def start_dev_container(
-    name: Annotated[str, typer.Argument(help="Container to start.")],
+    name: Annotated[
+        str, typer.Argument(help="Container to start.", autocompletion=complete_container)
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Start a stopped dev container and wait until it has its (same) IP and sshd answers."""
@@ -22,7 +25,11 @@ def start_dev_container(
     render_summary(MakeResult.from_dict(data), as_json, "container")
 
 
-def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> None:
+def stop(
+    name: Annotated[
+        str, typer.Argument(help="Container to stop.", autocompletion=complete_container)
+    ],
+) -> None:
     """Stop a dev container cleanly (systemd shuts down; the lease is kept for the restart)."""
     from devbox.cli import remote
 
@@ -31,7 +38,9 @@ def stop(name: Annotated[str, typer.Argument(help="Container to stop.")]) -> Non
 
 
 def remove_dev_container(
-    name: Annotated[str | None, typer.Argument(help="Container to remove.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="Container to remove.", autocompletion=complete_container)
+    ] = None,
     clones_of: Annotated[
         str | None,
         typer.Option(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from devbox.cli import state
+from devbox.cli.completion import complete_branch
 from devbox.cli.options import CpusOpt, MemoryOpt, PidsOpt
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def make_dev_container(
         typer.Option(
             "--branch",
             "-b",
+            autocompletion=complete_branch,
             help="Branch to check out into /opt; also picks the image, /opt seed and license.",
         ),
     ] = None,
