@@ -4,6 +4,7 @@ failures a user can cause turned into one-line user errors (exit 2), never a tra
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from devbox.errors import UserError
 
@@ -23,3 +24,18 @@ def read_user_text(path: Path, what: str, hint: str) -> str:
         ) from None
     except UnicodeDecodeError:
         raise UserError(f"{what} {path} is not UTF-8 text", hint=hint) from None
+
+
+def read_user_toml(path: Path, what: str, hint: str) -> dict[str, Any]:
+    """A TOML file a person wrote (``read_user_text``'s checks), parsed; a missing file is
+    an empty table; invalid TOML is a UserError naming the file."""
+    import tomllib
+
+    try:
+        text = read_user_text(path, what, hint)
+    except FileNotFoundError:
+        return {}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None

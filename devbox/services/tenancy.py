@@ -3,13 +3,11 @@ their own containers only (root and the admin group on all), and stays within th
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from devbox.adapters.docker import containers as dc
 from devbox.config import Config
-from devbox.errors import UserError
 from devbox.model import labels, owners, quotas
 from devbox.model import limits as limits_mod
 from devbox.model.container_plan import same_root
@@ -45,16 +43,9 @@ def quota_of(cfg: Config, user: str) -> quotas.Quota:
 
 
 def _table(path: Path) -> dict[str, Any]:
-    from devbox.textfile import read_user_text
+    from devbox.textfile import read_user_toml
 
-    try:
-        text = read_user_text(path, "quota table", "it must be a TOML file of [user] tables")
-    except FileNotFoundError:
-        return {}
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None
+    return read_user_toml(path, "quota table", "it must be a TOML file of [user] tables")
 
 
 def check_quota(cfg: Config, caller: Caller, new: list[limits_mod.Limits]) -> None:

@@ -8,13 +8,11 @@ Writing the user's file keeps every other setting in it; TOML comments in it are
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from devbox.config import user_config_path
-from devbox.errors import UserError
 from devbox.jsonfile import write_text
 from devbox.model import hosts
 from devbox.model.hosts import HostEntry
@@ -23,16 +21,9 @@ SYSTEM_HOSTS = Path("/etc/devbox/hosts.toml")
 
 
 def _document(path: Path) -> dict[str, Any]:
-    from devbox.textfile import read_user_text
+    from devbox.textfile import read_user_toml
 
-    try:
-        text = read_user_text(path, "config file", "it must be a TOML file; fix or remove it")
-    except FileNotFoundError:
-        return {}
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None
+    return read_user_toml(path, "config file", "it must be a TOML file; fix or remove it")
 
 
 def read(path: Path) -> dict[str, HostEntry]:

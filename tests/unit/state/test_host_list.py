@@ -63,3 +63,13 @@ def test_a_broken_file_fails_before_anything_is_written(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not valid TOML"):
         host_list.read(path)
     assert host_list.read(tmp_path / "missing.toml") == {}
+
+
+def test_a_hosts_file_that_is_not_toml_is_one_user_error(tmp_path: Path) -> None:
+    from devbox.errors import UserError
+
+    bad = tmp_path / "hosts.toml"
+    bad.write_text("[hosts.h2\n")
+    with pytest.raises(UserError, match="not valid TOML"):
+        host_list.read(bad)
+    assert host_list.read(tmp_path / "missing.toml") == {}
