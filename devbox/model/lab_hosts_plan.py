@@ -28,6 +28,8 @@ BRIDGE_IFNAME = "labbr0"  # inside the lab's netns: the LAN every uplink is a po
 HOST_IFNAME = "lan0"  # inside a simulated host's netns: its uplink (its devbox parent)
 MAX_HOSTS = 8  # this machine's 2 cores and memory: each host is a dockerd + containerd
 UNIX_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
+CONTAINERD_PATH_MAX = 104  # containerd's own limit for its sockets
+EXEC_ROOTS = Path("/run/devbox-lab-hosts")  # each simulated dockerd's --exec-root below
 MAC_SALT = "lab-host"
 
 
@@ -87,7 +89,12 @@ class SimHost:
 
     @property
     def exec_root(self) -> Path:
-        return self.dir / "exec"
+        """dockerd's runtime state, under /run with a short name: containerd puts its
+        sockets here and refuses a path over 104 bytes (containerd-debug.sock), which a
+        root deep in a temp folder passes."""
+        import hashlib
+
+        return EXEC_ROOTS / hashlib.sha256(str(self.dir).encode()).hexdigest()[:16]
 
     @property
     def dockerd_pid_file(self) -> Path:
@@ -220,7 +227,10 @@ def sim_host(lab: LabPlan, hosts_dir: Path, index: int) -> SimHost:
         mac=derive_mac(name, MAC_SALT),
         dir=hosts_dir / name,
     )
-    for sock in (host.docker_socket, host.service_socket, host.exec_root / "containerd" / "x"):
+    debug = host.exec_root / "containerd" / "containerd-debug.sock"
+    if len(str(debug).encode()) > CONTAINERD_PATH_MAX:  # never: the exec root is short
+        raise UserError(f"lab host {name}: containerd socket path {debug} is too long")
+    for sock in (host.docker_socket, host.service_socket):
         if len(str(sock).encode()) > UNIX_PATH_MAX:
             raise UserError(
                 f"lab host {name}: socket path {sock} is longer than {UNIX_PATH_MAX} bytes",

@@ -361,12 +361,13 @@ def up(cfg: Config, count: int | None = None, reporter: Reporter | None = None) 
 def _remove_folder(host: hp.SimHost) -> None:
     from devbox.adapters.host import mounts
 
-    inside = [m.target for m in mounts.mounts() if m.target.startswith(f"{host.dir}/")]
-    for target in sorted(inside, key=len, reverse=True):  # deepest first
-        for _ in range(4):  # bounded: a mount stacked a few times by a crashed run
-            if not mounts.unmount(Path(target)):
-                break
-    mounts.remove_tree(host.dir)
+    for folder in (host.exec_root, host.dir):  # dockerd's runtime state under /run, its data
+        inside = [m.target for m in mounts.mounts() if m.target.startswith(f"{folder}/")]
+        for target in sorted(inside, key=len, reverse=True):  # deepest first
+            for _ in range(4):  # bounded: a mount stacked a few times by a crashed run
+                if not mounts.unmount(Path(target)):
+                    break
+        mounts.remove_tree(folder)
 
 
 def remove_host(cfg: Config, host: hp.SimHost, log: OpLog) -> list[str]:

@@ -118,13 +118,19 @@ class FaultEnv:
         return self.root / "logs" / f"{name}.log"
 
     def kill_when(self, args: list[str], ready: Callable[[], bool], timeout: float = 300) -> Killed:
-        """Run ``devbox ARGS``; kill -9 it the moment ``ready()`` says so (polled every
-        10 ms, bounded by ``timeout``)."""
+        """Run ``devbox ARGS``; kill -9 the moment ``ready()`` says so (polled every 10 ms,
+        bounded by ``timeout``) the process doing the work -- the service's job for it --
+        and the CLI. (Killing only the CLI cancels the job, which then rolls back: that is
+        not a crash.)"""
+        from tests.fixtures.service_jobs import job_pids
+
         with self.background(args, "out") as bg:
             proc = bg.proc
             killed = False
             try:
                 if ready_while_running(proc, ready, timeout):
+                    for job in job_pids(self.cfg()):
+                        os.kill(job, signal.SIGKILL)
                     os.kill(proc.pid, signal.SIGKILL)
                     killed = True
                 if not killed and proc.poll() is None:

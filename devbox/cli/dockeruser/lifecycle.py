@@ -73,9 +73,19 @@ def remove_dev_container(
         what = "and DELETE its /opt" if purge else "(its /opt is kept)"
         if not typer.confirm(f"Remove container {name} {what}?", default=False):
             raise typer.Abort()
-    result = remote.run(
-        "DELETE", f"/containers/{_path(name)}", {"purge": purge, "force": force}, f"remove {name}"
-    )
+    from devbox.errors import UserError
+
+    try:
+        result = remote.run(
+            "DELETE",
+            f"/containers/{_path(name)}",
+            {"purge": purge, "force": force},
+            f"remove {name}",
+        )
+    except UserError as err:
+        if "no container named" in err.message:  # gone already (a remove killed half-way):
+            _forget_ssh(name)  # the entry this client writes goes too
+        raise
     _forget_ssh(name)
     if result.get("purged"):
         state.ui().success(f"removed {name} and its /opt")

@@ -70,7 +70,6 @@ def test_every_path_is_under_the_host_folder() -> None:
         h.service_socket,
         h.docker_socket,
         h.data_root,
-        h.exec_root,
         h.dockerd_pid_file,
         h.dockerd_config,
         h.host_key,
@@ -81,6 +80,17 @@ def test_every_path_is_under_the_host_folder() -> None:
         assert path.is_relative_to(h.dir), path
     assert h.service_socket == Layout(h.root).service_socket
     assert "lab-hosts" in RESERVED
+
+
+def test_the_exec_root_is_short_and_one_per_host_folder() -> None:
+    """containerd refuses socket paths over 104 bytes: the exec root is a short /run path
+    named by the host folder, whatever the root's depth."""
+    deep = Path("/tmp/pytest-of-root/pytest-999/a-long-test-folder-name0/root")
+    a = hp.plan(lab(), Layout(deep).lab_hosts, 2).hosts[0]
+    b = hp.plan(lab(), HOSTS, 2).hosts[0]
+    assert a.exec_root.parent == hp.EXEC_ROOTS and a.exec_root != b.exec_root
+    sock = a.exec_root / "containerd" / "containerd-debug.sock"
+    assert len(str(sock).encode()) <= hp.CONTAINERD_PATH_MAX
 
 
 def test_dockerd_argv_is_isolated_from_this_machines_dockerd() -> None:
