@@ -26,183 +26,78 @@ class Route:
     call: Callable[..., Any] | None = None  # None: answered by the server itself
 
 
+def read(path: str, op: str, summary: str, call: Callable[..., Any]) -> Route:
+    """A quick GET that changes nothing."""
+    return Route("GET", path, op, "quick", False, summary, call)
+
+
+def job(method: str, path: str, op: str, summary: str, call: Callable[..., Any]) -> Route:
+    """Long work in a job that changes something (audited)."""
+    return Route(method, path, op, "job", True, summary, call)
+
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/version", "version", "quick", False, "API and devbox version"),
-    Route("GET", "/whoami", "whoami", "quick", False, "the caller, quota, containers", ops.whoami),
-    Route(
-        "GET",
-        "/host",
-        "host",
-        "quick",
-        False,
-        "memory, CPUs: total, free, promised",
-        host.host_facts,
-    ),
-    Route(
-        "GET",
-        "/containers",
-        "list",
-        "quick",
-        False,
-        "list (?all, ?mine, ?no_size)",
-        ops.list_containers,
-    ),
-    Route(
-        "POST", "/containers", "make", "job", True, "make a dev, OS or combo container", ops.make
-    ),
-    Route(
-        "GET",
-        "/containers/{name}",
-        "inspect",
-        "quick",
-        False,
-        "address, host keys for ssh",
-        ops.inspect,
-    ),
-    Route(
-        "DELETE", "/containers/{name}", "remove", "job", True, "remove (?purge, ?force)", ops.remove
-    ),
-    Route(
-        "POST", "/containers/{name}/start", "start", "job", True, "start, wait for sshd", ops.start
-    ),
-    Route("POST", "/containers/{name}/stop", "stop", "job", True, "stop cleanly", ops.stop),
-    Route("POST", "/containers/{name}/clones", "clone", "job", True, "clone N times", ops.clone),
-    Route(
-        "DELETE",
-        "/containers/{name}/clones",
-        "remove_clones",
-        "job",
-        True,
-        "remove clones",
-        ops.remove_clones,
-    ),
-    Route(
-        "POST",
-        "/containers/{name}/exec",
-        "exec",
-        "job",
-        True,
-        "run a command, stream output",
-        ops.exec_in,
-    ),
-    Route(
-        "POST",
-        "/containers/{name}/checkout",
-        "checkout",
-        "job",
-        True,
-        "check out / update",
-        ops.checkout,
-    ),
-    Route(
-        "GET",
-        "/containers/{name}/log",
-        "log",
-        "quick",
-        False,
-        "the devbox log (?offset)",
-        ops.log_text,
-    ),
-    Route(
+    read("/whoami", "whoami", "the caller, quota, containers", ops.whoami),
+    read("/host", "host", "memory, CPUs: total, free, promised", host.host_facts),
+    read("/containers", "list", "list (?all, ?mine, ?no_size)", ops.list_containers),
+    job("POST", "/containers", "make", "make a dev, OS or combo container", ops.make),
+    read("/containers/{name}", "inspect", "address, host keys for ssh", ops.inspect),
+    job("DELETE", "/containers/{name}", "remove", "remove (?purge, ?force)", ops.remove),
+    job("POST", "/containers/{name}/start", "start", "start, wait for sshd", ops.start),
+    job("POST", "/containers/{name}/stop", "stop", "stop cleanly", ops.stop),
+    job("POST", "/containers/{name}/clones", "clone", "clone N times", ops.clone),
+    job("DELETE", "/containers/{name}/clones", "remove_clones", "remove clones", ops.remove_clones),
+    job("POST", "/containers/{name}/exec", "exec", "run a command, stream output", ops.exec_in),
+    job("POST", "/containers/{name}/checkout", "checkout", "check out / update", ops.checkout),
+    read("/containers/{name}/log", "log", "the devbox log (?offset)", ops.log_text),
+    job(
         "POST",
         "/run-on",
         "run_on",
-        "job",
-        True,
         "a command on many containers over SSH, results streamed",
         user.run_on,
     ),
-    Route(
-        "GET",
+    read(
         "/combos/stale",
         "stale_combos",
-        "quick",
-        False,
         "combos stopped for ?stopped_for seconds",
         user.stale_combos,
     ),
-    Route(
+    job(
         "POST",
         "/combos/prune",
         "prune_combos",
-        "job",
-        True,
         "remove stale combos (names, purge)",
         user.prune_combos,
     ),
-    Route("GET", "/images", "list_images", "quick", False, "devbox images", user.list_images),
-    Route(
-        "GET",
-        "/stats",
-        "stats",
-        "quick",
-        False,
-        "CPU, memory, PIDs, net, /opt (?names)",
-        stats_ops.stats,
-    ),
+    read("/images", "list_images", "devbox images", user.list_images),
+    read("/stats", "stats", "CPU, memory, PIDs, net, /opt (?names)", stats_ops.stats),
     # admins only (root or group devbox-admin)
-    Route("GET", "/doctor", "doctor", "quick", False, "the host's checks", admin.doctor),
-    Route("GET", "/net", "net_show", "quick", False, "LAN interfaces (?container)", admin.net_show),
-    Route(
-        "POST", "/net/{name}", "net_attach", "job", True, "attach a LAN interface", admin.net_attach
+    read("/doctor", "doctor", "the host's checks", admin.doctor),
+    read("/net", "net_show", "LAN interfaces (?container)", admin.net_show),
+    job("POST", "/net/{name}", "net_attach", "attach a LAN interface", admin.net_attach),
+    job(
+        "DELETE", "/net/{name}", "net_detach", "release and remove LAN interfaces", admin.net_detach
     ),
-    Route(
-        "DELETE",
-        "/net/{name}",
-        "net_detach",
-        "job",
-        True,
-        "release and remove LAN interfaces",
-        admin.net_detach,
-    ),
-    Route("POST", "/bases", "build_base", "job", True, "build a base image", admin.build_base),
-    Route("POST", "/images", "build_image", "job", True, "build a dev image", admin.build_image),
-    Route(
-        "POST",
-        "/images/{name}/push",
-        "publish",
-        "job",
-        True,
-        "push an image to the registry",
-        admin.publish,
-    ),
-    Route(
-        "GET",
-        "/registry",
-        "registry_status",
-        "quick",
-        False,
-        "the registry's status",
-        admin.registry_status,
-    ),
-    Route(
-        "POST", "/registry/up", "registry_up", "job", True, "start the registry", admin.registry_up
-    ),
-    Route(
-        "POST",
-        "/registry/down",
-        "registry_down",
-        "job",
-        True,
-        "stop the registry",
-        admin.registry_down,
-    ),
-    Route("POST", "/registry/gc", "registry_gc", "job", True, "garbage-collect", admin.registry_gc),
-    Route(
+    job("POST", "/bases", "build_base", "build a base image", admin.build_base),
+    job("POST", "/images", "build_image", "build a dev image", admin.build_image),
+    job("POST", "/images/{name}/push", "publish", "push an image to the registry", admin.publish),
+    read("/registry", "registry_status", "the registry's status", admin.registry_status),
+    job("POST", "/registry/up", "registry_up", "start the registry", admin.registry_up),
+    job("POST", "/registry/down", "registry_down", "stop the registry", admin.registry_down),
+    job("POST", "/registry/gc", "registry_gc", "garbage-collect", admin.registry_gc),
+    job(
         "POST",
         "/registry/users",
         "registry_user_add",
-        "job",
-        True,
         "add a user (password in the body, never logged)",
         admin.registry_user_add,
     ),
-    Route(
+    job(
         "DELETE",
         "/registry/users/{name}",
         "registry_user_remove",
-        "job",
-        True,
         "remove a user",
         admin.registry_user_remove,
     ),
