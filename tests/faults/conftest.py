@@ -8,6 +8,7 @@ Short by default (CI); ``DEVBOX_FAULTS_LONG=1`` runs the long version, ``bench/f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -129,9 +130,9 @@ class FaultEnv:
             killed = False
             try:
                 if ready_while_running(proc, ready, timeout):
-                    for job in job_pids(self.cfg()):
-                        os.kill(job, signal.SIGKILL)
-                    os.kill(proc.pid, signal.SIGKILL)
+                    for pid in [*job_pids(self.cfg()), proc.pid]:
+                        with contextlib.suppress(ProcessLookupError):  # ended just now
+                            os.kill(pid, signal.SIGKILL)
                     killed = True
                 if not killed and proc.poll() is None:
                     proc.kill()
