@@ -27,6 +27,7 @@ from tests.cli import run_devbox
 from tests.conftest import RUN_ID
 from tests.fixtures.devcontainers import DevEnv
 from tests.fixtures.engine import TEST_LABEL
+from tests.fixtures.service_jobs import stop_service
 
 pytestmark = pytest.mark.integration
 RESERVED = (
@@ -120,7 +121,7 @@ def test_reserved_names_remove_purge_deletes_nothing(devenv: DevEnv) -> None:
 def test_make_under_another_root_leaves_the_live_container_alone(
     devenv: DevEnv, engine: Any, tmp_path: Path
 ) -> None:
-    from devbox.services import daemon_control, network, nic
+    from devbox.services import network, nic
 
     name = devenv.name("own")
     summary = make(devenv, name)
@@ -154,13 +155,7 @@ def test_make_under_another_root_leaves_the_live_container_alone(
         assert att.ip == summary["ip"] and att.mac == summary["mac"]
         assert [r.container_id for r in nic.store(cfg).for_container(name)] == [ctr_id]
     finally:
-        daemon_control.stop(other_env_cfg(other_env))
-
-
-def other_env_cfg(env: dict[str, str]) -> Any:
-    from devbox import config
-
-    return config.load(environ=dict(env), files=())
+        stop_service(other)  # root's CLI started a service for that root, and its store mount
 
 
 def test_docker_commit_run_by_hand_is_not_adopted(devenv: DevEnv, engine: Any) -> None:
