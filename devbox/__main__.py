@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if debug else logging.ERROR,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    command = build_command()
+    command = build_command(args)
     try:
         rc = command.main(args=args, prog_name="devbox", standalone_mode=False)
         return int(rc or 0)

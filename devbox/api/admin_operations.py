@@ -35,6 +35,45 @@ def doctor(req: Request) -> dict[str, Any]:
     return {"ok": not failed, "checks": [c.to_dict() for c in checks]}
 
 
+# ---- common lab ----------------------------------------------------------------------------
+def _lab_view(req: Request) -> dict[str, Any]:
+    from devbox.services import lab, lab_hosts
+
+    st, sims = lab.status(req.cfg), lab_hosts.status(req.cfg)
+    return {**st.to_dict(), "hosts": [h.to_dict() for h in sims]}
+
+
+def lab_status(req: Request) -> dict[str, Any]:
+    _admin(req, "common lab status")
+    return _lab_view(req)
+
+
+def lab_up(req: Request) -> dict[str, Any]:
+    from devbox.services import lab, lab_hosts
+
+    _admin(req, "common lab up")
+    hosts = integer(req, "hosts")
+    vlans = req.body.get("vlans") or []
+    if not isinstance(vlans, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in vlans
+    ):
+        raise UserError("vlans must be a list of VLAN IDs (integers)")
+    sims_wanted = lab_hosts.check(req.cfg, hosts)  # a bad --hosts fails before anything is made
+    lab.up(req.cfg, vlans=tuple(vlans), reporter=req.reporter("lab up"))
+    if sims_wanted or lab_hosts.existing(req.cfg):
+        lab_hosts.up(req.cfg, hosts, reporter=req.reporter("lab hosts"))
+    return _lab_view(req)
+
+
+def lab_down(req: Request) -> dict[str, Any]:
+    from devbox.services import lab, lab_hosts
+
+    _admin(req, "common lab down")
+    removed = lab_hosts.down(req.cfg)
+    removed += lab.down(req.cfg)
+    return {"removed": removed}
+
+
 # ---- common net ----------------------------------------------------------------------------
 def _attachment(att: Any) -> dict[str, Any]:
     return {**att.to_dict(), "cidr": att.cidr}

@@ -48,6 +48,20 @@ ROUTES: tuple[Route, ...] = (
     job("POST", "/containers/{name}/stop", "stop", "stop cleanly", ops.stop),
     job("POST", "/containers/{name}/clones", "clone", "clone N times", ops.clone),
     job("DELETE", "/containers/{name}/clones", "remove_clones", "remove clones", ops.remove_clones),
+    read(
+        "/containers/{name}/reach",
+        "reach",
+        "may the caller connect to its LAN address (?port)",
+        user.reach,
+    ),
+    Route(
+        "GET",
+        "/containers/{name}/connect",
+        "connect",
+        "quick",
+        False,
+        "WebSocket: a byte relay to its LAN address (?port; ssh ProxyCommand)",
+    ),
     job("POST", "/containers/{name}/exec", "exec", "run a command, stream output", ops.exec_in),
     job("POST", "/containers/{name}/checkout", "checkout", "check out / update", ops.checkout),
     read("/containers/{name}/log", "log", "the devbox log (?offset)", ops.log_text),
@@ -75,6 +89,9 @@ ROUTES: tuple[Route, ...] = (
     read("/stats", "stats", "CPU, memory, PIDs, net, /opt (?names)", stats_ops.stats),
     # admins only (root or group devbox-admin)
     read("/doctor", "doctor", "the host's checks", admin.doctor),
+    read("/lab", "lab_status", "the lab LAN, its leases and simulated hosts", admin.lab_status),
+    job("POST", "/lab", "lab_up", "bring the lab LAN up (vlans, hosts)", admin.lab_up),
+    job("DELETE", "/lab", "lab_down", "take the lab LAN and its hosts down", admin.lab_down),
     read("/net", "net_show", "LAN interfaces (?container)", admin.net_show),
     job("POST", "/net/{name}", "net_attach", "attach a LAN interface", admin.net_attach),
     job(

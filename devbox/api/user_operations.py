@@ -124,3 +124,30 @@ def list_images(req: Request) -> list[dict[str, Any]]:
     from devbox.services import images
 
     return images.list_images(req.cfg)
+
+
+# ---- common net connect (an ssh ProxyCommand through the service) ----------------------------
+def _port(req: Request) -> int:
+    port = integer(req, "port")
+    port = 22 if port is None else port
+    if not 1 <= port <= 65535:
+        raise UserError(f"port {port} is not a TCP port (1-65535)")
+    return port
+
+
+def reach(req: Request, name: str) -> dict[str, Any]:
+    """Whether the caller may connect to ``name``'s LAN address (theirs, or an admin), and
+    where that is: the check ``connect`` makes again before it relays a byte."""
+    from devbox.services import host_reach, tenancy
+
+    tenancy.require_container(req.cfg, req.caller, name, "connect to")
+    return {"container": name, "port": _port(req), "ip": host_reach.lan_address(req.cfg, name)}
+
+
+def connect_socket(req: Request, name: str) -> Any:
+    """A connected TCP socket to ``name``'s LAN address and port (the service relays it over
+    the request's WebSocket): through the host shim or made inside the container's netns."""
+    from devbox.services import host_reach, tenancy
+
+    tenancy.require_container(req.cfg, req.caller, name, "connect to")
+    return host_reach.connect(req.cfg, name, _port(req))

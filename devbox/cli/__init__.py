@@ -86,5 +86,56 @@ def build_app() -> typer.Typer:
     return app
 
 
-def build_command() -> Command:
-    return typer.main.get_command(build_app())
+# root options that take a value: the word after them is not a command
+_VALUE_OPTIONS = frozenset({"--root", "--host"})
+
+
+def build_command(argv: list[str] | None = None) -> Command:
+    """The click command for ``argv``: only the branch of the command tree ``argv`` names is
+    built (typer builds every parameter of every command it is given: the whole tree costs
+    ~0.15 s of each start-up); the whole tree for help, completion or a word it does not
+    know, so those messages list everything."""
+    import os
+
+    app = build_app()
+    if argv is not None and not any(k.endswith("_COMPLETE") for k in os.environ):
+        app = _branch(app, _words(argv))
+    return typer.main.get_command(app)
+
+
+def _words(argv: list[str]) -> list[str]:
+    """The leading command words of ``argv`` (root options and their values skipped)."""
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--":
+            break
+        elif arg.startswith("-"):
+            skip = arg in _VALUE_OPTIONS and not words
+        else:
+            words.append(arg)
+    return words
+
+
+def _branch(app: typer.Typer, words: list[str]) -> typer.Typer:
+    """A copy of ``app`` holding only the command or group ``words[0]`` names (recursively);
+    ``app`` itself when there is no word or it names nothing here."""
+    import copy
+
+    if not words:
+        return app
+    word, rest = words[0], words[1:]
+    for info in app.registered_commands:
+        if info.name == word:
+            pruned = copy.copy(app)
+            pruned.registered_commands, pruned.registered_groups = [info], []
+            return pruned
+    for group in app.registered_groups:
+        if group.name == word and group.typer_instance is not None:
+            pruned, kept = copy.copy(app), copy.copy(group)
+            kept.typer_instance = _branch(group.typer_instance, rest)
+            pruned.registered_commands, pruned.registered_groups = [], [kept]
+            return pruned
+    return app

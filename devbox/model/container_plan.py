@@ -122,6 +122,21 @@ def home_of(user: str) -> str:
     return "/root" if user == "root" else f"/home/{user}"
 
 
+def passwd_ids(text: str, user: str) -> tuple[int, int] | None:
+    """``user``'s uid and gid from an /etc/passwd text, when its entry is there, well formed
+    and has the home :func:`home_of` names (anything else: None, and the caller asks the
+    running container instead)."""
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) != 7 or fields[0] != user:
+            continue
+        uid, gid, home = fields[2], fields[3], fields[5]
+        if not (uid.isdigit() and gid.isdigit()) or home.rstrip("/") != home_of(user):
+            return None
+        return int(uid), int(gid)
+    return None
+
+
 def ssh_argv(
     name: str,
     ip: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from devbox.config import Config
@@ -19,6 +20,20 @@ UNIT_NAME = "devbox-daemon.service"
 SAFE_PYTHON = ("-P",)
 
 
+# What the service started by root's CLI keeps of that terminal's environment: it runs every
+# user's jobs, so root's personal credentials (SSH agent, Perforce password and tickets,
+# tokens) stay behind; root's own jobs get them with each request (protocol.SETTINGS_HEADER).
+SERVICE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+SERVICE_ENV += ("PYTHONPATH", "NO_COLOR", "P4PORT", "P4CHARSET")
+SERVICE_ENV_PREFIXES = ("DEVBOX_", "DOCKER_", "LC_")
+
+
+def service_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        k: v for k, v in environ.items() if k in SERVICE_ENV or k.startswith(SERVICE_ENV_PREFIXES)
+    }
+
+
 def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
     """Start the daemon detached if it is not running; return its PID."""
     from devbox.adapters.host import spawn
@@ -28,7 +43,7 @@ def ensure_running(cfg: Config, timeout: float = 10.0) -> int:
         return pid
     layout = Layout(cfg.root)
     layout.logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **dict(cfg.environ)}
+    env = service_environ({**os.environ, **dict(cfg.environ)})
     spawn.detached(
         [sys.executable, *SAFE_PYTHON, "-m", "devbox", "--root", str(cfg.root), "common", "daemon"],
         output=layout.logs / "daemon.out",
@@ -83,14 +98,21 @@ def render_unit(cfg: Config, exec_start: list[str]) -> str:
     )
 
 
-def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[Path, bool]:
-    """Write the systemd unit; enable and start it when systemd runs. (path, started)."""
+def unit_text(cfg: Config) -> str:
+    """The unit :func:`install` writes: the ``devbox`` next to the running interpreter (a
+    venv's or a wheel's own), else the one on PATH."""
     import shutil
 
+    beside = Path(sys.executable).parent / "devbox"
+    devbox_bin = str(beside) if beside.is_file() else shutil.which("devbox") or str(beside)
+    return render_unit(cfg, [devbox_bin, "--root", str(cfg.root), "common", "daemon"])
+
+
+def install(cfg: Config, unit_dir: Path = Path("/etc/systemd/system")) -> tuple[Path, bool]:
+    """Write the systemd unit; enable and start it when systemd runs. (path, started)."""
     from devbox.adapters.host import process
 
-    devbox_bin = shutil.which("devbox") or str(Path(sys.executable).parent / "devbox")
-    text = render_unit(cfg, [devbox_bin, "--root", str(cfg.root), "common", "daemon"])
+    text = unit_text(cfg)
     unit_dir.mkdir(parents=True, exist_ok=True)
     path = unit_dir / UNIT_NAME
     path.write_text(text)

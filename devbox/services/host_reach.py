@@ -58,11 +58,8 @@ def reachable_directly(ip: str) -> bool:
     return on_link and link.kind == "macvlan" and link.up
 
 
-def connect(
-    cfg: Config, container: str, port: int = 22, timeout: float = 5.0, ifname: str | None = None
-) -> socket.socket:
-    """A connected TCP socket to ``container``'s LAN address: directly through the host shim
-    when there is one, else created inside the container's netns. For paramiko's ``sock=``."""
+def lan_address(cfg: Config, container: str, ifname: str | None = None) -> str:
+    """``container``'s LAN address from devbox's own lease records (never the container's)."""
     recs = [
         r
         for r in store(cfg).for_container(container)
@@ -73,7 +70,15 @@ def connect(
             f"container {container} has no LAN address",
             hint=f"devbox common net attach {container}",
         )
-    ip = recs[0].ip or ""
+    return recs[0].ip or ""
+
+
+def connect(
+    cfg: Config, container: str, port: int = 22, timeout: float = 5.0, ifname: str | None = None
+) -> socket.socket:
+    """A connected TCP socket to ``container``'s LAN address: directly through the host shim
+    when there is one, else created inside the container's netns. For paramiko's ``sock=``."""
+    ip = lan_address(cfg, container, ifname)
     try:
         return host_connector(cfg, container)(ip, port, timeout)
     except OSError as err:

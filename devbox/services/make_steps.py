@@ -59,6 +59,7 @@ class MakeJob:
     proxy_command: str | None = None
     warnings: list[str] = field(default_factory=list)
     ids: dict[str, tuple[int, int]] = field(default_factory=dict)
+    keys_seeded: int = 0
 
     def __post_init__(self) -> None:
         opts = self.opts
@@ -164,15 +165,21 @@ def create_container(job: MakeJob, ctx: StepContext) -> None:
     # without generating keys.
     # The engine leaves /etc/hosts and /etc/resolv.conf to the container (vmstyle): they
     # go in with the key, before the first boot.
+    # The login keys go in with them when the image's /etc/passwd names the user's ids (no
+    # exec into a running container, and nothing to wait for after sshd answers).
     private, public = ssh.generate_host_key(job.name)
+    keys_files, keys_dirs = _seeded_login_keys(job)
     dc.seed_files(
         job.name,
         {
             HOST_KEY: (private, 0o600, 0, 0),
             HOST_KEY + ".pub": ((public + "\n").encode(), 0o644, 0, 0),
             **vm_identity_files(job.name),
+            **keys_files,
         },
+        dirs=keys_dirs,
     )
+    job.keys_seeded = len(keys_files)
     job.host_keys = [public]
     dc.start(job.name)
     ctx.info(f"container {job.name} started from {job.image}")
@@ -259,8 +266,23 @@ def _host_keys(job: MakeJob, timeout: float) -> list[str]:
     )
 
 
-# 6
-def install_keys(job: MakeJob, ctx: StepContext) -> None:
+def _seeded_login_keys(
+    job: MakeJob,
+) -> tuple[dict[str, tuple[bytes, int, int, int]], dict[str, tuple[int, int, int]]]:
+    """The ``authorized_keys`` file (and its ``.ssh`` folder) to put in before the first boot,
+    when the image's /etc/passwd (read through the engine, a plain file only) gives the login
+    user's ids; nothing when it does not (then :func:`install_keys` does it after boot)."""
+    data = dc.read_file(job.name, "/etc/passwd")
+    ids = container_plan.passwd_ids(data.decode(errors="replace"), job.user) if data else None
+    if ids is None:
+        return {}, {}
+    job.ids[job.user] = ids
+    return _login_keys(job, *ids)
+
+
+def _login_keys(
+    job: MakeJob, uid: int, gid: int
+) -> tuple[dict[str, tuple[bytes, int, int, int]], dict[str, tuple[int, int, int]]]:
     public = ssh.ensure_keypair(devbox_key(job.layout))
     owner_keys = (
         list(job.opts.public_keys)
@@ -268,16 +290,25 @@ def install_keys(job: MakeJob, ctx: StepContext) -> None:
         else _caller_public_keys(job.cfg)
     )
     text = container_plan.authorized_keys([public, *owner_keys, *_team_public_keys()])
+    home = container_plan.home_of(job.user)
+    return (
+        {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
+        {f"{home}/.ssh": (0o700, uid, gid)},
+    )
+
+
+# 6
+def install_keys(job: MakeJob, ctx: StepContext) -> None:
     uid, gid = _user_ids(job, job.user)
     if job.created_opt:
         # a new /opt belongs to the dev user (an existing one keeps its owners)
         _chown_tree(job.opt_dir, uid, gid)
-    home = container_plan.home_of(job.user)
-    dc.put_files(
-        job.name,
-        {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
-        dirs={f"{home}/.ssh": (0o700, uid, gid)},
-    )
+    if job.keys_seeded:
+        ctx.note = "put in before the first boot"
+        return
+    files, dirs = _login_keys(job, uid, gid)
+    dc.put_files(job.name, files, dirs=dirs)
+    text = next(iter(files.values()))[0].decode()
     ctx.note = f"{len(text.splitlines())} key(s)"
 
 

@@ -121,3 +121,28 @@ def test_parents_are_dirs_sees_symlinks_in_any_layer(stack: tuple[layers.Layer, 
     layer, _merged = stack
     assert layers.parents_are_dirs(layer.lowers, ["/etc/ssh/ssh_host_ed25519_key", "/new/x"])
     assert not layers.parents_are_dirs(layer.lowers, ["/var/run/utmp"])  # /var/run -> /run
+
+
+def test_edit_makes_folders_with_the_owner_and_mode_asked(
+    stack: tuple[layers.Layer, Path],
+) -> None:
+    layer, merged = stack
+    # /srv exists below as root's 0755; /srv/dev/.ssh is new: both get what is asked
+    assert layers.edit(
+        layer,
+        {"/srv/dev/.ssh/authorized_keys": (b"k\n", 0o600, 1000, 1000)},
+        dirs={"/srv/dev/.ssh": (0o700, 1000, 1000), "/srv": (0o750, 0, 1000)},
+    )
+    _mount(layer, merged)
+    ssh_dir = (merged / "srv/dev/.ssh").stat()
+    assert (stat.S_IMODE(ssh_dir.st_mode), ssh_dir.st_uid, ssh_dir.st_gid) == (0o700, 1000, 1000)
+    srv = (merged / "srv").stat()
+    assert (stat.S_IMODE(srv.st_mode), srv.st_gid) == (0o750, 1000)
+    keys = (merged / "srv/dev/.ssh/authorized_keys").stat()
+    assert (stat.S_IMODE(keys.st_mode), keys.st_uid) == (0o600, 1000)
+
+
+def test_edit_refuses_a_folder_the_image_has_as_a_link(stack: tuple[layers.Layer, Path]) -> None:
+    layer, _merged = stack
+    assert not layers.edit(layer, {}, dirs={"/var/run": (0o700, 0, 0)})
+    assert list(layer.upper.iterdir()) == []

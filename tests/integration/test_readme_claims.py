@@ -296,6 +296,11 @@ def test_callers_ssh_keys_end_up_in_authorized_keys(
         ["cat", "/home/dev/.ssh/authorized_keys"]
     )
     assert code == 0 and own_pub in out.decode(), out
+    # the folder and the file are the dev user's, private (sshd's StrictModes needs that)
+    code, out = engine.containers.get(readme_box.name).exec_run(
+        ["stat", "-c", "%a %U", "/home/dev/.ssh", "/home/dev/.ssh/authorized_keys"]
+    )
+    assert code == 0 and out.decode().split("\n")[:2] == ["700 dev", "600 dev"], out
     # and the caller's own key logs in (not devbox's), host key checked against devbox's file
     res = subprocess.run(
         [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -164,6 +165,23 @@ def _user_python() -> tuple[list[str], dict[str, str]]:
     return ["/usr/bin/python3"], {"PYTHONPATH": ":".join([str(REPO), *site])}
 
 
+def _proxied_ssh(host: Host, user: str, name: str, *command: str) -> Any:
+    """``ssh NAME COMMAND`` as ``user`` with ``devbox common net connect NAME %p`` as its
+    ProxyCommand (the entry devbox writes when the host cannot reach the LAN address)."""
+    python_argv, extra = _user_python()
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": f"/home/{user}",
+        "USER": user,
+        **{k: v for k, v in host.env.items() if k.startswith("DEVBOX_")},
+        **extra,
+    }
+    proxy = shlex.join([*python_argv, "-m", "devbox", "common", "net", "connect", name]) + " %p"
+    argv = ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()]]
+    argv += ["ssh", "-o", "BatchMode=yes", "-o", f"ProxyCommand={proxy}", name, *command]
+    return _run(argv, cwd=REPO)
+
+
 def _ok(result: Any) -> Any:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
@@ -212,6 +230,10 @@ def test_users_own_their_containers(host: Host) -> None:
     plain = _run(["runuser", "-u", USER1, "--", "ssh", "-o", "BatchMode=yes", name, "id", "-un"])
     assert plain.returncode == 0 and plain.stdout.strip() == "dev", plain.stderr
     _ok(host.as_user(USER1, "ssh", name, "--", "true"))
+    # and through the service's relay (the ProxyCommand of a host without a shim on the LAN):
+    # dbxu1 cannot enter the container's netns, the service holds the connection for it
+    relayed = _proxied_ssh(host, USER1, name, "id", "-un")
+    assert relayed.returncode == 0 and relayed.stdout.strip() == "dev", relayed.stderr
 
     # dbxu2 sees it, with its owner, and may do nothing to it
     rows = json.loads(_ok(host.as_user(USER2, "list-containers", "--json", "--no-size")).stdout)
@@ -226,6 +248,7 @@ def test_users_own_their_containers(host: Host) -> None:
         ("dockeruser", "clone", name),
         ("dockeruser", "checkout", name, "--branch", "main"),
         ("dockeruser", "ide", name),
+        ("common", "net", "connect", name, "22"),
     ):
         _refused(host.as_user(USER2, *args), 2, f"container {name} belongs to {USER1}")
     # nor with its own key straight at sshd: the dev account has only dbxu1's

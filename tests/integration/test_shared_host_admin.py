@@ -88,6 +88,9 @@ def test_an_admin_runs_the_admin_commands_without_sudo(host: Host, dev_image: st
     table = host.as_user(ADMIN, "common", "doctor")
     assert table.returncode == doctor.returncode and "docker engine" in table.stdout
 
+    lab = host.as_user(ADMIN, "common", "lab", "status", "--json")
+    assert lab.returncode in (0, 3), lab.stderr  # the service read it: dbxa2 cannot
+    assert {"subnet", "dnsmasq_alive", "leases", "hosts"} <= set(_json(lab))
     shown = _json(_ok(host.as_user(ADMIN, "common", "net", "show", "--json")))
     assert isinstance(shown, list)
     status = _json(_ok(host.as_user(ADMIN, "registryserver", "status", "--json")))
@@ -98,6 +101,9 @@ def test_an_admin_runs_the_admin_commands_without_sudo(host: Host, dev_image: st
 ADMIN_ONLY = [
     ("common", "doctor"),
     ("common", "net", "show"),
+    ("common", "lab", "status"),
+    ("common", "lab", "up"),
+    ("common", "lab", "down"),
     ("common", "net", "attach", f"nosuch{RUN_ID}"),
     ("common", "net", "detach", f"nosuch{RUN_ID}"),
     ("containerauthor", "build-base", "debian-12"),

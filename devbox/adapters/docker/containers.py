@@ -205,10 +205,14 @@ def put_files(
 
 
 def seed_files(
-    name: str, files: dict[str, tuple[bytes, int, int, int]], remove: list[str] | None = None
+    name: str,
+    files: dict[str, tuple[bytes, int, int, int]],
+    remove: list[str] | None = None,
+    dirs: dict[str, tuple[int, int, int]] | None = None,
 ) -> str:
-    """Before a container's first start: write ``files`` (``{abs path: (data, mode, uid,
-    gid)}``) and delete ``remove`` (paths its image has). Returns how: ``"layer"`` (written
+    """Before a container's first start: make ``dirs`` (``{abs path: (mode, uid, gid)}``),
+    write ``files`` (``{abs path: (data, mode, uid, gid)}``) and delete ``remove`` (paths its
+    image has). Returns how: ``"layer"`` (written
     straight into its not yet mounted overlay2 layer, see :mod:`devbox.adapters.docker.layers`) or
     ``"archive"`` (an archive upload through the API; cannot delete, so ``remove`` must then be
     empty)."""
@@ -219,14 +223,14 @@ def seed_files(
     if attrs is None:
         raise OperationFailed(f"copy files into {name}: no such container")
     layer = layers.unmounted_container_layer(attrs)
-    if layer is not None and layers.edit(layer, files, remove or []):
+    if layer is not None and layers.edit(layer, files, remove or [], dirs):
         return "layer"
     if remove:
         raise OperationFailed(
             f"cannot remove files from {name} before its first start: its "
             "storage is not an unmounted overlay2 layer"
         )
-    put_files(name, files)
+    put_files(name, files, dirs)
     return "archive"
 
 

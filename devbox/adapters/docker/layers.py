@@ -190,19 +190,31 @@ def _ensure_parents(layer: Layer, root: RootDir, paths: Iterable[str]) -> bool:
 
 
 def edit(
-    layer: Layer, files: dict[str, tuple[bytes, int, int, int]], remove: Iterable[str] = ()
+    layer: Layer,
+    files: dict[str, tuple[bytes, int, int, int]],
+    remove: Iterable[str] = (),
+    dirs: dict[str, tuple[int, int, int]] | None = None,
 ) -> bool:
-    """Delete ``remove`` (whiteouts) and write ``files`` (``{abs path: (data, mode, uid,
-    gid)}``) in ``layer``'s upper directory. False, with nothing changed, when a parent
-    directory on the way is not a plain directory in the image.
+    """Delete ``remove`` (whiteouts), make ``dirs`` (``{abs path: (mode, uid, gid)}``) and
+    write ``files`` (``{abs path: (data, mode, uid, gid)}``) in ``layer``'s upper directory.
+    False, with nothing changed, when a parent directory on the way (or a path of ``dirs``)
+    is not a plain directory in the image.
 
     Every write goes through :class:`devbox.adapters.host.rootfs.RootDir` on the upper directory:
     nothing is followed there (a link in the layers below is shadowed, never written through;
     the lower layers come from a ``docker commit`` of a tenant's container)."""
     gone = [p for p in remove if p not in files]
-    with RootDir.open(layer.upper, f"the container layer {layer.upper}") as root:
-        if not _ensure_parents(layer, root, [*files, *gone]):
+    made = dirs or {}
+    for path in made:
+        found = _lookup(layer, PurePosixPath(path).relative_to("/"))
+        if found is not None and not stat.S_ISDIR(found.st_mode):
             return False
+    with RootDir.open(layer.upper, f"the container layer {layer.upper}") as root:
+        if not _ensure_parents(layer, root, [*files, *gone, *made]):
+            return False
+        for path, (mode, uid, gid) in sorted(made.items(), key=lambda kv: len(kv[0])):
+            root.mkdir(path.lstrip("/"), mode, uid, gid)
+            root.set_attrs(path.lstrip("/"), mode, uid, gid)  # made above as a parent
         for path in gone:
             root.remove(path)
             root.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))

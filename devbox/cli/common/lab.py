@@ -38,29 +38,29 @@ def up(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Bring the lab LAN up (idempotent: makes only what is missing, restarts a dead dnsmasq)."""
-    from devbox.cli.ui.progress import reporter_for
-    from devbox.services import lab, lab_hosts
+    """Bring the lab LAN up (idempotent: makes only what is missing, restarts a dead dnsmasq).
+    Admins (root or group devbox-admin): the devbox service does it."""
+    from devbox.cli import remote
 
     ui = state.ui()
-    cfg = state.config()
-    sims_wanted = lab_hosts.check(cfg, hosts)  # a bad --hosts fails before anything is made
-    lab.up(cfg, vlans=tuple(vlan or ()), reporter=reporter_for(ui, "lab up"))
-    if sims_wanted or lab_hosts.existing(cfg):
-        lab_hosts.up(cfg, hosts, reporter=reporter_for(ui, "lab hosts"))
-    st, sims = lab.status(cfg), lab_hosts.status(cfg)
+    body = {"vlans": list(vlan or ()), "hosts": hosts}
+    view = remote.run("POST", "/lab", body, "lab up")
     if as_json:
-        ui.json({**st.to_dict(), "hosts": [h.to_dict() for h in sims]})
+        ui.json(view)
         return
     ui.success(
-        f"lab LAN {st.name} is up: subnet {st.subnet}, DHCP {st.range}, "
-        f"dnsmasq pid {st.dnsmasq_pid}"
+        f"lab LAN {view['name']} is up: subnet {view['subnet']}, DHCP {view['range']}, "
+        f"dnsmasq pid {view['dnsmasq_pid']}"
     )
     ui.info(
-        f"macvlan parent: {st.uplink}; host reaches the lab through {st.shim} ({st.shim_address})"
+        f"macvlan parent: {view['uplink']}; host reaches the lab through {view['shim']} "
+        f"({view['shim_address']})"
     )
-    for h in sims:
-        ui.info(f"host {h.name}: {h.address}, DOCKER_HOST={h.docker_host}, {h.service_socket}")
+    for h in view["hosts"]:
+        ui.info(
+            f"host {h['name']}: {h['address']}, DOCKER_HOST={h['docker_host']}, "
+            f"{h['service_socket']}"
+        )
 
 
 @app.command("down")
@@ -68,12 +68,10 @@ def down(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Remove the lab LAN: its simulated hosts (all they run and keep), its dnsmasq, host
-    shim, veth pair and namespace (leases are kept)."""
-    from devbox.services import lab, lab_hosts
+    shim, veth pair and namespace (leases are kept). Admins: the devbox service does it."""
+    from devbox.cli import remote
 
-    cfg = state.config()
-    removed = lab_hosts.down(cfg)
-    removed += lab.down(cfg)
+    removed = remote.run("DELETE", "/lab", None, "lab down")["removed"]
     if as_json:
         state.ui().json({"removed": removed})
         return
@@ -88,42 +86,40 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show whether the lab LAN and its dnsmasq are up, and the leases it handed out."""
-    from devbox.services import lab, lab_hosts
+    from devbox.cli import remote
 
-    cfg = state.config()
-    st, sims = lab.status(cfg), lab_hosts.status(cfg)
+    st = remote.client().get("/lab")
+    sims = st["hosts"]
     ui = state.ui()
     if as_json:
-        ui.json({**st.to_dict(), "hosts": [h.to_dict() for h in sims]})
+        ui.json(st)
         return
-    alive = (
-        f"running (pid {st.dnsmasq_pid})"
-        if st.dnsmasq_alive
-        else "not running" + (f" (stale pid {st.dnsmasq_pid})" if st.dnsmasq_pid else "")
-    )
     ui.table(
-        f"lab LAN {st.name}: {'UP' if st.up else 'DOWN'}",
+        f"lab LAN {st['name']}: {'UP' if st['up'] else 'DOWN'}",
         ["", ""],
         [
-            ["subnet", st.subnet],
-            ["gateway (in netns)", st.gateway],
-            ["DHCP range", st.range],
-            ["uplink (default parent)", st.uplink + ("" if st.uplink_present else " (missing)")],
-            ["host shim", f"{st.shim} {st.shim_address}"],
-            ["dnsmasq", alive],
-            ["ping check", "on" if st.ping_check else "off"],
-            ["lease file", st.lease_file],
+            ["subnet", st["subnet"]],
+            ["gateway (in netns)", st["gateway"]],
+            ["DHCP range", st["range"]],
+            [
+                "uplink (default parent)",
+                st["uplink"] + ("" if st["uplink_present"] else " (missing)"),
+            ],
+            ["host shim", f"{st['shim']} {st['shim_address']}"],
+            ["dnsmasq", _state(st["dnsmasq_alive"], st["dnsmasq_pid"])],
+            ["ping check", "on" if st["ping_check"] else "off"],
+            ["lease file", st["lease_file"]],
         ],
     )
     now = time.time()
     rows = [
         [
-            le.ip,
-            le.mac,
-            le.hostname or "-",
-            "never" if le.expires == 0 else f"{max(0, int(le.expires - now))}s",
+            le["ip"],
+            le["mac"],
+            le["hostname"] or "-",
+            "never" if le["expires"] == 0 else f"{max(0, int(le['expires'] - now))}s",
         ]
-        for le in st.leases
+        for le in st["leases"]
     ]
     ui.table("leases (client ids: --json)", ["ip", "mac", "hostname", "expires in"], rows)
     if sims:
@@ -132,16 +128,16 @@ def status(
             ["host", "address", "dockerd", "sshd", "devbox service"],
             [
                 [
-                    h.name,
-                    h.address or "-",
-                    _state(h.dockerd_alive, h.dockerd_pid),
-                    _state(h.sshd_alive, h.sshd_pid),
-                    _state(h.service_alive, h.service_pid),
+                    h["name"],
+                    h["address"] or "-",
+                    _state(h["dockerd_alive"], h["dockerd_pid"]),
+                    _state(h["sshd_alive"], h["sshd_pid"]),
+                    _state(h["service_alive"], h["service_pid"]),
                 ]
                 for h in sims
             ],
         )
-    if not st.up:
+    if not st["up"]:
         raise typer.Exit(3)
 
 

@@ -178,7 +178,30 @@ def connect(
     port: Annotated[int, typer.Argument(help="TCP port on the container's LAN address.")] = 22,
 ) -> None:
     """Relay stdin/stdout to a TCP port of the container's LAN address (an ssh ProxyCommand:
-    works even when the host has no shim on the parent)."""
-    from devbox.services import host_reach
+    works even when the host has no shim on the parent). Root relays itself (it enters the
+    container's network namespace); anyone else through the devbox service, for containers
+    they may act on."""
+    import os
 
-    host_reach.relay_stdio(state.config(), container, port)
+    if os.geteuid() == 0:
+        from devbox.services import host_reach
+
+        host_reach.relay_stdio(state.config(), container, port)
+        return
+    from urllib.parse import quote
+
+    from devbox.api import protocol
+    from devbox.api.client_connect import relay_stdio
+    from devbox.cli import remote
+
+    if remote.via_host() is not None:
+        from devbox.errors import UserError
+
+        raise UserError(
+            "net connect reaches this machine's containers only",
+            hint="for another host's: ssh NAME (its entry jumps through that host)",
+        )
+    api = remote.client()  # refusals (not yours, no address) come here as one-line errors
+    api.get(f"/containers/{quote(container, safe='')}/reach", port=port)
+    cfg = state.config()
+    relay_stdio(protocol.socket_path(cfg.root, cfg.text("service.socket")), container, port)

@@ -34,7 +34,7 @@ def test_every_admin_operation_has_a_route() -> None:
         if fn.__module__ == admin_operations.__name__ and not name.startswith("_")
     }
     assert ops == {r.call.__name__ for r in ADMIN_ROUTES if r.call is not None}
-    assert len(ADMIN_ROUTES) == 13
+    assert len(ADMIN_ROUTES) == 16
 
 
 @pytest.mark.parametrize("route", ADMIN_ROUTES, ids=lambda r: r.op)

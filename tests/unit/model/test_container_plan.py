@@ -62,3 +62,16 @@ def test_proxy_command_names_a_root_that_is_not_the_default() -> None:
     assert proxy_command(default, "web") == "devbox common net connect web %p"
     other = config.load(environ={"DEVBOX_ROOT": "/srv/dev boxes"}, files=())
     assert proxy_command(other, "web") == "devbox --root '/srv/dev boxes' common net connect web %p"
+
+
+def test_passwd_ids_reads_the_login_users_ids() -> None:
+    text = "root:x:0:0:root:/root:/bin/bash\ndev:x:1000:1001:dev:/home/dev:/bin/bash\n"
+    assert container_plan.passwd_ids(text, "dev") == (1000, 1001)
+    assert container_plan.passwd_ids(text, "root") == (0, 0)
+
+
+def test_passwd_ids_is_none_for_anything_it_cannot_trust_as_written() -> None:
+    assert container_plan.passwd_ids("root:x:0:0:root:/root:/bin/bash\n", "dev") is None
+    assert container_plan.passwd_ids("dev:x:-1:1000:dev:/home/dev:/bin/sh\n", "dev") is None
+    assert container_plan.passwd_ids("dev:x:1000:1000:dev:/srv/dev:/bin/sh\n", "dev") is None
+    assert container_plan.passwd_ids("dev:x:1000:1000\n", "dev") is None
