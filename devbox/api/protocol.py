@@ -24,6 +24,14 @@ from devbox.model import labels
 from devbox.paths import Layout
 
 API_VERSION = 1
+# the HTTP status of an error reply, by devbox exit code
+HTTP_STATUS = {
+    int(ExitCode.USER): 400,
+    int(ExitCode.NOT_READY): 503,
+    int(ExitCode.FAILED): 500,
+    int(ExitCode.INTERRUPTED): 499,
+    int(ExitCode.INTERNAL): 500,
+}
 PREFIX = f"/v{API_VERSION}"
 VERSION_HEADER = "X-Devbox-Api"  # the client's API version, sent with every request
 SETTINGS_HEADER = "X-Devbox-Settings"  # root's own settings (environment, flags): root only

@@ -15,11 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from devbox import __version__
 from devbox.adapters.host import accounts
-from devbox.api import jobs, protocol
+from devbox.api import connect_relay, jobs, protocol
 from devbox.api.routes import OPERATIONS, ROUTES, Route
 from devbox.config import Config
 from devbox.errors import DevboxError, ExitCode
@@ -28,51 +28,9 @@ from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.state import audit_log
 
-_STATUS = {
-    int(ExitCode.USER): 400,
-    int(ExitCode.NOT_READY): 503,
-    int(ExitCode.FAILED): 500,
-    int(ExitCode.INTERRUPTED): 499,
-    int(ExitCode.INTERNAL): 500,
-}
+_STATUS = protocol.HTTP_STATUS
 ANSWER_MAX = 4096  # characters of an answer to a job's prompt (a password)
 JOB_GRACE = 120.0  # seconds a stopping service waits for running jobs to roll back
-
-
-CONNECT_FRAME = 1 << 20  # bytes: the largest frame a connect relay takes from its client
-
-
-async def _relay(
-    loop: asyncio.AbstractEventLoop, ws: web.WebSocketResponse, sock: socket.socket
-) -> None:
-    """Bytes between the WebSocket and the socket until both sides are done."""
-
-    async def upstream() -> None:
-        async for msg in ws:
-            if msg.type == WSMsgType.BINARY:
-                await loop.sock_sendall(sock, msg.data)
-            elif msg.type == WSMsgType.TEXT and msg.data == "eof":
-                sock.shutdown(socket.SHUT_WR)
-            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                break
-
-    async def downstream() -> None:
-        while True:
-            data = await loop.sock_recv(sock, 65536)
-            if not data:
-                return
-            await ws.send_bytes(data)
-
-    # over when the container's side ends or the client goes (its half-close is not an end)
-    tasks = [asyncio.ensure_future(downstream()), asyncio.ensure_future(upstream())]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await task
 
 
 def _error(status: int, message: str, hint: str | None = None, exit: int = 2) -> web.Response:
@@ -159,7 +117,7 @@ class Service:
             if route.op == "cancel":
                 return self._cancel(caller, path_args["job"])
             if route.op == "connect":
-                return await self._connect(request, caller, path_args["name"])
+                return await connect_relay.handle(request, self.cfg, caller, path_args["name"])
             body = await self._body(request)
             if isinstance(body, web.Response):
                 return body
@@ -243,35 +201,6 @@ class Service:
         loop = asyncio.get_running_loop()  # a pipe write may block: never on the loop
         await loop.run_in_executor(None, job.answer, prompt, text)
         return web.json_response({"job": job_id})
-
-    async def _connect(self, request: web.Request, caller: Caller, name: str) -> web.StreamResponse:
-        """``net connect`` for a caller who cannot enter netns: the service opens the TCP
-        connection to the container's LAN address (the caller's container, or an admin) and
-        relays it over a WebSocket: binary frames both ways; the text frame ``eof`` from the
-        client is its half-close (its stdin ended)."""
-        from devbox.api import operations, user_operations
-
-        loop = asyncio.get_running_loop()
-        body: dict[str, Any] = dict(request.query)
-
-        def opened() -> socket.socket:
-            req = operations.Request(self.cfg, caller, body, lambda _event: None)
-            return user_operations.connect_socket(req, name)  # type: ignore[no-any-return]
-
-        try:
-            sock = await loop.run_in_executor(None, opened)
-        except Exception as err:  # noqa: BLE001 - refused before the upgrade: a JSON error
-            event = protocol.error_event(err)
-            return web.json_response({"error": event}, status=_STATUS.get(event["exit"], 500))
-        ws = web.WebSocketResponse(max_msg_size=CONNECT_FRAME)
-        try:
-            await ws.prepare(request)
-            sock.setblocking(False)
-            await _relay(loop, ws, sock)
-        finally:
-            sock.close()
-            await ws.close()
-        return ws
 
     # ---- jobs -----------------------------------------------------------------------------
     async def _start(

@@ -23,8 +23,8 @@ SAFE_PYTHON = ("-P",)
 # What the service started by root's CLI keeps of that terminal's environment: it runs every
 # user's jobs, so root's personal credentials (SSH agent, Perforce password and tickets,
 # tokens) stay behind; root's own jobs get them with each request (protocol.SETTINGS_HEADER).
-SERVICE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR")
-SERVICE_ENV += ("PYTHONPATH", "NO_COLOR", "P4PORT", "P4CHARSET")
+SERVICE_ENV: tuple[str, ...] = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ")
+SERVICE_ENV += ("TMPDIR", "PYTHONPATH", "NO_COLOR", "P4PORT", "P4CHARSET")
 SERVICE_ENV_PREFIXES = ("DEVBOX_", "DOCKER_", "LC_")
 
 
