@@ -224,6 +224,11 @@ def test_make_dev_container_on_h2_gets_a_lease_from_the_one_lab_dhcp(
         ]
         fleet = _json(devbox_cli(t.cli, "dockeruser", "list-containers", "--all-hosts", "--json"))
         assert [(r["host"], r["ip"]) for r in fleet if r["name"] == name] == [("h2", result["ip"])]
+        # the fleet's stats: h2's container, with its memory limit, under host h2
+        shown = devbox_cli(t.cli, "dockeruser", "stats", "--all-hosts", "--no-size", "--json")
+        stats = [r for r in _json(shown) if r["name"] == name]
+        assert [r["host"] for r in stats] == ["h2"] and stats[0]["reachable"], stats
+        assert stats[0]["memory_limit"], stats
         # this machine reaches it on the lab LAN, as dev, with the client's own key
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.RejectPolicy())

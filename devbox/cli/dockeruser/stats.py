@@ -35,6 +35,14 @@ def stats(
     no_size: Annotated[
         bool, typer.Option("--no-size", help="Skip measuring /opt (faster).")
     ] = False,
+    all_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--all-hosts",
+            help="This machine ('local') and every host of 'devbox common hosts list', asked "
+            "in parallel, with a host column; a host that does not answer is one row.",
+        ),
+    ] = False,
 ) -> None:
     """CPU %, memory used / limit, PIDs, network bytes received / sent and /opt size of devbox
     containers, with owner and branch. Everyone sees every container (as in list-containers).
@@ -45,6 +53,14 @@ def stats(
     if for_seconds is not None and not watch:
         raise UserError("--for goes with --watch", hint="devbox dockeruser stats --watch --for 60")
     query: dict[str, Any] = {"names": ",".join(names) if names else None, "no_size": no_size}
+    if all_hosts:
+        if watch:
+            raise UserError(
+                "--all-hosts shows the fleet once; --watch follows one host",
+                hint="devbox dockeruser stats --all-hosts (or --host NAME --watch)",
+            )
+        _fleet(query, as_json)
+        return
     api = remote.client()
     if watch:
         _watch(api, query, as_json, WATCH_BOUND if for_seconds is None else for_seconds)
@@ -56,6 +72,44 @@ def stats(
     from devbox.model.stats import COLUMNS, cells
 
     state.ui().table(None, COLUMNS, [cells(r) for r in rows])
+
+
+def _fleet(query: dict[str, Any], as_json: bool) -> None:
+    """Every host's stats in parallel (as ``list-containers --all-hosts``): one table with a
+    host column; a host that does not answer is one row saying why. Names a host does not
+    have are skipped there (each host reports its own)."""
+    from devbox.cli import remote
+    from devbox.errors import UserError
+    from devbox.model import hosts
+    from devbox.model.stats import COLUMNS, cells
+    from devbox.state import host_list
+
+    cfg = state.config()
+    if cfg.text("host"):
+        raise UserError(
+            "--all-hosts asks every host: leave out --host (or DEVBOX_HOST)",
+            hint="devbox dockeruser stats --all-hosts",
+        )
+    names = [hosts.LOCAL, *host_list.load(cfg.environ)]
+    wanted = set(str(query["names"]).split(",")) if query["names"] else None
+    fleet_query = {**query, "names": None}  # a host without a named container is no error
+
+    def ask(api: Client) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = api.get("/stats", **fleet_query)
+        return [r for r in rows if wanted is None or r.get("name") in wanted]
+
+    answers = remote.on_hosts(names, ask)
+    rows = hosts.fleet_rows(
+        hosts.HostAnswer(name, found, error) for name, (found, error) in answers.items()
+    )
+    if as_json:
+        state.ui().json(rows)
+        return
+    table = [
+        [r["host"], *cells(r)] if r["reachable"] else [r["host"], f"unreachable: {r['error']}"]
+        for r in rows
+    ]
+    state.ui().table(None, ["host", *COLUMNS], table)
 
 
 def _watch(api: Client, query: dict[str, Any], as_json: bool, seconds: float) -> None:
