@@ -73,12 +73,14 @@ def targets(names: list[str], clones_of: str | None) -> list[str]:
 
 
 def _address(cfg: Config, name: str) -> str:
-    from devbox.services import network
+    """``name``'s LAN address from its own lease record (not ``network.show``: that reads
+    every record and asks the kernel, once per container of a run over many)."""
+    from devbox.services.network import store
     from devbox.state.container_records import read_state
 
-    for att in network.show(cfg, name):
-        if att.ip:
-            return att.ip
+    for rec in store(cfg).for_container(name):
+        if rec.ip:
+            return rec.ip
     return str(read_state(Layout(cfg.root), name).get("ip") or "")
 
 

@@ -109,7 +109,21 @@ class LeaseStore:
         return out
 
     def for_container(self, container: str) -> list[NicRecord]:
-        return [r for r in self.all() if r.container == container]
+        """``container``'s records: only the files named after it are read (a run over many
+        containers asks once each; reading every record each time grew with the square)."""
+        import glob
+
+        out: list[NicRecord] = []
+        if not self.dir.is_dir():
+            return out
+        for path in sorted(self.dir.glob(glob.escape(container) + ".*.json")):
+            try:
+                rec = self.load_key(path.name[: -len(".json")])
+            except CorruptRecord:
+                continue  # named in self.unreadable
+            if rec is not None and rec.container == container:
+                out.append(rec)
+        return out
 
     def save(self, rec: NicRecord) -> None:
         jsonfile.write_json(self.path(rec.key), rec.to_dict())
