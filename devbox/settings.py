@@ -240,6 +240,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Unix group whose members may use the devbox service (the API socket's group).",
     ),
     Setting(
+        "service.jobs_per_user",
+        "int",
+        32,
+        "Jobs (long requests: make, clone, remove...) one user may have running at once in "
+        "the devbox service; root has no limit; 0: no limit.",
+    ),
+    Setting(
         "service.admin_group",
         "word",
         "devbox-admin",

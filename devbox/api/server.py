@@ -125,6 +125,9 @@ class Service:
                 return await self._answer(caller, path_args["job"], body)
             if route.run == "quick" and self._own_settings(request["settings"]):
                 return await self._quick(route, caller, body, path_args)
+            refused = self._over_job_limit(caller)
+            if refused is not None:
+                return refused
             if route.run == "quick":  # root's other settings: in a job, its environment too
                 return await self._collected(request, route, caller, body, path_args)
             return await self._job(request, route, caller, body, path_args)
@@ -139,6 +142,20 @@ class Service:
             return True
         environ, overrides = settings
         return not overrides and environ == protocol.forwarded_environ(self._environ)
+
+    def _over_job_limit(self, caller: Caller) -> web.Response | None:
+        """A refusal when ``caller`` has ``service.jobs_per_user`` jobs (processes) running."""
+        limit = int(self.cfg["service.jobs_per_user"])
+        if caller.uid == 0 or limit <= 0:
+            return None
+        running = sum(1 for j in self.jobs.values() if j.caller.uid == caller.uid and j.alive())
+        if running < limit:
+            return None
+        return _error(
+            429,
+            f"{caller.user} has {running} devbox jobs running, the most one user may have",
+            hint="wait for one to end; the host's admin sets the limit (service.jobs_per_user)",
+        )
 
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         body: dict[str, Any] = {k: v for k, v in request.query.items()}
