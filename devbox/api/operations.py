@@ -306,7 +306,10 @@ def clone(req: Request, name: str) -> dict[str, Any]:
     from devbox.services import clone as clone_service
     from devbox.services import tenancy
 
-    tenancy.require_container(req.cfg, req.caller, name, "clone")
+    st = tenancy.require_container(req.cfg, req.caller, name, "clone")
+    # an admin's clones of another's container are the admin's: their keys, not the source's
+    # owner's, let people in (the owner's own clones keep the source's authorized_keys)
+    theirs = owners.owner_of(st.labels)[1] == req.caller.uid
     run = clone_service.clone(
         req.cfg,
         name,
@@ -317,6 +320,7 @@ def clone(req: Request, name: str) -> dict[str, Any]:
         requested=req.limits(),
         owner_labels=owners.owner_labels(req.caller),
         admit=_quota(req),
+        login_keys=None if theirs else list(_keys(req) or ()),
     )
     return run.to_dict()
 

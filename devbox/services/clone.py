@@ -105,6 +105,7 @@ def make_one(
     cancel: threading.Event | None = None,
     lim: Limits | None = None,
     owner_labels: dict[str, str] | None = None,
+    login_keys: list[str] | None = None,
 ) -> CloneResult:
     """Make clone ``name`` of a frozen ``source``; on failure it is rolled back (never raises
     for a DevboxError: the result says what went wrong)."""
@@ -119,6 +120,7 @@ def make_one(
             if dc.inspect(name) is not None:
                 raise UserError(f"a container named '{name}' already exists")
             job = CloneJob(cfg, name, source, frozen, log, lim, owner_labels or {})
+            job.login_keys = login_keys
             run_steps(
                 f"clone {source} -> {name}",
                 _cancellable(steps_for(job), cancel),
@@ -166,12 +168,14 @@ def clone(
     requested: Limits | None = None,
     owner_labels: dict[str, str] | None = None,
     admit: Callable[[list[Limits]], None] | None = None,
+    login_keys: list[str] | None = None,
 ) -> CloneRun:
     """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
 
     ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze");
     ``owner_labels`` say whose the clones are; ``admit`` gets their limits before anything
-    is made and may refuse them (the service's per-user quota).
+    is made and may refuse them (the service's per-user quota); ``login_keys``, when given,
+    replace the source's ``authorized_keys`` in every clone (another person's clones).
     """
     layout = Layout(cfg.root)
     t0 = time.monotonic()
@@ -211,6 +215,7 @@ def clone(
                 cancel,
                 lim,
                 owner_labels,
+                login_keys,
             )
             for name in names
         ]

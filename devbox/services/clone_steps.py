@@ -18,9 +18,10 @@ from devbox.model.container_plan import MakeOptions
 from devbox.model.limits import Limits
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services import container_lifecycle
+from devbox.services import container_lifecycle, login_keys
 from devbox.services.clone_snapshot import Frozen, undo_call
 from devbox.state.clone_records import FILES_LOCK, ClonePaths, write_record
+from devbox.state.container_records import DEV_USER
 from devbox.steps import StepContext
 from devbox.waits import poll
 
@@ -47,6 +48,9 @@ class CloneJob:
     mac: str = ""
     pid: int = 0
     keys: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+    # None: the source's authorized_keys stay (its owner clones); else the cloner's keys
+    # replace them (another's clone must not let the source's owner in)
+    login_keys: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.layout = Layout(self.cfg.root)
@@ -138,11 +142,19 @@ def create(job: CloneJob, ctx: StepContext) -> None:
     # unique before first boot: hostname files and fresh SSH host keys
     job.keys = ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, job.name)
     files = clone_plan.clone_files(job.name, job.keys)
-    how = dc.seed_files(
-        job.name,
-        {p: (data, mode, 0, 0) for p, (data, mode) in files.items()},
-        remove=job.frozen.removals,
-    )
+    seeded: login_keys.Files = {p: (data, mode, 0, 0) for p, (data, mode) in files.items()}
+    dirs: login_keys.Dirs = {}
+    if job.login_keys is not None:
+        ids = login_keys.image_ids(job.name, DEV_USER)
+        if ids is None:
+            raise OperationFailed(
+                f"cannot give clone {job.name} your SSH keys: its image's /etc/passwd has no "
+                f"{DEV_USER} user with home /home/{DEV_USER}"
+            )
+        text = login_keys.authorized_keys_text(job.layout, job.login_keys)
+        keys_files, dirs = login_keys.files_for(DEV_USER, *ids, text)
+        seeded.update(keys_files)
+    how = dc.seed_files(job.name, seeded, remove=job.frozen.removals, dirs=dirs)
     ctx.note = f"MAC {job.mac}, new host keys (by {how})"
 
 

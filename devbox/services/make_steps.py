@@ -19,6 +19,7 @@ from devbox.model.container_plan import MakeOptions
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.resources import role_dir
+from devbox.services import login_keys
 from devbox.services.container_lifecycle import exited_hint
 from devbox.state.container_records import (
     DEV_USER,
@@ -266,35 +267,25 @@ def _host_keys(job: MakeJob, timeout: float) -> list[str]:
     )
 
 
-def _seeded_login_keys(
-    job: MakeJob,
-) -> tuple[dict[str, tuple[bytes, int, int, int]], dict[str, tuple[int, int, int]]]:
+def _seeded_login_keys(job: MakeJob) -> tuple[login_keys.Files, login_keys.Dirs]:
     """The ``authorized_keys`` file (and its ``.ssh`` folder) to put in before the first boot,
-    when the image's /etc/passwd (read through the engine, a plain file only) gives the login
-    user's ids; nothing when it does not (then :func:`install_keys` does it after boot)."""
-    data = dc.read_file(job.name, "/etc/passwd")
-    ids = container_plan.passwd_ids(data.decode(errors="replace"), job.user) if data else None
+    when the image's /etc/passwd gives the login user's ids; nothing when it does not (then
+    :func:`install_keys` does it after boot)."""
+    ids = login_keys.image_ids(job.name, job.user)
     if ids is None:
         return {}, {}
     job.ids[job.user] = ids
     return _login_keys(job, *ids)
 
 
-def _login_keys(
-    job: MakeJob, uid: int, gid: int
-) -> tuple[dict[str, tuple[bytes, int, int, int]], dict[str, tuple[int, int, int]]]:
-    public = ssh.ensure_keypair(devbox_key(job.layout))
+def _login_keys(job: MakeJob, uid: int, gid: int) -> tuple[login_keys.Files, login_keys.Dirs]:
     owner_keys = (
         list(job.opts.public_keys)
         if job.opts.public_keys is not None
-        else _caller_public_keys(job.cfg)
+        else login_keys.caller_public_keys(job.cfg)
     )
-    text = container_plan.authorized_keys([public, *owner_keys, *_team_public_keys()])
-    home = container_plan.home_of(job.user)
-    return (
-        {f"{home}/.ssh/authorized_keys": (text.encode(), 0o600, uid, gid)},
-        {f"{home}/.ssh": (0o700, uid, gid)},
-    )
+    text = login_keys.authorized_keys_text(job.layout, owner_keys)
+    return login_keys.files_for(job.user, uid, gid, text)
 
 
 # 6
@@ -310,16 +301,6 @@ def install_keys(job: MakeJob, ctx: StepContext) -> None:
     dc.put_files(job.name, files, dirs=dirs)
     text = next(iter(files.values()))[0].decode()
     ctx.note = f"{len(text.splitlines())} key(s)"
-
-
-def _caller_public_keys(cfg: Config) -> list[str]:
-    from devbox.adapters.host import sshconfig
-
-    return sshconfig.public_keys(home_dir(cfg))
-
-
-def _team_public_keys() -> list[str]:
-    return [p.read_text() for p in sorted((role_dir("dockeruser") / "ssh").glob("*.pub"))]
 
 
 def _user_ids(job: MakeJob, user: str) -> tuple[int, int]:

@@ -182,6 +182,14 @@ def _proxied_ssh(host: Host, user: str, name: str, *command: str) -> Any:
     return _run(argv, cwd=REPO)
 
 
+AUTHORIZED_KEYS = "/home/dev/.ssh/authorized_keys"
+
+
+def _public_key(user: str) -> str:
+    """``user``'s public key (the key part of its id_ed25519.pub line)."""
+    return Path(f"/home/{user}/.ssh/id_ed25519.pub").read_text().split()[1]
+
+
 def _ok(result: Any) -> Any:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result
@@ -276,6 +284,36 @@ def test_users_own_their_containers(host: Host) -> None:
     assert exec_out.stdout.strip() == name
     _ok(host.as_user(ADMIN, "dockeruser", "stop", name))
     _ok(host.as_user(ADMIN, "start-dev-container", name))
+    # an admin's clone is the admin's: the admin's key lets people in, not the source owner's
+    made_clone = json.loads(_ok(host.as_user(ADMIN, "dockeruser", "clone", name, "--json")).stdout)
+    clone = made_clone["clones"][0]["name"]
+    try:
+        keys = _ok(
+            host.as_user(ADMIN, "dockeruser", "exec", clone, "--", "cat", AUTHORIZED_KEYS)
+        ).stdout
+        assert _public_key(ADMIN) in keys and _public_key(USER1) not in keys, keys
+        owned = json.loads(_ok(host.as_user(ADMIN, "list-containers", "--mine", "--json")).stdout)
+        assert [r["name"] for r in owned] == [clone]
+        plain = _run(
+            [
+                "runuser",
+                "-u",
+                USER1,
+                "--",
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                f"dev@{made_clone['clones'][0]['ip']}",
+                "true",
+            ]
+        )
+        assert plain.returncode == 255 and "Permission denied" in plain.stderr, plain.stderr
+    finally:
+        _ok(host.as_user(ADMIN, "remove-dev-container", clone, "--yes", "--purge"))
 
     # dbxu1's quota is one container
     over = host.as_user(

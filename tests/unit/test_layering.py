@@ -24,6 +24,7 @@ LEVELS = {
         "daemon_watch",
         "lab",
         "lab_host_procs",
+        "login_keys",
         "nic",
         "pause_guard",
         "registry_site",

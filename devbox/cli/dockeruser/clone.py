@@ -45,6 +45,7 @@ def clone(
 
     Example: devbox dockeruser clone alice-main --count 20 --jobs 10
     """
+    from devbox.api import client_ssh
     from devbox.cli import remote
     from devbox.cli.ui.clone_board import board_for
     from devbox.errors import ExitCode
@@ -63,6 +64,8 @@ def clone(
         "memory": memory,
         "cpus": cpus,
         "pids": pids,
+        # used when the clones are not the source owner's (an admin's): their keys let in
+        "public_keys": client_ssh.own_public_keys(),
     }
     try:
         data = remote.run(
