@@ -113,6 +113,11 @@ class Layout:
         return self.paused / f"{quote(name, safe='')}.json"
 
     @property
+    def idle_state(self) -> Path:
+        """The idle-stop bookkeeping of the service (:mod:`devbox.state.idle_records`)."""
+        return self.root / "run" / "idle.json"
+
+    @property
     def pki(self) -> Path:
         return self.root / "pki"
 

@@ -181,6 +181,15 @@ def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
     }
 
 
+def _parse_duration_or_off(raw: Any) -> str:
+    """A duration like 8h, 90m, 30s or 1h30m, or off (devbox.model.idle_plan's parser)."""
+    from devbox.model.idle_plan import parse_duration
+
+    text = _parse_str(raw)
+    parse_duration(text)  # ValueError: the setting's one-line error
+    return text
+
+
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "bool": _parse_bool,
     "int": _parse_int,
@@ -200,6 +209,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "url": _parse_url,
     "program": _parse_program,
     "word": _parse_word,
+    "duration_or_off": _parse_duration_or_off,
     **_limits_parsers(),
 }
 

@@ -259,6 +259,21 @@ SETTINGS: tuple[Setting, ...] = (
         "The host whose devbox service commands go to, over SSH (a [hosts.NAME] of your config "
         "or /etc/devbox/hosts.toml; the --host flag); empty: this machine's.",
     ),
+    Setting(
+        "idle_stop_after",
+        "duration_or_off",
+        "off",
+        "The service stops a running container that has had no SSH session and CPU under "
+        "idle_cpu_percent for this long (e.g. 8h, 90m, 30s); off: never. Containers made "
+        "with --keep-running are never stopped. Read from the service's own settings.",
+    ),
+    Setting(
+        "idle_cpu_percent",
+        "float",
+        5.0,
+        "CPU use (percent of one CPU, since the last look) under which a container counts "
+        "as idle for idle_stop_after.",
+    ),
     Setting("quota.containers", "int", 0, "Containers one user may own; 0: no quota."),
     Setting(
         "quota.memory",

@@ -189,6 +189,7 @@ def make(req: Request) -> dict[str, Any]:
         limits=req.limits(),
         extra_labels=owners.owner_labels(req.caller),
         public_keys=_keys(req),
+        keep_running=req.flag("keep_running"),
     )
     result = container_make.make(
         req.cfg,

@@ -11,6 +11,7 @@ from typing import Any
 from devbox.api import admin_operations as admin
 from devbox.api import host_operations as host
 from devbox.api import operations as ops
+from devbox.api import snapshot_operations as snap
 from devbox.api import stats_operations as stats_ops
 from devbox.api import user_operations as user
 
@@ -65,6 +66,16 @@ ROUTES: tuple[Route, ...] = (
     job("POST", "/containers/{name}/exec", "exec", "run a command, stream output", ops.exec_in),
     job("POST", "/containers/{name}/checkout", "checkout", "check out / update", ops.checkout),
     read("/containers/{name}/log", "log", "the devbox log (?offset)", ops.log_text),
+    read("/containers/{name}/snapshots", "snapshots", "its snapshots", snap.list_snapshots),
+    job("POST", "/containers/{name}/snapshots", "snapshot", "snapshot (tag)", snap.snapshot),
+    job(
+        "DELETE",
+        "/containers/{name}/snapshots/{tag}",
+        "snapshot_remove",
+        "remove a snapshot",
+        snap.remove_snapshot,
+    ),
+    job("POST", "/containers/{name}/restore", "restore", "restore a snapshot (tag)", snap.restore),
     job(
         "POST",
         "/run-on",

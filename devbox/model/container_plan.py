@@ -35,6 +35,7 @@ class MakeOptions:
     # the owner's public keys for the login user (sent by the client); None: the keys of the
     # HOME this process runs with (an in-process make by root)
     public_keys: tuple[str, ...] | None = None
+    keep_running: bool = False  # --keep-running: idle stop never stops it (a label)
 
 
 def parse_label_setting(text: str) -> dict[str, str]:
@@ -88,6 +89,8 @@ def container_labels(
     out.update(
         labels.net_labels(mode="dhcp", parent=parent, vlan=opts.vlan, mac=mac, ifname=ifname)
     )
+    if opts.keep_running:
+        out[labels.KEEP_RUNNING] = "true"
     out.update(extra)
     out.update(opts.extra_labels)
     return out

@@ -2,17 +2,22 @@
 
 Layout of a lab named N with uplink U on subnet S:
 
-    host:   U (veth, no address; the default macvlan parent)
-            U's shim (macvlan bridge on U) with S.2 -> the host reaches containers on S
+    host:   U (veth, no address, IPv6 off; the default macvlan parent)
+            U's shim (macvlan bridge on U) with S.2 and P::2 -> the host reaches containers;
+            it takes no router advertisement (nor does U, nor the lab's own lab0)
     netns N: lab0 (veth peer) with S.1; dnsmasq hands out S.<start>..S.<end>, router S.1
+             and P::1/64, where P is the lab's unique local IPv6 prefix (:func:`ula_prefix`):
+             dnsmasq advertises P (router advertisements, SLAAC) with router lifetime 0
 
-The lab never routes anywhere: S.1 is an address in a namespace with no other interface.
+The lab never routes anywhere: S.1 is an address in a namespace with no other interface, and
+its router advertisements announce P as on-link only (no default route).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devbox.config import Config
@@ -22,14 +27,33 @@ from devbox.paths import Layout
 
 IFNAMSIZ = 15
 NS_IFNAME = "lab0"
+ULA_PREFIXLEN = 64  # SLAAC needs a /64
+RA_INTERVAL = 10  # seconds between the lab's unsolicited router advertisements
+
+
+def ula_prefix(name: str, subnet: str, subnet_id: int = 0) -> ipaddress.IPv6Network:
+    """The lab's unique local IPv6 /64 (RFC 4193): ``fd`` + a 40-bit global ID hashed from
+    the lab's name and IPv4 subnet (two labs of one test run, or two hosts' labs, differ) +
+    a 16-bit subnet ID (0: the untagged lab; a VLAN segment: its VLAN id). Never ``fd00::/64``
+    (a global ID of 0 becomes 1): a host often has that one on a real interface."""
+    if not 0 <= subnet_id <= 0xFFFF:
+        raise ValueError(f"IPv6 subnet ID {subnet_id} is out of range (0-65535)")
+    digest = hashlib.sha256(f"devbox-lab\0{name}\0{subnet}".encode()).digest()
+    global_id = int.from_bytes(digest[:5], "big") or 1
+    value = (0xFD << 120) | (global_id << 80) | (subnet_id << 64)
+    return ipaddress.IPv6Network((value, ULA_PREFIXLEN))
+
+
+def ula_gateway(prefix: ipaddress.IPv6Network) -> str:
+    """The lab's own address in ``prefix``: ``P::1`` (dnsmasq advertises the prefix of an
+    address its interface has)."""
+    return str(prefix.network_address + 1)
 
 
 def shim_name(parent: str) -> str:
     """Name of the host-side macvlan shim on ``parent`` (<= 15 characters, stable)."""
     if len(parent) <= IFNAMSIZ - 2:
         return f"{parent}-s"
-    import hashlib
-
     return "dbxs" + hashlib.sha1(parent.encode()).hexdigest()[:8]
 
 
@@ -74,6 +98,12 @@ class Segment:
     range_start: str
     range_end: str
     netmask: str
+    ipv6_prefix: str = ""  # "fd..::/64", empty: no IPv6 on this segment
+    ipv6_gateway: str = ""
+
+    @property
+    def ipv6_base(self) -> str:
+        return self.ipv6_prefix.split("/")[0]
 
 
 @dataclass(frozen=True)
@@ -95,6 +125,29 @@ class LabPlan:
     dir: Path
     vlans: tuple[Segment, ...] = field(default=())
     dnsmasq: str = "dnsmasq"  # program name or path
+    ipv6_prefix: str = ""  # the lab's ULA "fd..::/64" (router advertisements); "": none
+    ipv6_gateway: str = ""  # the lab's own address in it (P::1)
+
+    @property
+    def ipv6_base(self) -> str:
+        return self.ipv6_prefix.split("/")[0]
+
+    @property
+    def ipv6_shim_address(self) -> str:
+        """The host shim's fixed address in the lab prefix (P::2, as S.2 for IPv4): the shim
+        takes no router advertisement, so the host reaches containers over IPv6 through it."""
+        if not self.ipv6_prefix:
+            return ""
+        return str(ipaddress.IPv6Network(self.ipv6_prefix).network_address + 2)
+
+    def without_ipv6(self) -> LabPlan:
+        """This plan with no IPv6 anywhere (a kernel without IPv6)."""
+        return replace(
+            self,
+            ipv6_prefix="",
+            ipv6_gateway="",
+            vlans=tuple(replace(s, ipv6_prefix="", ipv6_gateway="") for s in self.vlans),
+        )
 
     @property
     def conf_file(self) -> Path:
@@ -131,6 +184,9 @@ class LabPlan:
             "gateway": self.gateway,
             "ping_check": self.ping_check,
             "vlans": list(self.vlans),
+            "ipv6_base": self.ipv6_base,
+            "ipv6_prefixlen": ULA_PREFIXLEN,
+            "ra_interval": RA_INTERVAL,
         }
 
 
@@ -177,6 +233,7 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
             sub = ipaddress.IPv4Network((base, net.prefixlen))
         except ValueError as err:
             raise UserError(f"no room for a VLAN {vid} subnet after {net}") from err
+        prefix6 = ula_prefix(name, str(net), vid)
         segments.append(
             Segment(
                 vid=vid,
@@ -186,8 +243,11 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
                 range_start=str(sub.network_address + start),
                 range_end=str(sub.network_address + end),
                 netmask=str(sub.netmask),
+                ipv6_prefix=str(prefix6),
+                ipv6_gateway=ula_gateway(prefix6),
             )
         )
+    prefix6 = ula_prefix(name, str(net))
     return LabPlan(
         name=name,
         uplink=uplink,
@@ -206,6 +266,8 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
         dir=Layout(cfg.root).lab,
         vlans=tuple(segments),
         dnsmasq=cfg.text("lab.dnsmasq"),
+        ipv6_prefix=str(prefix6),
+        ipv6_gateway=ula_gateway(prefix6),
     )
 
 

@@ -86,6 +86,14 @@ TEST_RUN = "devbox.test-run"  # set by the test suite on what it creates
 LIMIT_MEMORY = "devbox.limits.memory"  # bytes (devbox/model/limits.py)
 LIMIT_CPUS = "devbox.limits.cpus"
 LIMIT_PIDS = "devbox.limits.pids"
+KEEP_RUNNING = "devbox.keep-running"  # "true": made with --keep-running, never idle-stopped
+
+
+def keeps_running(labels: Mapping[str, str]) -> bool:
+    """Whether a container opted out of idle stop (``make-dev-container --keep-running``)."""
+    return labels.get(KEEP_RUNNING, "").strip().lower() in {"true", "1", "yes"}
+
+
 # compatibility names used by services/containers
 PARENT = NET_PARENT
 VLAN = NET_VLAN

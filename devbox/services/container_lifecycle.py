@@ -36,7 +36,7 @@ from devbox.state.container_records import (
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 if TYPE_CHECKING:
-    pass
+    from devbox.model.leases import NicRecord
 
 
 def exited_hint(name: str) -> str:
@@ -69,6 +69,9 @@ class ContainerRow:
     limits: dict[str, Any] = field(default_factory=dict)  # memory (bytes), cpus, pids
     owner: str = "root"
     owner_uid: int = 0
+    ipv6: list[str] = field(default_factory=list)  # global/ULA, read from the kernel
+    idle_seconds: int | None = None  # idle stop's count; None: not tracked (off, not running)
+    keep_running: bool = False  # made with --keep-running: never idle-stopped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +86,7 @@ def list_containers(
     ``with_size``: also measure each /opt (a walk of its tree: the one part that grows with
     what is in them; ``--no-size`` leaves it out)."""
     from devbox.services import nic, pause_guard
-    from devbox.state import migrate
+    from devbox.state import idle_records, migrate
 
     pause_guard.resume_all(cfg)  # sources a killed clone left paused (one stat if none)
     states = [
@@ -93,6 +96,7 @@ def list_containers(
     ]
     addresses = {r.container: r for r in nic.store(cfg).all()}
     layout = Layout(cfg.root)
+    idle = idle_records.idle_seconds(layout, time.time())
     rows = []
     for st in sorted(states, key=lambda s: s.name):
         lb = st.labels
@@ -124,9 +128,25 @@ def list_containers(
                 limits=limits_mod.from_labels(lb).to_dict(),
                 owner=owner,
                 owner_uid=owner_uid,
+                ipv6=_ipv6(att) if att is not None and st.status == "running" else [],
+                idle_seconds=_idle_of(idle, st.name, st.id, st.status),
+                keep_running=labels.keeps_running(lb),
             )
         )
     return rows
+
+
+def _idle_of(idle: dict[str, tuple[str, int]], name: str, cid: str, status: str) -> int | None:
+    got = idle.get(name)
+    return got[1] if got is not None and got[0] == cid and status == "running" else None
+
+
+def _ipv6(rec: NicRecord) -> list[str]:
+    """The running container's IPv6 addresses on its LAN link (SLAAC from the LAN's router
+    advertisements), from the kernel: netlink in its network namespace, never a file."""
+    from devbox.adapters.net import addresses6
+
+    return [a for a, _ in addresses6.lan_addresses(rec.pid, rec.ifname, rec.mac)]
 
 
 def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResult:
@@ -274,6 +294,15 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
             + ("; purging its /opt" if purge else f"; kept {layout.opt_dir(name)}")
         )
     if purge:
+        # its snapshots (devbox.services.snapshots): the images here, the /opt copies with
+        # the folder; without --purge both are kept, as its /opt is
+        from devbox.adapters.docker import recreate
+        from devbox.model import snapshot_plan
+
+        recreate.remove_images(
+            *snapshot_plan.image_filters(name, str(cfg.root)),
+            repository=snapshot_plan.image_repository(name),
+        )
         target = layout.container_dir(name)
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)

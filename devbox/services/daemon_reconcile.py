@@ -389,7 +389,12 @@ class Reconciler:
 
         self.let_go(rec.key)
         with self.st.owner(rec.key, timeout=5.0):
-            if net.inspect(rec.container) is None:
+            # decided before the owner lock: a command that held it (a restore moving the
+            # name to a new container) may have moved the record on meanwhile
+            now, current = net.inspect(rec.container), self.st.load_key(rec.key)
+            if now is not None and current is not None and current.container_id == now.id:
+                return
+            if now is None:
                 nic.release_offline(self.cfg, rec, self.log)
             # else: a new container took the name (and so the MAC and client id): its lease
             # is the same identity, so only the old record goes

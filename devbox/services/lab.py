@@ -16,7 +16,8 @@ from pathlib import Path
 from devbox.config import Config
 from devbox.errors import NotReadyError, OperationFailed
 from devbox.model.checks import Check
-from devbox.model.lab_plan import DnsmasqLease, LabPlan, parse_leases, plan
+from devbox.model.lab_plan import ULA_PREFIXLEN, DnsmasqLease, LabPlan, parse_leases
+from devbox.model.lab_plan import plan as lab_plan
 from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.paths import Layout
@@ -40,6 +41,17 @@ class LabStatus(Record):
     ping_check: bool
     lease_file: str
     leases: list[DnsmasqLease] = field(default_factory=list)
+    ipv6_prefix: str = ""  # the ULA prefix the lab advertises ("": none, no IPv6 here)
+    shim_ipv6: str = ""  # the shim's fixed address in it (P::2/64)
+
+
+def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
+    """The lab as the settings describe it (:func:`devbox.model.lab_plan.plan`); on a kernel
+    without IPv6, without its IPv6 prefix (no address, no router advertisements)."""
+    from devbox.adapters.net import addresses6
+
+    p = lab_plan(cfg, vlans)
+    return p if addresses6.kernel_has_ipv6() else p.without_ipv6()
 
 
 def _log(cfg: Config) -> OpLog:
@@ -193,29 +205,48 @@ def make_veth(job: LabJob, ctx: StepContext) -> None:
 
 
 def address_ns(job: LabJob, ctx: StepContext) -> None:
-    from devbox.adapters.net import netlink, netns
+    from devbox.adapters.net import addresses6, netlink, netns
 
     p, ns_path = job.plan, job.ns_path
     # the lab never routes: no forwarding inside its namespace, whatever it inherited
     netns.run_in(ns_path, _no_forwarding)
+    # the lab's server is the LAN's router: it takes no router advertisement (a tenant's)
+    addresses6.configure_lab_link(p.ns_ifname, addresses6.NO_RA, ns_path)
+    addresses6.drop_autoconf(p.ns_ifname, ns_path)
     netlink.add_address(p.ns_ifname, p.gateway, p.prefixlen, ns_path)
+    if p.ipv6_gateway:  # the prefix dnsmasq advertises is the one of an address it has
+        addresses6.add_address_nodad(p.ns_ifname, p.ipv6_gateway, ULA_PREFIXLEN, ns_path)
     for seg in p.vlans:
         if netlink.get_link(seg.interface, ns_path) is None:
             netlink.create_vlan(p.ns_ifname, seg.interface, seg.vid, ns_path)
+        addresses6.configure_lab_link(seg.interface, addresses6.NO_RA, ns_path)
         netlink.add_address(seg.interface, seg.gateway, int(seg.subnet.split("/")[1]), ns_path)
+        if seg.ipv6_gateway:
+            addresses6.add_address_nodad(seg.interface, seg.ipv6_gateway, ULA_PREFIXLEN, ns_path)
 
 
 def make_shim(job: LabJob, ctx: StepContext) -> None:
-    from devbox.adapters.net import netlink
+    """The host's side of the lab: the shim (S.2, P::2) and the uplink (no address). Neither
+    takes a router advertisement: a container's root can send one (CAP_NET_RAW), and the host
+    must never get an address or a route from a tenant."""
+    from devbox.adapters.net import addresses6, netlink
 
     p = job.plan
+    addresses6.configure_lab_link(p.uplink, addresses6.IPV6_OFF)
     shim = netlink.get_link(p.shim)
     if shim is None:
-        netlink.create_macvlan(p.uplink, p.shim, up=True)
+        netlink.create_macvlan(p.uplink, p.shim)
         ctx.undo(f"delete shim {p.shim}", lambda: netlink.discard(p.shim))
-    elif not shim.up:
+        addresses6.configure_lab_link(p.shim, addresses6.NO_RA)  # before it is up
         netlink.set_up(p.shim)
+    else:
+        addresses6.configure_lab_link(p.shim, addresses6.NO_RA)
+        addresses6.drop_autoconf(p.shim)  # a shim made before the lab refused them
+        if not shim.up:
+            netlink.set_up(p.shim)
     netlink.add_address(p.shim, p.shim_address, p.prefixlen)
+    if p.ipv6_shim_address:
+        addresses6.add_address_nodad(p.shim, p.ipv6_shim_address, ULA_PREFIXLEN)
 
 
 def start_dnsmasq(job: LabJob, ctx: StepContext) -> None:
@@ -337,6 +368,8 @@ def status(cfg: Config) -> LabStatus:
         ping_check=p.ping_check,
         lease_file=str(p.lease_file),
         leases=leases,
+        ipv6_prefix=p.ipv6_prefix,
+        shim_ipv6=f"{p.ipv6_shim_address}/{ULA_PREFIXLEN}" if p.ipv6_shim_address else "",
     )
 
 

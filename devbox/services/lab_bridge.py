@@ -14,7 +14,7 @@ from pathlib import Path
 from devbox import jsonfile
 from devbox.config import Config
 from devbox.model import lab_hosts_plan as hp
-from devbox.model.lab_plan import LabPlan
+from devbox.model.lab_plan import ULA_PREFIXLEN, LabPlan
 from devbox.oplog import OpLog
 from devbox.services import lab
 from devbox.services import lab_host_procs as procs
@@ -66,6 +66,8 @@ def make_bridge(job: BridgeJob, ctx: StepContext) -> None:
         bridge.enslave(p.ns_ifname, hp.BRIDGE_IFNAME, ns)
     served = hp.bridged(p)
     bridge.delete_address(p.ns_ifname, p.gateway, p.prefixlen, ns)
+    if p.ipv6_gateway:  # P::1 moves to the bridge too (lab up adds it there)
+        bridge.delete_address(p.ns_ifname, p.ipv6_gateway, ULA_PREFIXLEN, ns)
     netlink.add_address(hp.BRIDGE_IFNAME, p.gateway, p.prefixlen, ns)
     if made or f"interface={served.ns_ifname}\n" not in _text(p.conf_file):
         _restart_lab(job)

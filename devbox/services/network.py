@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Unpack
 
 from devbox.config import Config
@@ -57,18 +57,22 @@ class Attachment(Record):
     lease_expiry: float | None  # epoch seconds; None for static or infinite
     state: str  # a NicState value: the record's, or what show sees (gone, missing, ...)
     hostname: str = ""
+    ipv6: list[str] = field(default_factory=list)  # "addr/len", from the kernel (show)
 
     @property
     def cidr(self) -> str | None:
         return f"{self.ip}/{self.prefixlen}" if self.ip else None
 
 
-def _attachment(rec: NicRecord, state: NicState | None = None) -> Attachment:
+def _attachment(
+    rec: NicRecord, state: NicState | None = None, ipv6: list[str] | None = None
+) -> Attachment:
     return copy_fields(
         Attachment,
         rec,
         lease_expiry=rec.expires_at if rec.mode == "dhcp" else None,
         state=(state or rec.state).value,
+        ipv6=ipv6 or [],
     )
 
 
@@ -213,8 +217,10 @@ def live_state(rec: NicRecord, facts: ContainerFacts | None) -> NicState:
 
 
 def show(cfg: Config, container: str | None = None) -> list[Attachment]:
-    """Every LAN interface devbox plumbed (or those of ``container``), with live state."""
+    """Every LAN interface devbox plumbed (or those of ``container``), with live state and
+    the IPv6 addresses the kernel has on a live one (SLAAC from the LAN's advertisements)."""
     from devbox.adapters.docker import net
+    from devbox.adapters.net import addresses6
 
     records = store(cfg).all()
     if container is not None:
@@ -226,7 +232,12 @@ def show(cfg: Config, container: str | None = None) -> list[Attachment]:
     for rec in records:
         if rec.container not in cache:
             cache[rec.container] = net.inspect(rec.container)
-        out.append(_attachment(rec, live_state(rec, cache[rec.container])))
+        facts, state = cache[rec.container], live_state(rec, cache[rec.container])
+        ipv6: list[str] = []
+        if facts is not None and state in (NicState.BOUND, NicState.STATIC, NicState.EXPIRED):
+            got = addresses6.lan_addresses(facts.pid, rec.ifname, rec.mac)
+            ipv6 = [f"{address}/{prefixlen}" for address, prefixlen in got]
+        out.append(_attachment(rec, state, ipv6))
     return out
 
 

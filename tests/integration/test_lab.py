@@ -13,6 +13,7 @@ from devbox.errors import NotReadyError
 from tests import skips, waits
 from tests.conftest import RUN_ID
 from tests.fixtures.lab import LabEnv, devbox_cli, lab_settings, teardown_lab
+from tests.fixtures.service_jobs import stop_service
 
 pytestmark = pytest.mark.integration
 
@@ -77,13 +78,17 @@ def test_lab_up_answers_dhcp_and_down_leaves_nothing(
         network.detach(cfg, ctr.name)
     finally:
         down = devbox_cli(env.full_env(), "common", "lab", "down")
+        stop_service(env.root)  # root's CLI started the service that ran lab up and down
     assert down.returncode == 0, down.stderr
     assert not netns.exists(env.name)
     assert _links() - before == set()
     assert env.uplink not in _links()
     assert not dnsmasq_alive(new_pid)
     assert not (env.root / "lab" / "dnsmasq.pid").exists()
-    assert devbox_cli(env.full_env(), "common", "lab", "status").returncode == 3
+    try:
+        assert devbox_cli(env.full_env(), "common", "lab", "status").returncode == 3
+    finally:
+        stop_service(env.root)
     assert not lab.check_parent(cfg).ok
 
 

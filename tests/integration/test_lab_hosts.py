@@ -19,6 +19,7 @@ import pytest
 
 from tests.conftest import RUN_ID
 from tests.fixtures.lab import LabEnv, devbox_cli, lab_settings, teardown_lab
+from tests.fixtures.service_jobs import stop_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -160,9 +161,11 @@ def test_lab_up_hosts_2_runs_a_real_host_and_down_leaves_nothing(
         assert _status(env)["hosts"][0]["dockerd_pid"] == host["dockerd_pid"]
     finally:
         down = devbox_cli(env.full_env(), "common", "lab", "down", timeout=300)
+        stop_service(env.root)  # root's CLI started the service that ran lab up and down
     assert down.returncode == 0, down.stderr
     _assert_nothing_left(env, before)
     assert devbox_cli(env.full_env(), "common", "lab", "down").returncode == 0  # twice: fine
+    stop_service(env.root)
 
     # after a crash that lost the records, down still finds and stops what runs in the netns
     try:

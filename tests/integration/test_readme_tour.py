@@ -47,12 +47,26 @@ NOT_RUN: dict[str, str] = {
         "the shipped release/5.2 branch is on a live Perforce server; --patch through the CLI "
         "with the P4 fake: test_readme_claims test_patch_changelist_then_prune_combos_purge"
     ),
+    "devbox make-dev-container alice-dev --branch main --keep-running": (
+        "idle stop needs the service started with idle_stop_after and a wait past it; "
+        "covered by test_idle_stop.py (30s: idle one stopped, SSH session and --keep-running "
+        "kept, idle_seconds in --json, the audit line)"
+    ),
     "devbox dockeruser stats [NAME...] [--json]": (
         "covered by test_stats.py (memory limit, busy-loop CPU, table and JSON, exit 2)"
     ),
     "devbox dockeruser stats --watch [--for 60]": (
         "covered by test_stats.py (--watch --for 1, JSON lines and the table)"
     ),
+    "devbox dockeruser snapshot alice-main [--tag before-fix]": (
+        "covered by test_snapshots.py (the tour's [--tag] is dropped here, so the restore "
+        "line could not name it): snapshot, restore, same IP and MAC, exit 2, --purge"
+    ),
+    "devbox dockeruser snapshots alice-main [--json]": "covered by test_snapshots.py",
+    "devbox dockeruser restore alice-main before-fix": (
+        "covered by test_snapshots.py (both back; a failing one undone)"
+    ),
+    "devbox dockeruser snapshot-remove alice-main before-fix": "covered by test_snapshots.py",
     "devbox dockeruser ide alice-main": (
         "covered by test_ide_completion.py (the link, its SSH entry reached by a real ssh)"
     ),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from devbox.adapters.net import netlink
+from devbox.adapters.net import addresses6, netlink
 from devbox.adapters.net import netns as nsmod
 
 
@@ -48,7 +48,8 @@ def place_in_netns(
     replace_stale: Callable[[netlink.LinkInfo], bool],
 ) -> str:
     """Inside ``netns``: remove a stale ``ifname`` if ``replace_stale(info)`` allows (else
-    fail), rename ``tmp`` to ``ifname`` and bring it up. While the kernel still holds the MAC
+    fail), rename ``tmp`` to ``ifname``, switch SLAAC on for it (IPv6 addresses from the
+    LAN's router advertisements) and bring it up. While the kernel still holds the MAC
     for an old interface (EBUSY/EADDRINUSE on up), retry for ``busy_wait`` seconds.
     Returns "" or a note about what was cleaned up."""
 
@@ -74,6 +75,8 @@ def place_in_netns(
             netlink.call(
                 f"rename {tmp} to {ifname}", lambda: ipr.link("set", index=idx, ifname=ifname)
             )
+            # SLAAC on before the link comes up: its first router solicitation gets an answer
+            addresses6.enable_slaac_here(ifname)
             netlink.retry_busy(
                 lambda: netlink.call(
                     f"bring up {ifname}", lambda: ipr.link("set", index=idx, state="up")

@@ -10,6 +10,7 @@ from devbox.cli.common import dial_stdio as dial_cmd
 from devbox.cli.common import hosts as hosts_cmd
 from devbox.cli.common import lab as lab_cmd
 from devbox.cli.common import net as net_cmd
+from devbox.cli.common import setup as setup_cmd
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 config_app = typer.Typer(
@@ -41,3 +42,4 @@ app.add_typer(
     help="Other hosts' devbox services, reached over SSH with --host NAME.",
 )
 app.command("dial-stdio")(dial_cmd.dial_stdio)
+app.command("setup")(setup_cmd.setup)

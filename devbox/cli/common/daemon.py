@@ -52,4 +52,6 @@ def daemon(
     os.chdir("/")  # never run (nor let a job run) in root's working folder: a /opt, say
 
     ui.info(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}")
-    svc.run_foreground(cfg, Service)
+    from devbox.services import idle_stop
+
+    svc.run_foreground(cfg, idle_stop.alongside(Service))  # the API and the idle-stop thread

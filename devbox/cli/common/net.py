@@ -35,7 +35,7 @@ def _rows(items: list[dict[str, Any]]) -> list[list[object]]:
             a["parent"],
             a["vlan"] if a["vlan"] is not None else "-",
             a["mac"],
-            a["cidr"] or "-",
+            "\n".join([a["cidr"] or "-", *a.get("ipv6", [])]),
             a["gateway"] or "-",
             _expiry(a["lease_expiry"]),
             a["state"],

@@ -15,8 +15,10 @@ from devbox.cli.dockeruser import (
     make,
     prune,
     runon,
+    snapshot,
     stats,
 )
+from devbox.cli.dockeruser import p4 as p4_cmd
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
 app.command("make-dev-container")(make.make_dev_container)
@@ -35,6 +37,11 @@ app.command("branches")(branches.branches)
 app.command("checkout")(checkout.checkout)
 app.command("stats")(stats.stats)
 app.command("ide")(ide.ide)
+app.add_typer(p4_cmd.app, name="p4", help="Your Perforce server, user and login ticket.")
+app.command("snapshot")(snapshot.snapshot)
+app.command("snapshots")(snapshot.snapshots)
+app.command("restore")(snapshot.restore)
+app.command("snapshot-remove")(snapshot.snapshot_remove)
 
 # The most used dockeruser commands, also reachable at top level (devbox make-dev-container).
 TOP_LEVEL: tuple[str, ...] = (

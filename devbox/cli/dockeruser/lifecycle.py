@@ -50,7 +50,11 @@ def remove_dev_container(
         ),
     ] = None,
     purge: Annotated[
-        bool, typer.Option("--purge", help="Also delete its /opt tree on the host (your data!).")
+        bool,
+        typer.Option(
+            "--purge",
+            help="Also delete its /opt tree on the host (your data!) and its snapshots.",
+        ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[
@@ -59,7 +63,7 @@ def remove_dev_container(
     ] = False,
 ) -> None:
     """Remove a dev container: release its lease, remove it, its interface and SSH config entry.
-    Its /opt stays on the host unless --purge."""
+    Its /opt and its snapshots (images and /opt copies) stay on the host unless --purge."""
     from devbox.cli import remote
 
     if clones_of is not None:

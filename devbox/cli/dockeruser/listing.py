@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from devbox.cli import state
-from devbox.model.units import human_bytes
+from devbox.model.units import human_bytes, human_duration
 
 
 def list_containers(
@@ -48,7 +48,10 @@ def list_containers(
     state.ui().table(None, COLUMNS, [_cells(r) for r in ordered])
 
 
-COLUMNS = ["name", "owner", "kind", "branch", "state", "IP", "MAC", "image", "created", "/opt"]
+COLUMNS = [
+    *("name", "owner", "kind", "branch", "state", "IP", "MAC", "image", "created", "/opt"),
+    "idle",  # idle stop's count (-: not tracked)
+]
 
 
 def _fleet(query: dict[str, Any], combos: bool, as_json: bool) -> None:
@@ -104,9 +107,17 @@ def _cells(r: dict[str, Any]) -> list[Any]:
         r["kind"],
         r["branch"] or r["product"],
         r["state"],
-        r["ip"] or "-",
+        "\n".join([r["ip"] or "-", *r.get("ipv6", [])]),  # IPv6 (SLAAC) under the IPv4
         r["mac"],
         r["image"],
         r["created"],
         human_bytes(r["opt_bytes"]),
+        _idle_cell(r),
     ]
+
+
+def _idle_cell(r: dict[str, Any]) -> str:
+    """Idle time as idle stop counts it (``-``: not tracked); ``keep`` marks --keep-running."""
+    seconds = r.get("idle_seconds")
+    text = "-" if seconds is None else human_duration(int(seconds))
+    return f"{text} (keep)" if r.get("keep_running") else text

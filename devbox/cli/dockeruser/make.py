@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from devbox.model.placement import Choice
 
 
+KeepRunningOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-running",
+        help="Never stop this container for being idle (the service's idle_stop_after).",
+    ),
+]
+
+
 def render_summary(
     result: MakeResult, as_json: bool, title: str, placed: Choice | None = None
 ) -> None:
@@ -113,6 +122,7 @@ def make_dev_container(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    keep_running: KeepRunningOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a full-VM-style dev container for a branch: /opt from the host, systemd, sshd, its
@@ -142,6 +152,7 @@ def make_dev_container(
         "cpus": cpus,
         "pids": pids,
         "public_keys": client_ssh.own_public_keys(),
+        "keep_running": keep_running,
     }
     if password_stdin:
         body["password"] = sys.stdin.readline().rstrip("\r\n")
@@ -150,6 +161,11 @@ def make_dev_container(
             raise UserError(
                 "--product and --release go together",
                 hint="example: --product acme --release 5.2 [--patch 1234]",
+            )
+        if keep_running:
+            raise UserError(
+                "--keep-running is for dev and OS containers, not --product combos",
+                hint="leave out --keep-running (idle stop may stop the combo container)",
             )
         if branch is not None or image is not None:
             raise UserError(
@@ -259,6 +275,7 @@ def make_os_container(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    keep_running: KeepRunningOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Make a vanilla OS container (the 'os' image): same LAN, SSH and /opt, no checkout."""
@@ -281,6 +298,7 @@ def make_os_container(
         "cpus": cpus,
         "pids": pids,
         "public_keys": client_ssh.own_public_keys(),
+        "keep_running": keep_running,
     }
     data = remote.run("POST", "/containers", body, f"make {name}")
     _write_ssh_entry(data)

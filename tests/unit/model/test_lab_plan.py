@@ -9,7 +9,14 @@ import pytest
 
 from devbox import config
 from devbox.errors import UserError
-from devbox.model.lab_plan import parse_leases, plan, shim_name, vlan_ifname
+from devbox.model.lab_plan import (
+    parse_leases,
+    plan,
+    shim_name,
+    ula_gateway,
+    ula_prefix,
+    vlan_ifname,
+)
 
 
 def cfg(**env: str) -> config.Config:
@@ -73,6 +80,65 @@ def test_dnsmasq_config_rendering() -> None:
     assert "no-ping" not in pinging.splitlines()
     vlan = templates.render("dnsmasq.conf.j2", plan(cfg(), vlans=(42,)).template_context())
     assert "interface=lab0.42" in vlan.splitlines()
+
+
+def test_ula_prefix_is_a_stable_unique_local_64_per_lab() -> None:
+    import ipaddress
+
+    one = ula_prefix("dbxt1234l", "10.214.9.0/24")
+    assert one == ula_prefix("dbxt1234l", "10.214.9.0/24")  # the same lab, the same prefix
+    assert one.prefixlen == 64 and one.subnet_of(ipaddress.IPv6Network("fd00::/8"))
+    assert one.is_private and not one.is_link_local
+    assert int(one.network_address) >> 80 & (2**40 - 1) != 0  # a global ID, never fd00::
+    assert int(one.network_address) >> 64 & 0xFFFF == 0  # subnet ID 0: the untagged lab
+    # several labs of one test run (other name or other subnet) do not collide
+    others = {
+        ula_prefix(f"dbxt1234{tag}", f"10.214.{octet}.0/24")
+        for tag in ("l", "h", "x")
+        for octet in (9, 10, 11)
+    }
+    assert len(others) == 9
+    assert ula_prefix("dbxt1234l", "10.214.10.0/24") != one
+    # a VLAN segment: the lab's global ID, its VLAN id as the subnet ID
+    seg = ula_prefix("dbxt1234l", "10.214.9.0/24", 42)
+    assert int(seg.network_address) >> 64 == (int(one.network_address) >> 64) + 42
+    assert ula_gateway(one) == str(one.network_address + 1)
+    with pytest.raises(ValueError, match="out of range"):
+        ula_prefix("x", "10.0.0.0/24", 70000)
+
+
+def test_lab_plan_ipv6_prefix_and_gateway() -> None:
+    p = plan(cfg(DEVBOX_LAB_NAME="lab-a", DEVBOX_LAB_SUBNET="10.214.9.0/24"), vlans=(42,))
+    assert p.ipv6_prefix == str(ula_prefix("lab-a", "10.214.9.0/24"))
+    assert p.ipv6_gateway.endswith("::1") and p.ipv6_base == p.ipv6_prefix.split("/")[0]
+    assert p.ipv6_shim_address == p.ipv6_base + "2"  # P::2, as S.2 for IPv4
+    seg = p.vlans[0]
+    assert seg.ipv6_prefix == str(ula_prefix("lab-a", "10.214.9.0/24", 42))
+    bare = p.without_ipv6()
+    assert (bare.ipv6_prefix, bare.ipv6_gateway, bare.vlans[0].ipv6_prefix) == ("", "", "")
+    assert bare.ipv6_shim_address == ""
+    assert bare.gateway == p.gateway  # IPv4 as it was
+
+
+def test_dnsmasq_config_advertises_the_ula_prefix() -> None:
+    from devbox.adapters import templates
+
+    p = plan(cfg(DEVBOX_LAB_SUBNET="10.214.9.0/24"), vlans=(42,))
+    lines = templates.render("dnsmasq.conf.j2", p.template_context()).splitlines()
+    base = p.ipv6_base
+    assert base.startswith("fd") and base.endswith("::")
+    assert "enable-ra" in lines
+    # router advertisements only (SLAAC), no DHCPv6; router lifetime 0: never a default route
+    assert f"dhcp-range=set:lab6,{base},ra-only,64" in lines
+    assert "ra-param=lab0,10,0" in lines
+    seg = p.vlans[0]
+    assert f"dhcp-range=set:vlan42v6,{seg.ipv6_base},ra-only,64" in lines
+    assert "ra-param=lab0.42,10,0" in lines
+    assert not any("ra-stateless" in line or "ra-names" in line for line in lines)
+    # a kernel without IPv6: no IPv6 line at all
+    bare = templates.render("dnsmasq.conf.j2", p.without_ipv6().template_context()).splitlines()
+    assert "enable-ra" not in bare and not any(line.startswith("ra-param") for line in bare)
+    assert not any(",ra-only" in line for line in bare)
 
 
 def test_parse_dnsmasq_leases() -> None:

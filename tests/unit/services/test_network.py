@@ -41,8 +41,10 @@ def test_a_dhcp_record_shows_its_lease_expiry() -> None:
         "lease_expiry": 1600.0,
         "state": "bound",
         "hostname": "c1",
+        "ipv6": [],  # what the kernel has: only show() reads it
     }
     assert att.cidr == "10.9.8.7/24"
+    assert _attachment(_record(), ipv6=["fd12::1/64"]).to_dict()["ipv6"] == ["fd12::1/64"]
 
 
 def test_a_static_record_has_no_expiry_and_show_may_see_another_state() -> None:

@@ -1,0 +1,51 @@
+"""IPv6 addresses of a container's LAN link: which ones a listing shows, and SLAAC never
+switched on in the host's own network namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devbox.adapters.net import addresses6
+from devbox.errors import OperationFailed
+
+
+def msg(address: str, scope: int, flags: int = 0, prefixlen: int = 64) -> dict[str, Any]:
+    """What the fields of an RTM_NEWADDR message give through ``.get``."""
+    return {"IFA_ADDRESS": address, "scope": scope, "IFA_FLAGS": flags, "prefixlen": prefixlen}
+
+
+def test_global_and_ula_shown_link_local_only_when_asked() -> None:
+    assert addresses6._usable(msg("fd12::5", 0), False) == ("fd12::5", 64)
+    assert addresses6._usable(msg("2001:db8::5", 0), False) == ("2001:db8::5", 64)
+    assert addresses6._usable(msg("fe80::5", 253), False) is None
+    assert addresses6._usable(msg("fe80::5", 253), True) == ("fe80::5", 64)
+    assert addresses6._usable(msg("::1", 254, prefixlen=128), True) is None  # host scope
+
+
+def test_tentative_and_failed_addresses_are_not_shown() -> None:
+    assert addresses6._usable(msg("fd12::5", 0, addresses6.IFA_F_TENTATIVE), False) is None
+    assert addresses6._usable(msg("fd12::5", 0, addresses6.IFA_F_DADFAILED), False) is None
+    assert addresses6._usable(msg("fd12::5", 0, 0x100), False) == ("fd12::5", 64)  # managetmp
+
+
+def test_slaac_is_never_switched_on_in_the_hosts_namespace() -> None:
+    # the test's main thread is in the host's namespace: refused before any sysctl is opened
+    with pytest.raises(OperationFailed, match="host's network namespace"):
+        addresses6.enable_slaac_here("eth0")
+
+
+def test_no_addresses_for_the_hosts_own_namespace_or_a_gone_process() -> None:
+    import os
+
+    assert addresses6.lan_addresses(os.getpid(), "lo", "00:00:00:00:00:00") == []
+    assert addresses6.lan_addresses(0, "lan0", "02:00:00:00:00:01") == []
+    assert addresses6.lan_addresses(2**22 + 12345, "lan0", "02:00:00:00:00:01") == []
+
+
+def test_lab_link_settings_never_touch_a_physical_nic() -> None:
+    # lo is no link the lab made (kind ""): refused before any sysctl is opened
+    with pytest.raises(OperationFailed, match="not a link the lab made"):
+        addresses6.configure_lab_link("lo", addresses6.NO_RA)
+    assert addresses6.configure_lab_link("dbxnosuch0", addresses6.NO_RA) is False
