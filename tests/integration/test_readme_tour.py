@@ -28,6 +28,15 @@ README = REPO / "README.md"
 
 # tour line (as in README, without its comment) -> why it is not run here
 NOT_RUN: dict[str, str] = {
+    "devbox common setup [--dry-run]": (
+        "installs packages and writes /etc: covered by test_wheel_install.py (--dry-run, "
+        "JSON and text, nothing written; a real run only of the unit into a temp folder) and "
+        "tests/unit/services/test_host_setup.py"
+    ),
+    "devbox dockeruser p4 setup --port perforce:1666 --user alice": (
+        "needs a Perforce server: against the P4 fake in tests/unit/services/test_p4_setup.py "
+        "(config written, ticket stored, the password in no file, argv or environment)"
+    ),
     "devbox common daemon [--install]": (
         "foreground daemon runs until stopped and --install writes /etc/systemd/system; "
         "covered by tests/integration/test_daemon*.py and test_readme_claims "
