@@ -53,7 +53,12 @@ def run_on(req: Request) -> list[dict[str, Any]]:
 
     names, clones_of = strings(req, "names"), req.text("clones_of")
     command = req.text("command") or ""
-    chosen = runon.targets(names, clones_of)
+    if req.flag("here_only"):  # one host of a run over all (run-on --all-hosts)
+        chosen = runon.targets_here(names, clones_of)
+        if not chosen:
+            return []
+    else:
+        chosen = runon.targets(names, clones_of)
     if not req.caller.admin:
         for name in chosen:
             st = dc.inspect(name)

@@ -72,6 +72,21 @@ def targets(names: list[str], clones_of: str | None) -> list[str]:
     return out
 
 
+def targets_here(names: list[str], clones_of: str | None) -> list[str]:
+    """As :func:`targets`, for a run over every host: only what this host has (the named
+    containers it runs, its clones of ``clones_of``); nothing here is no error."""
+    from devbox.state import clone_records
+
+    out: list[str] = []
+    for name in names:
+        validate_name(name)
+        if name not in out and dc.inspect(name) is not None:
+            out.append(name)
+    if clones_of is not None:
+        out += [n for n in clone_records.clones_of(clones_of) if n not in out]
+    return out
+
+
 def _address(cfg: Config, name: str) -> str:
     """``name``'s LAN address from its own lease record (not ``network.show``: that reads
     every record and asks the kernel, once per container of a run over many)."""

@@ -229,6 +229,22 @@ def test_make_dev_container_on_h2_gets_a_lease_from_the_one_lab_dhcp(
         stats = [r for r in _json(shown) if r["name"] == name]
         assert [r["host"] for r in stats] == ["h2"] and stats[0]["reachable"], stats
         assert stats[0]["memory_limit"], stats
+        # run-on --all-hosts finds it where it lives (h2), and says of a name no host has
+        ran = devbox_cli(
+            t.cli,
+            "dockeruser",
+            "run-on",
+            "--all-hosts",
+            "--json",
+            name,
+            f"nosuch{RUN_ID}",
+            "--",
+            "hostname",
+            timeout=300,
+        )
+        rows = {r["name"]: r for r in json.loads(ran.stdout or "[]")}
+        assert rows[name]["host"] == "h2" and rows[name]["stdout"].strip() == name, rows
+        assert not rows[f"nosuch{RUN_ID}"]["ok"] and ran.returncode == 4, rows
         # this machine reaches it on the lab LAN, as dev, with the client's own key
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -28,6 +28,10 @@ README = REPO / "README.md"
 
 # tour line (as in README, without its comment) -> why it is not run here
 NOT_RUN: dict[str, str] = {
+    "devbox dockeruser run-on --all-hosts --clones-of alice-main -- ./run-peer-test.sh": (
+        "needs a second host: covered on lab up --hosts 2 by test_many_hosts.py (run-on "
+        "--all-hosts finds h2's container, a name no host has is one failed row)"
+    ),
     "devbox common setup [--dry-run]": (
         "installs packages and writes /etc: covered by test_wheel_install.py (--dry-run, "
         "JSON and text, nothing written; a real run only of the unit into a temp folder) and "

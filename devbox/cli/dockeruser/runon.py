@@ -34,6 +34,59 @@ def _tail(result: dict[str, Any], count: int) -> list[str]:
     return found[-count:] if count > 0 else []
 
 
+def _everywhere(body: dict[str, Any], names: list[str], timeout: float) -> list[dict[str, Any]]:
+    """The run on every host at once, each on what it has; the rows get their ``host``. A
+    host that does not answer is one failed row; a named container no host has, one too."""
+    from devbox.cli import remote
+    from devbox.errors import UserError
+    from devbox.model import hosts
+    from devbox.state import host_list
+
+    cfg = state.config()
+    if cfg.text("host"):
+        raise UserError(
+            "--all-hosts asks every host: leave out --host (or DEVBOX_HOST)",
+            hint="devbox dockeruser run-on --all-hosts --clones-of SRC -- CMD",
+        )
+    fleet = [hosts.LOCAL, *host_list.load(cfg.environ)]
+    asked = {**body, "here_only": True}
+    answers = remote.on_hosts(
+        fleet,
+        lambda api: api.stream("POST", "/run-on", asked, lambda _event: None),
+        bound=timeout + remote.HOST_BOUND,
+    )
+    rows: list[dict[str, Any]] = []
+    for host, (found, error) in answers.items():
+        if found is None:
+            rows.append(_row(f"({host})", error or "no answer", host))
+            continue
+        rows += [{**r, "host": host} for r in found]
+    seen = {r["name"] for r in rows}
+    rows += [
+        _row(n, "on no host of 'devbox common hosts list'", "") for n in names if n not in seen
+    ]
+    if not rows:
+        raise UserError(
+            "none of the hosts has those containers",
+            hint="devbox dockeruser list-containers --all-hosts",
+        )
+    return rows
+
+
+def _row(name: str, error: str, host: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "exit_code": None,
+        "seconds": 0.0,
+        "stdout": "",
+        "stderr": "",
+        "error": error,
+        "ip": "",
+        "ok": False,
+        "host": host,
+    }
+
+
 def run_on(
     ctx: typer.Context,
     names: Annotated[
@@ -51,6 +104,14 @@ def run_on(
     timeout: Annotated[float, typer.Option(help="Seconds allowed per container.")] = 600.0,
     lines: Annotated[int, typer.Option(help="Output lines shown per container.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON.")] = False,
+    all_hosts: Annotated[
+        bool,
+        typer.Option(
+            "--all-hosts",
+            help="Wherever the containers live: this machine ('local') and every host of "
+            "'devbox common hosts list', in parallel (each runs on what it has).",
+        ),
+    ] = False,
 ) -> None:
     """Run a command over SSH on many containers at once (peer testing).
 
@@ -81,16 +142,26 @@ def run_on(
         "jobs": jobs,
         "timeout": timeout,
     }
-    results: list[dict[str, Any]] = remote.run("POST", "/run-on", body, "run-on")
+    if all_hosts:
+        results = _everywhere(body, targets, timeout)
+    else:
+        results = remote.run("POST", "/run-on", body, "run-on")
     ui = state.ui()
     if as_json:
         ui.json(results)
     else:
         ui.table(
             None,
-            ["container", "exit", "seconds", f"last {lines} line(s)"],
+            [
+                *(["host"] if all_hosts else []),
+                "container",
+                "exit",
+                "seconds",
+                f"last {lines} line(s)",
+            ],
             [
                 [
+                    *([r["host"]] if all_hosts else []),
                     r["name"],
                     "-" if r["exit_code"] is None else r["exit_code"],
                     f"{r['seconds']:.2f}",
