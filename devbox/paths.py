@@ -103,6 +103,11 @@ class Layout:
         return self.root / "run" / "locks"
 
     @property
+    def moves(self) -> Path:
+        """Spooled exports and imports of ``move`` (:mod:`devbox.state.move_spool`)."""
+        return self.root / "run" / "moves"
+
+    @property
     def paused(self) -> Path:
         """Markers of the containers a clone holds paused (:mod:`devbox.services.pause_guard`)."""
         return self.root / "run" / "paused"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import FrameType
@@ -127,6 +127,31 @@ class Client:
         return data
 
     # ---- streamed requests ----------------------------------------------------------------
+    def download(self, path: str) -> urllib3.BaseHTTPResponse:
+        """A streamed GET of a file (a move's export): the open response, to be read with
+        ``.stream()`` and released; an error reply raised."""
+        response = self._request(self._stream_pool, "GET", path, None, None, stream=True)
+        if response.status >= 400:
+            data = _decode(response.read())
+            response.release_conn()
+            protocol.raise_error(data.get("error", {}) if isinstance(data, dict) else {})
+        return response
+
+    def upload(self, path: str, chunks: Iterable[bytes], size: int) -> Any:
+        """A chunked PUT of ``size`` bytes from ``chunks`` (a move's import): its JSON reply."""
+        headers = {protocol.VERSION_HEADER: str(protocol.API_VERSION), "X-Devbox-Size": str(size)}
+        try:
+            response = self._stream_pool.urlopen(
+                "PUT", protocol.PREFIX + path, body=chunks, headers=headers, chunked=True,
+                retries=False,
+            )  # fmt: skip
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise self._unreachable(err) from None
+        data = _decode(response.data)
+        if response.status >= 400:
+            protocol.raise_error(data.get("error", {}) if isinstance(data, dict) else {})
+        return data
+
     def stream(
         self,
         method: str,

@@ -10,6 +10,7 @@ from typing import Any
 
 from devbox.api import admin_operations as admin
 from devbox.api import host_operations as host
+from devbox.api import move_operations as move
 from devbox.api import operations as ops
 from devbox.api import snapshot_operations as snap
 from devbox.api import stats_operations as stats_ops
@@ -65,6 +66,17 @@ ROUTES: tuple[Route, ...] = (
     ),
     job("POST", "/containers/{name}/exec", "exec", "run a command, stream output", ops.exec_in),
     job("POST", "/containers/{name}/checkout", "checkout", "check out / update", ops.checkout),
+    # move (the image and /opt files stream through devbox.api.transfer's routes)
+    job(
+        "POST", "/containers/{name}/export", "export", "move: stop, commit, pack /opt", move.export
+    ),
+    job("DELETE", "/exports/{spool}", "export_drop", "move: drop (?restart)", move.drop_export),
+    job("POST", "/exports/{spool}/finish", "export_finish", "move: remove it", move.finish_export),
+    Route("POST", "/imports", "import_new", "quick", True, "move: a new import", move.new_import),
+    job(
+        "POST", "/imports/{spool}/container", "import_make", "move: make it", move.import_container
+    ),
+    Route("DELETE", "/imports/{spool}", "import_drop", "quick", True, "move", move.drop_import),
     read("/containers/{name}/log", "log", "the devbox log (?offset)", ops.log_text),
     read("/containers/{name}/snapshots", "snapshots", "its snapshots", snap.list_snapshots),
     job("POST", "/containers/{name}/snapshots", "snapshot", "snapshot (tag)", snap.snapshot),

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from devbox import __version__
 from devbox.adapters.host import accounts
-from devbox.api import connect_relay, jobs, protocol
+from devbox.api import connect_relay, jobs, protocol, transfer
 from devbox.api.routes import OPERATIONS, ROUTES, Route
 from devbox.config import Config
 from devbox.errors import DevboxError, ExitCode
@@ -61,6 +61,7 @@ class Service:
         app = web.Application(middlewares=[self._guard], client_max_size=8 * 1024 * 1024)
         for route in ROUTES:
             app.router.add_route(route.method, protocol.PREFIX + route.path, self._handler(route))
+        transfer.add_routes(app, self.cfg)  # move's streamed files (not jobs)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         return app
 

@@ -14,7 +14,7 @@ from devbox.adapters import ssh
 from devbox.adapters.docker import containers as dc
 from devbox.adapters.host import diskusage
 from devbox.config import Config
-from devbox.errors import NotReadyError, OperationFailed, UserError
+from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
 from devbox.locks import name_lock
 from devbox.model import container_plan, labels, owners
 from devbox.model import limits as limits_mod
@@ -272,6 +272,8 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         # also when the container is gone already (a remove killed half-way): dc.remove
         # then drops what it left, its cgroup directories
         removed = dc.remove(name)
+        if st is not None and st.image.startswith("devbox-move/"):  # a moved one's own commit
+            _drop_image(st.image, log)
         # the container is gone: a legacy <root>/<name> dir can move into containers/ now
         migrate.adopt_legacy(layout, name)
         if cfg.flag("ssh.write_config"):  # else the client removes its own entry
@@ -309,6 +311,15 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
         return RemoveResult(name, None, True, removed)
     opt = layout.opt_dir(name)
     return RemoveResult(name, str(opt) if opt.exists() else None, False, removed)
+
+
+def _drop_image(ref: str, log: OpLog) -> None:
+    from devbox.adapters.docker import engine
+
+    try:
+        engine.remove_image(ref)
+    except DevboxError as err:  # another container still uses it
+        log.write(f"kept image {ref}: {err}")
 
 
 def _remove_workspace(cfg: Config, name: str, force: bool, log: OpLog) -> None:

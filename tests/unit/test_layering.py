@@ -53,7 +53,7 @@ LEVELS = {
     },
     4: {"container_lifecycle", "runon"},
     5: {"clone_steps", "make_steps", "snapshots", "idle_stop"},
-    6: {"clone", "container_make"},
+    6: {"clone", "container_make", "container_move"},
     7: {"combos"},
 }
 LEVEL = {f"devbox.services.{m}": n for n, ms in LEVELS.items() for m in ms}

@@ -13,6 +13,7 @@ from devbox.cli.dockeruser import (
     lifecycle,
     listing,
     make,
+    move,
     prune,
     runon,
     snapshot,
@@ -42,6 +43,7 @@ app.command("snapshot")(snapshot.snapshot)
 app.command("snapshots")(snapshot.snapshots)
 app.command("restore")(snapshot.restore)
 app.command("snapshot-remove")(snapshot.snapshot_remove)
+app.command("move")(move.move)
 
 # The most used dockeruser commands, also reachable at top level (devbox make-dev-container).
 TOP_LEVEL: tuple[str, ...] = (

@@ -1,0 +1,56 @@
+"""The spool of ``move``: one folder per export or import, ``<root>/run/moves/<id>/``, with
+its record (``record.json``: kind, the caller's uid, the container's name) and the image and
+/opt files streamed out of it or into it. Only the caller who made one (or an admin) may
+use it: every access checks the record."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from devbox.errors import UserError
+from devbox.jsonfile import read_json, write_json
+from devbox.model.owners import Caller
+from devbox.paths import Layout
+
+_ID = re.compile(r"[0-9a-f]{16}")
+IMAGE = "image.tar"
+OPT = "opt.tar"
+
+
+def new(layout: Layout, kind: str, caller: Caller, data: dict[str, Any]) -> tuple[str, Path]:
+    """A new spool folder (0700) and its record; returns (id, folder)."""
+    layout.moves.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spool_id = secrets.token_hex(8)
+    folder = layout.moves / spool_id
+    folder.mkdir(mode=0o700)
+    record = {"kind": kind, "uid": caller.uid, "user": caller.user, "made": time.time(), **data}
+    write_json(folder / "record.json", record, mode=0o600)
+    return spool_id, folder
+
+
+def load(layout: Layout, kind: str, spool_id: str, caller: Caller) -> tuple[Path, dict[str, Any]]:
+    """The folder and record of ``kind`` ``spool_id``, refused (exit 2) when there is none or
+    it is another user's."""
+    folder = layout.moves / spool_id
+    record = None
+    if _ID.fullmatch(spool_id) and (folder / "record.json").is_file():
+        record = read_json(folder / "record.json")
+    if record is None or record.get("kind") != kind:
+        raise UserError(f"no {kind} {spool_id!r} on this host")
+    if not caller.admin and int(record.get("uid", -1)) != caller.uid:
+        raise UserError(f"{kind} {spool_id} is {record.get('user')}'s")
+    return folder, record
+
+
+def update(folder: Path, **data: Any) -> None:
+    record = read_json(folder / "record.json")
+    write_json(folder / "record.json", {**record, **data}, mode=0o600)
+
+
+def drop(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
