@@ -97,6 +97,15 @@ def list_containers(
     addresses = {r.container: r for r in nic.store(cfg).all()}
     layout = Layout(cfg.root)
     idle = idle_records.idle_seconds(layout, time.time())
+    ipv6 = _ipv6_all(
+        [
+            rec
+            for st in states
+            if st.status == "running"
+            and (rec := addresses.get(st.name)) is not None
+            and rec.container_id == st.id
+        ]
+    )
     rows = []
     for st in sorted(states, key=lambda s: s.name):
         lb = st.labels
@@ -128,7 +137,7 @@ def list_containers(
                 limits=limits_mod.from_labels(lb).to_dict(),
                 owner=owner,
                 owner_uid=owner_uid,
-                ipv6=_ipv6(att) if att is not None and st.status == "running" else [],
+                ipv6=ipv6.get(st.name, []) if att is not None else [],
                 idle_seconds=_idle_of(idle, st.name, st.id, st.status),
                 keep_running=labels.keeps_running(lb),
             )
@@ -141,12 +150,24 @@ def _idle_of(idle: dict[str, tuple[str, int]], name: str, cid: str, status: str)
     return got[1] if got is not None and got[0] == cid and status == "running" else None
 
 
-def _ipv6(rec: NicRecord) -> list[str]:
-    """The running container's IPv6 addresses on its LAN link (SLAAC from the LAN's router
-    advertisements), from the kernel: netlink in its network namespace, never a file."""
+IPV6_READERS = 8  # network namespaces read at once for a listing's IPv6 column
+
+
+def _ipv6_all(recs: list[NicRecord]) -> dict[str, list[str]]:
+    """Each running container's IPv6 addresses on its LAN link (SLAAC from the LAN's router
+    advertisements), from the kernel: netlink in its network namespace, never a file; the
+    namespaces read in parallel (one after the other cost ~4 ms each: 0.1 s for 25)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from devbox.adapters.net import addresses6
 
-    return [a for a, _ in addresses6.lan_addresses(rec.pid, rec.ifname, rec.mac)]
+    def one(rec: NicRecord) -> tuple[str, list[str]]:
+        return rec.container, [a for a, _ in addresses6.lan_addresses(rec.pid, rec.ifname, rec.mac)]
+
+    if not recs:
+        return {}
+    with ThreadPoolExecutor(min(IPV6_READERS, len(recs)), thread_name_prefix="ipv6") as pool:
+        return dict(pool.map(one, recs))
 
 
 def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResult:
