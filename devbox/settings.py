@@ -195,6 +195,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("p4.client_prefix", "word", "devbox", "Prefix of per-container Perforce workspaces."),
     Setting("p4.charset", "str", "", "Perforce charset (P4CHARSET); empty: server default."),
     Setting(
+        "p4.tickets",
+        "str",
+        "",
+        "Perforce tickets file (P4TICKETS); empty: $P4TICKETS or the P4 API's ~/.p4tickets. "
+        "The service sets it per job for a user's request (a one-ticket file of its own).",
+    ),
+    Setting(
         "p4.options",
         "str",
         "allwrite clobber nocompress unlocked nomodtime rmdir",

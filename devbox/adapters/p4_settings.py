@@ -40,7 +40,7 @@ class P4Settings:
             charset=cfg.text("p4.charset") or env.get("P4CHARSET", ""),
             client_prefix=cfg.text("p4.client_prefix"),
             options=cfg.text("p4.options"),
-            ticket_file=env.get("P4TICKETS", ""),
+            ticket_file=cfg.text("p4.tickets") or env.get("P4TICKETS", ""),
             factory=cfg.text("p4.factory"),
         )
 

@@ -7,8 +7,9 @@ quick reads then run in a job child with root's environment."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from typing import Any
 
 from devbox.config import Config
@@ -80,6 +81,16 @@ class Request:
 
 def job_config(cfg: Config) -> Config:
     return cfg.with_overrides({"ssh.write_config": False}, source="service")
+
+
+@contextmanager
+def callers_p4(req: Request) -> Iterator[Request]:
+    """The request with the caller's own Perforce identity for its job (a user's: from their
+    request, devbox.api.p4_identity; root's: as it came)."""
+    from devbox.api.p4_identity import callers_config
+
+    with callers_config(req.cfg, req.caller, req.body) as cfg:
+        yield req if cfg is req.cfg else replace(req, cfg=cfg)
 
 
 # ---- reads ---------------------------------------------------------------------------------
@@ -164,13 +175,18 @@ def _keys(req: Request) -> tuple[str, ...] | None:
 
 
 def make(req: Request) -> dict[str, Any]:
+    _admin_choices(req)
+    kind = req.text("kind", "dev") or "dev"
+    with callers_p4(req) as own:
+        if kind == "combo":
+            return _make_combo(own)
+        return _make(own, kind)
+
+
+def _make(req: Request, kind: str) -> dict[str, Any]:
     from devbox.model.container_plan import MakeOptions
     from devbox.services import container_make, images
 
-    _admin_choices(req)
-    kind = req.text("kind", "dev") or "dev"
-    if kind == "combo":
-        return _make_combo(req)
     if kind == "os":
         image: str | None = images.os_image_for(req.text("os", "debian-12") or "debian-12")
     elif kind == "dev":
@@ -353,11 +369,12 @@ def checkout(req: Request, name: str) -> dict[str, Any]:
 
     if not req.caller.admin:  # an admin checks out into any container's /opt, as before
         tenancy.require_container(req.cfg, req.caller, name, "check out into")
-    return checkout_job.checkout_command(
-        req.cfg,
-        name,
-        req.text("branch"),
-        update=req.flag("update"),
-        password=_password(req),
-        reporter=req.reporter(f"checkout {name}"),
-    )
+    with callers_p4(req) as own:
+        return checkout_job.checkout_command(
+            own.cfg,
+            name,
+            own.text("branch"),
+            update=own.flag("update"),
+            password=_password(own),
+            reporter=own.reporter(f"checkout {name}"),
+        )

@@ -13,13 +13,17 @@ from typing import Any
 from devbox.paths import Layout
 
 # fields of a request body that are never written down
-SECRET_FIELDS = frozenset({"password", "public_keys", "token", "secret"})
+SECRET_FIELDS = frozenset({"password", "public_keys", "token", "secret", "ticket"})
 
 _LOCK = threading.Lock()
 
 
 def redact(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("<hidden>" if k in SECRET_FIELDS else v) for k, v in body.items()}
+    """The body with every secret field hidden, in nested objects too (``p4.ticket``)."""
+    return {
+        k: "<hidden>" if k in SECRET_FIELDS else redact(v) if isinstance(v, dict) else v
+        for k, v in body.items()
+    }
 
 
 def append(layout: Layout, record: dict[str, Any]) -> None:

@@ -52,6 +52,7 @@ def checkout(
 
     Example: devbox dockeruser checkout alice-main --update
     """
+    from devbox.api import client_p4
     from devbox.cli import remote
     from devbox.model.naming import validate_name
     from devbox.services.checkout import CheckoutResult
@@ -64,6 +65,9 @@ def checkout(
     body: dict[str, object] = {"branch": branch, "update": update}
     if password_stdin:
         body["password"] = sys.stdin.readline().rstrip("\r\n")
+    own_p4 = client_p4.for_request(state.config(), remote.local_root())
+    if own_p4:  # the checkout runs as the caller's Perforce user, with their ticket
+        body["p4"] = own_p4
     title = f"{'update' if update else 'checkout'} {name}"
     data = remote.run("POST", f"/containers/{name}/checkout", body, title)
     result = CheckoutResult.from_dict(data["result"])

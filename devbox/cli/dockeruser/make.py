@@ -134,7 +134,7 @@ def make_dev_container(
     Examples: devbox make-dev-container alice-main --branch main;
     devbox make-dev-container --product acme --release 5.2 --patch 1234 --patch 1250
     """
-    from devbox.api import client_ssh
+    from devbox.api import client_p4, client_ssh
     from devbox.cli import remote
     from devbox.errors import UserError
     from devbox.model.container_plan import MakeResult
@@ -156,6 +156,9 @@ def make_dev_container(
     }
     if password_stdin:
         body["password"] = sys.stdin.readline().rstrip("\r\n")
+    own_p4 = client_p4.for_request(state.config(), remote.local_root())
+    if own_p4:  # a user's checkout runs as their Perforce user, with their ticket
+        body["p4"] = own_p4
     if product is not None or release is not None or patch:
         if product is None or release is None:
             raise UserError(
