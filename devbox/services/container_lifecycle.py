@@ -36,7 +36,7 @@ from devbox.state.container_records import (
 from devbox.steps import Reporter, Step, StepContext, run_steps
 
 if TYPE_CHECKING:
-    from devbox.model.leases import NicRecord
+    pass
 
 
 def exited_hint(name: str) -> str:
@@ -85,6 +85,7 @@ def list_containers(
     own record of a container only when the store has no address for it (a stopped one).
     ``with_size``: also measure each /opt (a walk of its tree: the one part that grows with
     what is in them; ``--no-size`` leaves it out)."""
+    from devbox.adapters.net import addresses6
     from devbox.services import nic, pause_guard
     from devbox.state import idle_records, migrate
 
@@ -97,14 +98,10 @@ def list_containers(
     addresses = {r.container: r for r in nic.store(cfg).all()}
     layout = Layout(cfg.root)
     idle = idle_records.idle_seconds(layout, time.time())
-    ipv6 = _ipv6_all(
-        [
-            rec
-            for st in states
-            if st.status == "running"
-            and (rec := addresses.get(st.name)) is not None
-            and rec.container_id == st.id
-        ]
+    # IPv6 (SLAAC) from the kernel's table of each running one's netns, never a file of its
+    running = {s.name for s in states if s.status == "running"}
+    ipv6 = addresses6.table_of(
+        [(r.container, r.pid, r.ifname) for r in addresses.values() if r.container in running]
     )
     rows = []
     for st in sorted(states, key=lambda s: s.name):
@@ -148,26 +145,6 @@ def list_containers(
 def _idle_of(idle: dict[str, tuple[str, int]], name: str, cid: str, status: str) -> int | None:
     got = idle.get(name)
     return got[1] if got is not None and got[0] == cid and status == "running" else None
-
-
-IPV6_READERS = 8  # network namespaces read at once for a listing's IPv6 column
-
-
-def _ipv6_all(recs: list[NicRecord]) -> dict[str, list[str]]:
-    """Each running container's IPv6 addresses on its LAN link (SLAAC from the LAN's router
-    advertisements), from the kernel: netlink in its network namespace, never a file; the
-    namespaces read in parallel (one after the other cost ~4 ms each: 0.1 s for 25)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from devbox.adapters.net import addresses6
-
-    def one(rec: NicRecord) -> tuple[str, list[str]]:
-        return rec.container, [a for a, _ in addresses6.lan_addresses(rec.pid, rec.ifname, rec.mac)]
-
-    if not recs:
-        return {}
-    with ThreadPoolExecutor(min(IPV6_READERS, len(recs)), thread_name_prefix="ipv6") as pool:
-        return dict(pool.map(one, recs))
 
 
 def start(cfg: Config, name: str, reporter: Reporter | None = None) -> MakeResult:

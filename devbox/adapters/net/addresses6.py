@@ -223,3 +223,56 @@ def lan_addresses(
         return nsmod.run_in(path, work, timeout=READ_TIMEOUT)
     except (DevboxError, OSError):
         return []
+
+
+IF_INET6_GLOBAL = 0x00  # /proc/net/if_inet6's scope column: global (ULA included)
+IF_INET6_LINK = 0x20
+
+
+def parse_if_inet6(
+    text: str, ifname: str, link_local: bool = False, limit: int = MAX_SHOWN
+) -> list[tuple[str, int]]:
+    """``(address, prefixlen)`` of ``ifname`` in a ``/proc/net/if_inet6`` table (``ADDR IFINDEX
+    PREFIXLEN SCOPE FLAGS NAME``, hex), as :func:`lan_addresses` chooses them."""
+    import ipaddress
+
+    out: list[tuple[str, int]] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 6 or parts[5] != ifname or len(parts[0]) != 32:
+            continue
+        try:
+            address = ipaddress.IPv6Address(bytes.fromhex(parts[0]))
+            prefixlen, scope, flags = (int(p, 16) for p in parts[2:5])
+        except ValueError:
+            continue
+        if flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+            continue
+        if scope != IF_INET6_GLOBAL and not (link_local and scope == IF_INET6_LINK):
+            continue
+        out.append((str(address), prefixlen))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def proc_addresses(pid: int, ifname: str) -> list[tuple[str, int]]:
+    """:func:`lan_addresses` for a listing of many: one read of ``/proc/PID/net/if_inet6``, the
+    kernel's table of that process's network namespace (no namespace entered, no netlink;
+    nothing a container writes), without the MAC check. The host's namespace: nothing."""
+    path = nsmod.pid_path(pid)
+    try:
+        if pid <= 0 or _same_netns(path, "/proc/self/ns/net"):
+            return []
+        fd = os.open(f"/proc/{pid}/net/if_inet6", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            text = fh.read(1 << 16).decode(errors="replace")
+    except OSError:
+        return []  # gone, or no IPv6 in the kernel
+    return parse_if_inet6(text, ifname)
+
+
+def table_of(links: list[tuple[str, int, str]]) -> dict[str, list[str]]:
+    """``{name: [address, ...]}`` for ``(name, pid, ifname)`` links, by :func:`proc_addresses`
+    (one read each: entering each netns for netlink cost ~4 ms a container, 0.1 s for 25)."""
+    return {name: [a for a, _ in proc_addresses(pid, ifname)] for name, pid, ifname in links}

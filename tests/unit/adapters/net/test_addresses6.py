@@ -49,3 +49,34 @@ def test_lab_link_settings_never_touch_a_physical_nic() -> None:
     with pytest.raises(OperationFailed, match="not a link the lab made"):
         addresses6.configure_lab_link("lo", addresses6.NO_RA)
     assert addresses6.configure_lab_link("dbxnosuch0", addresses6.NO_RA) is False
+
+
+IF_INET6 = """\
+fe8000000000000000fc00fffe000001 04 40 20 80     lan0
+fd4a1b2c3d4e00010000000000000001 04 40 00 00     lan0
+fd4a1b2c3d4e000100000000000000aa 04 40 00 40     lan0
+20010db8000000000000000000000002 05 40 00 80     eth1
+00000000000000000000000000000001 01 80 10 80       lo
+garbage line
+"""
+
+
+def test_the_proc_table_gives_the_links_global_addresses_only() -> None:
+    from devbox.adapters.net.addresses6 import parse_if_inet6
+
+    # link-local, tentative (0x40), other links and loopback left out
+    assert parse_if_inet6(IF_INET6, "lan0") == [("fd4a:1b2c:3d4e:1::1", 64)]
+    assert parse_if_inet6(IF_INET6, "lan0", link_local=True) == [
+        ("fe80::fc:ff:fe00:1", 64),
+        ("fd4a:1b2c:3d4e:1::1", 64),
+    ]
+    assert parse_if_inet6(IF_INET6, "nope") == []
+
+
+def test_the_proc_table_of_the_hosts_own_namespace_is_never_read() -> None:
+    import os
+
+    from devbox.adapters.net.addresses6 import proc_addresses
+
+    assert proc_addresses(os.getpid(), "lo") == []  # this process: the host's namespace
+    assert proc_addresses(0, "lan0") == []
