@@ -24,7 +24,7 @@ from urllib.parse import quote
 from devbox.errors import DevboxError, UserError
 from devbox.waits import wait_until
 
-KINDS = ("name", "net", "owner", "freeze")
+KINDS = ("name", "net", "owner", "freeze", "lab")
 POLL = 0.05
 
 

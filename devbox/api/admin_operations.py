@@ -4,6 +4,9 @@ interfaces, image builds and publication, the registry. Each refuses anyone else
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from devbox.api.user_operations import integer
@@ -48,10 +51,34 @@ def lab_status(req: Request) -> dict[str, Any]:
     return _lab_view(req)
 
 
+@contextmanager
+def _lab_lock(req: Request) -> Iterator[None]:
+    """One lab up or down at a time (a second fails at once, naming the first's pid)."""
+    from devbox import locks
+    from devbox.paths import Layout
+
+    def busy(fd: int) -> UserError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        return UserError(
+            f"another devbox command is changing the lab LAN (pid {holder})",
+            hint="wait for it to finish, then try again",
+        )
+
+    with locks.hold(locks.lock_path(Layout(req.cfg.root).locks, "lab", "lab"), 0.0, busy) as fd:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+
+
 def lab_up(req: Request) -> dict[str, Any]:
+    _admin(req, "common lab up")
+    with _lab_lock(req):
+        return _lab_up(req)
+
+
+def _lab_up(req: Request) -> dict[str, Any]:
     from devbox.services import lab, lab_hosts
 
-    _admin(req, "common lab up")
     hosts = integer(req, "hosts")
     vlans = req.body.get("vlans") or []
     if not isinstance(vlans, list) or not all(
@@ -69,8 +96,9 @@ def lab_down(req: Request) -> dict[str, Any]:
     from devbox.services import lab, lab_hosts
 
     _admin(req, "common lab down")
-    removed = lab_hosts.down(req.cfg)
-    removed += lab.down(req.cfg)
+    with _lab_lock(req):
+        removed = lab_hosts.down(req.cfg)
+        removed += lab.down(req.cfg)
     return {"removed": removed}
 
 

@@ -4,6 +4,7 @@ anything (exit 2, naming the admin group), whatever the body asks."""
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,23 @@ def test_registry_user_add_needs_a_password(tmp_path: Path) -> None:
     admin = Caller(uid=4322, gid=4322, user="dbxa9", admin=True)
     with pytest.raises(UserError, match="no password given"):
         admin_operations.registry_user_add(_request(tmp_path, admin, {"name": "alice"}))
+
+
+def test_one_lab_up_or_down_at_a_time(tmp_path: Path) -> None:
+    """A second lab up/down while one runs fails at once naming the first (nothing made)."""
+    from devbox import locks
+    from devbox.paths import Layout
+
+    root = Caller(uid=0, gid=0, user="root", admin=True)
+    req = _request(tmp_path, root, {"hosts": 1})
+    lock = locks.lock_path(Layout(req.cfg.root).locks, "lab", "lab")
+
+    def held(fd: int) -> UserError:
+        return UserError("held")
+
+    with locks.hold(lock, 0.0, held) as fd:
+        os.pwrite(fd, b"4242\n", 0)
+        for op in (admin_operations.lab_up, admin_operations.lab_down):
+            with pytest.raises(UserError, match=r"changing the lab LAN \(pid 4242\)"):
+                op(req)
+    assert not (tmp_path / "root" / "lab").exists()  # nothing of a lab was made
