@@ -106,14 +106,22 @@ def ensure_shim(cfg: Config) -> str | None:
             f"shim_address {cidr}: {err}",
             hint="set shim_address to a free address on the LAN, e.g. 192.168.1.250/24",
         ) from None
+    from devbox.adapters.net import addresses6
+
     name = shim_name(parent)
     if netlink.get_link(name) is None:
         check_parent(cfg, parent)
         try:
-            netlink.create_macvlan(parent, name, up=True)
+            netlink.create_macvlan(parent, name)
         except DevboxError as err:
             if getattr(err, "code", 0) != errno.EEXIST:
                 raise
+    # the shim shares the LAN with the containers, whose root may send router advertisements
+    # (CAP_NET_RAW): it takes none (no address, no route from them); the host's own NIC keeps
+    # its IPv6 as it is
+    addresses6.configure_lab_link(name, addresses6.NO_RA)  # before it is up
+    addresses6.drop_autoconf(name)
+    netlink.set_up(name)
     netlink.add_address(name, str(iface.ip), iface.network.prefixlen)
     return name
 

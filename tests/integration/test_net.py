@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -616,3 +617,30 @@ def test_stale_interface_holding_the_mac_is_cleaned_up(lab: LabEnv, lab_containe
         network.detach(cfg, ctr.name)
     finally:
         netlink.delete_link("dbxdeadbeef00")
+
+
+def test_the_shim_on_a_real_parent_takes_no_router_advertisements(lab: LabEnv) -> None:
+    """The shim devbox puts on a real parent (``shim_address``) shares the LAN with the
+    containers, whose root may send router advertisements: it takes none."""
+    from devbox.adapters.net import netlink, netns
+    from devbox.model.lab_plan import shim_name
+    from devbox.services import host_reach
+
+    name = f"{lab.uplink[:10]}ra"  # stands for a real NIC: a veth into a netns of its own
+    peer_ns = f"{lab.name}ra"
+    netns.create(peer_ns)
+    shim = shim_name(name)
+    try:
+        netlink.create_veth(name, "p0", peer_ns)
+        netlink.set_up(name)
+        cfg = lab.cfg(parent=name, shim_address=f"{lab.prefix}250/24")
+        assert host_reach.ensure_shim(cfg) == shim
+        conf = Path("/proc/sys/net/ipv6/conf") / shim
+        if conf.is_dir():  # a kernel without IPv6: nothing to take
+            assert (conf / "accept_ra").read_text().strip() == "0"
+            assert (conf / "autoconf").read_text().strip() == "0"
+        assert netlink.get_link(shim) is not None and netlink.get_link(shim).up
+    finally:
+        netlink.discard(shim)
+        netlink.delete_link(name)
+        netns.remove(peer_ns)
