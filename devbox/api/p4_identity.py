@@ -101,3 +101,23 @@ def callers_config(cfg: Config, caller: Caller, body: dict[str, Any]) -> Iterato
         yield cfg.with_overrides({"p4.tickets": str(path)}, source="service")
     finally:
         path.unlink(missing_ok=True)
+
+
+def sweep(cfg: Config) -> list[str]:
+    """Remove the one-ticket files under <root>/run/p4-tickets (the service calls it as it
+    starts, before any job: what is there was left by a job killed with SIGKILL)."""
+    from devbox.paths import Layout
+
+    folder = Layout(cfg.root).run / P4_TICKETS_DIR
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        return []  # not the service's own folder: never walked
+    gone = []
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+            os.unlink(entry.path)
+            gone.append(entry.name)
+    return gone

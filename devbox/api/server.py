@@ -19,7 +19,7 @@ from aiohttp import web
 
 from devbox import __version__
 from devbox.adapters.host import accounts
-from devbox.api import connect_relay, jobs, protocol, transfer
+from devbox.api import connect_relay, jobs, p4_identity, protocol, transfer
 from devbox.api.routes import OPERATIONS, ROUTES, Route
 from devbox.config import Config
 from devbox.errors import DevboxError, ExitCode
@@ -136,9 +136,8 @@ class Service:
         return handle
 
     def _own_settings(self, settings: tuple[dict[str, str], dict[str, Any]] | None) -> bool:
-        """Whether a request runs with the service's own settings: none sent (a user), or
-        root's that are the service's (no flags, the same forwarded environment: the common
-        case of a service root's CLI started), so a quick read is answered here, no job."""
+        """Whether a request has the service's own settings: none (a user), or root's equal to
+        the service's, no flags (its CLI started it): a quick read is then answered here."""
         if settings is None:
             return True
         environ, overrides = settings
@@ -426,7 +425,8 @@ class Service:
                     self.path.unlink()
 
     def start(self) -> None:
-        """Serve in a thread of this process; returns once the socket is in place."""
+        """Serve in a thread; returns once the socket is in place (a killed job's tickets go)."""
+        p4_identity.sweep(self.cfg)
 
         def run() -> None:
             try:

@@ -162,3 +162,16 @@ def test_the_audit_log_hides_the_ticket() -> None:
         "p4": {"port": PORT, "user": "alice", "ticket": "<hidden>"},
     }
     assert TICKET not in str(audit_log.redact(body)) and body["p4"]["ticket"] == TICKET
+
+
+def test_the_service_sweeps_what_a_killed_job_left(tmp_path: Path) -> None:
+    cfg = config.load(environ={"DEVBOX_ROOT": str(tmp_path / "root")}, files=())
+    assert p4_identity.sweep(cfg) == []  # no folder yet
+    folder = tmp_path / "root" / "run" / p4_identity.P4_TICKETS_DIR
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "left").write_text("ssl:p4:1666=pat:ABC\n")
+    outside = tmp_path / "outside"
+    outside.write_text("keep\n")
+    (folder / "link").symlink_to(outside)  # removed itself, never followed
+    assert sorted(p4_identity.sweep(cfg)) == ["left", "link"]
+    assert list(folder.iterdir()) == [] and outside.read_text() == "keep\n"
