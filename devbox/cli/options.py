@@ -27,3 +27,11 @@ PidsOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+AllHostsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--all-hosts",
+        help="This machine ('local') and every host of 'devbox common hosts list', asked "
+        "in parallel, with a host column; a host that does not answer is one row.",
+    ),
+]

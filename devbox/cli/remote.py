@@ -107,6 +107,19 @@ def host_client(name: str, environ: Mapping[str, str], timeout: float = QUICK_TI
     return Client(path, timeout=timeout, transport=transport)
 
 
+def fleet(hint: str) -> list[str]:
+    """The hosts an ``--all-hosts`` command asks: this machine (``local``) and every host of
+    ``devbox common hosts list``. It asks each itself, so ``--host`` is refused (exit 2)."""
+    from devbox.errors import UserError
+    from devbox.model.hosts import LOCAL
+    from devbox.state import host_list
+
+    cfg = state.config()
+    if cfg.text("host"):
+        raise UserError("--all-hosts asks every host: leave out --host (or DEVBOX_HOST)", hint=hint)
+    return [LOCAL, *host_list.load(cfg.environ)]
+
+
 def on_hosts(
     names: list[str], ask: Callable[[Client], T], bound: float = HOST_BOUND
 ) -> dict[str, tuple[T | None, str | None]]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from devbox.cli import state
+from devbox.cli.options import AllHostsOpt
 from devbox.model.units import human_bytes, human_duration
 
 
@@ -22,14 +23,7 @@ def list_containers(
         bool, typer.Option("--no-size", help="Skip measuring /opt (faster).")
     ] = False,
     mine: Annotated[bool, typer.Option("--mine", help="Only the containers you own.")] = False,
-    all_hosts: Annotated[
-        bool,
-        typer.Option(
-            "--all-hosts",
-            help="This machine ('local') and every host of 'devbox common hosts list', asked "
-            "in parallel, with a host column; a host that does not answer is one row.",
-        ),
-    ] = False,
+    all_hosts: AllHostsOpt = False,
 ) -> None:
     """List the devbox containers of this host: owner, kind, branch, state, IP, MAC, image,
     /opt size. Clones are listed under their source. Everyone sees every container (and its
@@ -56,17 +50,9 @@ COLUMNS = [
 
 def _fleet(query: dict[str, Any], combos: bool, as_json: bool) -> None:
     from devbox.cli import remote
-    from devbox.errors import UserError
     from devbox.model import hosts
-    from devbox.state import host_list
 
-    cfg = state.config()
-    if cfg.text("host"):
-        raise UserError(
-            "--all-hosts asks every host: leave out --host (or DEVBOX_HOST)",
-            hint="devbox dockeruser list-containers --all-hosts",
-        )
-    names = [hosts.LOCAL, *host_list.load(cfg.environ)]
+    names = remote.fleet("devbox dockeruser list-containers --all-hosts")
     answers = remote.on_hosts(names, lambda api: api.get("/containers", **query))
     rows = hosts.fleet_rows(
         hosts.HostAnswer(name, _ordered(rows, combos) if rows is not None else None, error)

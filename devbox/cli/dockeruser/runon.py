@@ -39,16 +39,8 @@ def _everywhere(body: dict[str, Any], names: list[str], timeout: float) -> list[
     host that does not answer is one failed row; a named container no host has, one too."""
     from devbox.cli import remote
     from devbox.errors import UserError
-    from devbox.model import hosts
-    from devbox.state import host_list
 
-    cfg = state.config()
-    if cfg.text("host"):
-        raise UserError(
-            "--all-hosts asks every host: leave out --host (or DEVBOX_HOST)",
-            hint="devbox dockeruser run-on --all-hosts --clones-of SRC -- CMD",
-        )
-    fleet = [hosts.LOCAL, *host_list.load(cfg.environ)]
+    fleet = remote.fleet("devbox dockeruser run-on --all-hosts --clones-of SRC -- CMD")
     asked = {**body, "here_only": True}
     answers = remote.on_hosts(
         fleet,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from devbox.cli import state
+from devbox.cli.options import AllHostsOpt
 
 if TYPE_CHECKING:
     from devbox.api.client import Client
@@ -35,14 +36,7 @@ def stats(
     no_size: Annotated[
         bool, typer.Option("--no-size", help="Skip measuring /opt (faster).")
     ] = False,
-    all_hosts: Annotated[
-        bool,
-        typer.Option(
-            "--all-hosts",
-            help="This machine ('local') and every host of 'devbox common hosts list', asked "
-            "in parallel, with a host column; a host that does not answer is one row.",
-        ),
-    ] = False,
+    all_hosts: AllHostsOpt = False,
 ) -> None:
     """CPU %, memory used / limit, PIDs, network bytes received / sent and /opt size of devbox
     containers, with owner and branch. Everyone sees every container (as in list-containers).
@@ -79,18 +73,10 @@ def _fleet(query: dict[str, Any], as_json: bool) -> None:
     host column; a host that does not answer is one row saying why. Names a host does not
     have are skipped there (each host reports its own)."""
     from devbox.cli import remote
-    from devbox.errors import UserError
     from devbox.model import hosts
     from devbox.model.stats import COLUMNS, cells
-    from devbox.state import host_list
 
-    cfg = state.config()
-    if cfg.text("host"):
-        raise UserError(
-            "--all-hosts asks every host: leave out --host (or DEVBOX_HOST)",
-            hint="devbox dockeruser stats --all-hosts",
-        )
-    names = [hosts.LOCAL, *host_list.load(cfg.environ)]
+    names = remote.fleet("devbox dockeruser stats --all-hosts")
     wanted = set(str(query["names"]).split(",")) if query["names"] else None
     fleet_query = {**query, "names": None}  # a host without a named container is no error
 
