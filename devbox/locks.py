@@ -89,15 +89,23 @@ def is_held(lock_dir: Path, kind: str, name: str) -> bool:
 @contextmanager
 def name_lock(lock_dir: Path, name: str, action: str = "working on") -> Iterator[None]:
     """One command at a time on ``name``; a second one fails at once with the holder's pid."""
+    with exclusive(lock_dir, "name", name, f"{action} '{name}'"):
+        yield
+
+
+@contextmanager
+def exclusive(lock_dir: Path, kind: str, name: str, doing: str) -> Iterator[None]:
+    """Hold ``name``'s lock of ``kind`` with this pid in it; held already: a UserError at once,
+    "another devbox command is already ``doing`` (pid N)"."""
 
     def busy(fd: int) -> DevboxError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
         return UserError(
-            f"another devbox command is already {action} '{name}' (pid {holder})",
+            f"another devbox command is already {doing} (pid {holder})",
             hint="wait for it to finish, then try again",
         )
 
-    with hold(lock_path(lock_dir, "name", name), 0.0, busy) as fd:
+    with hold(lock_path(lock_dir, kind, name), 0.0, busy) as fd:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield

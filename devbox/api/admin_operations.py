@@ -4,9 +4,7 @@ interfaces, image builds and publication, the registry. Each refuses anyone else
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from devbox.api.user_operations import integer
@@ -51,29 +49,18 @@ def lab_status(req: Request) -> dict[str, Any]:
     return _lab_view(req)
 
 
-@contextmanager
-def _lab_lock(req: Request) -> Iterator[None]:
-    """One lab up or down at a time (a second fails at once, naming the first's pid)."""
-    from devbox import locks
-    from devbox.paths import Layout
-
-    def busy(fd: int) -> UserError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-        return UserError(
-            f"another devbox command is changing the lab LAN (pid {holder})",
-            hint="wait for it to finish, then try again",
-        )
-
-    with locks.hold(locks.lock_path(Layout(req.cfg.root).locks, "lab", "lab"), 0.0, busy) as fd:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-
-
 def lab_up(req: Request) -> dict[str, Any]:
     _admin(req, "common lab up")
     with _lab_lock(req):
         return _lab_up(req)
+
+
+def _lab_lock(req: Request) -> AbstractContextManager[None]:
+    """One lab up or down at a time (a second fails at once, naming the first's pid)."""
+    from devbox import locks
+    from devbox.paths import Layout
+
+    return locks.exclusive(Layout(req.cfg.root).locks, "lab", "lab", "changing the lab LAN")
 
 
 def _lab_up(req: Request) -> dict[str, Any]:

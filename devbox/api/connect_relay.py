@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from devbox.api import protocol
+from devbox.api import replies
 from devbox.config import Config
 from devbox.model.owners import Caller
 
@@ -37,9 +37,7 @@ async def handle(
     try:
         sock = await loop.run_in_executor(None, opened)
     except Exception as err:  # noqa: BLE001 - refused before the upgrade: a JSON error
-        event = protocol.error_event(err)
-        status = protocol.HTTP_STATUS.get(event["exit"], 500)
-        return web.json_response({"error": event}, status=status)
+        return replies.refusal(err)
     ws = web.WebSocketResponse(max_msg_size=FRAME_MAX)
     try:
         await ws.prepare(request)

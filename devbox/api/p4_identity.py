@@ -13,6 +13,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devbox.errors import OperationFailed, UserError
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 P4_TEXT_MAX = 256  # characters of the port, user or charset a request may send
 _P4_CHARSET = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 _P4_TICKET = re.compile(r"[0-9A-Za-z]{16,256}", re.ASCII)  # P4's are 32 hex digits
-_P4_PORT = "HOST:PORT or ssl:HOST:PORT (devbox dockeruser p4 setup --port ...)"
 P4_TICKETS_DIR = "p4-tickets"  # under <root>/run: the jobs' one-ticket files (root only)
 
 
@@ -50,9 +50,7 @@ def p4_identity(caller: Caller, body: dict[str, Any]) -> dict[str, str] | None:
         if not isinstance(value, str) or len(value) > P4_TEXT_MAX:
             raise UserError(f"'p4.{key}' must be a string of at most {P4_TEXT_MAX} characters")
         out[key] = value
-    if "port" in out:  # never rsh: (P4PORT=rsh:CMD runs CMD, as root here)
-        if out["port"].lower().startswith("rsh:"):
-            raise UserError(f"not a Perforce server address: {out['port']!r}", hint=_P4_PORT)
+    if "port" in out:  # check_port refuses rsh: (P4PORT=rsh:CMD runs CMD, as root here)
         check_port(out["port"])
     out["user"] = check_user(out.get("user") or caller.user)
     if "charset" in out and not _P4_CHARSET.fullmatch(out["charset"]):
@@ -73,7 +71,6 @@ def callers_config(cfg: Config, caller: Caller, body: dict[str, Any]) -> Iterato
     own tickets), removed when the operation ends. Root's config is as it came."""
     from devbox.adapters.p4_settings import P4Settings
     from devbox.oplog import register_secret
-    from devbox.paths import Layout
 
     identity = p4_identity(caller, body)
     if identity is None:
@@ -83,10 +80,9 @@ def callers_config(cfg: Config, caller: Caller, body: dict[str, Any]) -> Iterato
     if ticket:
         register_secret(ticket)
     cfg = cfg.with_overrides({f"p4.{key}": value for key, value in identity.items()}, "caller")
-    folder = Layout(cfg.root).run / P4_TICKETS_DIR
+    folder = _tickets_folder(cfg)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = os.lstat(folder)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+    if not _own_folder(folder):
         raise OperationFailed(f"{folder} is not a folder of the service's own")
     os.chmod(folder, 0o700)
     path = folder / secrets.token_hex(12)
@@ -106,18 +102,27 @@ def callers_config(cfg: Config, caller: Caller, body: dict[str, Any]) -> Iterato
 def sweep(cfg: Config) -> list[str]:
     """Remove the one-ticket files under <root>/run/p4-tickets (the service calls it as it
     starts, before any job: what is there was left by a job killed with SIGKILL)."""
-    from devbox.paths import Layout
-
-    folder = Layout(cfg.root).run / P4_TICKETS_DIR
-    try:
-        st = os.lstat(folder)
-    except FileNotFoundError:
-        return []
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
-        return []  # not the service's own folder: never walked
+    folder = _tickets_folder(cfg)
+    if not _own_folder(folder):
+        return []  # none, or not the service's own folder: never walked
     gone = []
     for entry in os.scandir(folder):
         if entry.is_file(follow_symlinks=False) or entry.is_symlink():
             os.unlink(entry.path)
             gone.append(entry.name)
     return gone
+
+
+def _tickets_folder(cfg: Config) -> Path:
+    from devbox.paths import Layout
+
+    return Layout(cfg.root).run / P4_TICKETS_DIR
+
+
+def _own_folder(folder: Path) -> bool:
+    """A real folder (no link) of this process's user."""
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from devbox import __version__
 from devbox.adapters.host import accounts
-from devbox.api import connect_relay, jobs, p4_identity, protocol, transfer
+from devbox.api import connect_relay, jobs, p4_identity, protocol, replies, transfer
 from devbox.api.routes import OPERATIONS, ROUTES, Route
 from devbox.config import Config
 from devbox.errors import DevboxError, ExitCode
@@ -31,12 +31,6 @@ from devbox.state import audit_log
 _STATUS = protocol.HTTP_STATUS
 ANSWER_MAX = 4096  # characters of an answer to a job's prompt (a password)
 JOB_GRACE = 120.0  # seconds a stopping service waits for running jobs to roll back
-
-
-def _error(status: int, message: str, hint: str | None = None, exit: int = 2) -> web.Response:
-    return web.json_response(
-        {"error": {"exit": exit, "message": message, "hint": hint}}, status=status
-    )
 
 
 class Service:
@@ -74,11 +68,11 @@ class Service:
             return self._version_refusal(f"v{sent}")
         sock = request.transport.get_extra_info("socket") if request.transport else None
         if sock is None:
-            return _error(403, "no peer credentials on this connection", exit=3)
+            return replies.error(403, "no peer credentials on this connection", exit=3)
         _pid, uid, gid = accounts.peer_ids(sock)
         caller = accounts.caller(uid, gid, self.admin_group)
         if uid != 0 and self.group not in caller.groups and not caller.admin:
-            return _error(
+            return replies.error(
                 403,
                 f"{caller.user} is not in group {self.group}",
                 hint=f"ask the host's admin: usermod -aG {self.group} {caller.user}",
@@ -89,15 +83,15 @@ class Service:
         header = request.headers.get(protocol.SETTINGS_HEADER)
         if header is not None:
             if uid != 0:
-                return _error(403, "only root's devbox may send its own settings", exit=3)
+                return replies.error(403, "only root's devbox may send its own settings", exit=3)
             try:
                 request["settings"] = protocol.decode_settings(header)
             except ValueError as err:
-                return _error(400, str(err))
+                return replies.error(400, str(err))
         return await handler(request)
 
     def _version_refusal(self, asked: str) -> web.Response:
-        return _error(
+        return replies.error(
             400,
             f"this devbox service speaks API v{protocol.API_VERSION}, the client asked for {asked}",
             hint=f"use the devbox client of the service's version ({__version__})",
@@ -107,7 +101,7 @@ class Service:
         first = request.path.strip("/").split("/", 1)[0]
         if first.startswith("v") and first[1:].isdigit() and first != f"v{protocol.API_VERSION}":
             return self._version_refusal(first)
-        return _error(404, f"no such endpoint: {request.method} {request.path}")
+        return replies.error(404, f"no such endpoint: {request.method} {request.path}")
 
     def _handler(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -151,7 +145,7 @@ class Service:
         running = sum(1 for j in self.jobs.values() if j.caller.uid == caller.uid and j.alive())
         if running < limit:
             return None
-        return _error(
+        return replies.error(
             429,
             f"{caller.user} has {running} devbox jobs running, the most one user may have",
             hint="wait for one to end; the host's admin sets the limit (service.jobs_per_user)",
@@ -163,9 +157,9 @@ class Service:
             try:
                 data = await request.json()
             except ValueError:
-                return _error(400, "the request body is not JSON")
+                return replies.error(400, "the request body is not JSON")
             if not isinstance(data, dict):
-                return _error(400, "the request body must be a JSON object")
+                return replies.error(400, "the request body must be a JSON object")
             body.update(data)
         return body
 
@@ -185,16 +179,15 @@ class Service:
         except Exception as err:  # noqa: BLE001 - the client gets one line; a bug, the log too
             if not isinstance(err, DevboxError):
                 self.log.write(f"api {route.op}: {type(err).__name__}: {err}")
-            event = protocol.error_event(err)
-            return web.json_response({"error": event}, status=_STATUS.get(event["exit"], 500))
+            return replies.refusal(err)
         return web.json_response(data)
 
     def _cancel(self, caller: Caller, job_id: str) -> web.Response:
         job = self.jobs.get(job_id)
         if job is None:
-            return _error(404, f"no running job {job_id}")
+            return replies.error(404, f"no running job {job_id}")
         if not (caller.admin or caller.uid == job.caller.uid):
-            return _error(400, f"job {job_id} is {job.caller.user}'s")
+            return replies.error(400, f"job {job_id} is {job.caller.user}'s")
         job.cancel()
         return web.json_response({"job": job_id, "cancels": job.cancels})
 
@@ -203,17 +196,17 @@ class Service:
         down the job's pipe and nowhere else -- not the audit log, not the service log)."""
         job = self.jobs.get(job_id)
         if job is None:
-            return _error(404, f"no running job {job_id}")
+            return replies.error(404, f"no running job {job_id}")
         if caller.uid != job.caller.uid:
-            return _error(400, f"job {job_id} is {job.caller.user}'s")
+            return replies.error(400, f"job {job_id} is {job.caller.user}'s")
         text = body.get("text")
         if text is not None and not isinstance(text, str):
-            return _error(400, "'text' must be a string")
+            return replies.error(400, "'text' must be a string")
         if text is not None and len(text) > ANSWER_MAX:
-            return _error(400, f"an answer is at most {ANSWER_MAX} characters")
+            return replies.error(400, f"an answer is at most {ANSWER_MAX} characters")
         prompt = str(body.get("prompt") or "")
         if prompt not in job.open_prompts:  # only what the job asked, once each
-            return _error(409, f"job {job_id} is not waiting for an answer to {prompt!r}")
+            return replies.error(409, f"job {job_id} is not waiting for an answer to {prompt!r}")
         job.open_prompts.discard(prompt)
         loop = asyncio.get_running_loop()  # a pipe write may block: never on the loop
         await loop.run_in_executor(None, job.answer, prompt, text)

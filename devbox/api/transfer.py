@@ -16,14 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from devbox.api import protocol
+from devbox.api import protocol, replies
 from devbox.config import Config
 from devbox.errors import UserError
 
 PARTS = ("image", "opt")
 SIZE_HEADER = "X-Devbox-Size"
 CHUNK = 1 << 20
-_STATUS = {2: 400, 3: 503}
 
 
 def add_routes(app: web.Application, cfg: Config) -> None:
@@ -35,11 +34,6 @@ def add_routes(app: web.Application, cfg: Config) -> None:
 
     app.router.add_route("GET", protocol.PREFIX + "/exports/{spool}/{part}", send)
     app.router.add_route("PUT", protocol.PREFIX + "/imports/{spool}/{part}", receive)
-
-
-def _refusal(err: BaseException) -> web.Response:
-    event = protocol.error_event(err)
-    return web.json_response({"error": event}, status=_STATUS.get(int(event["exit"]), 500))
 
 
 def _part(request: web.Request) -> tuple[str, str]:
@@ -59,7 +53,7 @@ async def _send(cfg: Config, request: web.Request) -> web.StreamResponse:
             None, container_move.export_file, cfg, request["caller"], spool, part
         )
     except Exception as err:  # noqa: BLE001 - refused: one JSON error
-        return _refusal(err)
+        return replies.refusal(err)
     return web.FileResponse(path, chunk_size=CHUNK)
 
 
@@ -77,7 +71,7 @@ async def _receive(cfg: Config, request: web.Request) -> web.StreamResponse:
             None, container_move.import_path, cfg, request["caller"], spool, part, size
         )
     except Exception as err:  # noqa: BLE001 - refused before a byte is read
-        return _refusal(err)
+        return replies.refusal(err)
     temp = path.with_name(f".{path.name}.part")
     fh = await loop.run_in_executor(None, _create, temp)
     written = 0
@@ -93,7 +87,7 @@ async def _receive(cfg: Config, request: web.Request) -> web.StreamResponse:
     except BaseException as err:
         await loop.run_in_executor(None, _discard, fh, temp)
         if isinstance(err, Exception):
-            return _refusal(err)
+            return replies.refusal(err)
         raise
     return web.json_response({"part": part, "bytes": written})
 

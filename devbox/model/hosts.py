@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,6 +263,17 @@ def fleet_rows(answers: Iterable[HostAnswer]) -> list[dict[str, Any]]:
             continue
         out.extend({"host": answer.host, "reachable": True, **row} for row in answer.rows)
     return out
+
+
+def fleet_cells(
+    rows: Iterable[dict[str, Any]], cells: Callable[[dict[str, Any]], list[Any]]
+) -> list[list[Any]]:
+    """Table rows of :func:`fleet_rows`: the host, then ``cells`` of the row; a host that did
+    not answer, one cell saying why."""
+    return [
+        [r["host"], *cells(r)] if r["reachable"] else [r["host"], f"unreachable: {r['error']}"]
+        for r in rows
+    ]
 
 
 def summary(

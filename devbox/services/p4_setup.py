@@ -30,7 +30,9 @@ _USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}", re.ASCII)
 
 
 def check_port(port: str) -> str:
-    if not _PORT.fullmatch(port):
+    """A Perforce server address; never ``rsh:`` (P4PORT=rsh:CMD runs CMD: the regex would
+    read ``rsh:1666`` as host rsh, port 1666)."""
+    if port.lower().startswith("rsh:") or not _PORT.fullmatch(port):
         raise UserError(
             f"not a Perforce server address: {port!r}",
             hint="give --port HOST:PORT (or ssl:HOST:PORT), e.g. perforce.example.com:1666",

@@ -89,14 +89,15 @@ def targets_here(names: list[str], clones_of: str | None) -> list[str]:
 
 def _address(cfg: Config, name: str) -> str:
     """``name``'s LAN address from its own lease record (not ``network.show``: that reads
-    every record and asks the kernel, once per container of a run over many)."""
-    from devbox.services.network import store
+    every record and asks the kernel, once per container of a run over many), else from
+    devbox's record of it."""
+    from devbox.services import host_reach
     from devbox.state.container_records import read_state
 
-    for rec in store(cfg).for_container(name):
-        if rec.ip:
-            return rec.ip
-    return str(read_state(Layout(cfg.root), name).get("ip") or "")
+    try:
+        return host_reach.lan_address(cfg, name)
+    except UserError:
+        return str(read_state(Layout(cfg.root), name).get("ip") or "")
 
 
 def run_one(cfg: Config, name: str, command: str, timeout: float) -> RunResult:

@@ -190,7 +190,6 @@ def connect(
         return
     from urllib.parse import quote
 
-    from devbox.api import protocol
     from devbox.api.client_connect import relay_stdio
     from devbox.cli import remote
 
@@ -203,5 +202,4 @@ def connect(
         )
     api = remote.client()  # refusals (not yours, no address) come here as one-line errors
     api.get(f"/containers/{quote(container, safe='')}/reach", port=port)
-    cfg = state.config()
-    relay_stdio(protocol.socket_path(cfg.root, cfg.text("service.socket")), container, port)
+    relay_stdio(api.path, container, port)

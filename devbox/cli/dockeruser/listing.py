@@ -61,11 +61,7 @@ def _fleet(query: dict[str, Any], combos: bool, as_json: bool) -> None:
     if as_json:
         state.ui().json(rows)
         return
-    table = [
-        [r["host"], *_cells(r)] if r["reachable"] else [r["host"], f"unreachable: {r['error']}"]
-        for r in rows
-    ]
-    state.ui().table(None, ["host", *COLUMNS], table)
+    state.ui().table(None, ["host", *COLUMNS], hosts.fleet_cells(rows, _cells))
 
 
 def _ordered(rows: list[dict[str, Any]], combos: bool) -> list[dict[str, Any]]:

@@ -91,11 +91,7 @@ def _fleet(query: dict[str, Any], as_json: bool) -> None:
     if as_json:
         state.ui().json(rows)
         return
-    table = [
-        [r["host"], *cells(r)] if r["reachable"] else [r["host"], f"unreachable: {r['error']}"]
-        for r in rows
-    ]
-    state.ui().table(None, ["host", *COLUMNS], table)
+    state.ui().table(None, ["host", *COLUMNS], hosts.fleet_cells(rows, cells))
 
 
 def _watch(api: Client, query: dict[str, Any], as_json: bool, seconds: float) -> None:
