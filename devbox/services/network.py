@@ -9,6 +9,7 @@ the lease and re-plumb the container after every restart. Any failure undoes wha
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -35,10 +36,11 @@ from devbox.services.nic import (
     store,
 )
 from devbox.steps import Reporter
-from devbox.waits import wait_until
+from devbox.waits import poll, wait_until
 
 if TYPE_CHECKING:
     from devbox.adapters.docker.net import ContainerFacts
+    from devbox.state.lease_store import LeaseStore
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,19 @@ def _notify_daemon(cfg: Config) -> None:
             pass
 
 
+HANDOVER_SECONDS = 15.0  # how long a detach waits for the daemon to let go of a lease
+
+
+def _handed_over(cfg: Config, st: LeaseStore, key: str) -> bool:
+    """Whether the lease ``key`` is free to own now; if not, the daemon is asked again."""
+    fd = st.try_owner(key)
+    if fd is None:
+        _notify_daemon(cfg)
+        return False
+    os.close(fd)
+    return True
+
+
 def detach(
     cfg: Config,
     container: str,
@@ -185,7 +200,10 @@ def detach(
         _notify_daemon(cfg)
         out = []
         for rec in records:
-            with st.owner(rec.key, timeout=15.0):
+            # the daemon lets go of the lease on SIGHUP; one sent while it was busy starting
+            # (adopting leases) is asked again each half second, bounded
+            poll(functools.partial(_handed_over, cfg, st, rec.key), HANDOVER_SECONDS, 0.5)
+            with st.owner(rec.key, timeout=HANDOVER_SECONDS):
                 running = facts is not None and facts.running and facts.id == rec.container_id
                 if rec.mode == "dhcp" and rec.dhcp_lease:
                     if running and facts is not None and interface_matches(rec, facts.pid):
