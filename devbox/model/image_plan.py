@@ -128,6 +128,8 @@ def list_image_defs(images_dir: Path) -> list[ImageDef]:
 # --- build context --------------------------------------------------------------------------
 
 SSH_HOSTKEYS_UNIT = "devbox-ssh-hostkeys.service"
+# a drop-in of the image's sshd unit: sshd starts with systemd, not after basic.target
+SSH_EARLY_DROPIN = "devbox-ssh-early.conf"
 NETWAIT_FILES = ("devbox-net-wait", "devbox-net-wait.service")
 
 
@@ -153,6 +155,8 @@ def dockerfile_context(
         "user": image.user,
         "ssh": image.ssh,
         "ssh_unit": SSH_HOSTKEYS_UNIT,
+        "ssh_early": SSH_EARLY_DROPIN,
+        "sshd_unit": "ssh.service" if family == "debian" else "sshd.service",
         "netwait": image.netwait and netwait_present,
         "netwait_files": list(NETWAIT_FILES),
         "enable": list(image.enable),

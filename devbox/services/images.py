@@ -85,7 +85,8 @@ def render_context(
         "Dockerfile": templates.render("Dockerfile.j2", ctx, [templates_dir()]).encode(),
     }
     if image.ssh:
-        files[plan.SSH_HOSTKEYS_UNIT] = (shared_files_dir() / plan.SSH_HOSTKEYS_UNIT).read_bytes()
+        for shared in (plan.SSH_HOSTKEYS_UNIT, plan.SSH_EARLY_DROPIN):
+            files[shared] = (shared_files_dir() / shared).read_bytes()
     if ctx["netwait"]:
         for name in plan.NETWAIT_FILES:
             files[name] = (nw_dir / name).read_bytes()

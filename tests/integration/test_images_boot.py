@@ -165,6 +165,18 @@ def test_dev_boots_systemd_and_sshd(booted: Callable[[], Any], engine: Any) -> N
             assert res.output.decode().strip() == "active"
     print("boot to is-system-running:", {n: f"{s} {t:.2f}s" for n, (s, t) in results.items()})
 
+    # sshd starts with systemd (the image's drop-in): not ordered after sysinit/basic.target,
+    # no second sshd for a configuration check; the first-boot host-key unit is early too
+    for unit in ("ssh.service", "devbox-ssh-hostkeys.service"):
+        after = first.exec_run(["systemctl", "show", "-p", "After", "--value", unit])
+        assert not {"sysinit.target", "basic.target"} & set(after.output.decode().split()), unit
+    pre = first.exec_run(["systemctl", "show", "-p", "ExecStartPre", "--value", "ssh.service"])
+    assert pre.output.decode().strip() == ""
+    # ... and a user's login as soon as sshd answers is not turned away by pam_nologin: no
+    # /run/nologin is made at boot (systemd-tmpfiles' own view of its configuration)
+    tmpfiles = first.exec_run(["systemd-tmpfiles", "--cat-config"]).output.decode()
+    assert "/run/nologin" not in tmpfiles
+
     # per-container identity: SSH host keys and machine-id made at first boot
     assert _host_key(first).asbytes() != _host_key(second).asbytes()
     ids = [c.exec_run(["cat", "/etc/machine-id"]).output.decode().strip() for c in (first, second)]

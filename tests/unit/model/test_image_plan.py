@@ -93,9 +93,16 @@ def test_render_context_files() -> None:
         == (images.shared_files_dir() / plan.SSH_HOSTKEYS_UNIT).read_bytes()
     )
     assert b"ssh-keygen -A" in files[plan.SSH_HOSTKEYS_UNIT]
+    early = files[plan.SSH_EARLY_DROPIN].decode()
+    assert "DefaultDependencies=no" in early
+    assert "DefaultDependencies=no" in files[plan.SSH_HOSTKEYS_UNIT].decode()  # sshd waits on it
     for name in plan.NETWAIT_FILES:
         assert files[name] == (images.netwait_dir() / name).read_bytes(), name
     dockerfile = files["Dockerfile"].decode()
+    assert (
+        f"COPY {plan.SSH_EARLY_DROPIN} /etc/systemd/system/ssh.service.d/10-devbox-early.conf"
+        in dockerfile
+    )
     script, unit = plan.NETWAIT_FILES
     assert f"COPY {script} /usr/local/sbin/{script}" in dockerfile
     assert f"COPY {unit} /etc/systemd/system/{unit}" in dockerfile
