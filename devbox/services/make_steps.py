@@ -45,6 +45,7 @@ class MakeJob:
     log: OpLog
     branch: Branch | None
     password: Callable[[], str] | None = None
+    before_start: Callable[[], None] | None = None  # a last check before the container starts
     image_name: str = field(init=False)
     layout: Layout = field(init=False)
     name: str = field(init=False)
@@ -182,6 +183,8 @@ def create_container(job: MakeJob, ctx: StepContext) -> None:
     )
     job.keys_seeded = len(keys_files)
     job.host_keys = [public]
+    if job.before_start is not None:
+        job.before_start()
     dc.start(job.name)
     ctx.info(f"container {job.name} started from {job.image}")
 
@@ -271,7 +274,7 @@ def _seeded_login_keys(job: MakeJob) -> tuple[login_keys.Files, login_keys.Dirs]
     """The ``authorized_keys`` file (and its ``.ssh`` folder) to put in before the first boot,
     when the image's /etc/passwd gives the login user's ids; nothing when it does not (then
     :func:`install_keys` does it after boot)."""
-    ids = login_keys.image_ids(job.name, job.user)
+    ids = login_keys.image_ids(job.name, job.user, job.layout)
     if ids is None:
         return {}, {}
     job.ids[job.user] = ids

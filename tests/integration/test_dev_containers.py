@@ -210,6 +210,39 @@ def test_registry_down_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) 
     _no_trace(devenv, engine, name)
 
 
+def test_no_room_for_another_systemd_is_refused_and_leaves_nothing(
+    devenv: DevEnv, engine: Any
+) -> None:
+    """A host whose inotify instances (root's, capped per user) are all but used up cannot
+    boot another systemd: the make is refused with the fix and rolled back (the count runs
+    beside the first steps; it is checked before the container starts)."""
+    import ctypes
+    import resource
+
+    from devbox.adapters.host import procfs
+    from devbox.model import capacity
+
+    name = devenv.name("noroom")
+    libc = ctypes.CDLL(None, use_errno=True)
+    held: list[int] = []
+    try:
+        room = procfs.inotify_room()
+        spare = max(0, room.limit - room.used - 2)  # fewer than one container's left
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < spare + 256:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(spare + 256, hard), hard))
+        for _ in range(spare):
+            fd = libc.inotify_init1(os.O_CLOEXEC)
+            assert fd >= 0, f"inotify_init1: {os.strerror(ctypes.get_errno())}"
+            held.append(fd)
+        result = try_make(devenv, name, "--no-checkout")
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert_refused(result, 3, "fs.inotify.max_user_instances", capacity.FIX)
+    _no_trace(devenv, engine, name)
+
+
 def test_no_dhcp_answer_is_clear_and_leaves_nothing(devenv: DevEnv, engine: Any) -> None:
     """A lab whose DHCP server is down: the make fails within the timeout, rolled back."""
     from devbox.services import lab as labsvc
