@@ -235,10 +235,10 @@ def run(
     def interrupted(job: str) -> None:
         ui.info("devbox: cancelling; the service rolls back what this command made")
 
+    api = client()
+    ui.preload()  # rich loads while the service starts the job
     try:
-        return client().stream(
-            method, path, body, on_event, on_interrupt=interrupted, on_prompt=ask
-        )
+        return api.stream(method, path, body, on_event, on_interrupt=interrupted, on_prompt=ask)
     finally:
         for one in reporters.values():
             one.close()

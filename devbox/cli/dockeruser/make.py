@@ -207,14 +207,15 @@ def place(asked: Limits) -> Choice | None:
     and what the caller's quota there allows, pick one (:mod:`devbox.model.placement`) and
     talk to it from here on; one line on stderr says which and why."""
     from devbox.cli import remote
+
+    cfg = state.config()
+    if cfg.text("host") != remote.AUTO:
+        return None
     from devbox.model import placement
     from devbox.model.hosts import LOCAL
     from devbox.model.limits import AUTO, parse_memory
     from devbox.state import host_list
 
-    cfg = state.config()
-    if cfg.text("host") != remote.AUTO:
-        return None
     memory = asked.memory
     setting = str(cfg["limits.memory"] or AUTO).strip().lower()
     if memory is None and setting != AUTO:
