@@ -1,8 +1,9 @@
-"""The CLI's side of the API: HTTP over the service's unix socket with urllib3, the way the
-docker SDK's own unix-socket transport does it (an ``HTTPConnection`` whose ``connect`` opens
-an AF_UNIX socket), and the reading of streamed events.
+"""The CLI's side of the API: HTTP over the service's unix socket, the way the docker SDK's
+own unix-socket transport does it (an ``HTTPConnection`` whose ``connect`` opens an AF_UNIX
+socket: :mod:`devbox.api.http_pool`), and the reading of streamed events.
 
-Imports nothing heavy (urllib3 only): every client command pays for this at start-up.
+Imports nothing heavy (the standard library's http.client): every client command pays for
+this at start-up.
 """
 
 from __future__ import annotations
@@ -10,16 +11,14 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
+from http.client import HTTPException
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import urllib3
-import urllib3.connection
-import urllib3.connectionpool
-
 from devbox.api import protocol
+from devbox.api.http_pool import Pool, Response
 from devbox.errors import NotReadyError, OperationFailed
 from devbox.steps import interrupts_to
 
@@ -29,26 +28,18 @@ if TYPE_CHECKING:
 GROUP_HINT = "ask the host's admin to add you to group {group} (usermod -aG {group} $USER)"
 
 
-class _UnixConnection(urllib3.connection.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_socket = path
-
-    def connect(self) -> None:
+def _unix_opener(path: str) -> Callable[[float | None], socket.socket]:
+    def connect(timeout: float | None) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)  # type: ignore[arg-type]
-        sock.connect(self.unix_socket)
-        self.sock = sock
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
-
-class _UnixPool(urllib3.connectionpool.HTTPConnectionPool):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout, maxsize=4)
-        self.unix_socket = path
-        self.seconds = timeout
-
-    def _new_conn(self) -> _UnixConnection:
-        return _UnixConnection(self.unix_socket, self.seconds)
+    return connect
 
 
 OnEvent = Callable[[dict[str, Any]], None]
@@ -71,16 +62,16 @@ class Client:
         self.group = group
         self.settings = settings  # root's: protocol.encode_settings
         self.transport = transport
-        self._pool: urllib3.connectionpool.HTTPConnectionPool
-        self._stream_pool: urllib3.connectionpool.HTTPConnectionPool
+        self._pool: Pool
+        self._stream_pool: Pool
         if transport is not None:
             if settings is not None:
                 raise ValueError("root's settings never go to another host")
             self._pool = transport.pool(timeout)
             self._stream_pool = transport.pool(None)
         else:
-            self._pool = _UnixPool(str(path), timeout)
-            self._stream_pool = _UnixPool(str(path), None)  # long jobs: no read time-out
+            self._pool = Pool(_unix_opener(str(path)), timeout)
+            self._stream_pool = Pool(_unix_opener(str(path)), None)  # long jobs: no read time-out
 
     def close(self) -> None:
         self._pool.close()
@@ -127,7 +118,7 @@ class Client:
         return data
 
     # ---- streamed requests ----------------------------------------------------------------
-    def download(self, path: str) -> urllib3.BaseHTTPResponse:
+    def download(self, path: str) -> Response:
         """A streamed GET of a file (a move's export): the open response, to be read with
         ``.stream()`` and released; an error reply raised."""
         response = self._request(self._stream_pool, "GET", path, None, None, stream=True)
@@ -140,12 +131,9 @@ class Client:
     def upload(self, path: str, chunks: Iterable[bytes], size: int) -> Any:
         """A chunked PUT of ``size`` bytes from ``chunks`` (a move's import): its JSON reply."""
         headers = {protocol.VERSION_HEADER: str(protocol.API_VERSION), "X-Devbox-Size": str(size)}
-        try:
-            response = self._stream_pool.urlopen(
-                "PUT", protocol.PREFIX + path, body=chunks, headers=headers, chunked=True,
-                retries=False,
-            )  # fmt: skip
-        except (urllib3.exceptions.HTTPError, OSError) as err:
+        try:  # an iterable body goes chunked
+            response = self._stream_pool.request("PUT", protocol.PREFIX + path, chunks, headers)
+        except (HTTPException, OSError) as err:
             raise self._unreachable(err) from None
         data = _decode(response.data)
         if response.status >= 400:
@@ -172,7 +160,7 @@ class Client:
             response.release_conn()
             protocol.raise_error(data.get("error", {}) if isinstance(data, dict) else {})
         job: list[str] = []
-        with self._forward_interrupts(job, on_interrupt):
+        with self._forward_interrupts(job, on_interrupt), _released(response):
             for event in _lines(response):
                 kind = event.get("event")
                 if kind == "job":
@@ -221,13 +209,13 @@ class Client:
     # ---- plumbing -------------------------------------------------------------------------
     def _request(
         self,
-        pool: urllib3.connectionpool.HTTPConnectionPool,
+        pool: Pool,
         method: str,
         path: str,
         body: dict[str, Any] | None,
         fields: dict[str, str] | None,
         stream: bool,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         url = protocol.PREFIX + path
         if fields:
             from urllib.parse import urlencode
@@ -241,23 +229,17 @@ class Client:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         try:
-            return pool.urlopen(
-                method,
-                url,
-                body=payload,
-                headers=headers,
-                retries=False,
-                preload_content=not stream,
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as err:
+            response = pool.request(method, url, payload, headers)
+            if not stream:
+                response.data  # noqa: B018 - read to the end: the connection goes back
+            return response
+        except (HTTPException, OSError) as err:
             raise self._unreachable(err) from None
 
     def _unreachable(self, err: Exception) -> Exception:
         if self.transport is not None:
             return self.transport.unreachable(err)
-        reason: Any = getattr(err, "reason", None) or err
-        while isinstance(reason, urllib3.exceptions.HTTPError) and getattr(reason, "reason", None):
-            reason = reason.reason  # type: ignore[attr-defined]
+        reason: Any = err
         text = str(reason)
         if isinstance(reason, PermissionError) or "Permission denied" in text:
             return NotReadyError(
@@ -291,7 +273,15 @@ def _decode(data: bytes) -> Any:
         raise OperationFailed("the devbox service sent a reply that is not JSON") from None
 
 
-def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
+@contextmanager
+def _released(response: Response) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        response.release_conn()  # kept only when read to its end
+
+
+def _lines(response: Response) -> Iterator[dict[str, Any]]:
     buffer = b""
     for chunk in response.stream(65536, decode_content=False):
         buffer += chunk

@@ -10,45 +10,59 @@ paramiko is imported only when a ``--host`` is used (:mod:`devbox.adapters.ssh_c
 
 from __future__ import annotations
 
+import io
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import urllib3.connection
-import urllib3.connectionpool
-
+from devbox.api.http_pool import Pool
 from devbox.errors import DevboxError, NotReadyError, OperationFailed
 from devbox.model.hosts import HostEntry
 
 if TYPE_CHECKING:
-    from devbox.adapters.ssh_channel import SshLink
+    pass
 
 CONNECT_TIMEOUT = 15.0  # seconds for the TCP connect, the SSH handshake and the login
 
 
-class _ChannelConnection(urllib3.connection.HTTPConnection):
-    """HTTP over one SSH channel (its ``sock``), opened when the request is first sent."""
+class _ChannelReader(io.RawIOBase):
+    """An SSH channel's stdout as a raw stream (``io.BufferedReader`` over it gives http.client
+    the ``read1`` a streamed reply is read with: paramiko's own channel file has none)."""
 
-    def __init__(self, link: SshLink, command: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.link = link
-        self.command = command
-        self.seconds = timeout
+    def __init__(self, chan: Any) -> None:
+        self._chan = chan
 
-    def connect(self) -> None:
-        self.sock = self.link.open(self.command, self.seconds)
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._chan.recv(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
-class _ChannelPool(urllib3.connectionpool.HTTPConnectionPool):
-    def __init__(self, link: SshLink, command: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout, maxsize=4)
-        self.link = link
-        self.command = command
-        self.seconds = timeout
+class _ChannelSocket:
+    """An SSH channel as http.client uses a socket: sendall, makefile('rb'), fileno (for the
+    pool's check of an idle connection), close."""
 
-    def _new_conn(self) -> _ChannelConnection:
-        return _ChannelConnection(self.link, self.command, self.seconds)
+    def __init__(self, chan: Any) -> None:
+        self._chan = chan
+
+    def sendall(self, data: bytes) -> None:
+        self._chan.sendall(data)
+
+    def makefile(self, mode: str = "rb", buffering: int = -1) -> io.BufferedReader:
+        return io.BufferedReader(_ChannelReader(self._chan))
+
+    def fileno(self) -> int:
+        return int(self._chan.fileno())
+
+    def settimeout(self, seconds: float | None) -> None:
+        self._chan.settimeout(seconds)
+
+    def close(self) -> None:
+        self._chan.close()
 
 
 class SshTransport:
@@ -69,8 +83,10 @@ class SshTransport:
     def where(self) -> str:
         return self.link.where
 
-    def pool(self, timeout: float | None) -> _ChannelPool:
-        return _ChannelPool(self.link, self.command, timeout)
+    def pool(self, timeout: float | None) -> Pool:
+        """HTTP connections each over a new SSH channel running dial-stdio there, opened when
+        a request is first sent."""
+        return Pool(lambda seconds: _ChannelSocket(self.link.open(self.command, seconds)), timeout)
 
     def unreachable(self, err: Exception) -> DevboxError:
         """What a failed request over SSH means: most often that dial-stdio ended there (no

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 USER1, USER2, OUTSIDER, ADMIN = "dbxu1", "dbxu2", "dbxu3", "dbxa1"
 GROUPS = ("devbox", "devbox-admin")
 MEMBERS = {USER1: ["devbox"], USER2: ["devbox"], OUTSIDER: [], ADMIN: ["devbox", "devbox-admin"]}
-HEAVY = ("docker", "pyroute2", "paramiko", "jinja2", "P4")
+HEAVY = ("docker", "pyroute2", "paramiko", "jinja2", "P4", "requests", "urllib3")
 
 
 def _run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -373,10 +373,11 @@ def test_only_root_may_send_its_own_settings(host: Host) -> None:
 
 
 def test_an_unknown_api_version_is_refused_clearly(host: Host) -> None:
-    from devbox.api.client import _UnixPool
+    from devbox.api.client import _unix_opener
+    from devbox.api.http_pool import Pool
 
-    pool = _UnixPool(str(host.shared / "devbox.sock"), 10)
-    reply = pool.urlopen("GET", "/v2/containers", headers={"X-Devbox-Api": "2"}, retries=False)
+    pool = Pool(_unix_opener(str(host.shared / "devbox.sock")), 10)
+    reply = pool.request("GET", "/v2/containers", headers={"X-Devbox-Api": "2"})
     error = json.loads(reply.data)["error"]
     assert reply.status == 400
     assert "speaks API v1, the client asked for v2" in error["message"]
