@@ -15,7 +15,8 @@ the devbox service of the bench's own root, as every command does):
              included, and ``total_rss`` of its memory.stat; v2: ``devbox/<name>/
              memory.current`` and ``anon`` of memory.stat), read once all N are ready.
 - service:   the devbox service's RSS and thread count (``/proc/<pid>/status``, VmRSS and
-             Threads) with the N clones up (their leases held).
+             Threads; the fewest threads over ten reads) with the N clones up (their leases
+             held), and with SRC's lease alone before any clone (threads must not grow).
 - list:      ``dockeruser list-containers --json`` (N + 1 rows), median of ``--reps``; and
              with ``--no-size``.
 - run-on:    ``dockeruser run-on --clones-of SRC -- true``, median of ``--reps``.
@@ -107,16 +108,25 @@ def memory_source() -> str:
 
 
 def service_status(host: Host) -> tuple[float, int]:
-    """The devbox service's (RSS in MB, threads), from /proc/<pid>/status."""
+    """The devbox service's (RSS in MB, threads), from /proc/<pid>/status: its steady state,
+    the fewest threads over ten reads a tenth of a second apart (a request's short-lived
+    worker is not counted) and the RSS of the last read."""
     from devbox.state import daemon_pid
+    from devbox.waits import poll
 
     pid = daemon_pid.running_pid(host.cfg)
     if pid is None:
         raise RuntimeError("the devbox service is not running")
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-    )
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
+    reads: list[tuple[float, int]] = []
+
+    def read() -> bool:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in status)
+        reads.append((int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])))
+        return len(reads) >= 10
+
+    poll(read, 5.0, 0.1)
+    return reads[-1][0], min(threads for _, threads in reads)
 
 
 # ---- one N ---------------------------------------------------------------------------------
@@ -307,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
             from devbox.paths import Layout
 
             write_opt(Layout(host.root).opt_dir(src), args.opt_mb)
+            from devbox.waits import poll
+
+            log = host.root / "logs" / "daemon.log"
+            poll(lambda: f"{src}.lan0: adopted lease" in log.read_text(), 20.0, 0.1)
+            one_rss, one_threads = service_status(host)
+            print(f"service with SRC's lease alone: {one_rss:.1f} MB, {one_threads} threads")
             for count in counts:
                 cycles = [one_count(host, src, count, reps) for _ in range(args.cycles)]
                 figures.append(merged(cycles))
@@ -324,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         f"run(s) per cycle, {args.cycles} clone-remove cycle(s) per N (median);\n"
         f"memory: {memory_source()}; through root's CLI and the devbox service"
     )
+    print(f"service with SRC's lease alone: RSS {one_rss:.1f} MB, {one_threads} threads")
     for line in table(figures):
         print(line)
     for fig in figures:

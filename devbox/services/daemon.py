@@ -21,6 +21,9 @@ goes up) the daemon reconciles at once, so every running container on it gets it
 back -- same MAC, the held lease requested again, no restart. While a parent is gone, its
 containers wait for it (logged once), instead of failing a re-plumb every sweep.
 
+Every lease it holds is a DHCP client on the process's one DHCP event loop
+(:mod:`devbox.adapters.net.dhcp_loop`): its threads do not grow with its leases.
+
 This module is the process: lock and pid file, signals, the task queue and its loop.
 """
 

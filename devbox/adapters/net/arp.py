@@ -44,12 +44,18 @@ def _open(ifname: str) -> socket.socket:
     return sock
 
 
+def announcement(mac: str, ip: str) -> list[bytes]:
+    """The frames of one gratuitous ARP for ``ip`` (for any raw packet socket bound to the
+    interface): the request form (most widely honoured), then the reply form."""
+    return [_frame(mac, 1, ip, ip), _frame(mac, 2, ip, ip, BROADCAST)]
+
+
 def announce(ifname: str, mac: str, ip: str, count: int = 2) -> None:
     """Gratuitous ARP for ``ip``: LAN peers replace stale entries for it."""
     with _open(ifname) as sock:
         for i in range(count):
-            sock.send(_frame(mac, 1, ip, ip))  # request form (most widely honoured)
-            sock.send(_frame(mac, 2, ip, ip, BROADCAST))  # reply form
+            for frame in announcement(mac, ip):
+                sock.send(frame)
             if i + 1 < count:
                 time.sleep(0.02)
 

@@ -1,11 +1,14 @@
 """DHCP through pyroute2's own client, run from the host inside a container's netns.
 
-A :class:`DhcpSession` is one ``AsyncDHCPClient`` on its own thread. The thread enters the
-container's network namespace first, so the client's raw socket and every netlink socket the
-hooks open live there. The hooks configure address, default route and ``resolv.conf`` in that
-namespace and send a gratuitous ARP after every bind. ``resolv.conf`` goes into the container's
-root through :class:`devbox.adapters.host.rootfs.RootDir` (opened once at start): a link the tenant
-planted there is never followed; that write is then skipped and the lease kept all the same.
+A :class:`DhcpSession` is one ``AsyncDHCPClient``, a coroutine on the process's one DHCP loop
+(:mod:`devbox.adapters.net.dhcp_loop`: one thread however many leases). Every socket of it (the
+client's raw socket, which sends the ARP announcements too, and the netlink sockets of the
+hooks) is made inside the container's network namespace (:mod:`devbox.adapters.net.dhcp_netns`),
+held open by fd from ``start()`` on, so a reused PID never points a session at another
+namespace. The hooks configure address, default route and ``resolv.conf`` in that namespace and
+send a gratuitous ARP after every bind. ``resolv.conf`` goes into the container's root through
+:class:`devbox.adapters.host.rootfs.RootDir` (opened once at start): a link the tenant planted
+there is never followed; that write is then skipped and the lease kept all the same.
 The lease is handed to ``on_lease`` at every bind/renew (the caller persists it) and can be
 given back (``lease=``) so a new session adopts it with a REQUEST (INIT-REBOOT) instead of
 starting over.
@@ -17,17 +20,21 @@ a lost first packet costs one second, not four.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devbox.adapters.host.rootfs import RootDir
-from devbox.adapters.net import netns as nsmod
 from devbox.errors import OperationFailed
+
+if TYPE_CHECKING:
+    from devbox.adapters.net.dhcp_loop import DhcpLoop
 
 LOG = logging.getLogger(__name__)
 
@@ -108,7 +115,8 @@ def resolv_conf_text(dns: list[str], domain: str) -> str:
 
 
 class DhcpSession:
-    """One DHCP client for one interface in the network namespace at ``netns``.
+    """One DHCP client for one interface in the network namespace at ``netns``, a coroutine on
+    the process's one DHCP loop (:func:`devbox.adapters.net.dhcp_loop.shared`).
 
     ``release_only``: adopt ``lease`` just to send a DHCPRELEASE for it, then stop.
     """
@@ -143,14 +151,20 @@ class DhcpSession:
         self.error: BaseException | None = None
         self._bound = threading.Event()
         self._done = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()  # the first bind or the end: what wait_bound waits for
         self._ready = threading.Event()
+        self._dloop: DhcpLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._task: concurrent.futures.Future[None] | None = None
+        self._ns_fd: int | None = None
+        self._sock: Any = None  # the client's raw socket (ARP goes out on it too)
+        self._ifindex = 0
 
     # --- public ---------------------------------------------------------------------------
 
     def start(self) -> DhcpSession:
+        from devbox.adapters.net import dhcp_loop
+
         if self.container_root is not None:
             try:  # now, while the caller knows the PID is the container's
                 self._root = RootDir.open(
@@ -158,73 +172,91 @@ class DhcpSession:
                 )
             except OperationFailed as err:
                 LOG.error("%s: resolv.conf will not be written: %s", self.name, err.message)
-        self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
-        self._thread.start()
-        self._ready.wait(10)
+        self._dloop = dhcp_loop.shared()
+        self._stop = asyncio.Event()  # bound to the loop on its first use there
+        try:  # held open: the namespace stays the one of this PID, even if the PID is reused
+            self._ns_fd = os.open(self.netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            self.error = err
+            self._finish()
+            return self
+        self._task = self._dloop.submit(self._main())
+        if not self._dloop.on_own_thread():
+            self._ready.wait(10)
         return self
 
     def wait_bound(self, timeout: float) -> LeaseInfo:
-        """Block until the first bind; OperationFailed after ``timeout`` seconds."""
-        if not self._bound.wait(timeout):
+        """Block until the first bind; OperationFailed after ``timeout`` seconds, or as soon
+        as the client has failed."""
+        self._wake.wait(timeout)  # the first bind, or the client's end
+        if not self._bound.is_set() or self.current is None:
             if self.error is not None:
                 raise OperationFailed(f"DHCP client on {self.ifname} failed: {self.error}")
+            if self._done.is_set():
+                raise OperationFailed(f"DHCP client on {self.ifname} stopped before a lease")
             raise OperationFailed(
                 f"no DHCP answer for {self.hostname} on {self.ifname} within {timeout:g}s",
                 hint="check that a DHCP server serves the parent's LAN (devbox common lab "
                 "status), or raise dhcp_timeout",
             )
-        assert self.current is not None
         return self.current
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._task is not None and not self._done.is_set()
 
     def stop(self, release: bool = False, timeout: float = 10.0) -> None:
         """Stop the client. ``release``: send DHCPRELEASE and remove the address first."""
         self.release_on_stop = release
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(stop.set)
-            except RuntimeError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    # --- the thread -----------------------------------------------------------------------
-
-    def _main(self) -> None:
-        try:
-            nsmod.setns_current_thread(self.netns)
-        except OSError as err:
-            self.error = err
-            if self._root is not None:
-                self._root.close()
-                self._root = None
-            self._ready.set()
-            self._done.set()
+        dloop, stop = self._dloop, self._stop
+        if dloop is None or stop is None:
             return
+        dloop.call_soon(stop.set)
+        if not dloop.on_own_thread():
+            self._done.wait(timeout)
+
+    # --- on the loop ----------------------------------------------------------------------
+
+    async def _main(self) -> None:
         try:
-            asyncio.run(self._run())
+            await self._run()
         except BaseException as err:  # noqa: BLE001 - reported through wait_bound/error
             LOG.warning("%s: %r", self.name, err)
             self.error = err
         finally:
-            if self._root is not None:
-                self._root.close()
-                self._root = None
-            self._ready.set()
-            self._done.set()
+            if self._ns_fd is not None:
+                os.close(self._ns_fd)
+                self._ns_fd = None
+            assert self._dloop is not None
+            self._dloop.later(self._finish)  # after the files of its last bind
+
+    def _finish(self) -> None:
+        self._close_root()
+        self._ready.set()
+        self._done.set()
+        self._wake.set()
+
+    def _netns(self) -> int:
+        if self._ns_fd is None:
+            raise OperationFailed(f"{self.name}: stopped")
+        return self._ns_fd
+
+    def _close_root(self) -> None:
+        if self._root is not None:
+            self._root.close()
+            self._root = None
 
     async def _run(self) -> None:
         from pyroute2.dhcp import fsm
-        from pyroute2.dhcp.client import AsyncDHCPClient, ClientConfig
+        from pyroute2.dhcp.client import ClientConfig
         from pyroute2.dhcp.hooks import Trigger, hook
         from pyroute2.dhcp.leases import Lease
 
+        from devbox.adapters.net.dhcp_netns import NetnsDHCPClient
+
         session = self
         initial = self.initial
+        assert self._dloop is not None and self._stop is not None and self._ns_fd is not None
 
         class SessionLease(Lease):
             def dump(self) -> None:  # persisted by the session's owner via on_lease
@@ -266,9 +298,8 @@ class DhcpSession:
                 fsm.State.SELECTING: 60 * 15,
             },
         )
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        async with AsyncDHCPClient(config) as client:
+        async with NetnsDHCPClient(config, self._dloop, self._ns_fd, self.mac) as client:
+            self._sock, self._ifindex = client._sock, client._sock.ifindex
             self._ready.set()
             if self.release_only:
                 self.release_on_stop = True
@@ -281,12 +312,13 @@ class DhcpSession:
                 client.config.release = False
 
     async def _configure(self, lease: Any) -> None:
-        from pyroute2.iproute.linux import AsyncIPRoute
+        from devbox.adapters.net.dhcp_netns import iproute
 
         info = _info(lease)
         old = self.current
-        async with AsyncIPRoute() as ipr:
-            idx = (await ipr.link_lookup(ifname=self.ifname))[0]
+        assert self._dloop is not None
+        async with iproute(self._dloop, self._netns()) as ipr:
+            idx = self._ifindex
             if old is not None and (old.ip, old.prefixlen) != (info.ip, info.prefixlen):
                 try:
                     await ipr.addr("del", index=idx, address=old.ip, prefixlen=old.prefixlen)
@@ -295,24 +327,38 @@ class DhcpSession:
             await ipr.addr("replace", index=idx, address=info.ip, prefixlen=info.prefixlen)
             if info.gateway:
                 await ipr.route("replace", dst="0.0.0.0/0", gateway=info.gateway, oif=idx)
+        self._announce(info.ip)
+        # and once more a second later, off the critical path
+        asyncio.get_running_loop().call_later(1.0, self._announce, info.ip)
+        self.current = info
+        # files (resolv.conf, the caller's record) are synced: on the worker, in order
+        self._dloop.later(self._bound_files, "bound" if old is None else "renewed", info)
+
+    def _bound_files(self, event: str, info: LeaseInfo) -> None:
+        """On the loop's worker thread: resolv.conf, then ``on_lease``; then a first bind is
+        reported (wait_bound returns once both are on disk)."""
         if self._root is not None and info.dns:
             self._write_resolv(self._root, info)
-        self._announce(info.ip)
-        if self._loop is not None:  # and once more a second later, off the critical path
-            self._loop.call_later(1.0, self._announce, info.ip)
-        self.current = info
+        self._tell(event, info)
+        self._bound.set()
+        self._wake.set()
+
+    def _tell(self, event: str, info: LeaseInfo | None) -> None:
         if self.on_lease is not None:
             try:
-                self.on_lease("bound" if old is None else "renewed", info)
+                self.on_lease(event, info)
             except Exception as err:  # noqa: BLE001 - never kill the client over bookkeeping
                 LOG.error("%s: on_lease: %r", self.name, err)
-        self._bound.set()
 
     def _announce(self, ip: str) -> None:
         from devbox.adapters.net import arp
 
-        try:
-            arp.announce(self.ifname, self.mac, ip, count=1)
+        sock = self._sock
+        if sock is None or self._done.is_set() or sock.fileno() < 0:
+            return  # stopped meanwhile
+        try:  # on the client's own raw socket: a new one would cost a grace period to close
+            for frame in arp.announcement(self.mac, ip):
+                sock.sendto(frame, (self.ifname, arp.ETH_P_ARP))  # sent as ARP, not as IP
         except OSError as err:
             LOG.warning("%s: gratuitous ARP: %r", self.name, err)
 
@@ -329,13 +375,14 @@ class DhcpSession:
             LOG.info("%s: cannot write resolv.conf: %r", self.name, err)
 
     async def _unconfigure(self, lease: Any) -> None:
-        from pyroute2.iproute.linux import AsyncIPRoute
+        from devbox.adapters.net.dhcp_netns import iproute
 
         info = self.current
         self.current = None
         if info is not None:
             try:
-                async with AsyncIPRoute() as ipr:
+                assert self._dloop is not None
+                async with iproute(self._dloop, self._netns()) as ipr:
                     found = await ipr.link_lookup(ifname=self.ifname)
                     if found:
                         await ipr.addr(
@@ -343,8 +390,5 @@ class DhcpSession:
                         )
             except Exception as err:  # noqa: BLE001 - address may already be gone
                 LOG.debug("%s: unconfigure: %r", self.name, err)
-        if self.on_lease is not None:
-            try:
-                self.on_lease("unbound", None)
-            except Exception as err:  # noqa: BLE001
-                LOG.error("%s: on_lease: %r", self.name, err)
+        if self._dloop is not None:
+            self._dloop.later(self._tell, "unbound", None)

@@ -1,0 +1,174 @@
+"""One asyncio event loop per process for every DHCP client of that process.
+
+pyroute2's DHCP client is asyncio already, so a process keeps all its leases (the service holds
+every lease of the host) on one thread, however many there are: the thread count does not grow
+with the leases (issue 17; before, one thread with its own loop per lease).
+
+A network namespace is per thread, and a socket keeps the namespace it was created in. So
+every socket of a DHCP session (its raw DHCP socket, which sends its ARP announcements too,
+and the netlink sockets of its hooks) is created inside :meth:`DhcpLoop.inside`: the loop thread
+``setns(2)``-es into the container's namespace, creates the socket and goes back to the
+host's namespace at once. That window is synchronous code (no ``await`` in it), so no other
+coroutine of the loop ever runs while the thread is in another namespace, and no lock is
+needed. Should the way back ever fail, the loop is marked broken: nothing more is created on
+it, and :func:`shared` starts a new loop for new sessions (whose thread enters the process's
+own namespace first).
+
+A second thread, the worker (:meth:`DhcpLoop.later`), does in order what blocks and must not
+hold up the loop: synced files (resolv.conf, the caller's lease record) and closing the
+sessions' raw sockets (closing a packet socket waits for an RCU grace period, ~10 ms).
+
+Both are daemon threads; a forked child (a job) starts its own loop when it needs one
+(:func:`shared` checks the PID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ctypes
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from devbox.adapters.net import netns as nsmod
+from devbox.errors import OperationFailed
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class DhcpLoop:
+    """One thread running one asyncio loop; sessions are coroutines submitted to it."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.broken = False
+        self._loop = asyncio.new_event_loop()
+        # the process's own namespace (its main thread's: devbox never moves a thread it keeps
+        # using): the loop thread works in it and comes back to it after each window
+        self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dhcp loop", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+        self._work: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]]
+        self._work = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._work_all, name="dhcp work", daemon=True)
+        self._worker.start()
+
+    def later(self, fn: Callable[..., object], *args: Any) -> None:
+        """Call ``fn(*args)`` on the worker thread, in the order asked: what blocks (a synced
+        file, closing a packet socket) and must not hold up the loop serving every session."""
+        self._work.put((fn, args))
+
+    def close_later(self, fd: int) -> None:
+        """Close ``fd`` on the worker: closing a packet socket waits for an RCU grace period
+        (~10 ms)."""
+        self.later(os.close, fd)
+
+    def _work_all(self) -> None:
+        while True:
+            fn, args = self._work.get()
+            try:
+                fn(*args)
+            except Exception as err:  # noqa: BLE001 - the worker serves every session
+                LOG.error("DHCP loop worker: %s: %r", getattr(fn, "__name__", fn), err)
+
+    def _run(self) -> None:
+        try:
+            _setns_fd(self._home)
+        except OSError as err:
+            self.broken = True
+            LOG.critical("DHCP loop: cannot enter the host's namespace: %r", err)
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self._started.set)
+        self._loop.run_forever()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def on_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def on_own_thread(self) -> bool:
+        """On the loop's thread or its worker's (where waiting for a session deadlocks)."""
+        return threading.current_thread() in (self._thread, self._worker)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the loop (from any thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        """Call ``fn(*args)`` on the loop thread (from any thread); nothing when it is closed."""
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    @contextmanager
+    def inside(self, netns: Path | str | int) -> Iterator[None]:
+        """Run the body (synchronous: never an ``await`` in it) on the loop thread inside the
+        network namespace ``netns`` (a path, or an open fd of one); sockets made in it stay
+        there. Back home after it."""
+        if not self.on_loop_thread():
+            raise RuntimeError("DhcpLoop.inside is for the loop thread only")
+        if self.broken:
+            raise OperationFailed("the DHCP loop could not return to the host's namespace")
+        try:
+            if isinstance(netns, int):
+                _setns_fd(netns)
+            else:
+                nsmod.setns_current_thread(netns)
+        except OSError as err:
+            raise OperationFailed(
+                f"cannot enter network namespace {netns}: {err.strerror or err}"
+            ) from err
+        try:
+            yield
+        finally:
+            try:
+                _setns_fd(self._home)
+            except OSError as err:
+                self.broken = True
+                LOG.critical("DHCP loop: cannot go back to the host's namespace: %r", err)
+
+
+def _setns_fd(fd: int) -> None:
+    if _libc().setns(fd, nsmod.CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+_SHARED: DhcpLoop | None = None
+_LOCK = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's loop thread is not there, nor may its lock be free."""
+    global _SHARED, _LOCK
+    _SHARED, _LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+def shared() -> DhcpLoop:
+    """The process's DHCP loop, started on first use (again after a fork, or when broken)."""
+    global _SHARED
+    with _LOCK:
+        if _SHARED is None or _SHARED.pid != os.getpid() or _SHARED.broken:
+            _SHARED = DhcpLoop()
+        return _SHARED
