@@ -263,7 +263,8 @@ CONTAINER_MASKED_UNITS = (
 
 # Generators that look for disks, hibernation images or kernel command-line options a container
 # never has: each is one process on every boot (and every clone's first boot) for nothing.
-# fstab, getty, rc-local and sysv stay: users of a VM-style container may rely on them.
+# rc-local and sysv stay: users of a VM-style container may rely on them (fstab and getty are
+# masked by each image: image_plan.IMAGE_MASKED_GENERATORS).
 CONTAINER_MASKED_GENERATORS = (
     "systemd-cryptsetup-generator",
     "systemd-integritysetup-generator",
