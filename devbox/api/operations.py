@@ -313,9 +313,15 @@ def remove(req: Request, name: str) -> dict[str, Any]:
 def remove_clones(req: Request, name: str) -> dict[str, Any]:
     from dataclasses import asdict
 
+    from devbox.adapters.docker import containers as dc
     from devbox.services import clone, tenancy
 
-    tenancy.require_container(req.cfg, req.caller, name, "remove the clones of")
+    if dc.inspect(name) is None:  # clone --hosts: SRC is on another host, its clones here
+        from devbox.services import clone_import
+
+        clone_import.require_may_remove_clones(req.cfg, req.caller, name)
+    else:
+        tenancy.require_container(req.cfg, req.caller, name, "remove the clones of")
     return asdict(clone.remove_clones(req.cfg, name))
 
 
@@ -327,6 +333,11 @@ def clone(req: Request, name: str) -> dict[str, Any]:
     # an admin's clones of another's container are the admin's: their keys, not the source's
     # owner's, let people in (the owner's own clones keep the source's authorized_keys)
     theirs = owners.owner_of(st.labels)[1] == req.caller.uid
+    names = req.body.get("names")  # clone --hosts: this host's share, named by the client
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        raise UserError("'names' must be a list of clone names")
     run = clone_service.clone(
         req.cfg,
         name,
@@ -338,6 +349,8 @@ def clone(req: Request, name: str) -> dict[str, Any]:
         owner_labels=owners.owner_labels(req.caller),
         admit=_quota(req),
         login_keys=None if theirs else list(_keys(req) or ()),
+        names=names,
+        snapshot=req.text("snapshot"),
     )
     return run.to_dict()
 

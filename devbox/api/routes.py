@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devbox.api import admin_operations as admin
+from devbox.api import clone_hosts_operations as clone_hosts
 from devbox.api import host_operations as host
 from devbox.api import move_operations as move
 from devbox.api import operations as ops
@@ -77,6 +78,31 @@ ROUTES: tuple[Route, ...] = (
         "POST", "/imports/{spool}/container", "import_make", "move: make it", move.import_container
     ),
     Route("DELETE", "/imports/{spool}", "import_drop", "quick", True, "move", move.drop_import),
+    # clone --hosts (the files stream through the same routes as a move's)
+    job(
+        "POST",
+        "/containers/{name}/clone-exports",
+        "clone_export",
+        "clone --hosts: freeze once, spool image + /opt",
+        clone_hosts.export,
+    ),
+    job("DELETE", "/clone-exports/{spool}", "clone_export_drop", "clone", clone_hosts.drop_export),
+    Route(
+        "POST",
+        "/clone-imports",
+        "clone_import",
+        "quick",
+        True,
+        "reserve names",
+        clone_hosts.reserve,
+    ),
+    job(
+        "POST",
+        "/clone-imports/{spool}/clones",
+        "clone_import_make",
+        "clone --hosts: make this host's share",
+        clone_hosts.make_clones,
+    ),
     read("/containers/{name}/log", "log", "the devbox log (?offset)", ops.log_text),
     read("/containers/{name}/snapshots", "snapshots", "its snapshots", snap.list_snapshots),
     job("POST", "/containers/{name}/snapshots", "snapshot", "snapshot (tag)", snap.snapshot),

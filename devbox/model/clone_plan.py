@@ -71,6 +71,35 @@ def clone_names(
     return names
 
 
+def require_free_names(names: Iterable[str], existing: Iterable[str]) -> list[str]:
+    """Clone names chosen elsewhere (``clone --hosts``: by the client, over every host's
+    names): each a valid name, none twice, none taken here (exit 2)."""
+    names = [validate_name(n, "clone name") for n in names]
+    if not names or len(names) > MAX_COUNT:
+        raise UserError(f"a clone run makes 1 to {MAX_COUNT} clones (got {len(names)})")
+    if len(set(names)) != len(names):
+        raise UserError("a clone name is given twice")
+    taken = sorted(set(names) & set(existing))
+    if taken:
+        raise UserError(
+            f"taken on this host already: {', '.join(taken)}",
+            hint="a container or a kept /opt folder has that name there: remove it "
+            "(remove-dev-container NAME --purge) or pick another --prefix",
+        )
+    return names
+
+
+SNAPSHOT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
+
+
+def check_snapshot_id(snap_id: str) -> str:
+    """A snapshot id another host sent (``<src>-<stamp>-<hex>``: an image tag and a folder
+    name): refused (exit 2) unless it is one."""
+    if not SNAPSHOT_ID.fullmatch(snap_id or ""):
+        raise UserError(f"not a snapshot id: {snap_id[:40]!r}")
+    return snap_id
+
+
 def check_jobs(jobs: int | None, count: int, cpus: int = 2) -> int:
     """How many clones are made at once: ``--jobs`` (1..64), default two per CPU (booting
     systemd is CPU-bound: more at once only queue; measured 11 s with 4 vs 15 s with 20 for 20

@@ -74,6 +74,13 @@ class SimHost:
     def service_log(self) -> Path:
         return self.dir / "service.out"
 
+    @property
+    def home(self) -> Path:
+        """Root's HOME on the host (its service's): ``.config/devbox/config.toml`` is the
+        host's own settings (the registry's address), ``.docker/config.json`` its engine's
+        registry login, as ``/etc/devbox`` and ``/root/.docker`` on a real host."""
+        return self.dir / "home"
+
     # --- dockerd ---------------------------------------------------------------------------
     @property
     def docker_socket(self) -> Path:
@@ -171,7 +178,11 @@ class SimHost:
     def service_environ(self, base: dict[str, str]) -> dict[str, str]:
         """The environment of the host's devbox service: ``base`` without any DEVBOX_/DOCKER_
         variable of the caller's (they describe this machine), then the host's own."""
-        env = {k: v for k, v in base.items() if not k.startswith(("DEVBOX_", "DOCKER_"))}
+        env = {
+            k: v
+            for k, v in base.items()
+            if not k.startswith(("DEVBOX_", "DOCKER_")) and k != "XDG_CONFIG_HOME"
+        }
         if "DEVBOX_TEST_RUN_ID" in base:
             env["DEVBOX_TEST_RUN_ID"] = base["DEVBOX_TEST_RUN_ID"]
         env.update(
@@ -181,6 +192,7 @@ class SimHost:
                 "DEVBOX_LAB_NAME": f"{self.name}-lab",  # never this machine's lab
                 "DEVBOX_LAB_UPLINK": self.uplink,
                 "DOCKER_HOST": self.docker_host,
+                "HOME": str(self.home),  # never this machine's /root (settings, logins)
             }
         )
         return env

@@ -140,3 +140,59 @@ def choose(views: Sequence[HostView], memory: int | None, cpus: float | None = N
     if others:
         reason += "; " + ", ".join(f"{n}: {reasons[n]}" for n in others)
     return Choice(view.name, free, limit, reason, {n: reasons[n] for n in others})
+
+
+def spread(
+    views: Sequence[HostView], count: int, memory: int | None, cpus: float | None = None
+) -> dict[str, int]:
+    """How many of ``count`` clones go to each host (``clone --hosts``): one at a time to the
+    host with the most free memory per clone it already has (free / (given + 1)), among the
+    hosts the clone fits (its memory limit, the caller's quota counting what this spread has
+    given there already). Hosts in the order given; a host given none is left out. Nothing
+    fits one of the clones: a UserError naming each host's reason."""
+    given = {v.name: 0 for v in views}
+    for _ in range(count):
+        best: tuple[float, str] | None = None
+        reasons: dict[str, str] = {}
+        for view in views:
+            why = unfit(_with_more(view, given[view.name], memory, cpus), memory, cpus)
+            if why is not None:
+                reasons[view.name] = why
+                continue
+            free = _int(((view.facts or {}).get("memory") or {}).get("free")) or 0
+            score = free / (given[view.name] + 1)
+            if best is None or score > best[0]:
+                best = (score, view.name)
+        if best is None:
+            detail = "; ".join(f"{name}: {why}" for name, why in reasons.items()) or "no hosts"
+            placed = sum(given.values())
+            raise UserError(
+                f"--hosts: no host takes clone {placed + 1} of {count} ({detail})",
+                hint="fewer clones (--count), less memory (--memory), or more hosts",
+            )
+        given[best[1]] += 1
+    return {name: n for name, n in given.items() if n}
+
+
+def _with_more(view: HostView, extra: int, memory: int | None, cpus: float | None) -> HostView:
+    """``view`` as it would be with ``extra`` more clones of the caller's on it."""
+    if not extra or view.facts is None:
+        return view
+    facts = dict(view.facts)
+    mem = dict(facts.get("memory") or {})
+    free = _int(mem.get("free"))
+    if free is not None and memory is not None:
+        mem["free"] = free - extra * memory
+    facts["memory"] = mem
+    whoami = dict(view.whoami or {})
+    used = dict(whoami.get("used") or {})
+    owned = _int(used.get("containers"))
+    if owned is None:
+        owned = len(whoami.get("owns") or [])
+    used["containers"] = owned + extra
+    if memory is not None:
+        used["memory"] = (_int(used.get("memory")) or 0) + extra * memory
+    if cpus is not None:
+        used["cpus"] = (_num(used.get("cpus")) or 0.0) + extra * cpus
+    whoami["used"] = used
+    return HostView(view.name, facts, whoami, view.error)

@@ -38,7 +38,13 @@ from devbox.model.limits import Limits
 from devbox.model.naming import validate_name
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services.clone_snapshot import Frozen, clone_source, existing_names, freeze
+from devbox.services.clone_snapshot import (
+    Frozen,
+    clone_source,
+    existing_names,
+    freeze,
+    frozen_from_record,
+)
 from devbox.services.clone_steps import (
     CloneJob,
     arp_check,
@@ -155,51 +161,19 @@ def make_one(
     )
 
 
-# ---------------------------------------------------------------- the command
-
-
-def clone(
+def make_many(
     cfg: Config,
+    names: list[str],
     source: str,
-    count: int,
-    prefix: str | None = None,
-    jobs: int | None = None,
+    frozen: Frozen,
+    workers: int,
     reporter_for: Callable[[str], Reporter] | None = None,
-    requested: Limits | None = None,
+    lim: Limits | None = None,
     owner_labels: dict[str, str] | None = None,
-    admit: Callable[[list[Limits]], None] | None = None,
     login_keys: list[str] | None = None,
-) -> CloneRun:
-    """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
-
-    ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze");
-    ``owner_labels`` say whose the clones are; ``admit`` gets their limits before anything
-    is made and may refuse them (the service's per-user quota); ``login_keys``, when given,
-    replace the source's ``authorized_keys`` in every clone (another person's clones).
-    """
-    layout = Layout(cfg.root)
-    t0 = time.monotonic()
-    src_state = clone_source(source, cfg)
-    # the source's limits (devbox set them at make) under what the caller asks for; checked
-    # against the host before anything is made
-    lim = limits_mod.resolve(
-        limits_mod.settings_of(cfg),
-        procfs.host_size(),
-        limits_mod.from_labels(src_state.labels),
-        requested or Limits(),
-    )
-    names = clone_plan.clone_names(source, count, existing_names(layout), prefix)
-    if admit is not None:
-        admit([lim] * len(names))
-    workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
-    # a clone the kernel would not let boot is refused now, before anything is made
-    capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")
-    with OpLog(layout.container_log(source)) as log:
-        log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
-        from devbox.state import migrate
-
-        migrate.protect_store(layout, log)
-        frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
+) -> tuple[list[CloneResult], bool]:
+    """Clones ``names`` of a frozen ``source``, ``workers`` at a time (each rolled back on its
+    own failure): their results, and whether Ctrl-C stopped the ones still under way."""
     results: list[CloneResult] = []
     cancel = threading.Event()
     interrupted = False
@@ -228,6 +202,70 @@ def clone(
                     # stop the clones still in progress (each rolls back), keep finished ones
                     interrupted = True
                     cancel.set()
+    return results, interrupted
+
+
+# ---------------------------------------------------------------- the command
+
+
+def clone(
+    cfg: Config,
+    source: str,
+    count: int,
+    prefix: str | None = None,
+    jobs: int | None = None,
+    reporter_for: Callable[[str], Reporter] | None = None,
+    requested: Limits | None = None,
+    owner_labels: dict[str, str] | None = None,
+    admit: Callable[[list[Limits]], None] | None = None,
+    login_keys: list[str] | None = None,
+    names: list[str] | None = None,
+    snapshot: str | None = None,
+) -> CloneRun:
+    """Freeze ``source`` once and make ``count`` clones, ``jobs`` at a time.
+
+    ``reporter_for(name)`` gives the progress reporter of one clone (or of "freeze");
+    ``owner_labels`` say whose the clones are; ``admit`` gets their limits before anything
+    is made and may refuse them (the service's per-user quota); ``login_keys``, when given,
+    replace the source's ``authorized_keys`` in every clone (another person's clones).
+    ``clone --hosts`` (this host's share): ``names`` chosen by the client over every host's
+    names (each must be free here), and ``snapshot``, the freeze of SRC its export made
+    (:mod:`devbox.services.clone_export`), used instead of freezing SRC again.
+    """
+    layout = Layout(cfg.root)
+    t0 = time.monotonic()
+    src_state = clone_source(source, cfg)
+    # the source's limits (devbox set them at make) under what the caller asks for; checked
+    # against the host before anything is made
+    lim = limits_mod.resolve(
+        limits_mod.settings_of(cfg),
+        procfs.host_size(),
+        limits_mod.from_labels(src_state.labels),
+        requested or Limits(),
+    )
+    if names is None:
+        names = clone_plan.clone_names(source, count, existing_names(layout), prefix)
+    else:
+        count = len(names)
+        clone_plan.require_free_names(names, existing_names(layout))
+    if admit is not None:
+        admit([lim] * len(names))
+    workers = clone_plan.check_jobs(jobs, count, os.cpu_count() or 1)
+    # a clone the kernel would not let boot is refused now, before anything is made
+    capacity.require_room(procfs.inotify_room(), count, f"cloning {source} {count} time(s)")
+    with OpLog(layout.container_log(source)) as log:
+        log.write(f"clone {source} x{count} ({', '.join(names)}), {workers} at a time")
+        from devbox.state import migrate
+
+        migrate.protect_store(layout, log)
+        if snapshot is not None:
+            frozen = frozen_from_record(cfg, source, snapshot)
+            log.write(f"from snapshot {snapshot} (frozen once for every host of the run)")
+        else:
+            frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
+    results, interrupted = make_many(
+        cfg, names, source, frozen, workers, reporter_for, lim, owner_labels, login_keys
+    )
     if not any(r.ok for r in results):
         # nothing uses the snapshot: do not leave it behind. The engine may be what made
         # every clone fail (dockerd restarting): the per-clone result still stands, and the

@@ -233,6 +233,54 @@ def freeze(cfg: Config, source: str, log: OpLog, reporter: Reporter | None = Non
     )
 
 
+def frozen_from_record(cfg: Config, source: str, snap_id: str) -> Frozen:
+    """The freeze of ``source`` that snapshot ``snap_id`` recorded (``clone --hosts``: made
+    once by the export, for this host's share too); refused (exit 2) unless it is one of
+    ``source``'s here with its image."""
+    from devbox.adapters.docker.engine import image_labels
+    from devbox.state.clone_records import read_record
+
+    clone_plan.check_snapshot_id(snap_id)
+    layout = Layout(cfg.root)
+    record = read_record(snapshot_dir(layout, snap_id) / SNAPSHOT_FILE)
+    found = image_labels(str(record.get("image") or "")) if record else None
+    why = (
+        "no record of it"
+        if not record
+        else f"it is {record.get('source')}'s"
+        if record.get("source") != source
+        else f"its image {record.get('image')} is gone"
+        if found is None
+        else ""
+    )
+    if why or found is None:
+        raise UserError(f"no snapshot {snap_id} of {source} on this host ({why})")
+    st = clone_source(source, cfg)
+    return Frozen(
+        snap_id,
+        str(record["image"]),
+        str(record.get("method") or ""),
+        0.0,
+        dict(st.labels),
+        str(record.get("sysprep") or "image"),
+        [str(r) for r in record.get("removals") or []],
+        dict(found),
+    )
+
+
+def sysprep_received(snap_id: str, snap_labels: dict[str, str]) -> Sysprep:
+    """A snapshot image another host sent (loaded as its snapshot image), sysprepped here as
+    a freeze does it: what each clone deletes is listed from *this* engine's layers (never
+    taken from the sender), or a derived image when this storage driver needs one."""
+    from devbox.adapters.docker.engine import tag_image
+
+    image = clone_plan.snapshot_image(snap_id)
+    raw = clone_plan.snapshot_raw_image(snap_id)
+    tag_image(image, raw)
+    snapshots.remove_image(image)  # the tag only: sysprep_snapshot makes it again
+    return sysprep_snapshot(raw, image, snap_labels)
+
+
 def _remove_built(building: list[Future[Sysprep]], image: str) -> None:
     """Undo of the sysprep: wait for it to end (bounded), then remove the snapshot image."""
     for future in building:

@@ -42,6 +42,7 @@ def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
     layout = Layout(cfg.root)
     wanted = set(only) if only is not None else None
     used = {str(r.get("snapshot")) for r in clone_records(layout, legacy=True).values()}
+    used |= _exported(layout)
     removed = []
     candidates: set[str] = set()
     if layout.snapshots.is_dir():
@@ -60,6 +61,24 @@ def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
         mounts.remove_tree(snapshot_dir(layout, snap))
         removed.append(snap)
     return removed
+
+
+def _exported(layout: Layout) -> set[str]:
+    """Snapshots a ``clone --hosts`` export still holds (its spool names them): that run's
+    own clones here are made from them after the export (kept until it is dropped)."""
+    from devbox.jsonfile import CorruptRecord, read_json
+
+    out: set[str] = set()
+    if not layout.moves.is_dir():
+        return out
+    for record in layout.moves.glob("*/record.json"):
+        try:
+            data = read_json(record, missing={})
+        except CorruptRecord:
+            continue
+        if data.get("kind") == "export" and data.get("snapshot"):
+            out.add(str(data["snapshot"]))
+    return out
 
 
 def restore_mounts(cfg: Config, names: Iterable[str] | None = None) -> list[str]:

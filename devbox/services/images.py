@@ -378,9 +378,19 @@ def ensure_image(
     _layers, on_event = _layer_events(progress, oplog)
     repo, tag = split_tag(remote)
     oplog.write(f"pulling {remote}")
-    image_id = engine.pull_stream(repo, tag, on_event)
+    try:
+        image_id = engine.pull_stream(repo, tag, on_event)
+    except OperationFailed as err:
+        raise OperationFailed(err.message, hint=err.hint or _pull_hint(registry)) from err
     engine.tag_image(image_id, local)
     return local
+
+
+def _pull_hint(registry: str) -> str:
+    return (
+        f"is the registry up ('devbox registryserver status' on its host)? this host needs "
+        f"devbox's CA in /etc/docker/certs.d/{registry}/ca.crt and a login: docker login {registry}"
+    )
 
 
 def resolve_ref(cfg: Config, image: str) -> str:

@@ -27,7 +27,7 @@ from devbox.model.lab_plan import plan as lab_plan
 from devbox.model.record import Record
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services import daemon_control, lab, lab_bridge
+from devbox.services import daemon_control, lab, lab_bridge, lab_host_dhcp, lab_host_registry
 from devbox.services import lab_host_procs as procs
 from devbox.steps import JobSteps, Reporter, Step, StepContext, bind, run_steps
 from devbox.waits import wait_until
@@ -282,8 +282,10 @@ HOST_STEPS: JobSteps[HostJob] = [
     ("{job.host.name}: network namespace", make_netns),
     ("{job.host.name}: uplink", make_uplink),
     ("{job.host.name}: DHCP address", get_address),
+    ("{job.host.name}: DHCP client", lab_host_dhcp.step),
     ("{job.host.name}: dockerd", start_dockerd),
     ("{job.host.name}: sshd", start_sshd),
+    ("{job.host.name}: home and registry", lab_host_registry.step),
     ("{job.host.name}: devbox service", start_service),
 ]
 
@@ -377,11 +379,13 @@ def remove_host(cfg: Config, host: hp.SimHost, log: OpLog) -> list[str]:
 
     removed: list[str] = []
     record, ns_inode = read_record(host), _ns_inode(host)
-    for what in ("service", "sshd", "dockerd"):
+    for what in ("service", "sshd", "dockerd", lab_host_dhcp.WHAT):
         proc = _proc(record, what)
         if procs.stop(proc, ns_inode, procs.GRACE.get(what, 10)):
             removed.append(f"{what} of {host.name} (pid {proc.pid if proc else '?'})")
     left = procs.sweep(ns_inode)
+    if (trusted := lab_host_registry.remove_trust(record)) is not None:
+        removed.append(f"CA for {trusted} in the engine's certs.d")
     removed += [f"process {pid} in {host.netns}" for pid in left]
     if netns.exists(host.lab) and netlink.delete_link(host.port, netns.named_path(host.lab)):
         removed.append(f"veth {host.port}")

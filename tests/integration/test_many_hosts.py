@@ -15,7 +15,6 @@ import json
 import os
 import signal
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,12 @@ import pytest
 
 from devbox.model import labels
 from tests.conftest import RUN_ID
-from tests.fixtures.lab import (
-    LabEnv,
-    busybox_container,
-    devbox_cli,
-    lab_settings,
-    stop_daemon,
-    teardown_lab,
-)
+from tests.fixtures.lab import busybox_container, devbox_cli
+from tests.fixtures.two_hosts import TwoHosts, two_hosts_lab
+from tests.fixtures.two_hosts import client_env as _env
+from tests.fixtures.two_hosts import client_home as _client_home
+from tests.fixtures.two_hosts import json_of as _json
+from tests.fixtures.two_hosts import load_image as _load_image
 from tests.refusals import assert_refused
 from tests.waits import wait_for
 
@@ -39,94 +36,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SUBNET_OCTET = 254
 
 
-def _client_home(base: Path, name: str) -> Path:
-    home = base / name
-    (home / ".ssh").mkdir(parents=True, mode=0o700)
-    return home
-
-
-def _env(env: LabEnv, home: Path) -> dict[str, str]:
-    """The CLI's environment: the lab's settings, HOME = ``home`` (its keys, known_hosts and
-    config), no agent of the test runner's."""
-    out = env.full_env()
-    for key in ("SSH_AUTH_SOCK", "XDG_CONFIG_HOME", "DEVBOX_HOST"):
-        out.pop(key, None)
-    out["HOME"] = str(home)
-    return out
-
-
-def _host_key(host: dict[str, Any]) -> str:
-    pub = Path(host["root"]).parent / "ssh" / "ssh_host_ed25519_key.pub"
-    return " ".join(pub.read_text().split()[:2])
-
-
 def _accepted(host: dict[str, Any]) -> int:
     log = Path(host["root"]).parent / "ssh" / "sshd.log"
     return log.read_text(errors="replace").count("Accepted publickey") if log.exists() else 0
 
 
-def _json(result: Any) -> Any:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def _load_image(engine: Any, image: str, docker_host: str) -> Any:
-    """The busybox image into the simulated host's empty image store (no registry here)."""
-    import docker
-
-    h2 = docker.DockerClient(base_url=docker_host, timeout=60)
-    h2.images.load(b"".join(engine.images.get(image).save(named=image)))
-    assert h2.images.get(image).tags  # by its tag: run never falls back to a pull
-    return h2
-
-
-@dataclass
-class TwoHosts:
-    env: LabEnv  # the lab; this machine is host "local"
-    host: dict[str, Any]  # h2, as 'lab status --json' shows it
-    home: Path  # the client's HOME: its key, known_hosts and config
-    cli: dict[str, str]  # the client's environment
-    base: Path
-
-
 @pytest.fixture(scope="module")
 def two_hosts(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
     """``lab up --hosts 2``; the client's own key may log in as root on h2, whose host key is
-    in the client's known_hosts; h2 added with ``hosts add``."""
-    from devbox.adapters import ssh
-
-    base = tmp_path_factory.mktemp(f"hostsw{RUN_ID}")
-    env = lab_settings("w", base / "root", SUBNET_OCTET)
-    home = _client_home(base, "home")
-    try:
-        up = devbox_cli(env.full_env(), "common", "lab", "up", "--hosts", "2", timeout=300)
-        assert up.returncode == 0, up.stderr
-        host = _json(devbox_cli(env.full_env(), "common", "lab", "status", "--json"))["hosts"][0]
-        address = host["address"]
-        assert address.startswith(env.prefix)  # the only SSH target: the lab address
-        public = ssh.ensure_keypair(home / ".ssh" / "id_ed25519")
-        Path(host["authorized_keys"]).write_text(public + "\n")
-        (home / ".ssh" / "known_hosts").write_text(f"{address} {_host_key(host)}\n")
-        cli = _env(env, home)
-        added = devbox_cli(
-            cli,
-            "common",
-            "hosts",
-            "add",
-            "h2",
-            "--ssh",
-            f"root@{address}",
-            "--socket",
-            host["service_socket"],
-        )
-        assert added.returncode == 0, added.stderr
-        assert "[hosts.h2]" in (home / ".config" / "devbox" / "config.toml").read_text()
-        yield TwoHosts(env, host, home, cli, base)
-    finally:
-        stop_daemon(env)
-        down_lab = devbox_cli(env.full_env(), "common", "lab", "down", timeout=300)
-        teardown_lab(env)
-        assert down_lab.returncode == 0, down_lab.stderr
+    in the client's known_hosts; h2 added with ``hosts add`` (tests/fixtures/two_hosts.py)."""
+    with two_hosts_lab(tmp_path_factory, "w", SUBNET_OCTET) as t:
+        assert "[hosts.h2]" in (t.home / ".config" / "devbox" / "config.toml").read_text()
+        yield t
 
 
 def test_hosts_list_host_flag_and_the_fleet_view(

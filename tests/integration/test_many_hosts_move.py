@@ -27,14 +27,9 @@ import pytest
 
 from tests.cli import start_devbox
 from tests.conftest import RUN_ID
-from tests.fixtures.lab import devbox_cli, lab_settings, stop_daemon, teardown_lab
-from tests.integration.test_many_hosts import (
-    TwoHosts,
-    _client_home,
-    _env,
-    _host_key,
-    _json,
-)
+from tests.fixtures.lab import devbox_cli
+from tests.fixtures.two_hosts import TwoHosts, two_hosts_lab
+from tests.fixtures.two_hosts import json_of as _json
 from tests.refusals import assert_refused
 from tests.waits import wait_for
 
@@ -46,33 +41,9 @@ BIG_MB = int(os.environ.get("DEVBOX_TEST_MOVE_MB", "2"))  # the bench figure: 20
 
 @pytest.fixture(scope="module")
 def two_hosts(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    """As test_many_hosts' fixture, on this test's lab."""
-    from devbox.adapters import ssh
-
-    base = tmp_path_factory.mktemp(f"hostsx{RUN_ID}")
-    env = lab_settings("x", base / "root", SUBNET_OCTET)
-    home = _client_home(base, "home")
-    try:
-        up = devbox_cli(env.full_env(), "common", "lab", "up", "--hosts", "2", timeout=300)
-        assert up.returncode == 0, up.stderr
-        host = _json(devbox_cli(env.full_env(), "common", "lab", "status", "--json"))["hosts"][0]
-        address = host["address"]
-        assert address.startswith(env.prefix)  # the only SSH target: the lab address
-        public = ssh.ensure_keypair(home / ".ssh" / "id_ed25519")
-        Path(host["authorized_keys"]).write_text(public + "\n")
-        (home / ".ssh" / "known_hosts").write_text(f"{address} {_host_key(host)}\n")
-        cli = _env(env, home)
-        added = devbox_cli(
-            cli, "common", "hosts", "add", "h2", "--ssh", f"root@{address}",
-            "--socket", host["service_socket"],
-        )  # fmt: skip
-        assert added.returncode == 0, added.stderr
-        yield TwoHosts(env, host, home, cli, base)
-    finally:
-        stop_daemon(env)
-        down_lab = devbox_cli(env.full_env(), "common", "lab", "down", timeout=300)
-        teardown_lab(env)
-        assert down_lab.returncode == 0, down_lab.stderr
+    """h2 and the client, on this test's lab (tests/fixtures/two_hosts.py)."""
+    with two_hosts_lab(tmp_path_factory, "x", SUBNET_OCTET) as t:
+        yield t
 
 
 def _tree(top: Path) -> dict[str, tuple[int, int, int, str]]:

@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devbox.model import limits
 from tests.conftest import RUN_ID
-from tests.fixtures.lab import LabEnv, devbox_cli, lab_settings, stop_daemon, teardown_lab
-from tests.integration.test_many_hosts import (
-    TwoHosts,
-    _accepted,
-    _client_home,
-    _env,
-    _host_key,
-    _json,
-    _load_image,
-)
+from tests.fixtures.lab import LabEnv, devbox_cli
+from tests.fixtures.two_hosts import TwoHosts, two_hosts_lab
+from tests.fixtures.two_hosts import json_of as _json
+from tests.fixtures.two_hosts import load_image as _load_image
+from tests.integration.test_many_hosts import _accepted
 from tests.refusals import assert_refused
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -51,42 +45,19 @@ def _local_reserve() -> str:
 
 @pytest.fixture(scope="module")
 def two_hosts(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoHosts]:
-    """As test_many_hosts' fixture, on this test's lab, with h2's ``jump = true``."""
+    """h2 and the client on this test's lab (tests/fixtures/two_hosts.py), this machine
+    giving one container :data:`SMALL` at most, h2's ``jump = true``."""
     import tomllib
 
     import tomli_w
 
-    from devbox.adapters import ssh
-
-    base = tmp_path_factory.mktemp(f"hostsp{RUN_ID}")
-    env = lab_settings("p", base / "root", SUBNET_OCTET)
-    env.env["DEVBOX_LIMITS_HOST_RESERVE"] = _local_reserve()  # this machine only
-    home = _client_home(base, "home")
-    try:
-        up = devbox_cli(env.full_env(), "common", "lab", "up", "--hosts", "2", timeout=300)
-        assert up.returncode == 0, up.stderr
-        host = _json(devbox_cli(env.full_env(), "common", "lab", "status", "--json"))["hosts"][0]
-        address = host["address"]
-        assert address.startswith(env.prefix)
-        public = ssh.ensure_keypair(home / ".ssh" / "id_ed25519")
-        Path(host["authorized_keys"]).write_text(public + "\n")
-        (home / ".ssh" / "known_hosts").write_text(f"{address} {_host_key(host)}\n")
-        cli = _env(env, home)
-        added = devbox_cli(
-            cli, "common", "hosts", "add", "h2", "--ssh", f"root@{address}",
-            "--socket", host["service_socket"],
-        )  # fmt: skip
-        assert added.returncode == 0, added.stderr
-        config = home / ".config" / "devbox" / "config.toml"
+    reserve = {"DEVBOX_LIMITS_HOST_RESERVE": _local_reserve()}  # this machine only
+    with two_hosts_lab(tmp_path_factory, "p", SUBNET_OCTET, local_env=reserve) as t:
+        config = t.home / ".config" / "devbox" / "config.toml"
         doc = tomllib.loads(config.read_text())
         doc["hosts"]["h2"]["jump"] = True  # this machine reaches the lab directly: force it
         config.write_text(tomli_w.dumps(doc))
-        yield TwoHosts(env, host, home, cli, base)
-    finally:
-        stop_daemon(env)
-        down_lab = devbox_cli(env.full_env(), "common", "lab", "down", timeout=300)
-        teardown_lab(env)
-        assert down_lab.returncode == 0, down_lab.stderr
+        yield t
 
 
 def _shim_in_host(env: LabEnv, host: dict[str, Any], container_ip: str) -> None:

@@ -39,6 +39,8 @@ LEVELS = {
         "host_setup",
         "images",
         "lab_bridge",
+        "lab_host_dhcp",
+        "lab_host_registry",
         "registry_gc",
         "registry_users",
     },
@@ -51,10 +53,10 @@ LEVELS = {
         "registry_server",
         "tenancy",
     },
-    4: {"container_lifecycle", "runon"},
+    4: {"clone_export", "container_lifecycle", "runon"},
     5: {"clone_steps", "make_steps", "snapshots", "idle_stop"},
     6: {"clone", "container_make", "container_move"},
-    7: {"combos"},
+    7: {"clone_import", "combos"},
 }
 LEVEL = {f"devbox.services.{m}": n for n, ms in LEVELS.items() for m in ms}
 OUTSIDE = {"docker", "pyroute2", "paramiko", "P4", "jinja2", "subprocess"}

@@ -220,9 +220,12 @@ def stored_auth(repository: str) -> dict[str, str] | None:
 
     registry, _name = auth.resolve_repository_name(repository)
     found = auth.resolve_authconfig(auth.load_config(), registry)
-    if not found or not found.get("Username"):
+    # docker-py's parsed entries say "username"; a credential helper's say "Username"
+    user = (found or {}).get("username") or (found or {}).get("Username")
+    if not found or not user:
         return None
-    return {"username": str(found["Username"]), "password": str(found.get("Password", ""))}
+    password = found.get("password") or found.get("Password") or ""
+    return {"username": str(user), "password": str(password)}
 
 
 def push_stream(

@@ -33,6 +33,16 @@ def clone(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    hosts: Annotated[
+        str | None,
+        typer.Option(
+            "--hosts",
+            help="Spread the clones over these hosts ('local,h2', names of 'devbox common "
+            "hosts list'), or 'auto' (this machine and every listed host that answers), by "
+            "free memory and your quota on each. SOURCE's /opt snapshot goes to each other "
+            "host once, streamed over SSH.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Clone a container N times for peer testing.
@@ -53,7 +63,7 @@ def clone(
     from devbox.model.clone_plan import CloneResult, CloneRun
     from devbox.model.limits import request
 
-    request(memory, cpus, pids)  # a bad value fails here, before the service is asked
+    asked = request(memory, cpus, pids)  # a bad value fails here, before the service is asked
     clone_plan.clone_names(source, count, (), prefix)  # names, count, prefix: exit 2 now
     ui = state.ui()
     board = board_for(ui)
@@ -67,6 +77,15 @@ def clone(
         # used when the clones are not the source owner's (an admin's): their keys let in
         "public_keys": client_ssh.own_public_keys(),
     }
+    if hosts is not None:
+        from devbox.cli.dockeruser import clone_hosts
+
+        try:
+            spread = clone_hosts.run(source, count, hosts, prefix, body, board.reporter, asked)
+        finally:
+            board.close()
+        _render_spread(spread, as_json)
+        return
     try:
         data = remote.run(
             "POST", f"/containers/{source}/clones", body, f"clone {source}", board.reporter
@@ -104,12 +123,78 @@ def clone(
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _write_ssh_entries(names: list[str]) -> None:
+def _render_spread(spread: dict, as_json: bool) -> None:
+    """``--hosts``: the SSH entries of the clones made (each through its host), then the
+    result, one row per clone with its host; a host that failed is named (exit 4)."""
+    from devbox.errors import ExitCode
+
+    by_host: dict[str, list[str]] = {}
+    for c in spread["clones"]:
+        if c["ok"]:
+            by_host.setdefault(c["host"], []).append(c["name"])
+    for host, names in by_host.items():
+        _write_ssh_entries(names, host)
+    ui = state.ui()
+    failed = [c for c in spread["clones"] if not c["ok"]]
+    if as_json:
+        ui.json(spread)
+    else:
+        ok = len(spread["clones"]) - len(failed)
+        hosts = spread["hosts"]
+        ui.success(
+            f"{ok} of {len(spread['clones'])} clone(s) of {spread['source']} ready on "
+            f"{len(hosts)} host(s) in {spread['seconds']:.1f}s (freeze "
+            f"{spread['freeze_seconds']:.1f}s)"
+        )
+        ui.table(
+            None,
+            ["clone", "host", "result", "IP", "MAC", "seconds"],
+            [
+                [
+                    c["name"],
+                    c["host"],
+                    "ready" if c["ok"] else "FAILED, rolled back",
+                    c["ip"] or "-",
+                    c["mac"] or "-",
+                    f"{c['seconds']:.1f}",
+                ]
+                for c in spread["clones"]
+            ],
+        )
+        for host, facts in hosts.items():
+            if facts["sent_bytes"]:
+                ui.info(
+                    f"{host}: snapshot sent once, {sum(facts['sent_bytes'].values())} bytes "
+                    f"in {facts['send_seconds']:.1f}s"
+                )
+            if facts["error"]:
+                ui.error(f"{host}: {facts['error']}", hint="its clones were rolled back there")
+        for c in failed:
+            if not hosts[c["host"]]["error"]:
+                ui.error(f"{c['name']} ({c['host']}): {c['error']}", hint=f"log: {c['log']}")
+    if failed:
+        raise typer.Exit(int(ExitCode.FAILED))
+
+
+def _write_ssh_entries(names: list[str], host: str | None = None) -> None:
     from devbox.api import client_ssh
     from devbox.cli import remote
 
-    api = remote.client()
-    for name in names:
-        client_ssh.record(
-            api.get(f"/containers/{name}"), as_root=remote.local_root(), via=remote.via_host()
-        )
+    if host is None:
+        api, as_root, via = remote.client(), remote.local_root(), remote.via_host()
+    else:  # clone --hosts: each host's own clones, through that host
+        import os
+
+        from devbox.model.hosts import LOCAL
+        from devbox.state import host_list
+
+        cfg = state.config()
+        local = host == LOCAL
+        api = remote.local_client(cfg) if local else remote.host_client(host, cfg.environ)
+        as_root = local and os.geteuid() == 0
+        via = None if local else host_list.resolve(host, cfg.environ)
+    try:
+        for name in names:
+            client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
+    finally:
+        api.close()

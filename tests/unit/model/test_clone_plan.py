@@ -203,3 +203,27 @@ def test_sysprep_removals_match_find_semantics() -> None:
     for kept in ("/etc/ssh/sshd_config", "/var/lib/keep", "/etc/machine-id", "/srv/var/log/x.log"):
         assert kept not in got
     assert got == sorted(got)
+
+
+def test_names_chosen_elsewhere_must_be_free_and_valid_here() -> None:
+    from devbox.model.clone_plan import require_free_names
+
+    assert require_free_names(["s-c1", "s-c2"], {"s", "other"}) == ["s-c1", "s-c2"]
+    with pytest.raises(UserError, match="taken on this host already: s-c2"):
+        require_free_names(["s-c1", "s-c2"], {"s-c2"})
+    with pytest.raises(UserError, match="twice"):
+        require_free_names(["s-c1", "s-c1"], set())
+    with pytest.raises(UserError):
+        require_free_names([], set())
+    with pytest.raises(UserError):
+        require_free_names(["../etc"], set())
+
+
+def test_a_snapshot_id_from_another_host_is_checked() -> None:
+    from devbox.model.clone_plan import check_snapshot_id, snapshot_id
+
+    good = snapshot_id("alice-main", 1.7e9, "x")
+    assert check_snapshot_id(good) == good
+    for bad in ("", "../x", "a/b", "A", "x:y", "-x", "a" * 101):
+        with pytest.raises(UserError, match="not a snapshot id"):
+            check_snapshot_id(bad)

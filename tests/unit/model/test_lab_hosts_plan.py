@@ -136,8 +136,13 @@ def test_service_environment_is_the_hosts_not_the_callers() -> None:
         "DEVBOX_SERVICE_SOCKET": "/run/devbox/devbox.sock",
         "DOCKER_HOST": "unix:///var/run/docker.sock",
         "DEVBOX_TEST_RUN_ID": "abcd",
+        "HOME": "/root",
+        "XDG_CONFIG_HOME": "/root/.config",
     }
     env = h.service_environ(caller)
+    # root's HOME there is the host's own: its settings and registry login, never /root's
+    assert env["HOME"] == str(h.home) and h.home.parent == h.dir
+    assert "XDG_CONFIG_HOME" not in env
     assert env["PATH"] == "/usr/bin" and env["DEVBOX_TEST_RUN_ID"] == "abcd"
     assert env["DEVBOX_ROOT"] == str(h.root)
     assert env["DOCKER_HOST"] == h.docker_host

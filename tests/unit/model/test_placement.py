@@ -85,3 +85,28 @@ def test_nothing_fits_names_each_host_s_reason() -> None:
     assert err.value.hint and "--memory" in err.value.hint
     with pytest.raises(UserError, match="no hosts"):
         choose([], G)
+
+
+def test_spread_follows_free_memory_per_clone() -> None:
+    from devbox.model.placement import spread
+
+    assert spread([host("local", 8 * G), host("h2", 8 * G)], 6, G) == {"local": 3, "h2": 3}
+    # twice the free memory: twice the clones
+    assert spread([host("local", 4 * G), host("h2", 8 * G)], 6, None) == {"local": 2, "h2": 4}
+    # a host that does not answer gets none, the others all
+    down = HostView("h2", error="no route")
+    assert spread([host("local", 4 * G), down], 3, G) == {"local": 3}
+
+
+def test_spread_counts_its_own_clones_against_memory_and_quota() -> None:
+    from devbox.model.placement import spread
+
+    # h2 has room for two 2g clones, local for three
+    assert spread([host("local", 6 * G), host("h2", 5 * G)], 5, 2 * G) == {"local": 3, "h2": 2}
+    with pytest.raises(UserError, match="no host takes clone 6 of 6"):
+        spread([host("local", 6 * G), host("h2", 5 * G)], 6, 2 * G)
+    quota = {"quota": {"containers": 2, "memory": None, "cpus": None}, "owns": []}
+    got = spread([host("local", 8 * G, **quota), host("h2", 8 * G, **quota)], 4, G)
+    assert got == {"local": 2, "h2": 2}
+    with pytest.raises(UserError, match="no host takes clone 5 of 5"):
+        spread([host("local", 8 * G, **quota), host("h2", 8 * G, **quota)], 5, G)
