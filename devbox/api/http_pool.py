@@ -55,7 +55,7 @@ class Response:
         finally:
             self.release_conn()
 
-    def stream(self, amt: int = 65536, decode_content: bool = False) -> Iterator[bytes]:
+    def stream(self, amt: int = 65536) -> Iterator[bytes]:
         """The body in pieces of at most ``amt`` bytes, each as soon as it is there (a
         streamed job's events arrive one chunk at a time)."""
         while chunk := self._raw.read1(amt):

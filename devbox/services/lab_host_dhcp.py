@@ -17,14 +17,11 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from devbox import jsonfile
 from devbox.config import Config
-from devbox.errors import OperationFailed
 from devbox.model import lab_hosts_plan as hp
 from devbox.oplog import OpLog
 from devbox.services import lab_host_procs as procs
 from devbox.steps import StepContext
-from devbox.waits import wait_until
 
 WHAT = "dhcp"  # its key in host.json
 BIND_TIMEOUT = 60.0
@@ -57,32 +54,16 @@ def log_file(host: hp.SimHost) -> Path:
     return host.dir / "dhcp.out"
 
 
-def _proc(host: hp.SimHost) -> procs.Proc | None:
-    try:
-        record = jsonfile.read_json(host.record, missing={})
-    except jsonfile.CorruptRecord:
-        return None
-    return procs.Proc.from_dict(record.get(WHAT))
-
-
-def _ns_inode(host: hp.SimHost) -> int | None:
-    from devbox.adapters.net import netns
-
-    return procs.netns_inode(netns.named_path(host.netns))
-
-
 def running(host: hp.SimHost) -> bool:
-    return procs.alive(_proc(host), _ns_inode(host))
+    return procs.running_in(host, WHAT)
 
 
 def stop(host: hp.SimHost) -> bool:
-    return procs.stop(_proc(host), _ns_inode(host))
+    return procs.stopper(host, WHAT)()
 
 
 def step(job: HostJob, ctx: StepContext) -> None:
     """The ``lab up --hosts`` step: the host's DHCP client, started unless it runs."""
-    from devbox.adapters.host import spawn
-    from devbox.adapters.net import netns
 
     h = job.host
     if running(h):
@@ -90,25 +71,9 @@ def step(job: HostJob, ctx: StepContext) -> None:
     env = {"PATH": job.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     if "DEVBOX_TEST_RUN_ID" in job.environ:
         env["DEVBOX_TEST_RUN_ID"] = job.environ["DEVBOX_TEST_RUN_ID"]
-    job.log.write(f"{h.name}: start its DHCP client: {' '.join(argv(h))}")
-    pid = spawn.detached(
-        argv(h), log_file(h), env, preexec=netns.preexec(netns.named_path(h.netns))
-    )
-    started = procs.started(pid)
-    jsonfile.update_json(
-        h.record, lambda cur: {**cur, "name": h.name, WHAT: started.to_dict()}, mode=0o600
-    )
+    procs.spawn_in(h, WHAT, argv(h), log_file(h), env, job.log)
     ctx.undo(f"stop the DHCP client of {h.name}", lambda: stop(h))
-    wait_until(
-        lambda: procs.exited(pid) or "renewing" in _tail(h),
-        BIND_TIMEOUT,
-        0.1,
-        f"{h.name}: its DHCP client",
-    )
-    if not procs.alive(started, _ns_inode(h)):
-        raise OperationFailed(
-            f"{h.name}: its DHCP client exited at start", hint=f"see {log_file(h)}"
-        )
+    procs.wait_started(h, WHAT, lambda: "renewing" in _tail(h), log_file(h), BIND_TIMEOUT)
 
 
 def _tail(host: hp.SimHost) -> str:

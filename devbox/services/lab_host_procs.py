@@ -1,5 +1,6 @@
-"""The processes a simulated lab host runs (dockerd, sshd, its devbox service): started in the
-host's network namespace, recorded by PID and start time, found and stopped again.
+"""The processes a simulated lab host runs (dockerd, sshd, its devbox service, its DHCP client):
+started in the host's network namespace, recorded by PID and start time in its ``host.json``,
+found and stopped again.
 
 A recorded PID counts only while ``/proc/PID`` is the same process (its start time) and still
 in the host's namespace, so a PID the kernel handed to someone else is never signalled. After a
@@ -11,10 +12,16 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from devbox.waits import poll
+from devbox import jsonfile
+from devbox.errors import OperationFailed
+from devbox.model import lab_hosts_plan as hp
+from devbox.oplog import OpLog
+from devbox.waits import poll, wait_until
 
 GRACE = {"dockerd": 30.0}  # dockerd stops its containers and its containerd first
 DEFAULT_GRACE = 10.0
@@ -121,3 +128,73 @@ def sweep(ns_inode: int | None) -> list[int]:
     for pid in found:
         terminate(pid, DEFAULT_GRACE)
     return found
+
+
+# --- a host's record (host.json) and the processes named in it ------------------------------
+
+
+def read_record(host: hp.SimHost) -> dict[str, Any]:
+    try:
+        return jsonfile.read_json(host.record, missing={})
+    except jsonfile.CorruptRecord:
+        return {}  # down still finds the processes by netns
+
+
+def note(host: hp.SimHost, **fields: Any) -> None:
+    jsonfile.update_json(host.record, lambda cur: {**cur, "name": host.name, **fields}, mode=0o600)
+
+
+def recorded(record: dict[str, Any], what: str) -> Proc | None:
+    return Proc.from_dict(record.get(what))
+
+
+def host_ns_inode(host: hp.SimHost) -> int | None:
+    from devbox.adapters.net import netns
+
+    return netns_inode(netns.named_path(host.netns))
+
+
+def spawn_in(
+    host: hp.SimHost, what: str, argv: list[str], output: Path, env: dict[str, str], log: OpLog
+) -> Proc:
+    """``argv`` started detached in the host's netns, recorded as ``what`` in its host.json."""
+    from devbox.adapters.host import spawn
+    from devbox.adapters.net import netns
+
+    log.write(f"{host.name}: start {what}: {' '.join(argv)}")
+    pid = spawn.detached(argv, output, env, preexec=netns.preexec(netns.named_path(host.netns)))
+    proc = started(pid)
+    note(host, **{what: proc.to_dict()})
+    return proc
+
+
+def running_in(host: hp.SimHost, what: str) -> bool:
+    return alive(recorded(read_record(host), what), host_ns_inode(host))
+
+
+def stopper(host: hp.SimHost, what: str) -> Callable[[], bool]:
+    return lambda: stop(
+        recorded(read_record(host), what), host_ns_inode(host), GRACE.get(what, DEFAULT_GRACE)
+    )
+
+
+def wait_started(
+    host: hp.SimHost, what: str, ready: Callable[[], object], log: Path, timeout: float
+) -> None:
+    """Until ``ready()``; an OperationFailed naming ``log`` when ``what`` exits first or
+    ``timeout`` passes."""
+
+    def check() -> bool:
+        if not running_in(host, what):
+            raise OperationFailed(f"{host.name}: {what} exited at start", hint=f"see {log}")
+        return bool(ready())
+
+    wait_until(
+        check,
+        timeout,
+        0.1,
+        f"{host.name}: {what}",
+        error=lambda: OperationFailed(
+            f"{host.name}: {what} did not answer within {timeout:g}s", hint=f"see {log}"
+        ),
+    )

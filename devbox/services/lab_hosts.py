@@ -20,7 +20,7 @@ from typing import Any
 
 from devbox import jsonfile
 from devbox.config import Config
-from devbox.errors import NotReadyError, OperationFailed
+from devbox.errors import NotReadyError
 from devbox.model import lab_hosts_plan as hp
 from devbox.model.lab_plan import LabPlan
 from devbox.model.lab_plan import plan as lab_plan
@@ -30,7 +30,6 @@ from devbox.paths import Layout
 from devbox.services import daemon_control, lab, lab_bridge, lab_host_dhcp, lab_host_registry
 from devbox.services import lab_host_procs as procs
 from devbox.steps import JobSteps, Reporter, Step, StepContext, bind, run_steps
-from devbox.waits import wait_until
 
 START_TIMEOUT = {"dockerd": 90.0, "sshd": 20.0, "service": 30.0}
 
@@ -57,27 +56,6 @@ class HostStatus(Record):
 
 
 # --- records ---------------------------------------------------------------------------------
-
-
-def read_record(host: hp.SimHost) -> dict[str, Any]:
-    try:
-        return jsonfile.read_json(host.record, missing={})
-    except jsonfile.CorruptRecord:
-        return {}  # down still finds the processes by netns
-
-
-def _note(host: hp.SimHost, **fields: Any) -> None:
-    jsonfile.update_json(host.record, lambda cur: {**cur, "name": host.name, **fields}, mode=0o600)
-
-
-def _proc(record: dict[str, Any], what: str) -> procs.Proc | None:
-    return procs.Proc.from_dict(record.get(what))
-
-
-def _ns_inode(host: hp.SimHost) -> int | None:
-    from devbox.adapters.net import netns
-
-    return procs.netns_inode(netns.named_path(host.netns))
 
 
 # --- one simulated host, step by step ---------------------------------------------------------
@@ -144,7 +122,7 @@ def get_address(job: HostJob, ctx: StepContext) -> None:
     for ip, _plen in netlink.addresses(h.uplink, ns):
         if ipaddress.IPv4Address(ip) in subnet:
             job.address = ip
-            _note(h, address=ip, prefixlen=p.prefixlen, mac=h.mac)
+            procs.note(h, address=ip, prefixlen=p.prefixlen, mac=h.mac)
             ctx.skip(f"has {ip}")
     session = dhcp.DhcpSession(
         netns=ns, ifname=h.uplink, mac=h.mac, hostname=h.name, client_id=h.client_id
@@ -154,62 +132,28 @@ def get_address(job: HostJob, ctx: StepContext) -> None:
     finally:
         session.stop(release=False)
     job.address = info.ip
-    _note(h, address=info.ip, prefixlen=info.prefixlen, mac=h.mac)
+    procs.note(h, address=info.ip, prefixlen=info.prefixlen, mac=h.mac)
     ctx.info(f"{h.name}: {info.ip}/{info.prefixlen} from {info.server_id}")
-
-
-def _spawn(job: HostJob, what: str, argv: list[str], output: Path, env: dict[str, str]) -> None:
-    from devbox.adapters.host import spawn
-    from devbox.adapters.net import netns
-
-    h = job.host
-    job.log.write(f"{h.name}: start {what}: {' '.join(argv)}")
-    pid = spawn.detached(argv, output, env, preexec=netns.preexec(netns.named_path(h.netns)))
-    _note(h, **{what: procs.started(pid).to_dict()})
-
-
-def _running(job: HostJob, what: str) -> bool:
-    return procs.alive(_proc(read_record(job.host), what), _ns_inode(job.host))
-
-
-def _stopper(job: HostJob, what: str) -> Any:
-    h = job.host
-    return lambda: procs.stop(_proc(read_record(h), what), _ns_inode(h), procs.GRACE.get(what, 10))
-
-
-def _wait_started(job: HostJob, what: str, ready: Any, log: Path) -> None:
-    def check() -> bool:
-        if not _running(job, what):
-            raise OperationFailed(f"{job.host.name}: {what} exited at start", hint=f"see {log}")
-        return bool(ready())
-
-    wait_until(
-        check,
-        START_TIMEOUT[what],
-        0.1,
-        f"{job.host.name}: {what}",
-        error=lambda: OperationFailed(
-            f"{job.host.name}: {what} did not answer within {START_TIMEOUT[what]:g}s",
-            hint=f"see {log}",
-        ),
-    )
 
 
 def start_dockerd(job: HostJob, ctx: StepContext) -> None:
     from devbox.adapters.host import unixsock
 
     h = job.host
-    if _running(job, "dockerd"):
+    if procs.running_in(job.host, "dockerd"):
         ctx.skip("running")
     jsonfile.write_text(h.dockerd_config, "{}\n", mode=0o600)  # never /etc/docker/daemon.json
     env = {"PATH": job.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-    _spawn(job, "dockerd", h.dockerd_argv(job.programs["dockerd"]), h.dockerd_log, env)
-    ctx.undo(f"stop dockerd of {h.name}", _stopper(job, "dockerd"))
-    _wait_started(
-        job,
+    procs.spawn_in(
+        job.host, "dockerd", h.dockerd_argv(job.programs["dockerd"]), h.dockerd_log, env, job.log
+    )
+    ctx.undo(f"stop dockerd of {h.name}", procs.stopper(h, "dockerd"))
+    procs.wait_started(
+        h,
         "dockerd",
         lambda: unixsock.http_status(h.docker_socket, "/_ping") == 200,
         h.dockerd_log,
+        START_TIMEOUT["dockerd"],
     )
 
 
@@ -219,7 +163,7 @@ def start_sshd(job: HostJob, ctx: StepContext) -> None:
     from devbox.adapters.net import netns
 
     h = job.host
-    if _running(job, "sshd"):
+    if procs.running_in(job.host, "sshd"):
         ctx.skip("running")
     if not h.host_key.exists():
         keygen = job.programs["ssh-keygen"]
@@ -236,8 +180,15 @@ def start_sshd(job: HostJob, ctx: StepContext) -> None:
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
     sshd = job.programs["sshd"]
     process.run([sshd, "-t", "-f", str(h.sshd_config)], log=job.log, timeout=30)
-    _spawn(job, "sshd", h.sshd_argv(sshd), h.sshd_log, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    ctx.undo(f"stop sshd of {h.name}", _stopper(job, "sshd"))
+    procs.spawn_in(
+        job.host,
+        "sshd",
+        h.sshd_argv(sshd),
+        h.sshd_log,
+        {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        job.log,
+    )
+    ctx.undo(f"stop sshd of {h.name}", procs.stopper(h, "sshd"))
     ns = netns.named_path(h.netns)
     public = Path(f"{h.host_key}.pub").read_text()
 
@@ -253,7 +204,7 @@ def start_service(job: HostJob, ctx: StepContext) -> None:
     from devbox.adapters.host import unixsock
 
     h = job.host
-    if _running(job, "service"):
+    if procs.running_in(job.host, "service"):
         ctx.skip("running")
     argv = [
         sys.executable,
@@ -265,13 +216,16 @@ def start_service(job: HostJob, ctx: StepContext) -> None:
         "common",
         "daemon",
     ]
-    _spawn(job, "service", argv, h.service_log, h.service_environ(job.environ))
-    ctx.undo(f"stop the devbox service of {h.name}", _stopper(job, "service"))
-    _wait_started(
-        job,
+    procs.spawn_in(
+        job.host, "service", argv, h.service_log, h.service_environ(job.environ), job.log
+    )
+    ctx.undo(f"stop the devbox service of {h.name}", procs.stopper(h, "service"))
+    procs.wait_started(
+        h,
         "service",
         lambda: unixsock.http_status(h.service_socket, "/v1/version") is not None,
         h.service_log,
+        START_TIMEOUT["service"],
     )
 
 
@@ -378,9 +332,9 @@ def remove_host(cfg: Config, host: hp.SimHost, log: OpLog) -> list[str]:
     from devbox.adapters.net import netlink, netns
 
     removed: list[str] = []
-    record, ns_inode = read_record(host), _ns_inode(host)
+    record, ns_inode = procs.read_record(host), procs.host_ns_inode(host)
     for what in ("service", "sshd", "dockerd", lab_host_dhcp.WHAT):
-        proc = _proc(record, what)
+        proc = procs.recorded(record, what)
         if procs.stop(proc, ns_inode, procs.GRACE.get(what, 10)):
             removed.append(f"{what} of {host.name} (pid {proc.pid if proc else '?'})")
     left = procs.sweep(ns_inode)
@@ -417,8 +371,8 @@ def status(cfg: Config) -> list[HostStatus]:
 
     out = []
     for h in existing(cfg):
-        record, ns_inode = read_record(h), _ns_inode(h)
-        dockerd, sshd, service = (_proc(record, w) for w in ("dockerd", "sshd", "service"))
+        record, ns_inode = procs.read_record(h), procs.host_ns_inode(h)
+        dockerd, sshd, service = (procs.recorded(record, w) for w in ("dockerd", "sshd", "service"))
         out.append(
             HostStatus(
                 name=h.name,

@@ -191,12 +191,16 @@ def test_a_host_without_the_image_pulls_it_from_the_private_registry(
             ("h2", made["ip"])
         ], fleet_rows
     finally:
-        removed = devbox_cli(
-            t.cli, "--host", "h2", "dockeruser", "remove-dev-container", name, "--purge", "--yes",
-            timeout=300,
-        )  # fmt: skip
+        removed = _remove_on_h2(t, name)
         h2.close()
     assert removed.returncode == 0, removed.stderr
+
+
+def _remove_on_h2(t: TwoHosts, name: str) -> Any:
+    return devbox_cli(
+        t.cli, "--host", "h2", "dockeruser", "remove-dev-container", name, "--purge", "--yes",
+        timeout=300,
+    )  # fmt: skip
 
 
 def _expiry(f: Fleet, mac: str) -> int:
@@ -247,9 +251,6 @@ def test_leases_on_h2_are_renewed_after_its_service_restarts(
         )
         assert [(r["name"], r["ip"]) for r in on_h2] == [(name, made["ip"])], on_h2
     finally:
-        removed = devbox_cli(
-            t.cli, "--host", "h2", "dockeruser", "remove-dev-container", name, "--purge", "--yes",
-            timeout=300,
-        )  # fmt: skip
+        removed = _remove_on_h2(t, name)
         h2.close()
     assert removed.returncode == 0, removed.stderr

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from devbox.model.limits import Limits
     from devbox.steps import Reporter
 
-CHUNK = 1 << 20
 REPORTER_CALLS = frozenset({"started", "progress", "finished", "failed", "undoing"})
 
 
@@ -74,21 +73,13 @@ def _send(
     src: Client, dst: Client, export: str, spool: str, part: str, size: int, reporter: Reporter
 ) -> int:
     """One spooled file of SRC's export into ``dst``'s import spool, through here."""
-    response = src.download(f"/exports/{export}/{part}")
-    done = 0
-
-    def chunks() -> Any:
-        nonlocal done
-        for chunk in response.stream(CHUNK, decode_content=False):
-            done += len(chunk)
-            reporter.progress(part, done, size, "bytes")
-            yield chunk
-
-    try:
-        dst.upload(f"/imports/{spool}/{part}", chunks(), size)
-    finally:
-        response.release_conn()
-    return done
+    return src.send_file(
+        dst,
+        f"/exports/{export}/{part}",
+        f"/imports/{spool}/{part}",
+        size,
+        lambda sent: reporter.progress(part, sent, size, "bytes"),
+    )
 
 
 def run(

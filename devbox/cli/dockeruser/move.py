@@ -17,8 +17,6 @@ from devbox.cli.completion import complete_container
 if TYPE_CHECKING:
     from devbox.api.client import Client
 
-CHUNK = 1 << 20
-
 
 def move(
     name: Annotated[
@@ -119,24 +117,19 @@ def _send(src: Client, dst: Client, export_id: str, import_id: str, part: str, s
     reporter = reporter_for(state.ui(), f"move: send the {label}")
     t0 = time.monotonic()
     reporter.started(1, 1, label)
-    response = src.download(f"/exports/{export_id}/{part}")
-    done = 0
-
-    def chunks() -> Iterator[bytes]:
-        nonlocal done
-        for chunk in response.stream(CHUNK, decode_content=False):
-            done += len(chunk)
-            reporter.progress(label, done, size, "bytes")
-            yield chunk
-
     try:
-        dst.upload(f"/imports/{import_id}/{part}", chunks(), size)
+        done = src.send_file(
+            dst,
+            f"/exports/{export_id}/{part}",
+            f"/imports/{import_id}/{part}",
+            size,
+            lambda sent: reporter.progress(label, sent, size, "bytes"),
+        )
         reporter.finished(label, time.monotonic() - t0, f"{done} bytes")
     except BaseException as err:
         reporter.failed(label, time.monotonic() - t0, str(err))
         raise
     finally:
-        response.release_conn()
         reporter.close()
 
 
