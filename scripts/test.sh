@@ -7,7 +7,7 @@ bash scripts/start-dockerd.sh
 # like CI (CI=true): a skip not allow-listed in tests/skips.py fails the run
 export DEVBOX_STRICT_SKIPS=1
 set +e
-.venv/bin/pytest -q "$@"
+.venv/bin/pytest -q --durations=25 "$@"  # the slowest 25 named: where CI time goes
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

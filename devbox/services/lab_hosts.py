@@ -137,12 +137,15 @@ def get_address(job: HostJob, ctx: StepContext) -> None:
 
 
 def start_dockerd(job: HostJob, ctx: StepContext) -> None:
-    from devbox.adapters.host import unixsock
+    from devbox.adapters.host import mounts, unixsock
 
     h = job.host
     if procs.running_in(job.host, "dockerd"):
         ctx.skip("running")
     jsonfile.write_text(h.dockerd_config, "{}\n", mode=0o600)  # never /etc/docker/daemon.json
+    # its images in memory: a simulated host lives as long as the lab, and lab down then
+    # unmounts them instead of deleting a few hundred MB of layer files one by one
+    mounts.mount_tmpfs(h.data_root, log=job.log)
     env = {"PATH": job.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     procs.spawn_in(
         job.host, "dockerd", h.dockerd_argv(job.programs["dockerd"]), h.dockerd_log, env, job.log

@@ -194,6 +194,19 @@ def _mount_error(target: str, err: int) -> Exception:
     return OperationFailed(f"bind-mount {target} nosuid,nodev: {os.strerror(err)}")
 
 
+def mount_tmpfs(path: Path, mode: int = 0o700, log: OpLog = NULL_LOG) -> bool:
+    """A fresh tmpfs on ``path`` (made if missing); False when something is mounted there
+    already. Plain flags: it is for an engine's data root (its images' set-uid files work)."""
+    if is_mounted(path):
+        return False
+    path.mkdir(parents=True, exist_ok=True)
+    log.write(f"mount -t tmpfs -o mode={mode:o} tmpfs {path}")
+    if _libc().mount(b"tmpfs", str(path).encode(), b"tmpfs", 0, f"mode={mode:o}".encode()):
+        err = ctypes.get_errno()
+        raise OperationFailed(f"mount tmpfs on {path}: {os.strerror(err)}")
+    return True
+
+
 def unmount(path: Path, log: OpLog = NULL_LOG) -> bool:
     """Unmount ``path`` (lazily if busy); False when nothing was mounted there."""
     if not is_mounted(path):
