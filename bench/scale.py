@@ -270,6 +270,32 @@ def table(figures: list[Figures]) -> list[str]:
     return lines
 
 
+# issue #17's targets at N = 50 on this 2-core machine: key, at most, what
+TARGETS: list[tuple[str, float, str]] = [
+    ("clone", 10.0, "clone --count 50, s"),
+    ("list", 0.3, "list-containers --json of 50 through the service, s"),
+    ("run_on", 1.5, "run-on over 50 clones, s"),
+    ("remove", 5.0, "remove --clones-of 50, s"),
+    ("svc_rss", 60.0, "service RSS holding 50 leases, MB"),
+]
+
+
+def targets(figures: list[Figures], count: int = 50) -> list[str]:
+    """Each target beside this run's figure for N = ``count``: met or not (nothing when the
+    run had no such N)."""
+    fig = next((f for f in figures if f.count == count), None)
+    if fig is None:
+        return []
+    lines = [f"targets at N={count} (issue #17):"]
+    for key, limit, what in TARGETS:
+        if key not in fig.values:
+            continue
+        value = fig.values[key]
+        verdict = "met" if value <= limit else "NOT met"
+        lines.append(f"  {what:52} {value:8.3f}  <= {limit:g}: {verdict}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -342,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"service with SRC's lease alone: RSS {one_rss:.1f} MB, {one_threads} threads")
     for line in table(figures):
+        print(line)
+    for line in targets(figures):
         print(line)
     for fig in figures:
         raw = "; ".join(f"{k} {[round(v, 3) for v in vs]}" for k, vs in fig.raw.items())

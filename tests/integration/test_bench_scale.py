@@ -44,3 +44,19 @@ def test_bench_scale_quick_prints_its_table_and_cleans_up() -> None:
     ]
     assert left == []
     assert not root.exists()
+
+
+def test_targets_say_met_or_not_for_n_50_only() -> None:
+    from bench.scale import Figures, targets
+
+    fig = Figures(50, {"clone": 9.0, "list": 0.31, "run_on": 1.5, "svc_rss": 70.0})
+    lines = targets([Figures(25, {"clone": 1.0}), fig])
+    assert lines[0].startswith("targets at N=50")
+    verdicts = {line.split(",")[0].strip(): line.rsplit(":", 1)[1].strip() for line in lines[1:]}
+    assert verdicts == {
+        "clone --count 50": "met",
+        "list-containers --json of 50 through the service": "NOT met",
+        "run-on over 50 clones": "met",
+        "service RSS holding 50 leases": "NOT met",
+    }
+    assert targets([Figures(25, {"clone": 1.0})]) == []  # no N=50: nothing claimed
