@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devbox.errors import NotReadyError, OperationFailed
+from devbox.errors import DevboxError, NotReadyError, OperationFailed
 from devbox.waits import wait_until
 
 if TYPE_CHECKING:
@@ -284,24 +284,33 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 600.0) -> Com
     """Run ``command`` over ``client``; OperationFailed if it has not exited ``timeout`` seconds
     after it started (the channel is closed: sshd hangs up on it)."""
     t0 = time.monotonic()
-    deadline = t0 + timeout
     _stdin, stdout, _stderr = client.exec_command(command, timeout=timeout)
-    channel = stdout.channel
+    return _collect(stdout.channel, command, t0, timeout)
+
+
+def _collect(channel: paramiko.Channel, command: str, t0: float, timeout: float) -> CommandResult:
+    """Read ``channel``'s output and exit status until the command exits (bounded: OperationFailed
+    and the channel closed ``timeout`` seconds after ``t0``)."""
+    import select
+
+    deadline = t0 + timeout
     out, err = bytearray(), bytearray()
     for _ in range(10_000_000):  # bounded: each turn reads or waits up to 0.2 s
         if channel.recv_ready():
             out += channel.recv(65536)
         elif channel.recv_stderr_ready():
             err += channel.recv_stderr(65536)
-        elif channel.exit_status_ready() and channel.eof_received:
+        elif channel.exit_status_ready() and (channel.eof_received or channel.closed):
             break
         elif time.monotonic() >= deadline:
             channel.close()
             raise OperationFailed(
                 f"ssh command {command[:60]!r} hung: no exit after {timeout:g} s; closed"
             )
-        else:
+        elif channel.eof_received or channel.closed:  # the output is all in: the exit status
             channel.status_event.wait(0.2)
+        else:  # output or EOF (the exit status often comes first: waiting on it would spin)
+            select.select([channel], [], [], 0.2)
     while channel.recv_ready():
         out += channel.recv(65536)
     while channel.recv_stderr_ready():
@@ -310,3 +319,116 @@ def run(client: paramiko.SSHClient, command: str, timeout: float = 600.0) -> Com
     return CommandResult(
         code, out.decode(errors="replace"), err.decode(errors="replace"), time.monotonic() - t0
     )
+
+
+# ---- many connections with one key and one read of known_hosts (run-on) ----------------------
+@dataclass(frozen=True)
+class HostKeys:
+    """devbox's known_hosts, read once for many connections: each host name or address with
+    the keys recorded for it (``type base64``), nothing learnt from the network."""
+
+    path: Path
+    by_host: dict[str, frozenset[str]]
+
+    def of(self, host: str, port: int = 22) -> frozenset[str]:
+        return self.by_host.get(host if port == 22 else f"[{host}]:{port}", frozenset())
+
+
+def read_host_keys(known_hosts: Path) -> HostKeys:
+    """Parse devbox's known_hosts (plain OpenSSH format, as :func:`record_host_keys` writes it;
+    comments, markers and hashed names are skipped: devbox writes none). paramiko's own
+    loader checks every line against all the lines before it, and builds a key object for
+    each: quadratic in the number of containers, once per connection."""
+    found: dict[str, set[str]] = {}
+    text = known_hosts.read_text() if known_hosts.exists() else ""
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or fields[0].startswith(("#", "@", "|")):
+            continue
+        for host in fields[0].split(","):
+            found.setdefault(host, set()).add(f"{fields[1]} {fields[2]}")
+    return HostKeys(known_hosts, {h: frozenset(keys) for h, keys in found.items()})
+
+
+def load_key(key_path: Path) -> paramiko.PKey:
+    """devbox's private key, read and parsed once for many connections."""
+    import paramiko
+
+    try:
+        return paramiko.PKey.from_path(key_path)
+    except (OSError, paramiko.SSHException, ValueError) as err:
+        raise OperationFailed(
+            f"cannot read devbox's SSH key {key_path}: {err}",
+            hint="devbox makes it at the first make-dev-container",
+        ) from err
+
+
+def open_transport(
+    host: str,
+    user: str,
+    key: paramiko.PKey,
+    host_keys: HostKeys,
+    sock: socket.socket,
+    port: int = 22,
+    timeout: float = 10.0,
+) -> paramiko.Transport:
+    """As :func:`connect`, with a key and host keys read once for many connections (a bare
+    paramiko Transport: no SSHClient, which reads known_hosts and the key file again each
+    time). The server's host key must be one recorded for ``host``: an unknown or changed
+    key is refused, never accepted. Takes ``sock`` (closed on failure)."""
+    import paramiko
+
+    wanted = host_keys.of(host, port)
+    try:
+        transport = paramiko.Transport(sock)
+    except (paramiko.SSHException, OSError) as err:
+        sock.close()
+        raise NotReadyError(f"ssh to {user}@{host}:{port}: {err}") from err
+    try:
+        transport.banner_timeout = transport.handshake_timeout = timeout
+        transport.auth_timeout = timeout
+        options = transport.get_security_options()
+        known_types = {k.split()[0] for k in wanted}
+        options.key_types = sorted(options.key_types, key=lambda t: t not in known_types)
+        transport.start_client(timeout=timeout)
+        if not transport.initial_kex_done:  # start_client gives up silently at its time-out
+            raise NotReadyError(f"ssh to {user}@{host}:{port}: no key exchange in {timeout:g}s")
+        server_key = transport.get_remote_server_key()
+        if f"{server_key.get_name()} {server_key.get_base64()}" not in wanted:
+            raise _refused(host, bool(wanted), host_keys.path)
+        transport.auth_publickey(user, key)
+    except DevboxError:
+        transport.close()
+        raise
+    except paramiko.SSHException as err:
+        transport.close()
+        raise OperationFailed(f"ssh to {user}@{host}: {err}") from err
+    except (OSError, EOFError) as err:
+        transport.close()
+        raise NotReadyError(
+            f"ssh to {user}@{host}:{port}: {getattr(err, 'strerror', None) or err}"
+        ) from err
+    return transport
+
+
+def _refused(host: str, known: bool, known_hosts: Path) -> OperationFailed:
+    if known:
+        return OperationFailed(
+            f"host key of {host} changed: refusing to connect",
+            hint=f"if the container was rebuilt, run make again; known hosts: {known_hosts}",
+        )
+    return OperationFailed(
+        f"host key of {host} is unknown: refusing to connect",
+        hint=f"devbox records it at make time in {known_hosts}",
+    )
+
+
+def run_on_transport(
+    transport: paramiko.Transport, command: str, timeout: float = 600.0
+) -> CommandResult:
+    """As :func:`run`, on a Transport of :func:`open_transport` (one session channel)."""
+    t0 = time.monotonic()
+    channel = transport.open_session(timeout=timeout)
+    channel.settimeout(timeout)
+    channel.exec_command(command)
+    return _collect(channel, command, t0, timeout)
