@@ -48,6 +48,97 @@ class Outcome:
     addresses: int
     detail: str = ""
     own_writes: int = 0  # what the clones themselves wrote (container layers, /opt uppers)
+    cpu: str = ""  # CPU seconds of devbox (this process) and of the engine, during the run
+    steps: dict[str, float] | None = None  # each clone step's median seconds
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far, 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _engine_pids() -> list[int]:
+    """dockerd's and its containerd's PIDs (the engine this machine's devbox talks to)."""
+    pids: list[int] = []
+    try:
+        dockerd = int(Path("/var/run/docker.pid").read_text().strip())
+    except (OSError, ValueError):
+        return pids
+    pids.append(dockerd)
+    for task in Path(f"/proc/{dockerd}/task").glob("*/children"):
+        for child in task.read_text().split():
+            try:
+                if Path(f"/proc/{child}/comm").read_text().strip() == "containerd":
+                    pids.append(int(child))
+            except OSError:
+                continue
+    return pids
+
+
+class _Cpu:
+    """CPU seconds spent between start and :meth:`text`: by this process (devbox runs in it,
+    every clone thread included) and by the engine (dockerd + containerd: other users of the
+    machine's engine count too)."""
+
+    def __init__(self) -> None:
+        import resource
+
+        self._resource = resource
+        self.pids = _engine_pids()
+        self.own0 = self._own()
+        self.engine0 = sum(_proc_cpu(p) for p in self.pids)
+
+    def _own(self) -> float:
+        ru = self._resource.getrusage(self._resource.RUSAGE_SELF)
+        return ru.ru_utime + ru.ru_stime
+
+    def text(self) -> str:
+        own = self._own() - self.own0
+        engine = sum(_proc_cpu(p) for p in self.pids) - self.engine0
+        return f"CPU devbox {own:.2f}s, engine {engine:.2f}s"
+
+
+def _clones_cpu(names: list[str]) -> float:
+    """CPU seconds the containers ``names`` used so far (their boot: systemd, sshd), from
+    their cgroups under ``devbox/<name>`` (v2 ``cpu.stat``, else v1 ``cpuacct.usage``)."""
+    total = 0.0
+    for name in names:
+        v2 = Path("/sys/fs/cgroup/devbox") / name / "cpu.stat"
+        v1 = Path("/sys/fs/cgroup/cpuacct/devbox") / name / "cpuacct.usage"
+        try:
+            if v2.exists():
+                usage = v2.read_text().split("usage_usec", 1)[1].split()[0]
+                total += int(usage) / 1e6
+            elif v1.exists():
+                total += int(v1.read_text().strip()) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _step_medians(logs: list[Path]) -> dict[str, float]:
+    """Each step's median seconds over the last clone run in each of ``logs`` (a clone's log)."""
+    import statistics
+
+    found: dict[str, list[float]] = {}
+    for log in logs:
+        if not log.exists():
+            continue
+        text = log.read_text(errors="replace")
+        starts = [m.start() for m in re.finditer(r"== clone .*: \d+ steps", text)]
+        last = starts[-1] if starts else 0
+        for line in text[last:].splitlines():
+            m = re.search(r"\[(.+?)\] done in ([\d.]+)s", line)
+            if m:
+                found.setdefault(m.group(1), []).append(float(m.group(2)))
+            m = re.search(r"== clone .*: done in ([\d.]+)s", line)
+            if m:
+                found.setdefault("(whole clone)", []).append(float(m.group(1)))
+    return {step: statistics.median(v) for step, v in found.items()}
 
 
 def _free_octet() -> int:
@@ -313,9 +404,12 @@ def devbox_clone(
 
     cleanups.append(cleanup)
     fs_before = _fs_used(fs_probe) if fs_probe else 0
+    cpu = _Cpu()
     t0 = time.monotonic()
     run = clone.clone(cfg, src, count, jobs=jobs)
     seconds = time.monotonic() - t0
+    cpu_text = cpu.text() + f", clones {_clones_cpu([c.name for c in run.clones if c.ok]):.2f}s"
+    load = os.getloadavg()[0]
     ok = [c for c in run.clones if c.ok]
     names = [c.name for c in ok]
     disk = (
@@ -339,6 +433,8 @@ def devbox_clone(
         len({c.ip for c in ok}),
         detail,
         own_writes=own,
+        cpu=f"{cpu_text}; load {load:.1f}",
+        steps=_step_medians([layout.container_log(c.name) for c in run.clones]),
     )
 
 
@@ -479,7 +575,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"devbox: clone --count {args.count} (run {rep}/{args.reps}) ...", flush=True)
             runs.append(devbox_clone(cfg, src, args.count, args.jobs, cleanups, fs_probe))
             run_cleanups()
-            print(f"    {runs[-1].seconds:.2f}s, {runs[-1].ready} ready", flush=True)
+            print(
+                f"    {runs[-1].seconds:.2f}s, {runs[-1].ready} ready; {runs[-1].cpu}", flush=True
+            )
         # the median run stands for devbox (every run is printed above)
         median = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
         if len(runs) > 1:
@@ -503,6 +601,12 @@ def main(argv: list[str] | None = None) -> int:
             dc.remove(src)
         for m in mounts.overlay_mounts_under(work):
             mounts.unmount(Path(m.target))
+        # the nosuid,nodev bind of <root>/containers (migrate.protect_store): left mounted, it
+        # kept every run's work dir (rmtree cannot remove a mount point)
+        prefix = str(work.resolve()).rstrip("/") + "/"
+        for m in sorted(mounts.mounts(), key=lambda m: -len(m.target)):
+            if m.target.startswith(prefix):
+                mounts.unmount(Path(m.target))
         try:
             daemon_control.stop(cfg)
         finally:
@@ -529,6 +633,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if r.detail:
             print(f"    {r.detail}")
+        if r.steps:
+            print("    per-step medians: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.steps.items()))
     if len(results) == 2:
         base, ours = results
         print(

@@ -53,6 +53,7 @@ def export(
         spool_id, folder = move_spool.new(
             layout, "export", caller, {"name": source, "snapshot": frozen.snap_id}
         )
+        frozen.release()  # the spool's record names the snapshot now (clone_storage._exported)
         out: dict[str, Any] = {}
 
         def save(ctx: StepContext) -> None:

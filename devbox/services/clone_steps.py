@@ -4,7 +4,11 @@ steps share); the step list itself, in order, is ``devbox.services.clone.STEPS``
 from __future__ import annotations
 
 import errno
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +55,9 @@ class CloneJob:
     # None: the source's authorized_keys stay (its owner clones); else the cloner's keys
     # replace them (another's clone must not let the source's owner in)
     login_keys: list[str] | None = None
+    # the ARP check started by arp_started, its verdict taken by wait_ssh
+    arp: Future[str] | None = None
+    arp_stop: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.layout = Layout(self.cfg.root)
@@ -192,6 +199,61 @@ def attach(job: CloneJob, ctx: StepContext) -> None:
 
 
 def arp_check(job: CloneJob, ctx: StepContext) -> None:
+    ctx.note = _arp_verdict(job, ctx.info)
+
+
+def arp_started(job: CloneJob, ctx: StepContext) -> None:
+    """The ARP check, started: its probe listens 0.3 s for another host on our address while
+    sshd starts; :func:`wait_ssh` takes its verdict (a clash fails the clone, as
+    :func:`arp_check` does) before the host key is recorded and the clone counts as made."""
+    job.arp_stop.clear()
+    job.arp = _in_thread(f"arp {job.name}", lambda: _arp_verdict(job, ctx.info, job.arp_stop))
+    ctx.undo("end the ARP probe", lambda: _end_probe(job))
+    ctx.note = "probing while sshd starts"
+
+
+ARP_JOIN_WAIT = ARP_READY_WAIT + 15.0  # the probe's own bound (netns.run_in's 10 s) and more
+
+
+def _arp_result(job: CloneJob) -> str:
+    """The verdict of the ARP check :func:`arp_started` began ("" when none was)."""
+    if job.arp is None:
+        return ""
+    try:
+        return job.arp.result(timeout=ARP_JOIN_WAIT)
+    except FutureTimeout as err:
+        raise OperationFailed(f"ARP check of {job.ip} on {job.name} did not end") from err
+
+
+def _end_probe(job: CloneJob) -> None:
+    """Undo of :func:`arp_started`: stop the probe and wait (bounded) until it has."""
+    job.arp_stop.set()
+    if job.arp is not None:
+        try:
+            job.arp.exception(timeout=ARP_JOIN_WAIT)
+        except FutureTimeout:
+            pass
+
+
+def _in_thread(name: str, fn: Callable[[], str]) -> Future[str]:
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(fn())
+        except BaseException as err:  # noqa: BLE001 - handed to whoever takes the result
+            future.set_exception(err)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future
+
+
+def _arp_verdict(
+    job: CloneJob, info: Callable[[str], None], stop: threading.Event | None = None
+) -> str:
+    """Probe the clone's address until the interface answers (bounded): the note when no other
+    host has it; raises OperationFailed when one does or the probe fails."""
+
     def failed(err: OSError) -> OperationFailed:
         return OperationFailed(f"ARP check of {job.ip} on {job.name}: {err.strerror or err}")
 
@@ -199,8 +261,10 @@ def arp_check(job: CloneJob, ctx: StepContext) -> None:
 
     def probe() -> tuple[str | None] | None:
         """(who else answers for our address,), or None while the interface is not ready."""
+        if stop is not None and stop.is_set():
+            return (None,)
         if not_ready:
-            ctx.info(f"interface not ready ({not_ready[-1].strerror}); probing again")
+            info(f"interface not ready ({not_ready[-1].strerror}); probing again")
         try:
             return (address_clash(job.pid, job.ifname, job.mac, job.ip),)
         except OSError as err:
@@ -220,7 +284,7 @@ def arp_check(job: CloneJob, ctx: StepContext) -> None:
             f"address {job.ip} of {job.name} is also used by {other}: not marking the clone ready",
             hint="check the DHCP server's range and static addresses",
         )
-    ctx.note = f"{job.ip} is ours alone"
+    return f"{job.ip} is ours alone"
 
 
 def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
@@ -229,18 +293,29 @@ def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
     # the keys devbox made and put in before first boot: sshd must prove it holds one of
     # them (a key exchange), so the entry recorded below is what every later login checks
     lines = [pub.decode().strip() for _priv, pub in job.keys.values()]
-    seconds = ssh.wait_for_host_key(
-        job.ip,
-        lines,
-        22,
-        timeout=job.cfg.number("ssh_timeout"),
-        connect=_connector(job.cfg, job.name),
-    )
+    try:
+        seconds = ssh.wait_for_host_key(
+            job.ip,
+            lines,
+            22,
+            timeout=job.cfg.number("ssh_timeout"),
+            connect=_connector(job.cfg, job.name),
+        )
+    except OperationFailed:
+        _arp_result(job)  # another host on our address explains it better
+        raise
+    arp = _arp_result(job)  # the ARP check begun before sshd: a clash fails the clone here
     kh = known_hosts(job.layout)
+    names = [job.name, job.ip]
+    t0 = time.monotonic()
     with FILES_LOCK:
-        ssh.record_host_keys(kh, [job.name, job.ip], lines)
-    ctx.undo("forget the host key", lambda: _forget(kh, [job.name, job.ip]))
-    ctx.note = f"sshd proved its host key after {seconds:.2f}s"
+        ssh.record_host_keys(kh, names, lines)
+    ctx.undo("forget the host key", lambda: _forget(kh, names))
+    # "answered": sshd took the connection (the key exchange that proved the key came after)
+    ctx.note = (
+        f"sshd answered after {seconds:.2f}s and proved its host key; known_hosts "
+        f"{time.monotonic() - t0:.2f}s" + (f"; {arp}" if arp else "")
+    )
 
 
 def ssh_config(job: CloneJob, ctx: StepContext) -> None:

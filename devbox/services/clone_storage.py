@@ -8,7 +8,7 @@ from devbox.adapters.docker import containers as dc
 from devbox.adapters.docker import snapshots
 from devbox.adapters.host import mounts
 from devbox.config import Config
-from devbox.model import clone_plan, labels
+from devbox.model import clone_plan, container_plan, labels
 from devbox.oplog import NULL_LOG, OpLog
 from devbox.paths import Layout
 from devbox.state.clone_records import (
@@ -18,6 +18,20 @@ from devbox.state.clone_records import (
     read_record,
     snapshot_dir,
 )
+
+
+def _snapshot_lock(snap_id: str) -> tuple[str, str]:
+    # a name no container can have (a space): its freeze lock is the source's, by its name
+    return "freeze", f"snapshot {snap_id}"
+
+
+def hold_snapshot(layout: Layout, snap_id: str) -> int | None:
+    """Take snapshot ``snap_id``'s in-use lock (the fd; close it to let go): from its freeze
+    until its clones are made, when no clone record names it yet, :func:`gc_snapshots` of
+    another job in this root (a remove --clones-of) leaves it alone."""
+    from devbox import locks
+
+    return locks.try_hold(locks.lock_path(layout.locks, *_snapshot_lock(snap_id)))
 
 
 def release_storage(cfg: Config, name: str, purge: bool, log: OpLog = NULL_LOG) -> bool:
@@ -38,7 +52,10 @@ def release_storage(cfg: Config, name: str, purge: bool, log: OpLog = NULL_LOG) 
 
 
 def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
-    """Remove snapshots (image + /opt copy) no container and no clone directory uses."""
+    """Remove this root's snapshots (image + /opt copy) no container and no clone directory
+    uses: those in its snapshots directory, and images labelled with this root."""
+    from devbox import locks
+
     layout = Layout(cfg.root)
     wanted = set(only) if only is not None else None
     used = {str(r.get("snapshot")) for r in clone_records(layout, legacy=True).values()}
@@ -48,13 +65,19 @@ def gc_snapshots(cfg: Config, only: Iterable[str] | None = None) -> list[str]:
     if layout.snapshots.is_dir():
         candidates |= {p.name for p in layout.snapshots.iterdir() if p.is_dir()}
     for img in snapshots.images_labelled(f"{labels.ROLE}=snapshot"):
-        snap = (img.get("Labels") or {}).get(labels.SNAPSHOT)
-        if snap:
+        lbls = img.get("Labels") or {}
+        snap = lbls.get(labels.SNAPSHOT)
+        # the engine holds every root's snapshots: only this root's are ours to collect (a
+        # snapshot image inherits SRC's devbox.root). Another root's fresh one, whose clones
+        # are not made yet, is used by nothing *here*: it was removed under that clone.
+        if snap and container_plan.same_root(str(lbls.get(labels.ROOT) or ""), cfg.root):
             candidates.add(str(snap))
     for snap in sorted(candidates):
         if wanted is not None and snap not in wanted:
             continue
-        if snap in used or snapshots.containers_using(f"{labels.SNAPSHOT}={snap}"):
+        if snap in used or locks.is_held(layout.locks, *_snapshot_lock(snap)):
+            continue  # a clone record names it, or a clone run holds it (frozen, clones to come)
+        if snapshots.containers_using(f"{labels.SNAPSHOT}={snap}"):
             continue
         snapshots.remove_image(clone_plan.snapshot_image(snap))
         snapshots.remove_image(clone_plan.snapshot_raw_image(snap))

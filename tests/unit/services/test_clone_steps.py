@@ -1,9 +1,12 @@
-"""The clone's ARP check: it waits, bounded, while the interface is briefly not there."""
+"""The clone's ARP check: it waits, bounded, while the interface is briefly not there; a
+clone's runs beside sshd's start."""
 
 from __future__ import annotations
 
 import errno
 import re
+import threading
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -82,3 +85,110 @@ def test_an_interface_that_stays_away_fails_in_time(monkeypatch: pytest.MonkeyPa
         OperationFailed, match=re.escape("ARP check of 10.9.8.7 on c1: Network is down")
     ):
         clone_steps.arp_check(_job(), _ctx()[0])
+
+
+# ---------------------------------------------------------------- the ARP check beside sshd
+
+
+def _clone_job(tmp_path: Path) -> Any:
+    from devbox import config
+    from devbox.services.clone_snapshot import Frozen
+
+    cfg = config.load(environ={"DEVBOX_ROOT": str(tmp_path / "root")}, files=())
+    job = clone_steps.CloneJob(
+        cfg, "c1", "src", Frozen("snap", "img", "copy", 0.0, {}), OpLog(None)
+    )
+    job.pid, job.ifname, job.mac, job.ip = 1, "lan0", "02:00:00:00:00:01", "10.9.8.7"
+    job.keys = {"ed25519": (b"private", b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5 root@c1\n")}
+    return job
+
+
+def _clone_step(name: str) -> Any:
+    from devbox.services import clone
+
+    return dict(clone.STEPS)[name]
+
+
+def _sshd_proves(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devbox.adapters import ssh
+
+    monkeypatch.setattr(ssh, "wait_for_host_key", lambda *a, **k: 0.25)
+
+
+def test_a_clones_arp_check_does_not_wait_for_its_probe(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The probe listens 0.3 s for another host on the address: the clone's ARP check step
+    starts it and goes on (sshd starts meanwhile); before, the step waited for it."""
+    answer = threading.Event()
+    probed = threading.Event()
+
+    def clash(pid: int, ifname: str, mac: str, ip: str) -> str | None:
+        probed.set()
+        answer.wait(10)
+        return None
+
+    monkeypatch.setattr(clone_steps, "address_clash", clash)
+    _sshd_proves(monkeypatch)
+    job = _clone_job(tmp_path)
+    ctx, _log = _ctx()
+    step = threading.Thread(target=_clone_step("ARP check"), args=(job, ctx), daemon=True)
+    step.start()
+    step.join(5)
+    try:
+        assert not step.is_alive(), "the ARP check step waited for the probe"
+        assert probed.wait(5)
+        assert not answer.is_set()
+    finally:
+        answer.set()
+    wait = _clone_step("wait for sshd")
+    ctx2, _ = _ctx()
+    wait(job, ctx2)  # takes the probe's verdict: nobody else answered
+    assert ctx2.note.startswith("sshd answered after 0.25s and proved its host key; known_hosts ")
+    assert ctx2.note.endswith("; 10.9.8.7 is ours alone")
+    assert "c1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5" in (job.layout.ssh / "known_hosts").read_text()
+
+
+def test_a_clash_found_beside_sshd_fails_the_clone_and_records_no_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _probe_answers(monkeypatch, ["02:aa:bb:cc:dd:ee"])
+    _sshd_proves(monkeypatch)
+    job = _clone_job(tmp_path)
+    _clone_step("ARP check")(job, _ctx()[0])
+    with pytest.raises(OperationFailed, match="also used by 02:aa:bb:cc:dd:ee"):
+        _clone_step("wait for sshd")(job, _ctx()[0])
+    assert not (job.layout.ssh / "known_hosts").exists()
+
+
+def test_a_clash_explains_an_sshd_that_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """sshd at a clashing address is someone else's: the clash is the error, not its key."""
+    from devbox.adapters import ssh
+
+    _probe_answers(monkeypatch, ["02:aa:bb:cc:dd:ee"])
+
+    def other_key(*args: object, **kwargs: object) -> float:
+        raise OperationFailed("sshd on 10.9.8.7:22 holds another host key")
+
+    monkeypatch.setattr(ssh, "wait_for_host_key", other_key)
+    job = _clone_job(tmp_path)
+    _clone_step("ARP check")(job, _ctx()[0])
+    with pytest.raises(OperationFailed, match="also used by 02:aa:bb:cc:dd:ee"):
+        _clone_step("wait for sshd")(job, _ctx()[0])
+
+
+def test_an_undone_arp_check_stops_its_probe(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A clone rolled back while its interface is gone: the probe (which would retry for
+    ARP_READY_WAIT) ends at once."""
+    _probe_answers(monkeypatch, [OSError(errno.ENODEV, "No such device")])
+    job = _clone_job(tmp_path)
+    ctx, _log = _ctx()
+    _clone_step("ARP check")(job, ctx)
+    for undo in reversed(ctx.undos):  # what a rollback does
+        undo.func()
+    assert job.arp is not None and job.arp.done()
+    assert job.arp.result() == "10.9.8.7 is ours alone"
