@@ -353,7 +353,7 @@ WHO = ("devbox", "baseline")
 def report(results: dict[tuple[str, int], dict[str, list[float]]]) -> None:
     print(
         f"{'case':<36} {'n':>3} {'devbox med':>11} {'baseline med':>13} {'ratio':>7}"
-        f" {'devbox cpu':>11} {'baseline cpu':>13}"
+        f" {'devbox cpu':>11} {'baseline cpu':>13}  runs, spread (min-max) devbox | baseline"
     )
     for (case, count), by in results.items():
         dv = statistics.median(by["devbox"])
@@ -362,8 +362,12 @@ def report(results: dict[tuple[str, int], dict[str, list[float]]]) -> None:
         cpu = [statistics.median(CPU.get(f"{who} {kind} x{count}") or [0.0]) for who in WHO]
         print(
             f"{case:<36} {count:>3} {dv:>10.3f}s {pw:>12.3f}s {dv / pw:>7.2f}"
-            f" {cpu[0]:>10.3f}s {cpu[1]:>12.3f}s"
+            f" {cpu[0]:>10.3f}s {cpu[1]:>12.3f}s  {len(by['devbox'])}x"
+            f" {min(by['devbox']):.3f}-{max(by['devbox']):.3f}"
+            f" | {min(by['baseline']):.3f}-{max(by['baseline']):.3f}"
         )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     sys.stdout.flush()
 
 

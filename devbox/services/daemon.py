@@ -215,4 +215,9 @@ def _drain(tasks: queue.SimpleQueue[tuple[str, ...]]) -> list[tuple[str, ...]]:
 
 
 def run_foreground(cfg: Config, serve: Callable[[Config, OpLog], Served] | None = None) -> None:
+    from devbox.adapters.host import memory
+
+    # the service keeps what it imports for as long as it runs: docker without paramiko
+    # (jobs have it: the forkserver), pyroute2 without its __init__'s every part (issue 17)
+    memory.lean_imports()
     Daemon(cfg, serve).run()

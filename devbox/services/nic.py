@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, Unpack
@@ -85,10 +86,11 @@ def build_spec(cfg: Config, container: str, **opts: Unpack[NicOptions]) -> NicSp
 
 
 def check_parent(cfg: Config, parent: str) -> int:
-    """The parent's MTU; a clear error when it is missing or down."""
+    """The parent's MTU; a clear error when it is missing or down (ioctls, no netlink
+    session: every attach checks its parent)."""
     from devbox.adapters.net import netlink
 
-    link = netlink.get_link(parent)
+    link = netlink.brief(parent)
     is_lab = parent == cfg.text("lab.uplink")
     if link is None:
         raise NotReadyError(
@@ -156,9 +158,11 @@ def _plumb_link(
     ctx: StepContext,
     log: OpLog,
     parent_mtu: int | None = None,
+    ns_fd: int | None = None,
 ) -> None:
-    """Macvlan on the parent (or its VLAN) in the host, moved into the container by PID,
-    renamed, MTU and MAC set, up. A stale devbox interface of the same name in the container
+    """Macvlan on the parent (or its VLAN) made in the container's netns (``ns_fd``, opened
+    by the caller from the PID Docker gave; else by that PID), renamed, MTU and MAC set, up.
+    A stale devbox interface of the same name in the container
     is replaced; while an old interface still holds the MAC (the kernel tears a dead
     container's netns down asynchronously) it waits with a bound, then cleans up what it can
     see in the host and tries once more."""
@@ -166,7 +170,7 @@ def _plumb_link(
 
     mtu = spec.mtu or parent_mtu or check_parent(cfg, spec.parent)
     lower = _lower_for(spec, ctx)
-    ns_path = netns.pid_path(facts.pid)
+    ns_path: Path | int = netns.pid_path(facts.pid) if ns_fd is None else ns_fd
 
     def stale_ok(info: netlink.LinkInfo) -> bool:
         if info.kind != "macvlan":
@@ -176,7 +180,7 @@ def _plumb_link(
 
     for attempt in (1, 2):
         tmp = "dbx" + secrets.token_hex(5)
-        container_link.create_macvlan_in_pid(lower, tmp, facts.pid, spec.mac, mtu)
+        container_link.create_macvlan_in_pid(lower, tmp, facts.pid, spec.mac, mtu, ns_fd)
 
         def undo_inside(tmp: str = tmp) -> None:
             if not delete_quiet(spec.ifname, ns_path):
@@ -208,8 +212,9 @@ def _plumb_link(
         return
 
 
-def delete_quiet(name: str, ns_path: Path) -> bool:
-    """Delete interface ``name`` in ``ns_path``; False when it was not there or could not go."""
+def delete_quiet(name: str, ns_path: Path | int) -> bool:
+    """Delete interface ``name`` in ``ns_path`` (or the open netns fd); False when it was not
+    there or could not go."""
     from devbox.adapters.net import netlink
 
     try:
@@ -218,11 +223,11 @@ def delete_quiet(name: str, ns_path: Path) -> bool:
         return False
 
 
-def _configure_static(spec: NicSpec, facts: ContainerFacts) -> None:
+def _configure_static(spec: NicSpec, facts: ContainerFacts, ns_fd: int | None = None) -> None:
     from devbox.adapters.net import arp, container_link, netns
 
     assert spec.ip is not None and spec.prefixlen is not None
-    ns_path = netns.pid_path(facts.pid)
+    ns_path: Path | int = netns.pid_path(facts.pid) if ns_fd is None else ns_fd
 
     def work() -> str | None:
         owner = arp.probe(spec.ifname, spec.mac, spec.ip or "", timeout=1.0)
@@ -317,6 +322,8 @@ def plumb(
     ``previous`` (same container) supplies a lease to re-request, so the same address comes
     back. The caller holds the container lock and the owner lock.
     """
+    from devbox.adapters.net import netns
+
     st = store(cfg)
     log = log or op_log(cfg, spec.container)
     rec = NicRecord(
@@ -340,13 +347,15 @@ def plumb(
         rec.dhcp_lease = previous.dhcp_lease
         rec.renewals = previous.renewals
     box: dict[str, DhcpSession] = {}
+    # the container's namespace, held from the first step to the last (and their undos)
+    ns_fd = netns.open_ns(netns.pid_path(facts.pid))
 
     def link(ctx: StepContext) -> None:
-        _plumb_link(cfg, spec, facts, ctx, log, parent_mtu)
+        _plumb_link(cfg, spec, facts, ctx, log, parent_mtu, ns_fd)
 
     def address(ctx: StepContext) -> None:
         if spec.mode == "static":
-            _configure_static(spec, facts)
+            _configure_static(spec, facts, ns_fd)
             ctx.info(f"static {spec.ip}/{spec.prefixlen}")
             return
         session = new_session(cfg, rec, facts.pid)
@@ -360,16 +369,19 @@ def plumb(
     def save(ctx: StepContext) -> None:
         st.save(rec)
 
-    run_steps(
-        f"attach {spec.container} {spec.ifname}",
-        [
-            Step("interface", link),
-            Step("address", address),
-            Step("record", save),
-        ],
-        log,
-        reporter,
-    )
+    try:
+        run_steps(
+            f"attach {spec.container} {spec.ifname}",
+            [
+                Step("interface", link),
+                Step("address", address),
+                Step("record", save),
+            ],
+            log,
+            reporter,
+        )
+    finally:
+        os.close(ns_fd)
     session = box.get("session")
     if session is not None:
         if keep_session:

@@ -14,9 +14,14 @@ needed. Should the way back ever fail, the loop is marked broken: nothing more i
 it, and :func:`shared` starts a new loop for new sessions (whose thread enters the process's
 own namespace first).
 
-A second thread, the worker (:meth:`DhcpLoop.later`), does in order what blocks and must not
-hold up the loop: synced files (resolv.conf, the caller's lease record) and closing the
-sessions' raw sockets (closing a packet socket waits for an RCU grace period, ~10 ms).
+A few more threads, the workers (:data:`LANES`, :meth:`DhcpLoop.later`; each session's work in
+order on one of them), do what blocks and must not hold up the loop: synced files (resolv.conf,
+the caller's lease record) and closing the sessions' raw sockets (closing a packet socket waits
+for an RCU grace period, ~10 ms; the workers' waits overlap).
+Once a burst of that work is over (``TRIM_AFTER`` seconds with nothing more), it gives the freed
+heap back to the kernel (:func:`devbox.adapters.host.memory.trim`): a burst of leases (the
+service's start-up adopting every one, 50 clones bound at once) leaves garbage that would
+otherwise stay resident for as long as the service runs.
 
 Both are daemon threads; a forked child (a job) starts its own loop when it needs one
 (:func:`shared` checks the PID).
@@ -37,11 +42,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+from devbox.adapters.host import memory
 from devbox.adapters.net import netns as nsmod
 from devbox.errors import OperationFailed
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+TRIM_AFTER = 2.0  # seconds of no work on the worker after which freed memory goes back
+LANES = 4  # worker threads (a session's work stays in order on one): fixed, not per lease
 
 
 class DhcpLoop:
@@ -50,6 +58,7 @@ class DhcpLoop:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.broken = False
+        self.trims = 0  # how often the worker gave freed memory back (after a burst)
         self._loop = asyncio.new_event_loop()
         # the process's own namespace (its main thread's: devbox never moves a thread it keeps
         # using): the loop thread works in it and comes back to it after each window
@@ -58,24 +67,47 @@ class DhcpLoop:
         self._thread = threading.Thread(target=self._run, name="dhcp loop", daemon=True)
         self._thread.start()
         self._started.wait(10)
-        self._work: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]]
-        self._work = queue.SimpleQueue()
-        self._worker = threading.Thread(target=self._work_all, name="dhcp work", daemon=True)
-        self._worker.start()
+        self._lanes: list[queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]]]
+        self._lanes = [queue.SimpleQueue() for _ in range(LANES)]
+        self._work = self._lanes[0]
+        self._workers = [
+            threading.Thread(target=self._work_all, args=(lane,), name="dhcp work", daemon=True)
+            for lane in self._lanes
+        ]
+        self._worker = self._workers[0]
+        for worker in self._workers:
+            worker.start()
 
     def later(self, fn: Callable[..., object], *args: Any) -> None:
-        """Call ``fn(*args)`` on the worker thread, in the order asked: what blocks (a synced
-        file, closing a packet socket) and must not hold up the loop serving every session."""
-        self._work.put((fn, args))
+        """Call ``fn(*args)`` on a worker thread, in the order asked for the same owner (the
+        session whose method ``fn`` is): what blocks (a synced file) and must not hold up the
+        loop serving every session. Owners spread over :data:`LANES` workers: 20 sessions bound
+        at once wrote their synced files one after the other on one worker (~20 ms each)."""
+        self._lanes[self.lane_of(fn)].put((fn, args))
+
+    @staticmethod
+    def lane_of(fn: Callable[..., object]) -> int:
+        """The worker ``later(fn, ...)`` runs on: the one of ``fn``'s owner (``__self__``)."""
+        return hash((id(getattr(fn, "__self__", None)),)) % LANES  # ids are 16-byte aligned
 
     def close_later(self, fd: int) -> None:
-        """Close ``fd`` on the worker: closing a packet socket waits for an RCU grace period
-        (~10 ms)."""
-        self.later(os.close, fd)
+        """Close ``fd`` on a worker: closing a packet socket waits for an RCU grace period
+        (~10 ms; the workers' waits overlap)."""
+        self._lanes[fd % LANES].put((os.close, (fd,)))
 
-    def _work_all(self) -> None:
+    def _work_all(
+        self, work: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]]
+    ) -> None:
+        worked = False  # since the last trim
         while True:
-            fn, args = self._work.get()
+            try:
+                fn, args = work.get(timeout=TRIM_AFTER if worked else None)
+            except queue.Empty:  # the burst is over
+                worked = False
+                memory.trim()
+                self.trims += 1
+                continue
+            worked = True
             try:
                 fn(*args)
             except Exception as err:  # noqa: BLE001 - the worker serves every session
@@ -100,7 +132,7 @@ class DhcpLoop:
 
     def on_own_thread(self) -> bool:
         """On the loop's thread or its worker's (where waiting for a session deadlocks)."""
-        return threading.current_thread() in (self._thread, self._worker)
+        return threading.current_thread() in (self._thread, *self._workers)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run ``coro`` on the loop (from any thread)."""

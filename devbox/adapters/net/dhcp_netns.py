@@ -14,20 +14,29 @@ of the process (:mod:`devbox.adapters.net.dhcp_loop`) that thread is the host's,
 - :class:`NetnsDHCPClient`: pyroute2's ``AsyncDHCPClient`` with that socket.
 - :func:`iproute`: an ``AsyncIPRoute`` whose netlink socket was made inside the namespace
   (pyroute2 makes it lazily, on first use of ``.socket``: done here, in the window).
+
+What a session keeps for as long as it holds its lease is small (issue 17: the service holds
+every lease of the host): the BPF program is not kept once the kernel has its copy, and a
+received message (the lease's ACK is kept) shares its class's option maps
+(:class:`SharedMapsDhcp4msg`: pyroute2 builds two dicts of every DHCP option, ~12 KB, for
+each message it decodes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from typing import Any, ClassVar
 
 from pyroute2.dhcp.client import AsyncDHCPClient, ClientConfig
+from pyroute2.dhcp.dhcp4msg import dhcp4msg
 from pyroute2.dhcp.dhcp4socket import SKF_AD_OFF, SKF_AD_VLAN_TAG_PRESENT, AsyncDHCP4Socket
+from pyroute2.dhcp.messages import ReceivedDHCPMessage
 from pyroute2.ext import bpf as pr_bpf
 from pyroute2.ext.bpf import BPF
 from pyroute2.ext.rawsocket import ETH_P_IP, SO_ATTACH_FILTER
 from pyroute2.iproute.linux import AsyncIPRoute
+from pyroute2.protocols import ethmsg, ip4msg, udpmsg
 
 from devbox.adapters.net.dhcp_loop import DhcpLoop
 
@@ -68,6 +77,20 @@ def listen_for(mac: str, port: int = 68) -> list[list[int]]:
     return [*body, [ret, 0, 0, 0]]
 
 
+class SharedMapsDhcp4msg(dhcp4msg):
+    """pyroute2's DHCPv4 message with its option maps built once for the class (pyroute2
+    builds them for every message, and they never change: they are the class's options)."""
+
+    _maps: ClassVar[tuple[dict[int, Any], dict[str, Any]] | None] = None
+
+    def _register_options(self) -> None:
+        cls = type(self)
+        if cls._maps is None:
+            super()._register_options()
+            cls._maps = (self.__dict__["_decode_map"], self.__dict__["_encode_map"])
+        self._decode_map, self._encode_map = cls._maps
+
+
 class NetnsDHCP4Socket(AsyncDHCP4Socket):
     """pyroute2's DHCP socket, opened inside the namespace ``netns`` (an open fd of it)."""
 
@@ -90,8 +113,11 @@ class NetnsDHCP4Socket(AsyncDHCP4Socket):
             socket.socket.__init__(self, socket.AF_PACKET, socket.SOCK_RAW, 0)
             try:
                 socket.socket.setblocking(self, False)
-                fstring, self.fprog = pr_bpf.compile(self.bpf)
+                # the kernel copies the program: neither it nor its source is kept after
+                fstring, program = pr_bpf.compile(self.bpf)
                 socket.socket.setsockopt(self, socket.SOL_SOCKET, SO_ATTACH_FILTER, fstring)
+                del program
+                self.bpf = []  # the program's source: not kept either
                 socket.socket.bind(self, (self.ifname, ETH_P_IP))
             except BaseException:
                 self.close()
@@ -99,6 +125,24 @@ class NetnsDHCP4Socket(AsyncDHCP4Socket):
         # __aexit__ cancels the watcher: a future that is never done stands in for it
         self._l2addr_watcher = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
         return self
+
+    @classmethod
+    def _decode_msg(cls, data: bytes) -> ReceivedDHCPMessage:
+        """pyroute2's decoding (``AsyncDHCP4Socket._decode_msg``) with
+        :class:`SharedMapsDhcp4msg` for the DHCP part."""
+        eth = ethmsg(buf=data).decode()
+        ip4 = ip4msg(buf=data, offset=eth.offset).decode()
+        udp = udpmsg(buf=data, offset=ip4.offset).decode()
+        dhcp = SharedMapsDhcp4msg(buf=data, offset=udp.offset).decode()
+        return ReceivedDHCPMessage(
+            dhcp=dhcp,
+            eth_src=eth["src"],
+            eth_dst=eth["dst"],
+            ip_src=ip4["src"],
+            ip_dst=ip4["dst"],
+            sport=udp["sport"],
+            dport=udp["dport"],
+        )
 
     async def __aexit__(self, *_: Any) -> None:
         if self._l2addr_watcher is not None:

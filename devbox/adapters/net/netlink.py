@@ -2,8 +2,10 @@
 deleted, addresses and routes.
 
 Every function works in the host's network namespace unless it takes ``netns`` (a path such
-as ``/proc/PID/ns/net`` or ``/var/run/netns/NAME``): then it runs in a thread inside that
-namespace (:func:`devbox.adapters.net.netns.run_in`). Netlink errors become devbox errors here.
+as ``/proc/PID/ns/net`` or ``/var/run/netns/NAME``, or an open fd of one): then its netlink
+socket is made inside that namespace (:func:`devbox.adapters.net.netns.socket_in`, a window of
+the one window thread) and used from the calling thread: no thread per call. Netlink errors
+become devbox errors here.
 A container's own LAN link is put in place by :mod:`devbox.adapters.net.container_link`; link
 events are read by :mod:`devbox.adapters.net.link_watch`; both build on this module.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import secrets
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from devbox.waits import poll, wait_until
 
 T = TypeVar("T")
 
+NETLINK_ROUTE = 0
 # errno values the kernel uses while an old device with the same MAC/name is still going away
 BUSY_ERRNOS = {errno.EBUSY, errno.EADDRINUSE, errno.EEXIST, errno.ENOTUNIQ}
 
@@ -48,13 +52,30 @@ class NetlinkFailed(OperationFailed):
         self.code = code
 
 
+Netns = Path | str | int  # a namespace's path, or an open fd of one
+
+
+def rtnl_socket() -> socket.socket:  # of the calling thread's namespace, for session(sock=)
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+
+
 @contextmanager
-def session() -> Iterator[Any]:
-    """An rtnetlink socket (pyroute2 ``IPRoute``) of the calling thread's netns, closed after."""
-    from pyroute2 import IPRoute
+def session(netns: Netns | None = None, sock: socket.socket | None = None) -> Iterator[Any]:
+    """An rtnetlink socket (pyroute2 ``IPRoute``), closed after: of the calling thread's netns,
+    or made inside ``netns``, or ``sock`` (an rtnetlink socket, e.g. one made in a window)."""
+    from pyroute2.iproute import IPRoute  # not pyroute2's __init__: adapters/host/memory.py
 
     try:
-        ipr = IPRoute()
+        if netns is not None and sock is None:
+            sock = nsmod.socket_in(netns, socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
+        if sock is None:
+            ipr = IPRoute()
+        else:
+            try:
+                ipr = IPRoute(fileno=sock.detach())
+            except BaseException:
+                sock.close()
+                raise
     except PermissionError as err:
         raise NotReadyError("netlink needs root", hint="run devbox as root") from err
     try:
@@ -85,7 +106,7 @@ def call(what: str, fn: Callable[[], T]) -> T:
         raise translate(what, err) from err
 
 
-def in_netns(netns: Path | str | None, fn: Callable[[], T]) -> T:
+def in_netns(netns: Netns | None, fn: Callable[[], T]) -> T:  # a thread: for sysctl files
     if netns is None:
         return fn()
     return nsmod.run_in(netns, fn)
@@ -122,20 +143,20 @@ def link_info(msg: Any) -> LinkInfo:
     )
 
 
-def links(netns: Path | str | None = None) -> list[LinkInfo]:
+def links(netns: Netns | None = None) -> list[LinkInfo]:
     def work() -> list[LinkInfo]:
-        with session() as ipr:
+        with session(netns) as ipr:
             return [link_info(m) for m in call("list links", ipr.get_links)]
 
-    return in_netns(netns, work)
+    return work()
 
 
-def get_link(name: str, netns: Path | str | None = None) -> LinkInfo | None:
+def get_link(name: str, netns: Netns | None = None) -> LinkInfo | None:
     """One interface by name (a single netlink request, not a dump); None if missing."""
     from pyroute2.netlink.exceptions import NetlinkError
 
     def work() -> LinkInfo | None:
-        with session() as ipr:
+        with session(netns) as ipr:
             try:
                 msgs = ipr.link("get", ifname=name)
             except NetlinkError as err:
@@ -146,7 +167,7 @@ def get_link(name: str, netns: Path | str | None = None) -> LinkInfo | None:
                 return link_info(msg)
             return None
 
-    return in_netns(netns, work)
+    return work()
 
 
 def route_link(ip: str) -> tuple[LinkInfo, bool] | None:
@@ -172,6 +193,45 @@ def route_link(ip: str) -> tuple[LinkInfo, bool] | None:
     return None
 
 
+SIOCGIFFLAGS, SIOCGIFMTU, IFF_UP, IFNAMSIZ = 0x8913, 0x8921, 0x1, 16
+
+
+@dataclass(frozen=True)
+class LinkBrief:  # what an attach checks of its parent (up: administratively)
+    index: int
+    mtu: int
+    up: bool
+
+
+def brief(name: str) -> LinkBrief | None:
+    """Index, MTU and up flag of ``name`` in the calling thread's namespace from three ioctls
+    on one datagram socket (no netlink session: a parent checked on every attach); None when
+    there is no such interface."""
+    import fcntl
+    import struct
+
+    raw = name.encode()
+    try:  # (no errno when there is none: "no interface with this name")
+        index = socket.if_nametoindex(name) if 0 < len(raw) < IFNAMSIZ else 0
+    except (OSError, ValueError):
+        index = 0
+    if not index:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            flags = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sH22x", raw, 0))
+            mtu = fcntl.ioctl(sock, SIOCGIFMTU, struct.pack("16si20x", raw, 0))
+        except OSError as err:
+            if err.errno in (errno.ENODEV, errno.ENXIO):
+                return None
+            raise translate(f"look up interface {name}", err) from err
+    return LinkBrief(
+        index=index,
+        mtu=struct.unpack_from("i", mtu, 16)[0],
+        up=bool(struct.unpack_from("H", flags, 16)[0] & IFF_UP),
+    )
+
+
 def index_of(ipr: Any, name: str) -> int:
     """The ifindex of ``name`` through session ``ipr``; NetlinkFailed (ENODEV) when missing."""
     from pyroute2.netlink.exceptions import NetlinkError
@@ -185,11 +245,11 @@ def index_of(ipr: Any, name: str) -> int:
     raise NetlinkFailed(f"no interface named {name}", errno.ENODEV)
 
 
-def delete_link(name: str, netns: Path | str | None = None) -> bool:
+def delete_link(name: str, netns: Netns | None = None) -> bool:
     """Delete interface ``name``; False when it did not exist."""
 
     def work() -> bool:
-        with session() as ipr:
+        with session(netns) as ipr:
             try:
                 idx = index_of(ipr, name)
             except NetlinkFailed:
@@ -202,7 +262,7 @@ def delete_link(name: str, netns: Path | str | None = None) -> bool:
                 raise
             return True
 
-    return in_netns(netns, work)
+    return work()
 
 
 def discard(name: str, netns: Path | str | None = None) -> None:
@@ -210,13 +270,13 @@ def discard(name: str, netns: Path | str | None = None) -> None:
     delete_link(name, netns)
 
 
-def set_up(name: str, netns: Path | str | None = None) -> None:
+def set_up(name: str, netns: Netns | None = None) -> None:
     def work() -> None:
-        with session() as ipr:
+        with session(netns) as ipr:
             idx = index_of(ipr, name)
             call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
 
-    in_netns(netns, work)
+    work()
 
 
 def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
@@ -244,7 +304,7 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
             raise
 
     def inside() -> None:
-        with session() as ipr:
+        with session(nsmod.named_path(peer_netns)) as ipr:
             idx = index_of(ipr, tmp)
             call(
                 f"rename {tmp} to {peer_name}", lambda: ipr.link("set", index=idx, ifname=peer_name)
@@ -252,7 +312,7 @@ def create_veth(host_name: str, peer_name: str, peer_netns: str) -> None:
             call(f"bring up {peer_name}", lambda: ipr.link("set", index=idx, state="up"))
 
     try:
-        nsmod.run_in(nsmod.named_path(peer_netns), inside)
+        inside()
     except BaseException:
         delete_link(host_name)
         raise
@@ -281,11 +341,11 @@ def create_macvlan(
         return idx
 
 
-def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = None) -> None:
+def create_vlan(parent: str, name: str, vid: int, netns: Netns | None = None) -> None:
     """An 802.1Q sub-interface ``name`` (VLAN ``vid``) on ``parent``, brought up."""
 
     def work() -> None:
-        with session() as ipr:
+        with session(netns) as ipr:
             pidx = index_of(ipr, parent)
             call(
                 f"create VLAN {vid} interface {name} on {parent}",
@@ -294,7 +354,7 @@ def create_vlan(parent: str, name: str, vid: int, netns: Path | str | None = Non
             idx = index_of(ipr, name)
             call(f"bring up {name}", lambda: ipr.link("set", index=idx, state="up"))
 
-    in_netns(netns, work)
+    work()
 
 
 def preload() -> None:
@@ -320,22 +380,22 @@ def move_to_netns(name: str, netns_path: Path | str) -> None:
         )
 
 
-def rename_up(old: str, new: str, netns: Path | str | None = None) -> None:
+def rename_up(old: str, new: str, netns: Netns | None = None) -> None:
     def work() -> None:
-        with session() as ipr:
+        with session(netns) as ipr:
             idx = index_of(ipr, old)
             if old != new:
                 call(f"rename {old} to {new}", lambda: ipr.link("set", index=idx, ifname=new))
             call(f"bring up {new}", lambda: ipr.link("set", index=idx, state="up"))
 
-    in_netns(netns, work)
+    work()
 
 
 def add_address(
-    name: str, address: str, prefixlen: int, netns: Path | str | None = None, replace: bool = True
+    name: str, address: str, prefixlen: int, netns: Netns | None = None, replace: bool = True
 ) -> None:
     def work() -> None:
-        with session() as ipr:
+        with session(netns) as ipr:
             idx = index_of(ipr, name)
             call(
                 f"add address {address}/{prefixlen} to {name}",
@@ -344,12 +404,12 @@ def add_address(
                 ),
             )
 
-    in_netns(netns, work)
+    work()
 
 
-def addresses(name: str, netns: Path | str | None = None) -> list[tuple[str, int]]:
+def addresses(name: str, netns: Netns | None = None) -> list[tuple[str, int]]:
     def work() -> list[tuple[str, int]]:
-        with session() as ipr:
+        with session(netns) as ipr:
             try:
                 idx = index_of(ipr, name)
             except NetlinkFailed:
@@ -359,7 +419,7 @@ def addresses(name: str, netns: Path | str | None = None) -> list[tuple[str, int
                 for a in ipr.get_addr(index=idx, family=2)
             ]
 
-    return in_netns(netns, work)
+    return work()
 
 
 def wait_gone(

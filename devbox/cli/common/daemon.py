@@ -51,7 +51,8 @@ def daemon(
 
     os.chdir("/")  # never run (nor let a job run) in root's working folder: a /opt, say
 
-    ui.info(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}")
+    # a plain line, not the UI's: rich (~1.6 MB) would stay loaded for as long as it runs
+    typer.echo(f"devbox daemon: watching Docker events; log {daemon_pid.log_file(cfg)}", err=True)
     from devbox.services import idle_stop
 
     svc.run_foreground(cfg, idle_stop.alongside(Service))  # the API and the idle-stop thread

@@ -74,3 +74,50 @@ def test_close_later_closes_off_the_loop(tmp_path: Path) -> None:
         return False
 
     assert poll(closed, 5.0, 0.01)
+
+
+def test_later_runs_two_sessions_work_at_once_and_each_in_order() -> None:
+    """Two sessions' blocking work (a synced file each) overlaps: each job waits for the other
+    to have started (on one worker, the second waited for the first: 20 binds at once wrote
+    their files one after the other); one owner's jobs still run in the order asked."""
+    from devbox.adapters.net import dhcp_loop
+
+    dloop = dhcp_loop.shared()
+
+    class Owner:
+        def __init__(self) -> None:
+            self.started = threading.Event()
+            self.done: list[tuple[int, bool]] = []
+            self.other: Owner | None = None
+
+        def work(self, step: int) -> None:
+            self.started.set()
+            assert self.other is not None
+            self.done.append((step, self.other.started.wait(5)))
+
+    first = Owner()
+    candidates = [Owner() for _ in range(100)]  # all alive: no id is reused among them
+    second = next(o for o in candidates if dloop.lane_of(o.work) != dloop.lane_of(first.work))
+    first.other, second.other = second, first
+    for step in range(3):
+        dloop.later(first.work, step)
+    dloop.later(second.work, 0)
+    from devbox.waits import poll
+
+    assert poll(lambda: len(first.done) == 3 and len(second.done) == 1, 10.0, 0.01)
+    assert first.done == [(0, True), (1, True), (2, True)]
+    assert second.done == [(0, True)]
+
+
+def test_freed_memory_goes_back_once_a_burst_of_work_is_over() -> None:
+    """After a burst of work (binds: synced files) the worker calls malloc_trim, once nothing
+    more has come for TRIM_AFTER seconds."""
+    from devbox.adapters.net import dhcp_loop
+    from devbox.waits import poll
+
+    dloop = dhcp_loop.shared()
+    before = dloop.trims
+    done: list[int] = []
+    for step in range(5):
+        dloop.later(done.append, step)
+    assert poll(lambda: len(done) == 5 and dloop.trims > before, 10 * dhcp_loop.TRIM_AFTER, 0.05)

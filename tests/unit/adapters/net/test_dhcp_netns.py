@@ -76,3 +76,46 @@ def test_every_jump_lands_inside_the_program() -> None:
         if code & 0x07 == 0x05:
             assert index + 1 + max(jt, jf) < len(program)
     assert program[-1] == [0x06, 0, 0, 0]  # the drop
+
+
+def dhcp_offer(chaddr: str) -> bytes:
+    """A whole OFFER frame: a BOOTP reply with the magic cookie and a few options."""
+    frame = bytearray(dhcp_reply(chaddr))
+    options = bytes([53, 1, 2])  # message type: OFFER
+    options += bytes([1, 4]) + socket.inet_aton("255.255.255.0")
+    options += bytes([3, 4]) + socket.inet_aton("10.0.0.1")
+    options += bytes([51, 4]) + struct.pack("!I", 3600)
+    options += bytes([54, 4]) + socket.inet_aton("10.0.0.1")
+    options += bytes([255])
+    frame[14 + 20 + 8 + 16 : 14 + 20 + 8 + 20] = socket.inet_aton("10.0.0.42")  # yiaddr
+    return bytes(frame) + b"\x63\x82\x53\x63" + options
+
+
+def test_a_received_message_decodes_as_pyroute2_decodes_it() -> None:
+    from pyroute2.dhcp.dhcp4socket import AsyncDHCP4Socket
+
+    from devbox.adapters.net.dhcp_netns import NetnsDHCP4Socket
+
+    ours = NetnsDHCP4Socket._decode_msg(dhcp_offer(MAC))
+    theirs = AsyncDHCP4Socket._decode_msg(dhcp_offer(MAC))
+    assert ours.dhcp["options"] == theirs.dhcp["options"]
+    assert ours.dhcp["options"]["lease_time"] == 3600
+    assert ours.dhcp["yiaddr"] == theirs.dhcp["yiaddr"] == "10.0.0.42"
+    assert ours.dhcp["chaddr"] == theirs.dhcp["chaddr"]
+    assert (ours.eth_src, ours.ip_src, ours.sport) == (theirs.eth_src, theirs.ip_src, theirs.sport)
+
+
+def test_received_messages_share_their_option_maps() -> None:
+    """pyroute2 builds two dicts of every DHCP option for each message it decodes, and a
+    session keeps its lease's ACK for as long as it holds the lease: here they are the
+    class's, one pair for every message."""
+    from pyroute2.dhcp.dhcp4socket import AsyncDHCP4Socket
+
+    from devbox.adapters.net.dhcp_netns import NetnsDHCP4Socket
+
+    one = NetnsDHCP4Socket._decode_msg(dhcp_offer(MAC)).dhcp
+    two = NetnsDHCP4Socket._decode_msg(dhcp_offer("02:42:ac:11:00:09")).dhcp
+    assert one._decode_map is two._decode_map and one._encode_map is two._encode_map
+    assert len(one._decode_map) > 20  # every option pyroute2 knows
+    theirs = AsyncDHCP4Socket._decode_msg(dhcp_offer(MAC)).dhcp
+    assert theirs._decode_map == one._decode_map and theirs._decode_map is not one._decode_map
