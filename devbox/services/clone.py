@@ -47,7 +47,7 @@ from devbox.services.clone_snapshot import (
 )
 from devbox.services.clone_steps import (
     CloneJob,
-    arp_check,
+    arp_started,
     attach,
     boot,
     create,
@@ -74,7 +74,7 @@ STEPS: list[tuple[str, Callable[[CloneJob, StepContext], None]]] = [
     ("create + sysprep", create),
     ("boot", boot),
     ("attach LAN (DHCP)", attach),
-    ("ARP check", arp_check),
+    ("ARP check", arp_started),  # its verdict is taken by "wait for sshd"
     ("wait for sshd", wait_ssh),
     ("SSH config entry", ssh_config),
 ]
@@ -202,6 +202,10 @@ def make_many(
                     # stop the clones still in progress (each rolls back), keep finished ones
                     interrupted = True
                     cancel.set()
+    with OpLog(Layout(cfg.root).container_log(source)) as log:
+        log.write(
+            f"{sum(r.ok for r in results)} of {len(names)} clone(s) made, {workers} at a time"
+        )
     return results, interrupted
 
 
@@ -263,9 +267,12 @@ def clone(
             log.write(f"from snapshot {snapshot} (frozen once for every host of the run)")
         else:
             frozen = freeze(cfg, source, log, reporter_for("freeze") if reporter_for else None)
-    results, interrupted = make_many(
-        cfg, names, source, frozen, workers, reporter_for, lim, owner_labels, login_keys
-    )
+    try:
+        results, interrupted = make_many(
+            cfg, names, source, frozen, workers, reporter_for, lim, owner_labels, login_keys
+        )
+    finally:
+        frozen.release()  # the clones' records name the snapshot now
     if not any(r.ok for r in results):
         # nothing uses the snapshot: do not leave it behind. The engine may be what made
         # every clone fail (dockerd restarting): the per-clone result still stands, and the
@@ -320,9 +327,10 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     they share is done once, after them: the SSH config entries (one file, rewritten without
     a lock of its own) and the collection of the snapshots nothing uses any more. Ctrl-C
     lets the removals under way finish, starts no new one, and says which are left."""
+    from devbox.adapters import ssh
     from devbox.adapters.host import mounts, sshconfig
     from devbox.services import container_lifecycle
-    from devbox.state.container_records import home_dir
+    from devbox.state.container_records import home_dir, known_hosts
 
     names = clones_of(source)
     layout = Layout(cfg.root)
@@ -341,6 +349,7 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
     cancel = threading.Event()
 
     seconds: dict[str, float] = {}
+    forget: list[str] = []  # known_hosts names of the removed clones: one rewrite for all
 
     def remove_one(name: str) -> str | None:
         """None when ``name`` is gone, else why not."""
@@ -350,8 +359,11 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
         try:
             # purge=False and the tree removed here: a purge would collect the snapshots
             # after every clone, N times over; that is done once below
-            if dc.inspect(name) is not None or layout.state_file(name).exists():
-                container_lifecycle.remove(each_cfg, name, purge=False)
+            st = dc.inspect(name)
+            if st is not None or layout.state_file(name).exists():
+                container_lifecycle.remove(
+                    each_cfg, name, purge=False, inspected=(st,), forget_later=forget
+                )
             else:
                 release_storage(each_cfg, name, purge=False)
             target = layout.container_dir(name)
@@ -379,6 +391,8 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
                     cancel.set()
     removed = [n for n in names if outcomes[n] is None]
     failed = {n: str(e) for n, e in outcomes.items() if e is not None}
+    if forget:  # a crash before this leaves entries the next record of those names replaces
+        ssh.forget_host(known_hosts(layout), forget)
     if write_config:
         for name in removed:
             sshconfig.remove_entry(home_dir(cfg), name)

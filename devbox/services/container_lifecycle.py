@@ -238,7 +238,17 @@ class RemoveResult:
     removed_container: bool
 
 
-def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> RemoveResult:
+def remove(
+    cfg: Config,
+    name: str,
+    purge: bool = False,
+    force: bool = False,
+    *,
+    inspected: tuple[dc.ContainerState | None] | None = None,
+    forget_later: list[str] | None = None,
+) -> RemoveResult:
+    """For ``remove --clones-of``: ``inspected``, (what ``dc.inspect(name)`` just said,);
+    ``forget_later`` gets the known_hosts names to drop, for one rewrite for all clones."""
     from devbox.adapters.host import sshconfig
     from devbox.services import network
     from devbox.state import migrate
@@ -246,7 +256,7 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
     validate_name(name)
     layout = Layout(cfg.root)
     migrate.ensure(layout)
-    st = dc.inspect(name)
+    st = dc.inspect(name) if inspected is None else inspected[0]
     if st is not None and st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox; not removing it")
     if st is not None:
@@ -267,8 +277,7 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
             network.detach(cfg, name, log=log)
         except UserError as err:
             log.write(f"detach: {err}")
-        # also when the container is gone already (a remove killed half-way): dc.remove
-        # then drops what it left, its cgroup directories
+        # also when it is gone already (a remove killed half-way): drops its cgroup dirs
         removed = dc.remove(name)
         if st is not None and st.image.startswith("devbox-move/"):  # a moved one's own commit
             _drop_image(st.image, log)
@@ -282,7 +291,10 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
             log.write(f"{err.message}; removing it")
             state = {}
         names = [name] + ([state["ip"]] if state.get("ip") else [])
-        ssh.forget_host(known_hosts(layout), names)
+        if forget_later is None:
+            ssh.forget_host(known_hosts(layout), names)
+        else:
+            forget_later.extend(names)
         clear_state(layout, name)
         # a clone's /opt is an overlay mount: unmount it (and with --purge drop its upper
         # layer and any snapshot nothing uses any more) -- devbox.services.clone
@@ -294,8 +306,7 @@ def remove(cfg: Config, name: str, purge: bool = False, force: bool = False) -> 
             + ("; purging its /opt" if purge else f"; kept {layout.opt_dir(name)}")
         )
     if purge:
-        # its snapshots (devbox.services.snapshots): the images here, the /opt copies with
-        # the folder; without --purge both are kept, as its /opt is
+        # its snapshots' images (the /opt copies go with the folder); kept without --purge
         from devbox.adapters.docker import recreate
         from devbox.model import snapshot_plan
 

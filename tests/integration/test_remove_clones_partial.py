@@ -95,3 +95,36 @@ def test_one_clone_failing_does_not_keep_the_others(
     assert f"# >>> devbox {stuck}\n" not in ssh_entries.read_text()
     st = dc.inspect(src)
     assert st is not None and st.running  # SRC is untouched
+
+
+def test_the_clones_host_keys_go_in_one_rewrite_of_known_hosts(
+    three_clones: tuple[Any, str, Any],
+) -> None:
+    """devbox's known_hosts (one file, fsynced on each rewrite) loses every removed clone's
+    names and addresses in one rewrite for the whole ``--clones-of``, not one per clone."""
+    from devbox.services import clone
+    from devbox.state.container_records import known_hosts, read_state
+    from tests import inotify
+
+    cfg, src, run = three_clones
+    layout = Layout(cfg.root)
+    path = known_hosts(layout)
+    gone = {c.name for c in run.clones} | {read_state(layout, c.name)["ip"] for c in run.clones}
+
+    def hosts() -> set[str]:
+        lines = [ln.split() for ln in path.read_text().splitlines()]
+        return {h for f in lines if f and not f[0].startswith("#") for h in f[0].split(",")}
+
+    assert gone <= hosts()
+    # each rewrite renames a temp file of its own over it (jsonfile.write_text)
+    replaced = inotify.Watch(path.parent, inotify.IN_MOVED_FROM)
+    try:
+        result = clone.remove_clones(cfg, src)
+        renames = [name for _, name in replaced.events() if name.startswith(f".{path.name}.")]
+    finally:
+        replaced.close()
+
+    assert sorted(result.removed) == sorted(c.name for c in run.clones), result.failed
+    assert len(renames) == 1, renames
+    assert not gone & hosts()
+    assert src in hosts()  # SRC's entry stays

@@ -65,6 +65,8 @@ FEATURES = "redirect_dir=on,metacopy=on"
 
 def _unescape(field: str) -> str:
     """mountinfo escapes space, tab, newline and backslash as \\ooo."""
+    if "\\" not in field:
+        return field  # nearly every field: no walk, character by character, over it
     out, i = [], 0
     while i < len(field):
         if field[i] == "\\" and i + 4 <= len(field) and field[i + 1 : i + 4].isdigit():
@@ -275,10 +277,12 @@ def remove_tree(path: Path) -> None:
 
     if not path.exists():
         return
-    if is_mounted(path):
-        raise OperationFailed(f"{path} is still mounted; not removing it")
-    for m in mounts():
-        if m.target.startswith(str(path.resolve()).rstrip("/") + "/"):
+    target = str(path.resolve())
+    under = target.rstrip("/") + "/"
+    for m in mounts():  # one read of mountinfo, the path resolved once (not once per mount)
+        if m.target == target:
+            raise OperationFailed(f"{path} is still mounted; not removing it")
+        if m.target.startswith(under):
             raise OperationFailed(f"{m.target} (under {path}) is still mounted; not removing it")
     # work dirs of overlayfs hold a root-only 'work' dir with mode 000
     for current, dirs, _files in os.walk(path):
