@@ -135,6 +135,11 @@ SSH_EARLY_DROPIN = "devbox-ssh-early.conf"
 # fstab entry can be mounted without CAP_SYS_ADMIN, and the console getty is masked, so the getty
 # generator only reads the host's kernel command line. ~0.05 s of every boot before sshd.
 IMAGE_MASKED_GENERATORS = ("systemd-fstab-generator", "systemd-getty-generator")
+# Units masked by each image. systemd-sysusers makes the system users its sysusers.d files name:
+# every package made its own when it was installed (its postinst runs systemd-sysusers on its
+# file), so at each boot it only re-reads the account files: ~80 ms of CPU of a ~450 ms boot
+# (measured: one container restarted 4-5 times, cgroup CPU to sshd's banner), times every clone.
+IMAGE_MASKED_UNITS = ("systemd-sysusers.service",)
 NETWAIT_FILES = ("devbox-net-wait", "devbox-net-wait.service")
 
 
@@ -166,7 +171,7 @@ def dockerfile_context(
         "netwait": image.netwait and netwait_present,
         "netwait_files": list(NETWAIT_FILES),
         "enable": list(image.enable),
-        "mask": list(image.mask),
+        "mask": [*IMAGE_MASKED_UNITS, *(u for u in image.mask if u not in IMAGE_MASKED_UNITS)],
         "run": list(image.run),
         "files": [{"src": f"files/{f.src}", "dest": f.dest, "mode": f.mode} for f in image.files],
         "cmd": list(image.cmd),

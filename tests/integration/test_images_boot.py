@@ -177,7 +177,11 @@ def test_dev_boots_systemd_and_sshd(booted: Callable[[], Any], engine: Any) -> N
     tmpfiles = first.exec_run(["systemd-tmpfiles", "--cat-config"]).output.decode()
     assert "/run/nologin" not in tmpfiles
     # generators with nothing to find in an unprivileged container do not run at boot
-    from devbox.model.image_plan import IMAGE_MASKED_GENERATORS
+    from devbox.model.image_plan import IMAGE_MASKED_GENERATORS, IMAGE_MASKED_UNITS
+
+    for unit in IMAGE_MASKED_UNITS:  # ... nor units that would redo what the build did
+        state = first.exec_run(["systemctl", "is-enabled", unit]).output.decode().strip()
+        assert state == "masked", (unit, state)
 
     for gen in IMAGE_MASKED_GENERATORS:
         link = first.exec_run(["readlink", f"/etc/systemd/system-generators/{gen}"])

@@ -66,6 +66,14 @@ def test_os_dockerfile_has_no_user() -> None:
     assert "openssh-server" in text and "locale-gen" not in text
 
 
+def test_every_image_masks_the_units_a_boot_would_redo() -> None:
+    for name in ("dev", "os"):
+        text = _render(name, netwait=False)
+        mask = [line for line in text.splitlines() if line.startswith("RUN systemctl mask ")]
+        assert len(mask) == 1, mask
+        assert set(plan.IMAGE_MASKED_UNITS) <= set(mask[0].split()[3:]), (name, mask)
+
+
 def test_registry_image_dockerfile() -> None:
     from devbox.resources import role_dir
 
