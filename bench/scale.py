@@ -225,6 +225,17 @@ def one_count(host: Host, src: str, count: int, reps: int) -> Figures:
     return fig
 
 
+def remove_source(host: Host, src: str) -> None:
+    """The bench's end, on failure too: SRC's clones, then SRC with its /opt."""
+    for step in (
+        ("remove-dev-container", "--clones-of", src, "--yes"),
+        ("remove-dev-container", src, "--yes", "--purge"),
+    ):
+        done = cli(host, "dockeruser", *step)
+        if done.returncode != 0 and "no clones" not in done.stderr:
+            print(f"cleanup: {' '.join(step)}: {done.stderr.strip()}", file=sys.stderr)
+
+
 def clone_names(host: Host, src: str) -> list[str]:
     """The clones of ``src`` that are there now (from the service's list, not the clone's
     output format)."""
@@ -353,13 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                 cycles = [one_count(host, src, count, reps) for _ in range(args.cycles)]
                 figures.append(merged(cycles))
         finally:
-            for step in (
-                ("remove-dev-container", "--clones-of", src, "--yes"),
-                ("remove-dev-container", src, "--yes", "--purge"),
-            ):
-                done = cli(host, "dockeruser", *step)
-                if done.returncode != 0 and "no clones" not in done.stderr:
-                    print(f"cleanup: {' '.join(step)}: {done.stderr.strip()}", file=sys.stderr)
+            remove_source(host, src)
         end_load = os.getloadavg()
     print(
         f"\nscale: SRC with {args.opt_mb} MB in /opt; list and run-on median of {reps} "
