@@ -138,25 +138,6 @@ class Reconciler:
             held.session.stop(release=False)
         os.close(held.owner_fd)
 
-    def release_requested(self) -> None:
-        """Let go of the leases detaches asked for (:mod:`devbox.state.release_requests`):
-        one record read each (it must say DETACHING, or be gone), nothing asked of Docker --
-        a detach's SIGHUP made a whole reconcile, every record and every container, per
-        detach. A record it cannot read is left alone, as a reconcile leaves it."""
-        from devbox.jsonfile import CorruptRecord
-        from devbox.paths import Layout
-        from devbox.state import release_requests
-
-        for key in release_requests.take(Layout(self.cfg.root)):
-            if key not in self.held:
-                continue
-            try:
-                rec = self.st.load_key(key)
-            except CorruptRecord:
-                continue
-            if rec is None or rec.state == NicState.DETACHING:
-                self.let_go(key)
-
     def _hold(self, key: str) -> int | None:
         fd = self.st.try_owner(key)
         if fd is None:
@@ -200,23 +181,18 @@ class Reconciler:
         from devbox.services import nic
 
         self.safe(lambda: self._resume_paused(only))
-        self.safe(self.release_requested)
-        # one container's pass (a Docker event) reads only its records: reading every record
-        # per event grew with the square of the containers removed at once
-        records = self.st.all() if only is None else self.st.for_container(only)
+        records = self.st.all()
         unreadable = set(self.st.unreadable)
         # first (before asking Docker anything): let go of what a detach asked for, so a
         # waiting 'net detach' / 'remove' gets the lease at once
         detaching = {r.key for r in records if r.state == NicState.DETACHING}
         known_keys = {r.key for r in records} | unreadable
         for key in list(self.held):
-            if only is not None and not key.startswith(f"{only}."):
-                continue
             if key in detaching or key not in known_keys:
                 self.let_go(key)
-        found = {r.parent for r in records if r.parent}
-        self.parents = (self._base_parents() if only is None else self.parents) | found
+        self.parents = self._base_parents() | {r.parent for r in records if r.parent}
         if only is not None:
+            records = [r for r in records if r.container == only]
             facts_one = net.inspect(only)
             containers = [facts_one] if facts_one is not None else []
         else:
@@ -330,28 +306,14 @@ class Reconciler:
         if fd is None:
             return
         session = None
-        try:
-            fresh = self._still_wanted(rec.key)
-            if fresh is None:
-                os.close(fd)
-                return
-            if rec.mode == "dhcp":
-                session = nic.new_session(
-                    self.cfg, fresh, ctr.pid, on_lease=nic.persist_on_lease(self.st, fresh)
-                )
-                session.start()
-                self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
-        except BaseException:
-            os.close(fd)
-            raise
+        if rec.mode == "dhcp":
+            fresh = self.st.load_key(rec.key) or rec
+            session = nic.new_session(
+                self.cfg, fresh, ctr.pid, on_lease=nic.persist_on_lease(self.st, fresh)
+            )
+            session.start()
+            self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
         self.held[rec.key] = _Held(session, fd, ctr.pid)
-
-    def _still_wanted(self, key: str) -> NicRecord | None:
-        """Under ``key``'s owner lock: its record now, or None when a detach took it since
-        this pass read the records (detached and deleted, or DETACHING): holding it again
-        would write the record back from the pass's copy, a lease nobody wants."""
-        now = self.st.load_key(key)
-        return None if now is None or now.state == NicState.DETACHING else now
 
     def _replumb(self, rec: NicRecord, ctr: ContainerFacts) -> None:
         self.let_go(rec.key)
@@ -408,9 +370,6 @@ class Reconciler:
             if fd is None:
                 return
             try:
-                if previous is not None and self._still_wanted(spec.key) is None:
-                    os.close(fd)
-                    return
                 t0 = time.monotonic()
                 rec, session = nic.plumb(self.cfg, spec, ctr, previous=previous, keep_session=True)
             except BaseException:

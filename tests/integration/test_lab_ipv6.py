@@ -132,7 +132,14 @@ ra = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 0, 0, 0)
 pio = struct.pack("!BBBBIII", 3, 4, 64, 0xC0, 600, 600, 0)
 pio += socket.inet_pton(socket.AF_INET6, "{ROGUE_PREFIX}")
 for _ in range(5):
-    s.sendto(ra + pio, ("ff02::1", 0, 0, idx))
+    for _ in range(100):  # until lan0's link-local address is past DAD (EADDRNOTAVAIL before)
+        try:
+            s.sendto(ra + pio, ("ff02::1", 0, 0, idx))
+            break
+        except OSError as err:
+            if err.errno != 99:
+                raise
+            time.sleep(0.1)
     time.sleep(0.5)
 """
 
