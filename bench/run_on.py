@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench.make_dev import Host, bench_host
-from bench.scale import cli, clone_names, ok, remove_source
+from bench.scale import cli, clone_names, make_source, ok, remove_source
 
 
 def children_cpu(pid: int) -> float:
@@ -103,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load at the start: {start_load} ({os.cpu_count()} cpus)", flush=True)
         src = f"dbxro{host.tag}s"
         try:
-            make = ["dockeruser", "make-dev-container", src, "--branch", "bench", "--no-checkout"]
-            ok(cli(host, *make), "make the source")
+            make_source(host, src)
             ok(cli(host, "dockeruser", "clone", src, "--count", str(args.count)), "clone")
             if len(clone_names(host, src)) != args.count:
                 raise RuntimeError("clone did not make them all")

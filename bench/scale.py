@@ -225,6 +225,12 @@ def one_count(host: Host, src: str, count: int, reps: int) -> Figures:
     return fig
 
 
+def make_source(host: Host, src: str) -> None:
+    """The bench's SRC: a dev container with no checkout (the clones' source)."""
+    make = ["dockeruser", "make-dev-container", src, "--branch", "bench", "--no-checkout"]
+    ok(cli(host, *make), "make the source")
+
+
 def remove_source(host: Host, src: str) -> None:
     """The bench's end, on failure too: SRC's clones, then SRC with its /opt."""
     for step in (
@@ -349,8 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load at the start: {start_load} ({os.cpu_count()} cpus)", flush=True)
         src = f"dbxsc{host.tag}s"
         try:
-            make = ["dockeruser", "make-dev-container", src, "--branch", "bench", "--no-checkout"]
-            ok(cli(host, *make), "make the source")
+            make_source(host, src)
             from devbox.paths import Layout
 
             write_opt(Layout(host.root).opt_dir(src), args.opt_mb)

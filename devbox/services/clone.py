@@ -362,7 +362,7 @@ def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:
             st = dc.inspect(name)
             if st is not None or layout.state_file(name).exists():
                 container_lifecycle.remove(
-                    each_cfg, name, purge=False, inspected=(st,), forget_later=forget
+                    each_cfg, name, purge=False, inspected=st, forget_later=forget
                 )
             else:
                 release_storage(each_cfg, name, purge=False)

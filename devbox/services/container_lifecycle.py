@@ -7,7 +7,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from devbox import jsonfile
 from devbox.adapters import ssh
@@ -244,10 +244,10 @@ def remove(
     purge: bool = False,
     force: bool = False,
     *,
-    inspected: tuple[dc.ContainerState | None] | None = None,
+    inspected: dc.ContainerState | Literal["ask"] | None = "ask",
     forget_later: list[str] | None = None,
 ) -> RemoveResult:
-    """For ``remove --clones-of``: ``inspected``, (what ``dc.inspect(name)`` just said,);
+    """For ``remove --clones-of``: ``inspected``, what ``dc.inspect(name)`` just said;
     ``forget_later`` gets the known_hosts names to drop, for one rewrite for all clones."""
     from devbox.adapters.host import sshconfig
     from devbox.services import network
@@ -256,7 +256,7 @@ def remove(
     validate_name(name)
     layout = Layout(cfg.root)
     migrate.ensure(layout)
-    st = dc.inspect(name) if inspected is None else inspected[0]
+    st = dc.inspect(name) if inspected == "ask" else inspected
     if st is not None and st.labels.get(labels.ROLE) is None:
         raise UserError(f"container '{name}' was not made by devbox; not removing it")
     if st is not None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests import waits
-from tests.fixtures.lab import LabEnv
+from tests.fixtures.lab import LabEnv, adopted
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +37,6 @@ def steady_threads(pid: int) -> int:
 
     poll(enough, 5.0, 0.1)
     return min(counts)
-
-
-def adopted(lab: LabEnv, name: str) -> bool:
-    return f"{name}.lan0: adopted lease" in (lab.root / "logs" / "daemon.log").read_text()
 
 
 def test_service_threads_do_not_grow_with_leases(

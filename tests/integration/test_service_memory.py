@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests import waits
-from tests.fixtures.lab import LabEnv
+from tests.fixtures.lab import LabEnv, adopted
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,6 @@ def unwanted(pid: int) -> list[str]:
         for key, what in ONLY_JOBS_NEED.items()
         if name.startswith(key)
     )
-
-
-def adopted(lab: LabEnv, name: str) -> bool:
-    return f"{name}.lan0: adopted lease" in (lab.root / "logs" / "daemon.log").read_text()
 
 
 async def relay_once(socket_path: Path, name: str, port: int) -> Any:

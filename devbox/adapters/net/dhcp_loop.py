@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from devbox.adapters.host import memory
 from devbox.adapters.net import netns as nsmod
+from devbox.adapters.net.per_process import PerProcess
 from devbox.errors import OperationFailed
 
 LOG = logging.getLogger(__name__)
@@ -56,7 +57,6 @@ class DhcpLoop:
     """One thread running one asyncio loop; sessions are coroutines submitted to it."""
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.broken = False
         self.trims = 0  # how often the worker gave freed memory back (after a burst)
         self._loop = asyncio.new_event_loop()
@@ -184,23 +184,9 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-_SHARED: DhcpLoop | None = None
-_LOCK = threading.Lock()
-
-
-def _forget_after_fork() -> None:
-    """In a forked child: the parent's loop thread is not there, nor may its lock be free."""
-    global _SHARED, _LOCK
-    _SHARED, _LOCK = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
+_SHARED = PerProcess(DhcpLoop)
 
 
 def shared() -> DhcpLoop:
     """The process's DHCP loop, started on first use (again after a fork, or when broken)."""
-    global _SHARED
-    with _LOCK:
-        if _SHARED is None or _SHARED.pid != os.getpid() or _SHARED.broken:
-            _SHARED = DhcpLoop()
-        return _SHARED
+    return _SHARED.get()

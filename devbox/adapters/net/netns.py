@@ -29,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
+from devbox.adapters.net.per_process import PerProcess
 from devbox.errors import NotReadyError, OperationFailed, UserError
 
 CLONE_NEWNET = 0x40000000
@@ -89,7 +90,6 @@ class _Windows:
     fails what is left and :func:`_windows` starts another (whose thread starts at home)."""
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.broken = False
         self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._jobs: queue.SimpleQueue[
@@ -148,24 +148,11 @@ class _Windows:
             done.set_exception(OperationFailed("the network namespace window thread is broken"))
 
 
-_WINDOWS: _Windows | None = None
-_WINDOWS_LOCK = threading.Lock()
-
-
-def _forget_windows_after_fork() -> None:
-    global _WINDOWS, _WINDOWS_LOCK
-    _WINDOWS, _WINDOWS_LOCK = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_windows_after_fork)
+_WINDOWS = PerProcess(_Windows)
 
 
 def _windows() -> _Windows:
-    global _WINDOWS
-    with _WINDOWS_LOCK:
-        if _WINDOWS is None or _WINDOWS.pid != os.getpid() or _WINDOWS.broken:
-            _WINDOWS = _Windows()
-        return _WINDOWS
+    return _WINDOWS.get()
 
 
 def window(netns: Path | str | int, fn: Callable[[], T], timeout: float = WINDOW_TIMEOUT) -> T:
