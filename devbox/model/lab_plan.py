@@ -303,3 +303,20 @@ def parse_leases(text: str) -> list[DnsmasqLease]:
 def default_parent(cfg: Config) -> str:
     """The macvlan parent devbox uses: the ``parent`` setting, else the lab uplink."""
     return cfg.text("parent") or cfg.text("lab.uplink")
+
+
+def subnet_clash(p: LabPlan, taken: list[tuple[str, str]]) -> str | None:
+    """Why ``p``'s subnets cannot be used on this host, or None: one of them (the lab's or a
+    VLAN segment's) overlaps a network the host already reaches (``taken``: ``(network,
+    interface)`` pairs) on an interface other than the lab's own shim, so the host's traffic
+    for it would go to one of the two, never both."""
+    mine = [p.subnet, *(s.subnet for s in p.vlans)]
+    for subnet in mine:
+        net = ipaddress.IPv4Network(subnet)
+        for other, ifname in taken:
+            if ifname != p.shim and net.overlaps(ipaddress.IPv4Network(other)):
+                return (
+                    f"lab subnet {subnet} overlaps {other} on {ifname}, "
+                    "a network this host reaches already"
+                )
+    return None

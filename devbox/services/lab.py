@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devbox.config import Config
-from devbox.errors import NotReadyError, OperationFailed
+from devbox.errors import NotReadyError, OperationFailed, UserError
 from devbox.model.checks import Check
 from devbox.model.lab_plan import ULA_PREFIXLEN, DnsmasqLease, LabPlan, parse_leases
 from devbox.model.lab_plan import plan as lab_plan
@@ -173,6 +173,21 @@ class LabJob:
     ns_path: Path
 
 
+def check_subnet(job: LabJob, ctx: StepContext) -> None:
+    """Before anything is made: the lab's subnets are not a network this host uses already
+    (another lab, a LAN, a VPN): the host would send that network's traffic to one of them."""
+    from devbox.adapters.net import host_routes
+    from devbox.model.lab_plan import subnet_clash
+
+    clash = subnet_clash(job.plan, host_routes.ipv4_networks())
+    if clash is not None:
+        raise UserError(
+            clash,
+            hint="pick a free private /24 with lab.subnet (DEVBOX_LAB_SUBNET), or take the "
+            "other lab down first (devbox common lab down, with its settings)",
+        )
+
+
 def make_netns(job: LabJob, ctx: StepContext) -> None:
     from devbox.adapters.net import netns
 
@@ -279,6 +294,7 @@ def save_state(job: LabJob, ctx: StepContext) -> None:
 # lab up, step by step; the names are what the log, the progress display and the fault
 # suite's kill points see
 STEPS: JobSteps[LabJob] = [
+    ("subnet free", check_subnet),
     ("network namespace", make_netns),
     ("veth uplink", make_veth),
     ("lab address", address_ns),

@@ -112,6 +112,38 @@ def test_lab_never_routes_out(lab: LabEnv) -> None:
     assert "no-resolv" in conf and "server=" not in conf
 
 
+def test_a_second_lab_on_a_taken_subnet_is_refused_and_leaves_nothing(
+    lab: LabEnv, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Another lab (or any network of this host) on the subnet already: the host's traffic for
+    it would go to one of the two, the other's containers unreachable (a leftover lab of an
+    interrupted run once cost a CI run 7 tests that way). Refused before anything is made,
+    naming the interface that has it; the first lab is untouched."""
+    from devbox.adapters.net import netlink, netns
+    from devbox.model.lab_plan import shim_name
+    from devbox.services import lab as labsvc
+
+    other = lab_settings("o", tmp_path_factory.mktemp(f"lab{RUN_ID}o"))
+    other.subnet = other.env["DEVBOX_LAB_SUBNET"] = lab.subnet
+    gateway = lab.prefix + "1"
+    assert netlink.route_link(gateway) is not None
+    via_before = netlink.route_link(gateway)
+    before = _links()
+    try:
+        result = devbox_cli(other.full_env(), "common", "lab", "up")
+        assert result.returncode == 2, result.stderr
+        (error,) = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+        assert f"overlaps {lab.subnet} on {shim_name(lab.uplink)}" in error, result.stderr
+        assert not netns.exists(other.name) and _links() == before
+        assert not (other.root / "lab" / "dnsmasq.pid").exists()
+        assert netlink.route_link(gateway) == via_before  # the first lab's path is its own
+        # idempotent for the lab that has it: its own shim is not a clash
+        labsvc.up(lab.cfg())
+    finally:
+        stop_service(other.root)
+        teardown_lab(other)
+
+
 def test_lab_vlan_fails_clearly_here_and_leaves_nothing(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:

@@ -7,8 +7,9 @@ h2, whose engine has no such image, pulls it from the registry over the lab LAN 
 container runs with a lease of the lab's DHCP. Refusals first: a wrong password on h2 and a
 registry that is down are one-line errors (exit 4) that leave nothing on h2.
 
-On a lab of its own (tag ``g``, 10.214.249.0/24). Nothing leaves this machine: the registry
-is reached at this machine's lab shim address, the only SSH target is h2's lab address.
+On a lab of its own (tag ``g``, 10.214.249.0/24, another when that one is taken). Nothing
+leaves this machine: the registry is reached at this machine's lab shim address, the only SSH
+target is h2's lab address.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 
 from tests.cli import run_devbox
 from tests.conftest import RUN_ID
-from tests.fixtures.lab import devbox_cli
+from tests.fixtures.lab import devbox_cli, free_octet
 from tests.fixtures.two_hosts import TwoHosts, json_of, load_image, two_hosts_lab
 from tests.refusals import assert_refused
 from tests.waits import wait_for
@@ -36,7 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SUBNET_OCTET = 249
 PASSWORD = "Reg-pass-" + RUN_ID
-SHIM = f"10.214.{SUBNET_OCTET}.2"  # this machine's address on the lab LAN (lab_plan: S.2)
 
 
 def _free_port() -> int:
@@ -57,7 +57,8 @@ def fleet(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fle
     from devbox.services import registry_site
 
     port = _free_port()
-    address = f"{SHIM}:{port}"
+    octet = free_octet(SUBNET_OCTET)  # another, when a leftover lab of another run has it
+    address = f"10.214.{octet}.2:{port}"  # this machine's address on the lab LAN (S.2)
     mine = tmp_path_factory.mktemp(f"reghosts{RUN_ID}")
     name, net = f"dbxt{RUN_ID}greg", f"dbxt{RUN_ID}gnet"
     local = {
@@ -70,7 +71,7 @@ def fleet(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fle
         "DEVBOX_LAB_LEASE_TIME": "2m",  # dnsmasq's shortest: renewals within a minute
     }
     try:
-        with two_hosts_lab(tmp_path_factory, "g", SUBNET_OCTET, local_env=local) as t:
+        with two_hosts_lab(tmp_path_factory, "g", octet, local_env=local) as t:
             yield Fleet(t, address, mine / "docker")
     finally:
         for ctr in (name, f"{name}-gc"):

@@ -39,7 +39,9 @@ def up(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Bring the lab LAN up (idempotent: makes only what is missing, restarts a dead dnsmasq).
-    Admins (root or group devbox-admin): the devbox service does it."""
+    A subnet (lab.subnet) this host already reaches, through another lab, a LAN or a VPN, is
+    refused before anything is made. Admins (root or group devbox-admin): the devbox service
+    does it."""
     from devbox.cli import remote
 
     ui = state.ui()

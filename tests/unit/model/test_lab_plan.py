@@ -13,6 +13,7 @@ from devbox.model.lab_plan import (
     parse_leases,
     plan,
     shim_name,
+    subnet_clash,
     ula_gateway,
     ula_prefix,
     vlan_ifname,
@@ -60,6 +61,18 @@ def test_vlan_ids_checked() -> None:
     p = plan(cfg(DEVBOX_LAB_SUBNET="10.214.9.0/24"), vlans=(42,))
     seg = p.vlans[0]
     assert seg.subnet == "10.214.51.0/24" and seg.interface == "lab0.42"
+
+
+def test_a_subnet_the_host_reaches_elsewhere_clashes() -> None:
+    p = plan(cfg(DEVBOX_LAB_SUBNET="10.214.9.0/24", DEVBOX_LAB_UPLINK="up0"), vlans=(42,))
+    own = [("10.214.9.0/24", p.shim)]  # the lab's own shim: a lab brought up again
+    assert subnet_clash(p, [*own, ("127.0.0.0/8", "lo"), ("10.214.10.0/24", "x")]) is None
+    wider = subnet_clash(p, [("10.214.0.0/16", "vpn0")])
+    assert wider is not None and "10.214.9.0/24 overlaps 10.214.0.0/16 on vpn0" in wider
+    inside = subnet_clash(p, [("10.214.9.128/25", "eth1")])
+    assert inside is not None and "on eth1" in inside
+    segment = subnet_clash(p, [("10.214.51.7/32", "other-s")])  # the VLAN segment's subnet
+    assert segment is not None and "10.214.51.0/24 overlaps" in segment
 
 
 def test_dnsmasq_config_rendering() -> None:
