@@ -265,9 +265,10 @@ class Reconciler:
                 self.safe(lambda r=rec, c=ctr: self._replumb(r, c))
             elif action == Action.PAUSE:
                 self.let_go(key)
-                if rec.state != NicState.STOPPED:
-                    rec.move(NicState.STOPPED)
-                    self.st.save(rec)
+                now = self._still_wanted(key)  # not the pass's copy of one detached since
+                if now is not None and now.state != NicState.STOPPED:
+                    now.move(NicState.STOPPED)
+                    self.st.save(now)
             elif action == Action.CLEANUP:
                 self.safe(lambda r=rec: self._cleanup(r))
 
@@ -306,14 +307,29 @@ class Reconciler:
         if fd is None:
             return
         session = None
-        if rec.mode == "dhcp":
-            fresh = self.st.load_key(rec.key) or rec
-            session = nic.new_session(
-                self.cfg, fresh, ctr.pid, on_lease=nic.persist_on_lease(self.st, fresh)
-            )
-            session.start()
-            self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
+        try:
+            fresh = self._still_wanted(rec.key)
+            if fresh is None:
+                os.close(fd)
+                return
+            if rec.mode == "dhcp":
+                session = nic.new_session(
+                    self.cfg, fresh, ctr.pid, on_lease=nic.persist_on_lease(self.st, fresh)
+                )
+                session.start()
+                self.log.write(f"{rec.key}: adopted lease {rec.ip} (pid {ctr.pid})")
+        except BaseException:
+            os.close(fd)
+            raise
         self.held[rec.key] = _Held(session, fd, ctr.pid)
+
+    def _still_wanted(self, key: str) -> NicRecord | None:
+        """Under ``key``'s owner lock: its record now, or None when a detach took it since
+        this pass read the records (deleted, or DETACHING): holding it from the pass's copy
+        would renew a lease nobody wants and write its record back (the next attach then
+        waited for the owner lock and failed)."""
+        now = self.st.load_key(key)
+        return None if now is None or now.state == NicState.DETACHING else now
 
     def _replumb(self, rec: NicRecord, ctr: ContainerFacts) -> None:
         self.let_go(rec.key)
@@ -368,6 +384,9 @@ class Reconciler:
         try:
             fd = self._hold(spec.key)
             if fd is None:
+                return
+            if previous is not None and self._still_wanted(spec.key) is None:
+                os.close(fd)  # detached since the pass read it: not plumbed again
                 return
             try:
                 t0 = time.monotonic()

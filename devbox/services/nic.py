@@ -292,11 +292,12 @@ def apply_lease(rec: NicRecord, event: str, info: LeaseInfo | None) -> NicRecord
 
 
 def persist_on_lease(st: LeaseStore, rec: NicRecord) -> object:
-    """An ``on_lease`` callback that keeps ``rec`` on disk current (renewals, new address)."""
+    """An ``on_lease`` callback that keeps ``rec`` on disk current (renewals, new address)
+    while it is there: a record a detach deleted or is deleting is never written back."""
 
     def on_lease(event: str, info: LeaseInfo | None) -> None:
         current = st.load_key(rec.key)
-        if current is not None and current.state == NicState.DETACHING:
+        if current is None or current.state == NicState.DETACHING:
             return
         apply_lease(rec, event, info)
         st.save(rec)

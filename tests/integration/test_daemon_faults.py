@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -181,6 +182,52 @@ def _drain(q: Any) -> list[Any]:
     while not q.empty():
         out.append(q.get())
     return out
+
+
+# --- 2b. passes racing detaches -----------------------------------------------------------
+
+
+def test_attach_detach_cycles_under_a_storm_of_passes_leave_nothing(
+    lab: LabEnv, lab_container: Any, daemon: int
+) -> None:
+    """Attach and detach, over and over, while the daemon is made to reconcile all the time
+    (a SIGHUP every few ms: many commands notifying it at once). A pass that read the records
+    before a detach must not hold the lease or write its record back after the detach: the
+    next attach would wait for the lease's owner lock (and fail), a detached lease would be
+    renewed. After the last detach nothing holds the lease and no record comes back."""
+    from devbox.services import network, nic
+
+    cfg = lab.cfg()
+    ctr = lab_container()
+    key = f"{ctr.name}.lan0"
+    st = nic.store(cfg)
+    stop = threading.Event()
+
+    def storm() -> None:
+        for _ in range(60_000):  # bounded: 5 ms apart, stopped when the cycles are done
+            if stop.wait(0.005):
+                return
+            try:
+                os.kill(daemon, signal.SIGHUP)
+            except ProcessLookupError:
+                return
+
+    sender = threading.Thread(target=storm, name="SIGHUP storm", daemon=True)
+    sender.start()
+    try:
+        for _ in range(25):
+            network.attach(cfg, ctr.name)
+            network.detach(cfg, ctr.name)
+    finally:
+        stop.set()
+        sender.join(10)
+    os.kill(daemon, signal.SIGHUP)  # one more pass after the storm: it must find nothing
+    for _ in range(30):  # passes queued by the storm go through meanwhile (bounded: 3 s)
+        assert st.load_key(key) is None, "a pass wrote the detached lease's record back"
+        fd = st.try_owner(key)
+        assert fd is not None, "the daemon holds the detached lease again"
+        os.close(fd)
+        time.sleep(0.1)
 
 
 # --- 3. an unreadable lease record -------------------------------------------------------------

@@ -65,3 +65,34 @@ def test_build_spec_validation() -> None:
     ):
         with pytest.raises(UserError, match=match):
             build_spec(c, "box", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_renewal_never_writes_back_a_record_a_detach_took(tmp_path: object) -> None:
+    """The daemon's session keeps its record current, but only while the record is there and
+    not DETACHING: a session started from a pass's stale copy once brought a detached
+    container's record (and its lease) back."""
+    from pathlib import Path
+
+    from devbox.adapters.net.dhcp import LeaseInfo
+    from devbox.model.leases import NicState
+    from devbox.services.nic import persist_on_lease
+    from devbox.state.lease_store import LeaseStore
+
+    st = LeaseStore(Path(str(tmp_path)) / "leases")
+    rec = nic_record("x")
+    st.save(rec)
+    on_lease = persist_on_lease(st, rec)
+    info = LeaseInfo("10.0.0.7", 24, "10.0.0.1", [], "", 120, None, None, "10.0.0.1", 60.0, {})
+    on_lease("renewed", info)  # type: ignore[operator]
+    saved = st.load_key(rec.key)
+    assert saved is not None and saved.ip == "10.0.0.7"
+    detaching = st.load_key(rec.key)
+    assert detaching is not None
+    detaching.move(NicState.DETACHING)
+    st.save(detaching)
+    on_lease("renewed", info)  # type: ignore[operator]
+    again = st.load_key(rec.key)
+    assert again is not None and again.state == NicState.DETACHING
+    st.delete(rec.key)
+    on_lease("renewed", info)  # type: ignore[operator]
+    assert st.load_key(rec.key) is None
