@@ -7,7 +7,8 @@ string is one file and two names are never one file): the kernel drops it when t
 - ``name``: a command working on a container (make, start, stop, remove, clone);
 - ``net``: plumbing or unplumbing a container's LAN interfaces;
 - ``owner``: whoever runs the DHCP client of one interface (a lease record key).
-- ``freeze``: a clone holding its source paused (:mod:`devbox.services.pause_guard`).
+- ``freeze``: a clone holding its source paused (:mod:`devbox.services.pause_guard`);
+- ``record``: one read-change-write of a lease record (:meth:`LeaseStore.update`).
 
 A container named ``net-foo`` and the network of ``foo`` are two different files.
 """
@@ -24,7 +25,7 @@ from urllib.parse import quote
 from devbox.errors import DevboxError, UserError
 from devbox.waits import wait_until
 
-KINDS = ("name", "net", "owner", "freeze", "lab")
+KINDS = ("name", "net", "owner", "freeze", "lab", "record")
 POLL = 0.05
 
 

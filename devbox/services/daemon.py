@@ -9,10 +9,12 @@ happens, so a container is never handled twice at once:
 - die: stop its DHCP client (no release; the lease waits for its next start);
 - destroy: DHCPRELEASE from a throw-away netns, forget the record.
 
-On start-up, on SIGHUP, after a reconnect and every ``RECONCILE_EVERY`` seconds it reconciles
-records with Docker (:mod:`devbox.services.daemon_reconcile`): it adopts running containers'
-leases (a REQUEST for the persisted lease, no new discovery), re-plumbs restarted ones, cleans
-up containers removed while it was down and resumes a clone source a killed freeze left paused.
+On SIGUSR1 it lets go of the leases detaches asked for (:mod:`devbox.state.release_requests`:
+one record read each, nothing asked of Docker). On start-up, on SIGHUP, after a reconnect and
+every ``RECONCILE_EVERY`` seconds it reconciles records with Docker
+(:mod:`devbox.services.daemon_reconcile`): it adopts running containers' leases (a REQUEST for
+the persisted lease, no new discovery), re-plumbs restarted ones, cleans up containers removed
+while it was down and resumes a clone source a killed freeze left paused.
 
 A second thread follows rtnetlink link events of the host (:mod:`devbox.services.daemon_watch`):
 when a LAN parent (the lab uplink, the configured NIC, any parent a record names) goes away the
@@ -103,6 +105,8 @@ class Daemon:
         try:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGHUP, lambda *_: self.tasks.put(("reconcile",)))
+                # a detach's request (devbox.state.release_requests): let go of just those
+                signal.signal(signal.SIGUSR1, lambda *_: self.tasks.put(("release",)))
                 # handlers only set a flag and put on the (reentrant) queue: no lock is taken
                 # in a handler; the loop below sees the flag before any queued work
                 signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
@@ -163,6 +167,8 @@ class Daemon:
                             self._event(other)
                 elif task[0] == "event":
                     self._event(task)
+                elif task[0] == "release":
+                    self.rec.safe(self.rec.release_requested)
         finally:
             if self.api is not None:
                 self.api.stop()

@@ -138,6 +138,25 @@ class Reconciler:
             held.session.stop(release=False)
         os.close(held.owner_fd)
 
+    def release_requested(self) -> None:
+        """Let go of the leases detaches asked for (:mod:`devbox.state.release_requests`):
+        one record read each (it must say DETACHING, or be gone), nothing asked of Docker --
+        a detach's SIGHUP made a whole reconcile, every record and every container, per
+        detach. A record it cannot read is left alone, as a reconcile leaves it."""
+        from devbox.jsonfile import CorruptRecord
+        from devbox.paths import Layout
+        from devbox.state import release_requests
+
+        for key in release_requests.take(Layout(self.cfg.root)):
+            if key not in self.held:
+                continue
+            try:
+                rec = self.st.load_key(key)
+            except CorruptRecord:
+                continue
+            if rec is None or rec.state == NicState.DETACHING:
+                self.let_go(key)
+
     def _hold(self, key: str) -> int | None:
         fd = self.st.try_owner(key)
         if fd is None:
@@ -168,9 +187,7 @@ class Reconciler:
                 if rec.container_id and cid and rec.container_id != cid:
                     continue
                 self.let_go(rec.key)
-                if rec.state not in (NicState.DETACHING, NicState.STOPPED):
-                    rec.move(NicState.STOPPED)
-                    self.st.save(rec)
+                self.st.update(rec.key, _stopped)
                 self.log.write(f"{rec.key}: container stopped; lease kept for its next start")
         elif action == "destroy":
             self.reconcile(only=name)
@@ -181,18 +198,23 @@ class Reconciler:
         from devbox.services import nic
 
         self.safe(lambda: self._resume_paused(only))
-        records = self.st.all()
+        self.safe(self.release_requested)
+        # one container's pass (a Docker event) reads only its records: reading every record
+        # per event grew with the square of the containers removed at once
+        records = self.st.all() if only is None else self.st.for_container(only)
         unreadable = set(self.st.unreadable)
         # first (before asking Docker anything): let go of what a detach asked for, so a
         # waiting 'net detach' / 'remove' gets the lease at once
         detaching = {r.key for r in records if r.state == NicState.DETACHING}
         known_keys = {r.key for r in records} | unreadable
         for key in list(self.held):
+            if only is not None and not key.startswith(f"{only}."):
+                continue
             if key in detaching or key not in known_keys:
                 self.let_go(key)
-        self.parents = self._base_parents() | {r.parent for r in records if r.parent}
+        found = {r.parent for r in records if r.parent}
+        self.parents = (self._base_parents() if only is None else self.parents) | found
         if only is not None:
-            records = [r for r in records if r.container == only]
             facts_one = net.inspect(only)
             containers = [facts_one] if facts_one is not None else []
         else:
@@ -265,10 +287,7 @@ class Reconciler:
                 self.safe(lambda r=rec, c=ctr: self._replumb(r, c))
             elif action == Action.PAUSE:
                 self.let_go(key)
-                now = self._still_wanted(key)  # not the pass's copy of one detached since
-                if now is not None and now.state != NicState.STOPPED:
-                    now.move(NicState.STOPPED)
-                    self.st.save(now)
+                self.st.update(key, _stopped)  # as it is now, not the pass's copy
             elif action == Action.CLEANUP:
                 self.safe(lambda r=rec: self._cleanup(r))
 
@@ -419,3 +438,11 @@ class Reconciler:
             # is the same identity, so only the old record goes
             self.st.delete(rec.key)
         self.log.write(f"{rec.key}: container removed; lease released, record removed")
+
+
+def _stopped(rec: NicRecord) -> NicRecord | None:
+    """A record whose container stopped, for :meth:`LeaseStore.update`: STOPPED, unless a
+    detach marked it (DETACHING) or it is STOPPED already (nothing to write)."""
+    if rec.state in (NicState.DETACHING, NicState.STOPPED):
+        return None
+    return rec.move(NicState.STOPPED)

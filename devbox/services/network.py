@@ -152,13 +152,41 @@ def _notify_daemon(cfg: Config) -> None:
 HANDOVER_SECONDS = 15.0  # how long a detach waits for the daemon to let go of a lease
 
 
-ASK_AGAIN = 0.5  # seconds between SIGHUPs to a daemon that has not let go of a lease yet
+ASK_AGAIN = 0.5  # seconds between requests to a daemon that has not let go of a lease yet
+
+
+def _ask_release(cfg: Config, keys: list[str]) -> None:
+    """Ask the daemon to let go of just the leases ``keys`` (:mod:`devbox.state.release_requests`:
+    a file each, then SIGUSR1): a SIGHUP makes it reconcile every record with Docker, so N
+    detaches at once (remove --clones-of) cost N full passes. A daemon without a SIGUSR1
+    handler (an older one) gets a SIGHUP; one with neither yet (starting) gets nothing: a
+    signal it does not catch would end it, and its first reconcile lets go of DETACHING."""
+    from devbox.adapters.host import procfs
+    from devbox.paths import Layout
+    from devbox.state import daemon_pid, release_requests
+
+    pid = daemon_pid.running_pid(cfg)
+    if pid is None:
+        return  # no daemon: nothing holds the lease but a command (waited for)
+    order: tuple[int, ...] = (signal.SIGUSR1, signal.SIGHUP)
+    try:
+        for key in keys:
+            release_requests.ask(Layout(cfg.root), key)
+    except OSError:
+        order = (signal.SIGHUP,)  # no request made: a whole reconcile lets go of DETACHING
+    for signum in order:
+        if procfs.catches(pid, signum):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+            return
 
 
 def _handed_over(cfg: Config, st: LeaseStore, key: str) -> Callable[[], bool]:
     """A check (polled often: a free lease is one flock away) of whether the lease ``key`` is
     free to own now; the daemon is asked again every ASK_AGAIN seconds while it is not (one
-    SIGHUP sent while it was starting is lost). It lets go within milliseconds of a SIGHUP:
+    request sent while it was starting is lost). It lets go within milliseconds of a request:
     checking only every half second made each detach (remove, a make's undo) wait 0.5 s."""
     asked = [time.monotonic()]
 
@@ -168,7 +196,7 @@ def _handed_over(cfg: Config, st: LeaseStore, key: str) -> Callable[[], bool]:
             os.close(fd)
             return True
         if time.monotonic() - asked[0] >= ASK_AGAIN:
-            _notify_daemon(cfg)
+            _ask_release(cfg, [key])
             asked[0] = time.monotonic()
         return False
 
@@ -207,13 +235,15 @@ def detach(
                 + (f" named {ifname}" if ifname else ""),
                 hint="see 'devbox common net show'",
             )
-        for rec in records:
-            rec.move(NicState.DETACHING)
-            st.save(rec)
-        _notify_daemon(cfg)
+        marked = []
+        for rec in records:  # the owner's renewal may write it at the same time: one update
+            now = st.update(rec.key, lambda cur: cur.move(NicState.DETACHING))
+            marked.append(now if now is not None else rec)
+        records = marked
+        _ask_release(cfg, [rec.key for rec in records])
         out = []
         for rec in records:
-            # the daemon lets go of the lease on SIGHUP (asked again while it has not), bounded
+            # the daemon lets go of the lease when asked (asked again while it has not), bounded
             poll(_handed_over(cfg, st, rec.key), HANDOVER_SECONDS, 0.02)
             with st.owner(rec.key, timeout=HANDOVER_SECONDS):
                 running = facts is not None and facts.running and facts.id == rec.container_id

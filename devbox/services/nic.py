@@ -296,11 +296,12 @@ def persist_on_lease(st: LeaseStore, rec: NicRecord) -> object:
     while it is there: a record a detach deleted or is deleting is never written back."""
 
     def on_lease(event: str, info: LeaseInfo | None) -> None:
-        current = st.load_key(rec.key)
-        if current is None or current.state == NicState.DETACHING:
-            return
-        apply_lease(rec, event, info)
-        st.save(rec)
+        def fold(current: NicRecord) -> NicRecord | None:
+            if current.state == NicState.DETACHING:
+                return None  # a detach marked it: its lease is the detach's now
+            return apply_lease(rec, event, info)
+
+        st.update(rec.key, fold)
 
     return on_lease
 

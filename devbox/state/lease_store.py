@@ -10,11 +10,14 @@ instead of dropping it and plumbing the container again. A store that never saw 
 raises :class:`devbox.jsonfile.CorruptRecord` from :meth:`LeaseStore.load_key`;
 :meth:`LeaseStore.all` leaves it out (the others stay usable) and names it in ``unreadable``.
 
-Two kinds of lock (:mod:`devbox.locks`, ``flock``: dropped by the kernel when the holder dies),
-in ``<root>/run/locks/``, never among the records:
+Three kinds of lock (:mod:`devbox.locks`, ``flock``: dropped by the kernel when the holder
+dies), in ``<root>/run/locks/``, never among the records:
 - ``net/<container>.lock``: held while plumbing/unplumbing a container (bounded wait);
 - ``owner/<container>.<ifname>.lock``: held by whoever runs the DHCP client for that interface
-  (the CLI during attach, then the daemon). Detach waits for it, so a lease has one owner.
+  (the CLI during attach, then the daemon). Detach waits for it, so a lease has one owner;
+- ``record/<container>.<ifname>.lock``: held for one read-change-write of a record
+  (:meth:`LeaseStore.update`, milliseconds), so a detach's DETACHING mark and the owner's
+  renewal, written from two processes, never overwrite one another.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -128,6 +131,27 @@ class LeaseStore:
     def save(self, rec: NicRecord) -> None:
         jsonfile.write_json(self.path(rec.key), rec.to_dict())
         self._remember(rec)
+
+    def update(
+        self, key: str, change: Callable[[NicRecord], NicRecord | None], timeout: float = 5.0
+    ) -> NicRecord | None:
+        """Read ``key``'s record, ``change`` it, save what it returns (None: save nothing), all
+        under the record's lock; returns what was saved. A record that is gone stays gone."""
+
+        def busy(_fd: int) -> DevboxError:
+            return OperationFailed(
+                f"the record of {key} is being written by another devbox process",
+                hint="try again",
+            )
+
+        with locks.hold(locks.lock_path(self.lock_dir, "record", key), timeout, busy):
+            current = self.load_key(key)
+            if current is None:
+                return None
+            new = change(current)
+            if new is not None:
+                self.save(new)
+            return new
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

@@ -408,9 +408,11 @@ def test_docker_rm_releases_with_daemon(lab: LabEnv, lab_container: Any, daemon:
     )
 
 
-def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> None:
-    """Every attach/detach pokes the daemon with SIGHUP; a burst of them (20 clones made at
-    once) must not wedge it: afterwards it still stops on SIGTERM."""
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGUSR1"])
+def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int, signame: str) -> None:
+    """Every attach pokes the daemon with SIGHUP, every detach with SIGUSR1 (its release
+    request); a burst of them (20 clones made or removed at once) must not wedge it nor end
+    it (a signal it did not catch would): afterwards it still stops on SIGTERM."""
     import signal
     import threading
 
@@ -418,16 +420,18 @@ def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int) -> N
     from devbox.state import daemon_pid
 
     cfg = lab.cfg()
+    signum = getattr(signal, signame)
 
     def poke() -> None:
         for _ in range(3000):
-            os.kill(daemon, signal.SIGHUP)
+            os.kill(daemon, signum)
 
     senders = [threading.Thread(target=poke) for _ in range(4)]
     for sender in senders:
         sender.start()
     for sender in senders:
         sender.join(timeout=60)
+    assert daemon_pid.running_pid(cfg) == daemon
     daemon_control.stop(cfg, timeout=10)  # raises if it did not stop
     assert daemon_pid.running_pid(cfg) is None
     daemon_control.ensure_running(cfg)  # as the fixture left it

@@ -29,6 +29,19 @@ def _real_uid(pid: str) -> int | None:
     return None
 
 
+def catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for signal ``signum`` now (``SigCgt`` in its
+    status): sending it one it does not catch would end it. False when it is gone."""
+    try:
+        with open(PROC / str(pid) / "status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except (OSError, ValueError, IndexError):
+        return False
+    return False
+
+
 def inotify_instances(uid: int = 0) -> int:
     """inotify instances held by processes of real user ``uid`` (the kernel charges them to
     that user), counted by open descriptor (one inherited by a child counts twice: rare)."""

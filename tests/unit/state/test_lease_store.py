@@ -126,3 +126,33 @@ def test_a_record_with_a_state_no_record_holds_is_corrupt(tmp_path: Path, state:
     with pytest.raises(CorruptRecord, match="not a lease record"):
         st.load_key("alice.eth1")
     assert st.all() == [] and "alice.eth1" in st.unreadable
+
+
+def test_update_changes_the_record_as_it_is_now_under_its_lock(tmp_path: Path) -> None:
+    """A detach's DETACHING mark and a renewal by the lease's owner (another process) are
+    both read-change-write: each runs under the record's lock, on the record as it is then;
+    a record that is gone stays gone; a change that returns None writes nothing."""
+    from devbox import locks
+
+    st = LeaseStore(tmp_path / "leases", tmp_path / "locks")
+    rec = _record()
+    st.save(rec)
+    other = LeaseStore(tmp_path / "leases", tmp_path / "locks")  # another process's store
+    seen: list[bool] = []
+
+    def mark(current: NicRecord) -> NicRecord:
+        seen.append(locks.is_held(tmp_path / "locks", "record", current.key))
+        return current.move(NicState.DETACHING)
+
+    renewed = other.load_key(rec.key)
+    assert renewed is not None
+    renewed.renewals = 7
+    other.save(renewed)  # written after this store read it: the mark keeps it
+    marked = st.update(rec.key, mark)
+    assert seen == [True]
+    assert marked is not None and (marked.state, marked.renewals) == (NicState.DETACHING, 7)
+    assert st.update(rec.key, lambda cur: None) is None
+    on_disk = other.load_key(rec.key)
+    assert on_disk is not None and on_disk.state == NicState.DETACHING
+    st.delete(rec.key)
+    assert st.update(rec.key, mark) is None and other.load_key(rec.key) is None

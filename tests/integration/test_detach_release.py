@@ -1,0 +1,72 @@
+"""A detach asks the daemon to let go of just its lease (``devbox.state.release_requests`` and
+SIGUSR1), against the real daemon, lab LAN and busybox containers: the daemon no longer
+reconciles every record with Docker for each detach (what a SIGHUP does). A burst of requests
+(SIGUSR1) is test_net's burst test."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+from typing import Any
+
+import pytest
+
+from tests import inotify, waits
+from tests.conftest import RUN_ID
+from tests.fixtures.lab import LabEnv, stop_daemon
+
+pytestmark = pytest.mark.integration
+
+
+def daemon_log(lab: LabEnv) -> str:
+    path = lab.root / "logs" / "daemon.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def test_a_detach_reads_no_other_record(lab: LabEnv, lab_container: Any) -> None:
+    """Another container's record is not even opened by the daemon for a detach (it was: the
+    detach's SIGHUP made a reconcile of every record, and every container's inspect)."""
+    from devbox.services import daemon_control, network
+    from devbox.state import daemon_pid
+
+    cfg = lab.cfg()
+    assert daemon_pid.running_pid(cfg) is None
+    ctr = lab_container()
+    # attached with no daemon: the daemon's start-up pass adopts the lease, and nothing
+    # else is queued (an attach's SIGHUP would be: one more whole pass, maybe after ours);
+    # the next timed pass is 15 s after that one
+    att = network.attach(cfg, ctr.name)
+    daemon = daemon_control.ensure_running(cfg)
+    try:
+        waits.wait_for(
+            lambda: f"{ctr.name}.lan0: adopted lease {att.ip}" in daemon_log(lab),
+            20,
+            "the daemon to adopt the lease",
+            interval=0.05,
+        )
+        _detach_reading_no_other(lab, ctr, daemon)
+    finally:
+        stop_daemon(lab)
+
+
+def _detach_reading_no_other(lab: LabEnv, ctr: Any, daemon: int) -> None:
+    from devbox.services import network, nic
+
+    cfg = lab.cfg()
+    # another container's record, one no pass can read (each leaves it alone, untouched)
+    other = nic.store(cfg).path(f"dbxt{RUN_ID}d{secrets.token_hex(2)}.lan0")
+    other.write_text('{"cut short')
+    opens = inotify.Watch(other, inotify.IN_OPEN)
+    try:
+        detached = network.detach(cfg, ctr.name)  # waits for the daemon to let go
+
+        assert [a.state for a in detached] == ["released"]
+        assert nic.store(cfg).for_container(ctr.name) == []
+        assert not opens.events(), "the daemon read every record for one detach"
+        # and a whole reconcile does read it (what the assertion above would have seen)
+        os.kill(daemon, signal.SIGHUP)
+        waits.wait_for(opens.events, 20, "a reconcile to read it", interval=0.05)
+    finally:
+        opens.close()
+        other.unlink(missing_ok=True)
