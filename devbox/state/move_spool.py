@@ -20,11 +20,14 @@ from devbox.paths import Layout
 _ID = re.compile(r"[0-9a-f]{16}")
 IMAGE = "image.tar"
 OPT = "opt.tar"
+ABANDONED = 3600.0  # seconds an import's folder may go unwritten before the next one drops it
 
 
 def new(layout: Layout, kind: str, caller: Caller, data: dict[str, Any]) -> tuple[str, Path]:
-    """A new spool folder (0700) and its record; returns (id, folder)."""
+    """A new spool folder (0700) and its record; returns (id, folder). Imports abandoned
+    before it go first (:func:`sweep_imports`)."""
     layout.moves.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sweep_imports(layout)
     spool_id = secrets.token_hex(8)
     folder = layout.moves / spool_id
     folder.mkdir(mode=0o700)
@@ -54,3 +57,27 @@ def update(folder: Path, **data: Any) -> None:
 
 def drop(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_imports(layout: Layout, now: float | None = None) -> list[str]:
+    """Drop the imports nothing has written to for :data:`ABANDONED` seconds: their client
+    died or lost this host half-way (kill -9, a broken SSH session), and an image tar is
+    hundreds of MB. An import being filled writes its part file all the time, and one
+    between two parts waits seconds, not an hour. Exports are left alone: dropping one
+    decides about its source container (restart or not), which is its client's. Returns the
+    ids dropped."""
+    now = time.time() if now is None else now
+    dropped = []
+    for folder in sorted(layout.moves.iterdir()) if layout.moves.is_dir() else []:
+        if not _ID.fullmatch(folder.name) or folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            if read_json(folder / "record.json").get("kind") != "import":
+                continue
+            written = max(p.lstat().st_mtime for p in [folder, *folder.iterdir()])
+        except (OSError, ValueError):
+            continue
+        if now - written >= ABANDONED:
+            drop(folder)
+            dropped.append(folder.name)
+    return dropped

@@ -71,7 +71,7 @@ def move(
                 "POST", f"/imports/{reserved['id']}/container", body, f"move {name}: import"
             )
     except BaseException:
-        _roll_back(move_plan.rollback_for(stage), src, dst, source, exported, reserved)
+        _roll_back(move_plan.rollback_for(stage), src, (dst, to), source, exported, reserved)
         raise
     from devbox.errors import DevboxError, OperationFailed
 
@@ -136,7 +136,7 @@ def _send(src: Client, dst: Client, export_id: str, import_id: str, part: str, s
 def _roll_back(
     plan: Any,
     src: Client,
-    dst: Client,
+    dest: tuple[Client, str],
     source: str,
     exported: dict[str, Any],
     reserved: dict[str, Any],
@@ -151,7 +151,7 @@ def _roll_back(
     for action in plan.actions:
         try:
             if action == move_plan.DROP_IMPORT and reserved:
-                dst.delete(f"/imports/{reserved['id']}")
+                _drop_import(*dest, reserved["id"])
             elif action == move_plan.RESTORE_SOURCE and exported:
                 ui.info(f"devbox: move failed; {action}")
                 with _on(source):
@@ -163,3 +163,23 @@ def _roll_back(
                     )
         except DevboxError as err:
             ui.warning(f"could not {action}: {err.message}")
+
+
+def _drop_import(dst: Client, to: str, import_id: str) -> None:
+    """Drop the destination's import; once more on a new connection when ``dst``'s broke: a
+    Ctrl-C that lands while an upload writes to an SSH channel can leave half a packet on the
+    wire, and the SSH server then ends that whole session (seen as "dial-stdio exited -1")."""
+    from devbox.cli import remote
+    from devbox.errors import DevboxError
+
+    path = f"/imports/{import_id}"
+    try:
+        dst.delete(path)
+        return
+    except DevboxError:
+        with _on(to):
+            fresh = remote.client()
+    try:
+        fresh.delete(path)
+    finally:
+        fresh.close()

@@ -34,3 +34,24 @@ def test_only_its_maker_or_an_admin_uses_a_spool(tmp_path: Path) -> None:
     move_spool.drop(folder)
     with pytest.raises(UserError, match="no import"):
         move_spool.load(layout, "import", spool_id, ALICE)
+
+
+def test_an_import_nothing_wrote_to_for_an_hour_goes_with_the_next_one(tmp_path: Path) -> None:
+    """A move whose client died half-way left its import (an image tar of hundreds of MB):
+    the next spool made on the host drops it. An import written to within the hour and any
+    export (its source's fate is its client's) stay."""
+    import os
+    import time
+
+    layout = Layout(tmp_path / "root")
+    old_id, old = move_spool.new(layout, "import", ALICE, {"name": "web1"})
+    (old / ".image.tar.part").write_bytes(b"x" * 10)
+    busy_id, _ = move_spool.new(layout, "import", ALICE, {"name": "web2"})
+    exp_id, exp = move_spool.new(layout, "export", ALICE, {"name": "web3"})
+    hours_ago = time.time() - 2 * move_spool.ABANDONED
+    for folder in (old, exp):
+        for path in [*folder.iterdir(), folder]:
+            os.utime(path, (hours_ago, hours_ago), follow_symlinks=False)
+    new_id, _ = move_spool.new(layout, "import", BOB, {"name": "web4"})
+    assert sorted(os.listdir(layout.moves)) == sorted([busy_id, exp_id, new_id])
+    assert not old.exists() and old_id not in os.listdir(layout.moves)
