@@ -105,6 +105,13 @@ SETTINGS: tuple[Setting, ...] = (
         "12h",
         "Lab DHCP lease time in dnsmasq syntax (2m is dnsmasq's minimum).",
     ),
+    Setting(
+        "lab.renewal_time",
+        "int",
+        0,
+        "Seconds until a lab lease is renewed (DHCP T1); 0: half the lease, the DHCP default. "
+        "Short ones show renewals sooner (tests, demos).",
+    ),
     Setting("lab.domain", "domain", "lab", "DNS domain served on the lab LAN."),
     Setting(
         "lab.dnsmasq",

@@ -120,6 +120,7 @@ class LabPlan:
     range_start: str
     range_end: str
     lease_time: str
+    renewal_time: int  # T1 handed out (seconds); 0: the DHCP default (half the lease)
     domain: str
     ping_check: bool
     dir: Path
@@ -181,6 +182,7 @@ class LabPlan:
             "range_end": self.range_end,
             "netmask": self.netmask,
             "lease_time": self.lease_time,
+            "renewal_time": self.renewal_time,
             "gateway": self.gateway,
             "ping_check": self.ping_check,
             "vlans": list(self.vlans),
@@ -190,19 +192,39 @@ class LabPlan:
         }
 
 
-def _check_lease_time(text: str) -> str:
+def _lease_seconds(text: str) -> int | None:
+    """A checked lease time in seconds (None: infinite)."""
     raw = text.strip().lower()
     if raw == "infinite":
-        return raw
+        return None
     unit = raw[-1:] if raw[-1:] in {"s", "m", "h", "d", "w"} else ""
-    number = raw[: len(raw) - len(unit)]
-    if not number.isdigit():
+    return (
+        int(raw[: len(raw) - len(unit)])
+        * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    )
+
+
+def _check_renewal_time(seconds: int, lease_time: str) -> int:
+    lease = _lease_seconds(lease_time)
+    if seconds < 0 or (seconds and lease is not None and seconds >= lease):
+        raise UserError(
+            f"lab.renewal_time {seconds} is out of range (0, or 1 up to the lease's "
+            f"{lease if lease is not None else 'infinite'} seconds)",
+            hint="0 renews at half the lease, the DHCP default",
+        )
+    return seconds
+
+
+def _check_lease_time(text: str) -> str:
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in {"s", "m", "h", "d", "w"} else ""
+    if raw != "infinite" and not raw[: len(raw) - len(unit)].isdigit():
         raise UserError(
             f"lab.lease_time '{text}' is not a dnsmasq lease time",
             hint="use a number with an optional unit: 120, 2m, 12h, 1d",
         )
-    seconds = int(number) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-    if seconds < 120:
+    seconds = _lease_seconds(raw)
+    if seconds is not None and seconds < 120:
         raise UserError(
             f"lab.lease_time '{text}' is shorter than dnsmasq's minimum (2m)", hint="use 2m or more"
         )
@@ -261,6 +283,9 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
         range_start=str(net.network_address + start),
         range_end=str(net.network_address + end),
         lease_time=_check_lease_time(cfg.text("lab.lease_time")),
+        renewal_time=_check_renewal_time(
+            cfg.integer("lab.renewal_time"), _check_lease_time(cfg.text("lab.lease_time"))
+        ),
         domain=cfg.text("lab.domain"),
         ping_check=cfg.flag("lab.ping_check"),
         dir=Layout(cfg.root).lab,

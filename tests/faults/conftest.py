@@ -207,7 +207,8 @@ def faults(
     dev_repo = make_repo(base / "repo")  # its own: checkout --update gets new commits
     lab = lab_settings("f", base / "root")
     lab.root.mkdir()
-    lab.env["DEVBOX_LAB_LEASE_TIME"] = "2m"  # dnsmasq's minimum: renewals every ~60 s
+    lab.env["DEVBOX_LAB_LEASE_TIME"] = "2m"  # dnsmasq's minimum
+    lab.env["DEVBOX_LAB_RENEWAL_TIME"] = "20"  # T1: renewals every 20 s (kill mid-renewal)
     home = base / "home"
     home.mkdir()
     branch_map = base / "branches.toml"

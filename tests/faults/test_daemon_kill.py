@@ -1,4 +1,4 @@
-"""kill -9 of the daemon during a lease renewal (2 minute leases: T1 at ~60 s): after it
+"""kill -9 of the daemon during a lease renewal (2 minute leases, T1 at 20 s): after it
 restarts every container keeps its lease and its address, and the lease is renewed."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_kill_daemon_during_renewal(faults: FaultEnv) -> None:
     before = {n: st.for_container(n)[0] for n in names}
     ips = {n: _ip_in(n) for n in names}
     assert all(ips.values()), ips
-    # T1 of the lease renewed soonest: obtained + renewal_time (about half of 120 s)
+    # T1 of the lease renewed soonest: obtained + renewal_time (20 s: lab.renewal_time)
     rec = min(before.values(), key=lambda r: (r.obtained or 0) + (r.renewal_time or 60))
     t1 = (rec.obtained or time.time()) + (rec.renewal_time or 60)
     deadline = time.monotonic() + 130

@@ -68,7 +68,8 @@ def fleet(engine: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fle
         "DEVBOX_REGISTRY_NAME": name,
         "DEVBOX_REGISTRY_NETWORK": net,
         "DOCKER_CONFIG": str(mine / "docker"),
-        "DEVBOX_LAB_LEASE_TIME": "2m",  # dnsmasq's shortest: renewals within a minute
+        "DEVBOX_LAB_LEASE_TIME": "2m",  # dnsmasq's shortest
+        "DEVBOX_LAB_RENEWAL_TIME": "15",  # T1: renewals every 15 s
     }
     try:
         with two_hosts_lab(tmp_path_factory, "g", octet, local_env=local) as t:
@@ -213,7 +214,7 @@ def _expiry(f: Fleet, mac: str) -> int:
 
 
 def _renewed(f: Fleet, mac: str, after: int, what: str) -> int:
-    """The lease of ``mac`` renewed past ``after`` (a 2m lease renews within a minute)."""
+    """The lease of ``mac`` renewed past ``after`` (T1 is 15 s here)."""
     return wait_for(lambda: max(_expiry(f, mac) - after, 0) and _expiry(f, mac), 200, what, 1.0)
 
 

@@ -441,13 +441,15 @@ def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int, sign
 def test_renewal_with_short_lease(
     lab_container: Any, tmp_path_factory: pytest.TempPathFactory, engine: Any
 ) -> None:
-    """dnsmasq's minimum lease (2 minutes): the daemon renews at T1 (~60 s)."""
+    """A 2 minute lease (dnsmasq's minimum) with T1 at 10 s (lab.renewal_time): the daemon
+    renews at the T1 the server gave, not at half the lease."""
     from devbox.services import daemon_control, network, nic
     from devbox.services import lab as labsvc
     from tests.fixtures.lab import lab_settings, teardown_lab
 
     env = lab_settings("r", tmp_path_factory.mktemp(f"lab{RUN_ID}r"))
     env.env["DEVBOX_LAB_LEASE_TIME"] = "2m"
+    env.env["DEVBOX_LAB_RENEWAL_TIME"] = "10"
     cfg = env.cfg()
     try:
         labsvc.up(cfg)
@@ -457,6 +459,7 @@ def test_renewal_with_short_lease(
         # the 2 minute lease as dnsmasq granted it (what the record says, not a wall clock)
         [first] = nic.store(cfg).for_container(ctr.name)
         assert first_expiry is not None and first.lease_time == 120, first
+        assert first.renewal_time == 10, first
         daemon_control.ensure_running(cfg)
         rec = wait_for(
             "a renewal",

@@ -75,6 +75,20 @@ def test_a_subnet_the_host_reaches_elsewhere_clashes() -> None:
     assert segment is not None and "10.214.51.0/24 overlaps" in segment
 
 
+def test_renewal_time_is_t1_within_the_lease() -> None:
+    from devbox.adapters import templates
+
+    p = plan(cfg(DEVBOX_LAB_LEASE_TIME="2m", DEVBOX_LAB_RENEWAL_TIME="15"))
+    assert p.renewal_time == 15
+    lines = templates.render("dnsmasq.conf.j2", p.template_context()).splitlines()
+    assert "dhcp-option=tag:lab,option:T1,15" in lines
+    default = plan(cfg()).template_context()
+    assert "option:T1" not in templates.render("dnsmasq.conf.j2", default)
+    for bad in ("120", "-1"):  # the lease's 120 s or more, or negative
+        with pytest.raises(UserError, match=r"lab\.renewal_time"):
+            plan(cfg(DEVBOX_LAB_LEASE_TIME="2m", DEVBOX_LAB_RENEWAL_TIME=bad))
+
+
 def test_dnsmasq_config_rendering() -> None:
     from devbox.adapters import templates
 
