@@ -6,7 +6,9 @@ requests and the connect relay and holds a lease on its DHCP loop:
 - no paramiko stack (cryptography's ``_rust.abi3.so``, PyNaCl's ``_sodium``, bcrypt's
   ``_bcrypt``): docker-py imports paramiko only for its ``ssh://`` transport, and nothing the
   service answers itself needs it (jobs do: the forkserver imports it);
-- no sqlite3 (``_sqlite3``): pyroute2's ``__init__`` imports NDB, which the service never uses.
+- no sqlite3 (``_sqlite3``): pyroute2's ``__init__`` imports NDB, which the service never uses;
+- no charset_normalizer (its compiled ``cd``/``md``): requests imports it to guess the
+  encoding of a reply whose headers name none; the engine's replies are JSON.
 
 Counted, not timed; the figure itself is bench/scale.py's (service RSS with N up).
 """
@@ -32,24 +34,37 @@ ONLY_JOBS_NEED = {
     "_bcrypt.abi3.so": "bcrypt (paramiko's)",
     "_sqlite3": "sqlite3 (pyroute2's NDB)",
 }
+# a folder in a shared library's path -> the library
+ONLY_JOBS_NEED_DIRS = {"/charset_normalizer/": "charset_normalizer (requests' encoding guess)"}
 
 
-def mapped_libraries(pid: int) -> set[str]:
-    names = set()
+def mapped_paths(pid: int) -> set[str]:
+    paths = set()
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
         parts = line.split(maxsplit=5)
         if len(parts) == 6 and ".so" in parts[5]:
-            names.add(os.path.basename(parts[5].strip()))
-    return names
+            paths.add(parts[5].strip())
+    return paths
+
+
+def mapped_libraries(pid: int) -> set[str]:
+    return {os.path.basename(path) for path in mapped_paths(pid)}
 
 
 def unwanted(pid: int) -> list[str]:
-    return sorted(
+    by_name = [
         f"{what}: {name}"
         for name in mapped_libraries(pid)
         for key, what in ONLY_JOBS_NEED.items()
         if name.startswith(key)
-    )
+    ]
+    by_dir = [
+        f"{what}: {path}"
+        for path in mapped_paths(pid)
+        for folder, what in ONLY_JOBS_NEED_DIRS.items()
+        if folder in path
+    ]
+    return sorted(by_name + by_dir)
 
 
 async def relay_once(socket_path: Path, name: str, port: int) -> Any:

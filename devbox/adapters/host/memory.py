@@ -1,7 +1,7 @@
 """A long-lived process's memory: what it imports of its libraries, and what malloc gives back.
 
 The devbox service holds every lease of the host for as long as the host runs, so what it
-imports stays resident (issue 17: <= 60 MB with 50 leases). Two libraries import much more
+imports stays resident (issue 17: <= 60 MB with 50 leases). A few libraries import much more
 than the service uses; :func:`lean_imports` (called once at the service's start-up, before
 anything imports either) keeps that out:
 
@@ -11,6 +11,10 @@ anything imports either) keeps that out:
   imported with paramiko hidden (``sys.modules["paramiko"] = None``, Python's documented way
   to make an import fail), then paramiko is visible again: code that needs it later imports it
   then. Not when ``DOCKER_HOST`` is ``ssh://`` (docker-py would need the transport).
+  requests' character detection (``charset_normalizer``, ~3 MB) is hidden the same way: it
+  only guesses the encoding of a reply whose headers name none (``Response.text``); the
+  engine's replies are JSON (decoded without it), and with no such library requests falls
+  back to utf-8 (its documented behaviour; the warning it gives then is silenced here).
 - ``pyroute2/__init__.py`` imports every part of pyroute2 (NDB and its sqlite3, IPDB,
   nl80211, ipset, conntrack, ...: ~6 MB) to offer them as ``pyroute2.X``. The service uses a
   few submodules (``pyroute2.iproute``, ``pyroute2.dhcp``, ``pyroute2.netlink``); so the
@@ -33,12 +37,15 @@ import importlib.util
 import os
 import sys
 import threading
+import warnings
 from functools import cache
 from types import ModuleType
 from typing import Any
 
 # what docker-py imports only for ssh://, and what only that brings in
 SSH_LIBRARIES = ("paramiko",)
+# requests' guess of a reply's encoding (when its headers name none): only it imports these
+CHARSET_LIBRARIES = ("charset_normalizer", "chardet")
 # names of pyroute2/__init__.py that mean "the whole package" rather than a submodule
 WHOLE_PACKAGE_NAMES = ("__version__", "__all__")
 
@@ -57,12 +64,17 @@ def docker_without_ssh(environ: dict[str, str] | None = None) -> bool:
         return False
     if env.get("DOCKER_HOST", "").startswith("ssh://"):
         return False
-    for name in SSH_LIBRARIES:
+    hidden = [*SSH_LIBRARIES]
+    if "requests" not in sys.modules:
+        hidden += [name for name in CHARSET_LIBRARIES if name not in sys.modules]
+    for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # `import paramiko` fails
     try:
-        import docker  # noqa: F401 - imported now, without its ssh transport
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Unable to find acceptable character detection")
+            import docker  # noqa: F401 - imported now, without its ssh transport
     finally:
-        for name in SSH_LIBRARIES:
+        for name in hidden:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
     return True

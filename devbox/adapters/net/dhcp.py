@@ -15,18 +15,26 @@ starting over.
 
 pyroute2 restarts discovery at once on a NAK; its retransmission back-off is shortened here so
 a lost first packet costs one second, not four.
+
+The service holds a session for every lease of the host for as long as it runs (issue 17), so
+what one keeps is small: one lease class and one pair of hooks for all sessions
+(:func:`_shared`; the session a hook or ``load`` is for is the context variable
+:data:`SESSION` of its task, which every task and timer of that client inherits), and
+:class:`Latch` flags rather than threading Events (each a Condition, its lock, a deque and
+two dicts: ~1.2 KB).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextvars
 import logging
 import os
 import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +45,38 @@ if TYPE_CHECKING:
     from devbox.adapters.net.dhcp_loop import DhcpLoop
 
 LOG = logging.getLogger(__name__)
+# the session a task of the DHCP loop works for: set by the session's own task, inherited by
+# every task and timer its client starts (so one lease class and one pair of hooks serve all)
+SESSION: contextvars.ContextVar[DhcpSession] = contextvars.ContextVar("devbox_dhcp_session")
+_SETTING = threading.Lock()  # a Latch is set by one thread only
+
+
+class Latch:
+    """A flag that is set once and waited for: ``threading.Event``'s ``set``, ``is_set`` and
+    ``wait`` on one lock (held until set; a waiter takes it and gives it back at once)."""
+
+    __slots__ = ("_flag", "_lock")
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        with _SETTING:
+            if self._flag:
+                return
+            self._flag = True
+        self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        wait = -1.0 if timeout is None else max(timeout, 0.0)
+        if not self._flag and self._lock.acquire(timeout=wait):
+            self._lock.release()
+        return self._flag
 
 
 @dataclass(frozen=True)
@@ -149,13 +189,13 @@ class DhcpSession:
         self.release_on_stop = False
         self.current: LeaseInfo | None = None
         self.error: BaseException | None = None
-        self._bound = threading.Event()
-        self._done = threading.Event()
-        self._wake = threading.Event()  # the first bind or the end: what wait_bound waits for
-        self._ready = threading.Event()
+        self._bound = False  # the first bind's files are on disk
+        self._done = Latch()
+        self._wake = Latch()  # the first bind or the end: what wait_bound waits for
+        self._ready = Latch()
         self._dloop: DhcpLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._task: concurrent.futures.Future[None] | None = None
+        self._started = False
         self._ns_fd: int | None = None
         self._sock: Any = None  # the client's raw socket (ARP goes out on it too)
         self._ifindex = 0
@@ -180,7 +220,8 @@ class DhcpSession:
             self.error = err
             self._finish()
             return self
-        self._task = self._dloop.submit(self._main())
+        self._started = True
+        self._dloop.spawn(self._main())
         if not self._dloop.on_own_thread():
             self._ready.wait(10)
         return self
@@ -189,7 +230,7 @@ class DhcpSession:
         """Block until the first bind; OperationFailed after ``timeout`` seconds, or as soon
         as the client has failed."""
         self._wake.wait(timeout)  # the first bind, or the client's end
-        if not self._bound.is_set() or self.current is None:
+        if not self._bound or self.current is None:
             if self.error is not None:
                 raise OperationFailed(f"DHCP client on {self.ifname} failed: {self.error}")
             if self._done.is_set():
@@ -203,7 +244,7 @@ class DhcpSession:
 
     @property
     def alive(self) -> bool:
-        return self._task is not None and not self._done.is_set()
+        return self._started and not self._done.is_set()
 
     def stop(self, release: bool = False, timeout: float = 10.0) -> None:
         """Stop the client. ``release``: send DHCPRELEASE and remove the address first."""
@@ -218,6 +259,7 @@ class DhcpSession:
     # --- on the loop ----------------------------------------------------------------------
 
     async def _main(self) -> None:
+        SESSION.set(self)  # this task's context: its client's tasks and timers inherit it
         try:
             await self._run()
         except BaseException as err:  # noqa: BLE001 - reported through wait_bound/error
@@ -246,45 +288,16 @@ class DhcpSession:
             self._root.close()
             self._root = None
 
-    async def _run(self) -> None:
-        from pyroute2.dhcp import fsm
+    def client_config(self) -> Any:
+        """The pyroute2 ``ClientConfig`` of this session: its own names, the lease class,
+        hooks and time-outs all sessions share."""
         from pyroute2.dhcp.client import ClientConfig
-        from pyroute2.dhcp.hooks import Trigger, hook
-        from pyroute2.dhcp.leases import Lease
 
-        from devbox.adapters.net.dhcp_netns import NetnsDHCPClient
-
-        session = self
-        initial = self.initial
-        assert self._dloop is not None and self._stop is not None and self._ns_fd is not None
-
-        class SessionLease(Lease):
-            def dump(self) -> None:  # persisted by the session's owner via on_lease
-                pass
-
-            @classmethod
-            def load(cls, interface: str) -> SessionLease | None:
-                if not initial:
-                    return None
-                try:
-                    data = dict(initial)
-                    data["interface"] = interface
-                    return cls(**data)
-                except (TypeError, KeyError, ValueError):
-                    return None
-
-        @hook(Trigger.BOUND, Trigger.RENEWED, Trigger.REBOUND)
-        async def bound(lease: Any) -> None:
-            await session._configure(lease)
-
-        @hook(Trigger.UNBOUND, Trigger.EXPIRED)
-        async def unbound(lease: Any) -> None:
-            await session._unconfigure(lease)
-
-        config = ClientConfig(
+        lease_type, hooks, timeouts = _shared()
+        return ClientConfig(
             interface=self.ifname,
-            lease_type=SessionLease,
-            hooks=(bound, unbound),
+            lease_type=lease_type,
+            hooks=hooks,
             handle_signals=False,
             release=False,
             client_id=self.client_id,
@@ -292,14 +305,17 @@ class DhcpSession:
             vendor_id="devbox",
             hook_timeout=10.0,
             retransmission=fast_backoff,
-            timeouts={
-                fsm.State.REBOOTING: 3,
-                fsm.State.REQUESTING: 5,
-                fsm.State.SELECTING: 60 * 15,
-            },
+            timeouts=timeouts,
         )
+
+    async def _run(self) -> None:
+        from devbox.adapters.net.dhcp_netns import NetnsDHCPClient
+
+        assert self._dloop is not None and self._stop is not None and self._ns_fd is not None
+        config = self.client_config()
         async with NetnsDHCPClient(config, self._dloop, self._ns_fd, self.mac) as client:
             self._sock, self._ifindex = client._sock, client._sock.ifindex
+            self.initial = None  # the client has it now (its first bind replaces it)
             self._ready.set()
             if self.release_only:
                 self.release_on_stop = True
@@ -340,7 +356,7 @@ class DhcpSession:
         if self._root is not None and info.dns:
             self._write_resolv(self._root, info)
         self._tell(event, info)
-        self._bound.set()
+        self._bound = True
         self._wake.set()
 
     def _tell(self, event: str, info: LeaseInfo | None) -> None:
@@ -392,3 +408,42 @@ class DhcpSession:
                 LOG.debug("%s: unconfigure: %r", self.name, err)
         if self._dloop is not None:
             self._dloop.later(self._tell, "unbound", None)
+
+
+@cache
+def _shared() -> tuple[type[Any], tuple[Any, ...], dict[Any, int]]:
+    """The lease class, the hooks and the state time-outs of every session's client (made
+    once: pyroute2 is imported only when a session runs). Each finds its session in
+    :data:`SESSION`."""
+    from pyroute2.dhcp import fsm
+    from pyroute2.dhcp.hooks import Trigger, hook
+    from pyroute2.dhcp.leases import Lease
+
+    class SessionLease(Lease):
+        def dump(self) -> None:  # persisted by the session's owner via on_lease
+            pass
+
+        @classmethod
+        def load(cls, interface: str) -> SessionLease | None:
+            """The lease the session was given (``lease=``): the client starts with a
+            REQUEST for it (INIT-REBOOT)."""
+            session = SESSION.get(None)
+            if session is None or not session.initial:
+                return None
+            try:
+                data = dict(session.initial)
+                data["interface"] = interface
+                return cls(**data)
+            except (TypeError, KeyError, ValueError):
+                return None
+
+    @hook(Trigger.BOUND, Trigger.RENEWED, Trigger.REBOUND)
+    async def bound(lease: Any) -> None:
+        await SESSION.get()._configure(lease)
+
+    @hook(Trigger.UNBOUND, Trigger.EXPIRED)
+    async def unbound(lease: Any) -> None:
+        await SESSION.get()._unconfigure(lease)
+
+    timeouts = {fsm.State.REBOOTING: 3, fsm.State.REQUESTING: 5, fsm.State.SELECTING: 60 * 15}
+    return SessionLease, (bound, unbound), timeouts

@@ -60,6 +60,7 @@ class DhcpLoop:
         self.broken = False
         self.trims = 0  # how often the worker gave freed memory back (after a burst)
         self._loop = asyncio.new_event_loop()
+        self._tasks: set[asyncio.Task[None]] = set()  # what spawn() started, until it ends
         # the process's own namespace (its main thread's: devbox never moves a thread it keeps
         # using): the loop thread works in it and comes back to it after each window
         self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -137,6 +138,17 @@ class DhcpLoop:
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Run ``coro`` on the loop (from any thread)."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` on the loop as a task of its own (from any thread), with no
+        ``concurrent.futures.Future`` for its end (``submit``'s: a Condition, a deque and the
+        callbacks, kept for as long as a session holds its lease): ``coro`` reports itself."""
+        self._loop.call_soon_threadsafe(self._start_task, coro)
+
+    def _start_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(self._tasks.discard)
 
     def call_soon(self, fn: Any, *args: Any) -> None:
         """Call ``fn(*args)`` on the loop thread (from any thread); nothing when it is closed."""

@@ -152,12 +152,51 @@ class NetnsDHCP4Socket(AsyncDHCP4Socket):
             self._dloop.close_later(self.detach())
 
 
+class _Unwatched:
+    """What :class:`WatchedStates` hands out for a state nobody waits for: setting and
+    clearing it keeps nothing."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+UNWATCHED = _Unwatched()
+
+
+class WatchedStates(dict[Any, Any]):
+    """Stands in for pyroute2's per-client ``defaultdict(asyncio.Event)``, an Event for every
+    state the client has been in (an Event, its deque and dict: ~1 KB each, six a client,
+    kept as long as it holds its lease), though only the states ``wait_for_state`` waits for
+    need one (pyroute2's own tasks wait for OFF). An Event is made when a wait asks for it
+    (set if the client is in that state now); the others are :data:`UNWATCHED`."""
+
+    def __missing__(self, key: Any) -> _Unwatched:
+        return UNWATCHED
+
+    def watch(self, state: Any, now: Any) -> None:
+        if state not in self:
+            event = self[state] = asyncio.Event()
+            if state == now:
+                event.set()
+
+
 class NetnsDHCPClient(AsyncDHCPClient):
-    """pyroute2's client with :class:`NetnsDHCP4Socket`."""
+    """pyroute2's client with :class:`NetnsDHCP4Socket`, with an Event only for the states
+    something waits for (:class:`WatchedStates`)."""
 
     def __init__(self, config: ClientConfig, dloop: DhcpLoop, netns: int, mac: str) -> None:
         super().__init__(config)
         self._sock = NetnsDHCP4Socket(config.interface, dloop, netns, mac)
+        self._states = WatchedStates()  # type: ignore[assignment]
+
+    async def wait_for_state(self, state: Any, timeout: float | None = None) -> None:
+        self._states.watch(state, self.state)  # type: ignore[attr-defined]
+        await super().wait_for_state(state, timeout)
 
 
 def iproute(dloop: DhcpLoop, netns: int) -> Any:

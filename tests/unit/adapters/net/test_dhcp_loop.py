@@ -121,3 +121,34 @@ def test_freed_memory_goes_back_once_a_burst_of_work_is_over() -> None:
     for step in range(5):
         dloop.later(done.append, step)
     assert poll(lambda: len(done) == 5 and dloop.trims > before, 10 * dhcp_loop.TRIM_AFTER, 0.05)
+
+
+def test_spawn_runs_a_coroutine_on_the_loop_with_nothing_kept_after_it() -> None:
+    """A session's coroutine runs as a task of the loop with no concurrent.futures.Future
+    for its end (``submit``'s: a Condition and a deque, kept as long as the lease is held);
+    the loop holds the task while it runs (asyncio itself only a weak reference), then
+    lets it go."""
+    import gc
+    from concurrent.futures import Future
+
+    from devbox.adapters.net import dhcp_loop
+
+    dloop = dhcp_loop.shared()
+    ran: list[str] = []
+    gate = asyncio.Event()
+
+    async def session() -> None:
+        ran.append(threading.current_thread().name)
+        await gate.wait()
+
+    futures_before = sum(isinstance(o, Future) for o in gc.get_objects())
+    for _ in range(20):
+        dloop.spawn(session())
+    assert dloop.submit(asyncio.sleep(0)).result(5) is None  # all 20 started before it
+    assert ran == ["dhcp loop"] * 20 and len(dloop._tasks) == 20
+    gc.collect()
+    assert sum(isinstance(o, Future) for o in gc.get_objects()) <= futures_before
+    dloop.call_soon(gate.set)
+    from devbox.waits import poll
+
+    assert poll(lambda: not dloop._tasks, 5, 0.01)

@@ -119,3 +119,33 @@ def test_received_messages_share_their_option_maps() -> None:
     assert len(one._decode_map) > 20  # every option pyroute2 knows
     theirs = AsyncDHCP4Socket._decode_msg(dhcp_offer(MAC)).dhcp
     assert theirs._decode_map == one._decode_map and theirs._decode_map is not one._decode_map
+
+
+def test_a_client_keeps_an_event_only_for_a_state_waited_for() -> None:
+    """pyroute2's client kept an asyncio.Event for every state it had been in (six a lease,
+    for as long as the service holds it); here only for a state something waits for (its
+    own tasks wait for OFF), and that wait still ends when the state comes."""
+    import asyncio
+
+    from pyroute2.dhcp.client import ClientConfig
+    from pyroute2.dhcp.fsm import State
+
+    from devbox.adapters.net.dhcp_netns import NetnsDHCPClient
+
+    async def go() -> tuple[int, bool, int]:
+        config = ClientConfig(interface="lan0", timeouts={})
+        client = NetnsDHCPClient(config, None, -1, MAC)  # type: ignore[arg-type]
+        client.state = State.INIT
+        off = asyncio.ensure_future(client.wait_for_state(State.OFF, timeout=10))
+        await asyncio.sleep(0)  # waiting now
+        for state in (State.SELECTING, State.REQUESTING, State.BOUND, State.RENEWING):
+            client.state = state
+        events = sum(isinstance(e, asyncio.Event) for e in client._states.values())
+        waiting = not off.done()
+        client.state = State.OFF
+        await asyncio.wait_for(off, 10)
+        now_off = asyncio.ensure_future(client.wait_for_state(State.OFF, timeout=10))
+        await asyncio.wait_for(now_off, 10)  # in OFF already: at once
+        return events, waiting, len(client._states)
+
+    assert asyncio.run(go()) == (1, True, 1)  # OFF's alone
