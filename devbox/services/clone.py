@@ -313,9 +313,11 @@ class RemoveClonesResult:
 
 
 def removal_workers(count: int, cpus: int) -> int:
-    """How many clones are removed at once: two per CPU, at most 8 and at most ``count``
-    (each removal mostly waits on dockerd, the kernel's unmounts and the lease's release)."""
-    return max(1, min(count, 2 * max(1, cpus), 8))
+    """How many clones are removed at once: four per CPU, at most 8 and at most ``count``
+    (each removal mostly waits on dockerd's kill and clean-up of the container, ~0.4 s of
+    its ~0.55, then the kernel's unmounts; 50 on 2 CPUs: 7.0-7.1 s with 4 at once, 5.6-6.8 s
+    with 8)."""
+    return max(1, min(count, 4 * max(1, cpus), 8))
 
 
 def remove_clones(cfg: Config, source: str) -> RemoveClonesResult:

@@ -32,8 +32,9 @@ def test_cancel_rolls_back_a_clone_between_steps() -> None:
 def test_removals_at_once_are_bounded_by_the_host() -> None:
     from devbox.services.clone import removal_workers
 
-    assert removal_workers(50, 2) == 4  # two per CPU
+    assert removal_workers(50, 2) == 8  # four per CPU
+    assert removal_workers(50, 1) == 4
     assert removal_workers(50, 64) == 8  # at most 8
     assert removal_workers(3, 8) == 3  # never more than there are clones
     assert removal_workers(0, 2) == 1
-    assert removal_workers(5, 0) == 2  # an unknown CPU count counts as one
+    assert removal_workers(5, 0) == 4  # an unknown CPU count counts as one
