@@ -136,7 +136,9 @@ class LeaseStore:
         self, key: str, change: Callable[[NicRecord], NicRecord | None], timeout: float = 5.0
     ) -> NicRecord | None:
         """Read ``key``'s record, ``change`` it, save what it returns (None: save nothing), all
-        under the record's lock; returns what was saved. A record that is gone stays gone."""
+        under the record's lock; returns what was saved. A record that is gone stays gone.
+        (``jsonfile.update_json`` does the same with a ``<record>.lock`` beside the record: a
+        lease's lock stays under ``run/locks/``, never among the records.)"""
 
         def busy(_fd: int) -> DevboxError:
             return OperationFailed(
