@@ -46,6 +46,7 @@ class _Held:
     session: DhcpSession | None
     owner_fd: int
     pid: int
+    container: str  # the record's container (a key's prefix is no name: "web.1" is a name)
 
 
 class Reconciler:
@@ -187,7 +188,7 @@ class Reconciler:
                 if rec.container_id and cid and rec.container_id != cid:
                     continue
                 self.let_go(rec.key)
-                self.st.update(rec.key, _stopped)
+                self.safe(lambda k=rec.key: self.st.update(k, _stopped))
                 self.log.write(f"{rec.key}: container stopped; lease kept for its next start")
         elif action == "destroy":
             self.reconcile(only=name)
@@ -207,8 +208,8 @@ class Reconciler:
         # waiting 'net detach' / 'remove' gets the lease at once
         detaching = {r.key for r in records if r.state == NicState.DETACHING}
         known_keys = {r.key for r in records} | unreadable
-        for key in list(self.held):
-            if only is not None and not key.startswith(f"{only}."):
+        for key, held in list(self.held.items()):
+            if only is not None and held.container != only:
                 continue
             if key in detaching or key not in known_keys:
                 self.let_go(key)
@@ -246,11 +247,11 @@ class Reconciler:
                 present[one.key] = nic.interface_matches(one, running.pid)
         recs = {r.key: r for r in records}
         # let go of what was detached meanwhile
-        for key in list(self.held):
+        for key, held in list(self.held.items()):
             known = recs.get(key)
-            if key in unreadable or any(key.startswith(f"{n}.") for n in skip):
+            if key in unreadable or held.container in skip:
                 continue
-            if (only is None or key.startswith(f"{only}.")) and (
+            if (only is None or held.container == only) and (
                 known is None or known.state == NicState.DETACHING
             ):
                 self.let_go(key)
@@ -287,7 +288,8 @@ class Reconciler:
                 self.safe(lambda r=rec, c=ctr: self._replumb(r, c))
             elif action == Action.PAUSE:
                 self.let_go(key)
-                self.st.update(key, _stopped)  # as it is now, not the pass's copy
+                # as it is now, not the pass's copy
+                self.safe(lambda k=key: self.st.update(k, _stopped))
             elif action == Action.CLEANUP:
                 self.safe(lambda r=rec: self._cleanup(r))
 
@@ -340,7 +342,7 @@ class Reconciler:
         except BaseException:
             os.close(fd)
             raise
-        self.held[rec.key] = _Held(session, fd, ctr.pid)
+        self.held[rec.key] = _Held(session, fd, ctr.pid, ctr.name)
 
     def _still_wanted(self, key: str) -> NicRecord | None:
         """Under ``key``'s owner lock: its record now, or None when a detach took it since
@@ -404,16 +406,16 @@ class Reconciler:
             fd = self._hold(spec.key)
             if fd is None:
                 return
-            if previous is not None and self._still_wanted(spec.key) is None:
-                os.close(fd)  # detached since the pass read it: not plumbed again
-                return
             try:
+                if previous is not None and self._still_wanted(spec.key) is None:
+                    os.close(fd)  # detached since the pass read it: not plumbed again
+                    return
                 t0 = time.monotonic()
                 rec, session = nic.plumb(self.cfg, spec, ctr, previous=previous, keep_session=True)
             except BaseException:
                 os.close(fd)
                 raise
-            self.held[spec.key] = _Held(session, fd, ctr.pid)
+            self.held[spec.key] = _Held(session, fd, ctr.pid, ctr.name)
             self.log.write(
                 f"{spec.key}: plumbed {rec.mac} {rec.ip}/{rec.prefixlen} "
                 f"in {time.monotonic() - t0:.2f}s (pid {ctr.pid})"

@@ -299,6 +299,8 @@ def persist_on_lease(st: LeaseStore, rec: NicRecord) -> object:
         def fold(current: NicRecord) -> NicRecord | None:
             if current.state == NicState.DETACHING:
                 return None  # a detach marked it: its lease is the detach's now
+            if (current.container_id, current.mac) != (rec.container_id, rec.mac):
+                return None  # another attach's record under the key: not this session's
             return apply_lease(rec, event, info)
 
         st.update(rec.key, fold)

@@ -251,10 +251,15 @@ def _rebind(cfg: Config, records: list[Any], container_id: str) -> None:
     from devbox.services import nic
 
     st = nic.store(cfg)
-    for rec in records:
-        current = st.load_key(rec.key) or rec
+
+    def rebind(current: Any) -> Any:
         current.container_id = container_id
-        st.save(current)
+        return current
+
+    for rec in records:  # as the record is now (the daemon may write it at the same time)
+        if st.update(rec.key, rebind) is None:  # gone meanwhile: the restore's own copy
+            rec.container_id = container_id
+            st.save(rec)
 
 
 def _swap_back(job: RestoreJob) -> None:

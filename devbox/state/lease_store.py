@@ -132,6 +132,16 @@ class LeaseStore:
         jsonfile.write_json(self.path(rec.key), rec.to_dict())
         self._remember(rec)
 
+    @staticmethod
+    def _busy(key: str) -> Callable[[int], DevboxError]:
+        def busy(_fd: int) -> DevboxError:
+            return OperationFailed(
+                f"the record of {key} is being written by another devbox process",
+                hint="try again",
+            )
+
+        return busy
+
     def update(
         self, key: str, change: Callable[[NicRecord], NicRecord | None], timeout: float = 5.0
     ) -> NicRecord | None:
@@ -140,13 +150,7 @@ class LeaseStore:
         (``jsonfile.update_json`` does the same with a ``<record>.lock`` beside the record: a
         lease's lock stays under ``run/locks/``, never among the records.)"""
 
-        def busy(_fd: int) -> DevboxError:
-            return OperationFailed(
-                f"the record of {key} is being written by another devbox process",
-                hint="try again",
-            )
-
-        with locks.hold(locks.lock_path(self.lock_dir, "record", key), timeout, busy):
+        with locks.hold(locks.lock_path(self.lock_dir, "record", key), timeout, self._busy(key)):
             current = self.load_key(key)
             if current is None:
                 return None
@@ -156,7 +160,10 @@ class LeaseStore:
             return new
 
     def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        """Remove the record, under its lock: an :meth:`update` under way (a renewal) never
+        writes it back."""
+        with locks.hold(locks.lock_path(self.lock_dir, "record", key), 5.0, self._busy(key)):
+            self.path(key).unlink(missing_ok=True)
         with self._mu:
             self._known.pop(key, None)
             self.unreadable.pop(key, None)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devbox.errors import UserError
+from devbox.errors import DevboxError, UserError
 from devbox.jsonfile import read_json, write_json
 from devbox.model.owners import Caller
 from devbox.paths import Layout
@@ -20,7 +20,7 @@ from devbox.paths import Layout
 _ID = re.compile(r"[0-9a-f]{16}")
 IMAGE = "image.tar"
 OPT = "opt.tar"
-ABANDONED = 3600.0  # seconds an import's folder may go unwritten before the next one drops it
+ABANDONED = 86400.0  # seconds an import may go unwritten before the next spool drops it
 
 
 def new(layout: Layout, kind: str, caller: Caller, data: dict[str, Any]) -> tuple[str, Path]:
@@ -62,8 +62,9 @@ def drop(folder: Path) -> None:
 def sweep_imports(layout: Layout, now: float | None = None) -> list[str]:
     """Drop the imports nothing has written to for :data:`ABANDONED` seconds: their client
     died or lost this host half-way (kill -9, a broken SSH session), and an image tar is
-    hundreds of MB. An import being filled writes its part file all the time, and one
-    between two parts waits seconds, not an hour. Exports are left alone: dropping one
+    hundreds of MB. An import being filled writes its part file all the time; one reserved
+    waits for its source's export before its first byte (a big /opt: minutes, so a day is
+    the bound, not an hour). Exports are left alone: dropping one
     decides about its source container (restart or not), which is its client's. Returns the
     ids dropped."""
     now = time.time() if now is None else now
@@ -75,8 +76,8 @@ def sweep_imports(layout: Layout, now: float | None = None) -> list[str]:
             if read_json(folder / "record.json").get("kind") != "import":
                 continue
             written = max(p.lstat().st_mtime for p in [folder, *folder.iterdir()])
-        except (OSError, ValueError):
-            continue
+        except (OSError, ValueError, DevboxError):
+            continue  # unreadable: not known to be an import, left alone
         if now - written >= ABANDONED:
             drop(folder)
             dropped.append(folder.name)

@@ -45,10 +45,12 @@ def take(layout: Layout) -> list[str]:
         for entry in entries:
             if len(out) >= MOST:
                 break
+            # what it is, before it goes (a directory entry without a type is a stat)
+            wanted = not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
             try:
                 os.unlink(folder / entry.name)
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError):
                 continue  # taken by another reader
-            if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False):
+            if wanted:
                 out.append(entry.name)
     return sorted(out)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from devbox import config
 from devbox.adapters.docker.containers import ContainerState
 from devbox.model.leases import NicRecord, NicState
@@ -42,7 +44,7 @@ def _reconciler(root: Path) -> tuple[Reconciler, LeaseStore]:
 def _hold(rec: Reconciler, st: LeaseStore, key: str) -> None:
     fd = st.try_owner(key)
     assert fd is not None
-    rec.held[key] = _Held(None, fd, 1)
+    rec.held[key] = _Held(None, fd, 1, key.rsplit(".", 1)[0])
 
 
 def test_it_lets_go_of_the_detaching_lease_asked_for_and_reads_no_other(tmp_path: Path) -> None:
@@ -122,3 +124,24 @@ def test_a_lease_detached_since_the_pass_read_it_is_not_held_again(tmp_path: Pat
     for key in stale:
         fd = st.try_owner(key)  # free: nothing of the daemon's holds it
         assert fd is not None
+
+
+def test_one_containers_pass_lets_go_of_its_leases_only_not_a_dotted_neighbours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Docker event for ``web`` runs a pass for ``web`` alone. The lease of a container
+    named ``web.1`` (a hand-labelled one may have dots) has a key that starts with "web.":
+    picked by that prefix, it was let go as if it were web's, until the next full pass."""
+    from devbox.adapters.docker import net
+
+    rec, st = _reconciler(tmp_path)
+    st.save(dataclasses.replace(_record("web.1", NicState.BOUND), mode="static"))
+    _hold(rec, st, "web.1.lan0")
+    _hold(rec, st, "web.lan0")  # web's record is gone: its lease goes
+    monkeypatch.setattr(net, "inspect", lambda name: None)  # web itself is gone too
+    monkeypatch.setattr(rec, "_resume_paused", lambda only: None)
+
+    rec.reconcile(only="web")
+
+    assert list(rec.held) == ["web.1.lan0"]
+    rec.let_go("web.1.lan0")

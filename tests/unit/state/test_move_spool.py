@@ -36,9 +36,9 @@ def test_only_its_maker_or_an_admin_uses_a_spool(tmp_path: Path) -> None:
         move_spool.load(layout, "import", spool_id, ALICE)
 
 
-def test_an_import_nothing_wrote_to_for_an_hour_goes_with_the_next_one(tmp_path: Path) -> None:
+def test_an_import_nothing_wrote_to_for_a_day_goes_with_the_next_one(tmp_path: Path) -> None:
     """A move whose client died half-way left its import (an image tar of hundreds of MB):
-    the next spool made on the host drops it. An import written to within the hour and any
+    the next spool made on the host drops it. An import written to within the day and any
     export (its source's fate is its client's) stay."""
     import os
     import time
@@ -52,6 +52,9 @@ def test_an_import_nothing_wrote_to_for_an_hour_goes_with_the_next_one(tmp_path:
     for folder in (old, exp):
         for path in [*folder.iterdir(), folder]:
             os.utime(path, (hours_ago, hours_ago), follow_symlinks=False)
+    (layout.moves / "0123456789abcdef").mkdir()  # no readable record: left alone
+    (layout.moves / "0123456789abcdef" / "record.json").write_text('{"cut')
     new_id, _ = move_spool.new(layout, "import", BOB, {"name": "web4"})
-    assert sorted(os.listdir(layout.moves)) == sorted([busy_id, exp_id, new_id])
+    kept = [busy_id, exp_id, new_id, "0123456789abcdef"]
+    assert sorted(os.listdir(layout.moves)) == sorted(kept)
     assert not old.exists() and old_id not in os.listdir(layout.moves)
