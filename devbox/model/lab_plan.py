@@ -192,16 +192,22 @@ class LabPlan:
         }
 
 
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
 def _lease_seconds(text: str) -> int | None:
-    """A checked lease time in seconds (None: infinite)."""
+    """A lease time in dnsmasq syntax in seconds (None: infinite); UserError when it is none."""
     raw = text.strip().lower()
     if raw == "infinite":
         return None
-    unit = raw[-1:] if raw[-1:] in {"s", "m", "h", "d", "w"} else ""
-    return (
-        int(raw[: len(raw) - len(unit)])
-        * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-    )
+    unit = raw[-1:] if raw[-1:] in UNIT_SECONDS else ""
+    number = raw[: len(raw) - len(unit)]
+    if not number.isdigit():
+        raise UserError(
+            f"lab.lease_time '{text}' is not a dnsmasq lease time",
+            hint="use a number with an optional unit: 120, 2m, 12h, 1d",
+        )
+    return int(number) * UNIT_SECONDS[unit]
 
 
 def _check_renewal_time(seconds: int, lease_time: str) -> int:
@@ -217,13 +223,7 @@ def _check_renewal_time(seconds: int, lease_time: str) -> int:
 
 def _check_lease_time(text: str) -> str:
     raw = text.strip().lower()
-    unit = raw[-1:] if raw[-1:] in {"s", "m", "h", "d", "w"} else ""
-    if raw != "infinite" and not raw[: len(raw) - len(unit)].isdigit():
-        raise UserError(
-            f"lab.lease_time '{text}' is not a dnsmasq lease time",
-            hint="use a number with an optional unit: 120, 2m, 12h, 1d",
-        )
-    seconds = _lease_seconds(raw)
+    seconds = _lease_seconds(text)
     if seconds is not None and seconds < 120:
         raise UserError(
             f"lab.lease_time '{text}' is shorter than dnsmasq's minimum (2m)", hint="use 2m or more"
@@ -270,6 +270,7 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
             )
         )
     prefix6 = ula_prefix(name, str(net))
+    lease_time = _check_lease_time(cfg.text("lab.lease_time"))
     return LabPlan(
         name=name,
         uplink=uplink,
@@ -282,10 +283,8 @@ def plan(cfg: Config, vlans: tuple[int, ...] = ()) -> LabPlan:
         shim_address=str(net.network_address + 2),
         range_start=str(net.network_address + start),
         range_end=str(net.network_address + end),
-        lease_time=_check_lease_time(cfg.text("lab.lease_time")),
-        renewal_time=_check_renewal_time(
-            cfg.integer("lab.renewal_time"), _check_lease_time(cfg.text("lab.lease_time"))
-        ),
+        lease_time=lease_time,
+        renewal_time=_check_renewal_time(cfg.integer("lab.renewal_time"), lease_time),
         domain=cfg.text("lab.domain"),
         ping_check=cfg.flag("lab.ping_check"),
         dir=Layout(cfg.root).lab,

@@ -132,15 +132,18 @@ class LeaseStore:
         jsonfile.write_json(self.path(rec.key), rec.to_dict())
         self._remember(rec)
 
-    @staticmethod
-    def _busy(key: str) -> Callable[[int], DevboxError]:
+    @contextmanager
+    def _record_lock(self, key: str, timeout: float = 5.0) -> Iterator[None]:
+        """The lock of one read-change-write (or delete) of ``key``'s record."""
+
         def busy(_fd: int) -> DevboxError:
             return OperationFailed(
                 f"the record of {key} is being written by another devbox process",
                 hint="try again",
             )
 
-        return busy
+        with locks.hold(locks.lock_path(self.lock_dir, "record", key), timeout, busy):
+            yield
 
     def update(
         self, key: str, change: Callable[[NicRecord], NicRecord | None], timeout: float = 5.0
@@ -149,8 +152,7 @@ class LeaseStore:
         under the record's lock; returns what was saved. A record that is gone stays gone.
         (``jsonfile.update_json`` does the same with a ``<record>.lock`` beside the record: a
         lease's lock stays under ``run/locks/``, never among the records.)"""
-
-        with locks.hold(locks.lock_path(self.lock_dir, "record", key), timeout, self._busy(key)):
+        with self._record_lock(key, timeout):
             current = self.load_key(key)
             if current is None:
                 return None
@@ -162,7 +164,7 @@ class LeaseStore:
     def delete(self, key: str) -> None:
         """Remove the record, under its lock: an :meth:`update` under way (a renewal) never
         writes it back."""
-        with locks.hold(locks.lock_path(self.lock_dir, "record", key), 5.0, self._busy(key)):
+        with self._record_lock(key):
             self.path(key).unlink(missing_ok=True)
         with self._mu:
             self._known.pop(key, None)

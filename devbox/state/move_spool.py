@@ -64,9 +64,8 @@ def sweep_imports(layout: Layout, now: float | None = None) -> list[str]:
     died or lost this host half-way (kill -9, a broken SSH session), and an image tar is
     hundreds of MB. An import being filled writes its part file all the time; one reserved
     waits for its source's export before its first byte (a big /opt: minutes, so a day is
-    the bound, not an hour). Exports are left alone: dropping one
-    decides about its source container (restart or not), which is its client's. Returns the
-    ids dropped."""
+    the bound, not an hour). Exports are left alone: dropping one decides about its source
+    container (restart or not), which is its client's. Returns the ids dropped."""
     now = time.time() if now is None else now
     dropped = []
     for folder in sorted(layout.moves.iterdir()) if layout.moves.is_dir() else []:

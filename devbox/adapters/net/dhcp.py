@@ -48,7 +48,7 @@ LOG = logging.getLogger(__name__)
 # the session a task of the DHCP loop works for: set by the session's own task, inherited by
 # every task and timer its client starts (so one lease class and one pair of hooks serve all)
 SESSION: contextvars.ContextVar[DhcpSession] = contextvars.ContextVar("devbox_dhcp_session")
-_SETTING = threading.Lock()  # a Latch is set by one thread only
+_SETTING = threading.Lock()  # makes a Latch's check-and-set one step (any thread may set it)
 
 
 class Latch:

@@ -71,7 +71,7 @@ def move(
                 "POST", f"/imports/{reserved['id']}/container", body, f"move {name}: import"
             )
     except BaseException:
-        _roll_back(move_plan.rollback_for(stage), src, (dst, to), source, exported, reserved)
+        _roll_back(move_plan.rollback_for(stage), src, dst, to, source, exported, reserved)
         raise
     from devbox.errors import DevboxError, OperationFailed
 
@@ -136,7 +136,8 @@ def _send(src: Client, dst: Client, export_id: str, import_id: str, part: str, s
 def _roll_back(
     plan: Any,
     src: Client,
-    dest: tuple[Client, str],
+    dst: Client,
+    to: str,
     source: str,
     exported: dict[str, Any],
     reserved: dict[str, Any],
@@ -151,7 +152,7 @@ def _roll_back(
     for action in plan.actions:
         try:
             if action == move_plan.DROP_IMPORT and reserved:
-                _drop_import(*dest, reserved["id"])
+                _drop_import(dst, to, reserved["id"])
             elif action == move_plan.RESTORE_SOURCE and exported:
                 ui.info(f"devbox: move failed; {action}")
                 with _on(source):
