@@ -193,8 +193,21 @@ def _write_ssh_entries(names: list[str], host: str | None = None) -> None:
         api = remote.local_client(cfg) if local else remote.host_client(host, cfg.environ)
         as_root = local and os.geteuid() == 0
         via = None if local else host_list.resolve(host, cfg.environ)
+    from devbox.errors import DevboxError
+
+    # the clones are made: an entry not written (the engine restarting right after) is a
+    # warning, and 'devbox dockeruser ssh NAME' writes it at the first login
+    missed: dict[str, str] = {}
     try:
         for name in names:
-            client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
+            try:
+                client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
+            except DevboxError as err:
+                missed[name] = str(err)
     finally:
         api.close()
+    for name, why in missed.items():
+        state.ui().warning(
+            f"{name}: no SSH config entry written ({why}); 'devbox dockeruser ssh {name}' "
+            "writes it when you log in"
+        )

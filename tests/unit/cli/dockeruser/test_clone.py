@@ -1,0 +1,48 @@
+"""``devbox dockeruser clone``, its client side: the SSH config entries it writes after the
+service made the clones. An entry it cannot write (the engine went away between the clone and
+the question) is a warning that names the clone and how to get the entry, not a failed command
+that loses the result of clones already made (no service: a fake API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from devbox.api import client_ssh
+from devbox.cli import remote
+from devbox.cli.dockeruser import clone as clone_cli
+from devbox.errors import NotReadyError
+
+
+class FakeApi:
+    """``GET /containers/NAME``; the names in ``gone`` fail as a restarting engine does."""
+
+    def __init__(self, gone: set[str]) -> None:
+        self.gone, self.closed = gone, False
+        self.asked: list[str] = []
+
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        name = path.removeprefix("/containers/")
+        self.asked.append(name)
+        if name in self.gone:
+            raise NotReadyError(f"inspect container {name}: Docker engine not reachable")
+        return {"name": name, "ip": "10.0.0.9", "user": "dev", "host_keys": []}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_an_entry_that_cannot_be_written_is_a_warning_and_the_others_are_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = FakeApi(gone={"c2"})
+    written: list[str] = []
+    monkeypatch.setattr(remote, "client", lambda: api)
+    monkeypatch.setattr(remote, "local_root", lambda: False)
+    monkeypatch.setattr(remote, "via_host", lambda: None)
+    monkeypatch.setattr(client_ssh, "record", lambda facts, **_: written.append(facts["name"]))
+    clone_cli._write_ssh_entries(["c1", "c2", "c3"])
+    assert api.asked == ["c1", "c2", "c3"] and written == ["c1", "c3"] and api.closed
+    err = capsys.readouterr().err
+    assert "c2" in err and "devbox dockeruser ssh c2" in err and "not reachable" in err
