@@ -66,7 +66,9 @@ def _new_ed25519() -> tuple[bytes, str]:
 
 
 def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
-    return socket.create_connection((host, port), timeout=timeout)
+    from devbox.adapters import ssh_socket
+
+    return ssh_socket.connect(host, port, timeout)
 
 
 class _NotYet(Exception):
@@ -134,7 +136,9 @@ def server_host_key(sock: socket.socket, key_types: list[str], timeout: float = 
     Closes ``sock``."""
     import paramiko
 
-    transport = paramiko.Transport(sock)
+    from devbox.adapters.ssh_socket import tuned
+
+    transport = paramiko.Transport(tuned(sock))
     try:
         transport.banner_timeout = timeout
         options = transport.get_security_options()
@@ -246,11 +250,14 @@ def connect(
     """Open an SSH session; an unknown or changed host key is refused, never accepted."""
     import paramiko
 
+    from devbox.adapters.ssh_socket import tuned
+
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if known_hosts.exists():
         client.load_host_keys(str(known_hosts))
     try:
+        sock = tuned(sock) if sock is not None else tcp_connect(host, port, timeout)
         client.connect(
             host,
             port=port,
@@ -379,8 +386,10 @@ def open_transport(
     import paramiko
 
     wanted = host_keys.of(host, port)
+    from devbox.adapters.ssh_socket import tuned
+
     try:
-        transport = paramiko.Transport(sock)
+        transport = paramiko.Transport(tuned(sock))
     except (paramiko.SSHException, OSError) as err:
         sock.close()
         raise NotReadyError(f"ssh to {user}@{host}:{port}: {err}") from err

@@ -85,6 +85,8 @@ def connect(
     do when the host is unknown, its key changed, the keys are refused or it is not there."""
     import paramiko
 
+    from devbox.adapters import ssh_socket
+
     where = f"{user}@{address}" + ("" if port == 22 else f" port {port}")
     label = f"host {name} ({where})" if name else where
     known = _known_name(address, port)
@@ -116,6 +118,7 @@ def connect(
             address,
             port=port,
             username=user,
+            sock=ssh_socket.connect(address, port, timeout),  # type: ignore[arg-type]
             timeout=timeout,
             banner_timeout=timeout,
             auth_timeout=timeout,
