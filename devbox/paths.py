@@ -103,12 +103,6 @@ class Layout:
         return self.root / "run" / "locks"
 
     @property
-    def release_requests(self) -> Path:
-        """The daemon's inbox of leases to let go of, one empty file per record key
-        (:mod:`devbox.state.release_requests`)."""
-        return self.root / "run" / "release"
-
-    @property
     def moves(self) -> Path:
         """Spooled exports and imports of ``move`` (:mod:`devbox.state.move_spool`)."""
         return self.root / "run" / "moves"

@@ -128,3 +128,17 @@ def ensure_mounted_before_start(cfg: Config, name: str, running: bool) -> bool:
         dc.stop(name)
         dc.start(name)
     return bool(mounted)
+
+
+def restore_after_reboot(cfg: Config, log: OpLog) -> None:
+    """The daemon's start: after a host reboot clones' /opt overlays are gone: mount them
+    again, and restart a clone dockerd already started (restart policy) so it sees its /opt."""
+    from devbox.adapters.docker import net
+
+    for name in restore_mounts(cfg):
+        facts = net.inspect(name)
+        log.write(f"{name}: mounted its /opt overlay again")
+        if facts is not None and facts.running:
+            dc.stop(name)
+            dc.start(name)
+            log.write(f"{name}: restarted so it sees its /opt")

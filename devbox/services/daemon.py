@@ -9,8 +9,9 @@ happens, so a container is never handled twice at once:
 - die: stop its DHCP client (no release; the lease waits for its next start);
 - destroy: DHCPRELEASE from a throw-away netns, forget the record.
 
-On SIGUSR1 it lets go of the leases detaches asked for (:mod:`devbox.state.release_requests`:
-one record read each, nothing asked of Docker). On start-up, on SIGHUP, after a reconnect and
+On SIGUSR1 it does what commands asked (:mod:`devbox.state.daemon_requests`): lets go of the
+leases detaches asked for (one record read each, nothing asked of Docker) and takes over those
+attaches recorded (one container's pass each). On start-up, on SIGHUP, after a reconnect and
 every ``RECONCILE_EVERY`` seconds it reconciles records with Docker
 (:mod:`devbox.services.daemon_reconcile`): it adopts running containers' leases (a REQUEST for
 the persisted lease, no new discovery), re-plumbs restarted ones, cleans up containers removed
@@ -44,7 +45,7 @@ from devbox.config import Config
 from devbox.errors import DevboxError, NotReadyError
 from devbox.oplog import OpLog
 from devbox.paths import Layout
-from devbox.services import daemon_watch
+from devbox.services import clone_storage, daemon_watch
 from devbox.services.daemon_reconcile import Reconciler
 from devbox.state.daemon_pid import lock_file, log_file, pid_file, running_pid
 
@@ -105,8 +106,8 @@ class Daemon:
         try:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGHUP, lambda *_: self.tasks.put(("reconcile",)))
-                # a detach's request (devbox.state.release_requests): let go of just those
-                signal.signal(signal.SIGUSR1, lambda *_: self.tasks.put(("release",)))
+                # a detach's or an attach's request (devbox.state.daemon_requests): just those
+                signal.signal(signal.SIGUSR1, lambda *_: self.tasks.put(("requests",)))
                 # handlers only set a flag and put on the (reentrant) queue: no lock is taken
                 # in a handler; the loop below sees the flag before any queued work
                 signal.signal(signal.SIGTERM, lambda *_: self._request_stop())
@@ -117,7 +118,7 @@ class Daemon:
                 self.api = self.serve(self.cfg, self.log)
                 self.api.start()  # the REST API on the unix socket (devbox.api.server)
             self.rec.safe(self._restore_lab)
-            self.rec.safe(self.rec.restore_clone_mounts)
+            self.rec.safe(lambda: clone_storage.restore_after_reboot(self.cfg, self.log))
             watcher = threading.Thread(
                 target=daemon_watch.docker_events,
                 args=(self.tasks, self.stopping, self.log),
@@ -167,8 +168,9 @@ class Daemon:
                             self._event(other)
                 elif task[0] == "event":
                     self._event(task)
-                elif task[0] == "release":
+                elif task[0] == "requests":
                     self.rec.safe(self.rec.release_requested)
+                    self.rec.safe(self.rec.adopt_requested)
         finally:
             if self.api is not None:
                 self.api.stop()

@@ -5,8 +5,9 @@
 A pass resumes clone sources a killed freeze left paused (:mod:`devbox.services.pause_guard`),
 lets go of what a detach asked for, adopts running containers' leases (a REQUEST for the
 persisted lease, no new discovery), re-plumbs restarted ones (or waits for their LAN parent,
-logged once), and releases the leases of containers removed while the daemon was down. After a
-host reboot it mounts clones' /opt overlays again (:meth:`Reconciler.restore_clone_mounts`).
+logged once), and releases the leases of containers removed while the daemon was down. (After a
+host reboot the daemon mounts clones' /opt overlays again first:
+:func:`devbox.services.clone_storage.restore_after_reboot`.)
 
 Records it cannot read (:attr:`devbox.state.lease_store.LeaseStore.unreadable`) are never acted on:
 the container is left alone (logged once, naming the file) -- not plumbed again from its labels,
@@ -70,22 +71,6 @@ class Reconciler:
         except Exception as err:  # noqa: BLE001 - the daemon must keep running
             self.log.write(f"internal error: {type(err).__name__}: {err}")
 
-    def restore_clone_mounts(self) -> None:
-        """After a host reboot clones' /opt overlays are gone: mount them again, and restart a
-        clone dockerd already started (restart policy) so it sees its /opt."""
-        from devbox.adapters.docker import net
-        from devbox.services import clone_storage
-
-        for name in clone_storage.restore_mounts(self.cfg):
-            facts = net.inspect(name)
-            self.log.write(f"{name}: mounted its /opt overlay again")
-            if facts is not None and facts.running:
-                from devbox.adapters.docker import containers as dc
-
-                dc.stop(name)
-                dc.start(name)
-                self.log.write(f"{name}: restarted so it sees its /opt")
-
     def _made_by_a_command(self, name: str) -> bool:
         """Whether a devbox command (make, start, remove, clone) holds ``name``'s lock: it
         plumbs the interface itself, and the daemon adopts the lease afterwards."""
@@ -140,15 +125,15 @@ class Reconciler:
         os.close(held.owner_fd)
 
     def release_requested(self) -> None:
-        """Let go of the leases detaches asked for (:mod:`devbox.state.release_requests`):
+        """Let go of the leases detaches asked for (:mod:`devbox.state.daemon_requests`):
         one record read each (it must say DETACHING, or be gone), nothing asked of Docker --
         a detach's SIGHUP made a whole reconcile, every record and every container, per
         detach. A record it cannot read is left alone, as a reconcile leaves it."""
         from devbox.jsonfile import CorruptRecord
         from devbox.paths import Layout
-        from devbox.state import release_requests
+        from devbox.state import daemon_requests
 
-        for key in release_requests.take(Layout(self.cfg.root)):
+        for key in daemon_requests.take(Layout(self.cfg.root), daemon_requests.RELEASE):
             if key not in self.held:
                 continue
             try:
@@ -157,6 +142,16 @@ class Reconciler:
                 continue
             if rec is None or rec.state == NicState.DETACHING:
                 self.let_go(key)
+
+    def adopt_requested(self) -> None:
+        """Take over the leases attaches recorded (:mod:`devbox.state.daemon_requests`): the
+        pass of one container each, as its Docker start event makes -- an attach's SIGHUP made
+        a whole reconcile per attach (every container's inspect: 50 clones cost the square)."""
+        from devbox.paths import Layout
+        from devbox.state import daemon_requests
+
+        for name in daemon_requests.take(Layout(self.cfg.root), daemon_requests.ADOPT):
+            self.safe(lambda n=name: self.reconcile(only=n))
 
     def _hold(self, key: str) -> int | None:
         fd = self.st.try_owner(key)

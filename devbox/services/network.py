@@ -35,6 +35,7 @@ from devbox.services.nic import (
     release_running,
     store,
 )
+from devbox.state import daemon_requests
 from devbox.steps import Reporter
 from devbox.waits import poll, wait_until
 
@@ -125,7 +126,7 @@ def attach(
                 log=log,
                 parent_mtu=parent_mtu,
             )
-    _notify_daemon(cfg)
+    _ask_daemon(cfg, daemon_requests.ADOPT, [container])
     return _attachment(rec)
 
 
@@ -138,42 +139,33 @@ def _comparable(spec: NicSpec, rec: NicRecord) -> NicSpec:
     return spec
 
 
-def _notify_daemon(cfg: Config) -> None:
-    from devbox.state import daemon_pid
-
-    pid = daemon_pid.running_pid(cfg)
-    if pid is not None:
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except ProcessLookupError:
-            pass
-
-
 HANDOVER_SECONDS = 15.0  # how long a detach waits for the daemon to let go of a lease
 
 
 ASK_AGAIN = 0.5  # seconds between requests to a daemon that has not let go of a lease yet
 
 
-def _ask_release(cfg: Config, keys: list[str]) -> None:
-    """Ask the daemon to let go of just the leases ``keys`` (:mod:`devbox.state.release_requests`:
-    a file each, then SIGUSR1): a SIGHUP makes it reconcile every record with Docker, so N
-    detaches at once (remove --clones-of) cost N full passes. A daemon without a SIGUSR1
-    handler (an older one) gets a SIGHUP; one with neither yet (starting) gets nothing: a
-    signal it does not catch would end it, and its first reconcile lets go of DETACHING."""
+def _ask_daemon(cfg: Config, kind: str, names: list[str]) -> None:
+    """Ask the daemon about just ``names`` (:mod:`devbox.state.daemon_requests`: a file each,
+    then SIGUSR1): to let go of those leases (record keys, a detach's) or to take over those
+    containers' leases (an attach's). A SIGHUP makes it reconcile every record with Docker, so
+    N detaches or attaches at once (remove --clones-of, clone --count) cost N full passes. A
+    daemon without a SIGUSR1 handler (an older one) gets a SIGHUP; one with neither yet
+    (starting) gets nothing: a signal it does not catch would end it, and its first reconcile
+    does what was asked."""
     from devbox.adapters.host import procfs
     from devbox.paths import Layout
-    from devbox.state import daemon_pid, release_requests
+    from devbox.state import daemon_pid
 
     pid = daemon_pid.running_pid(cfg)
     if pid is None:
         return  # no daemon: nothing holds the lease but a command (waited for)
     order: tuple[int, ...] = (signal.SIGUSR1, signal.SIGHUP)
     try:
-        for key in keys:
-            release_requests.ask(Layout(cfg.root), key)
+        for name in names:
+            daemon_requests.ask(Layout(cfg.root), kind, name)
     except OSError:
-        order = (signal.SIGHUP,)  # no request made: a whole reconcile lets go of DETACHING
+        order = (signal.SIGHUP,)  # no request made: a whole reconcile does it
     for signum in order:
         if procfs.catches(pid, signum):
             try:
@@ -196,7 +188,7 @@ def _handed_over(cfg: Config, st: LeaseStore, key: str) -> Callable[[], bool]:
             os.close(fd)
             return True
         if time.monotonic() - asked[0] >= ASK_AGAIN:
-            _ask_release(cfg, [key])
+            _ask_daemon(cfg, daemon_requests.RELEASE, [key])
             asked[0] = time.monotonic()
         return False
 
@@ -240,7 +232,7 @@ def detach(
             now = st.update(rec.key, lambda cur: cur.move(NicState.DETACHING))
             marked.append(now if now is not None else rec)
         records = marked
-        _ask_release(cfg, [rec.key for rec in records])
+        _ask_daemon(cfg, daemon_requests.RELEASE, [rec.key for rec in records])
         out = []
         for rec in records:
             # the daemon lets go of the lease when asked (asked again while it has not), bounded

@@ -1,4 +1,4 @@
-"""A detach asks the daemon to let go of just its lease (``devbox.state.release_requests`` and
+"""A detach asks the daemon to let go of just its lease (``devbox.state.daemon_requests`` and
 SIGUSR1), against the real daemon, lab LAN and busybox containers: the daemon no longer
 reconciles every record with Docker for each detach (what a SIGHUP does). A burst of requests
 (SIGUSR1) is test_net's burst test."""
@@ -70,3 +70,46 @@ def _detach_reading_no_other(lab: LabEnv, ctr: Any, daemon: int) -> None:
     finally:
         opens.close()
         other.unlink(missing_ok=True)
+
+
+def test_an_attach_asks_the_daemon_to_adopt_its_lease_and_reads_no_other_record(
+    lab: LabEnv, lab_container: Any
+) -> None:
+    """With the daemon running, an attach asks it to take over just that container's lease
+    (``daemon_requests.ADOPT``, SIGUSR1): it adopts it at once, and never opens another
+    container's record (the attach's SIGHUP made a whole reconcile: every record, every
+    container's inspect, per attach -- 50 clones cost the square)."""
+    from devbox.services import daemon_control, network, nic
+
+    cfg = lab.cfg()
+    first, ctr = lab_container(), lab_container()
+    # the daemon's start-up pass (a whole one) adopts the first lease: then it is done
+    first_att = network.attach(cfg, first.name)
+    daemon_control.ensure_running(cfg)
+    other = nic.store(cfg).path(f"dbxt{RUN_ID}d{secrets.token_hex(2)}.lan0")
+    try:
+        waits.wait_for(
+            lambda: f"{first.name}.lan0: adopted lease {first_att.ip}" in daemon_log(lab),
+            20,
+            "the daemon's start-up pass",
+            interval=0.05,
+        )
+        other.write_text('{"cut short')
+        opens = inotify.Watch(other, inotify.IN_OPEN)
+        try:
+            att = network.attach(cfg, ctr.name)
+            assert not opens.events(), "the attach itself read another container's record"
+            waits.wait_for(
+                lambda: f"{ctr.name}.lan0: adopted lease {att.ip}" in daemon_log(lab),
+                10,  # a timed whole pass comes only after 15 s
+                "the daemon to adopt the lease",
+                interval=0.05,
+            )
+            assert not opens.events(), "the daemon read every record for one attach"
+        finally:
+            opens.close()
+        for name in (ctr.name, first.name):
+            network.detach(cfg, name)
+    finally:
+        other.unlink(missing_ok=True)
+        stop_daemon(lab)

@@ -14,7 +14,8 @@ from devbox.model.leases import NicRecord, NicState
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.services.daemon_reconcile import Reconciler, _Held
-from devbox.state import release_requests
+from devbox.state import daemon_requests
+from devbox.state.daemon_requests import RELEASE
 from devbox.state.lease_store import LeaseStore
 
 
@@ -54,8 +55,8 @@ def test_it_lets_go_of_the_detaching_lease_asked_for_and_reads_no_other(tmp_path
         st.save(_record(name, state))
         _hold(rec, st, f"{name}.lan0")
     st.path("z.lan0").write_text('{"cut')  # unreadable: a read of it would be named below
-    release_requests.ask(layout, "a.lan0")  # a detach's
-    release_requests.ask(layout, "b.lan0")  # stale: b was attached again since (BOUND)
+    daemon_requests.ask(layout, RELEASE, "a.lan0")  # a detach's
+    daemon_requests.ask(layout, RELEASE, "b.lan0")  # stale: b was attached again since (BOUND)
     fresh = LeaseStore(layout.leases, layout.locks)
     rec.st = fresh  # a store that read nothing yet
 
@@ -66,7 +67,7 @@ def test_it_lets_go_of_the_detaching_lease_asked_for_and_reads_no_other(tmp_path
     fd = st.try_owner("a.lan0")
     assert fd is not None  # the detach can own it now
     assert fresh.unreadable == {}  # z.lan0 was never read (a reconcile reads every record)
-    assert release_requests.take(layout) == []
+    assert daemon_requests.take(layout, RELEASE) == []
     for key in list(rec.held):
         rec.let_go(key)
 
@@ -80,9 +81,9 @@ def test_a_lease_whose_record_is_gone_is_let_go_an_unreadable_one_kept(tmp_path:
     st.delete("gone.lan0")
     st.path("bad.lan0").write_text('{"cut')
     rec.st = LeaseStore(layout.leases, layout.locks)  # never saw "bad": cannot read it
-    release_requests.ask(layout, "gone.lan0")
-    release_requests.ask(layout, "bad.lan0")
-    release_requests.ask(layout, "never-held.lan0")
+    daemon_requests.ask(layout, RELEASE, "gone.lan0")
+    daemon_requests.ask(layout, RELEASE, "bad.lan0")
+    daemon_requests.ask(layout, RELEASE, "never-held.lan0")
 
     rec.release_requested()
 
