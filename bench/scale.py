@@ -24,10 +24,12 @@ the devbox service of the bench's own root, as every command does):
              that N).
 
 Prints one table (a column per N), the slope per container of each row (least squares over
-the Ns: what one more container costs) and the old way's figure: it has none for these, so
-an en dash. The lab LAN is a private one in a network namespace (bench.make_dev.bench_host: the
-bench's own root, service, account and lab); everything is removed at the end, on failure and
-Ctrl-C too. The machine may be shared: the load average is printed at the start and the end.
+the Ns: what one more container costs) and the old way's figure where it has one
+(:mod:`bench.scale_old_way`: the docker CLI's listing, OpenSSH's ssh 16 at once; an en dash
+elsewhere), with the ratios of devbox to the old way at the largest N. The lab LAN is a
+private one in a network namespace (bench.make_dev.bench_host: the bench's own root, service,
+account and lab); everything is removed at the end, on failure and Ctrl-C too. The machine
+may be shared: the load average is printed at the start and the end.
 """
 
 from __future__ import annotations
@@ -43,12 +45,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import scale_old_way
 from bench.make_dev import GROUP_HELP, Host, bench_host
 from tests.cli import run_devbox
 
 MB = 1024 * 1024
 NONE = "\u2013"  # an en dash: no figure
-OLD_WAY = NONE  # the old scripts have no figure for any of these rows
+# the rows the old way has a figure for (bench.scale_old_way): row key -> its key
+OLD_WAY = {"list": "list_old", "run_on": "run_on_old"}
 
 
 def cli(host: Host, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -219,6 +223,33 @@ def one_count(host: Host, src: str, count: int, reps: int) -> Figures:
         ("run_on", run_on),
     ):
         fig.values[key], fig.raw[key] = median_of(reps, run)
+    why_not = scale_old_way.available()
+    if why_not:
+        print(f"N={count}: no old-way figures: {why_not}", flush=True)
+    else:
+        print(f"N={count}: the old way's list and run-on ({reps} runs each) ...", flush=True)
+        from devbox.paths import Layout
+        from devbox.state.container_records import devbox_key, known_hosts
+
+        layout, ifname = Layout(host.root), host.cfg.text("ifname")
+        rows = json.loads(
+            ok(cli(host, "dockeruser", "list-containers", "--json", "--no-size"), "list")
+        )
+        ips = [r["ip"] for r in rows if r["clone_of"] == src and r["ip"]]
+        if len(ips) != count:
+            raise RuntimeError(
+                f"list-containers: {len(ips)} clones with an address, {count} expected"
+            )
+        for key, run in (
+            ("list_old", lambda: scale_old_way.list_containers(names, ifname)),
+            (
+                "run_on_old",
+                lambda: scale_old_way.run_on(
+                    ips, str(devbox_key(layout)), str(known_hosts(layout))
+                ),
+            ),
+        ):
+            fig.values[key], fig.raw[key] = median_of(reps, run)
     print(f"N={count}: remove --clones-of ...", flush=True)
     args = ["dockeruser", "remove-dev-container", "--clones-of", src, "--yes"]
     fig.values["remove"] = timed(args, host, "remove --clones-of")[0]
@@ -276,14 +307,16 @@ def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 def table(figures: list[Figures]) -> list[str]:
     counts = [f.count for f in figures]
     head = f"{'':38}" + "".join(f"{'N=' + str(n):>10}" for n in counts)
-    lines = [head + f"{'slope/ctr':>12}{'old way':>9}"]
+    lines = [head + f"{'slope/ctr':>12}  old way (per N)"]
     for key, label in ROWS:
         have = [f for f in figures if key in f.values]
         cells = "".join(
             f"{f.values[key]:10.3f}" if key in f.values else f"{'?':>10}" for f in figures
         )
         s = slope([f.count for f in have], [f.values[key] for f in have])
-        lines.append(f"{label:38}{cells}{NONE if s is None else f'{s:+.4f}':>12}{OLD_WAY:>9}")
+        old = [f.values[OLD_WAY[key]] for f in figures if OLD_WAY.get(key, "") in f.values]
+        olds = " / ".join(f"{v:.3f}" for v in old) or NONE  # one per N, as the columns
+        lines.append(f"{label:38}{cells}{NONE if s is None else f'{s:+.4f}':>12}  {olds}")
     return lines
 
 
@@ -295,6 +328,20 @@ TARGETS: list[tuple[str, float, str]] = [
     ("remove", 5.0, "remove --clones-of 50, s"),
     ("svc_rss", 60.0, "service RSS holding 50 leases, MB"),
 ]
+
+
+def ratios(figures: list[Figures]) -> list[str]:
+    """devbox over the old way for each row that has both, at the largest N that has them
+    (< 1: devbox is faster)."""
+    out = []
+    for key, label in ROWS:
+        old_key = OLD_WAY.get(key)
+        both = [f for f in figures if key in f.values and old_key in f.values]
+        if old_key and both:
+            fig = max(both, key=lambda f: f.count)
+            ratio = fig.values[key] / fig.values[old_key]
+            out.append(f"  {label.strip()} at N={fig.count}: devbox/old way {ratio:.2f}")
+    return ["ratios (< 1: devbox faster):", *out] if out else []
 
 
 def targets(figures: list[Figures], count: int = 50) -> list[str]:
@@ -379,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"service with SRC's lease alone: RSS {one_rss:.1f} MB, {one_threads} threads")
     for line in table(figures):
         print(line)
-    for line in targets(figures):
+    for line in [*ratios(figures), *targets(figures)]:
         print(line)
     for fig in figures:
         raw = "; ".join(f"{k} {[round(v, 3) for v in vs]}" for k, vs in fig.raw.items())

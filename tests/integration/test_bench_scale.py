@@ -35,6 +35,11 @@ def test_bench_scale_quick_prints_its_table_and_cleans_up() -> None:
     assert header and "N=5" in header[0], done.stdout
     for row in ("clone --count N", "list-containers --json", "run-on", "remove-dev-container"):
         assert any(ln.startswith(row) for ln in lines), f"no {row!r} row:\n{done.stdout}"
+    # the old way's figures beside devbox's where it has one, and the ratios
+    for row in ("list-containers --json", "run-on"):
+        [line] = [ln for ln in lines if ln.startswith(row)]
+        assert re.search(r"\d\.\d{3}$", line), f"no old-way figure: {line!r}"
+    assert "ratios (< 1: devbox faster):" in lines, done.stdout
     # everything the bench made is gone: its root's containers and folder
     found = re.search(r"^bench \w+: root (\S+),", done.stdout, re.M)
     assert found, done.stdout
