@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from devbox.adapters import ssh_socket
 from devbox.errors import DevboxError, NotReadyError, OperationFailed
 from devbox.waits import wait_until
 
@@ -66,8 +67,6 @@ def _new_ed25519() -> tuple[bytes, str]:
 
 
 def tcp_connect(host: str, port: int, timeout: float) -> socket.socket:
-    from devbox.adapters import ssh_socket
-
     return ssh_socket.connect(host, port, timeout)
 
 
@@ -136,9 +135,7 @@ def server_host_key(sock: socket.socket, key_types: list[str], timeout: float = 
     Closes ``sock``."""
     import paramiko
 
-    from devbox.adapters.ssh_socket import tuned
-
-    transport = paramiko.Transport(tuned(sock))
+    transport = paramiko.Transport(ssh_socket.tuned(sock))
     try:
         transport.banner_timeout = timeout
         options = transport.get_security_options()
@@ -250,14 +247,12 @@ def connect(
     """Open an SSH session; an unknown or changed host key is refused, never accepted."""
     import paramiko
 
-    from devbox.adapters.ssh_socket import tuned
-
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     if known_hosts.exists():
         client.load_host_keys(str(known_hosts))
     try:
-        sock = tuned(sock) if sock is not None else tcp_connect(host, port, timeout)
+        sock = ssh_socket.tuned(sock) if sock is not None else tcp_connect(host, port, timeout)
         client.connect(
             host,
             port=port,
@@ -386,10 +381,9 @@ def open_transport(
     import paramiko
 
     wanted = host_keys.of(host, port)
-    from devbox.adapters.ssh_socket import tuned
-
+    sock = ssh_socket.tuned(sock)  # the same connection: ``sock`` given is detached
     try:
-        transport = paramiko.Transport(tuned(sock))
+        transport = paramiko.Transport(sock)
     except (paramiko.SSHException, OSError) as err:
         sock.close()
         raise NotReadyError(f"ssh to {user}@{host}:{port}: {err}") from err

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devbox.adapters import ssh_socket
 from devbox.errors import NotReadyError
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ def connect(
     """Log in as ``user`` at ``address``:``port``; a NotReadyError (exit 3) names what to
     do when the host is unknown, its key changed, the keys are refused or it is not there."""
     import paramiko
-
-    from devbox.adapters import ssh_socket
 
     where = f"{user}@{address}" + ("" if port == 22 else f" port {port}")
     label = f"host {name} ({where})" if name else where

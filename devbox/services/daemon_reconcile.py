@@ -35,6 +35,8 @@ from devbox.errors import DevboxError, OperationFailed
 from devbox.model import labels as L
 from devbox.model.leases import Action, ContainerView, NicRecord, NicState, plan_reconcile
 from devbox.oplog import OpLog
+from devbox.paths import Layout
+from devbox.state import daemon_requests
 
 if TYPE_CHECKING:
     from devbox.adapters.docker.net import ContainerFacts
@@ -75,7 +77,6 @@ class Reconciler:
         """Whether a devbox command (make, start, remove, clone) holds ``name``'s lock: it
         plumbs the interface itself, and the daemon adopts the lease afterwards."""
         from devbox import locks
-        from devbox.paths import Layout
 
         return locks.is_held(Layout(self.cfg.root).locks, "name", name)
 
@@ -130,8 +131,6 @@ class Reconciler:
         a detach's SIGHUP made a whole reconcile, every record and every container, per
         detach. A record it cannot read is left alone, as a reconcile leaves it."""
         from devbox.jsonfile import CorruptRecord
-        from devbox.paths import Layout
-        from devbox.state import daemon_requests
 
         for key in daemon_requests.take(Layout(self.cfg.root), daemon_requests.RELEASE):
             if key not in self.held:
@@ -147,9 +146,6 @@ class Reconciler:
         """Take over the leases attaches recorded (:mod:`devbox.state.daemon_requests`): the
         pass of one container each, as its Docker start event makes -- an attach's SIGHUP made
         a whole reconcile per attach (every container's inspect: 50 clones cost the square)."""
-        from devbox.paths import Layout
-        from devbox.state import daemon_requests
-
         for name in daemon_requests.take(Layout(self.cfg.root), daemon_requests.ADOPT):
             self.safe(lambda n=name: self.reconcile(only=n))
 
@@ -195,6 +191,8 @@ class Reconciler:
 
         self.safe(lambda: self._resume_paused(only))
         self.safe(self.release_requested)
+        if only is None:  # this pass adopts every lease an attach asked about until now
+            daemon_requests.take(Layout(self.cfg.root), daemon_requests.ADOPT)
         # one container's pass (a Docker event) reads only its records: reading every record
         # per event grew with the square of the containers removed at once
         records = self.st.all() if only is None else self.st.for_container(only)

@@ -152,7 +152,8 @@ def _ask_daemon(cfg: Config, kind: str, names: list[str]) -> None:
     N detaches or attaches at once (remove --clones-of, clone --count) cost N full passes. A
     daemon without a SIGUSR1 handler (an older one) gets a SIGHUP; one with neither yet
     (starting) gets nothing: a signal it does not catch would end it, and its first reconcile
-    does what was asked."""
+    does what was asked. (A daemon from before ADOPT requests reads only the release inbox:
+    an attach's lease waits for its timed pass, RECONCILE_EVERY, until it is restarted.)"""
     from devbox.adapters.host import procfs
     from devbox.paths import Layout
     from devbox.state import daemon_pid
@@ -164,7 +165,7 @@ def _ask_daemon(cfg: Config, kind: str, names: list[str]) -> None:
     try:
         for name in names:
             daemon_requests.ask(Layout(cfg.root), kind, name)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: not a plain file name
         order = (signal.SIGHUP,)  # no request made: a whole reconcile does it
     for signum in order:
         if procfs.catches(pid, signum):

@@ -14,8 +14,9 @@ A request lost (a crash between the file and the signal, a daemon starting) cost
 daemon's reconcile (every 15 s, and at its start) lets go of every DETACHING record and takes
 over every bound one, and a detach asks again while it waits.
 
-Only devbox (root) writes here (``<root>/run`` is 0700); a name that is not a plain file name
-is ignored, and nothing here is ever followed.
+Only devbox (root) writes here (``<root>/run`` is 0700); :func:`ask` refuses a name that is
+not a plain file name (ValueError), :func:`take` skips what is not a plain file, and nothing
+here is ever followed.
 """
 
 from __future__ import annotations

@@ -24,6 +24,13 @@ def daemon_log(lab: LabEnv) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def wait_adopted(lab: LabEnv, name: str, ip: str | None, seconds: float, what: str) -> None:
+    """Until the daemon's log says it adopted ``name``'s lease of ``ip``."""
+    waits.wait_for(
+        lambda: f"{name}.lan0: adopted lease {ip}" in daemon_log(lab), seconds, what, interval=0.05
+    )
+
+
 def test_a_detach_reads_no_other_record(lab: LabEnv, lab_container: Any) -> None:
     """Another container's record is not even opened by the daemon for a detach (it was: the
     detach's SIGHUP made a reconcile of every record, and every container's inspect)."""
@@ -34,17 +41,12 @@ def test_a_detach_reads_no_other_record(lab: LabEnv, lab_container: Any) -> None
     assert daemon_pid.running_pid(cfg) is None
     ctr = lab_container()
     # attached with no daemon: the daemon's start-up pass adopts the lease, and nothing
-    # else is queued (an attach's SIGHUP would be: one more whole pass, maybe after ours);
-    # the next timed pass is 15 s after that one
+    # else is queued (no daemon to ask: the attach made no request); the next timed pass is
+    # 15 s after that one
     att = network.attach(cfg, ctr.name)
     daemon = daemon_control.ensure_running(cfg)
     try:
-        waits.wait_for(
-            lambda: f"{ctr.name}.lan0: adopted lease {att.ip}" in daemon_log(lab),
-            20,
-            "the daemon to adopt the lease",
-            interval=0.05,
-        )
+        wait_adopted(lab, ctr.name, att.ip, 20, "the daemon to adopt the lease")
         _detach_reading_no_other(lab, ctr, daemon)
     finally:
         stop_daemon(lab)
@@ -88,23 +90,14 @@ def test_an_attach_asks_the_daemon_to_adopt_its_lease_and_reads_no_other_record(
     daemon_control.ensure_running(cfg)
     other = nic.store(cfg).path(f"dbxt{RUN_ID}d{secrets.token_hex(2)}.lan0")
     try:
-        waits.wait_for(
-            lambda: f"{first.name}.lan0: adopted lease {first_att.ip}" in daemon_log(lab),
-            20,
-            "the daemon's start-up pass",
-            interval=0.05,
-        )
+        wait_adopted(lab, first.name, first_att.ip, 20, "the daemon's start-up pass")
         other.write_text('{"cut short')
         opens = inotify.Watch(other, inotify.IN_OPEN)
         try:
             att = network.attach(cfg, ctr.name)
             assert not opens.events(), "the attach itself read another container's record"
-            waits.wait_for(
-                lambda: f"{ctr.name}.lan0: adopted lease {att.ip}" in daemon_log(lab),
-                10,  # a timed whole pass comes only after 15 s
-                "the daemon to adopt the lease",
-                interval=0.05,
-            )
+            # a timed whole pass comes only after 15 s
+            wait_adopted(lab, ctr.name, att.ip, 10, "the daemon to adopt the lease")
             assert not opens.events(), "the daemon read every record for one attach"
         finally:
             opens.close()

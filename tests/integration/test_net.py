@@ -410,9 +410,10 @@ def test_docker_rm_releases_with_daemon(lab: LabEnv, lab_container: Any, daemon:
 
 @pytest.mark.parametrize("signame", ["SIGHUP", "SIGUSR1"])
 def test_daemon_survives_a_burst_of_notifications(lab: LabEnv, daemon: int, signame: str) -> None:
-    """Every attach pokes the daemon with SIGHUP, every detach with SIGUSR1 (its release
-    request); a burst of them (20 clones made or removed at once) must not wedge it nor end
-    it (a signal it did not catch would): afterwards it still stops on SIGTERM."""
+    """Every attach and detach pokes the daemon with SIGUSR1 (an adopt or release request;
+    SIGHUP when the request file cannot be made); a burst of them (20 clones made or removed
+    at once) must not wedge it nor end it (a signal it did not catch would): afterwards it
+    still stops on SIGTERM."""
     import signal
     import threading
 

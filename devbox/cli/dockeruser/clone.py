@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -177,37 +177,47 @@ def _render_spread(spread: dict, as_json: bool) -> None:
 
 
 def _write_ssh_entries(names: list[str], host: str | None = None) -> None:
+    """The SSH config entry of each clone made. The clones are made: an entry not written (the
+    host or its engine gone right after) is a warning naming how to log in, never an error
+    that would lose the clones' result ('devbox dockeruser ssh' writes a user's entry then)."""
     from devbox.api import client_ssh
-    from devbox.cli import remote
-
-    if host is None:
-        api, as_root, via = remote.client(), remote.local_root(), remote.via_host()
-    else:  # clone --hosts: each host's own clones, through that host
-        import os
-
-        from devbox.model.hosts import LOCAL
-        from devbox.state import host_list
-
-        cfg = state.config()
-        local = host == LOCAL
-        api = remote.local_client(cfg) if local else remote.host_client(host, cfg.environ)
-        as_root = local and os.geteuid() == 0
-        via = None if local else host_list.resolve(host, cfg.environ)
     from devbox.errors import DevboxError
+    from devbox.model.hosts import LOCAL
 
-    # the clones are made: an entry not written (the engine restarting right after) is a
-    # warning, and 'devbox dockeruser ssh NAME' writes it at the first login
     missed: dict[str, str] = {}
+    api = None
     try:
+        api, as_root, via = _entries_client(host)
         for name in names:
             try:
                 client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
-            except DevboxError as err:
+            except (DevboxError, OSError) as err:
                 missed[name] = str(err)
+    except (DevboxError, OSError) as err:  # no way to that host: no entry written
+        missed = {name: str(err) for name in names}
     finally:
-        api.close()
+        if api is not None:
+            api.close()
+    login = "devbox" + ("" if host in (None, LOCAL) else f" --host {host}") + " dockeruser ssh"
     for name, why in missed.items():
         state.ui().warning(
-            f"{name}: no SSH config entry written ({why}); 'devbox dockeruser ssh {name}' "
-            "writes it when you log in"
+            f"{name}: no SSH config entry written ({why}); log in with '{login} {name}'"
         )
+
+
+def _entries_client(host: str | None) -> tuple[Any, bool, Any]:
+    """(API client, as root, via host) for the entries of ``host``'s clones (None: this
+    command's own host; ``clone --hosts``: each host's own clones, through that host)."""
+    from devbox.cli import remote
+
+    if host is None:
+        return remote.client(), remote.local_root(), remote.via_host()
+    import os
+
+    from devbox.model.hosts import LOCAL
+    from devbox.state import host_list
+
+    cfg = state.config()
+    local = host == LOCAL
+    api = remote.local_client(cfg) if local else remote.host_client(host, cfg.environ)
+    return api, local and os.geteuid() == 0, None if local else host_list.resolve(host, cfg.environ)
