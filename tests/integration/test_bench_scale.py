@@ -40,6 +40,8 @@ def test_bench_scale_quick_prints_its_table_and_cleans_up() -> None:
         [line] = [ln for ln in lines if ln.startswith(row)]
         assert re.search(r"\d\.\d{3}$", line), f"no old-way figure: {line!r}"
     assert "ratios (< 1: devbox faster):" in lines, done.stdout
+    # like for like too: the old listing had no sizes, so --no-size has its ratio
+    assert any("with --no-size" in ln and "devbox/old way" in ln for ln in lines), done.stdout
     # everything the bench made is gone: its root's containers and folder
     found = re.search(r"^bench \w+: root (\S+),", done.stdout, re.M)
     assert found, done.stdout

@@ -188,11 +188,14 @@ def _write_ssh_entries(names: list[str], host: str | None = None) -> None:
     api = None
     try:
         api, as_root, via = _entries_client(host)
-        for name in names:
+        for i, name in enumerate(names):
             try:
                 client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
-            except (DevboxError, OSError) as err:
+            except DevboxError as err:  # an engine restarting: the next names may get through
                 missed[name] = str(err)
+            except OSError as err:  # the service or host gone: no use asking for the rest
+                missed.update({n: str(err) for n in names[i:]})
+                break
     except (DevboxError, OSError) as err:  # no way to that host: no entry written
         missed = {name: str(err) for name in names}
     finally:

@@ -46,3 +46,26 @@ def test_an_entry_that_cannot_be_written_is_a_warning_and_the_others_are_written
     assert api.asked == ["c1", "c2", "c3"] and written == ["c1", "c3"] and api.closed
     err = capsys.readouterr().err
     assert "c2" in err and "devbox dockeruser ssh c2" in err and "not reachable" in err
+
+
+class GoneService(FakeApi):
+    """The service itself gone after the clones: every question fails to connect."""
+
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        self.asked.append(path.removeprefix("/containers/"))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+
+def test_a_service_gone_is_asked_once_and_every_clone_gets_its_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = GoneService(gone=set())
+    monkeypatch.setattr(remote, "client", lambda: api)
+    monkeypatch.setattr(remote, "local_root", lambda: False)
+    monkeypatch.setattr(remote, "via_host", lambda: None)
+    monkeypatch.setattr(client_ssh, "record", lambda facts, **_: None)
+    clone_cli._write_ssh_entries(["c1", "c2", "c3"])
+    assert api.asked == ["c1"] and api.closed
+    err = capsys.readouterr().err
+    assert all(f"devbox dockeruser ssh {n}" in err for n in ("c1", "c2", "c3"))
+    assert "Connection refused" in err
