@@ -111,10 +111,10 @@ def list_containers(req: Request) -> list[dict[str, Any]]:
 def inspect(req: Request, name: str) -> dict[str, Any]:
     """What the caller's ssh needs: address, login user, host keys, whether a ProxyCommand
     is needed. Refused for a container the caller may not use."""
-    from devbox.services import container_lifecycle, tenancy
+    from devbox.services import container_reach, tenancy
 
     st = tenancy.require_container(req.cfg, req.caller, name, "ssh into")
-    return container_lifecycle.reach_facts(req.cfg, name, st).to_dict()
+    return container_reach.reach_facts(req.cfg, name, st).to_dict()
 
 
 def log_text(req: Request, name: str) -> dict[str, Any]:

@@ -317,6 +317,9 @@ class CloneResult:
     error: str = ""
     hint: str = ""
     log: str = ""
+    # how the client's ssh reaches it (services.container_reach.Reach as a dict): the
+    # client writes the SSH entries of the clones from these, asking the service nothing
+    reach: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

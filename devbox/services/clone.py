@@ -157,7 +157,13 @@ def make_one(
             log=str(log_path),
         )
     return CloneResult(
-        name, True, ip=job.ip, mac=job.mac, seconds=time.monotonic() - t0, log=str(log_path)
+        name,
+        True,
+        ip=job.ip,
+        mac=job.mac,
+        seconds=time.monotonic() - t0,
+        log=str(log_path),
+        reach=job.reach,
     )
 
 

@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devbox.adapters import ssh, ssh_hostkeys
 from devbox.adapters.docker import containers as dc
@@ -50,6 +51,7 @@ class CloneJob:
     ifname: str = field(init=False)
     ip: str = ""
     mac: str = ""
+    user: str = ""  # its login user (its label)
     pid: int = 0
     keys: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
     # None: the source's authorized_keys stay (its owner clones); else the cloner's keys
@@ -58,6 +60,9 @@ class CloneJob:
     # the ARP check started by arp_started, its verdict taken by wait_ssh
     arp: Future[str] | None = None
     arp_stop: threading.Event = field(default_factory=threading.Event)
+    # how the client's own ssh reaches it (container_reach.Reach), handed back with the
+    # result: the client writes its entries without asking the service once per clone
+    reach: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.layout = Layout(self.cfg.root)
@@ -123,6 +128,7 @@ def create(job: CloneJob, ctx: StepContext) -> None:
     for key in (labels.PRODUCT, labels.RELEASE, labels.PATCHES, labels.REVISION):
         if src.get(key):
             lbls[key] = src[key]
+    job.user = lbls.get(labels.USER, "")
     if not job.parent:
         lbls.pop(labels.PARENT, None)
     # docker commit copies SRC's labels into the snapshot image and a container inherits
@@ -320,14 +326,16 @@ def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
 
 def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     from devbox.adapters.host import sshconfig
-    from devbox.services import host_reach
-    from devbox.services.host_reach import proxy_command
+    from devbox.services.container_reach import reach_of
     from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
 
+    # the host keys devbox made, as known_hosts holds them (type and key)
+    keys = [" ".join(pub.decode().split()[:2]) for _priv, pub in job.keys.values()]
+    reach = reach_of(job.cfg, job.name, job.ip, job.user or DEV_USER, keys)
+    job.reach = reach.to_dict()
     if not job.cfg.flag("ssh.write_config"):
         ctx.skip("the client writes it, as its user")
-    # the same test devbox's own connections use (a route lookup for the clone's address)
-    proxy = None if host_reach.reachable_directly(job.ip) else proxy_command(job.cfg, job.name)
+    proxy = reach.proxy_command
     entry = sshconfig.HostEntry(
         job.name,
         job.ip,

@@ -14,7 +14,7 @@ from devbox.adapters import ssh
 from devbox.adapters.docker import containers as dc
 from devbox.adapters.host import diskusage
 from devbox.config import Config
-from devbox.errors import DevboxError, NotReadyError, OperationFailed, UserError
+from devbox.errors import DevboxError, OperationFailed, UserError
 from devbox.locks import name_lock
 from devbox.model import container_plan, labels, owners
 from devbox.model import limits as limits_mod
@@ -23,11 +23,8 @@ from devbox.model.naming import validate_name
 from devbox.oplog import OpLog
 from devbox.paths import Layout
 from devbox.services import devbox_container
-from devbox.services.host_reach import proxy_command
 from devbox.state.container_records import (
-    DEV_USER,
     clear_state,
-    devbox_key,
     home_dir,
     known_hosts,
     read_state,
@@ -357,76 +354,6 @@ def exec_in(cfg: Config, name: str, argv: list[str], user: str = "root") -> int:
         on_output=lambda chunk: (sys.stdout.buffer.write(chunk), sys.stdout.flush()) and None,
     )
     return code
-
-
-@dataclass
-class Reach:
-    """How a client's own ssh reaches a container: address, login user, host keys (as
-    devbox recorded them, never learnt from the network) and a ProxyCommand when the host
-    has no direct route."""
-
-    name: str
-    ip: str
-    user: str
-    host_keys: list[str]
-    proxy_command: str | None
-    identity_file: str  # devbox's key and known_hosts: what root's own entry uses
-    known_hosts: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def reach_facts(cfg: Config, name: str, st: dc.ContainerState) -> Reach:
-    from devbox.services import host_reach
-
-    ip = _address(cfg, name, st)
-    layout = Layout(cfg.root)
-    keys: list[str] = []
-    try:
-        for line in known_hosts(layout).read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[0] == name:
-                keys.append(f"{parts[1]} {parts[2]}")
-    except FileNotFoundError:
-        pass
-    proxy = None if host_reach.reachable_directly(ip) else proxy_command(cfg, name)
-    user = st.labels.get(labels.USER, DEV_USER)
-    return Reach(name, ip, user, keys, proxy, str(devbox_key(layout)), str(known_hosts(layout)))
-
-
-def _address(cfg: Config, name: str, st: dc.ContainerState) -> str:
-    from devbox.services import network
-
-    if not st.running:
-        raise UserError(
-            f"container '{name}' is not running",
-            hint=f"start it: devbox dockeruser start-dev-container {name}",
-        )
-    ip = read_state(Layout(cfg.root), name).get("ip") or ""
-    att = {a.container: a for a in network.show(cfg, name)}.get(name)
-    if att is not None and att.ip:
-        ip = att.ip
-    if not ip:
-        raise NotReadyError(
-            f"container '{name}' has no LAN address yet",
-            hint="is the devbox daemon running? devbox common daemon",
-        )
-    return str(ip)
-
-
-def ssh_argv(cfg: Config, name: str, command: list[str]) -> list[str]:
-    """The system ssh command line that reaches ``name`` with devbox's own key."""
-    reach = reach_facts(cfg, name, devbox_container.require(name, cfg))
-    return container_plan.ssh_argv(
-        name,
-        reach.ip,
-        reach.user,
-        reach.known_hosts,
-        reach.proxy_command,
-        identity=reach.identity_file,
-        command=command,
-    )
 
 
 def log_path(cfg: Config, name: str) -> Path:

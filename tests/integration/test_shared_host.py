@@ -294,6 +294,13 @@ def test_users_own_their_containers(host: Host) -> None:
         assert _public_key(ADMIN) in keys and _public_key(USER1) not in keys, keys
         owned = json.loads(_ok(host.as_user(ADMIN, "list-containers", "--mine", "--json")).stdout)
         assert [r["name"] for r in owned] == [clone]
+        # the admin's plain 'ssh CLONE': the entry and host key the client wrote from the
+        # facts the clone's reply carried (no question to the service per clone)
+        assert made_clone["clones"][0]["reach"]["host_keys"], made_clone
+        plain = _run(
+            ["runuser", "-u", ADMIN, "--", "ssh", "-o", "BatchMode=yes", clone, "hostname"]
+        )
+        assert plain.returncode == 0 and plain.stdout.strip() == clone, plain.stderr
         plain = _run(
             [
                 "runuser",

@@ -53,7 +53,7 @@ LEVELS = {
         "registry_server",
         "tenancy",
     },
-    4: {"clone_export", "container_lifecycle", "runon"},
+    4: {"clone_export", "container_lifecycle", "container_reach", "runon"},
     5: {"clone_steps", "make_steps", "snapshots", "idle_stop"},
     6: {"clone", "container_make", "container_move"},
     7: {"clone_import", "combos"},

@@ -31,9 +31,9 @@ def ssh(
     from devbox.cli import remote
 
     if remote.local_root():  # root logs in with devbox's own key, as before
-        from devbox.services import container_lifecycle
+        from devbox.services import container_reach
 
-        argv = container_lifecycle.ssh_argv(state.config(), name, command or [])
+        argv = container_reach.ssh_argv(state.config(), name, command or [])
     else:
         argv = _user_ssh_argv(name, command or [])
     if not command:

@@ -93,7 +93,7 @@ def clone(
     finally:
         board.close()
     run = CloneRun(**{**data, "clones": [CloneResult(**c) for c in data["clones"]]})
-    _write_ssh_entries([c.name for c in run.clones if c.ok])
+    _write_ssh_entries({c.name: c.reach for c in run.clones if c.ok})
     if as_json:
         ui.json(run.to_dict())
     else:
@@ -128,12 +128,12 @@ def _render_spread(spread: dict, as_json: bool) -> None:
     result, one row per clone with its host; a host that failed is named (exit 4)."""
     from devbox.errors import ExitCode
 
-    by_host: dict[str, list[str]] = {}
+    by_host: dict[str, dict[str, dict[str, Any] | None]] = {}
     for c in spread["clones"]:
         if c["ok"]:
-            by_host.setdefault(c["host"], []).append(c["name"])
-    for host, names in by_host.items():
-        _write_ssh_entries(names, host)
+            by_host.setdefault(c["host"], {})[c["name"]] = c.get("reach")
+    for host, facts in by_host.items():
+        _write_ssh_entries(facts, host)
     ui = state.ui()
     failed = [c for c in spread["clones"] if not c["ok"]]
     if as_json:
@@ -176,18 +176,48 @@ def _render_spread(spread: dict, as_json: bool) -> None:
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _write_ssh_entries(names: list[str], host: str | None = None) -> None:
-    """The SSH config entry of each clone made. The clones are made: an entry not written (the
-    host or its engine gone right after) is a warning naming how to log in, never an error
-    that would lose the clones' result ('devbox dockeruser ssh' writes a user's entry then)."""
+def _write_ssh_entries(clones: dict[str, dict[str, Any] | None], host: str | None = None) -> None:
+    """The SSH config entry of each clone made, from the facts its job handed back (name ->
+    facts; None: not given, as from a host of an older devbox, and the service is asked). The
+    clones are made: an entry not written (the host or its engine gone right after) is a
+    warning naming how to log in, never an error that would lose the clones' result
+    ('devbox dockeruser ssh' writes a user's entry then)."""
     from devbox.api import client_ssh
     from devbox.errors import DevboxError
     from devbox.model.hosts import LOCAL
 
     missed: dict[str, str] = {}
+    try:
+        as_root, via = _entries_target(host)
+    except (DevboxError, OSError) as err:  # no way to that host: no entry written
+        missed = {name: str(err) for name in clones}
+    else:
+        ask = [name for name, facts in clones.items() if facts is None]
+        for name, facts in clones.items():
+            if facts is not None:
+                try:
+                    client_ssh.record(facts, as_root=as_root, via=via)
+                except (DevboxError, OSError) as err:  # ~/.ssh not writable, say
+                    missed[name] = str(err)
+        if ask:
+            missed.update(_ask_and_record(ask, host, as_root, via))
+    login = "devbox" + ("" if host in (None, LOCAL) else f" --host {host}") + " dockeruser ssh"
+    for name, why in missed.items():
+        state.ui().warning(
+            f"{name}: no SSH config entry written ({why}); log in with '{login} {name}'"
+        )
+
+
+def _ask_and_record(names: list[str], host: str | None, as_root: bool, via: Any) -> dict[str, str]:
+    """Ask the service for the facts of each of ``names`` and write its entry: the names not
+    written, with why."""
+    from devbox.api import client_ssh
+    from devbox.errors import DevboxError
+
+    missed: dict[str, str] = {}
     api = None
     try:
-        api, as_root, via = _entries_client(host)
+        api = _entries_client(host)
         for i, name in enumerate(names):
             try:
                 client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
@@ -201,26 +231,31 @@ def _write_ssh_entries(names: list[str], host: str | None = None) -> None:
     finally:
         if api is not None:
             api.close()
-    login = "devbox" + ("" if host in (None, LOCAL) else f" --host {host}") + " dockeruser ssh"
-    for name, why in missed.items():
-        state.ui().warning(
-            f"{name}: no SSH config entry written ({why}); log in with '{login} {name}'"
-        )
+    return missed
 
 
-def _entries_client(host: str | None) -> tuple[Any, bool, Any]:
-    """(API client, as root, via host) for the entries of ``host``'s clones (None: this
-    command's own host; ``clone --hosts``: each host's own clones, through that host)."""
-    from devbox.cli import remote
-
-    if host is None:
-        return remote.client(), remote.local_root(), remote.via_host()
+def _entries_target(host: str | None) -> tuple[bool, Any]:
+    """(as root, via host) for the entries of ``host``'s clones (None: this command's own
+    host; ``clone --hosts``: each host's own clones, through that host)."""
     import os
 
+    from devbox.cli import remote
     from devbox.model.hosts import LOCAL
     from devbox.state import host_list
 
+    if host is None:
+        return remote.local_root(), remote.via_host()
+    if host == LOCAL:
+        return os.geteuid() == 0, None
+    return False, host_list.resolve(host, state.config().environ)
+
+
+def _entries_client(host: str | None) -> Any:
+    """The API client of ``host``'s service (None: this command's own host)."""
+    from devbox.cli import remote
+    from devbox.model.hosts import LOCAL
+
+    if host is None:
+        return remote.client()
     cfg = state.config()
-    local = host == LOCAL
-    api = remote.local_client(cfg) if local else remote.host_client(host, cfg.environ)
-    return api, local and os.geteuid() == 0, None if local else host_list.resolve(host, cfg.environ)
+    return remote.local_client(cfg) if host == LOCAL else remote.host_client(host, cfg.environ)

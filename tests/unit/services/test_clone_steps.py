@@ -192,3 +192,36 @@ def test_an_undone_arp_check_stops_its_probe(
         undo.func()
     assert job.arp is not None and job.arp.done()
     assert job.arp.result() == "10.9.8.7 is ours alone"
+
+
+def test_the_ssh_entry_step_hands_back_the_facts_the_client_writes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The clone's reply carries how the client's ssh reaches it: the address it leased, its
+    login user, the host keys devbox made as known_hosts holds them (type and key, no
+    comment), devbox's key and known_hosts; the step itself is skipped (the client writes)."""
+    from devbox.services import host_reach
+    from devbox.steps import StepSkipped
+
+    monkeypatch.setattr(host_reach, "reachable_directly", lambda ip: True)
+    cfg = SimpleNamespace(root=tmp_path, flag=lambda key: False)
+    job = SimpleNamespace(
+        cfg=cfg,
+        name="c1",
+        ip="10.9.8.7",
+        user="dev",
+        keys={"ed25519": (b"priv", b"ssh-ed25519 AAAAC3Nz root@c1\n")},
+        reach=None,
+    )
+    ctx, _log = _ctx()
+    with pytest.raises(StepSkipped):
+        clone_steps.ssh_config(cast(Any, job), ctx)
+    assert job.reach == {
+        "name": "c1",
+        "ip": "10.9.8.7",
+        "user": "dev",
+        "host_keys": ["ssh-ed25519 AAAAC3Nz"],
+        "proxy_command": None,
+        "identity_file": str(tmp_path / "ssh" / "id_ed25519"),
+        "known_hosts": str(tmp_path / "ssh" / "known_hosts"),
+    }
