@@ -192,3 +192,42 @@ def test_unknown_and_changed_host_keys_are_refused_in_workers(clones: Clones) ->
     assert results[fine].ok, results[fine].error
     after = runon.run_on(clones.cfg, clones.names, "true", timeout=120)
     assert [r.ok for r in after] == [True] * COUNT, [r.error for r in after]
+
+
+def test_a_session_runs_no_update_motd_scripts(clones: Clones) -> None:
+    """Every run-on target is an SSH session: Debian's pam_motd ran run-parts over
+    /etc/update-motd.d at each one (env, run-parts, sh, uname: over 50 clones 3.6 CPU-s of
+    the run became 2.2 without it). The image leaves it out; the static motd stays. A script
+    planted there (as the container's root may) is not run by a session."""
+    import docker
+
+    from devbox.services import runon
+
+    name = clones.names[0]
+    marker = "/tmp/devbox-motd-ran"
+    box = docker.from_env().containers.get(name)
+    script = f"#!/bin/sh\ntouch {marker}\n"
+    done = box.exec_run(
+        [
+            "sh",
+            "-c",
+            'printf "%s" "$1" > /etc/update-motd.d/99-probe && chmod 0755 '
+            '/etc/update-motd.d/99-probe && rm -f "$2"',
+            "sh",
+            script,
+            marker,
+        ],
+        user="root",
+    )
+    assert done.exit_code == 0, done.output
+    try:
+        results = runon.run_on(clones.cfg, [name], "true", timeout=120, jobs=1)
+        assert [(r.name, r.exit_code) for r in results] == [(name, 0)], results[0].error
+        seen = box.exec_run(["test", "-e", marker], user="root")
+        assert seen.exit_code != 0, "a session ran /etc/update-motd.d"
+        # the static motd is still shown at an interactive login: pam_motd noupdate stays
+        pam = box.exec_run(["cat", "/etc/pam.d/sshd"], user="root").output.decode()
+        active = [ln.split() for ln in pam.splitlines() if not ln.lstrip().startswith("#")]
+        assert ["session", "optional", "pam_motd.so", "noupdate"] in active, pam
+    finally:
+        box.exec_run(["rm", "-f", "/etc/update-motd.d/99-probe", marker], user="root")
