@@ -37,13 +37,24 @@ def client() -> docker.DockerClient:
         response.raise_for_status()
         version = response.headers.get("Api-Version") or "auto"
         probe.close()
-        return docker.from_env(version=version, timeout=120)
+        return tuned(docker.from_env(version=version, timeout=120))
     except docker.errors.DockerException as err:
         raise NotReadyError(
             f"Docker engine not reachable: {_short(err)}", hint=ENGINE_HINT
         ) from err
     except OSError as err:  # requests' connection errors are OSErrors
         raise NotReadyError(f"Docker engine not reachable: {err}", hint=ENGINE_HINT) from err
+
+
+def tuned(cl: docker.DockerClient) -> docker.DockerClient:
+    """``cl`` without requests' environment lookups on each call when the engine is a local
+    socket (no proxy or netrc can apply to it): requests reads the proxy variables and parses
+    the URL for a bypass check on every call, half of an inspect's CPU in the client (0.81 ->
+    0.43 ms a call, measured here); a clone makes a dozen calls. An engine over TCP keeps
+    them (a proxy may be how it is reached)."""
+    if cl.api.base_url.startswith("http+docker://"):  # unix socket (or a Windows pipe)
+        cl.api.trust_env = False
+    return cl
 
 
 def reset_client() -> None:
