@@ -88,6 +88,8 @@ def checked(facts: dict[str, Any]) -> dict[str, Any]:
     def bad(what: str) -> OperationFailed:
         return OperationFailed(f"the devbox service sent an unusable {what} for an SSH entry")
 
+    if not isinstance(facts, dict):
+        raise bad("answer")
     name = facts.get("name")
     if not isinstance(name, str):
         raise bad("name")

@@ -352,7 +352,7 @@ def clone(req: Request, name: str) -> dict[str, Any]:
         names=names,
         snapshot=req.text("snapshot"),
     )
-    return run.to_dict()
+    return run.to_dict(reach=bool(req.body.get("reach")))
 
 
 def exec_in(req: Request, name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -339,7 +339,26 @@ class CloneRun:
     def failed(self) -> list[CloneResult]:
         return [c for c in self.clones if not c.ok]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, reach: bool = True) -> dict[str, Any]:
+        """As the API sends it; ``reach``: with each clone's SSH facts (a client that did not
+        ask for them may not know the field)."""
         data = asdict(self)
         data["clones"] = [c.to_dict() for c in self.clones]
+        if not reach:
+            for clone in data["clones"]:
+                clone.pop("reach", None)
         return data
+
+
+def run_from_dict(data: dict[str, Any]) -> CloneRun:
+    """A :class:`CloneRun` from what a service sent, fields this devbox does not know left
+    out (a newer host may send more)."""
+    run_keys = {f.name for f in fields(CloneRun)} - {"clones"}
+    clone_keys = {f.name for f in fields(CloneResult)}
+    return CloneRun(
+        **{k: v for k, v in data.items() if k in run_keys},
+        clones=[
+            CloneResult(**{k: v for k, v in c.items() if k in clone_keys})
+            for c in data.get("clones") or []
+        ],
+    )

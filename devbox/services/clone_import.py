@@ -225,7 +225,7 @@ def make_clones(
         freeze_seconds=received.seconds,
         seconds=time.monotonic() - t0,
         clones=results,
-    ).to_dict()
+    ).to_dict(reach=bool(body.get("reach")))
 
 
 def require_may_remove_clones(cfg: Config, caller: Caller, source: str) -> None:

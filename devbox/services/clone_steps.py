@@ -17,7 +17,7 @@ from devbox.adapters import ssh, ssh_hostkeys
 from devbox.adapters.docker import containers as dc
 from devbox.adapters.host import mounts
 from devbox.config import Config
-from devbox.errors import OperationFailed, UserError
+from devbox.errors import DevboxError, OperationFailed, UserError
 from devbox.model import clone_plan, container_plan, labels
 from devbox.model.container_plan import MakeOptions
 from devbox.model.limits import Limits
@@ -331,9 +331,15 @@ def ssh_config(job: CloneJob, ctx: StepContext) -> None:
 
     # the host keys devbox made, as known_hosts holds them (type and key)
     keys = [" ".join(pub.decode().split()[:2]) for _priv, pub in job.keys.values()]
-    reach = reach_of(job.cfg, job.name, job.ip, job.user or DEV_USER, keys)
+    writes = job.cfg.flag("ssh.write_config")
+    try:
+        reach = reach_of(job.cfg, job.name, job.ip, job.user or DEV_USER, keys)
+    except DevboxError as err:  # the route lookup failed: the client asks the service later
+        if writes:
+            raise
+        ctx.skip(f"the client writes it, as its user (it asks for the facts: {err.message})")
     job.reach = reach.to_dict()
-    if not job.cfg.flag("ssh.write_config"):
+    if not writes:
         ctx.skip("the client writes it, as its user")
     proxy = reach.proxy_command
     entry = sshconfig.HostEntry(

@@ -60,7 +60,6 @@ def clone(
     from devbox.cli.ui.clone_board import board_for
     from devbox.errors import ExitCode
     from devbox.model import clone_plan
-    from devbox.model.clone_plan import CloneResult, CloneRun
     from devbox.model.limits import request
 
     asked = request(memory, cpus, pids)  # a bad value fails here, before the service is asked
@@ -76,6 +75,9 @@ def clone(
         "pids": pids,
         # used when the clones are not the source owner's (an admin's): their keys let in
         "public_keys": client_ssh.own_public_keys(),
+        # each clone's SSH facts in the reply (a service that does not know this sends none:
+        # the client asks for each then)
+        "reach": True,
     }
     if hosts is not None:
         from devbox.cli.dockeruser import clone_hosts
@@ -92,7 +94,7 @@ def clone(
         )
     finally:
         board.close()
-    run = CloneRun(**{**data, "clones": [CloneResult(**c) for c in data["clones"]]})
+    run = clone_plan.run_from_dict(data)
     _write_ssh_entries({c.name: c.reach for c in run.clones if c.ok})
     if as_json:
         ui.json(run.to_dict())
@@ -194,11 +196,12 @@ def _write_ssh_entries(clones: dict[str, dict[str, Any] | None], host: str | Non
     else:
         ask = [name for name, facts in clones.items() if facts is None]
         for name, facts in clones.items():
-            if facts is not None:
-                try:
-                    client_ssh.record(facts, as_root=as_root, via=via)
-                except (DevboxError, OSError) as err:  # ~/.ssh not writable, say
-                    missed[name] = str(err)
+            if facts is None:
+                continue
+            try:
+                client_ssh.record(_facts_of(name, facts), as_root=as_root, via=via)
+            except (DevboxError, OSError) as err:  # ~/.ssh not writable, say
+                missed[name] = str(err)
         if ask:
             missed.update(_ask_and_record(ask, host, as_root, via))
     login = "devbox" + ("" if host in (None, LOCAL) else f" --host {host}") + " dockeruser ssh"
@@ -220,7 +223,8 @@ def _ask_and_record(names: list[str], host: str | None, as_root: bool, via: Any)
         api = _entries_client(host)
         for i, name in enumerate(names):
             try:
-                client_ssh.record(api.get(f"/containers/{name}"), as_root=as_root, via=via)
+                facts = _facts_of(name, api.get(f"/containers/{name}"))
+                client_ssh.record(facts, as_root=as_root, via=via)
             except DevboxError as err:  # an engine restarting: the next names may get through
                 missed[name] = str(err)
             except OSError as err:  # the service or host gone: no use asking for the rest
@@ -232,6 +236,16 @@ def _ask_and_record(names: list[str], host: str | None, as_root: bool, via: Any)
         if api is not None:
             api.close()
     return missed
+
+
+def _facts_of(name: str, facts: Any) -> dict[str, Any]:
+    """``facts`` when they are a clone's facts about ``name`` itself: another host's service
+    must not write the entry or host keys of a container it was not asked about."""
+    from devbox.errors import OperationFailed
+
+    if not isinstance(facts, dict) or facts.get("name") != name:
+        raise OperationFailed(f"the devbox service sent another container's SSH facts for {name}")
+    return facts
 
 
 def _entries_target(host: str | None) -> tuple[bool, Any]:

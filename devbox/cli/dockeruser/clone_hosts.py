@@ -309,6 +309,7 @@ def _summary(
                 "error": r.error or "not made",
                 "hint": "",
                 "log": "",
+                "reach": None,
             }
             clones.append({**row, "host": r.host})
         hosts[r.host] = {

@@ -80,3 +80,13 @@ def test_facts_that_would_write_ssh_directives_are_refused(bad: dict[str, Any]) 
 def test_plain_facts_pass_with_their_keys_bare() -> None:
     facts = {"name": "box", "ip": "10.0.0.5", "user": "dev", "host_keys": [GOOD_KEY + " root@x"]}
     assert client_ssh.checked(facts) == {**facts, "host_keys": [GOOD_KEY]}
+
+
+@pytest.mark.parametrize("facts", [None, "dbx1", ["dbx1"], 3])
+def test_facts_that_are_not_a_mapping_are_refused(facts: Any) -> None:
+    """A clone's facts come straight from a (perhaps other) host's reply: anything but an
+    object is an unusable answer, not a crash after the clones are made."""
+    from devbox.errors import OperationFailed
+
+    with pytest.raises(OperationFailed, match="unusable answer"):
+        client_ssh.checked(facts)

@@ -227,3 +227,20 @@ def test_a_snapshot_id_from_another_host_is_checked() -> None:
     for bad in ("", "../x", "a/b", "A", "x:y", "-x", "a" * 101):
         with pytest.raises(UserError, match="not a snapshot id"):
             check_snapshot_id(bad)
+
+
+def test_a_run_sent_by_a_newer_host_keeps_what_this_devbox_knows() -> None:
+    """A newer host may send fields this client has no place for: they are left out, not a
+    TypeError after the clones are made; the SSH facts go only to a client that asks."""
+    from devbox.model.clone_plan import CloneResult, CloneRun, run_from_dict
+
+    run = CloneRun("src", "snap", "img", "copy", 0.2, 1.5, [CloneResult("c1", True, ip="10.0.0.5")])
+    run.clones[0].reach = {"name": "c1"}
+    sent = run.to_dict()
+    assert sent["clones"][0]["reach"] == {"name": "c1"}
+    assert "reach" not in run.to_dict(reach=False)["clones"][0]
+    sent["future"] = 1
+    sent["clones"][0]["future"] = {"x": 1}
+    back = run_from_dict(sent)
+    assert back.clones[0].name == "c1" and back.clones[0].reach == {"name": "c1"}
+    assert back.source == "src" and back.seconds == 1.5

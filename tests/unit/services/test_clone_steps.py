@@ -225,3 +225,49 @@ def test_the_ssh_entry_step_hands_back_the_facts_the_client_writes(
         "identity_file": str(tmp_path / "ssh" / "id_ed25519"),
         "known_hosts": str(tmp_path / "ssh" / "known_hosts"),
     }
+
+
+def _ssh_job(tmp_path: Path, keys: dict[str, tuple[bytes, bytes]]) -> Any:
+    cfg = SimpleNamespace(root=tmp_path, flag=lambda key: False)
+    log = Notes()
+    return SimpleNamespace(
+        cfg=cfg, name="c1", ip="10.9.8.7", user="dev", keys=keys, reach=None, log=log
+    )
+
+
+def test_real_host_keys_handed_back_pass_the_clients_check(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The keys a clone really gets (every type devbox makes) come back in the form the
+    client's check of a service's facts takes."""
+    from devbox.adapters import ssh_hostkeys
+    from devbox.api import client_ssh
+    from devbox.model import clone_plan
+    from devbox.services import host_reach
+    from devbox.steps import StepSkipped
+
+    monkeypatch.setattr(host_reach, "reachable_directly", lambda ip: True)
+    job = _ssh_job(tmp_path, ssh_hostkeys.generate_set(clone_plan.HOST_KEY_TYPES, "c1"))
+    ctx, _log = _ctx()
+    with pytest.raises(StepSkipped):
+        clone_steps.ssh_config(cast(Any, job), ctx)
+    facts = client_ssh.checked(job.reach)
+    assert len(facts["host_keys"]) == len(clone_plan.HOST_KEY_TYPES)
+
+
+def test_a_failed_route_lookup_leaves_the_clone_made_and_the_client_asking(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from devbox.errors import OperationFailed
+    from devbox.services import host_reach
+    from devbox.steps import StepSkipped
+
+    def broken(ip: str) -> bool:
+        raise OperationFailed("route lookup: Operation not permitted")
+
+    monkeypatch.setattr(host_reach, "reachable_directly", broken)
+    job = _ssh_job(tmp_path, {})
+    ctx, _log = _ctx()
+    with pytest.raises(StepSkipped, match="asks for the facts"):
+        clone_steps.ssh_config(cast(Any, job), ctx)
+    assert job.reach is None

@@ -89,3 +89,23 @@ def test_the_facts_the_job_handed_back_are_written_and_nothing_is_asked(
     assert written[0] is facts and [f["name"] for f in written] == ["c1", "c2"]
     assert api.asked == ["c2"] and api.closed
     assert capsys.readouterr().err == ""
+
+
+def test_facts_about_another_container_are_not_written(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host's service answering for c1 with c9's name would write c9's entry and host keys
+    into the caller's ~/.ssh: refused, a warning for c1, the others written."""
+    api = FakeApi(gone=set())
+    written: list[str] = []
+    monkeypatch.setattr(remote, "client", lambda: api)
+    monkeypatch.setattr(remote, "local_root", lambda: False)
+    monkeypatch.setattr(remote, "via_host", lambda: None)
+    monkeypatch.setattr(client_ssh, "record", lambda facts, **_: written.append(facts["name"]))
+    other = {"name": "c9", "ip": "10.0.0.7", "user": "dev", "host_keys": []}
+    mine = {"name": "c2", "ip": "10.0.0.8", "user": "dev", "host_keys": []}
+    clone_cli._write_ssh_entries({"c1": other, "c2": mine, "c3": "not facts"})  # type: ignore[dict-item]
+    assert written == ["c2"] and api.asked == []
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long warnings
+    assert "c1: no SSH config entry written" in err and "another container's SSH" in err
+    assert "c3: no SSH config entry written" in err
