@@ -327,7 +327,7 @@ def wait_ssh(job: CloneJob, ctx: StepContext) -> None:
 def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     from devbox.adapters.host import sshconfig
     from devbox.services.container_reach import reach_of
-    from devbox.state.container_records import DEV_USER, devbox_key, home_dir, known_hosts
+    from devbox.state.container_records import DEV_USER, home_dir
 
     # the host keys devbox made, as known_hosts holds them (type and key)
     keys = [" ".join(pub.decode().split()[:2]) for _priv, pub in job.keys.values()]
@@ -341,14 +341,14 @@ def ssh_config(job: CloneJob, ctx: StepContext) -> None:
     job.reach = reach.to_dict()
     if not writes:
         ctx.skip("the client writes it, as its user")
-    proxy = reach.proxy_command
+    # root's own entry: the same facts, with devbox's key and known_hosts
     entry = sshconfig.HostEntry(
         job.name,
         job.ip,
-        DEV_USER,
-        devbox_key(job.layout),
-        known_hosts(job.layout),
-        proxy_command=proxy,
+        reach.user,
+        Path(reach.identity_file),
+        Path(reach.known_hosts),
+        proxy_command=reach.proxy_command,
     )
     home = home_dir(job.cfg)
     ctx.undo("remove the SSH config entry", lambda: _remove_ssh_entry(home, job.name))

@@ -194,9 +194,10 @@ def _write_ssh_entries(clones: dict[str, dict[str, Any] | None], host: str | Non
     except (DevboxError, OSError) as err:  # no way to that host: no entry written
         missed = {name: str(err) for name in clones}
     else:
-        ask = [name for name, facts in clones.items() if facts is None]
+        ask: list[str] = []  # no facts given: the service is asked for them
         for name, facts in clones.items():
             if facts is None:
+                ask.append(name)
                 continue
             try:
                 client_ssh.record(_facts_of(name, facts), as_root=as_root, via=via)

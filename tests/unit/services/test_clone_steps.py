@@ -230,8 +230,17 @@ def test_the_ssh_entry_step_hands_back_the_facts_the_client_writes(
 def _ssh_job(tmp_path: Path, keys: dict[str, tuple[bytes, bytes]]) -> Any:
     cfg = SimpleNamespace(root=tmp_path, flag=lambda key: False)
     log = Notes()
+    from devbox.paths import Layout
+
     return SimpleNamespace(
-        cfg=cfg, name="c1", ip="10.9.8.7", user="dev", keys=keys, reach=None, log=log
+        cfg=cfg,
+        name="c1",
+        ip="10.9.8.7",
+        user="dev",
+        keys=keys,
+        reach=None,
+        log=log,
+        layout=Layout(tmp_path),
     )
 
 
@@ -271,3 +280,34 @@ def test_a_failed_route_lookup_leaves_the_clone_made_and_the_client_asking(
     with pytest.raises(StepSkipped, match="asks for the facts"):
         clone_steps.ssh_config(cast(Any, job), ctx)
     assert job.reach is None
+
+
+def test_with_write_config_root_s_entry_uses_devbox_s_key_and_known_hosts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A job that writes the entry itself (ssh.write_config, root's CLI without the service):
+    the clone's address, 'dev', devbox's own key and known_hosts, no ProxyCommand on a LAN the
+    host reaches directly; the same facts handed back."""
+    from devbox.adapters.host import sshconfig
+    from devbox.services import host_reach
+    from devbox.state import container_records
+
+    monkeypatch.setattr(host_reach, "reachable_directly", lambda ip: True)
+    monkeypatch.setattr(container_records, "home_dir", lambda cfg: tmp_path / "home")
+    written: list[Any] = []
+    monkeypatch.setattr(sshconfig, "write_entry", lambda home, entry: written.append(entry))
+    job = _ssh_job(tmp_path, {})
+    job.cfg.flag = lambda key: True
+    ctx, _log = _ctx()
+    clone_steps.ssh_config(cast(Any, job), ctx)
+    assert written == [
+        sshconfig.HostEntry(
+            "c1",
+            "10.9.8.7",
+            "dev",
+            tmp_path / "ssh" / "id_ed25519",
+            tmp_path / "ssh" / "known_hosts",
+            proxy_command=None,
+        )
+    ]
+    assert job.reach is not None and job.reach["ip"] == "10.9.8.7"
