@@ -10,7 +10,6 @@ A setting ``lab.subnet`` lives in TOML as ``[lab] subnet = "..."`` and in the en
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +145,8 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def read_file(path: Path) -> dict[str, Any]:
     """Read one TOML layer; a broken file is a user error naming the file."""
+    import tomllib  # only when there is a file to read
+
     from devbox.textfile import read_user_text
 
     try:

@@ -169,15 +169,25 @@ def _limit_parser(parse: Callable[[Any], Any], auto: bool, empty: str = "") -> C
     return parse_limit
 
 
-def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
+def _parse_memory(text: str) -> object:
+    from devbox.model import limits  # at first use: every command's start-up reads this module
+
+    return limits.parse_memory(text)
+
+
+def _parse_cpus(text: str) -> object:
     from devbox.model import limits
 
+    return limits.parse_cpus(text)
+
+
+def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
     return {
-        "memory_or_auto": _limit_parser(limits.parse_memory, auto=True),
-        "memory": _limit_parser(limits.parse_memory, auto=False),
-        "cpus_or_auto": _limit_parser(limits.parse_cpus, auto=True),
-        "memory_or_none": _limit_parser(limits.parse_memory, auto=False, empty="none"),
-        "cpus_or_none": _limit_parser(limits.parse_cpus, auto=False, empty="none"),
+        "memory_or_auto": _limit_parser(_parse_memory, auto=True),
+        "memory": _limit_parser(_parse_memory, auto=False),
+        "cpus_or_auto": _limit_parser(_parse_cpus, auto=True),
+        "memory_or_none": _limit_parser(_parse_memory, auto=False, empty="none"),
+        "cpus_or_none": _limit_parser(_parse_cpus, auto=False, empty="none"),
     }
 
 

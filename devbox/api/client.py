@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 from devbox.api import protocol
 from devbox.api.http_pool import Pool, Response
 from devbox.errors import NotReadyError, OperationFailed
-from devbox.steps import interrupts_to
 
 if TYPE_CHECKING:
     from devbox.api.client_ssh_transport import SshTransport
@@ -219,6 +218,8 @@ class Client:
         the service as a cancel of the job, which gets it as its own Ctrl-C (the first rolls
         back, two more are sat through, a third abandons the undo) and the stream goes on
         to the job's last word."""
+
+        from devbox.steps import interrupts_to  # a job's stream only, not every start-up
 
         def forward(signum: int, frame: FrameType | None) -> None:
             if not job:

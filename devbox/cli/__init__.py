@@ -6,6 +6,7 @@ Heavy libraries (docker, pyroute2, paramiko, rich tables) are imported inside co
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -58,12 +59,27 @@ def _root_callback(
     state.set_global_overrides(root, host)
 
 
-def build_app() -> typer.Typer:
-    from devbox.cli.common import app as common_app
-    from devbox.cli.containerauthor import app as author_app
-    from devbox.cli.dockeruser import app as user_app
-    from devbox.cli.dockeruser import register_top_level
-    from devbox.cli.registryserver import app as registry_app
+# the role sub-apps: (name, module holding its ``app``, what it is for)
+ROLES: tuple[tuple[str, str, str], ...] = (
+    (
+        "dockeruser",
+        "devbox.cli.dockeruser",
+        "Make, start, list, clone and remove your dev containers.",
+    ),
+    (
+        "containerauthor",
+        "devbox.cli.containerauthor",
+        "Build base images and dev images; publish them.",
+    ),
+    ("registryserver", "devbox.cli.registryserver", "Run the company's private Docker registry."),
+    ("common", "devbox.cli.common", "Lab LAN, container networking, host checks, config, daemon."),
+)
+
+
+def build_app(roles: Collection[str] | None = None, top_level: bool = True) -> typer.Typer:
+    """The whole command tree; with ``roles``, only those roles' sub-apps (the others' modules
+    are not even imported), and the top-level commands only with ``top_level``."""
+    import importlib
 
     app = typer.Typer(
         help=HELP,
@@ -74,15 +90,16 @@ def build_app() -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     app.callback()(_root_callback)
-    for sub, name, purpose in (
-        (user_app, "dockeruser", "Make, start, list, clone and remove your dev containers."),
-        (author_app, "containerauthor", "Build base images and dev images; publish them."),
-        (registry_app, "registryserver", "Run the company's private Docker registry."),
-        (common_app, "common", "Lab LAN, container networking, host checks, config, daemon."),
-    ):
+    for name, module, purpose in ROLES:
+        if roles is not None and name not in roles:
+            continue
+        sub = importlib.import_module(module).app
         if sub.registered_commands or sub.registered_groups:
             app.add_typer(sub, name=name, help=purpose, short_help=purpose)
-    register_top_level(app)
+    if top_level:
+        from devbox.cli.dockeruser import register_top_level
+
+        register_top_level(app)
     return app
 
 
@@ -93,13 +110,22 @@ _VALUE_OPTIONS = frozenset({"--root", "--host"})
 def build_command(argv: list[str] | None = None) -> Command:
     """The click command for ``argv``: only the branch of the command tree ``argv`` names is
     built (typer builds every parameter of every command it is given: the whole tree costs
-    ~0.15 s of each start-up); the whole tree for help, completion or a word it does not
-    know, so those messages list everything."""
+    ~0.15 s of each start-up), and only the command modules of the role it names are
+    imported; the whole tree for help, completion or a word it does not know, so those
+    messages list everything."""
     import os
 
-    app = build_app()
-    if argv is not None and not any(k.endswith("_COMPLETE") for k in os.environ):
-        app = _branch(app, _words(argv))
+    if argv is None or any(k.endswith("_COMPLETE") for k in os.environ):
+        return typer.main.get_command(build_app())
+    words = _words(argv)
+    first = words[0] if words else ""
+    if first in {name for name, _, _ in ROLES}:
+        app = build_app(roles=(first,), top_level=False)
+    else:
+        from devbox.cli.dockeruser import TOP_LEVEL
+
+        app = build_app(roles=() if first in TOP_LEVEL else None)
+    app = _branch(app, words)
     return typer.main.get_command(app)
 
 

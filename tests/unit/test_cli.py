@@ -166,6 +166,45 @@ def test_help_imports_no_heavy_library(home: dict[str, str], args: list[str]) ->
     assert json.loads(line.removeprefix("IMPORTED ")) == []
 
 
+# what a client command's start-up imports besides typer and http.client (every command pays
+# for it: ~0.25 s of a list-containers on a 2-core host is start-up)
+_STARTUP_PROBE = """
+import json, sys
+from devbox.cli import build_command
+build_command({args!r})
+import devbox.api.client, devbox.cli.remote, devbox.config
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "role"),
+    [
+        (["dockeruser", "list-containers", "--json"], "dockeruser"),
+        (["common", "lab", "up"], "common"),
+    ],
+)
+def test_a_command_imports_only_its_role_and_what_it_uses(
+    home: dict[str, str], args: list[str], role: str
+) -> None:
+    """The other roles' command modules, the step runner (a job's stream needs it, not the
+    client) and the limits parser (a limits setting's value) are left out of a command's
+    start-up. No clock is read."""
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-c", _STARTUP_PROBE.format(args=args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **home},
+        check=True,
+    )
+    mods = set(json.loads(result.stdout))
+    assert f"devbox.cli.{role}" in mods
+    others = {f"devbox.cli.{r}" for r in ROLES if r != role}
+    assert not mods & (others | {"devbox.steps", "devbox.model.limits"})
+
+
 # ---- build_command: only the branch of the command tree argv names is built (the whole tree
 # for help, completion and words it does not know)
 def _names(command: Any) -> set[str]:
