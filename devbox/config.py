@@ -145,16 +145,16 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def read_file(path: Path) -> dict[str, Any]:
     """Read one TOML layer; a broken file is a user error naming the file."""
-    import tomllib  # only when there is a file to read
-
     from devbox.textfile import read_user_text
 
     try:
-        data = tomllib.loads(
-            read_user_text(path, "config file", "it must be a TOML file; fix or remove it")
-        )
+        text = read_user_text(path, "config file", "it must be a TOML file; fix or remove it")
     except FileNotFoundError:
         return {}
+    import tomllib  # only when there is a file to read
+
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{path}: not valid TOML: {err}", hint="fix or remove the file") from None
     data.pop("hosts", None)  # [hosts.NAME]: other hosts (devbox.state.host_list), not settings
