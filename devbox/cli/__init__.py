@@ -105,6 +105,7 @@ def build_app(roles: Collection[str] | None = None, top_level: bool = True) -> t
 
 # root options that take a value: the word after them is not a command
 _VALUE_OPTIONS = frozenset({"--root", "--host"})
+_HELP_OPTIONS = frozenset({"-h", "--help"})
 
 
 def build_command(argv: list[str] | None = None) -> Command:
@@ -130,7 +131,8 @@ def build_command(argv: list[str] | None = None) -> Command:
 
 
 def _words(argv: list[str]) -> list[str]:
-    """The leading command words of ``argv`` (root options and their values skipped)."""
+    """The leading command words of ``argv`` (root options and their values skipped); none
+    when a help option comes before the first (``devbox --help ssh`` is the root's help)."""
     words: list[str] = []
     skip = False
     for arg in argv:
@@ -138,6 +140,8 @@ def _words(argv: list[str]) -> list[str]:
             skip = False
         elif arg == "--":
             break
+        elif arg in _HELP_OPTIONS and not words:
+            return []
         elif arg.startswith("-"):
             skip = arg in _VALUE_OPTIONS and not words
         else:

@@ -228,7 +228,16 @@ def test_a_top_level_alias_builds_alone() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["--help"], ["dockeruser"], ["dockeruser", "no-such-command"], ["nosuchrole"]]
+    "argv",
+    [
+        [],
+        ["--help"],
+        ["--help", "ssh"],
+        ["-h", "common", "lab"],
+        ["dockeruser"],
+        ["dockeruser", "no-such-command"],
+        ["nosuchrole"],
+    ],
 )
 def test_help_and_unknown_words_see_the_whole_level(argv: list[str]) -> None:
     full = build_command(None)
