@@ -8,7 +8,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from devbox.errors import UserError
 
@@ -152,16 +152,20 @@ _parse_program = _matching(_PROGRAM_RE, "a program name or path, without spaces 
 _parse_word = _matching(_WORD_RE, "letters, digits, '.', '_' and '-' (at most 63)")
 
 
-def _limit_parser(parse: Callable[[Any], Any], auto: bool, empty: str = "") -> Callable[[Any], Any]:
+def _limit_parser(
+    kind: Literal["memory", "cpus"], auto: bool, empty: str = ""
+) -> Callable[[Any], Any]:
     """A ``limits.*`` value (``auto`` where allowed, ``empty`` for "none" where given),
-    checked by devbox.limits' own parser."""
+    checked by devbox.model.limits' own parser of that ``kind``."""
 
     def parse_limit(raw: Any) -> str:
         text = _parse_str(raw)
         if (auto and text == "auto") or (empty and text == empty):
             return text
+        from devbox.model import limits  # at first use: every command's start-up reads this
+
         try:
-            parse(text)
+            (limits.parse_memory if kind == "memory" else limits.parse_cpus)(text)
         except UserError as err:
             raise ValueError(err.message) from None
         return text
@@ -169,25 +173,13 @@ def _limit_parser(parse: Callable[[Any], Any], auto: bool, empty: str = "") -> C
     return parse_limit
 
 
-def _parse_memory(text: str) -> object:
-    from devbox.model import limits  # at first use: every command's start-up reads this module
-
-    return limits.parse_memory(text)
-
-
-def _parse_cpus(text: str) -> object:
-    from devbox.model import limits
-
-    return limits.parse_cpus(text)
-
-
 def _limits_parsers() -> dict[str, Callable[[Any], Any]]:
     return {
-        "memory_or_auto": _limit_parser(_parse_memory, auto=True),
-        "memory": _limit_parser(_parse_memory, auto=False),
-        "cpus_or_auto": _limit_parser(_parse_cpus, auto=True),
-        "memory_or_none": _limit_parser(_parse_memory, auto=False, empty="none"),
-        "cpus_or_none": _limit_parser(_parse_cpus, auto=False, empty="none"),
+        "memory_or_auto": _limit_parser("memory", auto=True),
+        "memory": _limit_parser("memory", auto=False),
+        "cpus_or_auto": _limit_parser("cpus", auto=True),
+        "memory_or_none": _limit_parser("memory", auto=False, empty="none"),
+        "cpus_or_none": _limit_parser("cpus", auto=False, empty="none"),
     }
 
 

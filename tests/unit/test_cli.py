@@ -181,6 +181,7 @@ print(json.dumps(sorted(sys.modules)))
     ("args", "role"),
     [
         (["dockeruser", "list-containers", "--json"], "dockeruser"),
+        (["list-containers", "--all"], "dockeruser"),
         (["common", "lab", "up"], "common"),
     ],
 )
